@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cdnopt_test_main(int argc, char **argv, const char *suite, const struct CMUnitTest *tests,
+                     size_t n_tests)
+{
+    if (argc < 2)
+        return _cmocka_run_group_tests(suite, tests, n_tests, NULL, NULL);
+
+    for (size_t i = 0; i < n_tests; i++) {
+        if (strcmp(tests[i].name, argv[1]) == 0)
+            return _cmocka_run_group_tests(suite, &tests[i], 1, NULL, NULL);
+    }
+    fprintf(stderr, "%s: no test case named '%s'\n", suite, argv[1]);
+    return 2;
+}
+
+const char *cdnopt_test_shared_path(char *buf, size_t buf_size, const char *relative)
+{
+    const char *shared = getenv("SHARED_DIR");
+    snprintf(buf, buf_size, "%s/%s", shared != NULL ? shared : "../shared", relative);
+    return buf;
+}
+
+const char *cdnopt_test_scratch_dir(char *buf, size_t buf_size, const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, buf_size, "%s/cdnopt-%s-XXXXXX", tmp != NULL ? tmp : "/tmp", tag);
+    if (mkdtemp(buf) == NULL)
+        fail_msg("cannot make a scratch folder from template %s", buf);
+    return buf;
+}
+
+void cdnopt_test_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail_msg("cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+void cdnopt__assert_contains(const char *haystack, const char *needle, const char *file, int line)
+{
+    if (haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL)
+        return;
+    print_error("'%s' does not contain '%s'\n", haystack != NULL ? haystack : "(null)",
+                needle != NULL ? needle : "(null)");
+    _fail(file, line);
+}

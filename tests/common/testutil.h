@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared helpers for the cmocka suites: running one named case (so that CTest
+ * registers each case as its own test), locating ../shared, and scratch folders.
+ */
+#ifndef CDNOPT_TESTUTIL_H
+#define CDNOPT_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/**
+ * Run the cases of one suite. With argv[1] it runs only the case of that name and
+ * fails when no case has it, so that a renamed case cannot pass silently.
+ */
+int cdnopt_test_main(int argc, char **argv, const char *suite, const struct CMUnitTest *tests,
+                     size_t n_tests);
+
+#define CDNOPT_TEST_MAIN(suite, tests)                                          \
+    int main(int argc, char **argv)                                            \
+    {                                                                          \
+        return cdnopt_test_main(argc, argv, suite, tests, sizeof(tests) / sizeof((tests)[0])); \
+    }
+
+/**
+ * Write the path of a file under the shared folder (SHARED_DIR, else ../shared)
+ * into buf and return buf.
+ */
+const char *cdnopt_test_shared_path(char *buf, size_t buf_size, const char *relative);
+
+/**
+ * Make a fresh scratch folder under $TMPDIR (or /tmp) and write its path into buf.
+ * The folder is left for inspection after a failure; it is never reused.
+ */
+const char *cdnopt_test_scratch_dir(char *buf, size_t buf_size, const char *tag);
+
+/** Write text to path (created or truncated); fails the test on error. */
+void cdnopt_test_write_file(const char *path, const char *text);
+
+/** Assert that haystack contains needle, printing both when it does not. */
+#define cdnopt_assert_contains(haystack, needle)                                \
+    cdnopt__assert_contains((haystack), (needle), __FILE__, __LINE__)
+void cdnopt__assert_contains(const char *haystack, const char *needle, const char *file, int line);
+
+#endif
