@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model: the neural forecasters of cdnopt and their HDF5 model files.
+ *
+ * A cdnopt_model maps a window of past steps of one series to the next step's value.
+ * Architecture CDNOPT_ARCH_RESIDUAL_LSTM reads, per input step, the min-max scaled
+ * value, optionally four calendar channels (sine and cosine of hour of day and of day
+ * of week) and optionally a seasonal-lag channel, then runs
+ *     LSTM(units, whole sequence) -> dropout -> LSTM(units) -> dropout -> dense(1)
+ * and adds the last observed scaled value to the dense output (a residual on
+ * persistence), so the network learns the change from the last step.
+ *
+ * Multi-step forecasts are recursive: each predicted value is fed back as the next
+ * input while the two LSTM states are carried forward one step at a time.
+ * Monte-Carlo dropout gives a sample of paths: dropout stays on, every sample draws
+ * its own masks once and keeps them for the whole window and roll-out, and all
+ * samples run as one batch.
+ *
+ * Usage:
+ *     cdnopt_model_params p = cdnopt_model_params_default();
+ *     cdnopt_model *m = NULL;
+ *     char err[CDNOPT_ERRMSG_MAX];
+ *     if (cdnopt_model_new(&p, train->step_s, &m, err) != CDNOPT_OK ||
+ *         cdnopt_model_fit(m, train, NULL, NULL, err) != CDNOPT_OK)
+ *         fprintf(stderr, "%s\n", err);
+ *     double paths[100 * 288];
+ *     cdnopt_model_sample(m, history, history->n, 288, 100, 7, paths, err);
+ *     cdnopt_model_save(m, "model.h5", err);
+ *     cdnopt_model_free(m);
+ *
+ * Limitations:
+ * - One univariate series per model. The calendar comes from the series' civil times.
+ * - Dropout masks are constant over the time steps of one sequence, in training as
+ *   in sampling (variational dropout, Gal and Ghahramani 2016). The PyTorch peer draws
+ *   a fresh mask per time step in training, so weights do not carry over between them.
+ * - Training runs on one thread of work plus whatever threads OpenBLAS uses; the
+ *   object is not thread-safe while fit runs, but cdnopt_model_sample() on a fitted
+ *   model only reads it and may run from several threads at once.
+ * - CDNOPT_ARCH_TRANSFORMER is reserved: cdnopt_model_new() returns CDNOPT_ENOTSUP.
+ */
+#ifndef CDNOPT_MODEL_H
+#define CDNOPT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdnopt/series.h"
+
+/** Network architecture. Values are written to model files: append only. */
+typedef enum cdnopt_arch {
+    CDNOPT_ARCH_RESIDUAL_LSTM = 1, /* two stacked LSTMs, dense head, residual on the last value */
+    CDNOPT_ARCH_TRANSFORMER = 2,   /* LSTM encoder plus self-attention (not implemented yet) */
+} cdnopt_arch;
+
+/** Hyper-parameters of a model; start from cdnopt_model_params_default(). */
+typedef struct cdnopt_model_params {
+    cdnopt_arch arch;    /* architecture, default CDNOPT_ARCH_RESIDUAL_LSTM */
+    int window;          /* input steps per window; 0 = one day of steps at the series' step */
+    int units;           /* LSTM units per layer, default 64 */
+    float dropout;       /* dropout rate after each LSTM layer, default 0.3 */
+    bool calendar;       /* add hour-of-day and day-of-week sine/cosine inputs, default on */
+    bool seasonal_lag;   /* add the value one day before each predicted step, default off */
+    int batch;           /* windows per training batch, default 64 */
+    float learning_rate; /* Adam step size, default 1e-3 */
+    int epochs;          /* maximum number of epochs, default 20 */
+    float val_fraction;  /* last fraction of the training span held out for validation, 0.1;
+                            0 turns validation and early stopping off */
+    int patience;        /* epochs without a better validation loss before stopping, 3 */
+    float clip_norm;     /* clip the global gradient norm to this value; 0 = no clipping */
+    int d_model, n_head; /* transformer width and heads, 128 and 4 (unused by the LSTM) */
+    int max_windows;     /* 0 = every training window per epoch; else a random sample of this
+                            many windows, drawn anew each epoch */
+    uint64_t seed;       /* seed for initial weights, shuffling and training dropout */
+} cdnopt_model_params;
+
+/** Return the default parameters listed in the field comments of cdnopt_model_params. */
+cdnopt_model_params cdnopt_model_params_default(void);
+
+/** A model: parameters, weights, scaler and training metadata. Opaque. */
+typedef struct cdnopt_model cdnopt_model;
+
+/** Progress of one epoch, passed to the fit callback. */
+typedef struct cdnopt_epoch_report {
+    int epoch;         /* 1-based epoch number */
+    double train_loss; /* mean training MSE in scaled units (with dropout on) */
+    double val_loss;   /* validation MSE in scaled units, dropout off; NAN without validation */
+    double seconds;    /* wall-clock time of the epoch including validation */
+    int n_windows;     /* training windows seen in this epoch */
+} cdnopt_epoch_report;
+
+/** Called after every epoch; r is valid only during the call. */
+typedef void (*cdnopt_epoch_cb)(const cdnopt_epoch_report *r, void *user);
+
+/**
+ * Create an untrained model with Keras-style initial weights drawn from p->seed.
+ *
+ * @param p       hyper-parameters; copied, with window = 0 resolved to 86400 / step_s
+ * @param step_s  step of the series the model will be trained on and applied to, seconds
+ * @param out     receives the model; the caller frees it with cdnopt_model_free()
+ * @param err     CDNOPT_ERRMSG_MAX bytes for a message naming a bad parameter, or NULL
+ * @return CDNOPT_OK, CDNOPT_EINVAL for a bad parameter, CDNOPT_ENOTSUP for the
+ *         transformer, CDNOPT_ENOMEM
+ */
+int cdnopt_model_new(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out,
+                     char *err);
+
+/** Free a model; NULL is a no-op. */
+void cdnopt_model_free(cdnopt_model *m);
+
+/**
+ * Fit the min-max scaler on the whole of train, then train with Adam on windows of
+ * train, holding out the windows whose targets lie in the last val_fraction of it.
+ * Training stops after p.epochs epochs or when the validation loss has not improved
+ * for p.patience epochs; the weights of the best validation epoch are kept (the last
+ * epoch's weights without validation). Retraining a fitted model continues from its
+ * current weights.
+ *
+ * @param m      model to train
+ * @param train  training series with m's step; needs at least window + 2 * batch
+ *               steps (plus one day for the seasonal lag)
+ * @param cb     called once per epoch, may be NULL
+ * @param user   passed to cb
+ * @param err    CDNOPT_ERRMSG_MAX bytes for a message, or NULL
+ * @return CDNOPT_OK, CDNOPT_EINVAL (wrong step, series too short, non-finite values),
+ *         CDNOPT_ENUMERIC (loss became NaN or Inf), CDNOPT_ENOMEM
+ */
+int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_cb cb, void *user,
+                     char *err);
+
+/**
+ * Forecast `horizon` steps after the window that ends at index `end` (exclusive) of
+ * history, by recursive roll-out.
+ *
+ * With n_samples > 0, the n_samples paths run as one batch with dropout on; each path
+ * draws its masks from seed and its own index once and keeps them for the whole window
+ * and roll-out. With n_samples = 0, one deterministic path runs with dropout off.
+ * The same model, inputs and seed give the same numbers.
+ *
+ * @param m          fitted (or loaded) model
+ * @param history    series with m's step; history->t supplies the calendar and the
+ *                   values before end supply the window and the seasonal lag
+ * @param end        index one past the last observed step; needs end >= window, plus
+ *                   one day of steps less one with the seasonal lag
+ * @param horizon    steps to forecast, >= 1
+ * @param n_samples  Monte-Carlo paths, or 0 for the deterministic path
+ * @param seed       seed of the dropout masks (ignored when n_samples = 0)
+ * @param samples    OUT: max(n_samples, 1) * horizon values, samples[s * horizon + h] is
+ *                   path s at step end + h, in the series' units
+ * @param err        CDNOPT_ERRMSG_MAX bytes for a message, or NULL
+ * @return CDNOPT_OK, CDNOPT_EINVAL, CDNOPT_ENOMEM
+ */
+int cdnopt_model_sample(const cdnopt_model *m, const cdnopt_series *history, size_t end,
+                        int horizon, int n_samples, uint64_t seed, double *samples, char *err);
+
+/**
+ * Write the model to an HDF5 file (created or truncated). Root attributes `format`
+ * = "cdnopt-model" and `format_version` = 1 come first, then the hyper-parameters
+ * as root attributes, the weights as float32 datasets under /weights, the scaler
+ * under /scaler and the training metadata under /training.
+ *
+ * @return CDNOPT_OK or CDNOPT_EIO with a message naming path
+ */
+int cdnopt_model_save(const cdnopt_model *m, const char *path, char *err);
+
+/**
+ * Read a model written by cdnopt_model_save(). Groups and attributes that this
+ * version does not know (such as a /calibration group added later) are ignored.
+ *
+ * @param path  HDF5 file
+ * @param out   receives the model; the caller frees it with cdnopt_model_free()
+ * @param err   CDNOPT_ERRMSG_MAX bytes for a message naming the file and, for a
+ *              bad dataset, its name with the expected and found shapes
+ * @return CDNOPT_OK, CDNOPT_EIO (missing, truncated or not HDF5), CDNOPT_EPARSE
+ *         (wrong format name or version, missing or bad attribute), CDNOPT_ESHAPE
+ *         (a weight dataset of the wrong shape), CDNOPT_ENOMEM
+ */
+int cdnopt_model_load(const char *path, cdnopt_model **out, char *err);
+
+/** Return the model's parameters (window resolved); borrowed, valid while m lives. */
+const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m);
+
+/** Return the step of the series the model works on, in seconds. */
+int64_t cdnopt_model_step_s(const cdnopt_model *m);
+
+#endif /* CDNOPT_MODEL_H */
