@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals shared by the baseline, calibration and M4 files of the forecast module:
+ * a Nelder-Mead minimiser, empirical quantiles and the per-method entry points that
+ * cdnopt_baseline_forecast() dispatches to.
+ */
+#ifndef CDNOPT_STATS_IMPL_H
+#define CDNOPT_STATS_IMPL_H
+
+#include "cdnopt/core.h"
+#include "cdnopt/stats.h"
+
+#include <stddef.h>
+
+/** Objective of the minimiser: x has the minimiser's dimension. */
+typedef double (*cdnopt__objective)(const double *x, void *ctx);
+
+/* Upper bound of the minimiser's dimension; the smoothing methods need at most 4. */
+#define CDNOPT__NM_MAX_DIM 4
+
+/**
+ * Minimise f from x (in place, dim <= CDNOPT__NM_MAX_DIM) with the Nelder-Mead
+ * simplex method, initial steps of size step per coordinate, for at most max_iter
+ * iterations or until the simplex values differ by less than 1e-10 relative.
+ * Returns the minimum found.
+ */
+double cdnopt__nelder_mead(cdnopt__objective f, void *ctx, double *x, size_t dim, double step,
+                           int max_iter);
+
+/** Quantile of sorted values at probability p (linear interpolation, R type 7). */
+double cdnopt__quantile_sorted(const double *sorted, size_t n, double p);
+
+/** Sort n doubles ascending in place. */
+void cdnopt__sort(double *values, size_t n);
+
+/** Logistic function 1 / (1 + exp(-x)), mapping the real line onto (0, 1). */
+double cdnopt__logistic(double x);
+
+/* Per-method forecasters; p, y, n, h and out are already checked by the dispatcher. */
+int cdnopt__naive_forecast(const cdnopt_baseline_params *p, const double *y, size_t n, size_t h,
+                           cdnopt_interval_forecast *out, char *err);
+int cdnopt__snaive_forecast(const cdnopt_baseline_params *p, const double *y, size_t n,
+                            size_t h, cdnopt_interval_forecast *out, char *err);
+int cdnopt__naive2_forecast(const cdnopt_baseline_params *p, const double *y, size_t n,
+                            size_t h, cdnopt_interval_forecast *out, char *err);
+int cdnopt__hw_forecast(const cdnopt_baseline_params *p, const double *y, size_t n, size_t h,
+                        cdnopt_interval_forecast *out, char *err);
+int cdnopt__smoothing_forecast(const cdnopt_baseline_params *p, const double *y, size_t n,
+                               size_t h, cdnopt_interval_forecast *out, char *err);
+
+#endif
