@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals of cdnopt_model shared by the model_*.c files: the struct and the input
+ * feature layout. The weights live in one cdnopt_params set (named tensors over one
+ * flat array), which the layers index into, Adam updates, the best-epoch snapshot
+ * copies, and model files write tensor by tensor.
+ *
+ * Input channels per step, in this order: the scaled value, then the four calendar
+ * channels when on, then the seasonal lag when on.
+ */
+#ifndef CDNOPT_MODEL_IMPL_H
+#define CDNOPT_MODEL_IMPL_H
+
+#include "cdnopt/core.h"
+#include "cdnopt/model.h"
+#include "cdnopt/nn.h"
+
+#define MODEL_FORMAT_NAME "cdnopt-model"
+#define MODEL_FORMAT_VERSION 1
+#define MODEL_SECONDS_PER_DAY 86400
+
+/** Training metadata kept with the weights and written to model files. */
+typedef struct model_training_info {
+    int epochs_run;        /* epochs completed by the last fit, 0 before any fit */
+    int best_epoch;        /* 1-based epoch whose weights were kept, 0 before any fit */
+    double best_val_loss;  /* validation MSE of that epoch in scaled units; NAN if none */
+    double last_train_loss; /* training MSE of the last epoch, scaled units */
+    int64_t train_t0;      /* civil seconds of the first training sample */
+    int64_t train_t1;      /* civil seconds of the last training sample */
+    int64_t train_n;       /* training samples */
+} model_training_info;
+
+struct cdnopt_model {
+    cdnopt_model_params p;  /* window resolved to steps */
+    int64_t step_s;         /* series step, seconds */
+    int steps_per_day;      /* 86400 / step_s, the seasonal lag in steps */
+    int n_features;         /* input channels per step */
+
+    double scale_min;       /* min-max scaler fitted on the training span, series units */
+    double scale_max;
+
+    cdnopt_params *ps;      /* all weights, owned */
+    cdnopt_lstm *lstm1;     /* whole-sequence LSTM over the input channels */
+    cdnopt_lstm *lstm2;     /* last-state LSTM over lstm1's dropped-out outputs */
+    cdnopt_dense *head;     /* dense(1) on lstm2's dropped-out last state */
+
+    model_training_info info;
+};
+
+/* ---- model_core.c ---- */
+
+/**
+ * Check params against step_s and build a model with freshly initialised weights
+ * (Keras-style, from p->seed). A loader overwrites them.
+ */
+int cdnopt__model_build(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out,
+                        char *err);
+
+/* ---- model_data.c ---- */
+
+/** Scale a value in series units into the model's [0, 1] training range. */
+double cdnopt__model_scale(const cdnopt_model *m, double v);
+
+/** Undo cdnopt__model_scale(). */
+double cdnopt__model_unscale(const cdnopt_model *m, double x);
+
+/** Fit the scaler to the n values of v; a constant series gets a range of 1. */
+void cdnopt__model_fit_scaler(cdnopt_model *m, const double *v, size_t n);
+
+/**
+ * Write the n_features input channels of one step into row.
+ * @param t_civil     civil seconds of the input step
+ * @param value       scaled value at that step
+ * @param lag_value   scaled value one day before the step after it (used with seasonal_lag)
+ */
+void cdnopt__model_feature_row(const cdnopt_model *m, int64_t t_civil, float value,
+                               float lag_value, float *row);
+
+/**
+ * Build the feature rows of steps [first, first + count) of s into rows (count x
+ * n_features). Steps whose lag falls before the series use the step's own value;
+ * callers never start a window there.
+ */
+void cdnopt__model_features(const cdnopt_model *m, const cdnopt_series *s, size_t first,
+                            size_t count, float *rows);
+
+/** Index of the first step that may start a window's target (window plus lag history). */
+size_t cdnopt__model_first_target(const cdnopt_model *m);
+
+/** Check that s has the model's step, enough samples and finite values. */
+int cdnopt__model_check_series(const cdnopt_model *m, const cdnopt_series *s, size_t min_n,
+                               const char *what, char *err);
+
+/* ---- model_net.c ---- */
+
+/** Record of one forward pass over a batch of windows, all in the scratch arena. */
+typedef struct model_pass {
+    size_t n_batch;      /* windows in the batch */
+    cdnopt_trace *t1;    /* lstm1 over the window, [B, W, H] */
+    cdnopt_trace *t2;    /* lstm2, last state [B, H] */
+    cdnopt_trace *t3;    /* dense head, [B, 1] */
+    const float *d1;     /* lstm1 output after dropout (t1's output without dropout) */
+    const float *d2;     /* lstm2 output after dropout */
+    float *pred;         /* next-step prediction in scaled units, [B] */
+} model_pass;
+
+/**
+ * Run the network on x [B, window, n_features]. mask1 and mask2 ([B, units] each,
+ * from cdnopt_dropout_mask) apply dropout after each LSTM; NULL turns it off.
+ * The masks must stay unchanged until the backward pass.
+ */
+int cdnopt__model_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t n_batch,
+                          const float *x, const float *mask1, const float *mask2,
+                          model_pass *pass);
+
+/** Add the gradients of a loss with dL/dpred = dpred [B] into m->ps. */
+int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const model_pass *pass,
+                           const float *dpred, const float *mask1, const float *mask2);
+
+/**
+ * Copy the windows that end (exclusively) at the n_batch step indices in ends from
+ * the feature rows of a whole series (n x n_features) into x [B, window, n_features].
+ */
+void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t *ends,
+                          size_t n_batch, float *x);
+
+#endif /* CDNOPT_MODEL_IMPL_H */

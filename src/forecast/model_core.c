@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Model construction: default parameters, parameter checks and the layers. The
+ * cdnopt_params set built here is the single list of weights that training,
+ * sampling and model files all use.
+ */
+#include "model-impl.h"
+
+#include <math.h>
+
+cdnopt_model_params cdnopt_model_params_default(void)
+{
+    /* NOTE: seasonal_lag stays off because the held-out day-ahead comparison in
+     * docs/benchmarks.md did not show a gain; see the header for the figures. */
+    return (cdnopt_model_params){
+        .arch = CDNOPT_ARCH_RESIDUAL_LSTM,
+        .window = 0,
+        .units = 64,
+        .dropout = 0.3f,
+        .calendar = true,
+        .seasonal_lag = false,
+        .batch = 64,
+        .learning_rate = 1e-3f,
+        .epochs = 20,
+        .val_fraction = 0.1f,
+        .patience = 3,
+        .clip_norm = 1.0f,
+        .d_model = 128,
+        .n_head = 4,
+        .max_windows = 0,
+        .seed = 1,
+    };
+}
+
+static int check_params(const cdnopt_model_params *p, int64_t step_s, char *err)
+{
+    if (p->arch == CDNOPT_ARCH_TRANSFORMER)
+        return cdnopt_fail(err, CDNOPT_ENOTSUP,
+                           "model arch %d (transformer) is not implemented yet; use "
+                           "CDNOPT_ARCH_RESIDUAL_LSTM (1)", (int)p->arch);
+    if (p->arch != CDNOPT_ARCH_RESIDUAL_LSTM)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid model arch %d; expected 1 (residual LSTM)",
+                           (int)p->arch);
+    if (step_s <= 0 || step_s > MODEL_SECONDS_PER_DAY || MODEL_SECONDS_PER_DAY % step_s != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid series step %lld s; the model needs a step that divides "
+                           "one day (86400 s)", (long long)step_s);
+    if (p->window < 0 || p->window > 100000)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid window %d steps; use 1..100000, or 0 for one day", p->window);
+    if (p->units < 1 || p->units > 4096)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid units %d; use 1..4096", p->units);
+    if (!(p->dropout >= 0.0f && p->dropout < 1.0f))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid dropout %g; use a rate in [0, 1)",
+                           (double)p->dropout);
+    if (p->batch < 1 || p->batch > 65536)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid batch %d; use 1..65536", p->batch);
+    if (!(p->learning_rate > 0.0f && isfinite(p->learning_rate)))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid learning_rate %g; use a positive value",
+                           (double)p->learning_rate);
+    if (p->epochs < 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid epochs %d; use 1 or more", p->epochs);
+    if (!(p->val_fraction >= 0.0f && p->val_fraction < 0.9f))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid val_fraction %g; use [0, 0.9)",
+                           (double)p->val_fraction);
+    if (p->patience < 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid patience %d; use 1 or more", p->patience);
+    if (!(p->clip_norm >= 0.0f && isfinite(p->clip_norm)))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid clip_norm %g; use 0 (off) or a positive "
+                           "value", (double)p->clip_norm);
+    if (p->max_windows < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid max_windows %d; use 0 (all) or more",
+                           p->max_windows);
+    return CDNOPT_OK;
+}
+
+static int build_layers(cdnopt_model *m)
+{
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, m->p.seed);
+    size_t h = (size_t)m->p.units;
+
+    int rc = cdnopt_params_new(&m->ps);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* The nn constructors draw Keras-style initial values: Glorot-uniform kernels,
+     * orthogonal recurrent kernels, zero biases with a forget-gate bias of 1. */
+    cdnopt_lstm_params lp = cdnopt_lstm_params_default();
+    lp.n_in = (size_t)m->n_features;
+    lp.n_hidden = h;
+    lp.return_sequences = true;
+    lp.name = "lstm1";
+    rc = cdnopt_lstm_new(m->ps, &lp, &rng, &m->lstm1);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    lp.n_in = h;
+    lp.return_sequences = false;
+    lp.name = "lstm2";
+    rc = cdnopt_lstm_new(m->ps, &lp, &rng, &m->lstm2);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_dense_params dp = cdnopt_dense_params_default();
+    dp.n_in = h;
+    dp.n_out = 1;
+    dp.name = "dense";
+    return cdnopt_dense_new(m->ps, &dp, &rng, &m->head);
+}
+
+int cdnopt__model_build(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out,
+                        char *err)
+{
+    *out = NULL;
+    int rc = check_params(p, step_s, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_model *m = cdnopt_calloc(1, sizeof *m);
+    if (m == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory allocating a model");
+
+    m->p = *p;
+    m->step_s = step_s;
+    m->steps_per_day = (int)(MODEL_SECONDS_PER_DAY / step_s);
+    if (m->p.window == 0)
+        m->p.window = m->steps_per_day;
+    m->n_features = 1 + (p->calendar ? 4 : 0) + (p->seasonal_lag ? 1 : 0);
+    m->scale_min = 0.0;
+    m->scale_max = 1.0;
+    m->info.best_val_loss = NAN;
+    m->info.last_train_loss = NAN;
+
+    rc = build_layers(m);
+    if (rc != CDNOPT_OK) {
+        cdnopt_model_free(m);
+        return cdnopt_fail(err, rc, "cannot build the model's layers: %s", cdnopt_strerror(rc));
+    }
+    *out = m;
+    return CDNOPT_OK;
+}
+
+int cdnopt_model_new(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out, char *err)
+{
+    return cdnopt__model_build(p, step_s, out, err);
+}
+
+void cdnopt_model_free(cdnopt_model *m)
+{
+    if (m == NULL)
+        return;
+
+    cdnopt_dense_free(m->head);
+    cdnopt_lstm_free(m->lstm2);
+    cdnopt_lstm_free(m->lstm1);
+    cdnopt_params_free(m->ps);
+    cdnopt_free(m);
+}
+
+const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m) { return &m->p; }
+
+int64_t cdnopt_model_step_s(const cdnopt_model *m) { return m->step_s; }

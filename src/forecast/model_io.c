@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Model files in HDF5. Layout (h5dump shows all of it):
+ *   /            attributes format = "cdnopt-model", format_version = 1, arch, arch_name,
+ *                step_s, n_features and every hyper-parameter of cdnopt_model_params
+ *   /scaler      attributes min, max (series units)
+ *   /training    attributes epochs_run, best_epoch, best_val_loss, last_train_loss,
+ *                train_t0, train_t1 (civil seconds), train_n
+ *   /weights/... one float32 dataset per tensor of the parameter set, named after it
+ *                (tensor "lstm1/kernel" is dataset /weights/lstm1/kernel), with its shape
+ * Loading rebuilds the layers from the attributes and checks every dataset's shape
+ * against it. Other groups (a /calibration group written by another module) are
+ * left alone. HDF5's own error printing is switched off; errors go through err.
+ */
+#include "model-impl.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- writing ---- */
+
+static herr_t write_attr(hid_t loc, const char *name, hid_t type, const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = attr < 0 ? -1 : H5Awrite(attr, type, value);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return rc;
+}
+
+static herr_t write_int(hid_t loc, const char *name, int64_t value)
+{
+    return write_attr(loc, name, H5T_NATIVE_INT64, &value);
+}
+
+static herr_t write_double(hid_t loc, const char *name, double value)
+{
+    return write_attr(loc, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+static herr_t write_string(hid_t loc, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value) + 1);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    herr_t rc = write_attr(loc, name, type, value);
+    H5Tclose(type);
+    return rc;
+}
+
+static const char *arch_name(cdnopt_arch arch)
+{
+    return arch == CDNOPT_ARCH_TRANSFORMER ? "transformer" : "residual_lstm";
+}
+
+static herr_t write_root_attrs(hid_t file, const cdnopt_model *m)
+{
+    const cdnopt_model_params *p = &m->p;
+
+    /* Format name and version first, so that h5dump lists them at the top. */
+    herr_t rc = write_string(file, "format", MODEL_FORMAT_NAME);
+    rc |= write_int(file, "format_version", MODEL_FORMAT_VERSION);
+    rc |= write_int(file, "arch", p->arch);
+    rc |= write_string(file, "arch_name", arch_name(p->arch));
+    rc |= write_int(file, "step_s", m->step_s);
+    rc |= write_int(file, "n_features", m->n_features);
+    rc |= write_int(file, "window", p->window);
+    rc |= write_int(file, "units", p->units);
+    rc |= write_double(file, "dropout", p->dropout);
+    rc |= write_int(file, "calendar", p->calendar);
+    rc |= write_int(file, "seasonal_lag", p->seasonal_lag);
+    rc |= write_int(file, "batch", p->batch);
+    rc |= write_double(file, "learning_rate", p->learning_rate);
+    rc |= write_int(file, "epochs", p->epochs);
+    rc |= write_double(file, "val_fraction", p->val_fraction);
+    rc |= write_int(file, "patience", p->patience);
+    rc |= write_double(file, "clip_norm", p->clip_norm);
+    rc |= write_int(file, "d_model", p->d_model);
+    rc |= write_int(file, "n_head", p->n_head);
+    rc |= write_int(file, "max_windows", p->max_windows);
+    rc |= write_attr(file, "seed", H5T_NATIVE_UINT64, &p->seed);
+    return rc < 0 ? -1 : 0;
+}
+
+static herr_t write_meta_groups(hid_t file, const cdnopt_model *m)
+{
+    hid_t scaler = H5Gcreate2(file, "scaler", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (scaler < 0)
+        return -1;
+    herr_t rc = write_double(scaler, "min", m->scale_min);
+    rc |= write_double(scaler, "max", m->scale_max);
+    H5Gclose(scaler);
+
+    hid_t training = H5Gcreate2(file, "training", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (training < 0)
+        return -1;
+    const model_training_info *info = &m->info;
+    rc |= write_int(training, "epochs_run", info->epochs_run);
+    rc |= write_int(training, "best_epoch", info->best_epoch);
+    rc |= write_double(training, "best_val_loss", info->best_val_loss);
+    rc |= write_double(training, "last_train_loss", info->last_train_loss);
+    rc |= write_int(training, "train_t0", info->train_t0);
+    rc |= write_int(training, "train_t1", info->train_t1);
+    rc |= write_int(training, "train_n", info->train_n);
+    H5Gclose(training);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Tensor "lstm1/kernel" becomes dataset /weights/lstm1/kernel, its groups made on the way. */
+static herr_t write_weights(hid_t file, const cdnopt_model *m)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    const float *values = cdnopt_params_values_const(m->ps);
+
+    herr_t rc = 0;
+    size_t n = cdnopt_params_n_tensors(m->ps);
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        cdnopt_param_tensor t;
+        cdnopt_params_tensor(m->ps, i, &t);
+        char path[256];
+        snprintf(path, sizeof path, "weights/%s", t.name);
+
+        hsize_t dims[2] = {(hsize_t)t.n_rows, (hsize_t)t.n_cols};
+        hid_t space = H5Screate_simple(2, dims, NULL);
+        hid_t set = H5Dcreate2(file, path, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT,
+                               H5P_DEFAULT);
+        rc = set < 0 ? -1 : H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                     values + t.offset);
+        if (set >= 0)
+            H5Dclose(set);
+        H5Sclose(space);
+    }
+    H5Pclose(lcpl);
+    return rc;
+}
+
+int cdnopt_model_save(const cdnopt_model *m, const char *path, char *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "cannot create model file '%s'; check that its folder exists and "
+                           "is writable", path);
+
+    herr_t rc = write_root_attrs(file, m);
+    if (rc >= 0)
+        rc = write_meta_groups(file, m);
+    if (rc >= 0)
+        rc = write_weights(file, m);
+    if (H5Fclose(file) < 0)
+        rc = -1;
+
+    if (rc < 0) {
+        remove(path);
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "failed writing model file '%s' (disk full or I/O error); the "
+                           "partial file was removed", path);
+    }
+    return CDNOPT_OK;
+}
+
+/* ---- reading ---- */
+
+/* True when every link along path exists; H5Dopen2 on a missing link would fail
+ * without telling which part is missing. */
+static htri_t links_exist(hid_t file, const char *path)
+{
+    char prefix[256];
+    size_t n = strlen(path);
+    if (n >= sizeof prefix)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        htri_t found = H5Lexists(file, prefix, H5P_DEFAULT);
+        if (found <= 0)
+            return found;
+    }
+    return 1;
+}
+
+typedef struct reader {
+    hid_t file;
+    const char *path;
+    char *err;
+} reader;
+
+/* Read a scalar numeric attribute of loc (named where for messages) as type. */
+static int read_attr(const reader *r, hid_t loc, const char *where, const char *name,
+                     hid_t mem_type, void *value)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': attribute %s%s is missing; the file is incomplete "
+                           "or was not written by cdnopt", r->path, where, name);
+
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t type = attr < 0 ? -1 : H5Aget_type(attr);
+    hid_t space = attr < 0 ? -1 : H5Aget_space(attr);
+    bool numeric = type >= 0 && (H5Tget_class(type) == H5T_INTEGER ||
+                                 H5Tget_class(type) == H5T_FLOAT);
+    bool scalar = space >= 0 && H5Sget_simple_extent_npoints(space) == 1;
+    herr_t rc = numeric && scalar ? H5Aread(attr, mem_type, value) : -1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (attr >= 0)
+        H5Aclose(attr);
+
+    if (rc < 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': attribute %s%s is not a single number", r->path,
+                           where, name);
+    return CDNOPT_OK;
+}
+
+static int read_int(const reader *r, hid_t loc, const char *where, const char *name,
+                    int64_t *value)
+{
+    return read_attr(r, loc, where, name, H5T_NATIVE_INT64, value);
+}
+
+static int read_double(const reader *r, hid_t loc, const char *where, const char *name,
+                       double *value)
+{
+    return read_attr(r, loc, where, name, H5T_NATIVE_DOUBLE, value);
+}
+
+/* Read a string attribute into buf (truncated to buf_size - 1 characters). */
+static int read_string(const reader *r, const char *name, char *buf, size_t buf_size)
+{
+    if (H5Aexists(r->file, name) <= 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': root attribute '%s' is missing; this is not a "
+                           "cdnopt model file", r->path, name);
+
+    hid_t attr = H5Aopen(r->file, name, H5P_DEFAULT);
+    hid_t type = attr < 0 ? -1 : H5Aget_type(attr);
+    herr_t rc = -1;
+    if (type >= 0 && H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type)) {
+        size_t n = H5Tget_size(type);
+        char tmp[256] = "";
+        if (n < sizeof tmp) {
+            hid_t mem = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mem, n + 1);
+            rc = H5Aread(attr, mem, tmp);
+            H5Tclose(mem);
+            snprintf(buf, buf_size, "%s", tmp);
+        }
+    }
+    if (type >= 0)
+        H5Tclose(type);
+    if (attr >= 0)
+        H5Aclose(attr);
+
+    if (rc < 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': root attribute '%s' is not a fixed-length string "
+                           "of under 256 bytes", r->path, name);
+    return CDNOPT_OK;
+}
+
+static int check_format(const reader *r)
+{
+    char format[256];
+    int rc = read_string(r, "format", format, sizeof format);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (strcmp(format, MODEL_FORMAT_NAME) != 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': format is '%s' but expected '%s'; this HDF5 file "
+                           "is not a cdnopt model", r->path, format, MODEL_FORMAT_NAME);
+
+    int64_t version = 0;
+    rc = read_int(r, r->file, "/", "format_version", &version);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (version != MODEL_FORMAT_VERSION)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': format_version is %lld but this cdnopt reads "
+                           "version %d; retrain the model or use a matching cdnopt",
+                           r->path, (long long)version, MODEL_FORMAT_VERSION);
+    return CDNOPT_OK;
+}
+
+/* The integer fields of cdnopt_model_params and their attribute names. */
+static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
+                       int64_t *n_features)
+{
+    struct {
+        const char *name;
+        int64_t value;
+    } ints[] = {{"arch", 0},     {"window", 0},  {"units", 0},    {"calendar", 0},
+                {"seasonal_lag", 0}, {"batch", 0}, {"epochs", 0}, {"patience", 0},
+                {"d_model", 0},  {"n_head", 0},  {"max_windows", 0}, {"step_s", 0},
+                {"n_features", 0}};
+    enum { N_INTS = sizeof ints / sizeof ints[0] };
+    for (size_t i = 0; i < N_INTS; i++) {
+        int rc = read_int(r, r->file, "/", ints[i].name, &ints[i].value);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+
+    double dropout, learning_rate, val_fraction, clip_norm;
+    int rc = read_double(r, r->file, "/", "dropout", &dropout);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, r->file, "/", "learning_rate", &learning_rate);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, r->file, "/", "val_fraction", &val_fraction);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, r->file, "/", "clip_norm", &clip_norm);
+    if (rc == CDNOPT_OK)
+        rc = read_attr(r, r->file, "/", "seed", H5T_NATIVE_UINT64, &p->seed);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Out-of-range values are caught by the parameter check in cdnopt__model_alloc(). */
+    p->arch = (cdnopt_arch)ints[0].value;
+    p->window = (int)ints[1].value;
+    p->units = (int)ints[2].value;
+    p->calendar = ints[3].value != 0;
+    p->seasonal_lag = ints[4].value != 0;
+    p->batch = (int)ints[5].value;
+    p->epochs = (int)ints[6].value;
+    p->patience = (int)ints[7].value;
+    p->d_model = (int)ints[8].value;
+    p->n_head = (int)ints[9].value;
+    p->max_windows = (int)ints[10].value;
+    *step_s = ints[11].value;
+    *n_features = ints[12].value;
+    p->dropout = (float)dropout;
+    p->learning_rate = (float)learning_rate;
+    p->val_fraction = (float)val_fraction;
+    p->clip_norm = (float)clip_norm;
+    return CDNOPT_OK;
+}
+
+static int read_meta_groups(const reader *r, cdnopt_model *m)
+{
+    hid_t scaler = H5Gopen2(r->file, "scaler", H5P_DEFAULT);
+    if (scaler < 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /scaler is missing",
+                           r->path);
+    int rc = read_double(r, scaler, "/scaler/", "min", &m->scale_min);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, scaler, "/scaler/", "max", &m->scale_max);
+    H5Gclose(scaler);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (!(isfinite(m->scale_min) && isfinite(m->scale_max) && m->scale_max > m->scale_min))
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': scaler range [%g, %g] is invalid; max must exceed "
+                           "min", r->path, m->scale_min, m->scale_max);
+
+    hid_t training = H5Gopen2(r->file, "training", H5P_DEFAULT);
+    if (training < 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /training is missing",
+                           r->path);
+    int64_t epochs_run = 0, best_epoch = 0;
+    model_training_info *info = &m->info;
+    rc = read_int(r, training, "/training/", "epochs_run", &epochs_run);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, training, "/training/", "best_epoch", &best_epoch);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, training, "/training/", "best_val_loss", &info->best_val_loss);
+    if (rc == CDNOPT_OK)
+        rc = read_double(r, training, "/training/", "last_train_loss", &info->last_train_loss);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, training, "/training/", "train_t0", &info->train_t0);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, training, "/training/", "train_t1", &info->train_t1);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, training, "/training/", "train_n", &info->train_n);
+    H5Gclose(training);
+    info->epochs_run = (int)epochs_run;
+    info->best_epoch = (int)best_epoch;
+    return rc;
+}
+
+static void format_shape(char *buf, size_t n, int rank, const hsize_t *dims)
+{
+    if (rank == 1)
+        snprintf(buf, n, "[%llu]", (unsigned long long)dims[0]);
+    else if (rank == 2)
+        snprintf(buf, n, "[%llu, %llu]", (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    else
+        snprintf(buf, n, "(rank %d)", rank);
+}
+
+static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tensor *t)
+{
+    char path[256];
+    snprintf(path, sizeof path, "weights/%s", t->name);
+    if (links_exist(r->file, path) <= 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': dataset /%s is missing",
+                           r->path, path);
+    hid_t set = H5Dopen2(r->file, path, H5P_DEFAULT);
+    if (set < 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': /%s is not a dataset",
+                           r->path, path);
+
+    hsize_t want[2] = {(hsize_t)t->n_rows, (hsize_t)t->n_cols};
+    hsize_t found[H5S_MAX_RANK] = {0};
+    hid_t space = H5Dget_space(set);
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    if (rank >= 0 && rank <= H5S_MAX_RANK)
+        H5Sget_simple_extent_dims(space, found, NULL);
+    bool same = rank == 2 && found[0] == want[0] && found[1] == want[1];
+
+    herr_t rc = -1;
+    if (same)
+        rc = H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                     cdnopt_params_values(m->ps) + t->offset);
+    if (space >= 0)
+        H5Sclose(space);
+    H5Dclose(set);
+
+    if (!same) {
+        char want_text[64], found_text[64];
+        format_shape(want_text, sizeof want_text, 2, want);
+        format_shape(found_text, sizeof found_text, rank, found);
+        return cdnopt_fail(r->err, CDNOPT_ESHAPE,
+                           "model file '%s': dataset /%s has shape %s but the architecture in "
+                           "its attributes (units %d, %d input features) needs %s", r->path,
+                           path, found_text, m->p.units, m->n_features, want_text);
+    }
+    if (rc < 0)
+        return cdnopt_fail(r->err, CDNOPT_EIO,
+                           "model file '%s': cannot read dataset /%s as float; the file may be "
+                           "truncated", r->path, path);
+    return CDNOPT_OK;
+}
+
+static int read_weights(const reader *r, cdnopt_model *m)
+{
+    size_t n = cdnopt_params_n_tensors(m->ps);
+    for (size_t i = 0; i < n; i++) {
+        cdnopt_param_tensor t;
+        cdnopt_params_tensor(m->ps, i, &t);
+        int rc = read_tensor(r, m, &t);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+
+    const float *values = cdnopt_params_values_const(m->ps);
+    for (size_t i = 0; i < cdnopt_params_count(m->ps); i++)
+        if (!isfinite(values[i]))
+            return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                               "model file '%s': weight %zu is NaN or Inf; the model was saved "
+                               "from a diverged training run", r->path, i);
+    return CDNOPT_OK;
+}
+
+/* Build the model from an open, format-checked file. */
+static int read_model(const reader *r, cdnopt_model **out)
+{
+    cdnopt_model_params p = cdnopt_model_params_default();
+    int64_t step_s = 0, n_features = 0;
+    int rc = read_params(r, &p, &step_s, &n_features);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    char why[CDNOPT_ERRMSG_MAX];
+    cdnopt_model *m = NULL;
+    rc = cdnopt__model_build(&p, step_s, &m, why);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(r->err, rc == CDNOPT_ENOMEM ? rc : CDNOPT_EPARSE,
+                           "model file '%s': %s", r->path, why);
+    if (n_features != m->n_features) {
+        cdnopt_model_free(m);
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': attribute n_features is %lld but calendar=%d and "
+                           "seasonal_lag=%d give %d", r->path, (long long)n_features,
+                           p.calendar, p.seasonal_lag, m->n_features);
+    }
+
+    rc = read_meta_groups(r, m);
+    if (rc == CDNOPT_OK)
+        rc = read_weights(r, m);
+    if (rc != CDNOPT_OK) {
+        cdnopt_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return CDNOPT_OK;
+}
+
+int cdnopt_model_load(const char *path, cdnopt_model **out, char *err)
+{
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+
+    FILE *probe = fopen(path, "rb");
+    if (probe == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO, "cannot open model file '%s'; check the path", path);
+    fclose(probe);
+
+    htri_t is_hdf5 = H5Fis_hdf5(path);
+    if (is_hdf5 <= 0)
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "model file '%s' is not an HDF5 file; pass a .h5 file written by "
+                           "cdnopt", path);
+
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0)
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "cannot open model file '%s': the HDF5 file is truncated or damaged; "
+                           "save the model again", path);
+
+    reader r = {.file = file, .path = path, .err = err};
+    int rc = check_format(&r);
+    if (rc == CDNOPT_OK)
+        rc = read_model(&r, out);
+    H5Fclose(file);
+    return rc;
+}

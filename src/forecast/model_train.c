@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Training: min-max scaling, window split into training and validation targets,
+ * shuffled mini-batches with Adam, early stopping on the validation MSE and the
+ * best epoch's weights kept. Every buffer is allocated before the first epoch and
+ * activations live in a scratch arena reset per batch, so after the first batch a
+ * training step makes no heap allocation.
+ */
+#include "model-impl.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Windows per forward pass when computing the validation loss (dropout off). */
+#define VAL_BATCH 256
+
+typedef struct trainer {
+    cdnopt_model *m;
+    float *rows;           /* feature rows of the whole series, n x n_features */
+    float *targets;        /* scaled value of every step, n */
+    size_t *train_ends;    /* target index of every training window */
+    size_t n_train;
+    size_t val_first;      /* validation targets are [val_first, n) */
+    size_t n;
+    float *x;              /* one batch of windows, max(batch, VAL_BATCH) x window x features */
+    float *y;              /* one batch of targets */
+    float *mask1, *mask2;  /* dropout masks, batch x units each */
+    float *dpred;          /* dL/dpred, batch */
+    float *best;           /* weights of the best epoch so far */
+    cdnopt_scratch *scratch;
+    cdnopt_adam *adam;
+    cdnopt_rng rng;        /* shuffling and training dropout */
+} trainer;
+
+static void trainer_free(trainer *tr)
+{
+    cdnopt_free(tr->rows);
+    cdnopt_free(tr->targets);
+    cdnopt_free(tr->train_ends);
+    cdnopt_free(tr->x);
+    cdnopt_free(tr->y);
+    cdnopt_free(tr->mask1);
+    cdnopt_free(tr->mask2);
+    cdnopt_free(tr->dpred);
+    cdnopt_free(tr->best);
+    cdnopt_scratch_free(tr->scratch);
+    cdnopt_adam_free(tr->adam);
+}
+
+/* Split the targets [first, n) into training windows and the last val_fraction of the
+ * span for validation. */
+static int split_windows(trainer *tr, const cdnopt_series *s, char *err)
+{
+    const cdnopt_model *m = tr->m;
+    size_t first = cdnopt__model_first_target(m);
+    size_t n_val = (size_t)floor((double)m->p.val_fraction * (double)s->n + 0.5);
+    if (m->p.val_fraction > 0.0f && n_val == 0)
+        n_val = 1;
+
+    tr->n = s->n;
+    tr->val_first = s->n - n_val;
+    if (tr->val_first <= first)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "training series '%s' has %zu samples: too few for a window of %d "
+                           "steps%s and a validation span of %zu steps; supply a longer series "
+                           "or a shorter window", s->name != NULL ? s->name : "(unnamed)", s->n,
+                           m->p.window, m->p.seasonal_lag ? " plus one day of lag" : "", n_val);
+    tr->n_train = tr->val_first - first;
+
+    tr->train_ends = cdnopt_malloc(tr->n_train * sizeof *tr->train_ends);
+    if (tr->train_ends == NULL)
+        return CDNOPT_ENOMEM;
+    for (size_t i = 0; i < tr->n_train; i++)
+        tr->train_ends[i] = first + i;
+    return CDNOPT_OK;
+}
+
+static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, char *err)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->m = m;
+    int rc = split_windows(tr, s, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    size_t f = (size_t)m->n_features;
+    size_t w = (size_t)m->p.window;
+    size_t h = (size_t)m->p.units;
+    size_t b = (size_t)m->p.batch;
+    size_t rows_x = b > VAL_BATCH ? b : VAL_BATCH;
+
+    tr->rows = cdnopt_malloc(s->n * f * sizeof *tr->rows);
+    tr->targets = cdnopt_malloc(s->n * sizeof *tr->targets);
+    tr->x = cdnopt_malloc(rows_x * w * f * sizeof *tr->x);
+    tr->y = cdnopt_malloc(rows_x * sizeof *tr->y);
+    tr->mask1 = cdnopt_malloc(b * h * sizeof *tr->mask1);
+    tr->mask2 = cdnopt_malloc(b * h * sizeof *tr->mask2);
+    tr->dpred = cdnopt_malloc(b * sizeof *tr->dpred);
+    tr->best = cdnopt_malloc(cdnopt_params_count(m->ps) * sizeof *tr->best);
+    if (tr->rows == NULL || tr->targets == NULL || tr->x == NULL || tr->y == NULL ||
+        tr->mask1 == NULL || tr->mask2 == NULL || tr->dpred == NULL || tr->best == NULL)
+        return CDNOPT_ENOMEM;
+
+    /* About one batch's traces: the LSTM keeps ~(11 + n_in) floats per unit and step. */
+    size_t arena = (size_t)(b * w * h * (12 + h + f) * sizeof(float) * 2);
+    rc = cdnopt_scratch_new(arena, &tr->scratch);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_adam_params ap = cdnopt_adam_params_default();
+    ap.lr = m->p.learning_rate;
+    ap.clip_norm = m->p.clip_norm;
+    rc = cdnopt_adam_new(&ap, cdnopt_params_count(m->ps), &tr->adam);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt__model_features(m, s, 0, s->n, tr->rows);
+    for (size_t i = 0; i < s->n; i++)
+        tr->targets[i] = (float)cdnopt__model_scale(m, s->v[i]);
+
+    /* A stream of its own, so that shuffling does not repeat the initial weights' draws. */
+    cdnopt_rng base;
+    cdnopt_rng_seed(&base, m->p.seed);
+    cdnopt_rng_fork(&base, (uint64_t)m->info.epochs_run + 1, &tr->rng);
+    return CDNOPT_OK;
+}
+
+/* Put a random selection of n_pick training windows first (partial Fisher-Yates). */
+static void shuffle_windows(trainer *tr, size_t n_pick)
+{
+    for (size_t i = 0; i < n_pick && i + 1 < tr->n_train; i++) {
+        size_t j = i + (size_t)cdnopt_rng_below(&tr->rng, tr->n_train - i);
+        size_t tmp = tr->train_ends[i];
+        tr->train_ends[i] = tr->train_ends[j];
+        tr->train_ends[j] = tmp;
+    }
+}
+
+/* One Adam step on the windows ending at ends[0..n_batch); adds the batch MSE to *loss. */
+static int train_batch(trainer *tr, const size_t *ends, size_t n_batch, float *loss)
+{
+    const cdnopt_model *m = tr->m;
+    size_t h = (size_t)m->p.units;
+
+    cdnopt_scratch_reset(tr->scratch);
+    cdnopt_params_zero_grads(m->ps);
+    cdnopt__model_gather(m, tr->rows, ends, n_batch, tr->x);
+    for (size_t b = 0; b < n_batch; b++)
+        tr->y[b] = tr->targets[ends[b]];
+
+    const float *mask1 = NULL, *mask2 = NULL;
+    if (m->p.dropout > 0.0f) {
+        cdnopt_dropout_mask(tr->mask1, n_batch * h, m->p.dropout, &tr->rng);
+        cdnopt_dropout_mask(tr->mask2, n_batch * h, m->p.dropout, &tr->rng);
+        mask1 = tr->mask1;
+        mask2 = tr->mask2;
+    }
+
+    model_pass pass;
+    int rc = cdnopt__model_forward(m, tr->scratch, n_batch, tr->x, mask1, mask2, &pass);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch, loss);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_mse_backward(pass.pred, tr->y, n_batch, tr->dpred);
+    rc = cdnopt__model_backward(m, tr->scratch, &pass, tr->dpred, mask1, mask2);
+    if (rc != CDNOPT_OK)
+        return rc;
+    return cdnopt_adam_step(tr->adam, m->ps);
+}
+
+/* Mean training MSE of one epoch over n_pick shuffled windows. */
+static int train_epoch(trainer *tr, size_t n_pick, double *mean_loss)
+{
+    size_t batch = (size_t)tr->m->p.batch;
+    shuffle_windows(tr, n_pick);
+
+    double sum = 0.0;
+    for (size_t start = 0; start < n_pick; start += batch) {
+        size_t n_batch = n_pick - start < batch ? n_pick - start : batch;
+        float loss = 0.0f;
+        int rc = train_batch(tr, tr->train_ends + start, n_batch, &loss);
+        if (rc != CDNOPT_OK)
+            return rc;
+        sum += (double)loss * (double)n_batch;
+    }
+    *mean_loss = sum / (double)n_pick;
+    return CDNOPT_OK;
+}
+
+/* MSE over the validation targets [val_first, n), dropout off. */
+static int validate(trainer *tr, double *mean_loss)
+{
+    size_t ends[VAL_BATCH];
+    double sum = 0.0;
+    for (size_t start = tr->val_first; start < tr->n; start += VAL_BATCH) {
+        size_t n_batch = tr->n - start < VAL_BATCH ? tr->n - start : VAL_BATCH;
+        for (size_t b = 0; b < n_batch; b++) {
+            ends[b] = start + b;
+            tr->y[b] = tr->targets[start + b];
+        }
+
+        cdnopt_scratch_reset(tr->scratch);
+        cdnopt__model_gather(tr->m, tr->rows, ends, n_batch, tr->x);
+        model_pass pass;
+        float loss = 0.0f;
+        int rc = cdnopt__model_forward(tr->m, tr->scratch, n_batch, tr->x, NULL, NULL, &pass);
+        if (rc == CDNOPT_OK)
+            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch, &loss);
+        if (rc != CDNOPT_OK)
+            return rc;
+        sum += (double)loss * (double)n_batch;
+    }
+    *mean_loss = sum / (double)(tr->n - tr->val_first);
+    return CDNOPT_OK;
+}
+
+static int epoch_error(int rc, int epoch, char *err)
+{
+    if (rc == CDNOPT_ENUMERIC)
+        return cdnopt_fail(err, rc,
+                           "training diverged in epoch %d: the loss or a gradient became NaN or "
+                           "Inf; lower learning_rate or set clip_norm", epoch);
+    return cdnopt_fail(err, rc, "training failed in epoch %d: %s", epoch, cdnopt_strerror(rc));
+}
+
+/* Run the epochs with early stopping; leaves the best (or last) weights in m. */
+static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
+{
+    cdnopt_model *m = tr->m;
+    bool validating = tr->val_first < tr->n;
+    size_t n_pick = tr->n_train;
+    if (m->p.max_windows > 0 && (size_t)m->p.max_windows < n_pick)
+        n_pick = (size_t)m->p.max_windows;
+
+    double best = INFINITY;
+    int since_best = 0;
+    m->info.best_epoch = 0;
+    m->info.best_val_loss = NAN;
+    for (int epoch = 1; epoch <= m->p.epochs; epoch++) {
+        cdnopt_epoch_report r = {.epoch = epoch, .val_loss = NAN, .n_windows = (int)n_pick};
+        double t0 = cdnopt_clock_s();
+        int rc = train_epoch(tr, n_pick, &r.train_loss);
+        if (rc == CDNOPT_OK && validating)
+            rc = validate(tr, &r.val_loss);
+        if (rc != CDNOPT_OK)
+            return epoch_error(rc, epoch, err);
+        r.seconds = cdnopt_clock_s() - t0;
+        m->info.epochs_run = epoch;
+        m->info.last_train_loss = r.train_loss;
+
+        /* Without validation the last epoch counts as the best. */
+        double score = validating ? r.val_loss : -(double)epoch;
+        if (score < best) {
+            best = score;
+            since_best = 0;
+            m->info.best_epoch = epoch;
+            m->info.best_val_loss = r.val_loss;
+            memcpy(tr->best, cdnopt_params_values(m->ps),
+                   cdnopt_params_count(m->ps) * sizeof *tr->best);
+        } else {
+            since_best++;
+        }
+        if (cb != NULL)
+            cb(&r, user);
+        if (since_best >= m->p.patience)
+            break;
+    }
+
+    memcpy(cdnopt_params_values(m->ps), tr->best, cdnopt_params_count(m->ps) * sizeof *tr->best);
+    return CDNOPT_OK;
+}
+
+int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_cb cb, void *user,
+                     char *err)
+{
+    int rc = cdnopt__model_check_series(m, train, cdnopt__model_first_target(m) + 1, "training",
+                                        err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt__model_fit_scaler(m, train->v, train->n);
+    trainer tr;
+    rc = trainer_init(&tr, m, train, err);
+    if (rc == CDNOPT_ENOMEM)
+        cdnopt_fail(err, rc, "out of memory preparing training on %zu samples", train->n);
+    if (rc == CDNOPT_OK)
+        rc = run_epochs(&tr, cb, user, err);
+    trainer_free(&tr);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    m->info.train_t0 = train->t[0];
+    m->info.train_t1 = train->t[train->n - 1];
+    m->info.train_n = (int64_t)train->n;
+    return CDNOPT_OK;
+}
