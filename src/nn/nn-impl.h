@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Definitions shared by the files of src/nn: the trace record that a forward pass
+ * leaves in the scratch arena, the layer structs, and small element-wise helpers.
+ * Layers keep offsets into their parameter set, never pointers, because the set's
+ * arrays move when tensors are added.
+ */
+#ifndef CDNOPT_NN_IMPL_H
+#define CDNOPT_NN_IMPL_H
+
+#include "cdnopt/nn.h"
+
+#include <math.h>
+
+enum trace_kind {
+    TRACE_DENSE = 1,
+    TRACE_LSTM = 2,
+    TRACE_MHA = 3,
+    TRACE_LAYERNORM = 4,
+};
+
+/* Everything a backward pass needs. Buffers point into the same arena as the trace. */
+struct cdnopt_trace {
+    enum trace_kind kind;
+    const void *layer;  /* the layer that made the trace, checked by backward */
+    float *y;           /* output */
+    size_t y_size;      /* floats in y */
+    const float *x;     /* borrowed input */
+    size_t n_batch;     /* rows, or sequences for LSTM and attention */
+    size_t n_steps;     /* time steps (1 for row-wise layers) */
+    union {
+        struct {
+            float *xt;    /* input, time-major [T, B, n_in] */
+            float *gates; /* activated gates, time-major [T, B, 4H] */
+            float *h;     /* hidden states, time-major [T + 1, B, H], slot 0 = h0 = 0 */
+            float *c;     /* cell states, same layout */
+        } lstm;
+        struct {
+            float *qkv;   /* projections [B * T, 3D] */
+            float *att;   /* softmax weights [B, n_head, T, T] */
+            float *ctx;   /* concatenated heads before the output projection [B * T, D] */
+        } mha;
+        struct {
+            float *xhat;  /* normalised input [n_rows, n_feat] */
+            float *rstd;  /* 1 / sqrt(var + eps) per row */
+        } ln;
+    } u;
+};
+
+/* Allocate a zeroed trace of the given kind in the arena; NULL when out of memory. */
+cdnopt_trace *cdnopt__trace_new(cdnopt_scratch *scratch, enum trace_kind kind,
+                                const void *layer);
+
+struct cdnopt_dense {
+    cdnopt_params *ps;
+    size_t n_in, n_out;
+    enum cdnopt_act act;
+    bool use_bias;
+    size_t off_kernel, off_bias; /* offsets into ps; off_bias unused without bias */
+};
+
+struct cdnopt_lstm {
+    cdnopt_params *ps;
+    size_t n_in, n_hidden;
+    bool return_sequences;
+    size_t off_kernel, off_recurrent, off_bias;
+};
+
+struct cdnopt_mha {
+    cdnopt_params *ps;
+    size_t n_embd, n_head;
+    bool causal;
+    size_t off_qkv_kernel, off_qkv_bias, off_out_kernel, off_out_bias;
+};
+
+struct cdnopt_layernorm {
+    cdnopt_params *ps;
+    size_t n_feat;
+    size_t off_gamma, off_beta;
+};
+
+/*
+ * Add "<prefix>/<suffix>" of n_rows x n_cols to ps. Returns 0, CDNOPT_EINVAL when the
+ * joined name is too long or clashes, or CDNOPT_ENOMEM.
+ */
+int cdnopt__params_add_named(cdnopt_params *ps, const char *prefix, const char *suffix,
+                             size_t n_rows, size_t n_cols, size_t *offset);
+
+/* Add bias[j] to every row of y [n_rows, n_cols]. */
+void cdnopt__add_row_bias(float *y, size_t n_rows, size_t n_cols, const float *bias);
+
+/* db[j] += sum over rows of dy[r, j]. */
+void cdnopt__sum_rows(const float *dy, size_t n_rows, size_t n_cols, float *db);
+
+static inline float cdnopt__sigmoid(float z)
+{
+    return 1.0f / (1.0f + expf(-z));
+}
+
+#endif /* CDNOPT_NN_IMPL_H */
