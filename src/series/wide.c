@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The wide-format reader: one series per row, the id in the first field and the
+ * values after it, as the M4 competition files store them. Rows of different
+ * lengths are right-padded with empty fields, so the first empty field ends a row.
+ */
+#include "series-impl.h"
+
+#include <string.h>
+
+typedef struct wide_reader {
+    const char *path;
+    char *err;
+    char delimiter;
+    cdnopt__fields fields;
+    cdnopt_series **series; /* series read so far */
+    size_t n;               /* entries of series */
+    size_t cap;             /* allocated entries of series */
+    int64_t step_s;
+} wide_reader;
+
+/* Number of values in the row, after checking that no value follows an empty field. */
+static int count_values(wide_reader *w, long line_no, size_t *n_values)
+{
+    size_t n = 0;
+    while (n + 1 < w->fields.n && cdnopt__trim(w->fields.v[n + 1])[0] != '\0')
+        n++;
+    for (size_t i = n + 1; i < w->fields.n; i++) {
+        const char *text = cdnopt__trim(w->fields.v[i]);
+        if (text[0] != '\0')
+            return cdnopt_fail(w->err, CDNOPT_EPARSE,
+                               "%s:%ld: value '%s' in column %zu follows an empty field in "
+                               "column %zu; a row's values must be contiguous, padded with empty "
+                               "fields only at the end",
+                               w->path, line_no, text, i + 1, n + 2);
+    }
+    if (n == 0)
+        return cdnopt_fail(w->err, CDNOPT_EPARSE, "%s:%ld: series '%s' has no values", w->path,
+                           line_no, cdnopt__trim(w->fields.v[0]));
+    *n_values = n;
+    return CDNOPT_OK;
+}
+
+static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const char *text = cdnopt__trim(w->fields.v[i + 1]);
+        enum cdnopt__number_kind kind = cdnopt__number_parse(text, &s->v[i]);
+        if (kind == CDNOPT__NUMBER_OK)
+            continue;
+        int code = kind == CDNOPT__NUMBER_INVALID ? CDNOPT_EPARSE : CDNOPT_ENUMERIC;
+        return cdnopt_fail(w->err, code,
+                           "%s:%ld: %s value '%s' in column %zu of series '%s'; fix the value",
+                           w->path, line_no,
+                           kind == CDNOPT__NUMBER_INVALID ? "non-numeric" : "non-finite", text,
+                           i + 2, s->name);
+    }
+    return CDNOPT_OK;
+}
+
+static int read_row(wide_reader *w, char *line, long line_no)
+{
+    int rc = cdnopt__fields_split(line, w->delimiter, &w->fields);
+    if (rc == CDNOPT_EPARSE)
+        return cdnopt_fail(w->err, rc, "%s:%ld: unterminated quote; close the quoted field",
+                           w->path, line_no);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(w->err, rc, "out of memory splitting %s:%ld", w->path, line_no);
+
+    size_t n_values = 0;
+    rc = count_values(w, line_no, &n_values);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (cdnopt__grow((void **)&w->series, &w->cap, w->n + 1, sizeof *w->series) != CDNOPT_OK)
+        return cdnopt_fail(w->err, CDNOPT_ENOMEM, "out of memory at %s:%ld", w->path, line_no);
+
+    cdnopt_series *s = NULL;
+    rc = cdnopt_series_new(n_values, 0, w->step_s, &s);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_series_set_name(s, cdnopt__trim(w->fields.v[0]));
+    if (rc != CDNOPT_OK) {
+        cdnopt_series_free(s);
+        return cdnopt_fail(w->err, rc, "out of memory at %s:%ld", w->path, line_no);
+    }
+    w->series[w->n++] = s;
+    return parse_values(w, line_no, s);
+}
+
+/* The first row is a header when its second field is not a number ("V2"). */
+static bool is_header(wide_reader *w, char *line)
+{
+    size_t len = strlen(line);
+    char *copy = cdnopt_malloc(len + 1);
+    if (copy == NULL)
+        return true; // the allocation failure resurfaces on the next split
+    memcpy(copy, line, len + 1);
+    double v;
+    bool header = cdnopt__fields_split(copy, w->delimiter, &w->fields) == CDNOPT_OK &&
+                  w->fields.n >= 2 &&
+                  cdnopt__number_parse(cdnopt__trim(w->fields.v[1]), &v) ==
+                      CDNOPT__NUMBER_INVALID;
+    cdnopt_free(copy);
+    return header;
+}
+
+static int read_rows(wide_reader *w, char *text)
+{
+    cdnopt__line_cursor cursor;
+    cdnopt__line_cursor_init(&cursor, text);
+    char *line = NULL;
+    while ((line = cdnopt__line_next(&cursor)) != NULL && cdnopt__line_is_blank(line, ','))
+        ;
+    if (line == NULL)
+        return cdnopt_fail(w->err, CDNOPT_EPARSE,
+                           "%s: empty file: expected one series per row, id first", w->path);
+
+    w->delimiter = cdnopt__delimiter_detect(line);
+    int rc = is_header(w, line) ? CDNOPT_OK : read_row(w, line, cursor.line_no);
+    while (rc == CDNOPT_OK && (line = cdnopt__line_next(&cursor)) != NULL) {
+        if (!cdnopt__line_is_blank(line, w->delimiter))
+            rc = read_row(w, line, cursor.line_no);
+    }
+    if (rc == CDNOPT_OK && w->n == 0)
+        rc = cdnopt_fail(w->err, CDNOPT_EPARSE, "%s: no series rows after the header", w->path);
+    return rc;
+}
+
+int cdnopt_series_read_wide_csv(const char *path, int64_t step_s, cdnopt_series ***out,
+                                size_t *n_out, char *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (step_s < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "step_s %lld is negative", (long long)step_s);
+
+    wide_reader w = {.path = path, .err = err, .step_s = step_s > 0 ? step_s : 3600};
+    char *text = NULL;
+    size_t size = 0;
+    int rc = cdnopt__file_read_all(path, &text, &size, err);
+    if (rc == CDNOPT_OK)
+        rc = read_rows(&w, text);
+
+    cdnopt__fields_fini(&w.fields);
+    cdnopt_free(text);
+    if (rc != CDNOPT_OK) {
+        cdnopt_series_array_free(w.series, w.n);
+        return rc;
+    }
+    *out = w.series;
+    *n_out = w.n;
+    return CDNOPT_OK;
+}
