@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Model inputs: the min-max scaler and the per-step feature rows (scaled value,
- * calendar sine/cosine, seasonal lag). Calendar channels come from civil seconds,
- * so hour of day is (t mod 86400) / 3600 and 1970-01-01 was a Thursday.
+ * calendar sine/cosine, seasonal lag). Calendar channels come from civil seconds
+ * through the series module's civil-time helpers.
  */
 #include "model-impl.h"
 
@@ -33,13 +33,6 @@ void cdnopt__model_fit_scaler(cdnopt_model *m, const double *v, size_t n)
     m->scale_max = hi;
 }
 
-/* Floor division for civil seconds before 1970. */
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 void cdnopt__model_feature_row(const cdnopt_model *m, int64_t t_civil, float value,
                                float lag_value, float *row)
 {
@@ -47,14 +40,12 @@ void cdnopt__model_feature_row(const cdnopt_model *m, int64_t t_civil, float val
     row[k++] = value;
 
     if (m->p.calendar) {
-        int64_t day = floor_div(t_civil, MODEL_SECONDS_PER_DAY);
-        double second_of_day = (double)(t_civil - day * MODEL_SECONDS_PER_DAY);
+        double second_of_day = (double)(t_civil - cdnopt_civil_day_start(t_civil));
         double day_fraction = second_of_day / MODEL_SECONDS_PER_DAY;
 
-        /* Day 0 (1970-01-01) was a Thursday: +3 makes Monday 0. The fraction of the day
-         * keeps the weekly angle continuous across midnight. */
-        int64_t weekday = ((day + 3) % 7 + 7) % 7;
-        double week_fraction = ((double)weekday + day_fraction) / 7.0;
+        /* Weekday 0 is Sunday. Adding the fraction of the day keeps the weekly angle
+         * continuous across midnight. */
+        double week_fraction = ((double)cdnopt_civil_weekday(t_civil) + day_fraction) / 7.0;
 
         row[k++] = (float)sin(2.0 * M_PI * day_fraction);
         row[k++] = (float)cos(2.0 * M_PI * day_fraction);
