@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `cdnopt m4`: forecast the series of an M4 wide file with one method and write the
+ * competition's files (forecasts.csv, lower.csv, upper.csv), or score such a folder.
+ *
+ *     cdnopt m4 --train Hourly-train.csv --out DIR [--method naive2] [--validation]
+ *     cdnopt m4 --score --train TRAIN.csv --test TEST.csv DIR
+ *
+ * With --validation the last --horizon values of each series are held out, the
+ * method forecasts them from the rest, the score table is printed, and DIR also gets
+ * train.csv and test.csv so that --score can re-score the folder later.
+ */
+#include "commands.h"
+
+#include "cdnopt/core.h"
+#include "cdnopt/m4.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define LOG_MODULE "m4"
+
+typedef struct m4_options {
+    const char *train;  /* wide training file */
+    const char *test;   /* wide test file (--score) */
+    const char *out;    /* output folder, or the folder to score */
+    const char *method; /* method name */
+    long horizon;       /* steps per forecast */
+    long period;        /* seasonal period in steps (MASE scale, seasonal methods) */
+    double level;       /* nominal interval coverage */
+    bool validation;    /* hold out the last horizon values */
+    bool score;         /* score a folder instead of forecasting */
+} m4_options;
+
+/* ------------------------------------------------------------------------- */
+/* Method table                                                              */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A family of methods. resolve() accepts the names of its methods, returns CDNOPT_ENOTFOUND
+ * for others, and prepares fn and ctx; release() frees ctx. A new model (a neural net
+ * read from a model file, say) joins the command with one row in method_families.
+ */
+typedef struct method_family {
+    const char *names; /* for --help */
+    int (*resolve)(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn, void **ctx,
+                   char *err);
+    void (*release)(void *ctx);
+} method_family;
+
+static int resolve_baseline(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn,
+                            void **ctx, char *err)
+{
+    enum cdnopt_baseline_method method;
+    if (cdnopt_baseline_from_name(name, &method) != CDNOPT_OK)
+        return CDNOPT_ENOTFOUND;
+    cdnopt_baseline_params *p = cdnopt_malloc(sizeof *p);
+    if (p == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    *p = cdnopt_baseline_params_default();
+    p->method = method;
+    p->period = (size_t)o->period;
+    p->level = o->level;
+    *fn = cdnopt_m4_baseline_method;
+    *ctx = p;
+    return CDNOPT_OK;
+}
+
+static const method_family method_families[] = {
+    {"naive, snaive, naive2, hw, ses, holt, damped, theta, comb", resolve_baseline, cdnopt_free},
+};
+
+static int resolve_method(const m4_options *o, const method_family **family,
+                          cdnopt_m4_method_fn *fn, void **ctx, char *err)
+{
+    size_t n_families = sizeof method_families / sizeof method_families[0];
+    for (size_t i = 0; i < n_families; i++) {
+        int rc = method_families[i].resolve(o->method, o, fn, ctx, err);
+        if (rc == CDNOPT_ENOTFOUND)
+            continue;
+        *family = &method_families[i];
+        return rc;
+    }
+    return cdnopt_fail(err, CDNOPT_ENOTFOUND, "--method: unknown method '%s'; choose one of %s",
+                       o->method, method_families[0].names);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Arguments                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: cdnopt m4 --train FILE --out DIR [--method NAME] [--validation]\n"
+            "                 [--horizon N] [--period N] [--level P]\n"
+            "       cdnopt m4 --score --train FILE --test FILE [--period N] [--level P] DIR\n"
+            "\n"
+            "Forecast every series of an M4 wide CSV file and write DIR/forecasts.csv,\n"
+            "DIR/lower.csv and DIR/upper.csv (id,F1..Fh), or score such a folder.\n"
+            "\n"
+            "  --train FILE    wide CSV: header, then id and values per row\n"
+            "  --out DIR       output folder, created if missing\n"
+            "  --method NAME   %s (default naive2)\n"
+            "  --validation    hold out the last N values of each series, forecast them,\n"
+            "                  print the scores and also write DIR/train.csv, DIR/test.csv\n"
+            "  --horizon N     steps to forecast (default 48, M4 Hourly)\n"
+            "  --period N      seasonal period in steps (default 24, one day of hours)\n"
+            "  --level P       nominal coverage of the bounds, in (0, 1) (default 0.95)\n"
+            "  --score         score folder DIR against --test; the horizon is the test's\n"
+            "  --test FILE     wide CSV of the actual values that follow --train\n",
+            method_families[0].names);
+}
+
+static int parse_long(const char *flag, const char *text, long min, long max, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || value < min || value > max) {
+        fprintf(stderr, "cdnopt m4: %s: invalid value '%s'; expected an integer in [%ld, %ld]\n",
+                flag, text, min, max);
+        return CDNOPT_EINVAL;
+    }
+    *out = value;
+    return CDNOPT_OK;
+}
+
+static int parse_level(const char *text, double *out)
+{
+    char *end = NULL;
+    double value = strtod(text, &end);
+    if (end == text || *end != '\0' || !(value > 0.0 && value < 1.0)) {
+        fprintf(stderr, "cdnopt m4: --level: invalid value '%s'; expected a share in (0, 1) "
+                        "such as 0.95\n",
+                text);
+        return CDNOPT_EINVAL;
+    }
+    *out = value;
+    return CDNOPT_OK;
+}
+
+/* Flags that take a value: the flag name and where the value goes. */
+static const char **string_target(m4_options *o, const char *flag)
+{
+    if (strcmp(flag, "--train") == 0)
+        return &o->train;
+    if (strcmp(flag, "--test") == 0)
+        return &o->test;
+    if (strcmp(flag, "--out") == 0)
+        return &o->out;
+    if (strcmp(flag, "--method") == 0)
+        return &o->method;
+    return NULL;
+}
+
+static int parse_flag(m4_options *o, int argc, char **argv, int *i)
+{
+    const char *flag = argv[*i];
+    if (strcmp(flag, "--validation") == 0) {
+        o->validation = true;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--score") == 0) {
+        o->score = true;
+        return CDNOPT_OK;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cdnopt m4: %s needs a value; run 'cdnopt m4 --help'\n", flag);
+        return CDNOPT_EINVAL;
+    }
+    const char *value = argv[++*i];
+    const char **target = string_target(o, flag);
+    if (target != NULL) {
+        *target = value;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--horizon") == 0)
+        return parse_long(flag, value, 1, 100000, &o->horizon);
+    if (strcmp(flag, "--period") == 0)
+        return parse_long(flag, value, 1, 100000, &o->period);
+    if (strcmp(flag, "--level") == 0)
+        return parse_level(value, &o->level);
+    fprintf(stderr, "cdnopt m4: unknown option '%s'; run 'cdnopt m4 --help'\n", flag);
+    return CDNOPT_EINVAL;
+}
+
+/* Returns CDNOPT_OK, CDNOPT_EINVAL for a usage error, or 1 when help was printed. */
+static int parse_args(int argc, char **argv, m4_options *o)
+{
+    *o = (m4_options){.method = "naive2", .horizon = 48, .period = 24, .level = 0.95};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            print_help(stdout);
+            return 1;
+        }
+        /* A bare argument is the folder, written last in the --score form. */
+        if (strncmp(argv[i], "--", 2) != 0 && o->out == NULL) {
+            o->out = argv[i];
+            continue;
+        }
+        if (parse_flag(o, argc, argv, &i) != CDNOPT_OK)
+            return CDNOPT_EINVAL;
+    }
+
+    const char *missing = o->train == NULL                ? "--train FILE"
+                          : o->score && o->test == NULL   ? "--test FILE"
+                          : o->out == NULL                ? (o->score ? "DIR" : "--out DIR")
+                                                          : NULL;
+    if (missing != NULL) {
+        fprintf(stderr, "cdnopt m4: missing %s; run 'cdnopt m4 --help'\n", missing);
+        return CDNOPT_EINVAL;
+    }
+    return CDNOPT_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Output                                                                    */
+/* ------------------------------------------------------------------------- */
+
+static void print_summary(const char *method, const cdnopt_m4_summary *s, double level)
+{
+    printf("%-8s %7s %9s %8s %7s %9s %9s %7s %9s\n", "method", "series", "sMAPE", "MASE", "OWA",
+           "MSIS", "coverage", "ACD", "width");
+    printf("%-8s %7zu %9.3f %8.3f %7.3f %9.3f %9.3f %7.3f %9.3f\n", method, s->n_series, s->smape,
+           s->mase, s->owa, s->msis, s->coverage, s->acd, s->width);
+    printf("naive2 reference: sMAPE %.3f, MASE %.3f; %zu of %zu series seasonal; "
+           "MSIS and coverage at level %.2f, width in MASE scales\n",
+           s->smape_naive2, s->mase_naive2, s->n_seasonal, s->n_series, level);
+}
+
+static int write_file(const char *dir, const char *name, const cdnopt_m4_set *set, char *err)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--out: folder path '%s' is too long", dir);
+    return cdnopt_m4_write(path, set, err);
+}
+
+static int write_folder(const m4_options *o, const cdnopt_m4_forecasts *fc,
+                        const cdnopt_m4_set *train, const cdnopt_m4_set *test, char *err)
+{
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
+        return cdnopt_fail(err, CDNOPT_EIO, "--out: cannot create folder '%s': %s", o->out,
+                           strerror(errno));
+    int rc = write_file(o->out, "forecasts.csv", fc->mean, err);
+    if (rc == CDNOPT_OK && fc->lower != NULL)
+        rc = write_file(o->out, "lower.csv", fc->lower, err);
+    if (rc == CDNOPT_OK && fc->upper != NULL)
+        rc = write_file(o->out, "upper.csv", fc->upper, err);
+    if (rc == CDNOPT_OK && test != NULL)
+        rc = write_file(o->out, "train.csv", train, err);
+    if (rc == CDNOPT_OK && test != NULL)
+        rc = write_file(o->out, "test.csv", test, err);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Commands                                                                  */
+/* ------------------------------------------------------------------------- */
+
+static int run_forecast(const m4_options *o, char *err)
+{
+    const method_family *family = NULL;
+    cdnopt_m4_method_fn fn = NULL;
+    void *ctx = NULL;
+    int rc = resolve_method(o, &family, &fn, &ctx, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_m4_set *full = NULL, *train = NULL, *test = NULL;
+    cdnopt_m4_forecasts fc = {0};
+    rc = cdnopt_m4_read(o->train, &full, err);
+    if (rc == CDNOPT_OK && o->validation)
+        rc = cdnopt_m4_split(full, (size_t)o->horizon, &train, &test, err);
+    const cdnopt_m4_set *in_sample = o->validation ? train : full;
+
+    double start_s = cdnopt_clock_s();
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_forecast(in_sample, (size_t)o->horizon, fn, ctx, &fc, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(LOG_MODULE, "method=%s series=%zu horizon=%ld seconds=%.2f", o->method,
+                        in_sample->n_series, o->horizon, cdnopt_clock_s() - start_s);
+    if (rc == CDNOPT_OK)
+        rc = write_folder(o, &fc, train, test, err);
+
+    cdnopt_m4_summary summary;
+    if (rc == CDNOPT_OK && o->validation)
+        rc = cdnopt_m4_score(train, test, &fc, (size_t)o->period, o->level, &summary, err);
+    if (rc == CDNOPT_OK && o->validation)
+        print_summary(o->method, &summary, o->level);
+
+    cdnopt_m4_forecasts_fini(&fc);
+    cdnopt_m4_set_free(full);
+    cdnopt_m4_set_free(train);
+    cdnopt_m4_set_free(test);
+    family->release(ctx);
+    return rc;
+}
+
+/* The horizon of a test file: every series must have the same number of values. */
+static int test_horizon(const cdnopt_m4_set *test, size_t *h, char *err)
+{
+    *h = test->length[0];
+    for (size_t i = 1; i < test->n_series; i++) {
+        if (test->length[i] != *h)
+            return cdnopt_fail(err, CDNOPT_ESHAPE,
+                               "%s:%zu: series %s has %zu test values but series %s has %zu; "
+                               "every series needs the same horizon",
+                               test->path, test->line[i], test->ids[i], test->length[i],
+                               test->ids[0], *h);
+    }
+    return CDNOPT_OK;
+}
+
+static int run_score(const m4_options *o, char *err)
+{
+    cdnopt_m4_set *train = NULL, *test = NULL;
+    cdnopt_m4_forecasts fc = {0};
+    size_t h = 0;
+    int rc = cdnopt_m4_read(o->train, &train, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_read(o->test, &test, err);
+    if (rc == CDNOPT_OK)
+        rc = test_horizon(test, &h, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_forecasts_read(o->out, h, &fc, err);
+
+    cdnopt_m4_summary summary;
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_score(train, test, &fc, (size_t)o->period, o->level, &summary, err);
+    if (rc == CDNOPT_OK)
+        print_summary(o->out, &summary, o->level);
+
+    cdnopt_m4_forecasts_fini(&fc);
+    cdnopt_m4_set_free(train);
+    cdnopt_m4_set_free(test);
+    return rc;
+}
+
+int cdnopt_cmd_m4(int argc, char **argv)
+{
+    m4_options o;
+    int parsed = parse_args(argc, argv, &o);
+    if (parsed == 1)
+        return CDNOPT_EXIT_OK;
+    if (parsed != CDNOPT_OK)
+        return CDNOPT_EXIT_USAGE;
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = o.score ? run_score(&o, err) : run_forecast(&o, err);
+    if (rc != CDNOPT_OK) {
+        CDNOPT_LOG_ERROR(LOG_MODULE, "%s", err);
+        return rc == CDNOPT_ENOTFOUND && strncmp(err, "--method", 8) == 0 ? CDNOPT_EXIT_USAGE
+                                                                            : CDNOPT_EXIT_FAILURE;
+    }
+    return CDNOPT_EXIT_OK;
+}
