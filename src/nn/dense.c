@@ -57,7 +57,7 @@ static void activate(enum cdnopt_act act, float *y, size_t n)
         break;
     case CDNOPT_ACT_TANH:
         for (size_t i = 0; i < n; i++)
-            y[i] = tanhf(y[i]);
+            y[i] = cdnopt__tanh(y[i]);
         break;
     case CDNOPT_ACT_SIGMOID:
         for (size_t i = 0; i < n; i++)
@@ -124,14 +124,20 @@ int cdnopt_dense_backward(const cdnopt_dense *layer, cdnopt_scratch *scratch,
         return CDNOPT_EINVAL;
     size_t n_rows = trace->n_batch, n_in = layer->n_in, n_out = layer->n_out;
 
+    /* Buffers first, so that running out of memory leaves the gradients alone. */
+    float *dz_buf = NULL, *d = NULL;
+    if (layer->act != CDNOPT_ACT_LINEAR)
+        dz_buf = cdnopt_scratch_floats(scratch, n_rows * n_out);
+    if (dx != NULL)
+        d = cdnopt_scratch_floats(scratch, n_rows * n_in);
+    if ((layer->act != CDNOPT_ACT_LINEAR && dz_buf == NULL) || (dx != NULL && d == NULL))
+        return CDNOPT_ENOMEM;
+
     /* Through the activation; a linear layer uses dy as it is. */
     const float *dz = dy;
-    if (layer->act != CDNOPT_ACT_LINEAR) {
-        float *buf = cdnopt_scratch_floats(scratch, n_rows * n_out);
-        if (buf == NULL)
-            return CDNOPT_ENOMEM;
-        activate_backward(layer->act, trace->y, dy, buf, n_rows * n_out);
-        dz = buf;
+    if (dz_buf != NULL) {
+        activate_backward(layer->act, trace->y, dy, dz_buf, n_rows * n_out);
+        dz = dz_buf;
     }
 
     /* dW += x^T dz, db += column sums of dz. */
@@ -143,9 +149,6 @@ int cdnopt_dense_backward(const cdnopt_dense *layer, cdnopt_scratch *scratch,
 
     /* dx = dz W^T. */
     if (dx != NULL) {
-        float *d = cdnopt_scratch_floats(scratch, n_rows * n_in);
-        if (d == NULL)
-            return CDNOPT_ENOMEM;
         cdnopt_sgemm(false, true, n_rows, n_in, n_out, 1.0f, dz, n_out,
                      cdnopt_params_values_const(layer->ps) + layer->off_kernel, n_out, 0.0f, d,
                      n_in);

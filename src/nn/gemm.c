@@ -6,6 +6,7 @@
 #include "nn-impl.h"
 
 #include <cblas.h>
+#include <limits.h>
 
 void cdnopt_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                   const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
@@ -14,8 +15,10 @@ void cdnopt_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, floa
     if (m == 0 || n == 0)
         return;
 
-    /* BLAS rejects a leading dimension below 1 even when k is 0. */
+    /* BLAS rejects a leading dimension below 1 even when k is 0, and takes int sizes. */
     CDNOPT_ASSERT(lda >= 1 && ldb >= 1 && ldc >= n);
+    CDNOPT_ASSERT(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX && lda <= INT_MAX &&
+                  ldb <= INT_MAX && ldc <= INT_MAX);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha,
                 a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);

@@ -103,7 +103,7 @@ static void gates_step(float *z, size_t n_batch, size_t n_hidden, const float *c
         for (size_t j = 0; j < n_hidden; j++) {
             zi[j] = cdnopt__sigmoid(zi[j]);
             zf[j] = cdnopt__sigmoid(zf[j]);
-            zg[j] = tanhf(zg[j]);
+            zg[j] = cdnopt__tanh(zg[j]);
             zo[j] = cdnopt__sigmoid(zo[j]);
         }
 
@@ -112,7 +112,7 @@ static void gates_step(float *z, size_t n_batch, size_t n_hidden, const float *c
         for (size_t j = 0; j < n_hidden; j++) {
             float c = zf[j] * cp[j] + zi[j] * zg[j];
             cn[j] = c;
-            hn[j] = zo[j] * tanhf(c);
+            hn[j] = zo[j] * cdnopt__tanh(c);
         }
     }
 }
@@ -214,7 +214,7 @@ static void gates_backward(const float *gates, const float *c_prev, const float 
         const float *cp = c_prev + b * nh, *cn = c_now + b * nh, *dhb = dh + b * nh;
         float *dcb = dc + b * nh;
         for (size_t j = 0; j < nh; j++) {
-            float tc = tanhf(cn[j]);
+            float tc = cdnopt__tanh(cn[j]);
             float dcj = dcb[j] + dhb[j] * go[j] * (1.0f - tc * tc);
             dout[j] = dhb[j] * tc * go[j] * (1.0f - go[j]);
             di[j] = dcj * gg[j] * gi[j] * (1.0f - gi[j]);

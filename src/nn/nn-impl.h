@@ -97,4 +97,15 @@ static inline float cdnopt__sigmoid(float z)
     return 1.0f / (1.0f + expf(-z));
 }
 
+/*
+ * tanh(z) = 2 sigmoid(2 z) - 1. glibc's tanhf goes through expm1f and took a third of
+ * an LSTM training step; expf is several times faster. Near 0 the subtraction costs
+ * relative accuracy (absolute error stays below 1e-7), which training does not notice.
+ * Overflow is safe: expf(-2z) = inf gives -1 and expf(-2z) = 0 gives 1.
+ */
+static inline float cdnopt__tanh(float z)
+{
+    return 2.0f / (1.0f + expf(-2.0f * z)) - 1.0f;
+}
+
 #endif /* CDNOPT_NN_IMPL_H */

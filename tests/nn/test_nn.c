@@ -13,13 +13,13 @@
 #include <stdint.h>
 #include <string.h>
 
-int nn_leak_setup(void **state)
+int leak_setup(void **state)
 {
     *state = (void *)(intptr_t)cdnopt_alloc_live_blocks();
     return 0;
 }
 
-int nn_leak_teardown(void **state)
+int leak_teardown(void **state)
 {
     long before = (long)(intptr_t)*state;
     long after = cdnopt_alloc_live_blocks();
@@ -733,36 +733,36 @@ static void nan_and_inf_detected(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(sgemm_matches_reference, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(sgemm_ref_by_hand, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(scratch_alignment_and_growth, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(scratch_out_of_memory, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(params_layout_and_lookup, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(params_copy_checks_shapes, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(orthogonal_init_is_orthonormal, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(lstm_init_keras_style, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(constructors_reject_bad_shapes, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(lstm_new_out_of_memory, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dense_forward_by_hand, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(lstm_step_matches_forward, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(mha_causal_mask_holds, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(layernorm_normalises_rows, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dropout_keep_rate_statistics, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dropout_mask_shared_across_steps, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(mse_by_hand, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(adam_two_steps_by_hand, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(clip_grad_norm_by_hand, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(nan_and_inf_detected, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dense_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dense_no_bias_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(lstm_sequence_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(lstm_last_state_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(dropout_fixed_mask_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(mha_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(mha_causal_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(layernorm_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(mse_gradients, nn_leak_setup, nn_leak_teardown),
-    cmocka_unit_test_setup_teardown(stacked_lstm_dense_gradients, nn_leak_setup, nn_leak_teardown),
+    cmocka_unit_test_setup_teardown(sgemm_matches_reference, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(sgemm_ref_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(scratch_alignment_and_growth, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(scratch_out_of_memory, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(params_layout_and_lookup, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(params_copy_checks_shapes, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(orthogonal_init_is_orthonormal, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_init_keras_style, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(constructors_reject_bad_shapes, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_new_out_of_memory, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dense_forward_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_step_matches_forward, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(mha_causal_mask_holds, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(layernorm_normalises_rows, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dropout_keep_rate_statistics, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dropout_mask_shared_across_steps, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(mse_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(adam_two_steps_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(clip_grad_norm_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(nan_and_inf_detected, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dense_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dense_no_bias_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_sequence_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_last_state_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dropout_fixed_mask_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(mha_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(mha_causal_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(layernorm_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(mse_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(stacked_lstm_dense_gradients, leak_setup, leak_teardown),
 };
 
 CDNOPT_TEST_MAIN("nn", tests)

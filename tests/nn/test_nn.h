@@ -7,8 +7,8 @@
 #define CDNOPT_TEST_NN_H
 
 /* Setup stores cdnopt_alloc_live_blocks(); teardown fails the case when it changed. */
-int nn_leak_setup(void **state);
-int nn_leak_teardown(void **state);
+int leak_setup(void **state);
+int leak_teardown(void **state);
 
 void dense_gradients(void **state);
 void dense_no_bias_gradients(void **state);
