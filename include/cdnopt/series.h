@@ -37,6 +37,7 @@
  *   time: two zoned instants an hour apart can map to the same civil second, and
  *   the reader then reports a duplicate timestamp.
  * - Timestamps have whole-second resolution; fractional seconds are rejected.
+ * - A quoted field cannot span lines, and decimal commas ("3,5") are not numbers.
  */
 #ifndef CDNOPT_SERIES_H
 #define CDNOPT_SERIES_H
@@ -196,8 +197,8 @@ typedef struct cdnopt_series_read_report {
  * fields, timestamps in civil, ISO 8601 zoned or Unix-seconds form, unit
  * conversion, validation and the opt-in repairs of params.
  *
- * Errors (each message names the file, the line and the offending value, and
- * the fix): CDNOPT_EIO (cannot open or read), CDNOPT_EPARSE (empty file,
+ * Each error message names the file, the line, the offending value and the fix.
+ * Errors: CDNOPT_EIO (cannot open or read), CDNOPT_EPARSE (empty file,
  * missing column, bad timestamp, non-numeric value, unsorted or duplicate
  * timestamps, irregular step, gap, too few rows), CDNOPT_ENUMERIC (NaN, Inf or a
  * negative value), CDNOPT_EINVAL (contradictory params, unknown zone),
@@ -206,7 +207,8 @@ typedef struct cdnopt_series_read_report {
  * @param path   file to read.
  * @param params options, or NULL for cdnopt_series_read_params_default().
  * @param out    on success a new series the caller frees with cdnopt_series_free(),
- *               named after the value column; NULL on failure.
+ *               named after the value column's header (NULL without a header);
+ *               NULL on failure.
  * @param report filled on success (may be NULL).
  * @param err    CDNOPT_ERRMSG_MAX bytes for the message, or NULL.
  */
@@ -318,7 +320,7 @@ cdnopt_generate_params cdnopt_generate_params_default(void);
 
 /** One generated release, in the columns of releases.csv. */
 typedef struct cdnopt_generated_release {
-    char id[16];        /* "s0001" for shipped releases, "p0001" for pending ones */
+    char id[24];        /* "s0001" for shipped releases, "p0001" for pending ones */
     double size_mb;     /* package size in MB (1e6 bytes), rounded to 0.1 */
     double users;       /* devices that download it, a whole number */
     int64_t planned_at; /* civil seconds of the planned release, on the grid */
