@@ -12,9 +12,10 @@
  * - Layers (cdnopt_dense, cdnopt_lstm, cdnopt_mha, cdnopt_layernorm) own no values:
  *   they store offsets into a cdnopt_params, so the set can keep growing while
  *   layers are added. A forward pass returns a cdnopt_trace in the scratch arena,
- *   which holds the output and whatever the backward pass needs.
+ *   which contains the output and the activations the backward pass needs.
  * - Backward passes ADD into the gradient array (so a layer used twice, or several
- *   batches, accumulate) and return the gradient of the input in the arena.
+ *   batches, accumulate) and return the gradient of the input in the arena. A backward
+ *   pass that fails leaves the gradient array unchanged.
  * - Free functions: sgemm, dropout masks, MSE, Adam, clipping by global norm.
  *
  * Shapes: a sequence batch is batch-first [n_batch, n_steps, n_feat]; a plain
@@ -68,9 +69,9 @@
 /**
  * C = alpha * op(A) * op(B) + beta * C over cblas_sgemm, row-major.
  *
- * op(A) is m x k and op(B) is k x n; lda, ldb, ldc are row strides in floats of the
- * matrices as stored (before transposition). The argument order follows BLAS, which
- * is why this function takes more than five parameters.
+ * op(A) is m x k and op(B) is k x n. lda, ldb and ldc are the row strides in floats
+ * of the matrices as stored (before transposition). The parameter list is the BLAS
+ * one, which is why it is longer than five.
  * With m, n or k equal to 0 it only scales C by beta (or does nothing when m or n is 0).
  */
 void cdnopt_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -78,8 +79,8 @@ void cdnopt_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, floa
                   size_t ldc);
 
 /**
- * The same product as cdnopt_sgemm() computed by plain loops with double accumulation.
- * Slow; tests use it as the reference for the BLAS path.
+ * Compute the same product as cdnopt_sgemm() by plain loops with double accumulation.
+ * It is slow, and tests use it as the reference for the BLAS path.
  */
 void cdnopt_sgemm_ref(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
@@ -105,7 +106,7 @@ typedef struct cdnopt_scratch cdnopt_scratch;
 
 /**
  * Create an arena with an initial capacity of n_bytes (0 picks 1 MiB).
- * The arena grows by adding blocks when a request does not fit; reset() merges them
+ * The arena grows by adding blocks when a request does not fit. Reset merges them
  * into one block, so a repeated step stops allocating after its first run.
  * @param out  OUT: the arena, freed with cdnopt_scratch_free(); NULL on failure.
  * @return 0 or CDNOPT_ENOMEM.
@@ -131,7 +132,7 @@ float *cdnopt_scratch_zeros(cdnopt_scratch *scratch, size_t n);
 /**
  * Release everything allocated since the last reset. Pointers and traces from the
  * arena become invalid. When the arena had grown into several blocks, they are
- * replaced by one block of the total size; if that allocation fails the old blocks
+ * replaced by one block of the total size. If that allocation fails, the old blocks
  * are kept, so reset itself never fails.
  */
 void cdnopt_scratch_reset(cdnopt_scratch *scratch);
@@ -240,7 +241,7 @@ int cdnopt_params_clip_grad_norm(cdnopt_params *ps, float max_norm, float *norm)
 /* Initialisation                                                            */
 /* ------------------------------------------------------------------------- */
 
-/** How a recurrent kernel is initialised. Values are stored in model files. */
+/** Initialiser of a recurrent kernel. Values are stored in model files. */
 enum cdnopt_init {
     CDNOPT_INIT_ORTHOGONAL = 0,    /* rows of U[H, 4H] orthonormal (Keras default) */
     CDNOPT_INIT_SCALED_UNIFORM = 1 /* uniform in [-1/sqrt(H), 1/sqrt(H)] */

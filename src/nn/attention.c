@@ -2,9 +2,9 @@
 /*
  * Multi-head self-attention, batch-first, after Vaswani et al. 2017, "Attention Is
  * All You Need", section 3.2. Q, K and V come from one GEMM with a fused [D, 3D]
- * kernel; each (sequence, head) pair then runs two small GEMMs whose operands are
- * column slices of Q, K, V and the context, addressed through the leading dimension
- * so that no head is copied out.
+ * kernel. Each (sequence, head) pair then runs two small GEMMs on column slices of
+ * Q, K, V and the context. The slices are addressed through the leading dimension,
+ * so no head is copied out.
  */
 #include "nn-impl.h"
 

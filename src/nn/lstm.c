@@ -199,9 +199,10 @@ int cdnopt_lstm_trace_state(const cdnopt_trace *trace, const float **h, const fl
 }
 
 /*
- * One step of BPTT for all sequences. On entry dh holds dL/dh_t (from the output and
- * from step t + 1) and dc holds dL/dc_t from step t + 1; dz receives dL/dZ_t, and dc
- * is replaced by dL/dc_{t-1}. With tc = tanh(c_t):
+ * One step of BPTT for all sequences. On entry, dh contains dL/dh_t (from the output
+ * and from step t + 1), and dc contains the part of dL/dc_t that flows back from step
+ * t + 1. The function writes dL/dZ_t into dz and replaces dc by the same part of
+ * dL/dc_{t-1}. With tc = tanh(c_t):
  *   do = dh tc,  dc += dh o (1 - tc^2),  di = dc g,  dg = dc i,  df = dc c_{t-1}
  *   dc_{t-1} = dc f, and each gate derivative is multiplied by its activation's slope.
  */

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Longest tensor name, including "<prefix>/<suffix>"; model files store names too. */
+/* Maximum tensor name length plus the NUL, "<prefix>/<suffix>" included. Model files
+ * store the names too. */
 #define PARAM_NAME_MAX 128
 
 struct cdnopt_params {

@@ -28,7 +28,7 @@ struct cdnopt_scratch {
 
 static struct block *block_new(size_t size)
 {
-    /* One allocation holds the header and the data, plus room to align the data. */
+    /* One allocation contains the header and the data, plus room to align the data. */
     if (size > SIZE_MAX - sizeof(struct block) - SCRATCH_ALIGN)
         return NULL;
     unsigned char *raw = cdnopt_malloc(sizeof(struct block) + size + SCRATCH_ALIGN);
