@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * plan: schedule releases against a baseline to cut peak or p95 bandwidth.
+ *
+ * Two planners share one params struct and one result:
+ * - greedy: valley filling. Releases are taken by energy (size * users), largest
+ *   first, and each is placed at the legal (start, ratio) whose own traffic window
+ *   reaches the lowest total (baseline plus the releases already placed); ties go
+ *   to the smaller delay, then the smaller ratio. Local-search passes then re-place
+ *   each release with the others fixed, under the objective (peak, or the exact
+ *   nearest-rank p95 of the whole grid).
+ * - exact: a mixed-integer program solved with GLPK: one binary per release and
+ *   legal (whole-hour delay, ratio), minimising the peak. The greedy schedule is
+ *   passed in as the first incumbent. It returns its schedule, the root LP bound
+ *   of the whole-hour problem and the optimality gap.
+ *
+ * Both consider starts planned_at + k * start_step_s (whole-hour delays by default),
+ * so their bounds hold for that restricted problem only; result.problem names it.
+ *
+ * Usage:
+ *     cdnopt_plan_params params = cdnopt_plan_params_default();
+ *     params.objective = CDNOPT_OBJECTIVE_PEAK;
+ *     cdnopt_plan_result result;
+ *     char err[CDNOPT_ERRMSG_MAX];
+ *     if (cdnopt_plan_exact(baseline, releases, &rules, &params, &result, err) != 0)
+ *         fprintf(stderr, "%s\n", err);
+ *     ... result.schedule, result.planned.peak_gbps, result.lp_bound_gbps ...
+ *     cdnopt_plan_result_clear(&result);
+ *
+ * Limitations:
+ * - The exact program has one binary per release and option (about 96 per release);
+ *   beyond a few hundred releases GLPK rarely closes the gap within a minute, and
+ *   when even the LP relaxation runs out of time the greedy schedule is returned
+ *   with no LP bound.
+ * - For the p95 objective the exact solver is not exact: it solves the peak program
+ *   and then runs the greedy p95 local search on its schedule (result.method says so).
+ * - start_step_s must be a multiple of the baseline step and divide one hour... or
+ *   equal 3600 for the exact solver.
+ */
+#ifndef CDNOPT_PLAN_H
+#define CDNOPT_PLAN_H
+
+#include "cdnopt/release.h"
+
+/** What a planner minimises. */
+typedef enum cdnopt_objective {
+    CDNOPT_OBJECTIVE_PEAK = 0, /* max of T(t) */
+    CDNOPT_OBJECTIVE_P95 = 1,  /* nearest-rank 95th percentile of T(t) */
+} cdnopt_objective;
+
+/** Options of both planners; start from cdnopt_plan_params_default(). */
+typedef struct cdnopt_plan_params {
+    cdnopt_objective objective; /* default peak */
+    int64_t start_step_s;       /* spacing of candidate starts from planned_at, s; 3600 */
+    int local_search_passes;    /* greedy re-placement passes after the first; default 4 */
+    double time_limit_s;        /* exact: wall-clock limit for GLPK, s; default 60 */
+    double mip_gap;             /* exact: stop when (incumbent - bound) / incumbent is below; 1e-3 */
+    bool verbose;               /* exact: let GLPK print its progress to stdout */
+} cdnopt_plan_params;
+
+/** Defaults: peak, whole-hour delays, 4 passes, 60 s, gap 1e-3. */
+cdnopt_plan_params cdnopt_plan_params_default(void);
+
+/** Outcome of a planner. Owns schedule; release it with cdnopt_plan_result_clear(). */
+typedef struct cdnopt_plan_result {
+    cdnopt_schedule *schedule;  /* one entry per release; owned */
+    cdnopt_figures naive;       /* every release at planned_at with ratio 1.0 */
+    cdnopt_figures planned;     /* the schedule's figures (dense evaluation) */
+    double peak_reduction;      /* 1 - planned peak / naive peak */
+    double p95_reduction;       /* 1 - planned p95 / naive p95 */
+    double lower_bound_gbps;    /* max(max baseline, total traffic / time range) */
+    double lp_bound_gbps;       /* LP relaxation of the restricted problem; NaN when none */
+    double gap;                 /* (planned peak - lp_bound) / planned peak; NaN when none */
+    double solve_s;             /* wall-clock seconds spent planning */
+    bool optimal;               /* exact: GLPK proved the gap below mip_gap */
+    char problem[64];           /* the problem searched, e.g. "whole-hour delays" */
+    char method[192];           /* how the schedule was found, in words */
+} cdnopt_plan_result;
+
+/**
+ * Plan with the greedy valley-filling heuristic and local search.
+ * @param baseline bandwidth in Gbit/s on a grid whose step divides one hour.
+ * @param out      filled on success; the caller clears it.
+ * @return 0, CDNOPT_EINVAL (bad step, a release with no legal option; err names it)
+ *         or CDNOPT_ENOMEM.
+ */
+int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                       cdnopt_plan_result *out, char *err);
+
+/**
+ * Plan with the mixed-integer program (GLPK), warm-started from greedy.
+ * @return 0 (also when the time limit stops GLPK; see out->optimal), CDNOPT_EINVAL
+ *         (as greedy, or start_step_s other than 3600), CDNOPT_ENOMEM.
+ */
+int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                      const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                      cdnopt_plan_result *out, char *err);
+
+/** Free the result's schedule and reset it; safe on a zeroed or cleared result. */
+void cdnopt_plan_result_clear(cdnopt_plan_result *result);
+
+/** Name of an objective ("peak", "p95"). */
+const char *cdnopt_objective_name(cdnopt_objective objective);
+
+/** Parse "peak" or "p95"; returns 0 or CDNOPT_EINVAL. */
+int cdnopt_objective_parse(const char *text, cdnopt_objective *out);
+
+#endif /* CDNOPT_PLAN_H */

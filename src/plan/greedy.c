@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Greedy valley filling with local search.
+ *
+ * Rationale for the incremental evaluation: a release's traffic is constant within
+ * each hour after its start, so the highest total it reaches with an option is
+ * max_h (max of T over its hour h block + profile[h]). The block maxima of T over
+ * every candidate block are computed once per release (O(blocks * steps per
+ * hour)), after which each option costs O(hours). Scale (10,000 releases on a
+ * 5-minute grid) then takes a fraction of a second.
+ *
+ * For the p95 objective the exact nearest-rank p95 of the whole grid is needed per
+ * option. Adding a wave changes only a contiguous range R of steps, so the value
+ * at rank m + 1 from the top (m = n - ceil(0.95 n)) can only rise, and only values
+ * above the current one (v*) can raise it: it is the (m + 1)-th largest of the
+ * untouched values above v* and the touched ones above v*, or v* when there are
+ * fewer than m + 1 of them. The values above v* are listed once per release, so an
+ * option costs
+ * O(|R| + m), and nothing when the option stays below the current p95.
+ */
+#include "plan-impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Scratch space of one greedy run. */
+typedef struct greedy {
+    const plan_problem *problem;
+    cdnopt_objective objective;
+    double *total;          /* T on the grid, Gbit/s */
+    double *block_max;      /* per offset and block, max of T */
+    size_t n_offsets;       /* candidate start offsets within an hour */
+    size_t n_blocks;        /* blocks per offset */
+    size_t rank_m;          /* values above the p95 rank: n - ceil(0.95 n) */
+    double threshold;       /* v*: p95 of T without the release being placed */
+    size_t *top;            /* steps whose T exceeds v*, largest first */
+    double *top_values;     /* their values */
+    size_t n_top;
+    double *touched;        /* scratch for p95: new values inside R */
+    double *scratch;        /* copy of T for selection */
+} greedy;
+
+static int greedy_init(greedy *g, const plan_problem *problem, cdnopt_objective objective)
+{
+    memset(g, 0, sizeof *g);
+    g->problem = problem;
+    g->objective = objective;
+    size_t n = problem->n;
+    int64_t sph = problem->steps_per_hour;
+
+    /* Candidate starts lie start_steps apart; within an hour there are sph / start_steps
+     * offsets, and a window of max_delay + longest profile hours to cover. */
+    g->n_offsets = (size_t)(sph / problem->start_steps);
+    g->n_blocks = (size_t)(problem->rules->max_delay_s / 3600 + 2) + problem->max_hours;
+    for (size_t i = 0; i < problem->releases->n; i++) {
+        const plan_option *last = &problem->options[problem->option_offset[i + 1] - 1];
+        size_t blocks = (size_t)((last->first - problem->base_first[i]) / sph + 1) +
+                        problem->max_hours;
+        if (blocks > g->n_blocks)
+            g->n_blocks = blocks;
+    }
+
+    g->total = cdnopt_malloc(n * sizeof *g->total);
+    g->block_max = cdnopt_malloc(g->n_offsets * g->n_blocks * sizeof *g->block_max);
+    g->rank_m = n - (size_t)ceil(0.95 * (double)n);
+    size_t range = problem->max_hours * (size_t)sph;
+    g->top = cdnopt_malloc(n * sizeof *g->top);
+    g->top_values = cdnopt_malloc(n * sizeof *g->top_values);
+    g->scratch = cdnopt_malloc(n * sizeof *g->scratch);
+    g->touched = cdnopt_malloc((range + 1) * sizeof *g->touched);
+    if (g->total == NULL || g->block_max == NULL || g->top == NULL || g->top_values == NULL ||
+        g->scratch == NULL || g->touched == NULL)
+        return CDNOPT_ENOMEM;
+    memcpy(g->total, problem->baseline->v, n * sizeof *g->total);
+    return 0;
+}
+
+static void greedy_free(greedy *g)
+{
+    cdnopt_free(g->total);
+    cdnopt_free(g->block_max);
+    cdnopt_free(g->top);
+    cdnopt_free(g->top_values);
+    cdnopt_free(g->scratch);
+    cdnopt_free(g->touched);
+}
+
+/* Max of T over every candidate hour block of release i. */
+static void compute_block_max(greedy *g, size_t i)
+{
+    const plan_problem *problem = g->problem;
+    int64_t sph = problem->steps_per_hour, n = (int64_t)problem->n;
+    for (size_t o = 0; o < g->n_offsets; o++) {
+        int64_t base = problem->base_first[i] + (int64_t)o * problem->start_steps;
+        for (size_t j = 0; j < g->n_blocks; j++) {
+            int64_t lo = base + (int64_t)j * sph, hi = lo + sph;
+            double max = -INFINITY;
+            for (int64_t s = lo < 0 ? 0 : lo; s < hi && s < n; s++)
+                max = fmax(max, g->total[s]);
+            g->block_max[o * g->n_blocks + j] = max;
+        }
+    }
+}
+
+/* Highest total the release reaches with option o. */
+static double local_peak(const greedy *g, size_t i, const plan_option *o)
+{
+    const plan_problem *problem = g->problem;
+    int64_t sph = problem->steps_per_hour, rel = o->first - problem->base_first[i];
+    size_t offset = (size_t)((rel % sph) / problem->start_steps), j0 = (size_t)(rel / sph);
+    size_t hours;
+    const double *profile = plan_profile(problem, i, o->ratio, &hours);
+    const double *blocks = g->block_max + offset * g->n_blocks + j0;
+    double peak = -INFINITY;
+    for (size_t h = 0; h < hours; h++)
+        peak = fmax(peak, blocks[h] + profile[h]);
+    return peak;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Exact p95 of T with one release added                                     */
+/* ------------------------------------------------------------------------- */
+
+static int compare_double_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* k-th largest (0-based) of values[0..n), reordering values (Hoare selection). */
+static double select_largest(double *values, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = values[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (values[i] > pivot)
+                i++;
+            while (values[j] < pivot)
+                j--;
+            if (i <= j) {
+                double swap = values[i];
+                values[i++] = values[j];
+                values[j] = swap;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return values[k];
+    }
+    return values[k];
+}
+
+/* Find the current p95 v* (the value at rank m + 1 from the top) and list the steps
+ * whose value exceeds it, largest first. */
+static void refresh_top(greedy *g)
+{
+    size_t n = g->problem->n;
+    memcpy(g->scratch, g->total, n * sizeof *g->scratch);
+    g->threshold = select_largest(g->scratch, n, g->rank_m);
+
+    g->n_top = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (g->total[s] > g->threshold)
+            g->top_values[g->n_top] = g->total[s], g->top[g->n_top++] = s;
+    }
+    /* At most m values exceed v*, so this sort is short. */
+    for (size_t a = 1; a < g->n_top; a++) {
+        for (size_t b = a; b > 0 && g->top_values[b] > g->top_values[b - 1]; b--) {
+            double v = g->top_values[b];
+            g->top_values[b] = g->top_values[b - 1];
+            g->top_values[b - 1] = v;
+            size_t s = g->top[b];
+            g->top[b] = g->top[b - 1];
+            g->top[b - 1] = s;
+        }
+    }
+}
+
+/* p95 of T plus the release's traffic with option o. Adding traffic only raises values,
+ * so the result is at least v*, and only values above v* can move it. */
+static double p95_with(greedy *g, size_t i, const plan_option *o, double peak)
+{
+    if (peak <= g->threshold)
+        return g->threshold;
+
+    const plan_problem *problem = g->problem;
+    int64_t sph = problem->steps_per_hour;
+    size_t hours;
+    const double *profile = plan_profile(problem, i, o->ratio, &hours);
+    size_t lo = (size_t)o->first, hi = lo + hours * (size_t)sph;
+
+    /* Touched values above v*, largest first. */
+    size_t n_touched = 0;
+    for (size_t s = lo; s < hi; s++) {
+        double value = g->total[s] + profile[(s - lo) / (size_t)sph];
+        if (value > g->threshold)
+            g->touched[n_touched++] = value;
+    }
+    qsort(g->touched, n_touched, sizeof *g->touched, compare_double_desc);
+
+    /* Merge with the untouched values above v* up to rank m + 1; fewer than m + 1 values
+     * above v* leave the p95 at v*. */
+    size_t a = 0, t = 0;
+    double value = g->threshold;
+    for (size_t taken = 0; taken <= g->rank_m; taken++) {
+        while (t < g->n_top && g->top[t] >= lo && g->top[t] < hi)
+            t++;
+        double untouched = t < g->n_top ? g->top_values[t] : -INFINITY;
+        double candidate = a < n_touched ? g->touched[a] : -INFINITY;
+        if (candidate == -INFINITY && untouched == -INFINITY)
+            return g->threshold;
+        if (candidate >= untouched)
+            value = g->touched[a++];
+        else
+            value = g->top_values[t++];
+    }
+    return value;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Placing one release                                                       */
+/* ------------------------------------------------------------------------- */
+
+/* Whether (primary, secondary) beats the best so far, with a relative tolerance so that
+ * rounding noise does not break ties against the smaller delay. */
+static bool better(double primary, double secondary, double best_primary, double best_secondary)
+{
+    if (isinf(best_primary))
+        return true;
+    double tol = 1e-9 * fmax(1.0, fabs(best_primary));
+    if (primary < best_primary - tol)
+        return true;
+    if (primary > best_primary + tol)
+        return false;
+    return secondary < best_secondary - 1e-9 * fmax(1.0, fabs(best_secondary));
+}
+
+/* Index (within release i's options) of the best option under objective. T must not
+ * contain release i. */
+static size_t best_option(greedy *g, size_t i, cdnopt_objective objective)
+{
+    const plan_problem *problem = g->problem;
+    compute_block_max(g, i);
+    if (objective == CDNOPT_OBJECTIVE_P95)
+        refresh_top(g);
+
+    size_t begin = problem->option_offset[i], count = problem->option_offset[i + 1] - begin;
+    size_t best = 0;
+    double best_primary = INFINITY, best_secondary = INFINITY;
+    for (size_t k = 0; k < count; k++) {
+        const plan_option *o = &problem->options[begin + k];
+        double peak = local_peak(g, i, o);
+        double primary = objective == CDNOPT_OBJECTIVE_P95 ? p95_with(g, i, o, peak) : peak;
+        if (better(primary, peak, best_primary, best_secondary)) {
+            best = k;
+            best_primary = primary;
+            best_secondary = peak;
+        }
+    }
+    return best;
+}
+
+/* Release order: energy (size * users), largest first; ties by index for determinism. */
+static const cdnopt_release *order_items;
+
+static int compare_energy_desc(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double x = order_items[i].size_mb * order_items[i].users;
+    double y = order_items[j].size_mb * order_items[j].users;
+    if (x != y)
+        return x < y ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+static size_t *energy_order(const cdnopt_release_set *releases)
+{
+    size_t *order = cdnopt_malloc((releases->n > 0 ? releases->n : 1) * sizeof *order);
+    if (order == NULL)
+        return NULL;
+    for (size_t i = 0; i < releases->n; i++)
+        order[i] = i;
+    order_items = releases->items;
+    qsort(order, releases->n, sizeof *order, compare_energy_desc);
+    return order;
+}
+
+/* One pass of re-placing every release with the others fixed. Returns whether any
+ * release moved. */
+static bool improve_pass(greedy *g, const size_t *order, cdnopt_objective objective,
+                         size_t *choice)
+{
+    const plan_problem *problem = g->problem;
+    bool moved = false;
+    for (size_t k = 0; k < problem->releases->n; k++) {
+        size_t i = order[k];
+        const plan_option *options = problem->options + problem->option_offset[i];
+        plan_apply(problem, g->total, i, &options[choice[i]], -1.0);
+        size_t best = best_option(g, i, objective);
+        moved = moved || best != choice[i];
+        choice[i] = best;
+        plan_apply(problem, g->total, i, &options[best], 1.0);
+    }
+    return moved;
+}
+
+static int run(const plan_problem *problem, cdnopt_objective objective, int passes,
+               size_t *choice, bool from_scratch)
+{
+    greedy g;
+    size_t *order = energy_order(problem->releases);
+    int rc = order == NULL ? CDNOPT_ENOMEM : greedy_init(&g, problem, objective);
+    if (rc != 0) {
+        if (order != NULL)
+            greedy_free(&g);
+        cdnopt_free(order);
+        return rc;
+    }
+
+    /* First pass: valley filling by the highest total each release reaches. */
+    for (size_t k = 0; k < problem->releases->n; k++) {
+        size_t i = order[k];
+        if (from_scratch)
+            choice[i] = best_option(&g, i, CDNOPT_OBJECTIVE_PEAK);
+        plan_apply(problem, g.total, i, &problem->options[problem->option_offset[i] + choice[i]],
+                   1.0);
+    }
+
+    /* Local search under the objective until nothing moves or the passes run out. */
+    for (int pass = 0; pass < passes; pass++) {
+        if (!improve_pass(&g, order, objective, choice))
+            break;
+    }
+    greedy_free(&g);
+    cdnopt_free(order);
+    return 0;
+}
+
+int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, int passes,
+                       size_t *choice)
+{
+    return run(problem, objective, passes, choice, true);
+}
+
+int plan_local_search(const plan_problem *problem, cdnopt_objective objective, int passes,
+                      size_t *choice)
+{
+    return run(problem, objective, passes, choice, false);
+}
+
+int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                       cdnopt_plan_result *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    double started = cdnopt_clock_s();
+    plan_problem problem;
+    int rc = plan_problem_init(&problem, baseline, releases, rules, params->start_step_s, err);
+    if (rc != 0)
+        return rc;
+
+    size_t *choice = cdnopt_calloc(releases->n > 0 ? releases->n : 1, sizeof *choice);
+    rc = choice == NULL ? CDNOPT_ENOMEM
+                        : plan_greedy_choose(&problem, params->objective,
+                                             params->local_search_passes, choice);
+    if (rc != 0)
+        rc = cdnopt_fail(err, rc, "greedy planning failed: %s", cdnopt_strerror(rc));
+    if (rc == 0)
+        rc = plan_finish(&problem, choice, out, err);
+    cdnopt_free(choice);
+    plan_problem_free(&problem);
+    if (rc != 0) {
+        cdnopt_plan_result_clear(out);
+        return rc;
+    }
+
+    out->solve_s = cdnopt_clock_s() - started;
+    snprintf(out->method, sizeof out->method,
+             "greedy valley filling, largest energy first, then up to %d local-search passes "
+             "minimising %s",
+             params->local_search_passes, cdnopt_objective_name(params->objective));
+    return 0;
+}

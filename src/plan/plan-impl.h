@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The planning problem shared by the greedy and exact planners: for each release its
+ * legal options as (grid index of the start, ratio index) and its hourly rate
+ * profile per ratio, and the running total T on the baseline grid.
+ */
+#ifndef CDNOPT_PLAN_IMPL_H
+#define CDNOPT_PLAN_IMPL_H
+
+#include "cdnopt/plan.h"
+
+/* One legal way to start a release, on the baseline grid. */
+typedef struct plan_option {
+    int64_t first;    /* grid index of the first batch's start */
+    unsigned ratio;   /* index into rules->batch_ratios */
+    int64_t delay;    /* start - planned_at, in grid steps (for ties) */
+} plan_option;
+
+typedef struct plan_problem {
+    const cdnopt_series *baseline;
+    const cdnopt_release_set *releases;
+    const cdnopt_rules *rules;
+    size_t n;                 /* grid steps */
+    int64_t steps_per_hour;   /* 3600 / baseline step */
+    int64_t start_steps;      /* spacing of candidate starts, in grid steps */
+    plan_option *options;     /* all options, grouped by release */
+    size_t *option_offset;    /* release i owns options[option_offset[i] .. [i+1]) */
+    double *profiles;         /* hourly Gbit/s, grouped by release then ratio */
+    size_t *profile_offset;   /* profile of release i, ratio r at [i * n_ratios + r] */
+    size_t max_hours;         /* longest profile */
+    int64_t *base_first;      /* per release, the grid index of its earliest option */
+} plan_problem;
+
+/* Build the options and profiles. Returns 0, CDNOPT_EINVAL (bad grid, a release with
+ * no legal option: err names it) or CDNOPT_ENOMEM. */
+int plan_problem_init(plan_problem *problem, const cdnopt_series *baseline,
+                      const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                      int64_t start_step_s, char *err);
+
+void plan_problem_free(plan_problem *problem);
+
+/* Profile of release i with ratio index r and its length in hours. */
+const double *plan_profile(const plan_problem *problem, size_t i, unsigned r, size_t *hours);
+
+/* Add sign * the traffic of release i started with option o to total. */
+void plan_apply(const plan_problem *problem, double *total, size_t i, const plan_option *o,
+                double sign);
+
+/* Run greedy valley filling then local search; choice[i] receives the index of release
+ * i's option (relative to its option_offset). */
+int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, int passes,
+                       size_t *choice);
+
+/* Run local-search passes from an existing choice (used on the exact solver's result). */
+int plan_local_search(const plan_problem *problem, cdnopt_objective objective, int passes,
+                      size_t *choice);
+
+/* Fill out (schedule, figures, reductions, bound) from a choice; sets everything but
+ * lp_bound_gbps, gap, solve_s, optimal, method. */
+int plan_finish(const plan_problem *problem, const size_t *choice, cdnopt_plan_result *out,
+                char *err);
+
+#endif

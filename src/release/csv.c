@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The CSV reader behind the releases and schedule files. Rows are split on commas
+ * in place; surrounding spaces and the line ending are trimmed. Quoted fields are
+ * rejected with a message rather than misread, because no field of these files
+ * needs quotes.
+ */
+#include "release-impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+                       s[len - 1] == '\n'))
+        s[--len] = '\0';
+    return s;
+}
+
+static int split(char *line, char **fields, size_t *n_fields)
+{
+    size_t n = 0;
+    char *cursor = line;
+    for (;;) {
+        if (n == RELEASE_FIELDS_MAX)
+            return -1;
+        char *comma = strchr(cursor, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        fields[n++] = trim(cursor);
+        if (comma == NULL)
+            break;
+        cursor = comma + 1;
+    }
+    *n_fields = n;
+    return 0;
+}
+
+/* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long. */
+static int read_line(release_csv *csv, char *buf, char *err)
+{
+    if (fgets(buf, RELEASE_LINE_MAX, csv->file) == NULL)
+        return 0;
+    csv->line_no++;
+    size_t len = strlen(buf);
+    if (len == RELEASE_LINE_MAX - 1 && buf[len - 1] != '\n' && !feof(csv->file))
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",
+                           csv->path, csv->line_no, RELEASE_LINE_MAX - 2);
+    return 1;
+}
+
+static bool is_blank(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return false;
+    }
+    return true;
+}
+
+int release_csv_open(release_csv *csv, const char *path, char *err)
+{
+    memset(csv, 0, sizeof *csv);
+    csv->path = path;
+    csv->file = fopen(path, "r");
+    if (csv->file == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot open: %s", path, strerror(errno));
+
+    int rc = read_line(csv, csv->header, err);
+    if (rc <= 0) {
+        release_csv_close(csv);
+        return rc < 0 ? rc
+                      : cdnopt_fail(err, CDNOPT_EPARSE,
+                                    "%s: empty file; expected a header row of column names", path);
+    }
+    if (split(csv->header, csv->names, &csv->n_names) != 0) {
+        release_csv_close(csv);
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line 1: more than %d columns", path,
+                           RELEASE_FIELDS_MAX);
+    }
+    return 0;
+}
+
+int release_csv_next(release_csv *csv, char *err)
+{
+    for (;;) {
+        int rc = read_line(csv, csv->buf, err);
+        if (rc <= 0)
+            return rc;
+        if (is_blank(csv->buf))
+            continue;
+        if (strchr(csv->buf, '"') != NULL)
+            return cdnopt_fail(err, CDNOPT_EPARSE,
+                               "%s line %ld: quoted fields are not supported; remove the quotes",
+                               csv->path, csv->line_no);
+        if (split(csv->buf, csv->fields, &csv->n_fields) != 0)
+            return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: more than %d fields", csv->path,
+                               csv->line_no, RELEASE_FIELDS_MAX);
+        return 1;
+    }
+}
+
+int release_csv_column(const release_csv *csv, const char *name)
+{
+    for (size_t i = 0; i < csv->n_names; i++) {
+        if (strcmp(csv->names[i], name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+const char *release_csv_field(const release_csv *csv, int col)
+{
+    if (col < 0 || (size_t)col >= csv->n_fields)
+        return "";
+    return csv->fields[col];
+}
+
+void release_csv_close(release_csv *csv)
+{
+    if (csv->file != NULL)
+        fclose(csv->file);
+    csv->file = NULL;
+}
+
+int release_parse_double(const char *text, double *out)
+{
+    if (text == NULL || *text == '\0')
+        return CDNOPT_EPARSE;
+    errno = 0;
+    char *end = NULL;
+    double value = strtod(text, &end);
+    if (*end != '\0' || errno == ERANGE || !isfinite(value))
+        return CDNOPT_EPARSE;
+    *out = value;
+    return 0;
+}

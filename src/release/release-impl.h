@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the files of src/release: a small CSV line reader for the
+ * releases and schedule files (unquoted fields only), and number parsing.
+ */
+#ifndef CDNOPT_RELEASE_IMPL_H
+#define CDNOPT_RELEASE_IMPL_H
+
+#include "cdnopt/release.h"
+
+#include <stdio.h>
+
+/* Longest CSV line accepted, including the newline. */
+#define RELEASE_LINE_MAX 4096
+
+/* Most fields in one CSV row. */
+#define RELEASE_FIELDS_MAX 16
+
+/* A CSV file read one line at a time, with the header's column names. */
+typedef struct release_csv {
+    FILE *file;
+    const char *path;
+    long line_no;                      /* 1-based number of the line in buf */
+    char buf[RELEASE_LINE_MAX];
+    char *fields[RELEASE_FIELDS_MAX];  /* point into buf after release_csv_next */
+    size_t n_fields;
+    char header[RELEASE_LINE_MAX];
+    char *names[RELEASE_FIELDS_MAX];   /* column names, pointing into header */
+    size_t n_names;
+} release_csv;
+
+/* Open path and read its header. Returns 0, CDNOPT_EIO or CDNOPT_EPARSE (empty file). */
+int release_csv_open(release_csv *csv, const char *path, char *err);
+
+/* Read the next non-blank row into fields. Returns 1 for a row, 0 at the end, or a
+ * negative code (line too long, too many fields, a quoted field). */
+int release_csv_next(release_csv *csv, char *err);
+
+/* Index of a column by name, or -1 when the header lacks it. */
+int release_csv_column(const release_csv *csv, const char *name);
+
+/* Field of the current row in column col, or "" when col is -1 or past the row's end. */
+const char *release_csv_field(const release_csv *csv, int col);
+
+void release_csv_close(release_csv *csv);
+
+/* Parse a finite double; returns 0 or CDNOPT_EPARSE. Leading/trailing spaces are rejected
+ * by the caller's trimming, so the text must be the number alone. */
+int release_parse_double(const char *text, double *out);
+
+#endif

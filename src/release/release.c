@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Release records and release sets: parsing one record (shared by the CSV reader
+ * and the JSON API), reading and writing the releases file, and lookup by id.
+ * A set keeps its releases in file order plus an index sorted by id, which also
+ * finds duplicate ids when the set is built.
+ */
+#include "release-impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err)
+{
+    if (release->id[0] == '\0')
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id is empty; give every release a name",
+                           where);
+    if (!isfinite(release->size_mb) || release->size_mb <= 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: size_mb %g must be a positive number of MB",
+                           where, release->size_mb);
+    if (!isfinite(release->users) || release->users <= 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: users %g must be a positive number", where,
+                           release->users);
+    if (release->has_latest && release->latest_start_at < release->planned_at) {
+        char planned[32], latest[32];
+        cdnopt_release_format_time(release->planned_at, planned, sizeof planned);
+        cdnopt_release_format_time(release->latest_start_at, latest, sizeof latest);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: latest_start_at %s is before planned_at %s; a release can only "
+                           "be delayed",
+                           where, latest, planned);
+    }
+    return 0;
+}
+
+static int parse_number_field(const char *text, const char *field, const char *where,
+                              double *out, char *err)
+{
+    if (release_parse_double(text, out) != 0)
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%s' is not a number; write e.g. 250.5",
+                           where, field, text);
+    return 0;
+}
+
+static int parse_time_field(const char *text, const char *field, const char *where,
+                            int64_t *out, char *err)
+{
+    if (cdnopt_release_parse_time(text, out) != 0)
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s: %s '%s' is not a valid timestamp; write YYYY-MM-DD HH:MM:SS "
+                           "in local time",
+                           where, field, text);
+    return 0;
+}
+
+int cdnopt_release_parse(const cdnopt_release_fields *fields, const char *where,
+                         cdnopt_release *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *id = fields->id != NULL ? fields->id : "";
+    if (strlen(id) >= CDNOPT_RELEASE_ID_MAX)
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: id '%.40s...' is longer than %d bytes",
+                           where, id, CDNOPT_RELEASE_ID_MAX - 1);
+    strcpy(out->id, id);
+
+    int rc = parse_number_field(fields->size_mb, "size_mb", where, &out->size_mb, err);
+    if (rc == 0)
+        rc = parse_number_field(fields->users, "users", where, &out->users, err);
+    if (rc == 0)
+        rc = parse_time_field(fields->planned_at, "planned_at", where, &out->planned_at, err);
+    if (rc == 0 && fields->latest_start_at != NULL && fields->latest_start_at[0] != '\0') {
+        out->has_latest = true;
+        rc = parse_time_field(fields->latest_start_at, "latest_start_at", where,
+                              &out->latest_start_at, err);
+    }
+    if (rc != 0)
+        return rc;
+    return cdnopt_release_check(out, where, err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Sets                                                                      */
+/* ------------------------------------------------------------------------- */
+
+static const cdnopt_release *sort_base;
+
+static int compare_by_id(const void *a, const void *b)
+{
+    return strcmp(sort_base[*(const size_t *)a].id, sort_base[*(const size_t *)b].id);
+}
+
+/* Build the id index of set and reject duplicate ids. `where_of` names the file for
+ * messages (NULL for in-memory sets). */
+static int index_ids(cdnopt_release_set *set, const char *path, const long *line_of, char *err)
+{
+    set->by_id = cdnopt_malloc((set->n > 0 ? set->n : 1) * sizeof *set->by_id);
+    if (set->by_id == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory indexing %zu releases", set->n);
+    for (size_t i = 0; i < set->n; i++)
+        set->by_id[i] = i;
+
+    /* qsort has no context argument in C17; the sets are built on one thread. */
+    sort_base = set->items;
+    qsort(set->by_id, set->n, sizeof *set->by_id, compare_by_id);
+
+    for (size_t k = 1; k < set->n; k++) {
+        size_t a = set->by_id[k - 1], b = set->by_id[k];
+        if (strcmp(set->items[a].id, set->items[b].id) != 0)
+            continue;
+        size_t first = a < b ? a : b, second = a < b ? b : a;
+        if (path != NULL)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s line %ld: duplicate release id '%s' (first on line %ld); "
+                               "give each release its own id",
+                               path, line_of[second], set->items[second].id, line_of[first]);
+        return cdnopt_fail(err, CDNOPT_EINVAL, "release %zu: duplicate release id '%s'", second,
+                           set->items[second].id);
+    }
+    return 0;
+}
+
+int cdnopt_release_set_new(const cdnopt_release *items, size_t n, cdnopt_release_set **out,
+                           char *err)
+{
+    *out = NULL;
+    cdnopt_release_set *set = cdnopt_calloc(1, sizeof *set);
+    if (set == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a release set");
+    set->items = cdnopt_malloc((n > 0 ? n : 1) * sizeof *set->items);
+    if (set->items == NULL) {
+        cdnopt_release_set_free(set);
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu releases", n);
+    }
+    if (n > 0)
+        memcpy(set->items, items, n * sizeof *items);
+    set->n = n;
+
+    for (size_t i = 0; i < n; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "release %zu", i);
+        int rc = cdnopt_release_check(&set->items[i], where, err);
+        if (rc != 0) {
+            cdnopt_release_set_free(set);
+            return rc;
+        }
+    }
+    int rc = index_ids(set, NULL, NULL, err);
+    if (rc != 0) {
+        cdnopt_release_set_free(set);
+        return rc;
+    }
+    *out = set;
+    return 0;
+}
+
+void cdnopt_release_set_free(cdnopt_release_set *set)
+{
+    if (set == NULL)
+        return;
+    cdnopt_free(set->items);
+    cdnopt_free(set->by_id);
+    cdnopt_free(set);
+}
+
+long cdnopt_release_set_find(const cdnopt_release_set *set, const char *id)
+{
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int order = strcmp(set->items[set->by_id[mid]].id, id);
+        if (order == 0)
+            return (long)set->by_id[mid];
+        if (order < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+double cdnopt_release_gbit(const cdnopt_release *release)
+{
+    return release->size_mb * 8e6 * release->users / 1e9;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Releases file                                                             */
+/* ------------------------------------------------------------------------- */
+
+/* Growable arrays of releases and their line numbers while reading. */
+typedef struct release_reader {
+    cdnopt_release *items;
+    long *lines;
+    size_t n, cap;
+} release_reader;
+
+static int reader_push(release_reader *reader, const cdnopt_release *release, long line)
+{
+    if (reader->n == reader->cap) {
+        size_t cap = reader->cap ? 2 * reader->cap : 256;
+        cdnopt_release *items = cdnopt_realloc(reader->items, cap * sizeof *items);
+        if (items == NULL)
+            return CDNOPT_ENOMEM;
+        reader->items = items;
+        long *lines = cdnopt_realloc(reader->lines, cap * sizeof *lines);
+        if (lines == NULL)
+            return CDNOPT_ENOMEM;
+        reader->lines = lines;
+        reader->cap = cap;
+    }
+    reader->items[reader->n] = *release;
+    reader->lines[reader->n++] = line;
+    return 0;
+}
+
+static int find_columns(const release_csv *csv, int cols[5], char *err)
+{
+    static const char *names[5] = {"id", "size_mb", "users", "planned_at", "latest_start_at"};
+    for (int i = 0; i < 5; i++) {
+        cols[i] = release_csv_column(csv, names[i]);
+        if (cols[i] < 0 && i < 4)
+            return cdnopt_fail(err, CDNOPT_EPARSE,
+                               "%s line 1: missing column '%s'; the header must name id, "
+                               "size_mb, users, planned_at and optionally latest_start_at",
+                               csv->path, names[i]);
+    }
+    return 0;
+}
+
+static int read_rows(release_csv *csv, release_reader *reader, char *err)
+{
+    int cols[5];
+    int rc = find_columns(csv, cols, err);
+    while (rc == 0 && (rc = release_csv_next(csv, err)) == 1) {
+        char where[600];
+        snprintf(where, sizeof where, "%s line %ld", csv->path, csv->line_no);
+        cdnopt_release_fields fields = {
+            release_csv_field(csv, cols[0]), release_csv_field(csv, cols[1]),
+            release_csv_field(csv, cols[2]), release_csv_field(csv, cols[3]),
+            release_csv_field(csv, cols[4])};
+        cdnopt_release release;
+        rc = cdnopt_release_parse(&fields, where, &release, err);
+        if (rc == 0 && reader_push(reader, &release, csv->line_no) != 0)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory", csv->path);
+    }
+    if (rc == 0 && reader->n == 0)
+        rc = cdnopt_fail(err, CDNOPT_EPARSE, "%s: no releases after the header", csv->path);
+    return rc;
+}
+
+int cdnopt_release_set_read_csv(const char *path, cdnopt_release_set **out, char *err)
+{
+    *out = NULL;
+    release_csv csv;
+    int rc = release_csv_open(&csv, path, err);
+    if (rc != 0)
+        return rc;
+
+    release_reader reader = {0};
+    rc = read_rows(&csv, &reader, err);
+    release_csv_close(&csv);
+
+    cdnopt_release_set *set = NULL;
+    if (rc == 0) {
+        set = cdnopt_calloc(1, sizeof *set);
+        if (set == NULL)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory", path);
+    }
+    if (rc == 0) {
+        /* The set takes the reader's array. */
+        set->items = reader.items;
+        set->n = reader.n;
+        reader.items = NULL;
+        rc = index_ids(set, path, reader.lines, err);
+    }
+    cdnopt_free(reader.items);
+    cdnopt_free(reader.lines);
+    if (rc != 0) {
+        cdnopt_release_set_free(set);
+        return rc;
+    }
+    *out = set;
+    return 0;
+}
+
+int cdnopt_release_set_write_csv(const char *path, const cdnopt_release_set *releases, char *err)
+{
+    FILE *file = fopen(path, "w");
+    if (file == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot create: %s", path, strerror(errno));
+
+    bool any_latest = false;
+    for (size_t i = 0; i < releases->n; i++)
+        any_latest = any_latest || releases->items[i].has_latest;
+
+    fprintf(file, "id,size_mb,users,planned_at%s\n", any_latest ? ",latest_start_at" : "");
+    for (size_t i = 0; i < releases->n; i++) {
+        const cdnopt_release *r = &releases->items[i];
+        char planned[32], latest[32] = "";
+        cdnopt_release_format_time(r->planned_at, planned, sizeof planned);
+        if (r->has_latest)
+            cdnopt_release_format_time(r->latest_start_at, latest, sizeof latest);
+        fprintf(file, "%s,%.17g,%.17g,%s%s%s\n", r->id, r->size_mb, r->users, planned,
+                any_latest ? "," : "", latest);
+    }
+    if (fclose(file) != 0)
+        return cdnopt_fail(err, CDNOPT_EIO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}

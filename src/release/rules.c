@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The rules a schedule keeps (delay window, batch ratios, blackout, no spill) and the
+ * wave shape (decay, duration), their `key = value` file, and the legality checks
+ * the planners and the DQN's action mask use. The file format is in docs/rules.md.
+ */
+#include "release-impl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cdnopt_rules cdnopt_rules_default(void)
+{
+    cdnopt_rules rules = {
+        .max_delay_s = 23 * 3600,
+        .batch_ratios = {0.1, 0.3, 0.5, 1.0},
+        .n_ratios = 4,
+        .blackout = true,
+        .blackout_from_s = 0,
+        .blackout_to_s = 4 * 3600 + 59 * 60 + 59,
+        .blackout_min_size_mb = 500.0,
+        .decay = 0.8,
+        .duration_h = 15,
+    };
+    return rules;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Rules file                                                                */
+/* ------------------------------------------------------------------------- */
+
+static int parse_ratios(cdnopt_rules *rules, char *value, const char *where, char *err)
+{
+    size_t n = 0;
+    double ratios[CDNOPT_RULES_MAX_RATIOS];
+    for (char *item = strtok(value, ","); item != NULL; item = strtok(NULL, ",")) {
+        while (isspace((unsigned char)*item))
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        double ratio;
+        if (n == CDNOPT_RULES_MAX_RATIOS)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "%s: batch_ratios lists more than %d values",
+                               where, CDNOPT_RULES_MAX_RATIOS);
+        if (release_parse_double(item, &ratio) != 0 || ratio < CDNOPT_RULES_MIN_RATIO ||
+            ratio > 1.0)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s: batch_ratios value '%s' is not a number in [%g, 1]", where,
+                               item, CDNOPT_RULES_MIN_RATIO);
+        if (n > 0 && ratio <= ratios[n - 1])
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s: batch_ratios must be listed in ascending order without "
+                               "repeats ('%s' follows %g)",
+                               where, item, ratios[n - 1]);
+        ratios[n++] = ratio;
+    }
+    if (n == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: batch_ratios is empty; list values such as 0.1, 0.3, 0.5, 1.0",
+                           where);
+    memcpy(rules->batch_ratios, ratios, n * sizeof ratios[0]);
+    rules->n_ratios = n;
+    return 0;
+}
+
+/* Parse "HH:MM" into seconds of day; -1 when malformed. */
+static int parse_clock(const char *text, size_t len)
+{
+    if (len != 5 || !isdigit((unsigned char)text[0]) || !isdigit((unsigned char)text[1]) ||
+        text[2] != ':' || !isdigit((unsigned char)text[3]) || !isdigit((unsigned char)text[4]))
+        return -1;
+    int hour = (text[0] - '0') * 10 + (text[1] - '0');
+    int minute = (text[3] - '0') * 10 + (text[4] - '0');
+    if (hour > 23 || minute > 59)
+        return -1;
+    return hour * 3600 + minute * 60;
+}
+
+static int parse_blackout(cdnopt_rules *rules, const char *value, const char *where, char *err)
+{
+    if (strcmp(value, "none") == 0) {
+        rules->blackout = false;
+        return 0;
+    }
+    const char *dash = strchr(value, '-');
+    int from = dash != NULL ? parse_clock(value, (size_t)(dash - value)) : -1;
+    int to = dash != NULL ? parse_clock(dash + 1, strlen(dash + 1)) : -1;
+    if (from < 0 || to < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: blackout '%s' is not HH:MM-HH:MM (e.g. 00:00-04:59) or none",
+                           where, value);
+    rules->blackout = true;
+    rules->blackout_from_s = from;
+    rules->blackout_to_s = to + 59; /* the last minute counts whole */
+    return 0;
+}
+
+static int parse_positive(const char *key, const char *value, double max, const char *where,
+                          double *out, char *err)
+{
+    double number;
+    if (release_parse_double(value, &number) != 0 || number <= 0 || number > max)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s '%s' must be a number in (0, %g]", where,
+                           key, value, max);
+    *out = number;
+    return 0;
+}
+
+static int parse_hours(const char *key, const char *value, int64_t min_s, int64_t max_s,
+                       const char *where, int64_t *out, char *err)
+{
+    int64_t seconds;
+    if (cdnopt_duration_parse(value, &seconds, NULL) != 0 || seconds < min_s || seconds > max_s)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: %s '%s' must be a duration from %llds to %lldh, e.g. 23h", where,
+                           key, value, (long long)min_s, (long long)(max_s / 3600));
+    *out = seconds;
+    return 0;
+}
+
+static int apply_key(cdnopt_rules *rules, const char *key, char *value, const char *where,
+                     char *err)
+{
+    int64_t seconds = 0;
+    int rc;
+    if (strcmp(key, "max_delay") == 0)
+        return parse_hours(key, value, 0, 30 * 86400, where, &rules->max_delay_s, err);
+    if (strcmp(key, "batch_ratios") == 0)
+        return parse_ratios(rules, value, where, err);
+    if (strcmp(key, "blackout") == 0)
+        return parse_blackout(rules, value, where, err);
+    if (strcmp(key, "blackout_min_size_mb") == 0)
+        return parse_positive(key, value, 1e12, where, &rules->blackout_min_size_mb, err);
+    if (strcmp(key, "decay") == 0)
+        return parse_positive(key, value, 1.0, where, &rules->decay, err);
+    if (strcmp(key, "duration") == 0) {
+        rc = parse_hours(key, value, 3600, CDNOPT_RULES_MAX_DURATION_H * 3600LL, where,
+                         &seconds, err);
+        if (rc == 0 && seconds % 3600 != 0)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL, "%s: duration '%s' must be whole hours, e.g. 15h",
+                             where, value);
+        if (rc == 0)
+            rules->duration_h = (int)(seconds / 3600);
+        return rc;
+    }
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s: unknown key '%s'; known keys are max_delay, batch_ratios, blackout, "
+                       "blackout_min_size_mb, decay and duration",
+                       where, key);
+}
+
+static char *strip(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *where, char *err)
+{
+    char copy[RELEASE_LINE_MAX];
+    if (strlen(line) >= sizeof copy)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: line longer than %zu bytes", where,
+                           sizeof copy - 1);
+    strcpy(copy, line);
+    char *text = strip(copy);
+    if (*text == '\0' || *text == '#')
+        return 0;
+
+    char *equals = strchr(text, '=');
+    if (equals == NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: '%s' is not a 'key = value' line (e.g. max_delay = 23h)", where,
+                           text);
+    *equals = '\0';
+    char *key = strip(text), *value = strip(equals + 1);
+    if (*value == '\0')
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: key '%s' has no value", where, key);
+    return apply_key(rules, key, value, where, err);
+}
+
+int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
+{
+    FILE *file = fopen(path, "r");
+    if (file == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot open: %s", path, strerror(errno));
+
+    cdnopt_rules rules = cdnopt_rules_default();
+    char line[RELEASE_LINE_MAX];
+    long line_no = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, file) != NULL) {
+        char where[600];
+        snprintf(where, sizeof where, "%s line %ld", path, ++line_no);
+        rc = cdnopt_rules_parse_line(&rules, line, where, err);
+    }
+    fclose(file);
+    if (rc == 0)
+        *out = rules;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Legality                                                                  */
+/* ------------------------------------------------------------------------- */
+
+int64_t cdnopt_release_latest_start(const cdnopt_release *release, const cdnopt_rules *rules)
+{
+    return release->has_latest ? release->latest_start_at
+                               : release->planned_at + rules->max_delay_s;
+}
+
+const char *cdnopt_rule_name(cdnopt_rule rule)
+{
+    switch (rule) {
+    case CDNOPT_RULE_OK:
+        return "ok";
+    case CDNOPT_RULE_GRID:
+        return "grid";
+    case CDNOPT_RULE_WINDOW:
+        return "window";
+    case CDNOPT_RULE_RATIO:
+        return "batch_ratio";
+    case CDNOPT_RULE_BLACKOUT:
+        return "blackout";
+    case CDNOPT_RULE_SPILL:
+        return "spill";
+    }
+    return "unknown";
+}
+
+size_t cdnopt_batch_count(double ratio)
+{
+    return (size_t)ceil(1.0 / ratio - 1e-9);
+}
+
+static bool ratio_allowed(const cdnopt_rules *rules, double ratio)
+{
+    for (size_t i = 0; i < rules->n_ratios; i++) {
+        if (fabs(ratio - rules->batch_ratios[i]) < 1e-9)
+            return true;
+    }
+    return false;
+}
+
+static int64_t floor_mod(int64_t a, int64_t b)
+{
+    int64_t r = a % b;
+    return r < 0 ? r + b : r;
+}
+
+/* Index of the first batch that begins inside the blackout, or -1. */
+static long blackout_batch(const cdnopt_rules *rules, const cdnopt_release *release,
+                           int64_t start_at, double ratio)
+{
+    if (!rules->blackout || !(release->size_mb > rules->blackout_min_size_mb))
+        return -1;
+    size_t batches = cdnopt_batch_count(ratio);
+    for (size_t i = 0; i < batches; i++) {
+        int64_t second = floor_mod(start_at + (int64_t)i * 3600, 86400);
+        bool inside = rules->blackout_from_s <= rules->blackout_to_s
+                          ? second >= rules->blackout_from_s && second <= rules->blackout_to_s
+                          : second >= rules->blackout_from_s || second <= rules->blackout_to_s;
+        if (inside)
+            return (long)i;
+    }
+    return -1;
+}
+
+static bool spills(const cdnopt_rules *rules, int64_t start_at, double ratio,
+                   const cdnopt_grid *grid)
+{
+    int64_t end = start_at + (int64_t)cdnopt_profile_hours(rules, ratio) * 3600;
+    return start_at < grid->origin || end > grid->origin + (int64_t)grid->n * grid->step_s;
+}
+
+cdnopt_rule cdnopt_rules_check(const cdnopt_rules *rules, const cdnopt_release *release,
+                               int64_t start_at, double batch_ratio, const cdnopt_grid *grid)
+{
+    if (grid != NULL && floor_mod(start_at - grid->origin, grid->step_s) != 0)
+        return CDNOPT_RULE_GRID;
+    if (start_at < release->planned_at || start_at > cdnopt_release_latest_start(release, rules))
+        return CDNOPT_RULE_WINDOW;
+    if (!ratio_allowed(rules, batch_ratio))
+        return CDNOPT_RULE_RATIO;
+    if (blackout_batch(rules, release, start_at, batch_ratio) >= 0)
+        return CDNOPT_RULE_BLACKOUT;
+    if (grid != NULL && spills(rules, start_at, batch_ratio, grid))
+        return CDNOPT_RULE_SPILL;
+    return CDNOPT_RULE_OK;
+}
+
+size_t cdnopt_rules_options(const cdnopt_rules *rules, const cdnopt_release *release,
+                            const cdnopt_grid *grid, int64_t start_step_s, cdnopt_option *out,
+                            size_t cap)
+{
+    CDNOPT_ASSERT(start_step_s > 0);
+
+    /* A planned time off the grid starts at the next grid step. */
+    int64_t first = release->planned_at;
+    if (grid != NULL) {
+        int64_t off = floor_mod(first - grid->origin, grid->step_s);
+        if (off != 0)
+            first += grid->step_s - off;
+    }
+
+    size_t count = 0;
+    int64_t latest = cdnopt_release_latest_start(release, rules);
+    for (int64_t start = first; start <= latest; start += start_step_s) {
+        for (size_t r = 0; r < rules->n_ratios; r++) {
+            double ratio = rules->batch_ratios[r];
+            if (cdnopt_rules_check(rules, release, start, ratio, grid) != CDNOPT_RULE_OK)
+                continue;
+            if (count < cap)
+                out[count] = (cdnopt_option){start, ratio};
+            count++;
+        }
+    }
+    return count;
+}
+
+/* Describe the value that broke rule into buf. */
+static void describe(const cdnopt_rules *rules, const cdnopt_release *release, int64_t start,
+                     double ratio, const cdnopt_grid *grid, cdnopt_rule rule, char *buf,
+                     size_t size)
+{
+    char when[32], planned[32], latest[32];
+    cdnopt_release_format_time(start, when, sizeof when);
+    switch (rule) {
+    case CDNOPT_RULE_GRID:
+        snprintf(buf, size, "start %s off the %llds grid", when, (long long)grid->step_s);
+        break;
+    case CDNOPT_RULE_WINDOW:
+        cdnopt_release_format_time(release->planned_at, planned, sizeof planned);
+        cdnopt_release_format_time(cdnopt_release_latest_start(release, rules), latest,
+                                   sizeof latest);
+        snprintf(buf, size, "start %s outside [%s, %s]", when, planned, latest);
+        break;
+    case CDNOPT_RULE_RATIO:
+        snprintf(buf, size, "batch_ratio %g", ratio);
+        break;
+    case CDNOPT_RULE_BLACKOUT:
+        cdnopt_release_format_time(
+            start + 3600 * (int64_t)blackout_batch(rules, release, start, ratio), when,
+            sizeof when);
+        snprintf(buf, size, "batch of %.0f MB begins %s", release->size_mb, when);
+        break;
+    case CDNOPT_RULE_SPILL:
+        cdnopt_release_format_time(start + (int64_t)cdnopt_profile_hours(rules, ratio) * 3600,
+                                   when, sizeof when);
+        snprintf(buf, size, "traffic until %s, past the baseline", when);
+        break;
+    case CDNOPT_RULE_OK:
+        buf[0] = '\0';
+        break;
+    }
+}
+
+size_t cdnopt_schedule_check(const cdnopt_release_set *releases, const cdnopt_schedule *schedule,
+                             const cdnopt_rules *rules, const cdnopt_grid *grid,
+                             cdnopt_violation *out, size_t cap)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < releases->n && i < schedule->n; i++) {
+        const cdnopt_release *release = &releases->items[i];
+        int64_t start = schedule->start_at[i];
+        double ratio = schedule->batch_ratio[i];
+        cdnopt_rule rule = cdnopt_rules_check(rules, release, start, ratio, grid);
+        if (rule == CDNOPT_RULE_OK)
+            continue;
+        if (count < cap) {
+            out[count].release = i;
+            out[count].rule = rule;
+            describe(rules, release, start, ratio, grid, rule, out[count].value,
+                     sizeof out[count].value);
+        }
+        count++;
+    }
+    return count;
+}
