@@ -13,6 +13,9 @@
 /* X(name, function, one-line summary) in the order `cdnopt --help` lists them. */
 #define CDNOPT_COMMANDS(X)                                                      \
     X("m4", cdnopt_cmd_m4, "forecast or score the M4 competition's wide CSV files")    \
+    X("train", cdnopt_cmd_train, "train a forecasting model on a CSV series")            \
+    X("forecast", cdnopt_cmd_forecast, "forecast the next day with calibrated intervals")   \
+    X("evaluate", cdnopt_cmd_evaluate, "score day-ahead forecasts against the baselines")   \
     X("version", cdnopt_cmd_version, "print the version and the libraries in use")
 
 #define CDNOPT_COMMAND_DECLARE_(name, function, summary) int function(int argc, char **argv);

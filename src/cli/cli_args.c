@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Flag parsing for the subcommands: number, duration and string flags checked
+ * against their accepted ranges, and help text generated from the same table.
+ */
+#include "cli_args.h"
+
+#include "cdnopt/core.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cdnopt_cli_parse_int(const char *flag, const char *text, long min, long max, long *out,
+                         char *err)
+{
+    errno = 0;
+    char *end = NULL;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid value '%s' for %s: expected a whole number from %ld to %ld",
+                           text, flag, min, max);
+    if (value < min || value > max)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "value %ld for %s is out of range: use a whole number from %ld to %ld",
+                           value, flag, min, max);
+    *out = value;
+    return CDNOPT_OK;
+}
+
+int cdnopt_cli_parse_double(const char *flag, const char *text, double min, double max,
+                            double *out, char *err)
+{
+    errno = 0;
+    char *end = NULL;
+    double value = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(value))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid value '%s' for %s: expected a number from %g to %g", text,
+                           flag, min, max);
+    if (value < min || value > max)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "value %s for %s is out of range: use a number from %g to %g", text,
+                           flag, min, max);
+    *out = value;
+    return CDNOPT_OK;
+}
+
+int cdnopt_cli_parse_duration(const char *flag, const char *text, int64_t min_s, int64_t max_s,
+                              int64_t *out_s, char *err)
+{
+    int64_t value = 0;
+    char reason[CDNOPT_ERRMSG_MAX];
+    if (cdnopt_duration_parse(text, &value, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s", flag, reason);
+
+    if (value < min_s || value > max_s) {
+        char lo[32], hi[32];
+        cdnopt_duration_format(min_s, lo, sizeof lo);
+        cdnopt_duration_format(max_s, hi, sizeof hi);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "duration '%s' for %s is out of range: use %s to %s", text, flag, lo,
+                           hi);
+    }
+    *out_s = value;
+    return CDNOPT_OK;
+}
+
+int cdnopt_cli_report_error(const char *command, int rc, const char *err)
+{
+    fprintf(stderr, "cdnopt %s: %s\n", command, err != NULL && err[0] != '\0' ? err
+                                                                        : cdnopt_strerror(rc));
+    return rc == CDNOPT_EINVAL ? 2 : 1;
+}
+
+cdnopt_cli_option *cdnopt_cli_find(cdnopt_cli_option *opts, size_t n_opts, const char *name)
+{
+    for (size_t i = 0; i < n_opts; i++) {
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    }
+    return NULL;
+}
+
+/* Store text into the option's target according to its kind. */
+static int set_value(cdnopt_cli_option *opt, const char *text, char *err)
+{
+    switch (opt->kind) {
+    case CDNOPT_CLI_STRING:
+        *(const char **)opt->target = text;
+        return CDNOPT_OK;
+    case CDNOPT_CLI_INT:
+        return cdnopt_cli_parse_int(opt->name, text, (long)opt->min, (long)opt->max,
+                                    (long *)opt->target, err);
+    case CDNOPT_CLI_DOUBLE:
+        return cdnopt_cli_parse_double(opt->name, text, opt->min, opt->max,
+                                       (double *)opt->target, err);
+    case CDNOPT_CLI_DURATION:
+        return cdnopt_cli_parse_duration(opt->name, text, (int64_t)opt->min, (int64_t)opt->max,
+                                         (int64_t *)opt->target, err);
+    case CDNOPT_CLI_FLAG:
+        *(bool *)opt->target = true;
+        return CDNOPT_OK;
+    }
+    return cdnopt_fail(err, CDNOPT_EINVAL, "flag %s has an unknown kind", opt->name);
+}
+
+static int check_required(const cdnopt_cli_option *opts, size_t n_opts, char *err)
+{
+    for (size_t i = 0; i < n_opts; i++) {
+        if (opts[i].required && !opts[i].seen)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "missing required flag %s %s; run with --help",
+                               opts[i].name, opts[i].metavar != NULL ? opts[i].metavar : "");
+    }
+    return CDNOPT_OK;
+}
+
+int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts, char *err)
+{
+    for (size_t i = 0; i < n_opts; i++)
+        opts[i].seen = false;
+
+    for (int arg = 1; arg < argc; arg++) {
+        const char *name = argv[arg];
+        if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+            return CDNOPT_CLI_HELP;
+
+        cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, name);
+        if (opt == NULL)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "unknown flag '%s'; run with --help for the list",
+                               name);
+        opt->seen = true;
+        if (opt->kind == CDNOPT_CLI_FLAG) {
+            *(bool *)opt->target = true;
+            continue;
+        }
+
+        /* A value that starts with "--" is almost always the next flag, not a value. */
+        if (arg + 1 >= argc || strncmp(argv[arg + 1], "--", 2) == 0)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "missing value for %s: expected %s", name,
+                               opt->metavar != NULL ? opt->metavar : "a value");
+        int rc = set_value(opt, argv[++arg], err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    return check_required(opts, n_opts, err);
+}
+
+int cdnopt_cli_parse_command(const char *command, const char *synopsis, const char *description,
+                             int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts)
+{
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_cli_parse(argc, argv, opts, n_opts, err);
+    if (rc == CDNOPT_CLI_HELP) {
+        cdnopt_cli_print_help(stdout, synopsis, description, opts, n_opts);
+        return 0;
+    }
+    if (rc != CDNOPT_OK)
+        return cdnopt_cli_report_error(command, rc, err);
+    return CDNOPT_CLI_CONTINUE;
+}
+
+/* Write the target's current value, which is the default before parsing. */
+static void format_default(const cdnopt_cli_option *opt, char *buf, size_t size)
+{
+    switch (opt->kind) {
+    case CDNOPT_CLI_STRING: {
+        const char *text = *(const char *const *)opt->target;
+        snprintf(buf, size, "%s", text != NULL ? text : "");
+        return;
+    }
+    case CDNOPT_CLI_INT:
+        snprintf(buf, size, "%ld", *(const long *)opt->target);
+        return;
+    case CDNOPT_CLI_DOUBLE:
+        snprintf(buf, size, "%g", *(const double *)opt->target);
+        return;
+    case CDNOPT_CLI_DURATION:
+        cdnopt_duration_format(*(const int64_t *)opt->target, buf, size);
+        return;
+    case CDNOPT_CLI_FLAG:
+        buf[0] = '\0';
+        return;
+    }
+    buf[0] = '\0';
+}
+
+void cdnopt_cli_print_help(FILE *out, const char *synopsis, const char *description,
+                           const cdnopt_cli_option *opts, size_t n_opts)
+{
+    fprintf(out, "usage: cdnopt %s\n\n%s\n\noptions:\n", synopsis, description);
+    for (size_t i = 0; i < n_opts; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", opts[i].name,
+                 opts[i].metavar != NULL ? opts[i].metavar : "");
+        char value[64];
+        format_default(&opts[i], value, sizeof value);
+
+        fprintf(out, "  %-22s %s", left, opts[i].help);
+        if (opts[i].required)
+            fprintf(out, " (required)");
+        else if (value[0] != '\0')
+            fprintf(out, " (default %s)", value);
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-22s %s\n", "-h, --help", "print this help and exit");
+}

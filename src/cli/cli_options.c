@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The data-reading and training flag groups shared by train, forecast and evaluate.
+ */
+#include "cli_options.h"
+
+#include "cdnopt/core.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CLI_LOG "cli"
+
+cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void)
+{
+    cdnopt_cli_data_opts d = {
+        .data = NULL,
+        .column = NULL,
+        .unit = "gbit/s",
+        .tz = NULL,
+        .fill_gaps = "none",
+        .max_gap_s = 0,
+    };
+    return d;
+}
+
+static int parse_fill(const char *text, enum cdnopt_fill *out, char *err)
+{
+    static const struct {
+        const char *name;
+        enum cdnopt_fill fill;
+    } modes[] = {
+        {"none", CDNOPT_FILL_NONE},
+        {"linear", CDNOPT_FILL_LINEAR},
+        {"previous", CDNOPT_FILL_PREVIOUS},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (strcmp(text, modes[i].name) == 0) {
+            *out = modes[i].fill;
+            return CDNOPT_OK;
+        }
+    }
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "invalid value '%s' for --fill-gaps: use none, linear or previous", text);
+}
+
+int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err)
+{
+    *out = NULL;
+    cdnopt_series_read_params params = cdnopt_series_read_params_default();
+    char reason[CDNOPT_ERRMSG_MAX];
+    if (cdnopt_unit_parse(d->unit, &params.unit, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
+    int rc = parse_fill(d->fill_gaps, &params.fill_gaps, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    params.value_column = d->column;
+    params.tz = d->tz;
+    params.max_gap_s = d->max_gap_s;
+
+    cdnopt_series_read_report report;
+    rc = cdnopt_series_read_csv(d->data, &params, out, &report, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    char summary[256];
+    cdnopt_series_read_report_format(&report, summary, sizeof summary);
+    CDNOPT_LOG_INFO(CLI_LOG, "read file=%s unit=%s %s", d->data, cdnopt_unit_name(params.unit),
+                    summary);
+    return CDNOPT_OK;
+}
+
+cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
+{
+    cdnopt_model_params p = cdnopt_model_params_default();
+    cdnopt_cli_train_opts t = {
+        .arch = "residual-lstm",
+        .epochs = p.epochs,
+        .window_s = 86400,
+        .units = p.units,
+        .batch = p.batch,
+        .lr = p.learning_rate,
+        .no_calendar = !p.calendar,
+        .patience = p.patience,
+        .seed = (long)p.seed,
+    };
+    return t;
+}
+
+int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
+                            cdnopt_model_params *out, char *err)
+{
+    cdnopt_model_params p = cdnopt_model_params_default();
+    if (strcmp(t->arch, "residual-lstm") == 0)
+        p.arch = CDNOPT_ARCH_RESIDUAL_LSTM;
+    else if (strcmp(t->arch, "transformer") == 0)
+        p.arch = CDNOPT_ARCH_TRANSFORMER;
+    else
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid value '%s' for --arch: use residual-lstm or transformer",
+                           t->arch);
+
+    if (t->window_s % step_s != 0) {
+        char window[32], step[32];
+        cdnopt_duration_format(t->window_s, window, sizeof window);
+        cdnopt_duration_format(step_s, step, sizeof step);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--window %s is not a multiple of the series step %s; give a window "
+                           "of whole steps",
+                           window, step);
+    }
+    p.window = (int)(t->window_s / step_s);
+    p.epochs = (int)t->epochs;
+    p.units = (int)t->units;
+    p.batch = (int)t->batch;
+    p.learning_rate = (float)t->lr;
+    p.calendar = !t->no_calendar;
+    p.patience = (int)t->patience;
+    p.seed = (uint64_t)t->seed;
+    *out = p;
+    return CDNOPT_OK;
+}
+
+void cdnopt_cli_log_epoch(const cdnopt_epoch_report *r, void *user)
+{
+    (void)user;
+    if (isnan(r->val_loss))
+        CDNOPT_LOG_INFO("train", "epoch=%d loss=%.6f windows=%d seconds=%.1f", r->epoch,
+                        r->train_loss, r->n_windows, r->seconds);
+    else
+        CDNOPT_LOG_INFO("train", "epoch=%d loss=%.6f val_loss=%.6f windows=%d seconds=%.1f",
+                        r->epoch, r->train_loss, r->val_loss, r->n_windows, r->seconds);
+}

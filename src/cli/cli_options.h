@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Flag groups that several subcommands share: how to read the input series
+ * (--data, --column, --unit, --tz, --fill-gaps, --max-gap) and how to train a model
+ * (--arch, --epochs, --window, ...). Each group is a struct of flag values with
+ * defaults, a macro that expands to its cdnopt_cli_option rows, and a function
+ * that turns the values into library parameters.
+ */
+#ifndef CDNOPT_CLI_OPTIONS_H
+#define CDNOPT_CLI_OPTIONS_H
+
+#include "cli_args.h"
+
+#include "cdnopt/model.h"
+#include "cdnopt/series.h"
+
+/** Values of the data-reading flags. */
+typedef struct cdnopt_cli_data_opts {
+    const char *data;      /* CSV path */
+    const char *column;    /* value column's header name, or NULL for the first after time */
+    const char *unit;      /* unit name, see cdnopt_unit_parse */
+    const char *tz;        /* IANA zone for zoned timestamps, or NULL for the machine's */
+    const char *fill_gaps; /* "none", "linear" or "previous" */
+    int64_t max_gap_s;     /* maximum gap that may be filled, seconds; 0 = no limit */
+} cdnopt_cli_data_opts;
+
+/** Defaults: no file, first value column, Gbit/s, machine zone, gaps are errors. */
+cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
+
+/* Rows of the data-reading flags for a cdnopt_cli_option array. */
+#define CDNOPT_CLI_DATA_OPTIONS(d)                                                              \
+    {"--data", CDNOPT_CLI_STRING, &(d)->data, 0, 0, "FILE",                                   \
+     "CSV of bandwidth samples: a time column, then value columns", true, false},              \
+    {"--column", CDNOPT_CLI_STRING, &(d)->column, 0, 0, "NAME",                               \
+     "header name of the value column (default: the first after the time column)", false,     \
+     false},                                                                                    \
+    {"--unit", CDNOPT_CLI_STRING, &(d)->unit, 0, 0, "UNIT",                                   \
+     "unit of the values: gbit/s, mbit/s, bit/s, bits-per-interval, bytes-per-interval or "    \
+     "raw (no conversion to Gbit/s)",                                                          \
+     false, false},                                                                             \
+    {"--tz", CDNOPT_CLI_STRING, &(d)->tz, 0, 0, "ZONE",                                       \
+     "IANA zone that zoned timestamps are converted to (default: the machine's zone)", false, \
+     false},                                                                                    \
+    {"--fill-gaps", CDNOPT_CLI_STRING, &(d)->fill_gaps, 0, 0, "MODE",                         \
+     "repair missing steps: none (a gap is an error), linear or previous", false, false},     \
+    {"--max-gap", CDNOPT_CLI_DURATION, &(d)->max_gap_s, 0, 366.0 * 86400, "DURATION",         \
+     "longest gap --fill-gaps may fill (0 = no limit)", false, false}
+
+/**
+ * Read the series the data flags name, logging the reader's repairs.
+ * @param out  receives the series; the caller frees it with cdnopt_series_free()
+ * @return CDNOPT_OK, CDNOPT_EINVAL for a bad --unit or --fill-gaps value, or the
+ *         reader's error (message in err names file, line and value)
+ */
+int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err);
+
+/** Values of the training flags. */
+typedef struct cdnopt_cli_train_opts {
+    const char *arch;   /* "residual-lstm" or "transformer" */
+    long epochs;        /* maximum epochs */
+    int64_t window_s;   /* input window, seconds */
+    long units;         /* LSTM units per layer */
+    long batch;         /* windows per batch */
+    double lr;          /* Adam learning rate */
+    bool no_calendar;   /* drop the hour-of-day and day-of-week inputs */
+    long patience;      /* early-stopping patience, epochs */
+    long seed;          /* seed of weights, shuffling and dropout */
+} cdnopt_cli_train_opts;
+
+/** Defaults taken from cdnopt_model_params_default() (window one day). */
+cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
+
+/* Rows of the training flags for a cdnopt_cli_option array. */
+#define CDNOPT_CLI_TRAIN_OPTIONS(t)                                                             \
+    {"--arch", CDNOPT_CLI_STRING, &(t)->arch, 0, 0, "NAME",                                   \
+     "network: residual-lstm or transformer", false, false},                                  \
+    {"--epochs", CDNOPT_CLI_INT, &(t)->epochs, 1, 10000, "N",                                 \
+     "maximum training epochs; training stops early when the validation loss stalls", false,  \
+     false},                                                                                    \
+    {"--window", CDNOPT_CLI_DURATION, &(t)->window_s, 60, 28.0 * 86400, "DURATION",           \
+     "input window of past samples, a multiple of the series step", false, false},           \
+    {"--units", CDNOPT_CLI_INT, &(t)->units, 1, 1024, "N", "LSTM units per layer", false,     \
+     false},                                                                                    \
+    {"--batch", CDNOPT_CLI_INT, &(t)->batch, 1, 65536, "N", "windows per training batch",     \
+     false, false},                                                                             \
+    {"--lr", CDNOPT_CLI_DOUBLE, &(t)->lr, 1e-7, 1.0, "RATE", "Adam learning rate", false,     \
+     false},                                                                                    \
+    {"--patience", CDNOPT_CLI_INT, &(t)->patience, 1, 1000, "N",                              \
+     "epochs without a better validation loss before training stops", false, false},         \
+    {"--no-calendar", CDNOPT_CLI_FLAG, &(t)->no_calendar, 0, 0, "",                           \
+     "leave out the hour-of-day and day-of-week inputs", false, false},                       \
+    {"--seed", CDNOPT_CLI_INT, &(t)->seed, 0, 2147483647.0, "N",                              \
+     "seed of initial weights, shuffling and dropout", false, false}
+
+/**
+ * Turn the training flags into model parameters for a series of step step_s.
+ * @return CDNOPT_OK or CDNOPT_EINVAL naming the flag (--arch unknown, --window not a
+ *         multiple of the step)
+ */
+int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
+                            cdnopt_model_params *out, char *err);
+
+/** Epoch callback that logs epoch, loss, val_loss and seconds at INFO level. */
+void cdnopt_cli_log_epoch(const cdnopt_epoch_report *r, void *user);
+
+#endif

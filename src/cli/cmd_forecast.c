@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cdnopt forecast: load a model, forecast the horizon after the last sample of a
+ * CSV series with MC-dropout intervals, and write forecast.csv.
+ */
+#include "cli_options.h"
+#include "commands.h"
+
+#include "cdnopt/core.h"
+#include "cdnopt/pipeline.h"
+
+#include <stdio.h>
+
+#define FORECAST_LOG "forecast"
+
+static const char synopsis[] = "forecast --model MODEL.h5 --data FILE [options] --out FILE.csv";
+static const char description[] =
+    "Forecast the horizon after the last timestamp of FILE. The CSV has the columns\n"
+    "timestamp, mean, lower, upper and critical (= calibrated upper x --safety), in\n"
+    "Gbit/s, or in the file's own units with --unit raw. Read the data with the same\n"
+    "--unit as in training. The same --seed gives the same numbers.";
+
+/* Load the model's calibration. A model saved without one gets raw intervals. */
+static int load_calibration(const char *path, cdnopt_calibration *cal, bool *have, char *err)
+{
+    *have = false;
+    int rc = cdnopt_pipeline_calibration_load(path, cal, err);
+    if (rc == CDNOPT_ENOTFOUND) {
+        CDNOPT_LOG_WARN(FORECAST_LOG, "%s; using raw intervals mean +- 1.96 sd", err);
+        return CDNOPT_OK;
+    }
+    *have = rc == CDNOPT_OK;
+    return rc;
+}
+
+static int check_step(const cdnopt_model *m, const cdnopt_series *s, const char *model_path,
+                      const char *data_path, char *err)
+{
+    int64_t step_s = cdnopt_model_step_s(m);
+    if (step_s == s->step_s)
+        return CDNOPT_OK;
+    char model_step[32], data_step[32];
+    cdnopt_duration_format(step_s, model_step, sizeof model_step);
+    cdnopt_duration_format(s->step_s, data_step, sizeof data_step);
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s has a step of %s but model %s was trained on a step of %s; "
+                       "resample the data or train a model on it",
+                       data_path, data_step, model_path, model_step);
+}
+
+typedef struct forecast_args {
+    const char *model_path;
+    const char *out_path;
+    int64_t horizon_s;
+    long samples;
+    double safety;
+    long seed;
+} forecast_args;
+
+static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts *data,
+                              const cdnopt_model *m, const cdnopt_calibration *cal, char *err)
+{
+    cdnopt_series *s = NULL;
+    int rc = cdnopt_cli_read_series(data, &s, err);
+    if (rc == CDNOPT_OK)
+        rc = check_step(m, s, a->model_path, data->data, err);
+    if (rc == CDNOPT_OK && a->horizon_s % s->step_s != 0)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--horizon of %lld s is not a multiple of the series step of %lld s",
+                         (long long)a->horizon_s, (long long)s->step_s);
+
+    cdnopt_forecast_result *f = NULL;
+    if (rc == CDNOPT_OK) {
+        cdnopt_forecast_params fp = cdnopt_forecast_params_default();
+        fp.horizon = (int)(a->horizon_s / s->step_s);
+        fp.n_samples = (int)a->samples;
+        fp.safety = a->safety;
+        fp.seed = (uint64_t)a->seed;
+        cdnopt_sampler sampler = cdnopt_sampler_from_model(m);
+        rc = cdnopt_pipeline_forecast(&sampler, cal, s, s->n, &fp, &f, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_forecast_write_csv(f, a->out_path, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(FORECAST_LOG, "wrote file=%s steps=%d samples=%ld calibrated=%s",
+                        a->out_path, f->horizon, a->samples, f->calibrated ? "yes" : "no");
+    cdnopt_forecast_result_free(f);
+    cdnopt_series_free(s);
+    return rc;
+}
+
+int cdnopt_cmd_forecast(int argc, char **argv)
+{
+    cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
+    forecast_args a = {NULL, NULL, 86400, 100, 1.2, 1};
+    cdnopt_cli_option opts[] = {
+        {"--model", CDNOPT_CLI_STRING, &a.model_path, 0, 0, "FILE",
+         "HDF5 model file written by cdnopt train", true, false},
+        CDNOPT_CLI_DATA_OPTIONS(&data),
+        {"--horizon", CDNOPT_CLI_DURATION, &a.horizon_s, 60, 28.0 * 86400, "DURATION",
+         "time to forecast after the last sample", false, false},
+        {"--samples", CDNOPT_CLI_INT, &a.samples, 2, 100000, "N",
+         "Monte-Carlo dropout paths behind the mean and the interval", false, false},
+        {"--safety", CDNOPT_CLI_DOUBLE, &a.safety, 1.0, 10.0, "FACTOR",
+         "critical = upper bound x this factor", false, false},
+        {"--seed", CDNOPT_CLI_INT, &a.seed, 0, 2147483647.0, "N", "seed of the dropout masks",
+         false, false},
+        {"--out", CDNOPT_CLI_STRING, &a.out_path, 0, 0, "FILE", "forecast CSV to write", true,
+         false},
+    };
+    size_t n_opts = sizeof opts / sizeof opts[0];
+
+    int status = cdnopt_cli_parse_command("forecast", synopsis, description, argc, argv, opts,
+                                          n_opts);
+    if (status != CDNOPT_CLI_CONTINUE)
+        return status;
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+
+    cdnopt_model *m = NULL;
+    cdnopt_calibration cal;
+    bool have_cal = false;
+    int rc = cdnopt_model_load(a.model_path, &m, err);
+    if (rc == CDNOPT_OK)
+        rc = load_calibration(a.model_path, &cal, &have_cal, err);
+    if (rc == CDNOPT_OK)
+        rc = forecast_and_write(&a, &data, m, have_cal ? &cal : NULL, err);
+    if (have_cal)
+        cdnopt_calibration_fini(&cal);
+    cdnopt_model_free(m);
+    if (rc != CDNOPT_OK)
+        return cdnopt_cli_report_error("forecast", rc, err);
+    return CDNOPT_EXIT_OK;
+}

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests of the forecast pipeline. A stub sampler with known paths checks the
+ * calibration against hand-computed conformal factors, the forecast bounds and the
+ * CSV output. A small trained model checks the /calibration group in HDF5, forecasts
+ * after a save and reload, and the evaluation's test span and baselines.
+ */
+#include "cdnopt/core.h"
+#include "cdnopt/pipeline.h"
+#include "testutil.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------- */
+/* Fixtures                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* Stub forecaster: every path is the last observed value plus +1 (even paths) or
+ * -1 (odd paths), so the MC mean is the last value and the sd is sqrt(2) for an
+ * even number of paths. */
+static int stub_sample(void *ctx, const cdnopt_series *history, size_t end, int horizon,
+                       int n_samples, uint64_t seed, double *samples, char *err)
+{
+    (void)ctx;
+    (void)seed;
+    (void)err;
+    double last = history->v[end - 1];
+    for (int s = 0; s < n_samples; s++) {
+        for (int h = 0; h < horizon; h++)
+            samples[s * horizon + h] = last + (s % 2 == 0 ? 1.0 : -1.0);
+    }
+    return CDNOPT_OK;
+}
+
+static const cdnopt_sampler_iface stub_iface = {stub_sample};
+
+/* Hourly series with v[i] = i, starting at midnight 2024-01-01 (civil seconds). */
+static cdnopt_series *ramp_series(size_t n)
+{
+    cdnopt_series *s = NULL;
+    assert_int_equal(cdnopt_series_new(n, 1704067200, 3600, &s), CDNOPT_OK);
+    for (size_t i = 0; i < n; i++)
+        s->v[i] = (double)i;
+    return s;
+}
+
+/* Hourly series with a daily cycle, a weekly dip and seeded noise. */
+static cdnopt_series *daily_series(size_t n_days)
+{
+    cdnopt_series *s = NULL;
+    assert_int_equal(cdnopt_series_new(n_days * 24, 1704067200, 3600, &s), CDNOPT_OK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 42);
+    for (size_t i = 0; i < s->n; i++) {
+        double hour = (double)(i % 24);
+        double weekend = (i / 24) % 7 >= 5 ? -1.5 : 0.0;
+        s->v[i] = 10.0 + 3.0 * sin(2.0 * M_PI * hour / 24.0) + weekend +
+                  0.2 * cdnopt_rng_normal(&rng);
+    }
+    return s;
+}
+
+static cdnopt_model_params tiny_model_params(void)
+{
+    cdnopt_model_params p = cdnopt_model_params_default();
+    p.window = 24;
+    p.units = 8;
+    p.batch = 16;
+    p.epochs = 1;
+    p.seed = 3;
+    return p;
+}
+
+static cdnopt_model *tiny_model(const cdnopt_series *train)
+{
+    cdnopt_model_params p = tiny_model_params();
+    cdnopt_model *m = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_new(&p, train->step_s, &m, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_model_fit(m, train, NULL, NULL, err), CDNOPT_OK);
+    return m;
+}
+
+/* An empty HDF5 file standing in for a model file. */
+static void make_empty_h5(const char *path)
+{
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(file >= 0);
+    H5Fclose(file);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Calibration                                                               */
+/* ------------------------------------------------------------------------- */
+
+static void val_start_matches_rounding(void **state)
+{
+    (void)state;
+    assert_int_equal(cdnopt_pipeline_val_start(100, 0.1), 90);
+    assert_int_equal(cdnopt_pipeline_val_start(105, 0.1), 94); /* 10.5 rounds to 11 */
+    assert_int_equal(cdnopt_pipeline_val_start(5, 0.01), 4);   /* at least one step */
+}
+
+static void calibrate_hand_computed_factors(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(120);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibrate_params p = cdnopt_calibrate_params_default();
+    p.horizon = 2;
+    p.n_samples = 2;
+    p.stride_s = 3600;
+    p.max_origins = 100;
+    p.level = 0.75;
+    p.min_scores = 1;
+
+    /* Origins 100..108; step h of origin o has mean o - 1 and target o + h, so the
+     * score is (h + 1) / sqrt(2) for every origin. */
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 100, 110, &p, &cal, err), CDNOPT_OK);
+    assert_int_equal(cal.n_origins, 9);
+    assert_int_equal(cal.horizon, 2);
+    assert_true(fabs(cal.factor[0] - 1.0 / sqrt(2.0)) < 1e-12);
+    assert_true(fabs(cal.factor[1] - 2.0 / sqrt(2.0)) < 1e-12);
+    /* Raw interval: 1.15 sd (the normal quantile of 0.75) = 1.63 covers the error 1
+     * of step 0 but not the error 2 of step 1. */
+    assert_true(fabs(cal.coverage_raw - 0.5) < 1e-12);
+    assert_true(fabs(cal.coverage_calibrated - 1.0) < 1e-12);
+    cdnopt_calibration_fini(&cal);
+    cdnopt_series_free(s);
+}
+
+static void calibrate_short_slice_moves_origins(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(120);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibrate_params p = cdnopt_calibrate_params_default();
+    p.horizon = 24;
+    p.n_samples = 2;
+    p.min_scores = 1;
+
+    /* The slice [110, 120) is shorter than 24 steps, so the only origin is 96. */
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_log_set_level(CDNOPT_LOG_LEVEL_ERROR);
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 110, 120, &p, &cal, err), CDNOPT_OK);
+    cdnopt_log_set_level(CDNOPT_LOG_LEVEL_INFO);
+    assert_int_equal(cal.n_origins, 1);
+    assert_true(fabs(cal.factor[23] - 24.0 / sqrt(2.0)) < 1e-12);
+    cdnopt_calibration_fini(&cal);
+    cdnopt_series_free(s);
+}
+
+static void calibrate_rejects_bad_slice(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(50);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibrate_params p = cdnopt_calibrate_params_default();
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 40, 60, &p, &cal, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "[40, 60)");
+    /* One day of hourly steps does not fit before index 20. */
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 10, 20, &p, &cal, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "horizon of 24 steps");
+    p.n_samples = 1;
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 40, 50, &p, &cal, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "sample count 1");
+    cdnopt_series_free(s);
+}
+
+static void calibration_h5_round_trip(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/model.h5", dir);
+    make_empty_h5(path);
+
+    cdnopt_calibration cal;
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_SCALE, 0.9, 3), CDNOPT_OK);
+    cal.factor[0] = 0.5;
+    cal.factor[1] = 1.25;
+    cal.factor[2] = 3.0;
+    cal.n_origins = 12;
+    cal.coverage_raw = 0.4;
+    cal.coverage_calibrated = 0.91;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+
+    /* Saving twice replaces the group instead of failing on the existing name. */
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
+    cal.factor[2] = 2.5;
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
+
+    cdnopt_calibration back;
+    assert_int_equal(cdnopt_pipeline_calibration_load(path, &back, err), CDNOPT_OK);
+    assert_int_equal(back.kind, CDNOPT_CALIB_SCALE);
+    assert_int_equal(back.horizon, 3);
+    assert_int_equal(back.n_origins, 12);
+    assert_true(back.level == 0.9);
+    assert_true(back.coverage_raw == 0.4);
+    assert_true(back.coverage_calibrated == 0.91);
+    assert_true(back.factor[0] == 0.5);
+    assert_true(back.factor[1] == 1.25);
+    assert_true(back.factor[2] == 2.5);
+    cdnopt_calibration_fini(&back);
+    cdnopt_calibration_fini(&cal);
+}
+
+static void calibration_load_errors(void **state)
+{
+    (void)state;
+    char dir[256], path[300], text_path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/plain.h5", dir);
+    snprintf(text_path, sizeof text_path, "%s/model.h5", dir);
+    make_empty_h5(path);
+    cdnopt_test_write_file(text_path, "not an hdf5 file\n");
+
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_calibration_load(path, &cal, err), CDNOPT_ENOTFOUND);
+    cdnopt_assert_contains(err, "has no /calibration group");
+    assert_int_equal(cdnopt_pipeline_calibration_load(text_path, &cal, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "not HDF5");
+
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_SCALE, 0.95, 2), CDNOPT_OK);
+    cal.n_origins = 1;
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, "/nonexistent/dir/m.h5", err),
+                     CDNOPT_EIO);
+    cdnopt_assert_contains(err, "/nonexistent/dir/m.h5");
+    cdnopt_calibration_fini(&cal);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Forecasts                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static void forecast_bounds_and_times(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(48);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibration cal;
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_SCALE, 0.95, 2), CDNOPT_OK);
+    cal.factor[0] = 1.0;
+    cal.factor[1] = 2.0;
+
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.horizon = 3;
+    p.n_samples = 4;
+    p.safety = 1.5;
+    cdnopt_forecast_result *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, &cal, s, 48, &p, &f, err), CDNOPT_OK);
+
+    /* Paths 47 +- 1 in pairs: mean 47, sd sqrt(4/3); step 2 reuses the last factor. */
+    double sd = sqrt(4.0 / 3.0);
+    double factor[] = {1.0, 2.0, 2.0};
+    assert_true(f->calibrated);
+    for (int h = 0; h < 3; h++) {
+        assert_int_equal(f->t[h], s->t[47] + (h + 1) * 3600);
+        assert_true(fabs(f->mean[h] - 47.0) < 1e-12);
+        assert_true(fabs(f->sd[h] - sd) < 1e-12);
+        assert_true(fabs(f->upper[h] - (47.0 + factor[h] * sd)) < 1e-12);
+        assert_true(fabs(f->lower[h] - (47.0 - factor[h] * sd)) < 1e-12);
+        assert_true(fabs(f->critical[h] - 1.5 * f->upper[h]) < 1e-12);
+    }
+    cdnopt_forecast_result_free(f);
+
+    /* Without a calibration the bounds are mean +- 1.96 sd. */
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 48, &p, &f, err), CDNOPT_OK);
+    assert_false(f->calibrated);
+    assert_true(fabs(f->upper[0] - (47.0 + 1.959963984540054 * sd)) < 1e-9);
+    cdnopt_forecast_result_free(f);
+    cdnopt_calibration_fini(&cal);
+    cdnopt_series_free(s);
+}
+
+static void forecast_rejects_bad_params(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(48);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    cdnopt_forecast_result *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+
+    p.safety = 0.5;
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 48, &p, &f, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "safety factor 0.5");
+    assert_null(f);
+    p = cdnopt_forecast_params_default();
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 49, &p, &f, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "origin 49");
+    cdnopt_series_free(s);
+}
+
+static void forecast_csv_layout(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(48);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.horizon = 2;
+    p.n_samples = 2;
+    p.safety = 2.0;
+    cdnopt_forecast_result *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 48, &p, &f, err), CDNOPT_OK);
+
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/forecast.csv", dir);
+    assert_int_equal(cdnopt_forecast_write_csv(f, path, err), CDNOPT_OK);
+
+    /* Last sample 2024-01-02 23:00, so the forecast starts at midnight of 01-03.
+     * Paths 47 +- 1: sd sqrt(2), upper 47 + 1.96 sqrt(2) = 49.7718. */
+    char text[512] = "";
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    size_t len = fread(text, 1, sizeof text - 1, in);
+    text[len] = '\0';
+    fclose(in);
+    cdnopt_assert_contains(text, "timestamp,mean,lower,upper,critical\n"
+                                 "2024-01-03 00:00:00,47,44.2282,49.7718,99.5436\n"
+                                 "2024-01-03 01:00:00,");
+
+    assert_int_equal(cdnopt_forecast_write_csv(f, "/nonexistent/dir/f.csv", err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "cannot write forecast /nonexistent/dir/f.csv");
+    cdnopt_forecast_result_free(f);
+    cdnopt_series_free(s);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Real model                                                                */
+/* ------------------------------------------------------------------------- */
+
+static void forecast_same_after_reload(void **state)
+{
+    (void)state;
+    cdnopt_series *s = daily_series(14);
+    cdnopt_model *m = tiny_model(s);
+
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/model.h5", dir);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_save(m, path, err), CDNOPT_OK);
+    cdnopt_model *back = NULL;
+    assert_int_equal(cdnopt_model_load(path, &back, err), CDNOPT_OK);
+
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.n_samples = 20;
+    p.seed = 9;
+    cdnopt_sampler a = cdnopt_sampler_from_model(m);
+    cdnopt_sampler b = cdnopt_sampler_from_model(back);
+    cdnopt_forecast_result *fa = NULL, *fb = NULL;
+    assert_int_equal(cdnopt_pipeline_forecast(&a, NULL, s, s->n, &p, &fa, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_pipeline_forecast(&b, NULL, s, s->n, &p, &fb, err), CDNOPT_OK);
+
+    assert_int_equal(fa->horizon, 24);
+    for (int h = 0; h < fa->horizon; h++) {
+        assert_true(fa->mean[h] == fb->mean[h]);
+        assert_true(fa->upper[h] == fb->upper[h]);
+        assert_true(fa->sd[h] > 0.0);
+    }
+    cdnopt_forecast_result_free(fa);
+    cdnopt_forecast_result_free(fb);
+    cdnopt_model_free(back);
+    cdnopt_model_free(m);
+    cdnopt_series_free(s);
+}
+
+static void train_stores_calibration(void **state)
+{
+    (void)state;
+    cdnopt_series *s = daily_series(14);
+    cdnopt_model_params mp = tiny_model_params();
+    mp.val_fraction = 0.25f;
+    cdnopt_calibrate_params cp = cdnopt_calibrate_params_default();
+    cp.n_samples = 10;
+    cdnopt_model *m = NULL;
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_train(s, &mp, &cp, NULL, NULL, &m, &cal, err), CDNOPT_OK);
+
+    /* 84 validation steps, horizon 24: origins 252..312, thinned to 48 at most. */
+    assert_int_equal(cal.horizon, 24);
+    assert_true(cal.n_origins >= 30 && cal.n_origins <= 48);
+    assert_true(cal.coverage_calibrated >= 0.9);
+
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/model.h5", dir);
+    assert_int_equal(cdnopt_model_save(m, path, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
+
+    /* The model file still loads with the extra group, and the factors come back. */
+    cdnopt_model *back = NULL;
+    cdnopt_calibration cal_back;
+    assert_int_equal(cdnopt_model_load(path, &back, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_pipeline_calibration_load(path, &cal_back, err), CDNOPT_OK);
+    for (size_t h = 0; h < cal.horizon; h++)
+        assert_true(cal.factor[h] == cal_back.factor[h]);
+    cdnopt_calibration_fini(&cal_back);
+    cdnopt_calibration_fini(&cal);
+    cdnopt_model_free(back);
+    cdnopt_model_free(m);
+    cdnopt_series_free(s);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Evaluation                                                                */
+/* ------------------------------------------------------------------------- */
+
+static void evaluate_span_and_naive_row(void **state)
+{
+    (void)state;
+    /* 21 days and 5 hours: the partial last day is left out of the test span. */
+    cdnopt_series *full = daily_series(22);
+    cdnopt_series *s = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_series_slice(full, 0, 21 * 24 + 5, &s, err), CDNOPT_OK);
+    cdnopt_model *m = tiny_model(s);
+
+    cdnopt_eval_params p = cdnopt_eval_params_default();
+    p.test_days = 2;
+    p.n_samples = 10;
+    p.calibrate.n_samples = 10;
+    cdnopt_eval_report r;
+    assert_int_equal(cdnopt_pipeline_evaluate(s, m, NULL, &p, &r, err), CDNOPT_OK);
+    assert_int_equal(r.test_start, 19 * 24);
+    assert_int_equal(r.test_end, 21 * 24);
+    assert_int_equal(r.n_origins, 2);
+    assert_int_equal(r.horizon, 24);
+    assert_int_equal(r.n_methods, 4);
+    assert_string_equal(r.rows[0].method, "residual-lstm");
+    assert_string_equal(r.rows[1].method, "seasonal-naive-1d");
+    assert_string_equal(r.rows[2].method, "seasonal-naive-1w");
+    assert_string_equal(r.rows[3].method, "holt-winters-1d");
+
+    /* The one-day naive repeats the day before each origin, hand-computed here. */
+    double abs_sum = 0.0, scale_sum = 0.0;
+    for (size_t t = r.test_start; t < r.test_end; t++)
+        abs_sum += fabs(s->v[t] - s->v[t - 24]);
+    for (size_t t = 24; t < r.test_start; t++)
+        scale_sum += fabs(s->v[t] - s->v[t - 24]);
+    double mae = abs_sum / 48.0, scale = scale_sum / (double)(r.test_start - 24);
+    assert_true(fabs(r.rows[1].mae - mae) < 1e-9);
+    assert_true(fabs(r.mase_scale - scale) < 1e-9);
+    assert_true(fabs(r.rows[1].mase - mae / scale) < 1e-9);
+    assert_true(isnan(r.rows[1].coverage_calibrated));
+    assert_true(r.rows[0].coverage_calibrated >= 0.0 && r.rows[0].coverage_calibrated <= 1.0);
+    assert_true(r.rows[0].width > 0.0);
+
+    cdnopt_model_free(m);
+    cdnopt_series_free(s);
+    cdnopt_series_free(full);
+}
+
+static void evaluate_rejects_short_series(void **state)
+{
+    (void)state;
+    cdnopt_series *s = daily_series(16);
+    cdnopt_eval_params p = cdnopt_eval_params_default();
+    p.test_days = 7;
+    cdnopt_eval_report r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_evaluate(s, NULL, NULL, &p, &r, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "covers 16.0 days: too short for 7 test days");
+    cdnopt_series_free(s);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(val_start_matches_rounding),
+        cmocka_unit_test(calibrate_hand_computed_factors),
+        cmocka_unit_test(calibrate_short_slice_moves_origins),
+        cmocka_unit_test(calibrate_rejects_bad_slice),
+        cmocka_unit_test(calibration_h5_round_trip),
+        cmocka_unit_test(calibration_load_errors),
+        cmocka_unit_test(forecast_bounds_and_times),
+        cmocka_unit_test(forecast_rejects_bad_params),
+        cmocka_unit_test(forecast_csv_layout),
+        cmocka_unit_test(forecast_same_after_reload),
+        cmocka_unit_test(train_stores_calibration),
+        cmocka_unit_test(evaluate_span_and_naive_row),
+        cmocka_unit_test(evaluate_rejects_short_series),
+    };
+    int failed = cdnopt_test_main(argc, argv, "pipeline", tests, sizeof tests / sizeof tests[0]);
+    H5close(); /* release HDF5's global state before the leak checker runs */
+    return failed;
+}
