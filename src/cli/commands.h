@@ -12,6 +12,7 @@
 
 /* X(name, function, one-line summary) in the order `cdnopt --help` lists them. */
 #define CDNOPT_COMMANDS(X)                                                      \
+    X("generate", cdnopt_cmd_generate, "write synthetic traffic and releases for a demo") \
     X("m4", cdnopt_cmd_m4, "forecast or score the M4 competition's wide CSV files")    \
     X("train", cdnopt_cmd_train, "train a forecasting model on a CSV series")            \
     X("forecast", cdnopt_cmd_forecast, "forecast the next day with calibrated intervals")   \

@@ -261,10 +261,12 @@ int cdnopt__zone_check(const char *tz, char *err)
                            "invalid time zone '%s': give an IANA name such as Europe/London or UTC",
                            tz);
 
+    /* glibc reads zone files from TZDIR when it is set, else from /usr/share/zoneinfo. */
     const char *dir = getenv("TZDIR");
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/usr/share/zoneinfo";
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo",
-             tz);
+    snprintf(path, sizeof path, "%s/%s", dir, tz);
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return cdnopt_fail(err, CDNOPT_EINVAL,

@@ -305,7 +305,9 @@ static int parse_file(reader *r, char *text)
                            "after a header",
                            r->path);
 
-    r->delimiter = r->params->delimiter != 0 ? r->params->delimiter : cdnopt__delimiter_detect(line);
+    r->delimiter = r->params->delimiter;
+    if (r->delimiter == 0)
+        r->delimiter = cdnopt__delimiter_detect(line);
     r->report.delimiter = r->delimiter;
 
     /* Columns are resolved on a copy, because splitting cuts the line apart. */
@@ -547,6 +549,11 @@ static int build_series(reader *r, cdnopt_series **out)
 {
     const cdnopt_series_read_params *p = r->params;
     size_t min_rows = p->min_rows > 0 ? p->min_rows : 1;
+    if (r->report.n_rows == 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "%s: too few rows: the file has a header but no data rows; add rows "
+                           "of timestamp and value",
+                           r->path);
     if (r->rows.n < min_rows || (r->rows.n < 2 && p->step_s == 0))
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "%s: too few rows: %zu distinct timestamp(s) with values, at least %zu "

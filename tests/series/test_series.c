@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DATA_DIR "tests/data/series/"
@@ -479,6 +480,40 @@ static void zoned_times_converted(void **state)
     cdnopt_series_free(s);
 }
 
+/* Without params.tz the reader converts to the machine's zone, which TZ sets. */
+static void zoned_times_use_tz_variable(void **state)
+{
+    (void)state;
+    const char *old = getenv("TZ");
+    char saved[128] = "";
+    if (old != NULL)
+        snprintf(saved, sizeof saved, "%s", old);
+    setenv("TZ", "Asia/Tokyo", 1);
+    cdnopt_series *s = read_ok(DATA_DIR "zoned.csv", NULL, NULL);
+    if (old != NULL)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+
+    /* Tokyo is UTC+9 with no daylight saving. */
+    assert_int_equal(s->t[0], civil("2024-03-01 09:00:00"));
+    assert_int_equal(s->t[4], civil("2024-03-01 09:20:00"));
+    cdnopt_series_free(s);
+}
+
+static void header_without_rows_rejected(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-header");
+    snprintf(path, sizeof path, "%s/header.csv", dir);
+    cdnopt_test_write_file(path, "timestamp,gbps\n\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "header.csv: too few rows: the file has a header but no data rows");
+    remove(path);
+    remove(dir);
+}
+
 static void zoned_times_follow_daylight_saving(void **state)
 {
     (void)state;
@@ -756,6 +791,8 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(tab_with_time_by_index),
     cmocka_unit_test(quoted_fields_with_commas),
     cmocka_unit_test(zoned_times_converted),
+    cmocka_unit_test(zoned_times_use_tz_variable),
+    cmocka_unit_test(header_without_rows_rejected),
     cmocka_unit_test(zoned_times_follow_daylight_saving),
     cmocka_unit_test(no_header_detected),
     cmocka_unit_test(read_survives_allocation_failures),
