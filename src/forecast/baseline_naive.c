@@ -206,32 +206,42 @@ static bool all_positive(const double *y, size_t n)
     return true;
 }
 
-/*
- * Naive2 as in the M4 benchmarks: when the series passes the seasonality test at the
- * period, divide by the multiplicative seasonal indices, forecast the last adjusted
- * value, and multiply the forecast by the indices of the future positions.
- */
-int cdnopt__naive2_forecast(const cdnopt_baseline_params *p, const double *y, size_t n,
-                            size_t h, cdnopt_interval_forecast *out, char *err)
+int cdnopt__deseasonalise(const double *y, size_t n, size_t m, size_t h, double *adjusted,
+                          double *factor, char *err)
 {
-    size_t m = p->period;
-    if (!cdnopt_seasonality_test(y, n, m) || !all_positive(y, n))
-        return seasonal_naive(y, n, 1, h, p->level, NULL, out, err);
+    if (!cdnopt_seasonality_test(y, n, m) || !all_positive(y, n)) {
+        memcpy(adjusted, y, n * sizeof *y);
+        for (size_t k = 0; k < h; k++)
+            factor[k] = 1.0;
+        return CDNOPT_OK;
+    }
 
-    double *index = cdnopt_malloc((m + n + h) * sizeof *index);
+    double *index = cdnopt_malloc(m * sizeof *index);
     if (index == NULL)
-        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for Naive2 of %zu values", n);
-    double *adjusted = index + m;
-    double *factor = adjusted + n;
-
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu seasonal indices", m);
     int rc = cdnopt_seasonal_indices(y, n, m, index, err);
     if (rc == CDNOPT_OK) {
         for (size_t t = 0; t < n; t++)
             adjusted[t] = y[t] / index[t % m];
         for (size_t k = 0; k < h; k++)
             factor[k] = index[(n + k) % m];
-        rc = seasonal_naive(adjusted, n, 1, h, p->level, factor, out, err);
     }
     cdnopt_free(index);
+    return rc;
+}
+
+/* Naive2 as in the M4 benchmarks: the naive forecast of the seasonally adjusted series. */
+int cdnopt__naive2_forecast(const cdnopt_baseline_params *p, const double *y, size_t n,
+                            size_t h, cdnopt_interval_forecast *out, char *err)
+{
+    double *adjusted = cdnopt_malloc((n + h) * sizeof *adjusted);
+    if (adjusted == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for Naive2 of %zu values", n);
+    double *factor = adjusted + n;
+
+    int rc = cdnopt__deseasonalise(y, n, p->period, h, adjusted, factor, err);
+    if (rc == CDNOPT_OK)
+        rc = seasonal_naive(adjusted, n, 1, h, p->level, factor, out, err);
+    cdnopt_free(adjusted);
     return rc;
 }

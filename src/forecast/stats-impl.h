@@ -36,6 +36,14 @@ void cdnopt__sort(double *values, size_t n);
 /** Logistic function 1 / (1 + exp(-x)), mapping the real line onto (0, 1). */
 double cdnopt__logistic(double x);
 
+/**
+ * Seasonal adjustment of the M4 benchmarks: when y passes the seasonality test at
+ * period m and is positive, adjusted = y / index and factor holds the indices of the
+ * h steps after y; otherwise adjusted = y and factor = 1. adjusted has n slots.
+ */
+int cdnopt__deseasonalise(const double *y, size_t n, size_t m, size_t h, double *adjusted,
+                          double *factor, char *err);
+
 /* Per-method forecasters; p, y, n, h and out are already checked by the dispatcher. */
 int cdnopt__naive_forecast(const cdnopt_baseline_params *p, const double *y, size_t n, size_t h,
                            cdnopt_interval_forecast *out, char *err);

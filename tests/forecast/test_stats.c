@@ -286,6 +286,74 @@ static void baseline_names_round_trip(void **state)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Exponential smoothing benchmarks                                          */
+/* ------------------------------------------------------------------------- */
+
+static void smoothing_constant_series(void **state)
+{
+    (void)state;
+
+    /* Period 5 with no seasonality at all: every method forecasts the constant. */
+    double y[60], mean[7], lower[7], upper[7];
+    for (size_t t = 0; t < 60; t++)
+        y[t] = 42.0;
+    const enum cdnopt_baseline_method methods[] = {CDNOPT_BASELINE_SES, CDNOPT_BASELINE_HOLT,
+                                                   CDNOPT_BASELINE_DAMPED, CDNOPT_BASELINE_THETA,
+                                                   CDNOPT_BASELINE_COMB};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        assert_int_equal(run_baseline(methods[i], 5, y, 60, 7, mean, lower, upper, err),
+                         CDNOPT_OK);
+        for (size_t k = 0; k < 7; k++) {
+            assert_near(mean[k], 42.0, 1e-6);
+            assert_near(lower[k], 42.0, 1e-6);
+            assert_near(upper[k], 42.0, 1e-6);
+        }
+    }
+}
+
+static void holt_extends_exact_line(void **state)
+{
+    (void)state;
+
+    /* On an exact line the best initial state leaves no error, whatever the smoothing. */
+    double y[50], mean[10];
+    for (size_t t = 0; t < 50; t++)
+        y[t] = 3.0 + 0.25 * (double)t;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(run_baseline(CDNOPT_BASELINE_HOLT, 1, y, 50, 10, mean, NULL, NULL, err),
+                     CDNOPT_OK);
+    for (size_t k = 0; k < 10; k++)
+        assert_near(mean[k], 3.0 + 0.25 * (double)(50 + k), 1e-6);
+
+    /* Damped trend bends the line: each step adds phi^j of the slope, phi <= 0.98. */
+    assert_int_equal(run_baseline(CDNOPT_BASELINE_DAMPED, 1, y, 50, 10, mean, NULL, NULL, err),
+                     CDNOPT_OK);
+    assert_true(mean[9] < 3.0 + 0.25 * 59.0);
+    assert_true(mean[9] > mean[0]);
+}
+
+static void ses_interval_growth(void **state)
+{
+    (void)state;
+
+    /* A random walk: SES fits alpha near 1, so the variance grows about linearly. */
+    double y[400], mean[9], lower[9], upper[9];
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 21);
+    y[0] = 100.0;
+    for (size_t t = 1; t < 400; t++)
+        y[t] = y[t - 1] + cdnopt_rng_normal(&rng);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(run_baseline(CDNOPT_BASELINE_SES, 1, y, 400, 9, mean, lower, upper, err),
+                     CDNOPT_OK);
+    assert_near(mean[0], y[399], 0.5);
+    assert_near(mean[8], mean[0], 1e-12);
+    double ratio = (upper[8] - lower[8]) / (upper[0] - lower[0]);
+    assert_near(ratio, 3.0, 0.3);
+}
+
+/* ------------------------------------------------------------------------- */
 /* Holt-Winters                                                              */
 /* ------------------------------------------------------------------------- */
 
@@ -577,6 +645,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(naive2_short_series_is_naive),
     cmocka_unit_test(baseline_rejects_bad_input),
     cmocka_unit_test(baseline_names_round_trip),
+    cmocka_unit_test(smoothing_constant_series),
+    cmocka_unit_test(holt_extends_exact_line),
+    cmocka_unit_test(ses_interval_growth),
     cmocka_unit_test(hw_recovers_noiseless),
     cmocka_unit_test(hw_interval_grows),
     cmocka_unit_test(hw_long_five_minute_series),
