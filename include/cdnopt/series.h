@@ -30,12 +30,12 @@
  * Limitations:
  * - One value column per read; a file with several series is read once per column.
  * - The whole file is read into memory before parsing.
- * - Zone conversion switches the process's TZ variable under a mutex. Other code
- *   that calls localtime() or mktime() concurrently, without that mutex, may see
- *   the reader's zone for a moment.
- * - Civil seconds cannot represent the repeated hour at the end of daylight saving
- *   time: two zoned instants an hour apart can map to the same civil second, and
- *   the reader then reports a duplicate timestamp.
+ * - Zone conversion switches the process's TZ variable under a mutex when params.tz
+ *   is set and the file has zoned timestamps. Other code that calls localtime() or
+ *   mktime() concurrently, without that mutex, may see the reader's zone for a moment.
+ * - Civil seconds cannot represent daylight-saving changes. At the end of daylight
+ *   saving time two zoned instants an hour apart map to the same civil second, and
+ *   the reader reports a duplicate timestamp. At its start the skipped hour is a gap.
  * - Timestamps have whole-second resolution; fractional seconds are rejected.
  * - A quoted field cannot span lines, and decimal commas ("3,5") are not numbers.
  */

@@ -328,6 +328,14 @@ int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc
     if (rc != CDNOPT_OK)
         return rc;
 
+    /* Files without zoned timestamps never touch TZ, so they are safe to read while
+     * other threads use the C library's time functions. */
+    size_t n_utc = 0;
+    for (size_t i = 0; i < n; i++)
+        n_utc += is_utc[i];
+    if (n_utc == 0)
+        return CDNOPT_OK;
+
     pthread_mutex_lock(&zone_lock);
     char *saved = NULL;
     bool had_tz = false;

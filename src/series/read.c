@@ -352,25 +352,25 @@ static void drop_missing_rows(reader *r)
     rows->n = k;
 }
 
-static int duplicate_error(const reader *r, size_t kept, size_t i)
+static int duplicate_error(const reader *r, size_t previous, size_t i)
 {
     char when[CDNOPT_CIVIL_TEXT_MAX];
     cdnopt_civil_format(r->rows.t[i], when, sizeof when);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: duplicate timestamp %s (first at line %ld); remove one of the "
                        "rows, or set duplicates to keep-last or mean",
-                       r->path, r->rows.line[i], when, r->rows.line[kept]);
+                       r->path, r->rows.line[i], when, r->rows.line[previous]);
 }
 
-static int unsorted_error(const reader *r, size_t kept, size_t i)
+static int unsorted_error(const reader *r, size_t previous, size_t i)
 {
     char when[CDNOPT_CIVIL_TEXT_MAX], before[CDNOPT_CIVIL_TEXT_MAX];
     cdnopt_civil_format(r->rows.t[i], when, sizeof when);
-    cdnopt_civil_format(r->rows.t[kept], before, sizeof before);
+    cdnopt_civil_format(r->rows.t[previous], before, sizeof before);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: timestamp %s is earlier than %s at line %ld: the rows are not "
                        "sorted by time; sort the file by its time column",
-                       r->path, r->rows.line[i], when, before, r->rows.line[kept]);
+                       r->path, r->rows.line[i], when, before, r->rows.line[previous]);
 }
 
 /* Check that times increase, merging runs of equal times as params.duplicates requests. */
