@@ -763,6 +763,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(layernorm_gradients, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(mse_gradients, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(stacked_lstm_dense_gradients, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(layers_out_of_memory, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_training_reduces_loss, leak_setup, leak_teardown),
 };
 
 CDNOPT_TEST_MAIN("nn", tests)

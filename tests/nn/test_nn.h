@@ -20,5 +20,7 @@ void mha_causal_gradients(void **state);
 void layernorm_gradients(void **state);
 void mse_gradients(void **state);
 void stacked_lstm_dense_gradients(void **state);
+void layers_out_of_memory(void **state);
+void lstm_training_reduces_loss(void **state);
 
 #endif

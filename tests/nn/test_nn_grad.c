@@ -523,3 +523,205 @@ void stacked_lstm_dense_gradients(void **state)
     cdnopt_dense_free(st.head);
     cdnopt_params_free(ps);
 }
+
+/* ------------------------------------------------------------------------- */
+/* Out of memory inside forward and backward passes                          */
+/* ------------------------------------------------------------------------- */
+
+static bool grads_all_zero(cdnopt_params *ps)
+{
+    const float *g = cdnopt_params_grads(ps);
+    for (size_t i = 0; i < cdnopt_params_count(ps); i++) {
+        if (g[i] != 0.0f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Fail every heap allocation from the nth on, for n = 1, 2, ..., starting each round
+ * from a fresh arena of arena_bytes. A failing forward or backward pass must return
+ * CDNOPT_ENOMEM, and a failing backward pass must leave the gradients at zero.
+ * Returns how many rounds failed inside the backward pass.
+ */
+static int fail_each_allocation(struct gcase *c, size_t arena_bytes)
+{
+    int backward_failures = 0;
+    for (long n = 1; n < 200; n++) {
+        cdnopt_scratch *s = NULL;
+        assert_int_equal(cdnopt_scratch_new(arena_bytes, &s), CDNOPT_OK);
+        cdnopt_params_zero_grads(c->ps);
+        cdnopt_alloc_fail_after(n, true);
+
+        const float *y = NULL;
+        size_t n_y = 0;
+        void *record = NULL;
+        float *dx = NULL;
+        int rc = c->forward(c, s, &y, &n_y, &record);
+        bool in_backward = false;
+        if (rc == CDNOPT_OK) {
+            in_backward = true;
+            rc = c->backward(c, s, record, y, &dx);
+        }
+        cdnopt_alloc_fail_after(0, false);
+        cdnopt_scratch_free(s);
+
+        if (rc == CDNOPT_OK)
+            return backward_failures;
+        assert_int_equal(rc, CDNOPT_ENOMEM);
+        if (in_backward) {
+            backward_failures++;
+            assert_null(dx);
+            if (!grads_all_zero(c->ps))
+                fail_msg("%s: backward pass failed with ENOMEM but changed gradients", c->label);
+        }
+    }
+    fail_msg("%s: passes still failed after 199 injected allocation failures", c->label);
+    return backward_failures;
+}
+
+/* Bytes of arena the forward pass of c uses, so that an arena of exactly that size is
+ * full when the backward pass starts and its first allocation must grow the arena. */
+static size_t forward_bytes(struct gcase *c)
+{
+    cdnopt_scratch *s = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &s), CDNOPT_OK);
+    const float *y = NULL;
+    size_t n_y = 0;
+    void *record = NULL;
+    assert_int_equal(c->forward(c, s, &y, &n_y, &record), CDNOPT_OK);
+    size_t used = cdnopt_scratch_used(s);
+    cdnopt_scratch_free(s);
+    return used;
+}
+
+void layers_out_of_memory(void **state)
+{
+    (void)state;
+    cdnopt_params *ps = NULL;
+    assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 71);
+
+    cdnopt_lstm_params lp = cdnopt_lstm_params_default();
+    lp.n_in = 2;
+    lp.n_hidden = 8;
+    lp.return_sequences = true;
+    cdnopt_lstm *l = NULL;
+    assert_int_equal(cdnopt_lstm_new(ps, &lp, &rng, &l), CDNOPT_OK);
+    cdnopt_dense_params dp = cdnopt_dense_params_default();
+    dp.n_in = 8;
+    dp.n_out = 8;
+    dp.act = CDNOPT_ACT_TANH;
+    cdnopt_dense *d = NULL;
+    assert_int_equal(cdnopt_dense_new(ps, &dp, &rng, &d), CDNOPT_OK);
+    cdnopt_mha_params mp = cdnopt_mha_params_default();
+    mp.n_embd = 8;
+    mp.n_head = 2;
+    cdnopt_mha *a = NULL;
+    assert_int_equal(cdnopt_mha_new(ps, &mp, &rng, &a), CDNOPT_OK);
+    cdnopt_layernorm *ln = NULL;
+    assert_int_equal(cdnopt_layernorm_new(ps, "ln", 8, &ln), CDNOPT_OK);
+    float *x = random_input(4 * 16 * 8, 73);
+
+    /* Each layer runs on 4 sequences of 16 steps (64 rows). */
+    struct gcase cases[] = {
+        {.label = "lstm", .ps = ps, .layer = l, .x = x, .n_batch = 4, .n_steps = 16,
+         .forward = lstm_fwd, .backward = lstm_bwd},
+        {.label = "dense", .ps = ps, .layer = d, .x = x, .n_batch = 64, .n_steps = 1,
+         .forward = dense_fwd, .backward = dense_bwd},
+        {.label = "attention", .ps = ps, .layer = a, .x = x, .n_batch = 4, .n_steps = 16,
+         .forward = mha_fwd, .backward = mha_bwd},
+        {.label = "layer norm", .ps = ps, .layer = ln, .x = x, .n_batch = 64, .n_steps = 1,
+         .forward = layernorm_fwd, .backward = layernorm_bwd},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* A 64-byte arena makes the forward pass grow it; an arena that the forward
+         * pass fills exactly makes the backward pass grow it. */
+        fail_each_allocation(&cases[i], 64);
+        int backward_failures = fail_each_allocation(&cases[i], forward_bytes(&cases[i]));
+        if (backward_failures == 0)
+            fail_msg("%s: no injected failure reached the backward pass", cases[i].label);
+    }
+
+    cdnopt_free(x);
+    cdnopt_lstm_free(l);
+    cdnopt_dense_free(d);
+    cdnopt_mha_free(a);
+    cdnopt_layernorm_free(ln);
+    cdnopt_params_free(ps);
+}
+
+/* ------------------------------------------------------------------------- */
+/* End to end                                                                */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * An LSTM(8) with a dense head learns the mean of a random sequence of 12 values
+ * with Adam (lr 1e-2, 300 steps on one fixed batch of 32). The loss must fall below
+ * 5% of its first value. With this seed it falls from 0.021 to 5e-6, while a sign
+ * error anywhere in the chain makes it grow or stall.
+ */
+void lstm_training_reduces_loss(void **state)
+{
+    (void)state;
+    enum { B = 32, T = 12, H = 8, STEPS = 300 };
+    cdnopt_params *ps = NULL;
+    assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 79);
+    cdnopt_lstm_params lp = cdnopt_lstm_params_default();
+    lp.n_in = 1;
+    lp.n_hidden = H;
+    cdnopt_lstm *l = NULL;
+    assert_int_equal(cdnopt_lstm_new(ps, &lp, &rng, &l), CDNOPT_OK);
+    cdnopt_dense_params dp = cdnopt_dense_params_default();
+    dp.n_in = H;
+    dp.n_out = 1;
+    cdnopt_dense *d = NULL;
+    assert_int_equal(cdnopt_dense_new(ps, &dp, &rng, &d), CDNOPT_OK);
+    cdnopt_adam_params ap = cdnopt_adam_params_default();
+    ap.lr = 1e-2f;
+    cdnopt_adam *opt = NULL;
+    assert_int_equal(cdnopt_adam_new(&ap, cdnopt_params_count(ps), &opt), CDNOPT_OK);
+    cdnopt_scratch *s = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &s), CDNOPT_OK);
+
+    float x[B * T], target[B];
+    cdnopt_init_uniform(x, B * T, 1.0f, &rng);
+    for (int b = 0; b < B; b++) {
+        double sum = 0.0;
+        for (int t = 0; t < T; t++)
+            sum += x[b * T + t];
+        target[b] = (float)(sum / T);
+    }
+
+    float first_loss = 0.0f, loss = 0.0f;
+    for (int step = 0; step < STEPS; step++) {
+        cdnopt_scratch_reset(s);
+        cdnopt_params_zero_grads(ps);
+        cdnopt_trace *t1 = NULL, *t2 = NULL;
+        assert_int_equal(cdnopt_lstm_forward(l, s, B, T, x, &t1), CDNOPT_OK);
+        assert_int_equal(cdnopt_dense_forward(d, s, B, cdnopt_trace_output(t1), &t2), CDNOPT_OK);
+        assert_int_equal(cdnopt_mse_forward(cdnopt_trace_output(t2), target, B, &loss),
+                         CDNOPT_OK);
+        if (step == 0)
+            first_loss = loss;
+
+        float *dy = cdnopt_scratch_floats(s, B), *dh = NULL;
+        assert_non_null(dy);
+        cdnopt_mse_backward(cdnopt_trace_output(t2), target, B, dy);
+        assert_int_equal(cdnopt_dense_backward(d, s, t2, dy, &dh), CDNOPT_OK);
+        assert_int_equal(cdnopt_lstm_backward(l, s, t1, dh, NULL), CDNOPT_OK);
+        assert_int_equal(cdnopt_adam_step(opt, ps), CDNOPT_OK);
+    }
+    if (!(loss < 0.05f * first_loss))
+        fail_msg("loss went from %.4g to %.4g in %d steps; expected below 5%%", first_loss, loss,
+                 STEPS);
+
+    cdnopt_scratch_free(s);
+    cdnopt_adam_free(opt);
+    cdnopt_lstm_free(l);
+    cdnopt_dense_free(d);
+    cdnopt_params_free(ps);
+}
