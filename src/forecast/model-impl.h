@@ -124,4 +124,37 @@ int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const
 void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t *ends,
                           size_t n_batch, float *x);
 
+/* ---- model_shard.c ---- */
+
+/** One training batch: windows of a series' feature rows and their dropout masks. */
+typedef struct model_batch {
+    const float *rows;    /* feature rows of the whole series, n x n_features */
+    const float *targets; /* scaled value of every step of the series */
+    const size_t *ends;   /* target index of each window, n_batch entries */
+    size_t n_batch;
+    const float *mask1;   /* [n_batch, units] dropout mask after lstm1, or NULL */
+    const float *mask2;   /* [n_batch, units] dropout mask after lstm2, or NULL */
+} model_batch;
+
+/** Worker threads and layer replicas for data-parallel gradients. */
+typedef struct model_shards model_shards;
+
+/**
+ * Start n_shards - 1 worker threads, each with a replica of m's layers and buffers
+ * for batches of up to max_batch windows. The caller frees it with
+ * cdnopt__shards_free().
+ */
+int cdnopt__shards_new(const cdnopt_model *m, int n_shards, size_t max_batch, model_shards **out);
+
+/** Stop the workers and free everything; NULL is a no-op. */
+void cdnopt__shards_free(model_shards *sh);
+
+/**
+ * Put the gradient of the batch's mean squared error into m's gradient array
+ * (overwriting it) and the loss into *loss, splitting the batch over the shards.
+ * @return CDNOPT_OK, CDNOPT_ENUMERIC for a non-finite loss, CDNOPT_ENOMEM
+ */
+int cdnopt__shards_gradient(model_shards *sh, cdnopt_model *m, const model_batch *batch,
+                            double *loss);
+
 #endif /* CDNOPT_MODEL_IMPL_H */

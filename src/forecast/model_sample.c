@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Monte-Carlo roll-out. All paths run as one batch: the window passes through both
- * LSTMs once, then each further step feeds every path's own last prediction back in
+ * Monte-Carlo roll-out. All paths run as one batch, and the window passes through
+ * both LSTMs once. Each further step feeds every path's own last prediction back in
  * and advances the carried (h, c) states of both layers by one step, instead of
  * re-running the whole window. Each path's dropout masks are drawn once, from the
  * seed and the path's index, and kept for the window and every roll-out step.
@@ -62,7 +62,18 @@ static void draw_masks(const cdnopt_model *m, rollout *ro, uint64_t seed)
     }
 }
 
-/* Run the window [end - W, end) for every path; keeps the states and the first prediction. */
+/* Copy the [1, n] row src into each of the n_rows rows of dst. */
+static void broadcast_row(const float *src, size_t n, size_t n_rows, float *dst)
+{
+    for (size_t r = 0; r < n_rows; r++)
+        memcpy(dst + r * n, src, n * sizeof *dst);
+}
+
+/*
+ * Run the window [end - W, end) for every path; keeps the states and the first
+ * prediction. Nothing random comes before lstm1, so it runs once on one copy of the
+ * window and its outputs and state are shared by all paths; the paths part at mask1.
+ */
 static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *ro,
                       const cdnopt_series *history, size_t end, int horizon)
 {
@@ -71,28 +82,45 @@ static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *r
     size_t h = (size_t)m->p.units;
     size_t n_batch = ro->n_batch;
 
-    float *x = cdnopt_scratch_floats(scratch, n_batch * w * f);
-    if (x == NULL)
+    float *x = cdnopt_scratch_floats(scratch, w * f);
+    float *d1 = cdnopt_scratch_floats(scratch, n_batch * w * h);
+    float *d2 = cdnopt_scratch_floats(scratch, n_batch * h);
+    if (x == NULL || d1 == NULL || d2 == NULL)
         return CDNOPT_ENOMEM;
     cdnopt__model_features(m, history, end - w, w, x);
-    for (size_t b = 1; b < n_batch; b++)
-        memcpy(x + b * w * f, x, w * f * sizeof *x);
 
-    model_pass pass;
-    int rc = cdnopt__model_forward(m, scratch, n_batch, x, ro->mask1, ro->mask2, &pass);
+    cdnopt_trace *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    int rc = cdnopt_lstm_forward(m->lstm1, scratch, 1, w, x, &t1);
+    if (rc != CDNOPT_OK)
+        return rc;
+    broadcast_row(cdnopt_trace_output(t1), w * h, n_batch, d1);
+    if (ro->mask1 != NULL)
+        cdnopt_dropout_apply(ro->mask1, n_batch, w, h, d1, d1);
+
+    rc = cdnopt_lstm_forward(m->lstm2, scratch, n_batch, w, d1, &t2);
+    if (rc != CDNOPT_OK)
+        return rc;
+    const float *h2 = cdnopt_trace_output(t2);
+    if (ro->mask2 != NULL)
+        cdnopt_dropout_apply(ro->mask2, n_batch, 1, h, h2, d2);
+    else
+        memcpy(d2, h2, n_batch * h * sizeof *d2);
+    rc = cdnopt_dense_forward(m->head, scratch, n_batch, d2, &t3);
     if (rc != CDNOPT_OK)
         return rc;
 
     const float *h_last, *c_last;
-    cdnopt_lstm_trace_state(pass.t1, &h_last, &c_last);
-    memcpy(ro->h1, h_last, n_batch * h * sizeof *ro->h1);
-    memcpy(ro->c1, c_last, n_batch * h * sizeof *ro->c1);
-    cdnopt_lstm_trace_state(pass.t2, &h_last, &c_last);
+    cdnopt_lstm_trace_state(t1, &h_last, &c_last);
+    broadcast_row(h_last, h, n_batch, ro->h1);
+    broadcast_row(c_last, h, n_batch, ro->c1);
+    cdnopt_lstm_trace_state(t2, &h_last, &c_last);
     memcpy(ro->h2, h_last, n_batch * h * sizeof *ro->h2);
     memcpy(ro->c2, c_last, n_batch * h * sizeof *ro->c2);
 
+    /* The residual on the last observed value, as in cdnopt__model_forward(). */
+    const float *out = cdnopt_trace_output(t3);
     for (size_t b = 0; b < n_batch; b++)
-        ro->path[b * (size_t)horizon] = pass.pred[b];
+        ro->path[b * (size_t)horizon] = out[b] + x[(w - 1) * f];
     return CDNOPT_OK;
 }
 

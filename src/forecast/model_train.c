@@ -2,17 +2,22 @@
 /*
  * Training: min-max scaling, window split into training and validation targets,
  * shuffled mini-batches with Adam, early stopping on the validation MSE and the
- * best epoch's weights kept. Every buffer is allocated before the first epoch and
- * activations live in a scratch arena reset per batch, so after the first batch a
- * training step makes no heap allocation.
+ * best epoch's weights kept. Gradients are computed data-parallel (model_shard.c).
+ * Every buffer is allocated before the first epoch and activations live in scratch
+ * arenas reset per batch, so after the first epoch a training step makes no heap
+ * allocation.
  */
 #include "model-impl.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 /* Windows per forward pass when computing the validation loss (dropout off). */
 #define VAL_BATCH 256
+
+/* Most training threads; beyond this the per-thread shards of a batch of 64 get small. */
+#define MAX_SHARDS 8
 
 typedef struct trainer {
     cdnopt_model *m;
@@ -22,12 +27,12 @@ typedef struct trainer {
     size_t n_train;
     size_t val_first;      /* validation targets are [val_first, n) */
     size_t n;
-    float *x;              /* one batch of windows, max(batch, VAL_BATCH) x window x features */
-    float *y;              /* one batch of targets */
+    float *x;              /* validation windows, VAL_BATCH x window x features */
+    float *y;              /* validation targets */
     float *mask1, *mask2;  /* dropout masks, batch x units each */
-    float *dpred;          /* dL/dpred, batch */
     float *best;           /* weights of the best epoch so far */
-    cdnopt_scratch *scratch;
+    cdnopt_scratch *scratch; /* validation activations */
+    model_shards *shards;  /* training gradients, one shard per thread */
     cdnopt_adam *adam;
     cdnopt_rng rng;        /* shuffling and training dropout */
 } trainer;
@@ -41,9 +46,9 @@ static void trainer_free(trainer *tr)
     cdnopt_free(tr->y);
     cdnopt_free(tr->mask1);
     cdnopt_free(tr->mask2);
-    cdnopt_free(tr->dpred);
     cdnopt_free(tr->best);
     cdnopt_scratch_free(tr->scratch);
+    cdnopt__shards_free(tr->shards);
     cdnopt_adam_free(tr->adam);
 }
 
@@ -75,7 +80,8 @@ static int split_windows(trainer *tr, const cdnopt_series *s, char *err)
     return CDNOPT_OK;
 }
 
-static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, char *err)
+static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, int n_shards,
+                        char *err)
 {
     memset(tr, 0, sizeof *tr);
     tr->m = m;
@@ -87,23 +93,22 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, ch
     size_t w = (size_t)m->p.window;
     size_t h = (size_t)m->p.units;
     size_t b = (size_t)m->p.batch;
-    size_t rows_x = b > VAL_BATCH ? b : VAL_BATCH;
 
     tr->rows = cdnopt_malloc(s->n * f * sizeof *tr->rows);
     tr->targets = cdnopt_malloc(s->n * sizeof *tr->targets);
-    tr->x = cdnopt_malloc(rows_x * w * f * sizeof *tr->x);
-    tr->y = cdnopt_malloc(rows_x * sizeof *tr->y);
+    tr->x = cdnopt_malloc(VAL_BATCH * w * f * sizeof *tr->x);
+    tr->y = cdnopt_malloc(VAL_BATCH * sizeof *tr->y);
     tr->mask1 = cdnopt_malloc(b * h * sizeof *tr->mask1);
     tr->mask2 = cdnopt_malloc(b * h * sizeof *tr->mask2);
-    tr->dpred = cdnopt_malloc(b * sizeof *tr->dpred);
     tr->best = cdnopt_malloc(cdnopt_params_count(m->ps) * sizeof *tr->best);
     if (tr->rows == NULL || tr->targets == NULL || tr->x == NULL || tr->y == NULL ||
-        tr->mask1 == NULL || tr->mask2 == NULL || tr->dpred == NULL || tr->best == NULL)
+        tr->mask1 == NULL || tr->mask2 == NULL || tr->best == NULL)
         return CDNOPT_ENOMEM;
 
-    /* About one batch's traces: the LSTM keeps ~(11 + n_in) floats per unit and step. */
-    size_t arena = (size_t)(b * w * h * (12 + h + f) * sizeof(float) * 2);
-    rc = cdnopt_scratch_new(arena, &tr->scratch);
+    /* Validation runs forward passes only, which keep far less than training traces. */
+    rc = cdnopt_scratch_new(VAL_BATCH * w * h * (12 + f) * sizeof(float), &tr->scratch);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt__shards_new(m, n_shards, b, &tr->shards);
     if (rc != CDNOPT_OK)
         return rc;
 
@@ -136,35 +141,24 @@ static void shuffle_windows(trainer *tr, size_t n_pick)
     }
 }
 
-/* One Adam step on the windows ending at ends[0..n_batch); adds the batch MSE to *loss. */
-static int train_batch(trainer *tr, const size_t *ends, size_t n_batch, float *loss)
+/* One Adam step on the windows ending at ends[0..n_batch); returns the batch MSE in *loss. */
+static int train_batch(trainer *tr, const size_t *ends, size_t n_batch, double *loss)
 {
-    const cdnopt_model *m = tr->m;
+    cdnopt_model *m = tr->m;
     size_t h = (size_t)m->p.units;
+    model_batch batch = {.rows = tr->rows, .targets = tr->targets, .ends = ends,
+                         .n_batch = n_batch};
 
-    cdnopt_scratch_reset(tr->scratch);
-    cdnopt_params_zero_grads(m->ps);
-    cdnopt__model_gather(m, tr->rows, ends, n_batch, tr->x);
-    for (size_t b = 0; b < n_batch; b++)
-        tr->y[b] = tr->targets[ends[b]];
-
-    const float *mask1 = NULL, *mask2 = NULL;
+    /* Masks are drawn for the whole batch before it is split, so that the numbers do
+     * not depend on how the batch is shared out. */
     if (m->p.dropout > 0.0f) {
         cdnopt_dropout_mask(tr->mask1, n_batch * h, m->p.dropout, &tr->rng);
         cdnopt_dropout_mask(tr->mask2, n_batch * h, m->p.dropout, &tr->rng);
-        mask1 = tr->mask1;
-        mask2 = tr->mask2;
+        batch.mask1 = tr->mask1;
+        batch.mask2 = tr->mask2;
     }
 
-    model_pass pass;
-    int rc = cdnopt__model_forward(m, tr->scratch, n_batch, tr->x, mask1, mask2, &pass);
-    if (rc == CDNOPT_OK)
-        rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch, loss);
-    if (rc != CDNOPT_OK)
-        return rc;
-
-    cdnopt_mse_backward(pass.pred, tr->y, n_batch, tr->dpred);
-    rc = cdnopt__model_backward(m, tr->scratch, &pass, tr->dpred, mask1, mask2);
+    int rc = cdnopt__shards_gradient(tr->shards, m, &batch, loss);
     if (rc != CDNOPT_OK)
         return rc;
     return cdnopt_adam_step(tr->adam, m->ps);
@@ -179,11 +173,11 @@ static int train_epoch(trainer *tr, size_t n_pick, double *mean_loss)
     double sum = 0.0;
     for (size_t start = 0; start < n_pick; start += batch) {
         size_t n_batch = n_pick - start < batch ? n_pick - start : batch;
-        float loss = 0.0f;
+        double loss = 0.0;
         int rc = train_batch(tr, tr->train_ends + start, n_batch, &loss);
         if (rc != CDNOPT_OK)
             return rc;
-        sum += (double)loss * (double)n_batch;
+        sum += loss * (double)n_batch;
     }
     *mean_loss = sum / (double)n_pick;
     return CDNOPT_OK;
@@ -272,6 +266,21 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
     return CDNOPT_OK;
 }
 
+/*
+ * Threads for data-parallel training: as many as OpenBLAS was given
+ * (OPENBLAS_NUM_THREADS), at most MAX_SHARDS, and no shard under 8 windows.
+ */
+static int shard_count(const cdnopt_model *m)
+{
+    int n = openblas_get_num_threads();
+    int by_batch = m->p.batch / 8;
+    if (n > by_batch)
+        n = by_batch;
+    if (n > MAX_SHARDS)
+        n = MAX_SHARDS;
+    return n < 1 ? 1 : n;
+}
+
 int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_cb cb, void *user,
                      char *err)
 {
@@ -280,14 +289,23 @@ int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_c
     if (rc != CDNOPT_OK)
         return rc;
 
+    /* NOTE: OpenBLAS is set to one thread for the whole process while training runs,
+     * because each shard's thread calls it; the old setting is restored afterwards. */
+    int blas_threads = openblas_get_num_threads();
+    int n_shards = shard_count(m);
+    if (n_shards > 1)
+        openblas_set_num_threads(1);
+
     cdnopt__model_fit_scaler(m, train->v, train->n);
     trainer tr;
-    rc = trainer_init(&tr, m, train, err);
+    rc = trainer_init(&tr, m, train, n_shards, err);
     if (rc == CDNOPT_ENOMEM)
         cdnopt_fail(err, rc, "out of memory preparing training on %zu samples", train->n);
     if (rc == CDNOPT_OK)
         rc = run_epochs(&tr, cb, user, err);
     trainer_free(&tr);
+    if (n_shards > 1)
+        openblas_set_num_threads(blas_threads);
     if (rc != CDNOPT_OK)
         return rc;
 

@@ -409,6 +409,38 @@ static void rollout_first_step_is_one_step(void **state)
     cdnopt_series_free(train);
 }
 
+/* The sampler runs layer 1 once for all paths; without dropout its one-step forecast
+ * must equal the training forward pass on the same window. */
+static void sample_matches_training_forward(void **state)
+{
+    (void)state;
+    cdnopt_model_params p = tiny_params();
+    p.seasonal_lag = true;
+    cdnopt_series *train = NULL;
+    cdnopt_model *m = tiny_fitted_model(&p, &train);
+    size_t end = train->n - 7;
+    size_t w = (size_t)m->p.window, f = (size_t)m->n_features;
+
+    float *rows = cdnopt_malloc(train->n * f * sizeof *rows);
+    float *x = cdnopt_malloc(w * f * sizeof *x);
+    cdnopt__model_features(m, train, 0, train->n, rows);
+    cdnopt__model_gather(m, rows, &end, 1, x);
+    cdnopt_scratch *scratch = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &scratch), CDNOPT_OK);
+    model_pass pass;
+    assert_int_equal(cdnopt__model_forward(m, scratch, 1, x, NULL, NULL, &pass), CDNOPT_OK);
+
+    double sampled = 0.0;
+    assert_int_equal(cdnopt_model_sample(m, train, end, 1, 0, 0, &sampled, NULL), CDNOPT_OK);
+    assert_float_equal(sampled, cdnopt__model_unscale(m, pass.pred[0]), 1e-5);
+
+    cdnopt_scratch_free(scratch);
+    cdnopt_free(x);
+    cdnopt_free(rows);
+    cdnopt_model_free(m);
+    cdnopt_series_free(train);
+}
+
 /* A roll-out step carries the state of the whole window plus the fed-back
  * prediction, which is the same computation as a model one step longer run on the
  * history extended by that prediction. Weights do not depend on the window. */
@@ -647,6 +679,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(sample_same_seed_reproducible),
         cmocka_unit_test(sample_zero_paths_deterministic),
         cmocka_unit_test(rollout_first_step_is_one_step),
+        cmocka_unit_test(sample_matches_training_forward),
         cmocka_unit_test(rollout_carries_lstm_state),
         cmocka_unit_test(sample_rejects_bad_arguments),
         cmocka_unit_test(save_load_same_samples),
