@@ -17,6 +17,7 @@
     X("train", cdnopt_cmd_train, "train a forecasting model on a CSV series")            \
     X("forecast", cdnopt_cmd_forecast, "forecast the next day with calibrated intervals")   \
     X("evaluate", cdnopt_cmd_evaluate, "score day-ahead forecasts against the baselines")   \
+    X("train-agent", cdnopt_cmd_train_agent, "train the DQN release planner on a history")  \
     X("version", cdnopt_cmd_version, "print the version and the libraries in use")
 
 #define CDNOPT_COMMAND_DECLARE_(name, function, summary) int function(int argc, char **argv);

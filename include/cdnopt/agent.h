@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * agent: a hierarchical release-planning environment and a masked double DQN that
+ * learns to act in it.
+ *
+ * Environment (cdnopt_env). One day of pending releases is split into 24 shards by
+ * the hour of planned_at. The environment has a clock in whole hours from the day's
+ * midnight and two kinds of decisions:
+ * - global (CDNOPT_ENV_GLOBAL_ACTIONS = 24 x 5): a shard and a release level
+ *   (0, 10, 30, 50 or 100 % of the shard's pending releases, rounded up) that this
+ *   step may schedule. Level 0 schedules nothing from that shard.
+ * - local (CDNOPT_ENV_LOCAL_ACTIONS = 24 x 3), once for each release the level lets
+ *   through, largest traffic first: a delay of 0-23 whole hours from planned_at and
+ *   a batch ratio of 0.1, 0.3 or 0.5 (never all at once).
+ * When the global step's releases are placed, the clock moves one hour on. A start
+ * before the clock is invalid, and a pending release left without a valid option is
+ * placed by the environment at its latest legal start; the peak increase this causes
+ * is reported as the step's forced reward.
+ * Rewards are minus the increase of the objective (peak, or p95) in Gbit/s that a
+ * decision caused, with no other shaping. Actions that break a rule (delay window,
+ * allowed ratios, blackout, spill, a start before the clock) are masked; stepping
+ * with a masked action is rejected with CDNOPT_EINVAL and changes nothing.
+ *
+ * Agent (cdnopt_agent). One Q-network per decision kind (MLP over nn, with a target
+ * copy, Adam and double-DQN targets), and a mask network with sigmoid outputs that
+ * predicts which local actions are valid, learned from the masks the environment
+ * reports. Acting takes the argmax of Q over the actions that are valid by the hard
+ * rules and predicted valid by the mask network.
+ *
+ * Usage (planning with a trained agent):
+ *     cdnopt_agent *agent = NULL;
+ *     char err[CDNOPT_ERRMSG_MAX];
+ *     if (cdnopt_agent_load("agent.h5", &agent, err) != CDNOPT_OK) ...
+ *     cdnopt_env_params ep = cdnopt_env_params_default();
+ *     cdnopt_env *env = NULL;
+ *     cdnopt_env_new(baseline, day_releases, &ep, &env, err);
+ *     cdnopt_agent_run_episode(agent, env, err);        // greedy policy, no exploration
+ *     cdnopt_env_schedule(env, schedule);               // one start and ratio per release
+ *     cdnopt_env_free(env);
+ *     cdnopt_agent_free(agent);
+ *
+ * Limitations:
+ * - The action space is restricted to whole-hour delays and the ratios 0.1, 0.3 and
+ *   0.5, so the agent never uses a sub-hour delay or an all-at-once release, even
+ *   where the rules allow one.
+ * - The observation sees 48 hours from its anchor hour at hourly resolution (the
+ *   maximum of each hour); traffic beyond that window only enters through rewards.
+ * - The environment plans against the baseline it is given: with a forecast, the
+ *   rewards are those of the forecast, not of the traffic that will happen.
+ * - The global mask is exact (a shard is valid while it has pending releases), so the
+ *   mask network covers local actions only.
+ * - An agent object is not thread-safe: acting uses its scratch arena. Training runs
+ *   its worker threads on the weights read-only, each with its own arena.
+ */
+#ifndef CDNOPT_AGENT_H
+#define CDNOPT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdnopt/core.h"
+#include "cdnopt/plan.h"
+#include "cdnopt/release.h"
+#include "cdnopt/series.h"
+
+/* ------------------------------------------------------------------------- */
+/* Environment                                                               */
+/* ------------------------------------------------------------------------- */
+
+#define CDNOPT_ENV_OBS 256          /* values in one observation, each in [0, 1] */
+#define CDNOPT_ENV_SHARDS 24        /* hour-of-day shards */
+#define CDNOPT_ENV_LEVELS 5         /* release levels 0, 10, 30, 50, 100 % */
+#define CDNOPT_ENV_DELAYS 24        /* whole-hour delays 0 .. 23 */
+#define CDNOPT_ENV_RATIOS 3         /* batch ratios 0.1, 0.3, 0.5 */
+#define CDNOPT_ENV_WINDOW_H 48      /* hours of baseline and impact in an observation */
+#define CDNOPT_ENV_GLOBAL_ACTIONS (CDNOPT_ENV_SHARDS * CDNOPT_ENV_LEVELS)
+#define CDNOPT_ENV_LOCAL_ACTIONS (CDNOPT_ENV_DELAYS * CDNOPT_ENV_RATIOS)
+#define CDNOPT_ENV_MAX_ACTIONS CDNOPT_ENV_GLOBAL_ACTIONS
+
+/*
+ * Observation layout: the first index of each block. The anchor hour is the
+ * release's planned hour in a local decision and the clock in a global one.
+ *   CALENDAR  8  anchor hour / 23, sin and cos of the anchor hour (mapped to [0, 1]),
+ *                weekday / 6, weekend flag, clock / 47, phase (0 global, 1 local),
+ *                level of the current step / 100
+ *   BASELINE 48  max baseline of each hour from the anchor, / scale
+ *   IMPACT   48  max release traffic already placed in each hour, / scale
+ *   PENDING  24  pending releases per shard / largest shard at reset
+ *   ENERGY   24  pending traffic per shard / the day's release traffic
+ *   SLACK    24  hours until the shard's first forced placement / 24
+ *   SHARD    24  one-hot of the anchor shard
+ *   RELEASE   8  size / 8000 MB, size over the blackout threshold, log(1 + users) /
+ *                log(1 + 3e7), traffic / (scale x 1 h), planned minute / 60, hours
+ *                left to its latest start / 24, share of the step's releases done,
+ *                current objective / scale
+ *   TOTAL    48  max total (baseline + releases) of each hour from the anchor, / scale
+ * scale is 2.5 x the largest baseline value of the 72 hours from the day's midnight;
+ * every value is clipped to [0, 1].
+ */
+enum {
+    CDNOPT_OBS_CALENDAR = 0,
+    CDNOPT_OBS_BASELINE = 8,
+    CDNOPT_OBS_IMPACT = 56,
+    CDNOPT_OBS_PENDING = 104,
+    CDNOPT_OBS_ENERGY = 128,
+    CDNOPT_OBS_SLACK = 152,
+    CDNOPT_OBS_SHARD = 176,
+    CDNOPT_OBS_RELEASE = 200,
+    CDNOPT_OBS_TOTAL = 208,
+    CDNOPT_OBS_END = 256,
+};
+
+/** Phase of an episode: the kind of decision the environment waits for. */
+typedef enum cdnopt_env_phase {
+    CDNOPT_ENV_GLOBAL = 0, /* a shard and a level */
+    CDNOPT_ENV_LOCAL = 1,  /* a delay and a ratio for the current release */
+    CDNOPT_ENV_DONE = 2,   /* every release is placed */
+} cdnopt_env_phase;
+
+/** Release levels of a global action, in percent of a shard's pending releases. */
+extern const int cdnopt_env_levels[CDNOPT_ENV_LEVELS];
+
+/** Batch ratios of a local action. */
+extern const double cdnopt_env_ratios[CDNOPT_ENV_RATIOS];
+
+/** Settings of an environment; start from cdnopt_env_params_default(). */
+typedef struct cdnopt_env_params {
+    cdnopt_rules rules;             /* rules and wave shape, default cdnopt_rules_default() */
+    cdnopt_objective objective;     /* reward figure, default CDNOPT_OBJECTIVE_PEAK */
+    int64_t day_start;              /* civil seconds of the release day's midnight; -1
+                                       (default) takes the day of the earliest planned_at */
+} cdnopt_env_params;
+
+/** Defaults: the release model's rules, peak objective, day taken from the releases. */
+cdnopt_env_params cdnopt_env_params_default(void);
+
+/** Outcome of one step. */
+typedef struct cdnopt_env_step_result {
+    double reward;        /* minus the objective increase this action caused, Gbit/s */
+    double forced_reward; /* minus the increase caused by forced placements after it */
+    size_t n_forced;      /* releases the environment placed after this action */
+    cdnopt_env_phase phase; /* phase after the step */
+} cdnopt_env_step_result;
+
+typedef struct cdnopt_env cdnopt_env;
+
+/**
+ * Create an environment for one day of releases on a baseline and reset it.
+ * @param baseline  traffic the releases add to, Gbit/s; copied. Traffic of releases
+ *                  planned on other days belongs in it. Its step must divide 3600.
+ * @param releases  the day's releases, borrowed until cdnopt_env_free(); every
+ *                  planned_at must fall on [day_start, day_start + 24 h).
+ * @param out       OUT: the environment, freed with cdnopt_env_free(); NULL on failure.
+ * @param err       CDNOPT_ERRMSG_MAX bytes, names the release or value at fault.
+ * @return 0, CDNOPT_EINVAL (release outside the day, a release without any legal
+ *         option on the baseline's grid, bad baseline step) or CDNOPT_ENOMEM.
+ */
+int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                   const cdnopt_env_params *params, cdnopt_env **out, char *err);
+
+/** Free an environment; NULL is a no-op. */
+void cdnopt_env_free(cdnopt_env *env);
+
+/** Undo every placement, set the clock to the day's midnight and wait for a global action. */
+void cdnopt_env_reset(cdnopt_env *env);
+
+/** Current phase. */
+cdnopt_env_phase cdnopt_env_phase_of(const cdnopt_env *env);
+
+/** Number of actions of a phase (0 for CDNOPT_ENV_DONE). */
+int cdnopt_env_n_actions(cdnopt_env_phase phase);
+
+/** Write the current observation, CDNOPT_ENV_OBS values in [0, 1]. */
+void cdnopt_env_observe(const cdnopt_env *env, float *obs);
+
+/**
+ * Write the validity of each action of the current phase (1 valid, 0 masked) into
+ * mask, cdnopt_env_n_actions(phase) bytes.
+ * @return the number of valid actions (at least 1 unless the phase is DONE).
+ */
+int cdnopt_env_mask(const cdnopt_env *env, uint8_t *mask);
+
+/**
+ * Take one action of the current phase.
+ * @return 0, or CDNOPT_EINVAL with a message when the action is out of range, masked,
+ *         or the episode is done (nothing changes then).
+ */
+int cdnopt_env_step(cdnopt_env *env, int action, cdnopt_env_step_result *result, char *err);
+
+/** Current value of the objective (peak or p95 of the total), Gbit/s. */
+double cdnopt_env_objective_value(const cdnopt_env *env);
+
+/** Total traffic (baseline + placed releases) on the baseline's grid, borrowed. */
+const double *cdnopt_env_total(const cdnopt_env *env);
+
+/** Scale the observation divides traffic by, Gbit/s (see the layout above). */
+double cdnopt_env_scale(const cdnopt_env *env);
+
+/** Index in the release set of the release a local action places; -1 in other phases. */
+long cdnopt_env_current_release(const cdnopt_env *env);
+
+/**
+ * Copy the placements into schedule (indexed like the release set). Releases not
+ * placed yet keep whatever the schedule held.
+ * @return 0, or CDNOPT_EINVAL when the schedule has another size than the set.
+ */
+int cdnopt_env_schedule(const cdnopt_env *env, cdnopt_schedule *schedule);
+
+/* ------------------------------------------------------------------------- */
+/* Training episodes                                                         */
+/* ------------------------------------------------------------------------- */
+
+/** Settings of the training-episode sampler; start from cdnopt_episode_params_default(). */
+typedef struct cdnopt_episode_params {
+    size_t min_releases;    /* minimum releases in an episode, default 50 */
+    size_t max_releases;    /* maximum releases in an episode, default 400 */
+    double min_energy;      /* release traffic of the day / baseline traffic, lowest, 0.5 */
+    double max_energy;      /* highest ratio, default 1.5 */
+    double peak_gbps;       /* the 3-day window is rescaled to peak at this, default 1000 */
+} cdnopt_episode_params;
+
+/** Defaults: 50-400 releases carrying 0.5-1.5 x the day's baseline traffic. */
+cdnopt_episode_params cdnopt_episode_params_default(void);
+
+/**
+ * Draw one training episode: a 3-day window of history starting at a midnight
+ * (chosen among the first days listed in days), rescaled to peak at peak_gbps, and
+ * a set of releases planned on its first day with log-normal sizes and audiences.
+ * @param history  a series at least 3 days long; any unit (it is rescaled).
+ * @param days     indices in history of the midnights a window may start at.
+ * @param baseline OUT: the 3-day window, freed with cdnopt_series_free().
+ * @param releases OUT: the releases, freed with cdnopt_release_set_free().
+ * @return 0, CDNOPT_EINVAL (no day, a window past the end) or CDNOPT_ENOMEM.
+ */
+int cdnopt_episode_draw(const cdnopt_series *history, const size_t *days, size_t n_days,
+                        const cdnopt_episode_params *params, cdnopt_rng *rng,
+                        cdnopt_series **baseline, cdnopt_release_set **releases, char *err);
+
+/**
+ * List the midnights of history whose 3-day window fits in the series and does not
+ * overlap any of the excluded spans [exclude_from[i], exclude_to[i]) (civil seconds).
+ * @param days   OUT: array of up to cap indices.
+ * @return the number of such days (may exceed cap; only cap are written).
+ */
+size_t cdnopt_episode_days(const cdnopt_series *history, const int64_t *exclude_from,
+                           const int64_t *exclude_to, size_t n_exclude, size_t *days, size_t cap);
+
+/* ------------------------------------------------------------------------- */
+/* Agent                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/** Hyper-parameters of an agent; start from cdnopt_agent_params_default(). */
+typedef struct cdnopt_agent_params {
+    int hidden;             /* units of each of the two hidden ReLU layers, default 128 */
+    int mask_hidden;        /* units of the mask network's hidden layer, default 64 */
+    double lr;              /* Adam learning rate, default 5e-4 */
+    double gamma;           /* discount per decision, default 0.99 */
+    double clip_norm;       /* global gradient-norm clip, default 10 */
+    int batch;              /* transitions per update, default 64 */
+    size_t replay_capacity; /* transitions kept per decision kind, default 20000 */
+    int target_sync;        /* updates between copies into the target networks, 500 */
+    double mask_threshold;  /* predicted validity at or above this counts, default 0.5 */
+    bool use_mask_net;      /* narrow the hard mask by the mask network, default true */
+    double reward_scale;    /* rewards are divided by env scale and multiplied by this, 10 */
+    cdnopt_objective objective; /* figure the agent was trained on (stored in the file) */
+    uint64_t seed;          /* initial weights and sampling, default 1 */
+} cdnopt_agent_params;
+
+/** Defaults as listed in the field comments. */
+cdnopt_agent_params cdnopt_agent_params_default(void);
+
+typedef struct cdnopt_agent cdnopt_agent;
+
+/**
+ * Create an agent with fresh weights.
+ * @param out  OUT: the agent, freed with cdnopt_agent_free(); NULL on failure.
+ * @return 0, CDNOPT_EINVAL (a param out of range, named in err) or CDNOPT_ENOMEM.
+ */
+int cdnopt_agent_new(const cdnopt_agent_params *params, cdnopt_agent **out, char *err);
+
+/** Free an agent; NULL is a no-op. */
+void cdnopt_agent_free(cdnopt_agent *agent);
+
+/** The agent's hyper-parameters, borrowed until the agent is freed. */
+const cdnopt_agent_params *cdnopt_agent_params_of(const cdnopt_agent *agent);
+
+/**
+ * Choose an action for the environment's current phase: with probability epsilon a
+ * uniform draw among the valid actions, else the argmax of Q over them. Valid means
+ * allowed by the environment's mask and, for local actions with use_mask_net, also
+ * predicted valid (the hard mask alone is used when the prediction leaves nothing).
+ * @param rng  used only when epsilon > 0; may be NULL then.
+ * @return 0, CDNOPT_EINVAL (episode done) or CDNOPT_ENOMEM.
+ */
+int cdnopt_agent_act(cdnopt_agent *agent, const cdnopt_env *env, double epsilon, cdnopt_rng *rng,
+                     int *action);
+
+/**
+ * Run the greedy policy (epsilon 0) from the environment's current state to the end.
+ * @return 0 or an error from cdnopt_agent_act() / cdnopt_env_step() with err filled.
+ */
+int cdnopt_agent_run_episode(cdnopt_agent *agent, cdnopt_env *env, char *err);
+
+/** Progress of one training round, passed to the progress callback. */
+typedef struct cdnopt_train_progress {
+    int episode;             /* episodes finished so far */
+    double mean_return;      /* mean episode return of the round, Gbit/s (negative) */
+    double epsilon;          /* exploration rate of the round */
+    double loss;             /* mean TD loss of the round's updates (scaled rewards) */
+    double mask_accuracy;    /* share of local actions the mask network got right */
+    double val_reduction;    /* peak reduction on the validation day vs. the naive plan */
+    double elapsed_s;        /* seconds since training started */
+} cdnopt_train_progress;
+
+/** Called after each round; return nonzero to stop training early. */
+typedef int (*cdnopt_train_callback)(const cdnopt_train_progress *progress, void *user);
+
+/** Settings of a training run; start from cdnopt_train_params_default(). */
+typedef struct cdnopt_train_params {
+    int episodes;               /* episodes to run, default 400 */
+    int workers;                /* environment threads, default 2 */
+    double eps_start;           /* initial exploration rate, default 1.0 */
+    double eps_end;             /* final exploration rate, default 0.05 */
+    double eps_decay_share;     /* share of the episodes over which epsilon falls, 0.6 */
+    int updates_per_episode;    /* gradient updates per finished episode, default 32 */
+    int warmup;                 /* transitions collected before the first update, 1000 */
+    cdnopt_episode_params episode; /* how episodes are drawn */
+    uint64_t seed;              /* episode draws and exploration, default 1 */
+} cdnopt_train_params;
+
+/** Defaults as listed in the field comments. */
+cdnopt_train_params cdnopt_train_params_default(void);
+
+/**
+ * Train the agent on episodes drawn from history. Rounds run `workers` episodes in
+ * parallel threads with the current weights, then the main thread stores their
+ * transitions in worker order and runs the updates, so a run is reproducible for a
+ * seed and a worker count.
+ * @param days       midnights of history an episode may start at (cdnopt_episode_days()).
+ * @param val_base   validation baseline (may be NULL to skip validation); borrowed.
+ * @param val_set    validation releases for val_base; borrowed.
+ * @param callback   progress after each round; may be NULL.
+ * @return 0, CDNOPT_EINVAL, CDNOPT_ENUMERIC (a non-finite loss or gradient) or
+ *         CDNOPT_ENOMEM, with err filled.
+ */
+int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const size_t *days,
+                       size_t n_days, const cdnopt_series *val_base,
+                       const cdnopt_release_set *val_set, const cdnopt_train_params *params,
+                       cdnopt_train_callback callback, void *user, char *err);
+
+/**
+ * Save the agent to an HDF5 file: root attributes format = "cdnopt-agent",
+ * format_version = 1 and the hyper-parameters, and one dataset per weight tensor.
+ * @return 0 or CDNOPT_EIO with the path.
+ */
+int cdnopt_agent_save(const cdnopt_agent *agent, const char *path, char *err);
+
+/**
+ * Load an agent saved by cdnopt_agent_save().
+ * @param out  OUT: the agent, freed with cdnopt_agent_free(); NULL on failure.
+ * @return 0, CDNOPT_EIO (cannot open: missing, truncated or not HDF5), CDNOPT_EPARSE
+ *         (another format, another version, a missing or misshapen tensor; err names
+ *         the file and the item) or CDNOPT_ENOMEM.
+ */
+int cdnopt_agent_load(const char *path, cdnopt_agent **out, char *err);
+
+/**
+ * Plan a whole release set with the agent: one episode per release day, in day order,
+ * each on the baseline plus the traffic of the days already planned.
+ * @param schedule  OUT: filled for every release (same size as the set).
+ * @return 0, CDNOPT_EINVAL (a release off the baseline, size mismatch) or CDNOPT_ENOMEM.
+ */
+int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,
+                      const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                      cdnopt_schedule *schedule, char *err);
+
+/**
+ * Plan with the agent and report like the other planners (cdnopt_plan_greedy()): the
+ * agent's schedule, or with repair the schedule after greedy local search from it
+ * (each release re-placed with the others fixed, a move kept only when it lowers the
+ * objective, for up to params->local_search_passes passes).
+ * @param params  objective, passes; start_step_s must be 3600 (the agent's delays).
+ * @param out     filled on success; the caller clears it with cdnopt_plan_result_clear().
+ * @return 0, CDNOPT_EINVAL (as cdnopt_agent_plan(), or another start step) or CDNOPT_ENOMEM.
+ */
+int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
+                    const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                    const cdnopt_plan_params *params, bool repair, cdnopt_plan_result *out,
+                    char *err);
+
+#endif /* CDNOPT_AGENT_H */

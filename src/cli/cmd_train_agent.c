@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cdnopt train-agent: train the masked DQN release planner on episodes drawn from a
+ * history series, log its progress, and save it as an HDF5 agent file. Days that
+ * overlap --exclude spans (the workloads the agent is evaluated on) are never drawn.
+ * One more day, the validation day, is kept out of training too.
+ */
+#include "cli_args.h"
+#include "commands.h"
+
+#include "cdnopt/agent.h"
+#include "cdnopt/core.h"
+#include "cdnopt/plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TRAIN_AGENT_LOG "train-agent"
+#define MAX_EXCLUDE 16
+
+/* Seed of the validation day's releases, fixed so that curves of runs with different
+ * seeds are measured on the same day. */
+#define VALIDATION_SEED 20041201
+
+static const char synopsis[] =
+    "train-agent --history FILE [--episodes N] [--workers K] [--seed S] --out AGENT.h5";
+static const char description[] =
+    "Train the masked DQN release planner. Each episode is a 3-day window of the history\n"
+    "(rescaled to peak at 1,000 Gbit/s) with a random day of releases on its first day.\n"
+    "Progress per round goes to stderr: episodes, mean return (Gbit/s of peak added),\n"
+    "epsilon, TD loss, mask accuracy and the peak reduction on the validation day.\n"
+    "--exclude takes comma-separated spans FROM..TO of dates (YYYY-MM-DD, TO exclusive)\n"
+    "that no training or validation window may overlap.";
+
+typedef struct train_agent_opts {
+    const char *history;
+    const char *out;
+    const char *exclude;
+    const char *curve;
+    const char *objective;
+    const char *val_day;
+    long episodes, workers, seed, hidden, updates, batch;
+    long min_releases, max_releases;
+    double lr, gamma;
+} train_agent_opts;
+
+/* Parse "2004-12-01..2004-12-17,2005-01-01..2005-01-02" into spans of civil seconds. */
+static int parse_excludes(const char *text, int64_t *from, int64_t *to, size_t *n, char *err)
+{
+    *n = 0;
+    if (!text)
+        return CDNOPT_OK;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    char *save = NULL;
+    for (char *span = strtok_r(buf, ",", &save); span; span = strtok_r(NULL, ",", &save)) {
+        char *dots = strstr(span, "..");
+        char first[32], second[32];
+        if (!dots || *n == MAX_EXCLUDE || dots - span > 10 || strlen(dots + 2) > 10)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--exclude span '%s' is invalid; write FROM..TO as "
+                               "YYYY-MM-DD..YYYY-MM-DD, at most %d spans", span, MAX_EXCLUDE);
+        snprintf(first, sizeof first, "%.*s 00:00:00", (int)(dots - span), span);
+        snprintf(second, sizeof second, "%s 00:00:00", dots + 2);
+        if (cdnopt_civil_parse(first, &from[*n], NULL) != CDNOPT_OK ||
+            cdnopt_civil_parse(second, &to[*n], NULL) != CDNOPT_OK || to[*n] <= from[*n])
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--exclude span '%s' is invalid; write FROM..TO as "
+                               "YYYY-MM-DD..YYYY-MM-DD with FROM before TO", span);
+        (*n)++;
+    }
+    return CDNOPT_OK;
+}
+
+/* Pick the validation day (--val-day, else the last allowed day) and drop it from days. */
+static int pick_validation(const train_agent_opts *o, const cdnopt_series *history, size_t *days,
+                           size_t *n_days, size_t *val, char *err)
+{
+    size_t k = *n_days - 1;
+    if (o->val_day) {
+        char text[32];
+        int64_t t = 0;
+        snprintf(text, sizeof text, "%.10s 00:00:00", o->val_day);
+        if (cdnopt_civil_parse(text, &t, NULL) != CDNOPT_OK)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "--val-day '%s' is not a date YYYY-MM-DD",
+                               o->val_day);
+        for (k = 0; k < *n_days && history->t[days[k]] != t; k++)
+            ;
+        if (k == *n_days)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--val-day %s cannot start a 3-day window of the history outside "
+                               "the excluded spans; pick another day", o->val_day);
+    }
+    *val = days[k];
+    memmove(days + k, days + k + 1, (*n_days - k - 1) * sizeof *days);
+    (*n_days)--;
+
+    /* A training window must not overlap the validation window either. */
+    size_t kept = 0;
+    for (size_t j = 0; j < *n_days; j++) {
+        int64_t gap = history->t[days[j]] - history->t[*val];
+        if (gap <= -3 * 86400 || gap >= 3 * 86400)
+            days[kept++] = days[j];
+    }
+    *n_days = kept;
+    if (kept == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "no training day is left beside the validation day; give a longer "
+                           "history");
+    return CDNOPT_OK;
+}
+
+typedef struct curve_writer {
+    FILE *file;
+} curve_writer;
+
+static int log_progress(const cdnopt_train_progress *p, void *user)
+{
+    curve_writer *curve = user;
+    CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
+                    "episode=%d mean_return_gbps=%.3f epsilon=%.3f loss=%.5f mask_accuracy=%.4f "
+                    "val_peak_reduction=%.4f elapsed_s=%.1f",
+                    p->episode, p->mean_return, p->epsilon, p->loss, p->mask_accuracy,
+                    p->val_reduction, p->elapsed_s);
+    if (curve->file)
+        fprintf(curve->file, "%d,%.6f,%.4f,%.6g,%.5f,%.6f,%.2f\n", p->episode, p->mean_return,
+                p->epsilon, p->loss, p->mask_accuracy, p->val_reduction, p->elapsed_s);
+    return 0;
+}
+
+static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
+                       cdnopt_train_params *tp, char *err)
+{
+    *ap = cdnopt_agent_params_default();
+    *tp = cdnopt_train_params_default();
+    cdnopt_objective objective = CDNOPT_OBJECTIVE_PEAK;
+    if (cdnopt_objective_parse(o->objective, &objective) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--objective '%s' is invalid; use peak or p95",
+                           o->objective);
+    if (o->max_releases < o->min_releases)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--max-releases %ld is below --min-releases %ld",
+                           o->max_releases, o->min_releases);
+    ap->objective = objective;
+    ap->hidden = (int)o->hidden;
+    ap->batch = (int)o->batch;
+    ap->lr = o->lr;
+    ap->gamma = o->gamma;
+    ap->seed = (uint64_t)o->seed;
+    tp->episodes = (int)o->episodes;
+    tp->workers = (int)o->workers;
+    tp->updates_per_episode = (int)o->updates;
+    tp->seed = (uint64_t)o->seed;
+    tp->episode.min_releases = (size_t)o->min_releases;
+    tp->episode.max_releases = (size_t)o->max_releases;
+    return CDNOPT_OK;
+}
+
+static int train(const train_agent_opts *o, const cdnopt_series *history, char *err)
+{
+    int64_t from[MAX_EXCLUDE], to[MAX_EXCLUDE];
+    size_t n_exclude = 0;
+    int rc = parse_excludes(o->exclude, from, to, &n_exclude, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    size_t n_days = cdnopt_episode_days(history, from, to, n_exclude, NULL, 0);
+    if (n_days < 2)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "'%s' has %zu midnights that start a 3-day window outside the "
+                           "excluded spans; at least 2 are needed (training and validation)",
+                           o->history, n_days);
+    size_t *days = cdnopt_malloc(n_days * sizeof *days);
+    if (!days)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    cdnopt_episode_days(history, from, to, n_exclude, days, n_days);
+
+    cdnopt_agent_params ap;
+    cdnopt_train_params tp;
+    cdnopt_agent *agent = NULL;
+    cdnopt_series *val_base = NULL;
+    cdnopt_release_set *val_set = NULL;
+    curve_writer curve = {NULL};
+    size_t val = 0;
+    rc = make_params(o, &ap, &tp, err);
+    if (rc == CDNOPT_OK)
+        rc = pick_validation(o, history, days, &n_days, &val, err);
+    if (rc == CDNOPT_OK) {
+        cdnopt_rng rng;
+        cdnopt_rng_seed(&rng, VALIDATION_SEED);
+        cdnopt_episode_params vp = cdnopt_episode_params_default();
+        vp.min_releases = vp.max_releases = 200;
+        vp.min_energy = vp.max_energy = 1.0;
+        rc = cdnopt_episode_draw(history, &val, 1, &vp, &rng, &val_base, &val_set, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_agent_new(&ap, &agent, err);
+    if (rc == CDNOPT_OK && o->curve) {
+        curve.file = fopen(o->curve, "w");
+        if (!curve.file)
+            rc = cdnopt_fail(err, CDNOPT_EIO, "cannot write --curve file '%s'", o->curve);
+        else
+            fprintf(curve.file, "episode,mean_return_gbps,epsilon,loss,mask_accuracy,"
+                                "val_peak_reduction,elapsed_s\n");
+    }
+    if (rc == CDNOPT_OK) {
+        char day[32];
+        cdnopt_civil_format(history->t[val], day, sizeof day);
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "training_days=%zu validation_day=%.10s episodes=%d "
+                        "workers=%d seed=%ld", n_days, day, tp.episodes, tp.workers, o->seed);
+        rc = cdnopt_agent_train(agent, history, days, n_days, val_base, val_set, &tp,
+                                log_progress, &curve, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_agent_save(agent, o->out, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "saved agent=%s", o->out);
+    if (curve.file)
+        fclose(curve.file);
+    cdnopt_agent_free(agent);
+    cdnopt_release_set_free(val_set);
+    cdnopt_series_free(val_base);
+    cdnopt_free(days);
+    return rc;
+}
+
+int cdnopt_cmd_train_agent(int argc, char **argv)
+{
+    train_agent_opts o = {.objective = "peak", .episodes = 400, .workers = 2, .seed = 1,
+                          .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
+                          .max_releases = 400, .lr = 5e-4, .gamma = 0.99};
+    cdnopt_cli_option opts[] = {
+        {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
+         "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},
+        {"--out", CDNOPT_CLI_STRING, &o.out, 0, 0, "FILE",
+         "HDF5 agent file to write (replaced if it exists)", true, false},
+        {"--episodes", CDNOPT_CLI_INT, &o.episodes, 1, 1e7, "N", "training episodes", false,
+         false},
+        {"--workers", CDNOPT_CLI_INT, &o.workers, 1, 64, "K",
+         "environment threads; a run is reproducible for a seed and a worker count", false,
+         false},
+        {"--seed", CDNOPT_CLI_INT, &o.seed, 0, 2147483647.0, "S",
+         "seed of the weights, the episodes and the exploration", false, false},
+        {"--objective", CDNOPT_CLI_STRING, &o.objective, 0, 0, "NAME",
+         "figure the rewards measure: peak or p95", false, false},
+        {"--exclude", CDNOPT_CLI_STRING, &o.exclude, 0, 0, "SPANS",
+         "date spans FROM..TO (comma-separated) that no episode may overlap", false, false},
+        {"--val-day", CDNOPT_CLI_STRING, &o.val_day, 0, 0, "DATE",
+         "first day of the validation window (default: the last allowed day)", false, false},
+        {"--curve", CDNOPT_CLI_STRING, &o.curve, 0, 0, "FILE",
+         "CSV file that receives one progress row per round", false, false},
+        {"--hidden", CDNOPT_CLI_INT, &o.hidden, 1, 4096, "N",
+         "units of each hidden layer of the Q-networks", false, false},
+        {"--updates", CDNOPT_CLI_INT, &o.updates, 0, 10000, "N",
+         "gradient updates per training episode", false, false},
+        {"--batch", CDNOPT_CLI_INT, &o.batch, 1, 1024, "N", "transitions per update", false,
+         false},
+        {"--lr", CDNOPT_CLI_DOUBLE, &o.lr, 1e-7, 1.0, "RATE", "Adam learning rate", false,
+         false},
+        {"--gamma", CDNOPT_CLI_DOUBLE, &o.gamma, 0, 1, "G", "discount per decision", false,
+         false},
+        {"--min-releases", CDNOPT_CLI_INT, &o.min_releases, 1, 100000, "N",
+         "fewest releases in a training episode", false, false},
+        {"--max-releases", CDNOPT_CLI_INT, &o.max_releases, 1, 100000, "N",
+         "most releases in a training episode", false, false},
+    };
+    size_t n_opts = sizeof opts / sizeof opts[0];
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_cli_parse(argc, argv, opts, n_opts, err);
+    if (rc == CDNOPT_CLI_HELP) {
+        cdnopt_cli_print_help(stdout, synopsis, description, opts, n_opts);
+        return CDNOPT_EXIT_OK;
+    }
+    if (rc != CDNOPT_OK)
+        return cdnopt_cli_report_error("train-agent", rc, err);
+
+    cdnopt_series_read_params rp = cdnopt_series_read_params_default();
+    rp.unit = CDNOPT_UNIT_RAW;
+    cdnopt_series *history = NULL;
+    rc = cdnopt_series_read_csv(o.history, &rp, &history, NULL, err);
+    if (rc == CDNOPT_OK)
+        rc = train(&o, history, err);
+    cdnopt_series_free(history);
+    if (rc != CDNOPT_OK)
+        return cdnopt_cli_report_error("train-agent", rc, err);
+    return CDNOPT_EXIT_OK;
+}

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The masked DQN agent: two Q-networks (global and local decisions) with target
+ * copies, a mask network, action choice restricted to valid actions, double-DQN
+ * targets and the gradient steps. Training loops live in dqn_train.c.
+ */
+#include "dqn-impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+cdnopt_agent_params cdnopt_agent_params_default(void)
+{
+    return (cdnopt_agent_params){
+        .hidden = 128,
+        .mask_hidden = 64,
+        .lr = 5e-4,
+        .gamma = 0.99,
+        .clip_norm = 10.0,
+        .batch = 64,
+        .replay_capacity = 20000,
+        .target_sync = 500,
+        .mask_threshold = 0.5,
+        .use_mask_net = true,
+        .reward_scale = 10.0,
+        .objective = CDNOPT_OBJECTIVE_PEAK,
+        .seed = 1,
+    };
+}
+
+/* ------------------------------------------------------------------------- */
+/* Multi-layer perceptron                                                    */
+/* ------------------------------------------------------------------------- */
+
+int dqn_mlp_init(dqn_mlp *m, const char *prefix, size_t n_in, const size_t *hidden,
+                 int n_hidden, size_t n_out, cdnopt_rng *rng)
+{
+    memset(m, 0, sizeof *m);
+    CDNOPT_ASSERT(n_hidden + 1 <= DQN_MAX_LAYERS);
+    m->n_in = n_in;
+    m->n_out = n_out;
+    int rc = cdnopt_params_new(&m->ps);
+    for (int l = 0; rc == CDNOPT_OK && l <= n_hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d", prefix, l);
+        cdnopt_dense_params dp = cdnopt_dense_params_default();
+        dp.n_in = l == 0 ? n_in : hidden[l - 1];
+        dp.n_out = l == n_hidden ? n_out : hidden[l];
+        dp.act = l == n_hidden ? CDNOPT_ACT_LINEAR : CDNOPT_ACT_RELU;
+        dp.name = name;
+        rc = cdnopt_dense_new(m->ps, &dp, rng, &m->layers[l]);
+        if (rc == CDNOPT_OK)
+            m->n_layers++;
+    }
+    if (rc != CDNOPT_OK)
+        dqn_mlp_free(m);
+    return rc;
+}
+
+void dqn_mlp_free(dqn_mlp *m)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        cdnopt_dense_free(m->layers[l]);
+    cdnopt_params_free(m->ps);
+    memset(m, 0, sizeof *m);
+}
+
+int dqn_mlp_forward(const dqn_mlp *m, cdnopt_scratch *scratch, size_t n_rows, const float *x,
+                    cdnopt_trace **traces, float **out)
+{
+    const float *in = x;
+    for (int l = 0; l < m->n_layers; l++) {
+        cdnopt_trace *t = NULL;
+        int rc = cdnopt_dense_forward(m->layers[l], scratch, n_rows, in, &t);
+        if (rc != CDNOPT_OK)
+            return rc;
+        if (traces)
+            traces[l] = t;
+        in = cdnopt_trace_output(t);
+    }
+    *out = (float *)in;
+    return CDNOPT_OK;
+}
+
+int dqn_mlp_backward(const dqn_mlp *m, cdnopt_scratch *scratch, cdnopt_trace *const *traces,
+                     const float *dy)
+{
+    const float *grad = dy;
+    for (int l = m->n_layers - 1; l >= 0; l--) {
+        float *dx = NULL;
+        int rc = cdnopt_dense_backward(m->layers[l], scratch, traces[l], grad, l > 0 ? &dx : NULL);
+        if (rc != CDNOPT_OK)
+            return rc;
+        grad = dx;
+    }
+    return CDNOPT_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Construction                                                              */
+/* ------------------------------------------------------------------------- */
+
+static int check_params(const cdnopt_agent_params *p, char *err)
+{
+    if (p->hidden < 1 || p->hidden > 4096 || p->mask_hidden < 1 || p->mask_hidden > 4096)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "hidden units %d / mask units %d must be in "
+                           "[1, 4096]", p->hidden, p->mask_hidden);
+    if (!(p->lr > 0) || !(p->gamma >= 0 && p->gamma <= 1) || p->batch < 1 ||
+        p->replay_capacity < (size_t)p->batch || p->target_sync < 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid DQN settings: lr %g must be positive, gamma %g in [0, 1], "
+                           "batch %d at least 1 and at most the replay capacity %zu, target "
+                           "sync %d at least 1", p->lr, p->gamma, p->batch,
+                           p->replay_capacity, p->target_sync);
+    if (!(p->mask_threshold > 0 && p->mask_threshold < 1) || !(p->reward_scale > 0))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "mask threshold %g must be in (0, 1) and reward "
+                           "scale %g positive", p->mask_threshold, p->reward_scale);
+    if (p->objective != CDNOPT_OBJECTIVE_PEAK && p->objective != CDNOPT_OBJECTIVE_P95)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "unknown objective %d", (int)p->objective);
+    return CDNOPT_OK;
+}
+
+static int head_init(dqn_head *head, const char *prefix, int n_actions, size_t hidden,
+                     const cdnopt_agent_params *p, cdnopt_rng *rng)
+{
+    size_t sizes[2] = {hidden, hidden};
+    head->n_actions = n_actions;
+    int rc = dqn_mlp_init(&head->online, prefix, CDNOPT_ENV_OBS, sizes, 2, (size_t)n_actions, rng);
+    if (rc == CDNOPT_OK)
+        rc = dqn_mlp_init(&head->target, prefix, CDNOPT_ENV_OBS, sizes, 2, (size_t)n_actions, rng);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_params_copy_values(head->target.ps, head->online.ps);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_adam_params ap = cdnopt_adam_params_default();
+    ap.lr = (float)p->lr;
+    ap.clip_norm = (float)p->clip_norm;
+    return cdnopt_adam_new(&ap, cdnopt_params_count(head->online.ps), &head->adam);
+}
+
+static void head_free(dqn_head *head)
+{
+    dqn_mlp_free(&head->online);
+    dqn_mlp_free(&head->target);
+    cdnopt_adam_free(head->adam);
+    dqn_replay_free(&head->replay);
+    memset(head, 0, sizeof *head);
+}
+
+int cdnopt_agent_new(const cdnopt_agent_params *params, cdnopt_agent **out, char *err)
+{
+    *out = NULL;
+    cdnopt_agent_params p = params ? *params : cdnopt_agent_params_default();
+    int rc = check_params(&p, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_agent *agent = cdnopt_calloc(1, sizeof *agent);
+    if (!agent)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the agent");
+    agent->params = p;
+
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, p.seed);
+    rc = head_init(&agent->heads[DQN_GLOBAL], "global", CDNOPT_ENV_GLOBAL_ACTIONS,
+                   (size_t)p.hidden, &p, &rng);
+    if (rc == CDNOPT_OK)
+        rc = head_init(&agent->heads[DQN_LOCAL], "local", CDNOPT_ENV_LOCAL_ACTIONS,
+                       (size_t)p.hidden, &p, &rng);
+    size_t mask_hidden = (size_t)p.mask_hidden;
+    if (rc == CDNOPT_OK)
+        rc = dqn_mlp_init(&agent->mask, "mask", CDNOPT_ENV_OBS, &mask_hidden, 1,
+                          CDNOPT_ENV_LOCAL_ACTIONS, &rng);
+    if (rc == CDNOPT_OK) {
+        cdnopt_adam_params ap = cdnopt_adam_params_default();
+        ap.lr = (float)p.lr;
+        ap.clip_norm = (float)p.clip_norm;
+        rc = cdnopt_adam_new(&ap, cdnopt_params_count(agent->mask.ps), &agent->mask_adam);
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_scratch_new(0, &agent->scratch);
+    if (rc != CDNOPT_OK) {
+        cdnopt_agent_free(agent);
+        return cdnopt_fail(err, rc, "cannot build the agent's networks: %s", cdnopt_strerror(rc));
+    }
+    *out = agent;
+    return CDNOPT_OK;
+}
+
+void cdnopt_agent_free(cdnopt_agent *agent)
+{
+    if (!agent)
+        return;
+    for (int k = 0; k < DQN_HEADS; k++)
+        head_free(&agent->heads[k]);
+    dqn_mlp_free(&agent->mask);
+    cdnopt_adam_free(agent->mask_adam);
+    cdnopt_scratch_free(agent->scratch);
+    cdnopt_free(agent);
+}
+
+const cdnopt_agent_params *cdnopt_agent_params_of(const cdnopt_agent *agent)
+{
+    return &agent->params;
+}
+
+int dqn_replays_init(cdnopt_agent *agent)
+{
+    /* Global decisions are far fewer than local ones (one per step against one per
+     * release), so their ring is a quarter of the size. */
+    size_t local_cap = agent->params.replay_capacity;
+    size_t global_cap = local_cap / 4 > (size_t)agent->params.batch ? local_cap / 4
+                                                                     : (size_t)agent->params.batch;
+    if (agent->heads[DQN_LOCAL].replay.capacity == 0) {
+        int rc = dqn_replay_init(&agent->heads[DQN_LOCAL].replay, local_cap, CDNOPT_ENV_LOCAL_ACTIONS);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    if (agent->heads[DQN_GLOBAL].replay.capacity == 0)
+        return dqn_replay_init(&agent->heads[DQN_GLOBAL].replay, global_cap,
+                               CDNOPT_ENV_GLOBAL_ACTIONS);
+    return CDNOPT_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Acting                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* Narrow the hard mask by the mask network's prediction, unless that leaves nothing. */
+static int narrow_by_mask_net(const cdnopt_agent *agent, cdnopt_scratch *scratch,
+                              const float *obs, uint8_t *valid)
+{
+    float *logits = NULL;
+    int rc = dqn_mlp_forward(&agent->mask, scratch, 1, obs, NULL, &logits);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* sigmoid(z) >= t  <=>  z >= log(t / (1 - t)) */
+    double t = agent->params.mask_threshold;
+    float cut = (float)log(t / (1.0 - t));
+    uint8_t narrowed[CDNOPT_ENV_LOCAL_ACTIONS];
+    int kept = 0;
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+        narrowed[a] = valid[a] && logits[a] >= cut;
+        kept += narrowed[a];
+    }
+    if (kept > 0)
+        memcpy(valid, narrowed, sizeof narrowed);
+    return CDNOPT_OK;
+}
+
+static int draw_valid(const uint8_t *valid, int n_actions, cdnopt_rng *rng)
+{
+    int n_valid = 0;
+    for (int a = 0; a < n_actions; a++)
+        n_valid += valid[a];
+    int pick = (int)cdnopt_rng_below(rng, (uint64_t)n_valid);
+    for (int a = 0; a < n_actions; a++) {
+        if (valid[a] && pick-- == 0)
+            return a;
+    }
+    return -1;
+}
+
+static int argmax_valid(const float *q, const uint8_t *valid, int n_actions)
+{
+    int best = -1;
+    for (int a = 0; a < n_actions; a++) {
+        if (valid[a] && (best < 0 || q[a] > q[best]))
+            best = a;
+    }
+    return best;
+}
+
+int dqn_choose(const cdnopt_agent *agent, int kind, cdnopt_scratch *scratch, const float *obs,
+               const uint8_t *hard_mask, double epsilon, cdnopt_rng *rng, int *action)
+{
+    const dqn_head *head = &agent->heads[kind];
+    int n_actions = head->n_actions;
+    uint8_t valid[CDNOPT_ENV_MAX_ACTIONS];
+    int n_valid = 0;
+    for (int a = 0; a < n_actions; a++) {
+        valid[a] = hard_mask[a] ? 1 : 0;
+        n_valid += valid[a];
+    }
+    if (n_valid == 0)
+        return CDNOPT_EINVAL;
+
+    cdnopt_scratch_reset(scratch);
+    int rc = CDNOPT_OK;
+    if (kind == DQN_LOCAL && agent->params.use_mask_net)
+        rc = narrow_by_mask_net(agent, scratch, obs, valid);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    if (epsilon > 0 && cdnopt_rng_uniform(rng) < epsilon) {
+        *action = draw_valid(valid, n_actions, rng);
+        return CDNOPT_OK;
+    }
+    float *q = NULL;
+    rc = dqn_mlp_forward(&head->online, scratch, 1, obs, NULL, &q);
+    if (rc != CDNOPT_OK)
+        return rc;
+    *action = argmax_valid(q, valid, n_actions);
+    return CDNOPT_OK;
+}
+
+int cdnopt_agent_act(cdnopt_agent *agent, const cdnopt_env *env, double epsilon, cdnopt_rng *rng,
+                     int *action)
+{
+    cdnopt_env_phase phase = cdnopt_env_phase_of(env);
+    if (phase == CDNOPT_ENV_DONE)
+        return CDNOPT_EINVAL;
+    float obs[CDNOPT_ENV_OBS];
+    uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+    cdnopt_env_observe(env, obs);
+    cdnopt_env_mask(env, mask);
+    return dqn_choose(agent, (int)phase, agent->scratch, obs, mask, epsilon, rng, action);
+}
+
+int cdnopt_agent_run_episode(cdnopt_agent *agent, cdnopt_env *env, char *err)
+{
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        int rc = cdnopt_agent_act(agent, env, 0.0, NULL, &action);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(err, rc, "the agent failed to choose an action: %s",
+                               cdnopt_strerror(rc));
+        cdnopt_env_step_result result;
+        rc = cdnopt_env_step(env, action, &result, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    return CDNOPT_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Updates                                                                   */
+/* ------------------------------------------------------------------------- */
+
+int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *scratch,
+                size_t batch, const float *next_obs, const uint8_t *next_mask,
+                const float *reward, const uint8_t *done, double gamma, float *y)
+{
+    float *q_online = NULL, *q_target = NULL;
+    int rc = dqn_mlp_forward(online, scratch, batch, next_obs, NULL, &q_online);
+    if (rc == CDNOPT_OK)
+        rc = dqn_mlp_forward(target, scratch, batch, next_obs, NULL, &q_target);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    int n_actions = (int)online->n_out;
+    for (size_t b = 0; b < batch; b++) {
+        y[b] = reward[b];
+        if (done[b])
+            continue;
+        size_t row = b * (size_t)n_actions;
+        int best = argmax_valid(q_online + row, next_mask + row, n_actions);
+        if (best >= 0)
+            y[b] += (float)(gamma * q_target[row + (size_t)best]);
+    }
+    return CDNOPT_OK;
+}
+
+int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const float *obs,
+                  const int16_t *action, const float *y, float *loss)
+{
+    cdnopt_trace *traces[DQN_MAX_LAYERS];
+    float *q = NULL;
+    int rc = dqn_mlp_forward(&head->online, scratch, batch, obs, traces, &q);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Huber loss with delta 1: 0.5 e^2 inside [-1, 1], |e| - 0.5 outside; its gradient
+     * is e clipped to [-1, 1]. Only the taken action's output gets a gradient. */
+    size_t n_actions = head->online.n_out;
+    float *dy = cdnopt_scratch_zeros(scratch, batch * n_actions);
+    if (!dy)
+        return CDNOPT_ENOMEM;
+    double total = 0;
+    for (size_t b = 0; b < batch; b++) {
+        size_t k = b * n_actions + (size_t)action[b];
+        double e = (double)q[k] - (double)y[b];
+        total += fabs(e) <= 1 ? 0.5 * e * e : fabs(e) - 0.5;
+        dy[k] = (float)(fmax(-1.0, fmin(1.0, e)) / (double)batch);
+    }
+    *loss = (float)(total / (double)batch);
+    if (!isfinite(*loss))
+        return CDNOPT_ENUMERIC;
+
+    cdnopt_params_zero_grads(head->online.ps);
+    rc = dqn_mlp_backward(&head->online, scratch, traces, dy);
+    if (rc != CDNOPT_OK)
+        return rc;
+    return cdnopt_adam_step(head->adam, head->online.ps);
+}
+
+/* Gather the rows of a replay batch into contiguous arrays in the arena. */
+typedef struct dqn_batch {
+    float *obs, *next_obs, *reward, *y;
+    uint8_t *next_mask, *mask, *done;
+    int16_t *action;
+} dqn_batch;
+
+static int gather(const dqn_replay *replay, cdnopt_scratch *scratch, const size_t *slots,
+                  size_t batch, dqn_batch *out)
+{
+    size_t obs_bytes = CDNOPT_ENV_OBS * sizeof(float), n_actions = (size_t)replay->n_actions;
+    out->obs = cdnopt_scratch_floats(scratch, batch * CDNOPT_ENV_OBS);
+    out->next_obs = cdnopt_scratch_floats(scratch, batch * CDNOPT_ENV_OBS);
+    out->reward = cdnopt_scratch_floats(scratch, batch);
+    out->y = cdnopt_scratch_floats(scratch, batch);
+    out->mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
+    out->next_mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
+    out->done = cdnopt_scratch_alloc(scratch, batch);
+    out->action = cdnopt_scratch_alloc(scratch, batch * sizeof(int16_t));
+    if (!out->obs || !out->next_obs || !out->reward || !out->y || !out->mask ||
+        !out->next_mask || !out->done || !out->action)
+        return CDNOPT_ENOMEM;
+
+    for (size_t b = 0; b < batch; b++) {
+        size_t s = slots[b];
+        memcpy(out->obs + b * CDNOPT_ENV_OBS, replay->obs + s * CDNOPT_ENV_OBS, obs_bytes);
+        memcpy(out->next_obs + b * CDNOPT_ENV_OBS, replay->next_obs + s * CDNOPT_ENV_OBS,
+               obs_bytes);
+        memcpy(out->mask + b * n_actions, replay->mask + s * n_actions, n_actions);
+        memcpy(out->next_mask + b * n_actions, replay->next_mask + s * n_actions, n_actions);
+        out->reward[b] = replay->reward[s];
+        out->done[b] = replay->done[s];
+        out->action[b] = replay->action[s];
+    }
+    return CDNOPT_OK;
+}
+
+int dqn_update_head(cdnopt_agent *agent, int kind, cdnopt_rng *rng, float *loss)
+{
+    dqn_head *head = &agent->heads[kind];
+    size_t batch = (size_t)agent->params.batch;
+    size_t slots[1024];
+    if (batch > sizeof slots / sizeof slots[0])
+        batch = sizeof slots / sizeof slots[0];
+    dqn_replay_sample(&head->replay, rng, batch, slots);
+
+    cdnopt_scratch_reset(agent->scratch);
+    dqn_batch b;
+    int rc = gather(&head->replay, agent->scratch, slots, batch, &b);
+    if (rc == CDNOPT_OK)
+        rc = dqn_targets(&head->online, &head->target, agent->scratch, batch, b.next_obs,
+                         b.next_mask, b.reward, b.done, agent->params.gamma, b.y);
+    if (rc == CDNOPT_OK)
+        rc = dqn_fit_batch(head, agent->scratch, batch, b.obs, b.action, b.y, loss);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    if (kind == DQN_LOCAL) {
+        agent->updates++;
+        if (agent->updates % (uint64_t)agent->params.target_sync == 0)
+            dqn_sync_targets(agent);
+    }
+    return CDNOPT_OK;
+}
+
+int dqn_update_mask(cdnopt_agent *agent, cdnopt_rng *rng, float *accuracy)
+{
+    const dqn_replay *replay = &agent->heads[DQN_LOCAL].replay;
+    size_t batch = (size_t)agent->params.batch;
+    size_t slots[1024];
+    if (batch > sizeof slots / sizeof slots[0])
+        batch = sizeof slots / sizeof slots[0];
+    dqn_replay_sample(replay, rng, batch, slots);
+
+    cdnopt_scratch_reset(agent->scratch);
+    dqn_batch b;
+    cdnopt_trace *traces[DQN_MAX_LAYERS];
+    float *logits = NULL;
+    int rc = gather(replay, agent->scratch, slots, batch, &b);
+    if (rc == CDNOPT_OK)
+        rc = dqn_mlp_forward(&agent->mask, agent->scratch, batch, b.obs, traces, &logits);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Binary cross-entropy on sigmoid(logit): its gradient in the logit is p - y. */
+    size_t n = batch * CDNOPT_ENV_LOCAL_ACTIONS;
+    float *dy = cdnopt_scratch_floats(agent->scratch, n);
+    if (!dy)
+        return CDNOPT_ENOMEM;
+    size_t right = 0;
+    for (size_t k = 0; k < n; k++) {
+        double p = 1.0 / (1.0 + exp(-(double)logits[k]));
+        double target = b.mask[k] ? 1.0 : 0.0;
+        dy[k] = (float)((p - target) / (double)batch);
+        right += (p >= agent->params.mask_threshold) == (b.mask[k] != 0);
+    }
+    *accuracy = (float)right / (float)n;
+
+    cdnopt_params_zero_grads(agent->mask.ps);
+    rc = dqn_mlp_backward(&agent->mask, agent->scratch, traces, dy);
+    if (rc != CDNOPT_OK)
+        return rc;
+    return cdnopt_adam_step(agent->mask_adam, agent->mask.ps);
+}
+
+void dqn_sync_targets(cdnopt_agent *agent)
+{
+    for (int k = 0; k < DQN_HEADS; k++) {
+        int rc = cdnopt_params_copy_values(agent->heads[k].target.ps, agent->heads[k].online.ps);
+        CDNOPT_ASSERT(rc == CDNOPT_OK);
+    }
+}

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Training of the masked DQN. Each round runs one episode per worker thread with the
+ * current weights (read-only, each thread with its own scratch arena), then the main
+ * thread stores the transitions in worker order and runs the gradient updates. The
+ * episode draws and the exploration of worker w in round k come from the stream
+ * k * workers + w of the training seed, so a run is reproducible for a seed and a
+ * worker count, whatever the thread timing.
+ *
+ * Transitions: a local decision's reward is minus the objective increase of its own
+ * placement and its next state is the next local decision. A global decision's reward
+ * is everything that happened until the next global decision: the placements of its
+ * step and the forced placements after it, so that the sum of the global rewards is
+ * the episode return.
+ */
+#include "dqn-impl.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/* One transition as a worker records it. */
+typedef struct worker_rec {
+    float obs[CDNOPT_ENV_OBS];
+    float next_obs[CDNOPT_ENV_OBS];
+    uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+    uint8_t next_mask[CDNOPT_ENV_MAX_ACTIONS];
+    int16_t action;
+    uint8_t kind; /* DQN_GLOBAL or DQN_LOCAL */
+    uint8_t done;
+    float reward; /* scaled */
+} worker_rec;
+
+typedef struct worker {
+    const cdnopt_agent *agent;
+    const cdnopt_series *history;
+    const size_t *days;
+    size_t n_days;
+    const cdnopt_episode_params *episode;
+    cdnopt_rng rng;
+    double epsilon;
+    cdnopt_scratch *scratch;
+    worker_rec *recs;
+    size_t n_recs, cap;
+    double episode_return; /* Gbit/s, negative */
+    int rc;
+    char err[CDNOPT_ERRMSG_MAX];
+} worker;
+
+cdnopt_train_params cdnopt_train_params_default(void)
+{
+    return (cdnopt_train_params){
+        .episodes = 400,
+        .workers = 2,
+        .eps_start = 1.0,
+        .eps_end = 0.05,
+        .eps_decay_share = 0.6,
+        .updates_per_episode = 32,
+        .warmup = 1000,
+        .episode = cdnopt_episode_params_default(),
+        .seed = 1,
+    };
+}
+
+/* Linear decay from eps_start to eps_end over the first eps_decay_share of episodes. */
+static double epsilon_at(const cdnopt_train_params *p, int episode)
+{
+    double span = p->eps_decay_share * p->episodes;
+    if (span <= 0 || episode >= span)
+        return p->eps_end;
+    return p->eps_start + (p->eps_end - p->eps_start) * (episode / span);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Workers                                                                   */
+/* ------------------------------------------------------------------------- */
+
+static worker_rec *new_rec(worker *w)
+{
+    if (w->n_recs == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 512;
+        worker_rec *grown = cdnopt_realloc(w->recs, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        w->recs = grown;
+        w->cap = cap;
+    }
+    worker_rec *rec = &w->recs[w->n_recs++];
+    memset(rec, 0, sizeof *rec);
+    return rec;
+}
+
+/* Play one episode on env and record its transitions. */
+static int play(worker *w, cdnopt_env *env)
+{
+    double scale = w->agent->params.reward_scale / cdnopt_env_scale(env);
+    long open[DQN_HEADS] = {-1, -1};
+    w->episode_return = 0;
+
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        int kind = (int)cdnopt_env_phase_of(env);
+        worker_rec *rec = new_rec(w);
+        if (!rec)
+            return cdnopt_fail(w->err, CDNOPT_ENOMEM, "out of memory for transitions");
+        cdnopt_env_observe(env, rec->obs);
+        cdnopt_env_mask(env, rec->mask);
+        rec->kind = (uint8_t)kind;
+
+        /* The previous decision of this kind ends in this state. */
+        if (open[kind] >= 0) {
+            worker_rec *prev = &w->recs[open[kind]];
+            memcpy(prev->next_obs, rec->obs, sizeof rec->obs);
+            memcpy(prev->next_mask, rec->mask, sizeof rec->mask);
+        }
+        open[kind] = (long)(rec - w->recs);
+
+        int action = -1;
+        int rc = dqn_choose(w->agent, kind, w->scratch, rec->obs, rec->mask, w->epsilon, &w->rng,
+                            &action);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(w->err, rc, "choosing an action failed: %s", cdnopt_strerror(rc));
+        rec->action = (int16_t)action;
+
+        cdnopt_env_step_result result;
+        rc = cdnopt_env_step(env, action, &result, w->err);
+        if (rc != CDNOPT_OK)
+            return rc;
+        w->episode_return += result.reward + result.forced_reward;
+        if (kind == DQN_LOCAL)
+            w->recs[open[DQN_LOCAL]].reward = (float)(result.reward * scale);
+        if (open[DQN_GLOBAL] >= 0)
+            w->recs[open[DQN_GLOBAL]].reward +=
+                (float)((result.reward + result.forced_reward) * scale);
+    }
+
+    for (int k = 0; k < DQN_HEADS; k++) {
+        if (open[k] >= 0)
+            w->recs[open[k]].done = 1;
+    }
+    return CDNOPT_OK;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    w->n_recs = 0;
+    cdnopt_series *baseline = NULL;
+    cdnopt_release_set *releases = NULL;
+    cdnopt_env *env = NULL;
+    w->rc = cdnopt_episode_draw(w->history, w->days, w->n_days, w->episode, &w->rng, &baseline,
+                                &releases, w->err);
+    if (w->rc == CDNOPT_OK) {
+        cdnopt_env_params ep = cdnopt_env_params_default();
+        ep.objective = w->agent->params.objective;
+        w->rc = cdnopt_env_new(baseline, releases, &ep, &env, w->err);
+    }
+    if (w->rc == CDNOPT_OK)
+        w->rc = play(w, env);
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(releases);
+    cdnopt_series_free(baseline);
+    return NULL;
+}
+
+/* Run one episode per worker, in threads when there are several. */
+static int run_round(worker *workers, int n_workers, char *err)
+{
+    pthread_t threads[64];
+    int started = 0;
+    for (int k = 1; k < n_workers; k++) {
+        if (pthread_create(&threads[k], NULL, worker_main, &workers[k]) != 0)
+            break;
+        started = k;
+    }
+    worker_main(&workers[0]);
+    for (int k = 1; k <= started; k++)
+        pthread_join(threads[k], NULL);
+    for (int k = started + 1; k < n_workers; k++)
+        worker_main(&workers[k]);
+
+    for (int k = 0; k < n_workers; k++) {
+        if (workers[k].rc != CDNOPT_OK)
+            return cdnopt_fail(err, workers[k].rc, "worker %d: %s", k, workers[k].err);
+    }
+    return CDNOPT_OK;
+}
+
+/* Store the round's transitions in worker order. */
+static void store_round(cdnopt_agent *agent, const worker *workers, int n_workers)
+{
+    for (int k = 0; k < n_workers; k++) {
+        for (size_t j = 0; j < workers[k].n_recs; j++) {
+            const worker_rec *rec = &workers[k].recs[j];
+            dqn_transition t = {rec->obs, rec->next_obs, rec->mask, rec->next_mask,
+                                rec->action, rec->reward, rec->done != 0};
+            dqn_replay_push(&agent->heads[rec->kind].replay, &t);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Updates and validation                                                    */
+/* ------------------------------------------------------------------------- */
+
+typedef struct round_stats {
+    double loss_sum;
+    double accuracy_sum;
+    int n_updates;
+} round_stats;
+
+static int update_round(cdnopt_agent *agent, int n_updates, cdnopt_rng *rng, round_stats *stats,
+                        char *err)
+{
+    size_t batch = (size_t)agent->params.batch;
+    for (int u = 0; u < n_updates; u++) {
+        float loss = 0, accuracy = 0;
+        int rc = dqn_update_head(agent, DQN_LOCAL, rng, &loss);
+        if (rc == CDNOPT_OK && agent->heads[DQN_GLOBAL].replay.size >= batch) {
+            float global_loss = 0;
+            rc = dqn_update_head(agent, DQN_GLOBAL, rng, &global_loss);
+        }
+        if (rc == CDNOPT_OK)
+            rc = dqn_update_mask(agent, rng, &accuracy);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(err, rc, "gradient update %d failed: %s", u, cdnopt_strerror(rc));
+        stats->loss_sum += loss;
+        stats->accuracy_sum += accuracy;
+        stats->n_updates++;
+    }
+    return CDNOPT_OK;
+}
+
+/* Peak reduction of the greedy policy on the validation day against the naive plan. */
+static int validate(cdnopt_agent *agent, const cdnopt_series *base, const cdnopt_release_set *set,
+                    double naive_peak, double *reduction, char *err)
+{
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_schedule *schedule = NULL;
+    int rc = cdnopt_schedule_new(set->n, &schedule);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_agent_plan(agent, base, set, &rules, schedule, err);
+    cdnopt_figures figures;
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_schedule_evaluate(base, set, schedule, &rules, NULL, &figures);
+    cdnopt_schedule_free(schedule);
+    if (rc != CDNOPT_OK)
+        return rc;
+    *reduction = 1.0 - figures.peak_gbps / naive_peak;
+    return CDNOPT_OK;
+}
+
+static int naive_peak_of(const cdnopt_series *base, const cdnopt_release_set *set, double *peak)
+{
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_schedule *naive = NULL;
+    int rc = cdnopt_schedule_naive(set, &naive);
+    cdnopt_figures figures;
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_schedule_evaluate(base, set, naive, &rules, NULL, &figures);
+    cdnopt_schedule_free(naive);
+    *peak = figures.peak_gbps;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Training loop                                                             */
+/* ------------------------------------------------------------------------- */
+
+static int check_train_params(const cdnopt_train_params *p, char *err)
+{
+    if (p->episodes < 1 || p->workers < 1 || p->workers > 64)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "episodes %d must be positive and workers %d in "
+                           "[1, 64]", p->episodes, p->workers);
+    if (!(p->eps_start >= 0 && p->eps_start <= 1 && p->eps_end >= 0 && p->eps_end <= 1) ||
+        p->updates_per_episode < 0 || p->warmup < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "epsilon %g -> %g must lie in [0, 1], updates "
+                           "and warm-up must not be negative", p->eps_start, p->eps_end);
+    return CDNOPT_OK;
+}
+
+typedef struct train_state {
+    worker workers[64];
+    int n_workers;
+    cdnopt_rng streams; /* parent of the per-episode streams */
+    cdnopt_rng update_rng;
+    double naive_peak;
+} train_state;
+
+static int state_init(train_state *s, const cdnopt_agent *agent, const cdnopt_series *history,
+                      const size_t *days, size_t n_days, const cdnopt_train_params *p)
+{
+    memset(s, 0, sizeof *s);
+    s->n_workers = p->workers;
+    cdnopt_rng_seed(&s->streams, p->seed);
+    cdnopt_rng_fork(&s->streams, UINT64_MAX, &s->update_rng);
+    for (int k = 0; k < s->n_workers; k++) {
+        worker *w = &s->workers[k];
+        *w = (worker){.agent = agent, .history = history, .days = days, .n_days = n_days,
+                      .episode = &p->episode};
+        int rc = cdnopt_scratch_new(0, &w->scratch);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    return CDNOPT_OK;
+}
+
+static void state_free(train_state *s)
+{
+    for (int k = 0; k < s->n_workers; k++) {
+        cdnopt_scratch_free(s->workers[k].scratch);
+        cdnopt_free(s->workers[k].recs);
+    }
+}
+
+static int train_round(cdnopt_agent *agent, train_state *s, const cdnopt_train_params *p,
+                       int round, cdnopt_train_progress *progress, char *err)
+{
+    double epsilon = epsilon_at(p, agent->episodes);
+    for (int k = 0; k < s->n_workers; k++) {
+        cdnopt_rng_fork(&s->streams, (uint64_t)round * (uint64_t)s->n_workers + (uint64_t)k,
+                        &s->workers[k].rng);
+        s->workers[k].epsilon = epsilon;
+    }
+    int rc = run_round(s->workers, s->n_workers, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    store_round(agent, s->workers, s->n_workers);
+    agent->episodes += s->n_workers;
+
+    round_stats stats = {0};
+    if (agent->heads[DQN_LOCAL].replay.size >= (size_t)p->warmup &&
+        agent->heads[DQN_LOCAL].replay.size >= (size_t)agent->params.batch)
+        rc = update_round(agent, p->updates_per_episode * s->n_workers, &s->update_rng, &stats,
+                          err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    double return_sum = 0;
+    for (int k = 0; k < s->n_workers; k++)
+        return_sum += s->workers[k].episode_return;
+    progress->episode = agent->episodes;
+    progress->epsilon = epsilon;
+    progress->mean_return = return_sum / s->n_workers;
+    progress->loss = stats.n_updates ? stats.loss_sum / stats.n_updates : NAN;
+    progress->mask_accuracy = stats.n_updates ? stats.accuracy_sum / stats.n_updates : NAN;
+    return CDNOPT_OK;
+}
+
+int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const size_t *days,
+                       size_t n_days, const cdnopt_series *val_base,
+                       const cdnopt_release_set *val_set, const cdnopt_train_params *params,
+                       cdnopt_train_callback callback, void *user, char *err)
+{
+    int rc = check_train_params(params, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    rc = dqn_replays_init(agent);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "out of memory for the replay buffers (%zu transitions)",
+                           agent->params.replay_capacity);
+
+    train_state *s = cdnopt_malloc(sizeof *s);
+    if (!s)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the training state");
+    rc = state_init(s, agent, history, days, n_days, params);
+    if (rc == CDNOPT_OK && val_base)
+        rc = naive_peak_of(val_base, val_set, &s->naive_peak);
+    if (rc != CDNOPT_OK)
+        cdnopt_fail(err, rc, "cannot set up training: %s", cdnopt_strerror(rc));
+
+    double started = cdnopt_clock_s();
+    int rounds = (params->episodes + params->workers - 1) / params->workers;
+    for (int round = 0; rc == CDNOPT_OK && round < rounds; round++) {
+        cdnopt_train_progress progress = {0};
+        rc = train_round(agent, s, params, round, &progress, err);
+        progress.val_reduction = NAN;
+        if (rc == CDNOPT_OK && val_base)
+            rc = validate(agent, val_base, val_set, s->naive_peak, &progress.val_reduction, err);
+        progress.elapsed_s = cdnopt_clock_s() - started;
+        if (rc == CDNOPT_OK && callback && callback(&progress, user) != 0)
+            break;
+    }
+    state_free(s);
+    cdnopt_free(s);
+    return rc;
+}

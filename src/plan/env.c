@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hierarchical release-planning environment: construction, reset, steps and
+ * placements. The total traffic is kept densely on the baseline's grid, so a
+ * placement adds the release's hourly profile to the grid steps it covers and the
+ * new peak is the larger of the old peak and the maximum over those steps.
+ *
+ * Invariant between steps: every pending release has at least one valid local
+ * action, because a clock advance first places every release whose latest
+ * reachable start has passed.
+ */
+#include "env-impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int cdnopt_env_levels[CDNOPT_ENV_LEVELS] = {0, 10, 30, 50, 100};
+const double cdnopt_env_ratios[CDNOPT_ENV_RATIOS] = {0.1, 0.3, 0.5};
+
+cdnopt_env_params cdnopt_env_params_default(void)
+{
+    return (cdnopt_env_params){
+        .rules = cdnopt_rules_default(),
+        .objective = CDNOPT_OBJECTIVE_PEAK,
+        .day_start = -1,
+    };
+}
+
+int cdnopt_env_n_actions(cdnopt_env_phase phase)
+{
+    switch (phase) {
+    case CDNOPT_ENV_GLOBAL:
+        return CDNOPT_ENV_GLOBAL_ACTIONS;
+    case CDNOPT_ENV_LOCAL:
+        return CDNOPT_ENV_LOCAL_ACTIONS;
+    case CDNOPT_ENV_DONE:
+        break;
+    }
+    return 0;
+}
+
+int64_t env_clock_time(const cdnopt_env *env)
+{
+    return env->params.day_start + (int64_t)env->clock * 3600;
+}
+
+static int64_t local_start(const cdnopt_env *env, size_t i, int action)
+{
+    return env->releases->items[i].planned_at + (int64_t)(action / CDNOPT_ENV_RATIOS) * 3600;
+}
+
+bool env_local_valid(const cdnopt_env *env, size_t i, int action)
+{
+    int64_t start = local_start(env, i, action);
+    if (start < env_clock_time(env))
+        return false;
+    double ratio = cdnopt_env_ratios[action % CDNOPT_ENV_RATIOS];
+    return cdnopt_rules_check(&env->params.rules, &env->releases->items[i], start, ratio,
+                              &env->grid) == CDNOPT_RULE_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Objective                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank 95th percentile: the value at 1-based rank ceil(0.95 n) in ascending order. */
+static double p95_of(const cdnopt_env *env)
+{
+    size_t n = env->grid.n;
+    memcpy(env->select, env->total, n * sizeof(double));
+    qsort(env->select, n, sizeof(double), compare_double);
+    size_t rank = (size_t)ceil(0.95 * (double)n);
+    return env->select[rank - 1];
+}
+
+static double objective_of(const cdnopt_env *env)
+{
+    return env->params.objective == CDNOPT_OBJECTIVE_P95 ? p95_of(env) : env->peak;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Placement                                                                 */
+/* ------------------------------------------------------------------------- */
+
+/* Recompute the hourly maxima of hours [first, last] (hours from midnight). */
+static void refresh_hours(cdnopt_env *env, long first, long last)
+{
+    size_t sph = env->steps_per_hour;
+    for (long h = first < 0 ? 0 : first; h <= last && h < env->n_hours; h++) {
+        size_t i0 = env->day_index + (size_t)h * sph;
+        double total_max = 0, impact_max = 0;
+        for (size_t j = i0; j < i0 + sph; j++) {
+            total_max = fmax(total_max, env->total[j]);
+            impact_max = fmax(impact_max, env->total[j] - env->base[j]);
+        }
+        env->total_hmax[h] = (float)total_max;
+        env->impact_hmax[h] = (float)impact_max;
+    }
+}
+
+/* Add (sign +1) or remove (sign -1) release i's wave; returns the max total it touched. */
+static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio, double sign)
+{
+    size_t hours = cdnopt_release_profile(&env->releases->items[i], ratio, &env->params.rules,
+                                          env->profile);
+    size_t sph = env->steps_per_hour;
+    size_t first = (size_t)((start - env->grid.origin) / env->grid.step_s);
+    double touched = 0;
+    for (size_t h = 0; h < hours; h++) {
+        double gbps = sign * env->profile[h];
+        for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++) {
+            env->total[j] += gbps;
+            touched = fmax(touched, env->total[j]);
+        }
+    }
+
+    long h0 = ((long)first - (long)env->day_index) / (long)sph;
+    refresh_hours(env, h0, h0 + (long)hours + 1);
+    return touched;
+}
+
+/* Recompute the earliest forced start among the pending releases of a shard. */
+static void refresh_shard(cdnopt_env *env, int shard)
+{
+    const cdnopt_shards *s = env->shards;
+    int64_t earliest = INT64_MAX;
+    for (size_t k = s->offset[shard]; k < s->offset[shard + 1]; k++) {
+        size_t i = env->order[k];
+        if (!env->placed[i] && env->forced[i].start < earliest)
+            earliest = env->forced[i].start;
+    }
+    env->min_forced[shard] = earliest;
+    while (env->next[shard] < s->offset[shard + 1] && env->placed[env->order[env->next[shard]]])
+        env->next[shard]++;
+}
+
+static int shard_of(const cdnopt_env *env, size_t i)
+{
+    return cdnopt_civil_hour(env->releases->items[i].planned_at);
+}
+
+/* Place release i and return minus the objective increase, Gbit/s. */
+static double place(cdnopt_env *env, size_t i, int64_t start, double ratio)
+{
+    double before = env->objective;
+    double touched = apply_wave(env, i, start, ratio, 1.0);
+    env->peak = fmax(env->peak, touched);
+    env->objective = objective_of(env);
+
+    env->placed[i] = 1;
+    env->start[i] = start;
+    env->ratio[i] = ratio;
+    env->n_placed++;
+    int shard = shard_of(env, i);
+    env->pending[shard]--;
+    env->pending_gbit[shard] -= env->gbit[i];
+    refresh_shard(env, shard);
+    return -(env->objective - before);
+}
+
+/* Objective after adding release i's wave, without keeping it. */
+static double objective_if(cdnopt_env *env, size_t i, int64_t start, double ratio)
+{
+    double saved_peak = env->peak;
+    double touched = apply_wave(env, i, start, ratio, 1.0);
+    env->peak = fmax(env->peak, touched);
+    double value = objective_of(env);
+    apply_wave(env, i, start, ratio, -1.0);
+    env->peak = saved_peak;
+    return value;
+}
+
+/* Place release i at its latest legal start with the ratio that raises the objective least. */
+static double place_forced(cdnopt_env *env, size_t i)
+{
+    const env_forced *f = &env->forced[i];
+    if (!f->agent_option)
+        return place(env, i, f->start, f->ratio);
+
+    double best_value = INFINITY, best_ratio = 0;
+    for (int r = 0; r < CDNOPT_ENV_RATIOS; r++) {
+        double ratio = cdnopt_env_ratios[r];
+        if (cdnopt_rules_check(&env->params.rules, &env->releases->items[i], f->start, ratio,
+                               &env->grid) != CDNOPT_RULE_OK)
+            continue;
+        double value = objective_if(env, i, f->start, ratio);
+        if (value < best_value) {
+            best_value = value;
+            best_ratio = ratio;
+        }
+    }
+    CDNOPT_ASSERT(best_ratio > 0);
+    return place(env, i, f->start, best_ratio);
+}
+
+/* Move the clock one hour on and place every release that has no valid start left. */
+static void advance_clock(cdnopt_env *env, cdnopt_env_step_result *result)
+{
+    env->clock++;
+    int64_t now = env_clock_time(env);
+    for (int shard = 0; shard < CDNOPT_ENV_SHARDS; shard++) {
+        if (env->pending[shard] == 0 || env->min_forced[shard] >= now)
+            continue;
+        const cdnopt_shards *s = env->shards;
+        for (size_t k = s->offset[shard]; k < s->offset[shard + 1]; k++) {
+            size_t i = env->order[k];
+            if (env->placed[i] || env->forced[i].start >= now)
+                continue;
+            result->forced_reward += place_forced(env, i);
+            result->n_forced++;
+        }
+    }
+    env->phase = env->n_placed == env->n ? CDNOPT_ENV_DONE : CDNOPT_ENV_GLOBAL;
+    env->current = -1;
+}
+
+/* Pick the next release of the current step, or end the step. */
+static void next_local(cdnopt_env *env, cdnopt_env_step_result *result)
+{
+    int shard = env->shard;
+    if (env->step_done < env->step_total && env->pending[shard] > 0) {
+        env->current = (long)env->order[env->next[shard]];
+        env->phase = CDNOPT_ENV_LOCAL;
+        return;
+    }
+    advance_clock(env, result);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Steps                                                                     */
+/* ------------------------------------------------------------------------- */
+
+static int step_global(cdnopt_env *env, int action, cdnopt_env_step_result *result, char *err)
+{
+    int shard = action / CDNOPT_ENV_LEVELS;
+    int level = cdnopt_env_levels[action % CDNOPT_ENV_LEVELS];
+    if (env->pending[shard] == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "global action %d is masked: shard %d has no pending release",
+                           action, shard);
+
+    env->shard = shard;
+    env->level = level;
+    env->step_total = (size_t)ceil((double)level / 100.0 * (double)env->pending[shard]);
+    env->step_done = 0;
+    next_local(env, result);
+    return CDNOPT_OK;
+}
+
+static int step_local(cdnopt_env *env, int action, cdnopt_env_step_result *result, char *err)
+{
+    size_t i = (size_t)env->current;
+    if (!env_local_valid(env, i, action)) {
+        char when[32];
+        cdnopt_release_format_time(local_start(env, i, action), when, sizeof when);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "local action %d is masked for release %s: start %s with batch "
+                           "ratio %g breaks a rule or lies before the clock",
+                           action, env->releases->items[i].id, when,
+                           cdnopt_env_ratios[action % CDNOPT_ENV_RATIOS]);
+    }
+
+    result->reward = place(env, i, local_start(env, i, action),
+                           cdnopt_env_ratios[action % CDNOPT_ENV_RATIOS]);
+    env->step_done++;
+    next_local(env, result);
+    return CDNOPT_OK;
+}
+
+int cdnopt_env_step(cdnopt_env *env, int action, cdnopt_env_step_result *result, char *err)
+{
+    *result = (cdnopt_env_step_result){0};
+    int n_actions = cdnopt_env_n_actions(env->phase);
+    if (n_actions == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "the episode is done; reset the environment");
+    if (action < 0 || action >= n_actions)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "action %d is outside [0, %d)", action,
+                           n_actions);
+
+    int rc = env->phase == CDNOPT_ENV_GLOBAL ? step_global(env, action, result, err)
+                                             : step_local(env, action, result, err);
+    result->phase = env->phase;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Construction and reset                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* Find the latest start the environment may place release i at. */
+static int find_forced(cdnopt_env *env, size_t i, char *err)
+{
+    env_forced *f = &env->forced[i];
+    const cdnopt_release *rel = &env->releases->items[i];
+    f->start = INT64_MIN;
+    f->agent_option = false;
+    for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
+        for (int r = 0; r < CDNOPT_ENV_RATIOS; r++) {
+            int64_t start = rel->planned_at + (int64_t)d * 3600;
+            if (cdnopt_rules_check(&env->params.rules, rel, start, cdnopt_env_ratios[r],
+                                   &env->grid) == CDNOPT_RULE_OK) {
+                f->start = start;
+                f->agent_option = true;
+            }
+        }
+    }
+    if (f->agent_option)
+        return CDNOPT_OK;
+
+    /* No local action fits (a narrow window or other ratios): take any legal option. */
+    cdnopt_option last;
+    size_t count = cdnopt_rules_options(&env->params.rules, rel, &env->grid,
+                                        env->grid.step_s, NULL, 0);
+    if (count == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release %s has no legal start on the baseline's grid; check its "
+                           "planned_at, latest_start_at and the rules",
+                           rel->id);
+    cdnopt_option *all = cdnopt_malloc(count * sizeof *all);
+    if (!all)
+        return CDNOPT_ENOMEM;
+    cdnopt_rules_options(&env->params.rules, rel, &env->grid, env->grid.step_s, all, count);
+    last = all[count - 1];
+    cdnopt_free(all);
+    f->start = last.start_at;
+    f->ratio = last.batch_ratio;
+    return CDNOPT_OK;
+}
+
+static int compare_by_gbit_desc(const void *a, const void *b, const double *gbit)
+{
+    double x = gbit[*(const size_t *)a], y = gbit[*(const size_t *)b];
+    if (x != y)
+        return x < y ? 1 : -1;
+    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+/* Insertion sort by descending traffic: qsort has no context pointer in C17, and a
+ * shard of a day seldom holds more than a few thousand releases. */
+static void sort_shard(size_t *idx, size_t n, const double *gbit)
+{
+    for (size_t k = 1; k < n; k++) {
+        size_t v = idx[k];
+        size_t j = k;
+        while (j > 0 && compare_by_gbit_desc(&idx[j - 1], &v, gbit) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+}
+
+static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                        cdnopt_env_params *p, char *err)
+{
+    if (baseline->n == 0 || baseline->step_s <= 0 || 3600 % baseline->step_s != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "baseline step of %lld s does not divide one hour",
+                           (long long)baseline->step_s);
+    if (releases->n == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "no release to plan");
+
+    if (p->day_start < 0) {
+        int64_t first = releases->items[0].planned_at;
+        for (size_t i = 1; i < releases->n; i++)
+            first = releases->items[i].planned_at < first ? releases->items[i].planned_at : first;
+        p->day_start = cdnopt_civil_day_start(first);
+    }
+    for (size_t i = 0; i < releases->n; i++) {
+        int64_t t = releases->items[i].planned_at;
+        if (t < p->day_start || t >= p->day_start + 86400)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "release %s is planned outside the day being planned; give the "
+                               "environment one day of releases",
+                               releases->items[i].id);
+    }
+    int64_t offset = p->day_start - baseline->t[0];
+    if (offset < 0 || offset % baseline->step_s != 0 || (size_t)(offset / baseline->step_s) >= baseline->n)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the baseline does not contain the release day's midnight on its grid");
+    return CDNOPT_OK;
+}
+
+static int alloc_arrays(cdnopt_env *env)
+{
+    size_t n = env->n, g = env->grid.n, hours = (size_t)env->n_hours;
+    env->base = cdnopt_malloc(g * sizeof(double));
+    env->total = cdnopt_malloc(g * sizeof(double));
+    env->select = cdnopt_malloc(g * sizeof(double));
+    env->base_hmax = cdnopt_calloc(hours + 1, sizeof(float));
+    env->total_hmax = cdnopt_calloc(hours + 1, sizeof(float));
+    env->impact_hmax = cdnopt_calloc(hours + 1, sizeof(float));
+    env->profile = cdnopt_malloc(CDNOPT_PROFILE_MAX_H * sizeof(double));
+    env->gbit = cdnopt_malloc(n * sizeof(double));
+    env->forced = cdnopt_malloc(n * sizeof(env_forced));
+    env->placed = cdnopt_malloc(n);
+    env->start = cdnopt_malloc(n * sizeof(int64_t));
+    env->ratio = cdnopt_malloc(n * sizeof(double));
+    env->order = cdnopt_malloc(n * sizeof(size_t));
+    bool ok = env->base && env->total && env->select && env->base_hmax && env->total_hmax &&
+              env->impact_hmax && env->profile && env->gbit && env->forced && env->placed &&
+              env->start && env->ratio && env->order;
+    return ok ? CDNOPT_OK : CDNOPT_ENOMEM;
+}
+
+/* Baseline copy, hourly maxima and the observation scale. */
+static void setup_baseline(cdnopt_env *env, const cdnopt_series *baseline)
+{
+    memcpy(env->base, baseline->v, env->grid.n * sizeof(double));
+    double window_max = 0;
+    size_t sph = env->steps_per_hour;
+    for (int h = 0; h < env->n_hours; h++) {
+        double m = 0;
+        for (size_t j = env->day_index + (size_t)h * sph; j < env->day_index + (size_t)(h + 1) * sph; j++)
+            m = fmax(m, env->base[j]);
+        env->base_hmax[h] = (float)m;
+        if (h < 72)
+            window_max = fmax(window_max, m);
+    }
+    env->scale = window_max > 0 ? 2.5 * window_max : 1.0;
+}
+
+static int setup_releases(cdnopt_env *env, char *err)
+{
+    env->day_gbit = 0;
+    for (size_t i = 0; i < env->n; i++) {
+        env->gbit[i] = cdnopt_release_gbit(&env->releases->items[i]);
+        env->day_gbit += env->gbit[i];
+        int rc = find_forced(env, i, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+
+    int rc = cdnopt_shards_new(env->releases, &env->shards);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "cannot shard the releases by planned hour");
+    memcpy(env->order, env->shards->index, env->n * sizeof(size_t));
+    env->shard_max = 0;
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
+        size_t lo = env->shards->offset[h], hi = env->shards->offset[h + 1];
+        sort_shard(env->order + lo, hi - lo, env->gbit);
+        env->shard_max = hi - lo > env->shard_max ? hi - lo : env->shard_max;
+    }
+    return CDNOPT_OK;
+}
+
+int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                   const cdnopt_env_params *params, cdnopt_env **out, char *err)
+{
+    *out = NULL;
+    cdnopt_env_params p = params ? *params : cdnopt_env_params_default();
+    int rc = check_inputs(baseline, releases, &p, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_env *env = cdnopt_calloc(1, sizeof *env);
+    if (!env)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the environment");
+    env->params = p;
+    env->releases = releases;
+    env->n = releases->n;
+    env->grid = cdnopt_grid_of(baseline);
+    env->steps_per_hour = (size_t)(3600 / baseline->step_s);
+    env->day_index = (size_t)((p.day_start - baseline->t[0]) / baseline->step_s);
+    env->n_hours = (int)((baseline->n - env->day_index) / env->steps_per_hour);
+
+    rc = alloc_arrays(env);
+    if (rc != CDNOPT_OK) {
+        cdnopt_env_free(env);
+        return cdnopt_fail(err, rc, "out of memory for the environment");
+    }
+    setup_baseline(env, baseline);
+    rc = setup_releases(env, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_env_free(env);
+        return rc;
+    }
+    cdnopt_env_reset(env);
+    *out = env;
+    return CDNOPT_OK;
+}
+
+void cdnopt_env_free(cdnopt_env *env)
+{
+    if (!env)
+        return;
+    cdnopt_free(env->base);
+    cdnopt_free(env->total);
+    cdnopt_free(env->select);
+    cdnopt_free(env->base_hmax);
+    cdnopt_free(env->total_hmax);
+    cdnopt_free(env->impact_hmax);
+    cdnopt_free(env->profile);
+    cdnopt_free(env->gbit);
+    cdnopt_free(env->forced);
+    cdnopt_free(env->placed);
+    cdnopt_free(env->start);
+    cdnopt_free(env->ratio);
+    cdnopt_free(env->order);
+    cdnopt_shards_free(env->shards);
+    cdnopt_free(env);
+}
+
+void cdnopt_env_reset(cdnopt_env *env)
+{
+    memcpy(env->total, env->base, env->grid.n * sizeof(double));
+    env->peak = 0;
+    for (size_t j = 0; j < env->grid.n; j++)
+        env->peak = fmax(env->peak, env->total[j]);
+    for (int h = 0; h < env->n_hours; h++) {
+        env->total_hmax[h] = env->base_hmax[h];
+        env->impact_hmax[h] = 0;
+    }
+    env->objective = objective_of(env);
+
+    memset(env->placed, 0, env->n);
+    env->n_placed = 0;
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
+        env->next[h] = env->shards->offset[h];
+        env->pending[h] = env->shards->offset[h + 1] - env->shards->offset[h];
+        env->pending_gbit[h] = 0;
+        for (size_t k = env->shards->offset[h]; k < env->shards->offset[h + 1]; k++)
+            env->pending_gbit[h] += env->gbit[env->order[k]];
+        refresh_shard(env, h);
+    }
+    env->clock = 0;
+    env->level = 0;
+    env->current = -1;
+    env->phase = CDNOPT_ENV_GLOBAL;
+
+    /* NOTE: a release that no local action can place (custom rules) is placed here, so
+     * its traffic is part of the starting objective and never of a reward. */
+    for (size_t i = 0; i < env->n; i++) {
+        if (!env->forced[i].agent_option)
+            place_forced(env, i);
+    }
+    if (env->n_placed == env->n)
+        env->phase = CDNOPT_ENV_DONE;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Accessors                                                                 */
+/* ------------------------------------------------------------------------- */
+
+cdnopt_env_phase cdnopt_env_phase_of(const cdnopt_env *env)
+{
+    return env->phase;
+}
+
+double cdnopt_env_objective_value(const cdnopt_env *env)
+{
+    return env->objective;
+}
+
+const double *cdnopt_env_total(const cdnopt_env *env)
+{
+    return env->total;
+}
+
+double cdnopt_env_scale(const cdnopt_env *env)
+{
+    return env->scale;
+}
+
+long cdnopt_env_current_release(const cdnopt_env *env)
+{
+    return env->phase == CDNOPT_ENV_LOCAL ? env->current : -1;
+}
+
+int cdnopt_env_schedule(const cdnopt_env *env, cdnopt_schedule *schedule)
+{
+    if (schedule->n != env->n)
+        return CDNOPT_EINVAL;
+    for (size_t i = 0; i < env->n; i++) {
+        if (!env->placed[i])
+            continue;
+        schedule->start_at[i] = env->start[i];
+        schedule->batch_ratio[i] = env->ratio[i];
+    }
+    return CDNOPT_OK;
+}

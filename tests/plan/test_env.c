@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cdnopt/agent.h"
+#include "env_fixture.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct env_case {
+    cdnopt_series *baseline;
+    cdnopt_release_set *releases;
+    cdnopt_env *env;
+} env_case;
+
+static void case_open(env_case *c, size_t n_releases, uint64_t seed, cdnopt_objective objective)
+{
+    c->baseline = fixture_baseline(3, 300);
+    c->releases = fixture_releases(n_releases, seed);
+    assert_non_null(c->baseline);
+    assert_non_null(c->releases);
+    cdnopt_env_params p = cdnopt_env_params_default();
+    p.objective = objective;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_env_new(c->baseline, c->releases, &p, &c->env, err), CDNOPT_OK);
+}
+
+static void case_close(env_case *c)
+{
+    cdnopt_env_free(c->env);
+    cdnopt_release_set_free(c->releases);
+    cdnopt_series_free(c->baseline);
+}
+
+static int draw_from_mask(const uint8_t *mask, int n, cdnopt_rng *rng)
+{
+    int valid = 0;
+    for (int a = 0; a < n; a++)
+        valid += mask[a];
+    int pick = (int)cdnopt_rng_below(rng, (uint64_t)valid);
+    for (int a = 0; a < n; a++) {
+        if (mask[a] && pick-- == 0)
+            return a;
+    }
+    return -1;
+}
+
+/* Every action the mask allows keeps the rules, checked independently of the
+ * environment through cdnopt_rules_check; the finished schedule has no violation. */
+static void mask_never_yields_invalid_action(void **state)
+{
+    (void)state;
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 7);
+    cdnopt_rules rules = cdnopt_rules_default();
+    for (uint64_t episode = 0; episode < 20; episode++) {
+        env_case c;
+        case_open(&c, 60, 100 + episode, CDNOPT_OBJECTIVE_PEAK);
+        cdnopt_grid grid = cdnopt_grid_of(c.baseline);
+        int64_t clock = FIXTURE_DAY;
+        size_t checked = 0;
+
+        while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+            uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+            int n_valid = cdnopt_env_mask(c.env, mask);
+            assert_true(n_valid > 0);
+            cdnopt_env_phase phase = cdnopt_env_phase_of(c.env);
+            if (phase == CDNOPT_ENV_LOCAL) {
+                const cdnopt_release *r =
+                    &c.releases->items[cdnopt_env_current_release(c.env)];
+                for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+                    int64_t start = r->planned_at + (int64_t)(a / CDNOPT_ENV_RATIOS) * 3600;
+                    double ratio = cdnopt_env_ratios[a % CDNOPT_ENV_RATIOS];
+                    bool legal = cdnopt_rules_check(&rules, r, start, ratio, &grid) ==
+                                     CDNOPT_RULE_OK && start >= clock;
+                    assert_int_equal(mask[a], legal ? 1 : 0);
+                    checked++;
+                }
+            }
+            int action = draw_from_mask(mask, cdnopt_env_n_actions(phase), &rng);
+            cdnopt_env_step_result result;
+            char err[CDNOPT_ERRMSG_MAX] = "";
+            assert_int_equal(cdnopt_env_step(c.env, action, &result, err), CDNOPT_OK);
+            if (result.phase != CDNOPT_ENV_LOCAL && phase == CDNOPT_ENV_LOCAL)
+                clock += 3600;
+            else if (phase == CDNOPT_ENV_GLOBAL && result.phase != CDNOPT_ENV_LOCAL)
+                clock += 3600;
+        }
+        assert_true(checked > 0);
+
+        cdnopt_schedule *schedule = NULL;
+        assert_int_equal(cdnopt_schedule_new(c.releases->n, &schedule), CDNOPT_OK);
+        assert_int_equal(cdnopt_env_schedule(c.env, schedule), CDNOPT_OK);
+        cdnopt_violation v[4];
+        assert_int_equal(cdnopt_schedule_check(c.releases, schedule, &rules, &grid, v, 4), 0);
+        cdnopt_schedule_free(schedule);
+        case_close(&c);
+    }
+}
+
+/* Play an episode with random valid actions; return the sum of all rewards. */
+static double play_random(cdnopt_env *env, uint64_t seed, size_t *n_forced)
+{
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, seed);
+    double sum = 0;
+    *n_forced = 0;
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+        cdnopt_env_mask(env, mask);
+        int action = draw_from_mask(mask, cdnopt_env_n_actions(cdnopt_env_phase_of(env)), &rng);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(env, action, &result, NULL), CDNOPT_OK);
+        sum += result.reward + result.forced_reward;
+        *n_forced += result.n_forced;
+    }
+    return sum;
+}
+
+/* The return is minus the objective increase, and the final objective is the one the
+ * dense evaluation of the schedule gives (peak and p95). */
+static void rewards_sum_to_objective_change(void **state)
+{
+    (void)state;
+    cdnopt_objective objectives[2] = {CDNOPT_OBJECTIVE_PEAK, CDNOPT_OBJECTIVE_P95};
+    for (int k = 0; k < 2; k++) {
+        env_case c;
+        case_open(&c, 80, 3, objectives[k]);
+        double start_value = cdnopt_env_objective_value(c.env);
+        size_t n_forced = 0;
+        double sum = play_random(c.env, 11, &n_forced);
+        double end_value = cdnopt_env_objective_value(c.env);
+        assert_true(fabs(sum + (end_value - start_value)) < 1e-6 * end_value);
+
+        cdnopt_schedule *schedule = NULL;
+        assert_int_equal(cdnopt_schedule_new(c.releases->n, &schedule), CDNOPT_OK);
+        cdnopt_env_schedule(c.env, schedule);
+        cdnopt_rules rules = cdnopt_rules_default();
+        cdnopt_figures fig;
+        assert_int_equal(
+            cdnopt_schedule_evaluate(c.baseline, c.releases, schedule, &rules, NULL, &fig),
+            CDNOPT_OK);
+        double expected = k == 0 ? fig.peak_gbps : fig.p95_gbps;
+        assert_true(fabs(end_value - expected) < 1e-6 * expected);
+        cdnopt_schedule_free(schedule);
+        case_close(&c);
+    }
+}
+
+/* An 800 MB release planned at 22:00 with ratio 0.5 has batches at 22+d and 23+d:
+ * d = 0 is legal, d = 1 .. 6 put a batch into 00:00-04:59, d = 7 (05:00) is legal. */
+static void blackout_masks_night_batches(void **state)
+{
+    (void)state;
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release r = {.size_mb = 800, .users = 1e5, .planned_at = FIXTURE_DAY + 22 * 3600};
+    strcpy(r.id, "big");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), CDNOPT_OK);
+    cdnopt_env *env = NULL;
+    assert_int_equal(cdnopt_env_new(baseline, set, NULL, &env, NULL), CDNOPT_OK);
+
+    cdnopt_env_step_result result;
+    int global = 22 * CDNOPT_ENV_LEVELS + 4; /* shard 22, level 100 % */
+    assert_int_equal(cdnopt_env_step(env, global, &result, NULL), CDNOPT_OK);
+    assert_int_equal(result.phase, CDNOPT_ENV_LOCAL);
+
+    uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+    cdnopt_env_mask(env, mask);
+    const int half = 2; /* index of ratio 0.5 */
+    int expected[8] = {1, 0, 0, 0, 0, 0, 0, 1};
+    for (int d = 0; d < 8; d++)
+        assert_int_equal(mask[d * CDNOPT_ENV_RATIOS + half], expected[d]);
+    /* Ratio 0.1 runs 10 batches from 22+d: only d >= 7 (05:00 .. 14:00) is legal. */
+    for (int d = 0; d < 7; d++)
+        assert_int_equal(mask[d * CDNOPT_ENV_RATIOS + 0], 0);
+    assert_int_equal(mask[7 * CDNOPT_ENV_RATIOS + 0], 1);
+
+    /* Stepping with a masked action is rejected with a message naming the start. */
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_env_step(env, 1 * CDNOPT_ENV_RATIOS + half, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "masked for release big");
+    cdnopt_assert_contains(err, "2004-12-14 23:00:00");
+
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+}
+
+/* With only level-0 actions, the clock runs out and each release is placed at its
+ * latest legal start (delay 23 h for a small release). */
+static void waiting_forces_latest_start(void **state)
+{
+    (void)state;
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release r = {.size_mb = 100, .users = 1e5, .planned_at = FIXTURE_DAY + 3 * 3600};
+    strcpy(r.id, "small");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), CDNOPT_OK);
+    cdnopt_env *env = NULL;
+    assert_int_equal(cdnopt_env_new(baseline, set, NULL, &env, NULL), CDNOPT_OK);
+
+    size_t forced = 0, steps = 0;
+    double forced_reward = 0, start_peak = cdnopt_env_objective_value(env);
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(env, 3 * CDNOPT_ENV_LEVELS + 0, &result, NULL),
+                         CDNOPT_OK);
+        forced += result.n_forced;
+        forced_reward += result.forced_reward;
+        steps++;
+    }
+    /* Planned 03:00, latest start 02:00 the next day: forced when the clock passes it. */
+    assert_int_equal(forced, 1);
+    assert_int_equal(steps, 27);
+    double added = cdnopt_env_objective_value(env) - start_peak;
+    assert_true(forced_reward <= 0);
+    assert_true(fabs(forced_reward + added) < 1e-9);
+
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_new(1, &schedule), CDNOPT_OK);
+    cdnopt_env_schedule(env, schedule);
+    assert_int_equal(schedule->start_at[0], r.planned_at + 23 * 3600);
+    cdnopt_schedule_free(schedule);
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+}
+
+/* Every value lies in [0, 1] and the release block describes the current release. */
+static void observation_layout(void **state)
+{
+    (void)state;
+    env_case c;
+    case_open(&c, 40, 5, CDNOPT_OBJECTIVE_PEAK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 3);
+    size_t local_seen = 0;
+    while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+        float obs[CDNOPT_ENV_OBS];
+        cdnopt_env_observe(c.env, obs);
+        for (int k = 0; k < CDNOPT_ENV_OBS; k++)
+            assert_true(obs[k] >= 0.0f && obs[k] <= 1.0f);
+
+        long current = cdnopt_env_current_release(c.env);
+        if (current >= 0) {
+            const cdnopt_release *r = &c.releases->items[current];
+            int hour = cdnopt_civil_hour(r->planned_at);
+            assert_float_equal(obs[CDNOPT_OBS_SHARD + hour], 1.0f, 0.0f);
+            assert_float_equal(obs[CDNOPT_OBS_RELEASE + 1], r->size_mb > 500 ? 1.0f : 0.0f, 0.0f);
+            assert_float_equal(obs[CDNOPT_OBS_RELEASE + 0], r->size_mb / 8000.0, 1e-6);
+            assert_float_equal(obs[CDNOPT_OBS_CALENDAR + 6], 1.0f, 0.0f);
+            local_seen++;
+        }
+        uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+        cdnopt_env_mask(c.env, mask);
+        int action = draw_from_mask(mask, cdnopt_env_n_actions(cdnopt_env_phase_of(c.env)), &rng);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
+    }
+    assert_true(local_seen > 0);
+    case_close(&c);
+}
+
+static void rejects_release_outside_day(void **state)
+{
+    (void)state;
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release r[2] = {{.size_mb = 100, .users = 1e4, .planned_at = FIXTURE_DAY + 3600},
+                           {.size_mb = 100, .users = 1e4, .planned_at = FIXTURE_DAY + 90000}};
+    strcpy(r[0].id, "today");
+    strcpy(r[1].id, "tomorrow");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(r, 2, &set, NULL), CDNOPT_OK);
+    cdnopt_env *env = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_env_new(baseline, set, NULL, &env, err), CDNOPT_EINVAL);
+    assert_null(env);
+    cdnopt_assert_contains(err, "release tomorrow is planned outside the day");
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+}
+
+/* Windows of 3 days start at midnights and skip the excluded span. */
+static void episode_days_skip_excluded(void **state)
+{
+    (void)state;
+    cdnopt_series *history = fixture_baseline(10, 3600);
+    size_t days[16];
+    assert_int_equal(cdnopt_episode_days(history, NULL, NULL, 0, days, 16), 8);
+    assert_int_equal(days[1], 24);
+
+    int64_t from = FIXTURE_DAY + 4 * 86400, to = FIXTURE_DAY + 5 * 86400;
+    /* Windows starting on days 2, 3 and 4 overlap day 4. */
+    assert_int_equal(cdnopt_episode_days(history, &from, &to, 1, days, 16), 5);
+    assert_int_equal(days[2], 5 * 24);
+
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 1);
+    cdnopt_episode_params p = cdnopt_episode_params_default();
+    cdnopt_series *base = NULL;
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_episode_draw(history, days, 5, &p, &rng, &base, &set, NULL),
+                     CDNOPT_OK);
+    assert_int_equal(base->n, 72);
+    double max = 0;
+    for (size_t i = 0; i < base->n; i++)
+        max = fmax(max, base->v[i]);
+    assert_float_equal(max, 1000.0, 1e-9);
+    assert_true(set->n >= p.min_releases && set->n <= p.max_releases);
+    for (size_t i = 0; i < set->n; i++)
+        assert_int_equal(cdnopt_civil_day_start(set->items[i].planned_at), base->t[0]);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(base);
+    cdnopt_series_free(history);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mask_never_yields_invalid_action),
+        cmocka_unit_test(rewards_sum_to_objective_change),
+        cmocka_unit_test(blackout_masks_night_batches),
+        cmocka_unit_test(waiting_forces_latest_start),
+        cmocka_unit_test(observation_layout),
+        cmocka_unit_test(rejects_release_outside_day),
+        cmocka_unit_test(episode_days_skip_excluded),
+    };
+    return cdnopt_test_main(argc, argv, "env", tests, sizeof tests / sizeof tests[0]);
+}
