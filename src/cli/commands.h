@@ -18,6 +18,7 @@
     X("forecast", cdnopt_cmd_forecast, "forecast the next day with calibrated intervals")   \
     X("evaluate", cdnopt_cmd_evaluate, "score day-ahead forecasts against the baselines")   \
     X("train-agent", cdnopt_cmd_train_agent, "train the DQN release planner on a history")  \
+    X("serve", cdnopt_cmd_serve, "serve the REST API, metrics and the live dashboard")     \
     X("version", cdnopt_cmd_version, "print the version and the libraries in use")
 
 #define CDNOPT_COMMAND_DECLARE_(name, function, summary) int function(int argc, char **argv);

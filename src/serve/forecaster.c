@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The service's forecaster: the model given with --model and its calibration,
+ * loaded once at start and used by forecast and re-plan jobs. Jobs run on
+ * several workers, so calls are serialized by a lock.
+ */
+#include "serve-impl.h"
+
+#include "cdnopt/model.h"
+
+#include <string.h>
+
+struct serve_forecaster {
+    cdnopt_model *model;
+    cdnopt_calibration cal; /* zeroed when the file has none */
+    bool has_cal;           /* whether cal was loaded */
+    pthread_mutex_t lock;   /* one forecast at a time */
+};
+
+int serve_forecaster_open(const char *path, serve_forecaster **out, char *err)
+{
+    *out = NULL;
+    serve_forecaster *f = cdnopt_calloc(1, sizeof *f);
+    if (f == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "serve: out of memory loading %s", path);
+
+    int rc = cdnopt_model_load(path, &f->model, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_free(f);
+        return rc;
+    }
+
+    /* A model without a /calibration group still forecasts, with raw intervals. */
+    char cal_err[CDNOPT_ERRMSG_MAX] = "";
+    rc = cdnopt_pipeline_calibration_load(path, &f->cal, cal_err);
+    f->has_cal = rc == CDNOPT_OK;
+    if (rc != CDNOPT_OK && rc != CDNOPT_ENOTFOUND) {
+        cdnopt_model_free(f->model);
+        cdnopt_free(f);
+        return cdnopt_fail(err, rc, "%s", cal_err);
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    *out = f;
+    return CDNOPT_OK;
+}
+
+void serve_forecaster_close(serve_forecaster *f)
+{
+    if (f == NULL)
+        return;
+    if (f->has_cal)
+        cdnopt_calibration_fini(&f->cal);
+    cdnopt_model_free(f->model);
+    pthread_mutex_destroy(&f->lock);
+    cdnopt_free(f);
+}
+
+bool serve_forecaster_calibrated(const serve_forecaster *f)
+{
+    return f->has_cal;
+}
+
+int64_t serve_forecaster_step_s(const serve_forecaster *f)
+{
+    return cdnopt_model_step_s(f->model);
+}
+
+int serve_forecaster_run(serve_forecaster *f, const cdnopt_series *history, int horizon,
+                         int n_samples, cdnopt_forecast_result **out, char *err)
+{
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.horizon = horizon;
+    if (n_samples > 0)
+        p.n_samples = n_samples;
+
+    cdnopt_sampler sampler = cdnopt_sampler_from_model(f->model);
+    pthread_mutex_lock(&f->lock);
+    int rc = cdnopt_pipeline_forecast(&sampler, f->has_cal ? &f->cal : NULL, history, history->n,
+                                      &p, out, err);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}

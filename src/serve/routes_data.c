@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Observed bandwidth samples (POST as JSON or CSV, GET by time range) and the
+ * system state route (monitor history, alerts, workers, queues). Samples are
+ * the baseline a re-plan against observed traffic uses, and the "actual" line
+ * of the dashboard.
+ */
+#include "serve-impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Most samples one request may post (a year of 5-minute steps). */
+#define SAMPLES_MAX 105120
+
+struct sample_list {
+    int64_t *t;
+    double *gbps;
+    size_t n, cap;
+};
+
+static bool sample_push(struct sample_list *list, int64_t t, double gbps)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap == 0 ? 1024 : list->cap * 2;
+        int64_t *nt = cdnopt_realloc(list->t, cap * sizeof *nt);
+        if (nt != NULL)
+            list->t = nt;
+        double *nv = cdnopt_realloc(list->gbps, cap * sizeof *nv);
+        if (nv != NULL)
+            list->gbps = nv;
+        if (nt == NULL || nv == NULL)
+            return false;
+        list->cap = cap;
+    }
+    list->t[list->n] = t;
+    list->gbps[list->n] = gbps;
+    list->n++;
+    return true;
+}
+
+static bool check_sample(serve_request *req, const char *where, double gbps)
+{
+    if (isfinite(gbps) && gbps >= 0)
+        return true;
+    serve_respond_error(req, 422, "invalid_value", "gbps",
+                        "%s: gbps is %g; it must be a finite number >= 0", where, gbps);
+    return false;
+}
+
+/* CSV body: optional header "timestamp,gbps", then one "time,value" per line. */
+static bool parse_csv(serve_request *req, struct sample_list *list)
+{
+    char *line = req->body != NULL ? req->body : "";
+    for (size_t number = 1; *line != '\0'; number++) {
+        char *end = strchr(line, '\n');
+        if (end != NULL)
+            *end = '\0';
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r')
+            line[len - 1] = '\0';
+
+        char *comma = strchr(line, ',');
+        bool header = number == 1 && strncmp(line, "timestamp", 9) == 0;
+        if (!header && line[0] != '\0') {
+            char where[48];
+            snprintf(where, sizeof where, "CSV line %zu", number);
+            int64_t t = 0;
+            char *value_end = NULL;
+            if (comma != NULL)
+                *comma = '\0';
+            double gbps = comma != NULL ? strtod(comma + 1, &value_end) : NAN;
+            if (comma == NULL || !serve_parse_time(line, &t) || value_end == comma + 1 ||
+                *value_end != '\0') {
+                serve_respond_error(req, 400, "invalid_csv", "timestamp",
+                                    "%s: expected \"YYYY-MM-DD HH:MM:SS,gbps\", got '%.60s'", where,
+                                    line);
+                return false;
+            }
+            if (!check_sample(req, where, gbps))
+                return false;
+            if (!sample_push(list, t, gbps)) {
+                serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
+                return false;
+            }
+        }
+        if (end == NULL)
+            break;
+        line = end + 1;
+    }
+    return true;
+}
+
+/* JSON body: {"samples": [{"timestamp": "...", "gbps": 1.0}, ...]}. */
+static bool parse_json(serve_request *req, struct sample_list *list)
+{
+    json_t *root = serve_parse_body(req);
+    if (root == NULL)
+        return false;
+    json_t *items = json_object_get(root, "samples");
+    bool ok = json_is_array(items);
+    if (!ok)
+        serve_respond_error(req, 400, items == NULL ? "missing_field" : "invalid_type", "samples",
+                            "field 'samples' must be an array of {\"timestamp\", \"gbps\"}");
+
+    for (size_t i = 0; ok && i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        json_t *ts = json_object_get(item, "timestamp");
+        json_t *value = json_object_get(item, "gbps");
+        char where[48];
+        snprintf(where, sizeof where, "samples[%zu]", i);
+        int64_t t = 0;
+        if (!json_is_string(ts) || !serve_parse_time(json_string_value(ts), &t)) {
+            serve_respond_error(req, 400, "invalid_field", "timestamp",
+                                "%s.timestamp must be a string \"YYYY-MM-DD HH:MM:SS\"", where);
+            ok = false;
+        } else if (!json_is_number(value)) {
+            serve_respond_error(req, 400, "invalid_type", "gbps",
+                                "%s.gbps must be a number in Gbit/s", where);
+            ok = false;
+        } else {
+            ok = check_sample(req, where, json_number_value(value)) &&
+                 sample_push(list, t, json_number_value(value));
+            if (!ok && req->status == 0)
+                serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+static void post_samples(struct cdnopt_server *server, serve_request *req)
+{
+    const char *type =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct sample_list list = {0};
+    bool csv = type != NULL && strncmp(type, "text/csv", 8) == 0;
+    bool ok = csv ? parse_csv(req, &list) : parse_json(req, &list);
+    if (ok && (list.n == 0 || list.n > SAMPLES_MAX)) {
+        serve_respond_error(req, list.n == 0 ? 400 : 413,
+                            list.n == 0 ? "missing_field" : "payload_too_large", "samples",
+                            "the body holds %zu samples; send 1 to %d", list.n, SAMPLES_MAX);
+        ok = false;
+    }
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    if (ok &&
+        cdnopt_store_samples_put(server->store, list.t, list.gbps, list.n, err) != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        ok = false;
+    }
+    if (ok)
+        serve_respond_json(req, 201, json_pack("{s:I}", "stored", (json_int_t)list.n));
+    cdnopt_free(list.t);
+    cdnopt_free(list.gbps);
+}
+
+static void get_samples(struct cdnopt_server *server, serve_request *req)
+{
+    int64_t from = INT64_MIN;
+    int64_t to = INT64_MAX;
+    const char *from_text = serve_query(req, "from");
+    const char *to_text = serve_query(req, "to");
+    if ((from_text != NULL && !serve_parse_time(from_text, &from)) ||
+        (to_text != NULL && !serve_parse_time(to_text, &to))) {
+        serve_respond_error(req, 400, "invalid_query", from_text != NULL ? "from" : "to",
+                            "query parameters 'from' and 'to' take \"YYYY-MM-DD HH:MM:SS\"");
+        return;
+    }
+
+    int64_t *t = NULL;
+    double *gbps = NULL;
+    size_t n = 0;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    if (cdnopt_store_samples_get(server->store, from, to, &t, &gbps, &n, err) != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return;
+    }
+    json_t *times = json_array();
+    json_t *values = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+        serve_format_time(t[i], text, sizeof text);
+        json_array_append_new(times, json_string(text));
+        json_array_append_new(values, json_real(gbps[i]));
+    }
+    cdnopt_free(t);
+    cdnopt_free(gbps);
+    serve_respond_json(req, 200, json_pack("{s:o, s:o}", "timestamps", times, "gbps", values));
+}
+
+void serve_route_samples(struct cdnopt_server *server, serve_request *req)
+{
+    if (strcmp(req->method, "POST") == 0)
+        post_samples(server, req);
+    else
+        get_samples(server, req);
+}
+
+void serve_route_system(struct cdnopt_server *server, serve_request *req)
+{
+    size_t max_samples = 300;
+    const char *limit = serve_query(req, "samples");
+    if (limit != NULL)
+        max_samples = (size_t)strtoul(limit, NULL, 10);
+
+    size_t depth = 0;
+    int workers = 0;
+    int busy = 0;
+    uint64_t recycles = 0;
+    serve_pool_stats(server->pool, &depth, &workers, &busy, &recycles);
+    char now[32];
+    serve_format_time(serve_now(server), now, sizeof now);
+    json_t *body = json_pack("{s:s, s:o, s:{s:i, s:i, s:i, s:i, s:I, s:I}, s:I}", "clock", now,
+                             "monitor", serve_monitor_json(server->monitor, max_samples), "workers",
+                             "live", workers, "busy", busy, "min", server->params.min_workers,
+                             "max", server->params.max_workers, "queued", (json_int_t)depth,
+                             "recycles", (json_int_t)recycles, "writer_queue",
+                             (json_int_t)serve_writer_depth(server->writer));
+    serve_respond_json(req, 200, body);
+}

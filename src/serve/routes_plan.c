@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Planning routes: re-plan jobs (against observed samples from the start of
+ * the service clock's hour on, or against the forecast's critical line), job status, the latest
+ * schedule with its figures (JSON, CSV, or the series the dashboard draws), and
+ * the forecast. Re-plans and forecasts run on the worker pool; a request either
+ * waits for its job ("wait": true) or gets 202 and polls /api/v1/jobs/{id}.
+ */
+#include "serve-impl.h"
+
+#include "cdnopt/plan.h"
+#include "cdnopt/release.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Forecast paths per forecast job unless the request sets samples. */
+#define FORECAST_DEFAULT_SAMPLES 50
+
+/* ------------------------------------------------------------------------- */
+/* Shared helpers                                                            */
+/* ------------------------------------------------------------------------- */
+
+bool serve_shed_job(struct cdnopt_server *server, serve_request *req)
+{
+    if (!serve_monitor_alert_active(server->monitor, MONITOR_ALERT_MEMORY))
+        return false;
+    serve_metrics_shed(server->metrics);
+    req->retry_after_s = 30;
+    serve_respond_error(req, 503, "overloaded", NULL,
+                        "memory use is over %.0f%%, so new jobs are refused; retry later",
+                        server->params.memory_alert_ratio * 100);
+    return true;
+}
+
+int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cdnopt_series **out,
+                      char *err)
+{
+    *out = NULL;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t n = 0;
+    int rc = cdnopt_store_samples_get(server->store, from, to, &t, &v, &n, err);
+    if (rc == CDNOPT_OK && n < 2)
+        rc = cdnopt_fail(err, CDNOPT_ENOTFOUND,
+                         "%zu observed samples in the window; POST /api/v1/samples first", n);
+
+    int64_t step = n >= 2 ? t[1] - t[0] : 0;
+    for (size_t i = 1; rc == CDNOPT_OK && i < n; i++) {
+        if (t[i] - t[i - 1] != step) {
+            char at[32];
+            serve_format_time(t[i], at, sizeof at);
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "observed samples break the regular %lld s grid at %s; post the "
+                             "missing samples",
+                             (long long)step, at);
+        }
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_series_new(n, t[0], step, out);
+    if (rc == CDNOPT_OK)
+        memcpy((*out)->v, v, n * sizeof *v);
+    cdnopt_free(t);
+    cdnopt_free(v);
+    return rc;
+}
+
+/* Set the HTTP status and error code of a failed job. */
+static void job_fail(serve_job *job, int rc, const char *message)
+{
+    bool client = rc == CDNOPT_ENOTFOUND || rc == CDNOPT_EINVAL || rc == CDNOPT_EPARSE;
+    job->http_status = client ? 422 : 500;
+    snprintf(job->error_code, sizeof job->error_code, "%s", client ? "unprocessable" : "internal");
+    snprintf(job->error, sizeof job->error, "%s", message);
+}
+
+/* Submit a job and respond now (202 or an error), or suspend until it finishes. */
+static void submit_job(struct cdnopt_server *server, serve_request *req, serve_job *job, bool wait)
+{
+    if (wait) {
+        job->waiter = req;
+        serve_request_suspend(req);
+    }
+    char kind[16];
+    snprintf(kind, sizeof kind, "%s", job->kind);
+    uint64_t id = job->id;
+    if (serve_pool_submit(server->pool, job) != CDNOPT_OK) {
+        req->retry_after_s = 5;
+        serve_respond_error(req, 503, "queue_full", NULL,
+                            "the job queue is full or stopping; retry in a few seconds");
+        if (wait)
+            serve_request_resume(req);
+        serve_job_release(job);
+        return;
+    }
+    CDNOPT_LOG_INFO(SERVE_LOG, "request_id=%llu job_id=%llu kind=%s event=queued",
+                    (unsigned long long)req->id, (unsigned long long)id, kind);
+    if (!wait) {
+        snprintf(req->location, sizeof req->location, "/api/v1/jobs/%llu", (unsigned long long)id);
+        serve_respond_json(req, 202, json_pack("{s:o}", "job", serve_job_json(job)));
+    }
+    serve_job_release(job);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Re-plan                                                                   */
+/* ------------------------------------------------------------------------- */
+
+enum against { AGAINST_OBSERVED, AGAINST_FORECAST };
+
+struct replan_args {
+    enum against against;
+    bool exact;
+    cdnopt_objective objective;
+    double time_limit_s;
+};
+
+static int load_releases(struct cdnopt_server *server, cdnopt_release_set **out, char *err)
+{
+    cdnopt_store_release *rows = NULL;
+    size_t n = 0;
+    int rc = cdnopt_store_release_pending(server->store, &rows, &n, err);
+    if (rc == CDNOPT_OK && n == 0)
+        rc = cdnopt_fail(err, CDNOPT_ENOTFOUND,
+                         "no pending releases to plan; POST /api/v1/releases first");
+    cdnopt_release *items = rc == CDNOPT_OK ? cdnopt_calloc(n, sizeof *items) : NULL;
+    if (rc == CDNOPT_OK && items == NULL)
+        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory reading %zu releases", n);
+    for (size_t i = 0; rc == CDNOPT_OK && i < n; i++) {
+        snprintf(items[i].id, sizeof items[i].id, "%s", rows[i].id);
+        items[i].size_mb = rows[i].size_mb;
+        items[i].users = rows[i].users;
+        items[i].planned_at = rows[i].planned_at;
+        items[i].latest_start_at = rows[i].latest_start_at;
+        items[i].has_latest = true;
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_release_set_new(items, n, out, err);
+    cdnopt_free(items);
+    cdnopt_free(rows);
+    return rc;
+}
+
+/* The critical forecast line from the end of the observed history up to the
+ * last instant any legal schedule can reach: the latest start plus the longest
+ * profile (smallest ratio). */
+static int forecast_baseline(struct cdnopt_server *server, const cdnopt_release_set *releases,
+                             cdnopt_series **out, char *err)
+{
+    if (server->forecaster == NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "no forecasting model is loaded; start the server with --model");
+    cdnopt_series *history = NULL;
+    int rc = serve_load_series(server, INT64_MIN, serve_now(server), &history, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    cdnopt_rules rules = cdnopt_rules_default();
+    int64_t reach = 0;
+    for (size_t i = 0; i < releases->n; i++) {
+        int64_t end = cdnopt_release_latest_start(&releases->items[i], &rules) +
+                      (int64_t)cdnopt_profile_hours(&rules, rules.batch_ratios[0]) * 3600;
+        reach = end > reach ? end : reach;
+    }
+    int64_t origin = history->t[0] + (int64_t)history->n * history->step_s;
+    int horizon = reach > origin ? (int)((reach - origin) / history->step_s) + 1 : 1;
+
+    cdnopt_forecast_result *f = NULL;
+    rc = serve_forecaster_run(server->forecaster, history, horizon, FORECAST_DEFAULT_SAMPLES, &f,
+                              err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_series_new((size_t)f->horizon, f->t[0], f->step_s, out);
+    if (rc == CDNOPT_OK)
+        memcpy((*out)->v, f->critical, (size_t)f->horizon * sizeof(double));
+    cdnopt_forecast_result_free(f);
+    cdnopt_series_free(history);
+    return rc;
+}
+
+static json_t *figures_json(const cdnopt_figures *f)
+{
+    return json_pack("{s:f, s:f, s:f, s:f}", "peak_gbps", f->peak_gbps, "p95_gbps", f->p95_gbps,
+                     "mean_gbps", f->mean_gbps, "spill_gbit", f->spill_gbit);
+}
+
+/* The stored figures: the planner's result plus what the schedule route needs to
+ * draw it again (the baseline it was planned against). */
+static json_t *result_json(const struct replan_args *a, const cdnopt_plan_result *r,
+                           const cdnopt_series *baseline, size_t n_releases)
+{
+    char from[32];
+    serve_format_time(baseline->t[0], from, sizeof from);
+    json_t *values = json_array();
+    for (size_t i = 0; i < baseline->n; i++)
+        json_array_append_new(values, json_real(baseline->v[i]));
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:I, s:o, s:o, s:f, s:f, s:f, s:f, s:s, s:s, s:f, s:b, s:s, s:I, s:o}",
+        "against", a->against == AGAINST_OBSERVED ? "observed" : "forecast", "solver",
+        a->exact ? "exact" : "greedy", "objective", cdnopt_objective_name(a->objective), "releases",
+        (json_int_t)n_releases, "naive", figures_json(&r->naive), "planned",
+        figures_json(&r->planned), "peak_reduction", r->peak_reduction, "p95_reduction",
+        r->p95_reduction, "lower_bound_gbps", r->lower_bound_gbps, "solve_s", r->solve_s, "problem",
+        r->problem, "method", r->method, "gap", isfinite(r->gap) ? r->gap : -1.0, "optimal",
+        r->optimal, "baseline_from", from, "baseline_step_s", (json_int_t)baseline->step_s,
+        "baseline_gbps", values);
+    if (isfinite(r->lp_bound_gbps))
+        json_object_set_new(out, "lp_bound_gbps", json_real(r->lp_bound_gbps));
+    return out;
+}
+
+static int save_schedule(struct cdnopt_server *server, const cdnopt_release_set *releases,
+                         const cdnopt_schedule *schedule, json_t *figures, int64_t *id, char *err)
+{
+    cdnopt_store_schedule_item *items = cdnopt_calloc(releases->n, sizeof *items);
+    char *text = json_dumps(figures, JSON_COMPACT);
+    int rc = CDNOPT_OK;
+    if (items == NULL || text == NULL) {
+        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory saving a schedule");
+    } else {
+        for (size_t i = 0; i < releases->n; i++) {
+            snprintf(items[i].id, sizeof items[i].id, "%s", releases->items[i].id);
+            items[i].start_at = schedule->start_at[i];
+            items[i].batch_ratio = schedule->batch_ratio[i];
+        }
+        cdnopt_store_schedule s = {0, serve_now(server), text, releases->n, items};
+        rc = cdnopt_store_schedule_save(server->store, &s, id, err);
+    }
+    cdnopt_free(items);
+    cdnopt_free(text);
+    return rc;
+}
+
+static int replan(serve_job *job, const struct replan_args *a, char *err)
+{
+    struct cdnopt_server *server = job->server;
+    cdnopt_release_set *releases = NULL;
+    cdnopt_series *baseline = NULL;
+    int rc = load_releases(server, &releases, err);
+    /* Observed traffic counts from the start of the clock's hour, which lies on
+     * every grid whose step divides one hour. */
+    int64_t hour_start = serve_now(server) - ((serve_now(server) % 3600) + 3600) % 3600;
+    if (rc == CDNOPT_OK && a->against == AGAINST_OBSERVED)
+        rc = serve_load_series(server, hour_start, INT64_MAX, &baseline, err);
+    else if (rc == CDNOPT_OK)
+        rc = forecast_baseline(server, releases, &baseline, err);
+
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.objective = a->objective;
+    if (a->time_limit_s > 0)
+        params.time_limit_s = a->time_limit_s;
+    cdnopt_plan_result result = {0};
+    if (rc == CDNOPT_OK)
+        rc = a->exact ? cdnopt_plan_exact(baseline, releases, &rules, &params, &result, err)
+                      : cdnopt_plan_greedy(baseline, releases, &rules, &params, &result, err);
+
+    json_t *figures = NULL;
+    int64_t id = 0;
+    if (rc == CDNOPT_OK) {
+        figures = result_json(a, &result, baseline, releases->n);
+        rc = save_schedule(server, releases, result.schedule, figures, &id, err);
+    }
+    if (rc == CDNOPT_OK) {
+        serve_metrics_set_peaks(server->metrics, result.planned.peak_gbps, result.naive.peak_gbps);
+        json_object_del(figures, "baseline_gbps");
+        json_object_set_new(figures, "schedule_id", json_integer(id));
+        job->result = json_pack("{s:o, s:O}", "job", serve_job_json(job), "schedule", figures);
+        json_object_set_new(json_object_get(job->result, "job"), "status", json_string("done"));
+        CDNOPT_LOG_INFO(SERVE_LOG,
+                        "job_id=%llu event=replanned schedule_id=%lld releases=%zu "
+                        "naive_peak_gbps=%.3f planned_peak_gbps=%.3f solve_s=%.3f",
+                        (unsigned long long)job->id, (long long)id, releases->n,
+                        result.naive.peak_gbps, result.planned.peak_gbps, result.solve_s);
+    }
+    json_decref(figures);
+    cdnopt_plan_result_clear(&result);
+    cdnopt_series_free(baseline);
+    cdnopt_release_set_free(releases);
+    return rc;
+}
+
+static void run_replan(serve_job *job)
+{
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    pthread_mutex_lock(&job->server->plan_lock);
+    int rc = replan(job, job->arg, err);
+    pthread_mutex_unlock(&job->server->plan_lock);
+    if (rc != CDNOPT_OK) {
+        CDNOPT_LOG_ERROR(SERVE_LOG, "job_id=%llu kind=replan error=\"%s\"",
+                         (unsigned long long)job->id, err);
+        job_fail(job, rc, err);
+    }
+}
+
+static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a, bool *wait)
+{
+    *a = (struct replan_args){AGAINST_OBSERVED, false, CDNOPT_OBJECTIVE_PEAK, 0};
+    *wait = false;
+    const char *against = NULL;
+    const char *solver = NULL;
+    const char *objective = NULL;
+    json_error_t error;
+    if (json_unpack_ex(root, &error, JSON_STRICT, "{s?s, s?s, s?s, s?b, s?F}", "against", &against,
+                       "solver", &solver, "objective", &objective, "wait", wait, "time_limit_s",
+                       &a->time_limit_s) != 0) {
+        serve_respond_error(req, 400, "invalid_field", NULL,
+                            "invalid re-plan request: %s; fields are against, solver, "
+                            "objective, wait (bool), time_limit_s (number)",
+                            error.text);
+        return false;
+    }
+    if (against != NULL && strcmp(against, "observed") != 0 && strcmp(against, "forecast") != 0) {
+        serve_respond_error(req, 422, "invalid_value", "against",
+                            "field 'against' is '%.20s'; use observed or forecast", against);
+        return false;
+    }
+    a->against =
+        against != NULL && strcmp(against, "forecast") == 0 ? AGAINST_FORECAST : AGAINST_OBSERVED;
+    if (solver != NULL && strcmp(solver, "greedy") != 0 && strcmp(solver, "exact") != 0) {
+        /* TODO: solver "dqn" with the agent of --agent, once the plan module
+         * offers a planning call for a trained agent. */
+        serve_respond_error(req, 422, "invalid_value", "solver",
+                            "field 'solver' is '%.20s'; use greedy or exact", solver);
+        return false;
+    }
+    a->exact = solver != NULL && strcmp(solver, "exact") == 0;
+    if (objective != NULL && cdnopt_objective_parse(objective, &a->objective) != CDNOPT_OK) {
+        serve_respond_error(req, 422, "invalid_value", "objective",
+                            "field 'objective' is '%.20s'; use peak or p95", objective);
+        return false;
+    }
+    return true;
+}
+
+void serve_route_replan(struct cdnopt_server *server, serve_request *req)
+{
+    json_t *root = serve_parse_body(req);
+    if (root == NULL)
+        return;
+    struct replan_args parsed;
+    bool wait = false;
+    bool ok = parse_replan(req, root, &parsed, &wait);
+    json_decref(root);
+    if (!ok || serve_shed_job(server, req))
+        return;
+
+    struct replan_args *args = cdnopt_malloc(sizeof *args);
+    serve_job *job =
+        args != NULL ? serve_job_new(server, "replan", run_replan, args, cdnopt_free) : NULL;
+    if (job == NULL) {
+        cdnopt_free(args);
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory queuing a job");
+        return;
+    }
+    *args = parsed;
+    submit_job(server, req, job, wait);
+}
+
+void serve_route_job(struct cdnopt_server *server, serve_request *req)
+{
+    char *end = NULL;
+    unsigned long long id = strtoull(req->path_id, &end, 10);
+    serve_job *job = end != req->path_id && *end == '\0' ? serve_pool_find(server->pool, id) : NULL;
+    if (job == NULL) {
+        serve_respond_error(req, 404, "not_found", "id",
+                            "job '%.40s' not found; only the latest jobs are kept", req->path_id);
+        return;
+    }
+    json_t *body = atomic_load(&job->status) == JOB_DONE
+                       ? json_incref(job->result)
+                       : json_pack("{s:o}", "job", serve_job_json(job));
+    serve_job_release(job);
+    serve_respond_json(req, 200, body);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Schedule                                                                  */
+/* ------------------------------------------------------------------------- */
+
+static void schedule_csv(serve_request *req, const cdnopt_store_schedule *s)
+{
+    size_t cap = 64 + s->n_items * (CDNOPT_STORE_ID_MAX + 48);
+    char *text = cdnopt_malloc(cap);
+    if (text == NULL) {
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
+        return;
+    }
+    size_t len = (size_t)snprintf(text, cap, "id,start_at,batch_ratio\n");
+    for (size_t i = 0; i < s->n_items; i++) {
+        char start[32];
+        serve_format_time(s->items[i].start_at, start, sizeof start);
+        len += (size_t)snprintf(text + len, cap - len, "%s,%s,%.17g\n", s->items[i].id, start,
+                                s->items[i].batch_ratio);
+    }
+    serve_respond_text(req, 200, "text/csv; charset=utf-8", text, len);
+    cdnopt_free(text);
+}
+
+/* Add one release's hourly profile, started at start, to total on the grid. */
+static void add_profile(const double *profile, size_t hours, int64_t start, int64_t origin,
+                        int64_t step, size_t n, double *total)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = origin + (int64_t)i * step;
+        if (t < start)
+            continue;
+        size_t h = (size_t)((t - start) / 3600);
+        if (h >= hours)
+            break;
+        total[i] += profile[h];
+    }
+}
+
+/* The series the dashboard stacks: release traffic by batch ratio, the naive
+ * total, and the baseline the schedule was planned against. */
+static json_t *schedule_series(struct cdnopt_server *server, const cdnopt_store_schedule *s,
+                               json_t *figures)
+{
+    json_t *baseline = json_object_get(figures, "baseline_gbps");
+    int64_t origin = 0;
+    serve_parse_time(json_string_value(json_object_get(figures, "baseline_from")), &origin);
+    int64_t step = json_integer_value(json_object_get(figures, "baseline_step_s"));
+    size_t n = json_array_size(baseline);
+    if (step <= 0 || n == 0)
+        return json_null();
+
+    cdnopt_rules rules = cdnopt_rules_default();
+    double *waves = cdnopt_calloc((rules.n_ratios + 1) * n, sizeof *waves);
+    double *profile = cdnopt_malloc(CDNOPT_PROFILE_MAX_H * sizeof *profile);
+    if (waves == NULL || profile == NULL) {
+        cdnopt_free(waves);
+        cdnopt_free(profile);
+        return json_null();
+    }
+    double *naive = waves + rules.n_ratios * n;
+
+    for (size_t i = 0; i < s->n_items; i++) {
+        cdnopt_store_release stored;
+        if (cdnopt_store_release_get(server->store, s->items[i].id, &stored, NULL) != CDNOPT_OK ||
+            stored.status != CDNOPT_RELEASE_PENDING)
+            continue; // cancelled since the plan: it will not roll out
+        cdnopt_release r = {.size_mb = stored.size_mb, .users = stored.users};
+        size_t k = 0;
+        while (k + 1 < rules.n_ratios && rules.batch_ratios[k] < s->items[i].batch_ratio - 1e-9)
+            k++;
+        size_t hours = cdnopt_release_profile(&r, s->items[i].batch_ratio, &rules, profile);
+        add_profile(profile, hours, s->items[i].start_at, origin, step, n, waves + k * n);
+        hours = cdnopt_release_profile(&r, 1.0, &rules, profile);
+        add_profile(profile, hours, stored.planned_at, origin, step, n, naive);
+    }
+
+    json_t *stacks = json_array();
+    for (size_t k = 0; k < rules.n_ratios; k++) {
+        json_t *values = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(values, json_real(waves[k * n + i]));
+        json_array_append_new(
+            stacks, json_pack("{s:f, s:o}", "batch_ratio", rules.batch_ratios[k], "gbps", values));
+    }
+    json_t *naive_total = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(naive_total,
+                              json_real(naive[i] + json_number_value(json_array_get(baseline, i))));
+    cdnopt_free(waves);
+    cdnopt_free(profile);
+    return json_pack("{s:O, s:I, s:O, s:o, s:o}", "start",
+                     json_object_get(figures, "baseline_from"), "step_s", (json_int_t)step,
+                     "baseline_gbps", baseline, "waves", stacks, "naive_total_gbps", naive_total);
+}
+
+static json_t *schedule_json(struct cdnopt_server *server, serve_request *req,
+                             const cdnopt_store_schedule *s)
+{
+    json_t *figures = json_loads(s->figures_json, 0, NULL);
+    if (figures == NULL)
+        figures = json_object();
+    const char *series = serve_query(req, "series");
+    json_t *drawn =
+        series != NULL && strcmp(series, "0") != 0 ? schedule_series(server, s, figures) : NULL;
+    json_object_del(figures, "baseline_gbps");
+
+    json_t *items = json_array();
+    for (size_t i = 0; i < s->n_items; i++) {
+        char start[32];
+        serve_format_time(s->items[i].start_at, start, sizeof start);
+        json_array_append_new(items, json_pack("{s:s, s:s, s:f}", "id", s->items[i].id, "start_at",
+                                               start, "batch_ratio", s->items[i].batch_ratio));
+    }
+    char created[32];
+    serve_format_time(s->created_at, created, sizeof created);
+    json_t *body = json_pack("{s:I, s:s, s:o, s:o}", "id", (json_int_t)s->id, "created_at", created,
+                             "figures", figures, "items", items);
+    if (drawn != NULL)
+        json_object_set_new(body, "series", drawn);
+    return body;
+}
+
+void serve_route_schedule(struct cdnopt_server *server, serve_request *req)
+{
+    cdnopt_store_schedule s;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_store_schedule_latest(server->store, &s, err);
+    if (rc == CDNOPT_ENOTFOUND) {
+        serve_respond_error(req, 404, "not_found", NULL, "%s", err);
+        return;
+    }
+    if (rc != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return;
+    }
+    const char *format = serve_query(req, "format");
+    if (format != NULL && strcmp(format, "csv") == 0)
+        schedule_csv(req, &s);
+    else
+        serve_respond_json(req, 200,
+                           json_pack("{s:o}", "schedule", schedule_json(server, req, &s)));
+    cdnopt_store_schedule_fini(&s);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Forecast                                                                  */
+/* ------------------------------------------------------------------------- */
+
+struct forecast_args {
+    int horizon;   /* steps, 0 for one day */
+    int n_samples; /* MC paths */
+};
+
+static json_t *forecast_json(const cdnopt_forecast_result *f, double safety_ratio)
+{
+    json_t *times = json_array();
+    json_t *mean = json_array();
+    json_t *lower = json_array();
+    json_t *upper = json_array();
+    json_t *critical = json_array();
+    for (int h = 0; h < f->horizon; h++) {
+        char text[32];
+        serve_format_time(f->t[h], text, sizeof text);
+        json_array_append_new(times, json_string(text));
+        json_array_append_new(mean, json_real(f->mean[h]));
+        json_array_append_new(lower, json_real(f->lower[h]));
+        json_array_append_new(upper, json_real(f->upper[h]));
+        json_array_append_new(critical, json_real(f->critical[h]));
+    }
+    return json_pack("{s:I, s:b, s:f, s:o, s:o, s:o, s:o, s:o}", "step_s", (json_int_t)f->step_s,
+                     "calibrated", f->calibrated, "safety", safety_ratio, "timestamps", times,
+                     "mean_gbps", mean, "lower_gbps", lower, "upper_gbps", upper, "critical_gbps",
+                     critical);
+}
+
+static void run_forecast(serve_job *job)
+{
+    const struct forecast_args *a = job->arg;
+    struct cdnopt_server *server = job->server;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_series *history = NULL;
+    cdnopt_forecast_result *f = NULL;
+    int rc = serve_load_series(server, INT64_MIN, serve_now(server), &history, err);
+    if (rc == CDNOPT_OK)
+        rc = serve_forecaster_run(server->forecaster, history, a->horizon, a->n_samples, &f, err);
+    if (rc == CDNOPT_OK) {
+        job->result = json_pack("{s:o}", "forecast",
+                                forecast_json(f, cdnopt_forecast_params_default().safety));
+    } else {
+        CDNOPT_LOG_ERROR(SERVE_LOG, "job_id=%llu kind=forecast error=\"%s\"",
+                         (unsigned long long)job->id, err);
+        job_fail(job, rc, err);
+    }
+    cdnopt_forecast_result_free(f);
+    cdnopt_series_free(history);
+}
+
+void serve_route_forecast(struct cdnopt_server *server, serve_request *req)
+{
+    if (server->forecaster == NULL) {
+        req->retry_after_s = 0;
+        serve_respond_error(req, 503, "no_model", NULL,
+                            "no forecasting model is loaded; start the server with --model "
+                            "FILE");
+        return;
+    }
+    struct forecast_args parsed = {0, FORECAST_DEFAULT_SAMPLES};
+    const char *horizon = serve_query(req, "horizon");
+    const char *samples = serve_query(req, "samples");
+    if (horizon != NULL)
+        parsed.horizon = atoi(horizon);
+    if (samples != NULL)
+        parsed.n_samples = atoi(samples);
+    if (parsed.horizon < 0 || parsed.horizon > 20000 || parsed.n_samples < 2 ||
+        parsed.n_samples > 1000) {
+        serve_respond_error(req, 400, "invalid_query", horizon != NULL ? "horizon" : "samples",
+                            "horizon must be 0..20000 steps and samples 2..1000 paths");
+        return;
+    }
+    if (serve_shed_job(server, req))
+        return;
+
+    struct forecast_args *args = cdnopt_malloc(sizeof *args);
+    serve_job *job =
+        args != NULL ? serve_job_new(server, "forecast", run_forecast, args, cdnopt_free) : NULL;
+    if (job == NULL) {
+        cdnopt_free(args);
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory queuing a job");
+        return;
+    }
+    *args = parsed;
+    submit_job(server, req, job, true);
+}

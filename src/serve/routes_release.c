@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Release routes: create (one release or a batch, acknowledged after the group
+ * commit), list with filters and keyset paging, get, and cancel. Each release
+ * is checked field by field against the release format: id, size_mb > 0,
+ * users > 0, planned_at, and latest_start_at >= planned_at (planned_at + 23 h
+ * when absent). Structural faults (missing field, wrong type, unknown field)
+ * get 400, values out of range get 422, and an existing id gets 409.
+ */
+#include "serve-impl.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Default delay window of the release model: a release may start up to 23 h late. */
+#define DEFAULT_MAX_DELAY_S (23 * 3600)
+
+/* Most rows one list request returns. */
+#define LIST_MAX_LIMIT 1000
+
+/* ------------------------------------------------------------------------- */
+/* JSON <-> release                                                          */
+/* ------------------------------------------------------------------------- */
+
+json_t *serve_release_json(const cdnopt_store_release *r)
+{
+    char planned[32];
+    char latest[32];
+    char created[32];
+    serve_format_time(r->planned_at, planned, sizeof planned);
+    serve_format_time(r->latest_start_at, latest, sizeof latest);
+    serve_format_time(r->created_at, created, sizeof created);
+    return json_pack("{s:s, s:f, s:f, s:s, s:s, s:s, s:s}", "id", r->id, "size_mb", r->size_mb,
+                     "users", r->users, "planned_at", planned, "latest_start_at", latest,
+                     "created_at", created, "status",
+                     r->status == CDNOPT_RELEASE_CANCELLED ? "cancelled" : "pending");
+}
+
+static bool valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= CDNOPT_STORE_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL)
+            return false;
+    return true;
+}
+
+/* Full name of a field in error bodies: "releases[3].size_mb" in a batch. */
+static const char *field_path(char *buf, size_t size, const char *prefix, const char *key)
+{
+    snprintf(buf, size, "%s%s", prefix, key);
+    return buf;
+}
+
+static bool get_number(serve_request *req, json_t *obj, const char *prefix, const char *key,
+                       double *out)
+{
+    char field[64];
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL) {
+        serve_respond_error(req, 400, "missing_field", field_path(field, sizeof field, prefix, key),
+                            "missing field '%s%s'; give it as a positive number", prefix, key);
+        return false;
+    }
+    if (!json_is_number(v)) {
+        serve_respond_error(req, 400, "invalid_type", field_path(field, sizeof field, prefix, key),
+                            "field '%s%s' must be a number, not a JSON %s", prefix, key,
+                            json_is_string(v) ? "string" : "value of another type");
+        return false;
+    }
+    *out = json_number_value(v);
+    if (!isfinite(*out) || *out <= 0) {
+        serve_respond_error(req, 422, "invalid_value", field_path(field, sizeof field, prefix, key),
+                            "field '%s%s' is %g; it must be a positive number", prefix, key, *out);
+        return false;
+    }
+    return true;
+}
+
+static bool get_time(serve_request *req, json_t *obj, const char *prefix, const char *key,
+                     bool required, int64_t *out)
+{
+    char field[64];
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL && !required)
+        return true;
+    if (v == NULL) {
+        serve_respond_error(req, 400, "missing_field", field_path(field, sizeof field, prefix, key),
+                            "missing field '%s%s'; give it as \"YYYY-MM-DD HH:MM:SS\"", prefix,
+                            key);
+        return false;
+    }
+    if (!json_is_string(v)) {
+        serve_respond_error(req, 400, "invalid_type", field_path(field, sizeof field, prefix, key),
+                            "field '%s%s' must be a string \"YYYY-MM-DD HH:MM:SS\"", prefix, key);
+        return false;
+    }
+    if (!serve_parse_time(json_string_value(v), out)) {
+        serve_respond_error(req, 422, "invalid_value", field_path(field, sizeof field, prefix, key),
+                            "field '%s%s' is '%.40s', not a valid \"YYYY-MM-DD HH:MM:SS\" local "
+                            "time",
+                            prefix, key, json_string_value(v));
+        return false;
+    }
+    return true;
+}
+
+static bool check_known_fields(serve_request *req, json_t *obj, const char *prefix)
+{
+    char field[64];
+    static const char *const known[] = {"id", "size_mb", "users", "planned_at", "latest_start_at"};
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        bool found = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            found = found || strcmp(key, known[i]) == 0;
+        if (!found) {
+            serve_respond_error(req, 400, "unknown_field",
+                                field_path(field, sizeof field, prefix, key),
+                                "unknown field '%s%.40s'; a release has id, size_mb, users, "
+                                "planned_at and latest_start_at",
+                                prefix, key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Fill out from one JSON release, or set an error response naming prefix+field. */
+static bool parse_release(serve_request *req, json_t *obj, const char *prefix, int64_t now,
+                          cdnopt_store_release *out)
+{
+    if (!json_is_object(obj)) {
+        serve_respond_error(req, 400, "invalid_type", NULL,
+                            "%s must be a JSON object with id, size_mb, users and planned_at",
+                            prefix[0] != '\0' ? prefix : "the release");
+        return false;
+    }
+    if (!check_known_fields(req, obj, prefix))
+        return false;
+
+    char field[64];
+    json_t *id = json_object_get(obj, "id");
+    if (id == NULL || !json_is_string(id)) {
+        serve_respond_error(req, 400, id == NULL ? "missing_field" : "invalid_type",
+                            field_path(field, sizeof field, prefix, "id"),
+                            "%s field '%sid'; give a string of letters, digits, '.', '_' or '-'",
+                            id == NULL ? "missing" : "non-string", prefix);
+        return false;
+    }
+    if (!valid_id(json_string_value(id))) {
+        serve_respond_error(req, 422, "invalid_value",
+                            field_path(field, sizeof field, prefix, "id"),
+                            "field '%sid' is '%.70s'; use 1 to %d letters, digits, '.', '_' or "
+                            "'-'",
+                            prefix, json_string_value(id), CDNOPT_STORE_ID_MAX - 1);
+        return false;
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", json_string_value(id));
+
+    if (!get_number(req, obj, prefix, "size_mb", &out->size_mb) ||
+        !get_number(req, obj, prefix, "users", &out->users) ||
+        !get_time(req, obj, prefix, "planned_at", true, &out->planned_at))
+        return false;
+    out->latest_start_at = out->planned_at + DEFAULT_MAX_DELAY_S;
+    if (!get_time(req, obj, prefix, "latest_start_at", false, &out->latest_start_at))
+        return false;
+    if (out->latest_start_at < out->planned_at) {
+        serve_respond_error(req, 422, "invalid_value",
+                            field_path(field, sizeof field, prefix, "latest_start_at"),
+                            "field '%slatest_start_at' is before planned_at; a release may be "
+                            "delayed, never brought forward",
+                            prefix);
+        return false;
+    }
+    out->created_at = now;
+    out->status = CDNOPT_RELEASE_PENDING;
+    return true;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Create                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* Runs on the writer thread after the commit. */
+static void finish_create(serve_request *req)
+{
+    if (req->write_rc == CDNOPT_EBUSY) {
+        char field[48] = "id";
+        if (req->batch)
+            snprintf(field, sizeof field, "releases[%zu].id", req->bad_index);
+        serve_respond_error(req, 409, "conflict", field, "%s", req->write_err);
+        return;
+    }
+    if (req->write_rc != CDNOPT_OK) {
+        req->retry_after_s = 1;
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "the release was not stored: %s",
+                            req->write_err);
+        return;
+    }
+
+    snprintf(req->location, sizeof req->location, "/api/v1/releases/%s", req->releases[0].id);
+    if (req->batch)
+        serve_respond_json(req, 201, json_pack("{s:I}", "created", (json_int_t)req->n_releases));
+    else
+        serve_respond_json(req, 201,
+                           json_pack("{s:o}", "release", serve_release_json(&req->releases[0])));
+}
+
+/* The list of releases in a body: an array, {"releases": [...]}, or one object. */
+static json_t *release_items(json_t *root, bool *batch)
+{
+    *batch = true;
+    if (json_is_array(root))
+        return root;
+    json_t *list = json_object_get(root, "releases");
+    if (json_is_object(root) && list != NULL)
+        return list;
+    *batch = false;
+    return NULL;
+}
+
+static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t *items)
+{
+    size_t n = json_array_size(items);
+    if (!json_is_array(items) || n == 0) {
+        serve_respond_error(req, 400, "invalid_type", "releases",
+                            "field 'releases' must be a non-empty array of release objects");
+        return false;
+    }
+    if (n > server->params.max_batch_releases) {
+        serve_respond_error(req, 413, "payload_too_large", "releases",
+                            "batch of %zu releases is over the limit of %zu; split it", n,
+                            server->params.max_batch_releases);
+        return false;
+    }
+    req->releases = cdnopt_malloc(n * sizeof *req->releases);
+    if (req->releases == NULL) {
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory reading %zu releases",
+                            n);
+        return false;
+    }
+    int64_t now = serve_now(server);
+    for (size_t i = 0; i < n; i++) {
+        char prefix[40];
+        snprintf(prefix, sizeof prefix, "releases[%zu].", i);
+        if (!parse_release(req, json_array_get(items, i), prefix, now, &req->releases[i]))
+            return false;
+    }
+    req->n_releases = n;
+    return true;
+}
+
+static void create_releases(struct cdnopt_server *server, serve_request *req)
+{
+    json_t *root = serve_parse_body(req);
+    if (root == NULL)
+        return;
+
+    bool ok;
+    json_t *items = release_items(root, &req->batch);
+    if (req->batch) {
+        ok = parse_batch(server, req, items);
+    } else {
+        req->releases = cdnopt_malloc(sizeof *req->releases);
+        ok = req->releases != NULL &&
+             parse_release(req, root, "", serve_now(server), &req->releases[0]);
+        if (req->releases == NULL)
+            serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
+        req->n_releases = ok ? 1 : 0;
+    }
+    json_decref(root);
+    if (!ok)
+        return;
+
+    serve_request_suspend(req);
+    serve_writer_submit(server->writer, req, finish_create);
+}
+
+/* ------------------------------------------------------------------------- */
+/* List, get, cancel                                                         */
+/* ------------------------------------------------------------------------- */
+
+static bool query_time(serve_request *req, const char *key, int64_t *out)
+{
+    const char *text = serve_query(req, key);
+    if (text == NULL)
+        return true;
+    if (serve_parse_time(text, out))
+        return true;
+    serve_respond_error(req, 400, "invalid_query", key,
+                        "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"", key, text);
+    return false;
+}
+
+static bool parse_list_query(serve_request *req, cdnopt_store_release_query *q)
+{
+    *q = (cdnopt_store_release_query){-1, INT64_MIN, INT64_MAX, serve_query(req, "after"), 100};
+    const char *status = serve_query(req, "status");
+    if (status != NULL) {
+        if (strcmp(status, "pending") == 0) {
+            q->status = CDNOPT_RELEASE_PENDING;
+        } else if (strcmp(status, "cancelled") == 0) {
+            q->status = CDNOPT_RELEASE_CANCELLED;
+        } else {
+            serve_respond_error(req, 400, "invalid_query", "status",
+                                "query parameter 'status' is '%.40s'; use pending or cancelled",
+                                status);
+            return false;
+        }
+    }
+    const char *limit = serve_query(req, "limit");
+    if (limit != NULL) {
+        char *end = NULL;
+        long value = strtol(limit, &end, 10);
+        if (end == limit || *end != '\0' || value < 1 || value > LIST_MAX_LIMIT) {
+            serve_respond_error(req, 400, "invalid_query", "limit",
+                                "query parameter 'limit' is '%.20s'; use 1 to %d", limit,
+                                LIST_MAX_LIMIT);
+            return false;
+        }
+        q->limit = (size_t)value;
+    }
+    return query_time(req, "planned_from", &q->planned_from) &&
+           query_time(req, "planned_to", &q->planned_to);
+}
+
+static void list_releases(struct cdnopt_server *server, serve_request *req)
+{
+    cdnopt_store_release_query q;
+    if (!parse_list_query(req, &q))
+        return;
+
+    cdnopt_store_release *rows = cdnopt_malloc(q.limit * sizeof *rows);
+    size_t n = 0;
+    char err[CDNOPT_ERRMSG_MAX] = "out of memory";
+    if (rows == NULL || cdnopt_store_release_list(server->store, &q, rows, &n, err) != CDNOPT_OK) {
+        cdnopt_free(rows);
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return;
+    }
+
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, serve_release_json(&rows[i]));
+
+    /* A full page may have more after it; the client passes next_after as after. */
+    json_t *next = n == q.limit ? json_string(rows[n - 1].id) : json_null();
+    cdnopt_free(rows);
+    serve_respond_json(req, 200, json_pack("{s:o, s:o}", "releases", list, "next_after", next));
+}
+
+void serve_route_releases(struct cdnopt_server *server, serve_request *req)
+{
+    if (strcmp(req->method, "POST") == 0)
+        create_releases(server, req);
+    else
+        list_releases(server, req);
+}
+
+void serve_route_release(struct cdnopt_server *server, serve_request *req)
+{
+    cdnopt_store_release r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_store_release_get(server->store, req->path_id, &r, err);
+    if (rc == CDNOPT_ENOTFOUND)
+        serve_respond_error(req, 404, "not_found", "id", "%s", err);
+    else if (rc != CDNOPT_OK)
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+    else
+        serve_respond_json(req, 200, json_pack("{s:o}", "release", serve_release_json(&r)));
+}
+
+void serve_route_release_cancel(struct cdnopt_server *server, serve_request *req)
+{
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_store_release_cancel(server->store, req->path_id, err);
+    if (rc == CDNOPT_ENOTFOUND) {
+        serve_respond_error(req, 404, "not_found", "id", "%s", err);
+        return;
+    }
+    if (rc == CDNOPT_EBUSY) {
+        serve_respond_error(req, 409, "conflict", "id", "%s", err);
+        return;
+    }
+    if (rc != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return;
+    }
+    serve_route_release(server, req);
+}

@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP front of the service on libmicrohttpd: start and stop, the access
+ * handler (routing, body collection, size/type/auth checks), responses, and one
+ * log line per request. Handlers that wait for another thread (group commit,
+ * jobs) suspend their connection; the other thread sets the response and
+ * resumes it, and the next callback queues it.
+ */
+#include "serve-impl.h"
+
+#include "cdnopt/series.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+static const char *const route_labels[ROUTE_COUNT] = {
+#define SERVE_ROUTE_LABEL_(name, label) label,
+    SERVE_ROUTES(SERVE_ROUTE_LABEL_)
+#undef SERVE_ROUTE_LABEL_
+};
+
+const char *serve_route_label(enum serve_route route)
+{
+    return route >= 0 && route < ROUTE_COUNT ? route_labels[route] : "unknown";
+}
+
+/* ------------------------------------------------------------------------- */
+/* Clock and time text                                                       */
+/* ------------------------------------------------------------------------- */
+
+int64_t serve_now(const struct cdnopt_server *server)
+{
+    return server->now_at_start + (int64_t)(cdnopt_clock_s() - server->clock_origin_s);
+}
+
+bool serve_parse_time(const char *text, int64_t *out)
+{
+    return text != NULL && cdnopt_civil_parse(text, out, NULL) == CDNOPT_OK;
+}
+
+void serve_format_time(int64_t t, char *buf, size_t size)
+{
+    cdnopt_civil_format(t, buf, size);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Responses                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static void set_response(serve_request *req, int status, char *owned, const char *type)
+{
+    cdnopt_free(req->response);
+    req->response = owned;
+    req->status = status;
+    req->content_type = type;
+}
+
+void serve_respond_json(serve_request *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        set_response(req, 500,
+                     cdnopt_strdup("{\"error\":{\"code\":\"internal\",\"message\":"
+                                   "\"out of memory\",\"field\":null}}"),
+                     "application/json");
+        return;
+    }
+
+    /* jansson allocates through cdnopt_malloc (set at start), so cdnopt_free owns it. */
+    set_response(req, status, text, "application/json");
+}
+
+void serve_respond_error(serve_request *req, int status, const char *code, const char *field,
+                         const char *fmt, ...)
+{
+    char message[CDNOPT_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+
+    json_t *error = json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "field", field);
+    serve_respond_json(req, status, json_pack("{s:o}", "error", error));
+}
+
+void serve_respond_text(serve_request *req, int status, const char *content_type, const char *text,
+                        size_t len)
+{
+    char *copy = cdnopt_malloc(len + 1);
+    if (copy != NULL) {
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    set_response(req, status, copy, content_type);
+}
+
+void serve_request_suspend(serve_request *req)
+{
+    req->suspended = true;
+    MHD_suspend_connection(req->conn);
+}
+
+void serve_request_resume(serve_request *req)
+{
+    atomic_store(&req->ready, true);
+    MHD_resume_connection(req->conn);
+}
+
+static enum MHD_Result queue_response(serve_request *req)
+{
+    const char *body = req->response != NULL ? req->response : "";
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (response == NULL)
+        return MHD_NO;
+
+    char request_id[32];
+    snprintf(request_id, sizeof request_id, "%llu", (unsigned long long)req->id);
+    MHD_add_response_header(response, "X-Request-Id", request_id);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            req->content_type != NULL ? req->content_type : "application/json");
+    if (req->retry_after_s > 0) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%d", req->retry_after_s);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
+    if (req->allow[0] != '\0')
+        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->location[0] != '\0')
+        MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, req->location);
+    if (req->status == 401)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, response);
+    MHD_destroy_response(response);
+    req->answered = true;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Routing                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* Match url against the route table; copies an {id} segment into req->path_id. */
+static enum serve_route match_route(const char *url, serve_request *req)
+{
+    static const struct {
+        const char *path;
+        enum serve_route route;
+    } fixed[] = {
+        {"/healthz", ROUTE_HEALTHZ},          {"/metrics", ROUTE_METRICS},
+        {"/api/v1/releases", ROUTE_RELEASES}, {"/api/v1/samples", ROUTE_SAMPLES},
+        {"/api/v1/replan", ROUTE_REPLAN},     {"/api/v1/schedule", ROUTE_SCHEDULE},
+        {"/api/v1/forecast", ROUTE_FORECAST}, {"/api/v1/system", ROUTE_SYSTEM},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(url, fixed[i].path) == 0)
+            return fixed[i].route;
+
+    if (strcmp(url, "/monitor") == 0 || strncmp(url, "/monitor/", 9) == 0) {
+        snprintf(req->path_id, sizeof req->path_id, "%s", url[8] == '/' ? url + 9 : "");
+        return ROUTE_MONITOR;
+    }
+
+    const char *rest = NULL;
+    enum serve_route route = ROUTE_UNKNOWN;
+    if (strncmp(url, "/api/v1/releases/", 17) == 0) {
+        rest = url + 17;
+        route = ROUTE_RELEASE;
+    } else if (strncmp(url, "/api/v1/jobs/", 13) == 0) {
+        rest = url + 13;
+        route = ROUTE_JOB;
+    }
+    if (rest == NULL || rest[0] == '\0')
+        return ROUTE_UNKNOWN;
+
+    const char *slash = strchr(rest, '/');
+    size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    if (len >= sizeof req->path_id)
+        return ROUTE_UNKNOWN;
+    memcpy(req->path_id, rest, len);
+    req->path_id[len] = '\0';
+    if (slash == NULL)
+        return route;
+    if (route == ROUTE_RELEASE && strcmp(slash, "/cancel") == 0)
+        return ROUTE_RELEASE_CANCEL;
+    return ROUTE_UNKNOWN;
+}
+
+/* Methods each route accepts, as the Allow header lists them. */
+static const char *allowed_methods(enum serve_route route)
+{
+    switch (route) {
+    case ROUTE_RELEASES:
+    case ROUTE_SAMPLES:
+        return "GET, POST";
+    case ROUTE_RELEASE_CANCEL:
+    case ROUTE_REPLAN:
+        return "POST";
+    default:
+        return "GET";
+    }
+}
+
+static bool method_allowed(enum serve_route route, const char *method)
+{
+    const char *allowed = allowed_methods(route);
+    if (strcmp(method, "HEAD") == 0)
+        return strstr(allowed, "GET") != NULL;
+    return strstr(allowed, method) != NULL && strlen(method) >= 3;
+}
+
+static bool is_mutating(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* Constant-time comparison, so the time taken does not reveal a token prefix. */
+static bool token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb == 0 ? 1 : lb)]);
+    return diff == 0;
+}
+
+/* Checks that need only the headers: route, method, auth, content type, size.
+ * Returns false after setting an error response. */
+static bool check_headers(struct cdnopt_server *server, serve_request *req)
+{
+    if (req->route == ROUTE_UNKNOWN) {
+        serve_respond_error(req, 404, "not_found", NULL,
+                            "no route for this path; see docs/openapi.yaml for the API");
+        return false;
+    }
+    if (!method_allowed(req->route, req->method)) {
+        snprintf(req->allow, sizeof req->allow, "%s", allowed_methods(req->route));
+        serve_respond_error(req, 405, "method_not_allowed", NULL,
+                            "method %s is not allowed on %s; use %s", req->method,
+                            serve_route_label(req->route), req->allow);
+        return false;
+    }
+    if (!is_mutating(req->method))
+        return true;
+
+    if (server->token != NULL) {
+        const char *auth =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
+            !token_equal(auth + 7, server->token)) {
+            serve_respond_error(req, 401, "unauthorized", "Authorization",
+                                auth == NULL ? "missing Authorization header; send "
+                                               "'Authorization: Bearer <token>'"
+                                             : "invalid bearer token in Authorization header");
+            return false;
+        }
+    }
+
+    const char *type =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    bool json = type != NULL && strncasecmp(type, "application/json", 16) == 0;
+    bool csv = type != NULL && strncasecmp(type, "text/csv", 8) == 0;
+    bool body_expected = req->route != ROUTE_RELEASE_CANCEL;
+    if (body_expected && !json && !(csv && req->route == ROUTE_SAMPLES)) {
+        serve_respond_error(req, 415, "unsupported_media_type", "Content-Type",
+                            "Content-Type '%s' is not accepted on %s; send application/json%s",
+                            type != NULL ? type : "(none)", serve_route_label(req->route),
+                            req->route == ROUTE_SAMPLES ? " or text/csv" : "");
+        return false;
+    }
+
+    const char *length =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length != NULL && strtoull(length, NULL, 10) > server->params.max_body_bytes) {
+        serve_respond_error(req, 413, "payload_too_large", NULL,
+                            "request body of %s bytes is over the limit of %zu bytes; split it "
+                            "into smaller batches",
+                            length, server->params.max_body_bytes);
+        return false;
+    }
+    return true;
+}
+
+static bool append_body(struct cdnopt_server *server, serve_request *req, const char *data,
+                        size_t size)
+{
+    if (req->body_too_large || req->body_len + size > server->params.max_body_bytes) {
+        req->body_too_large = true;
+        return true;
+    }
+    if (req->body_len + size + 1 > req->body_cap) {
+        size_t cap = req->body_cap == 0 ? 4096 : req->body_cap;
+        while (cap < req->body_len + size + 1)
+            cap *= 2;
+        char *grown = cdnopt_realloc(req->body, cap);
+        if (grown == NULL)
+            return false;
+        req->body = grown;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, size);
+    req->body_len += size;
+    req->body[req->body_len] = '\0';
+    return true;
+}
+
+static void dispatch(struct cdnopt_server *server, serve_request *req);
+
+static serve_request *request_new(struct cdnopt_server *server, struct MHD_Connection *conn,
+                                  const char *url, const char *method)
+{
+    serve_request *req = cdnopt_calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->id = atomic_fetch_add(&server->next_request_id, 1) + 1;
+    req->started_s = cdnopt_clock_s();
+    req->conn = conn;
+    req->method = method;
+    req->route = match_route(url, req);
+    return req;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    (void)version;
+    struct cdnopt_server *server = cls;
+    serve_request *req = *con_cls;
+
+    /* First call: headers only. Reject early what the headers already decide. */
+    if (req == NULL) {
+        req = request_new(server, conn, url, method);
+        if (req == NULL)
+            return MHD_NO;
+        *con_cls = req;
+        if (!check_headers(server, req))
+            return queue_response(req);
+        return MHD_YES;
+    }
+
+    /* A suspended request was resumed with its response ready. */
+    if (atomic_load(&req->ready))
+        return queue_response(req);
+    if (req->answered)
+        return MHD_YES;
+
+    if (*upload_data_size > 0) {
+        bool ok = append_body(server, req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ok ? MHD_YES : MHD_NO;
+    }
+
+    /* The whole body is here. */
+    if (req->body_too_large) {
+        serve_respond_error(req, 413, "payload_too_large", NULL,
+                            "request body is over the limit of %zu bytes; split it into "
+                            "smaller batches",
+                            server->params.max_body_bytes);
+        return queue_response(req);
+    }
+    dispatch(server, req);
+
+    /* Another thread responds to a suspended request, so reading any other
+     * field of req here would race with it. */
+    if (req->suspended)
+        return MHD_YES;
+    return queue_response(req);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Fixed routes                                                              */
+/* ------------------------------------------------------------------------- */
+
+static void route_healthz(struct cdnopt_server *server, serve_request *req)
+{
+    json_t *body = json_pack("{s:s, s:I}", "status", "ok", "schema_version",
+                             (json_int_t)cdnopt_store_schema_version(server->store));
+    serve_respond_json(req, 200, body);
+}
+
+static void route_metrics(struct cdnopt_server *server, serve_request *req)
+{
+    char *text = serve_metrics_render(server);
+    if (text == NULL) {
+        serve_respond_error(req, 500, "internal", NULL, "out of memory rendering metrics");
+        return;
+    }
+    cdnopt_free(req->response);
+    req->response = text;
+    req->status = 200;
+    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static const char *mime_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".json") == 0)
+        return "application/json";
+    return "application/octet-stream";
+}
+
+/* Serve a file of the dashboard folder. Names are a single path segment of
+ * letters, digits, '-', '_' and '.', never starting with '.', so no request can
+ * leave the folder. */
+static void route_monitor(struct cdnopt_server *server, serve_request *req)
+{
+    const char *name = req->path_id[0] == '\0' ? "index.html" : req->path_id;
+    bool safe = name[0] != '.' && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+                                               "UVWXYZ0123456789-_.") == strlen(name);
+    if (server->web_dir == NULL || !safe) {
+        serve_respond_error(req, 404, "not_found", NULL,
+                            server->web_dir == NULL
+                                ? "the dashboard is not installed; start with --web-dir DIR"
+                                : "no dashboard file '%s'",
+                            name);
+        return;
+    }
+
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", server->web_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        serve_respond_error(req, 404, "not_found", NULL, "no dashboard file '%s'", name);
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = size >= 0 ? cdnopt_malloc((size_t)size + 1) : NULL;
+    if (data == NULL || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        cdnopt_free(data);
+        serve_respond_error(req, 500, "internal", NULL, "cannot read dashboard file '%s'", name);
+        return;
+    }
+    fclose(f);
+    data[size] = '\0';
+    cdnopt_free(req->response);
+    req->response = data;
+    req->status = 200;
+    req->content_type = mime_type(name);
+}
+
+static void dispatch(struct cdnopt_server *server, serve_request *req)
+{
+    switch (req->route) {
+    case ROUTE_HEALTHZ:
+        route_healthz(server, req);
+        break;
+    case ROUTE_METRICS:
+        route_metrics(server, req);
+        break;
+    case ROUTE_MONITOR:
+        route_monitor(server, req);
+        break;
+    case ROUTE_RELEASES:
+        serve_route_releases(server, req);
+        break;
+    case ROUTE_RELEASE:
+        serve_route_release(server, req);
+        break;
+    case ROUTE_RELEASE_CANCEL:
+        serve_route_release_cancel(server, req);
+        break;
+    case ROUTE_SAMPLES:
+        serve_route_samples(server, req);
+        break;
+    case ROUTE_REPLAN:
+        serve_route_replan(server, req);
+        break;
+    case ROUTE_JOB:
+        serve_route_job(server, req);
+        break;
+    case ROUTE_SCHEDULE:
+        serve_route_schedule(server, req);
+        break;
+    case ROUTE_FORECAST:
+        serve_route_forecast(server, req);
+        break;
+    case ROUTE_SYSTEM:
+        serve_route_system(server, req);
+        break;
+    case ROUTE_UNKNOWN:
+    case ROUTE_COUNT:
+        serve_respond_error(req, 404, "not_found", NULL, "no route for this path");
+        break;
+    }
+}
+
+const char *serve_query(const serve_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+json_t *serve_parse_body(serve_request *req)
+{
+    json_error_t error;
+    json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len, 0, &error);
+    if (root == NULL)
+        serve_respond_error(req, 400, "malformed_json", NULL,
+                            "request body is not valid JSON: %s at line %d column %d", error.text,
+                            error.line, error.column);
+    return root;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Completion: log, metrics, free                                            */
+/* ------------------------------------------------------------------------- */
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct cdnopt_server *server = cls;
+    serve_request *req = *con_cls;
+    if (req == NULL)
+        return;
+
+    double latency_s = cdnopt_clock_s() - req->started_s;
+    int status = req->answered ? req->status : 499; // 499: client went away first
+    serve_metrics_observe(server->metrics, req->route, status, latency_s);
+    if (status >= 500)
+        CDNOPT_LOG_ERROR(SERVE_LOG,
+                         "request_id=%llu method=%s route=%s status=%d latency_ms=%.3f "
+                         "error=\"%s\"",
+                         (unsigned long long)req->id, req->method, serve_route_label(req->route),
+                         status, latency_s * 1e3, req->response != NULL ? req->response : "");
+    else
+        CDNOPT_LOG_INFO(SERVE_LOG, "request_id=%llu method=%s route=%s status=%d latency_ms=%.3f%s",
+                        (unsigned long long)req->id, req->method, serve_route_label(req->route),
+                        status, latency_s * 1e3,
+                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " terminated=1");
+
+    cdnopt_free(req->body);
+    cdnopt_free(req->response);
+    cdnopt_free(req->releases);
+    cdnopt_free(req);
+    *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Start and stop                                                            */
+/* ------------------------------------------------------------------------- */
+
+cdnopt_serve_params cdnopt_serve_params_default(void)
+{
+    return (cdnopt_serve_params){
+        .listen_addr = "127.0.0.1",
+        .port = 8000,
+        .now = INT64_MIN,
+        .http_threads = 4,
+        .min_workers = 1,
+        .max_workers = 4,
+        .monitor_interval_us = 1000000,
+        .monitor_history = 600,
+        .proc_dir = "/proc",
+        .cpu_alert_ratio = 0.90,
+        .memory_alert_ratio = 0.85,
+        .max_body_bytes = 32u << 20,
+        .max_batch_releases = 100000,
+        .max_job_queue = 64,
+    };
+}
+
+static int copy_string(const char *in, char **out)
+{
+    *out = NULL;
+    if (in == NULL)
+        return CDNOPT_OK;
+    *out = cdnopt_strdup(in);
+    return *out != NULL ? CDNOPT_OK : CDNOPT_ENOMEM;
+}
+
+static int check_params(const cdnopt_serve_params *p, char *err)
+{
+    if (p->db_path == NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "serve: no database given; pass --db FILE");
+    if (p->port < 0 || p->port > 65535)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "serve: port %d is outside 0..65535", p->port);
+    if (p->min_workers < 1 || p->max_workers < p->min_workers || p->max_workers > 256)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: workers min %d max %d are invalid; need 1 <= min <= max <= 256",
+                           p->min_workers, p->max_workers);
+    if (p->monitor_interval_us != 0 &&
+        (p->monitor_interval_us < 1000 || p->monitor_interval_us > 3600000000LL))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: monitor interval %lld us is outside 1 ms .. 1 h",
+                           (long long)p->monitor_interval_us);
+    if (p->http_threads < 1 || p->http_threads > 256)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
+                           p->http_threads);
+    return CDNOPT_OK;
+}
+
+static int copy_params(struct cdnopt_server *s, const cdnopt_serve_params *p)
+{
+    s->params = *p;
+    int rc = copy_string(p->listen_addr != NULL ? p->listen_addr : "127.0.0.1", &s->listen_addr);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->db_path, &s->db_path);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->model_path, &s->model_path);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->agent_path, &s->agent_path);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->token, &s->token);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->web_dir, &s->web_dir);
+    if (rc == CDNOPT_OK)
+        rc = copy_string(p->proc_dir != NULL ? p->proc_dir : "/proc", &s->proc_dir);
+    return rc;
+}
+
+/* The monitor's alerts drive the pool: CPU high adds a worker, memory high
+ * recycles them (load shedding itself is checked per request). */
+static void on_alert(void *user, enum monitor_alert_kind kind, bool raised, double value)
+{
+    struct cdnopt_server *server = user;
+    CDNOPT_LOG_WARN(SERVE_LOG, "alert=%s state=%s value=%.3f", monitor_alert_name(kind),
+                    raised ? "raised" : "cleared", value);
+    if (!raised || server->pool == NULL)
+        return;
+    if (kind == MONITOR_ALERT_CPU)
+        serve_pool_scale_out(server->pool);
+    else
+        serve_pool_recycle(server->pool);
+}
+
+static int start_daemon(struct cdnopt_server *s, char *err)
+{
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)s->params.port);
+    if (inet_pton(AF_INET, s->listen_addr, &addr.sin_addr) != 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: listen address '%s' is not an IPv4 address such as 127.0.0.1",
+                           s->listen_addr);
+
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->params.port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->params.http_threads,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (s->daemon == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "serve: cannot listen on %s:%d (in use, or not allowed); pick another "
+                           "--port",
+                           s->listen_addr, s->params.port);
+
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info != NULL && info->port != 0 ? info->port : s->params.port;
+    return CDNOPT_OK;
+}
+
+static int start_parts(struct cdnopt_server *s, char *err)
+{
+    cdnopt_store_params sp = cdnopt_store_params_default();
+    sp.path = s->db_path;
+    sp.synchronous_full = s->params.synchronous_full;
+    int rc = cdnopt_store_open(&sp, &s->store, err);
+    if (rc == CDNOPT_OK && s->model_path != NULL)
+        rc = serve_forecaster_open(s->model_path, &s->forecaster, err);
+    if (rc == CDNOPT_OK)
+        rc = serve_metrics_new(&s->metrics);
+    if (rc == CDNOPT_OK)
+        rc = serve_pool_new(s->params.min_workers, s->params.max_workers, s->params.max_job_queue,
+                            &s->pool, err);
+    if (rc == CDNOPT_OK)
+        rc = serve_writer_start(s->store, s->metrics, &s->writer, err);
+    if (rc == CDNOPT_OK) {
+        monitor_params mp = {
+            .interval_us = s->params.monitor_interval_us,
+            .history = s->params.monitor_history,
+            .proc_dir = s->proc_dir,
+            .cpu_alert_ratio = s->params.cpu_alert_ratio,
+            .memory_alert_ratio = s->params.memory_alert_ratio,
+            .on_alert = on_alert,
+            .user = s,
+        };
+        rc = serve_monitor_start(&mp, &s->monitor, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = start_daemon(s, err);
+    return rc;
+}
+
+int cdnopt_server_start(const cdnopt_serve_params *params, cdnopt_server **out, char *err)
+{
+    *out = NULL;
+    int rc = check_params(params, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Counted allocation for jansson too, so leak checks in tests cover JSON. */
+    json_set_alloc_funcs(cdnopt_malloc, cdnopt_free);
+
+    struct cdnopt_server *s = cdnopt_calloc(1, sizeof *s);
+    if (s == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "serve: out of memory");
+    pthread_mutex_init(&s->plan_lock, NULL);
+    s->clock_origin_s = cdnopt_clock_s();
+    s->now_at_start = params->now != INT64_MIN ? params->now : 0;
+    if (params->now == INT64_MIN) {
+        /* Wall clock in UTC. NOTE: the service clock ignores the local zone. */
+        s->now_at_start = (int64_t)time(NULL);
+    }
+
+    rc = copy_params(s, params);
+    if (rc != CDNOPT_OK)
+        cdnopt_fail(err, rc, "serve: out of memory");
+    if (rc == CDNOPT_OK)
+        rc = start_parts(s, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_server_stop(s);
+        return rc;
+    }
+
+    char now_text[32];
+    serve_format_time(serve_now(s), now_text, sizeof now_text);
+    CDNOPT_LOG_INFO(SERVE_LOG,
+                    "event=start addr=%s port=%d db=%s clock=\"%s\" http_threads=%d "
+                    "workers=%d..%d auth=%s",
+                    s->listen_addr, s->port, s->db_path, now_text, s->params.http_threads,
+                    s->params.min_workers, s->params.max_workers, s->token ? "bearer" : "none");
+    *out = s;
+    return CDNOPT_OK;
+}
+
+int cdnopt_server_port(const cdnopt_server *server)
+{
+    return server->port;
+}
+
+void cdnopt_server_stop(cdnopt_server *s)
+{
+    if (s == NULL)
+        return;
+
+    /* Order: stop accepting connections, respond to the queued writes and jobs while
+     * the daemon can still send their responses, then stop the daemon, the
+     * sampler, and last the database they all use. */
+    bool was_running = s->daemon != NULL;
+    if (s->daemon != NULL)
+        MHD_quiesce_daemon(s->daemon);
+    serve_writer_stop(s->writer);
+    serve_pool_free(s->pool);
+    if (s->daemon != NULL)
+        MHD_stop_daemon(s->daemon);
+    serve_monitor_stop(s->monitor);
+    serve_metrics_free(s->metrics);
+    serve_forecaster_close(s->forecaster);
+    cdnopt_store_close(s->store);
+    if (was_running)
+        CDNOPT_LOG_INFO(SERVE_LOG, "event=stop port=%d", s->port);
+
+    cdnopt_free(s->listen_addr);
+    cdnopt_free(s->db_path);
+    cdnopt_free(s->model_path);
+    cdnopt_free(s->agent_path);
+    cdnopt_free(s->token);
+    cdnopt_free(s->web_dir);
+    cdnopt_free(s->proc_dir);
+    pthread_mutex_destroy(&s->plan_lock);
+    cdnopt_free(s);
+}

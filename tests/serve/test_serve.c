@@ -1,0 +1,728 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Server tests: each case starts a server in this process on a free loopback
+ * port with a fresh database, talks HTTP to it, and checks statuses, error
+ * texts, stored data, metrics (through promtool), the monitor's alerts with a
+ * fake /proc, and the worker pool's scaling. The end-to-end case plans the day
+ * workload against observed traffic and has the Python referee score it.
+ */
+#include "cdnopt/core.h"
+#include "cdnopt/serve.h"
+#include "http_client.h"
+#include "testutil.h"
+
+#include "../../src/serve/serve-impl.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN "test-token-1"
+
+/* Civil seconds of 2004-12-14 00:00:00, the start of the day workload. */
+#define DAY_START 1102982400LL
+
+struct fixture {
+    char dir[512];
+    cdnopt_server *server;
+    int port;
+};
+
+static cdnopt_serve_params base_params(struct fixture *f, const char *tag)
+{
+    cdnopt_test_scratch_dir(f->dir, sizeof f->dir, tag);
+    static char db[600];
+    snprintf(db, sizeof db, "%s/serve.db", f->dir);
+    cdnopt_serve_params p = cdnopt_serve_params_default();
+    p.port = 0;
+    p.db_path = db;
+    p.now = DAY_START;
+    p.http_threads = 2;
+    p.monitor_interval_us = 0; // no monitor thread: tests sample by hand
+    return p;
+}
+
+static void start(struct fixture *f, const cdnopt_serve_params *p)
+{
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_server_start(p, &f->server, err);
+    if (rc != CDNOPT_OK)
+        fail_msg("server start: %s", err);
+    f->port = cdnopt_server_port(f->server);
+    assert_true(f->port > 0);
+}
+
+static void stop(struct fixture *f)
+{
+    cdnopt_server_stop(f->server);
+    f->server = NULL;
+    assert_int_equal(cdnopt_alloc_live_blocks(), 0);
+}
+
+static json_t *body_json(const http_response *r)
+{
+    json_error_t error;
+    json_t *root = json_loads(r->body != NULL ? r->body : "", 0, &error);
+    if (root == NULL)
+        fail_msg("response is not JSON (%s): %s", error.text, r->body ? r->body : "(none)");
+    return root;
+}
+
+/* Assert status and that the error message contains needle; frees r. */
+static void expect_error(http_response r, int status, const char *code, const char *needle)
+{
+    if (r.status != status)
+        fail_msg("expected %d, got %d: %s", status, r.status, r.body ? r.body : "");
+    json_t *root = body_json(&r);
+    json_t *error = json_object_get(root, "error");
+    assert_string_equal(json_string_value(json_object_get(error, "code")), code);
+    cdnopt_assert_contains(json_string_value(json_object_get(error, "message")), needle);
+    json_decref(root);
+    http_response_free(&r);
+}
+
+static const char *release_json(char *buf, size_t size, const char *id, double size_mb)
+{
+    snprintf(buf, size,
+             "{\"id\":\"%s\",\"size_mb\":%g,\"users\":1000,\"planned_at\":\"2004-12-14 "
+             "10:00:00\"}",
+             id, size_mb);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Releases                                                                  */
+/* ------------------------------------------------------------------------- */
+
+static void release_create_get_cancel(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-crud");
+    start(&f, &p);
+    char json[256];
+
+    http_response r = http_post_json(f.port, "/api/v1/releases",
+                                     release_json(json, sizeof json, "r1", 650), NULL);
+    assert_int_equal(r.status, 201);
+    char location[128];
+    assert_string_equal(http_header(&r, "Location", location, sizeof location),
+                        "/api/v1/releases/r1");
+    json_t *root = body_json(&r);
+    json_t *release = json_object_get(root, "release");
+    assert_float_equal(json_number_value(json_object_get(release, "size_mb")), 650, 0);
+    assert_string_equal(json_string_value(json_object_get(release, "latest_start_at")),
+                        "2004-12-15 09:00:00"); // planned_at + 23 h
+    assert_string_equal(json_string_value(json_object_get(release, "created_at")),
+                        "2004-12-14 00:00:00");
+    json_decref(root);
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/api/v1/releases/r1", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"status\":\"pending\"");
+    http_response_free(&r);
+
+    expect_error(http_post_json(f.port, "/api/v1/releases", json, NULL), 409, "conflict",
+                 "'r1' already exists");
+
+    r = http_post_json(f.port, "/api/v1/releases/r1/cancel", "", NULL);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"status\":\"cancelled\"");
+    http_response_free(&r);
+    expect_error(http_post_json(f.port, "/api/v1/releases/r1/cancel", "", NULL), 409, "conflict",
+                 "already cancelled");
+    expect_error(http_request(f.port, "GET", "/api/v1/releases/zz", NULL, NULL, 0), 404,
+                 "not_found", "'zz' not found");
+    stop(&f);
+}
+
+static void release_batch_and_paging(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-batch");
+    start(&f, &p);
+
+    const char *batch = "{\"releases\":["
+                        "{\"id\":\"b3\",\"size_mb\":1,\"users\":2,\"planned_at\":\"2004-12-14 "
+                        "01:00:00\"},"
+                        "{\"id\":\"b1\",\"size_mb\":1,\"users\":2,\"planned_at\":\"2004-12-14 "
+                        "02:00:00\",\"latest_start_at\":\"2004-12-14 05:00:00\"},"
+                        "{\"id\":\"b2\",\"size_mb\":1,\"users\":2,\"planned_at\":\"2004-12-14 "
+                        "03:00:00\"}]}";
+    http_response r = http_post_json(f.port, "/api/v1/releases", batch, NULL);
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"created\":3");
+    http_response_free(&r);
+
+    /* Pages of two in id order, then the rest after next_after. */
+    r = http_request(f.port, "GET", "/api/v1/releases?limit=2", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *list = json_object_get(root, "releases");
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), "b1");
+    assert_string_equal(json_string_value(json_object_get(root, "next_after")), "b2");
+    json_decref(root);
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/api/v1/releases?limit=2&after=b2", NULL, NULL, 0);
+    root = body_json(&r);
+    list = json_object_get(root, "releases");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), "b3");
+    assert_true(json_is_null(json_object_get(root, "next_after")));
+    json_decref(root);
+    http_response_free(&r);
+
+    /* Planned-time filter: [02:00, 03:00) holds only b1. */
+    r = http_request(
+        f.port, "GET",
+        "/api/v1/releases?planned_from=2004-12-14%2002:00:00&planned_to=2004-12-14%2003:00:00",
+        NULL, NULL, 0);
+    root = body_json(&r);
+    list = json_object_get(root, "releases");
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 0), "latest_start_at")),
+        "2004-12-14 05:00:00");
+    json_decref(root);
+    http_response_free(&r);
+
+    /* A batch with a duplicate is stored not at all and names the index. */
+    r = http_post_json(f.port, "/api/v1/releases",
+                       "[{\"id\":\"c1\",\"size_mb\":1,\"users\":2,\"planned_at\":\"2004-12-14 "
+                       "01:00:00\"},{\"id\":\"b2\",\"size_mb\":1,\"users\":2,\"planned_at\":"
+                       "\"2004-12-14 01:00:00\"}]",
+                       NULL);
+    assert_int_equal(r.status, 409);
+    cdnopt_assert_contains(r.body, "\"field\":\"releases[1].id\"");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/releases/c1", NULL, NULL, 0);
+    assert_int_equal(r.status, 404);
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* Many concurrent single creates: every one is acknowledged and stored, and
+ * group commit needs no more commits than requests. */
+struct create_thread {
+    int port;
+    int index;
+    int created;
+};
+
+static void *create_many(void *arg)
+{
+    struct create_thread *t = arg;
+    for (int i = 0; i < 25; i++) {
+        char id[32];
+        char json[256];
+        snprintf(id, sizeof id, "t%d-%d", t->index, i);
+        http_response r = http_post_json(t->port, "/api/v1/releases",
+                                         release_json(json, sizeof json, id, 10), NULL);
+        t->created += r.status == 201;
+        http_response_free(&r);
+    }
+    return NULL;
+}
+
+static double metric_value(int port, const char *name)
+{
+    http_response r = http_request(port, "GET", "/metrics", NULL, NULL, 0);
+    double value = NAN;
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = r.body != NULL ? strstr(r.body, needle) : NULL;
+    if (at != NULL)
+        value = strtod(at + strlen(needle), NULL);
+    http_response_free(&r);
+    return value;
+}
+
+static void release_group_commit_concurrent(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-group");
+    start(&f, &p);
+
+    struct create_thread threads[8];
+    pthread_t ids[8];
+    for (int i = 0; i < 8; i++) {
+        threads[i] = (struct create_thread){f.port, i, 0};
+        pthread_create(&ids[i], NULL, create_many, &threads[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(ids[i], NULL);
+        created += threads[i].created;
+    }
+    assert_int_equal(created, 200);
+    assert_float_equal(metric_value(f.port, "cdnopt_releases_created_total"), 200, 0);
+    double commits = metric_value(f.port, "cdnopt_db_commits_total");
+    assert_true(commits >= 1 && commits <= 200);
+    stop(&f);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Bad requests                                                              */
+/* ------------------------------------------------------------------------- */
+
+static void bad_requests_rejected(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bad");
+    p.token = TOKEN;
+    p.max_body_bytes = 4096;
+    start(&f, &p);
+    const char *path = "/api/v1/releases";
+
+    expect_error(http_post_json(f.port, path, "{\"id\": ", TOKEN), 400, "malformed_json",
+                 "not valid JSON");
+    expect_error(http_post_json(f.port, path,
+                                "{\"id\":\"a\",\"users\":1,\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                TOKEN),
+                 400, "missing_field", "missing field 'size_mb'");
+    expect_error(http_post_json(f.port, path,
+                                "{\"id\":\"a\",\"size_mb\":\"big\",\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                TOKEN),
+                 400, "invalid_type", "'size_mb' must be a number");
+    expect_error(http_post_json(f.port, path,
+                                "{\"id\":7,\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                                "10:00:00\"}",
+                                TOKEN),
+                 400, "invalid_type", "non-string field 'id'");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"id\":\"a\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                       "10:00:00\",\"colour\":1}",
+                       TOKEN),
+        400, "unknown_field", "unknown field 'colour'");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"id\":\"a\",\"size_mb\":-5,\"users\":1,\"planned_at\":\"2004-12-14 "
+                       "10:00:00\"}",
+                       TOKEN),
+        422, "invalid_value", "'size_mb' is -5");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"id\":\"a\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-13-14 "
+                       "10:00:00\"}",
+                       TOKEN),
+        422, "invalid_value", "'planned_at' is '2004-13-14 10:00:00'");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"id\":\"a\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                       "10:00:00\",\"latest_start_at\":\"2004-12-14 09:00:00\"}",
+                       TOKEN),
+        422, "invalid_value", "'latest_start_at' is before planned_at");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"id\":\"a b\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                       "10:00:00\"}",
+                       TOKEN),
+        422, "invalid_value", "'id' is 'a b'");
+
+    /* Huge body: 8 KiB against a 4 KiB limit. */
+    char *huge = malloc(8193);
+    memset(huge, ' ', 8192);
+    huge[8192] = '\0';
+    expect_error(http_post_json(f.port, path, huge, TOKEN), 413, "payload_too_large",
+                 "over the limit of 4096 bytes");
+    free(huge);
+
+    expect_error(http_request(f.port, "GET", "/api/v2/nothing", NULL, NULL, 0), 404, "not_found",
+                 "no route");
+    http_response r = http_request(f.port, "DELETE", path, NULL, NULL, 0);
+    char allow[64];
+    assert_string_equal(http_header(&r, "Allow", allow, sizeof allow), "GET, POST");
+    expect_error(r, 405, "method_not_allowed", "DELETE is not allowed");
+
+    expect_error(http_post_json(f.port, path, "{}", NULL), 401, "unauthorized",
+                 "missing Authorization header");
+    expect_error(http_post_json(f.port, path, "{}", "wrong-token"), 401, "unauthorized",
+                 "invalid bearer token");
+    expect_error(http_request(f.port, "POST", path,
+                              "Content-Type: text/plain\r\nAuthorization: Bearer " TOKEN "\r\n",
+                              "{}", 2),
+                 415, "unsupported_media_type", "'text/plain' is not accepted");
+
+    /* Reads need no token. */
+    r = http_request(f.port, "GET", path, NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Samples, metrics, health                                                  */
+/* ------------------------------------------------------------------------- */
+
+static void samples_csv_and_json(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-samples");
+    start(&f, &p);
+
+    const char *csv = "timestamp,gbps\n2004-12-14 00:00:00,10.5\n2004-12-14 00:05:00,11\r\n";
+    http_response r = http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n",
+                                   csv, strlen(csv));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":2");
+    http_response_free(&r);
+
+    r = http_post_json(f.port, "/api/v1/samples",
+                       "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":12.25}]}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/api/v1/samples?from=2004-12-14%2000:05:00", NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *values = json_object_get(root, "gbps");
+    assert_int_equal(json_array_size(values), 2);
+    assert_float_equal(json_number_value(json_array_get(values, 1)), 12.25, 0);
+    json_decref(root);
+    http_response_free(&r);
+
+    const char *bad = "timestamp,gbps\n2004-12-14 00:00:00,1\n2004-12-14 00:05,x\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", bad,
+                              strlen(bad)),
+                 400, "invalid_csv", "CSV line 3");
+    expect_error(
+        http_post_json(f.port, "/api/v1/samples",
+                       "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":-1}]}", NULL),
+        422, "invalid_value", "samples[0]: gbps is -1");
+    stop(&f);
+}
+
+static void metrics_pass_promtool(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-metrics");
+    start(&f, &p);
+    serve_monitor_sample_now(f.server->monitor);
+
+    http_response r = http_request(f.port, "GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"schema_version\":2");
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/metrics", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    char type[96];
+    cdnopt_assert_contains(http_header(&r, "Content-Type", type, sizeof type),
+                           "text/plain; version=0.0.4");
+    cdnopt_assert_contains(r.body, "cdnopt_http_requests_total{route=\"/healthz\",code=\"200\"} 1");
+    cdnopt_assert_contains(r.body, "cdnopt_workers 1");
+    cdnopt_assert_contains(r.body, "cdnopt_monitor_samples_total 1");
+
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.txt", f.dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fwrite(r.body, 1, r.body_len, out);
+    fclose(out);
+    http_response_free(&r);
+
+    char command[2048];
+    snprintf(command, sizeof command, "promtool check metrics < %s > %s.out 2>&1", path, path);
+    int status = system(command);
+    if (status != 0) {
+        snprintf(command, sizeof command, "cat %s.out", path);
+        assert_int_equal(system(command), 0);
+    }
+    assert_int_equal(status, 0);
+    stop(&f);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Monitor, load shedding and the worker pool                                */
+/* ------------------------------------------------------------------------- */
+
+static void write_fake_proc(const char *dir, unsigned long long busy, unsigned long long idle,
+                            long total_kb, long available_kb)
+{
+    char path[700];
+    char text[512];
+    snprintf(path, sizeof path, "%s/stat", dir);
+    snprintf(text, sizeof text, "cpu  %llu 0 0 %llu 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n", busy,
+             idle);
+    cdnopt_test_write_file(path, text);
+    snprintf(path, sizeof path, "%s/meminfo", dir);
+    snprintf(text, sizeof text, "MemTotal: %ld kB\nMemFree: 1 kB\nMemAvailable: %ld kB\n", total_kb,
+             available_kb);
+    cdnopt_test_write_file(path, text);
+}
+
+static void monitor_alerts_shed_and_scale(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-monitor");
+    char proc[600];
+    snprintf(proc, sizeof proc, "%s/proc", f.dir);
+    char command[2048];
+    snprintf(command, sizeof command, "mkdir -p %s/net %s/self", proc, proc);
+    assert_int_equal(system(command), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/net/dev", proc);
+    cdnopt_test_write_file(path, "h1\nh2\n  lo: 1000 1 0 0 0 0 0 0 2000 1 0 0 0 0 0 0\n");
+    p.proc_dir = proc;
+    p.max_workers = 3;
+    write_fake_proc(proc, 100, 900, 1000, 500);
+    start(&f, &p);
+    serve_monitor *m = f.server->monitor;
+    serve_monitor_sample_now(m);
+
+    /* CPU: 950 busy of the next 1000 jiffies is 95% > 90%: one more worker. */
+    write_fake_proc(proc, 1050, 950, 1000, 500);
+    serve_monitor_sample_now(m);
+    monitor_sample s;
+    assert_true(serve_monitor_latest(m, &s));
+    assert_float_equal(s.cpu_ratio, 0.95, 1e-12);
+    assert_float_equal(s.memory_ratio, 0.5, 1e-12);
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    size_t depth = 0;
+    int workers = 0;
+    int busy = 0;
+    uint64_t recycles = 0;
+    serve_pool_stats(f.server->pool, &depth, &workers, &busy, &recycles);
+    assert_int_equal(workers, 2);
+
+    /* Memory: 900 of 1000 kB used is 90% > 85%: jobs are shed, workers recycled. */
+    write_fake_proc(proc, 1100, 1900, 1000, 100);
+    serve_monitor_sample_now(m);
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    serve_pool_stats(f.server->pool, &depth, &workers, &busy, &recycles);
+    assert_int_equal(recycles, 1);
+
+    http_response r = http_post_json(f.port, "/api/v1/replan", "{}", NULL);
+    char retry[16];
+    assert_string_equal(http_header(&r, "Retry-After", retry, sizeof retry), "30");
+    expect_error(r, 503, "overloaded", "memory use is over 85%");
+
+    r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *monitor = json_object_get(root, "monitor");
+    assert_int_equal(json_array_size(json_object_get(monitor, "samples")), 3);
+    json_t *alerts = json_object_get(monitor, "alerts");
+    assert_int_equal(json_array_size(alerts), 3); // cpu raised, cpu cleared, memory raised
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(monitor, "active_alerts"), 0)), "memory");
+    json_decref(root);
+    http_response_free(&r);
+
+    /* Back under the threshold: jobs are accepted again. */
+    write_fake_proc(proc, 1200, 2800, 1000, 600);
+    serve_monitor_sample_now(m);
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
+                 "unprocessable", "no pending releases");
+    stop(&f);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Re-planning                                                               */
+/* ------------------------------------------------------------------------- */
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+    text[size] = '\0';
+    fclose(f);
+    *len = (size_t)size;
+    return text;
+}
+
+/* releases.csv rows to a JSON batch. */
+static char *releases_batch(const char *csv)
+{
+    json_t *list = json_array();
+    char *copy = strdup(csv);
+    char *save = NULL;
+    strtok_r(copy, "\n", &save); // header
+    for (char *line = strtok_r(NULL, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char id[64];
+        double size_mb = 0;
+        double users = 0;
+        char planned[32];
+        if (sscanf(line, "%63[^,],%lf,%lf,%19[^,\n]", id, &size_mb, &users, planned) != 4)
+            fail_msg("bad releases line: %s", line);
+        json_array_append_new(list, json_pack("{s:s, s:f, s:f, s:s}", "id", id, "size_mb", size_mb,
+                                              "users", users, "planned_at", planned));
+    }
+    free(copy);
+    json_t *root = json_pack("{s:o}", "releases", list);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
+}
+
+static double referee_figure(const char *json_text, const char *group, const char *key)
+{
+    json_t *root = json_loads(json_text, 0, NULL);
+    assert_non_null(root);
+    double value = json_number_value(json_object_get(json_object_get(root, group), key));
+    json_decref(root);
+    return value;
+}
+
+static void replan_day_matches_referee(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-e2e");
+    start(&f, &p);
+
+    /* Observed traffic: the workload's baseline as CSV. */
+    char path[700];
+    size_t len = 0;
+    cdnopt_test_shared_path(path, sizeof path, "workloads/day/baseline.csv");
+    char *csv = read_text(path, &len);
+    http_response r =
+        http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":864");
+    http_response_free(&r);
+    free(csv);
+
+    cdnopt_test_shared_path(path, sizeof path, "workloads/day/releases.csv");
+    csv = read_text(path, &len);
+    char *batch = releases_batch(csv);
+    free(csv);
+    r = http_post_json(f.port, "/api/v1/releases", batch, NULL);
+    cdnopt_free(batch);
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"created\":200");
+    http_response_free(&r);
+
+    r = http_post_json(f.port, "/api/v1/replan", "{\"against\":\"observed\",\"wait\":true}", NULL);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *schedule = json_object_get(root, "schedule");
+    double api_peak =
+        json_number_value(json_object_get(json_object_get(schedule, "planned"), "peak_gbps"));
+    double api_p95 =
+        json_number_value(json_object_get(json_object_get(schedule, "planned"), "p95_gbps"));
+    double api_naive =
+        json_number_value(json_object_get(json_object_get(schedule, "naive"), "peak_gbps"));
+    assert_true(json_number_value(json_object_get(schedule, "peak_reduction")) > 0.45);
+    json_decref(root);
+    http_response_free(&r);
+
+    /* The schedule as CSV, scored by the referee. */
+    r = http_request(f.port, "GET", "/api/v1/schedule?format=csv", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    char schedule_path[700];
+    snprintf(schedule_path, sizeof schedule_path, "%s/schedule.csv", f.dir);
+    cdnopt_test_write_file(schedule_path, r.body);
+    http_response_free(&r);
+
+    char baseline[512];
+    char releases[512];
+    char referee[512];
+    cdnopt_test_shared_path(baseline, sizeof baseline, "workloads/day/baseline.csv");
+    cdnopt_test_shared_path(releases, sizeof releases, "workloads/day/releases.csv");
+    cdnopt_test_shared_path(referee, sizeof referee, "tools/score_schedule.py");
+    char command[4096];
+    snprintf(command, sizeof command, "python3 %s %s %s %s --json > %s/referee.json", referee,
+             baseline, releases, schedule_path, f.dir);
+    assert_int_equal(system(command), 0); // 0: the schedule keeps every rule
+
+    snprintf(path, sizeof path, "%s/referee.json", f.dir);
+    char *text = read_text(path, &len);
+    assert_float_equal(referee_figure(text, "schedule", "peak_gbps"), api_peak, api_peak * 1e-6);
+    assert_float_equal(referee_figure(text, "schedule", "p95_gbps"), api_p95, api_p95 * 1e-6);
+    assert_float_equal(referee_figure(text, "naive", "peak_gbps"), api_naive, api_naive * 1e-6);
+    cdnopt_assert_contains(text, "\"violations\": []");
+    free(text);
+
+    /* The dashboard's series: four stacks by batch ratio over the 864 steps. */
+    r = http_request(f.port, "GET", "/api/v1/schedule?series=1", NULL, NULL, 0);
+    root = body_json(&r);
+    json_t *series = json_object_get(json_object_get(root, "schedule"), "series");
+    assert_int_equal(json_array_size(json_object_get(series, "waves")), 4);
+    assert_int_equal(json_array_size(json_object_get(series, "naive_total_gbps")), 864);
+    json_decref(root);
+    http_response_free(&r);
+    assert_float_equal(metric_value(f.port, "cdnopt_planned_peak_gbps"), api_peak, api_peak * 1e-6);
+    stop(&f);
+}
+
+static void replan_async_job_and_errors(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-jobs");
+    start(&f, &p);
+
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"solver\":\"magic\"}", NULL), 422,
+                 "invalid_value", "'solver' is 'magic'");
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":\"yes\"}", NULL), 400,
+                 "invalid_field", "invalid re-plan request");
+    expect_error(http_request(f.port, "GET", "/api/v1/forecast", NULL, NULL, 0), 503, "no_model",
+                 "start the server with --model");
+    expect_error(http_request(f.port, "GET", "/api/v1/schedule", NULL, NULL, 0), 404, "not_found",
+                 "no schedule yet");
+
+    /* Without wait: 202 and a job to poll, which fails for lack of releases. */
+    http_response r = http_post_json(f.port, "/api/v1/replan", "{}", NULL);
+    assert_int_equal(r.status, 202);
+    char location[64];
+    assert_non_null(http_header(&r, "Location", location, sizeof location));
+    http_response_free(&r);
+    json_t *root = NULL;
+    for (int i = 0; i < 200; i++) {
+        r = http_request(f.port, "GET", location, NULL, NULL, 0);
+        root = body_json(&r);
+        http_response_free(&r);
+        const char *status =
+            json_string_value(json_object_get(json_object_get(root, "job"), "status"));
+        if (strcmp(status, "failed") == 0)
+            break;
+        json_decref(root);
+        root = NULL;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    assert_non_null(root);
+    cdnopt_assert_contains(json_string_value(json_object_get(
+                               json_object_get(json_object_get(root, "job"), "error"), "message")),
+                           "no pending releases");
+    json_decref(root);
+    expect_error(http_request(f.port, "GET", "/api/v1/jobs/999", NULL, NULL, 0), 404, "not_found",
+                 "job '999' not found");
+    stop(&f);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(release_create_get_cancel),
+    cmocka_unit_test(release_batch_and_paging),
+    cmocka_unit_test(release_group_commit_concurrent),
+    cmocka_unit_test(bad_requests_rejected),
+    cmocka_unit_test(samples_csv_and_json),
+    cmocka_unit_test(metrics_pass_promtool),
+    cmocka_unit_test(monitor_alerts_shed_and_scale),
+    cmocka_unit_test(replan_day_matches_referee),
+    cmocka_unit_test(replan_async_job_and_errors),
+};
+
+CDNOPT_TEST_MAIN("serve", tests)
