@@ -99,8 +99,9 @@ static inline float cdnopt__sigmoid(float z)
 
 /*
  * tanh(z) = 2 sigmoid(2 z) - 1. glibc's tanhf goes through expm1f and took a third of
- * an LSTM training step; expf is several times faster. Near 0 the subtraction costs
- * relative accuracy (absolute error stays below 1e-7), which training does not notice.
+ * an LSTM training step, and this form cut the step's CPU time by about a quarter.
+ * Near 0 the subtraction costs relative accuracy, while the absolute error stays below
+ * 2e-7 (tested on a 1e-3 grid over [-20, 20]).
  * Overflow is safe: expf(-2z) = inf gives -1 and expf(-2z) = 0 gives 1.
  */
 static inline float cdnopt__tanh(float z)

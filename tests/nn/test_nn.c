@@ -392,6 +392,43 @@ static void dense_forward_by_hand(void **state)
     cdnopt_params_free(ps);
 }
 
+/* tanh goes through expf (see the header's Limitations); its absolute error is bounded. */
+static void dense_tanh_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 40001 };
+    cdnopt_params *ps = NULL;
+    assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 10);
+    cdnopt_dense_params dp = cdnopt_dense_params_default();
+    dp.n_in = 1;
+    dp.n_out = 1;
+    dp.act = CDNOPT_ACT_TANH;
+    cdnopt_dense *d = NULL;
+    assert_int_equal(cdnopt_dense_new(ps, &dp, &rng, &d), CDNOPT_OK);
+    cdnopt_params_values(ps)[0] = 1.0f;
+
+    cdnopt_scratch *s = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &s), CDNOPT_OK);
+    float *x = cdnopt_scratch_floats(s, N);
+    assert_non_null(x);
+    for (int i = 0; i < N; i++)
+        x[i] = -20.0f + 1e-3f * (float)i;
+    cdnopt_trace *t = NULL;
+    assert_int_equal(cdnopt_dense_forward(d, s, N, x, &t), CDNOPT_OK);
+    const float *y = cdnopt_trace_output(t);
+    for (int i = 0; i < N; i++) {
+        double err = fabs((double)y[i] - tanh((double)x[i]));
+        if (!(err < 2e-7))
+            fail_msg("tanh(%.4f) = %.9g, error %.3g", (double)x[i], (double)y[i], err);
+    }
+
+    cdnopt_scratch_free(s);
+    cdnopt_dense_free(d);
+    cdnopt_params_free(ps);
+}
+
 /* Roll-out steps from a zero state reproduce the sequence forward pass. */
 static void lstm_step_matches_forward(void **state)
 {
@@ -744,6 +781,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(constructors_reject_bad_shapes, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_new_out_of_memory, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(dense_forward_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dense_tanh_accuracy, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_step_matches_forward, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(mha_causal_mask_holds, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(layernorm_normalises_rows, leak_setup, leak_teardown),
