@@ -11,8 +11,9 @@
  *   per batch; a training step then makes no heap allocation once the arena has grown.
  * - Layers (cdnopt_dense, cdnopt_lstm, cdnopt_mha, cdnopt_layernorm) own no values:
  *   they store offsets into a cdnopt_params, so the set can keep growing while
- *   layers are added. A forward pass returns a cdnopt_trace in the scratch arena,
- *   which contains the output and the activations the backward pass needs.
+ *   layers are added. A constructor that fails leaves the set as it was. A forward
+ *   pass returns a cdnopt_trace in the scratch arena, which contains the output and
+ *   the activations the backward pass needs.
  * - Backward passes ADD into the gradient array (so a layer used twice, or several
  *   batches, accumulate) and return the gradient of the input in the arena. A backward
  *   pass that fails leaves the gradient array unchanged.

@@ -29,6 +29,7 @@ int cdnopt_mha_new(cdnopt_params *ps, const cdnopt_mha_params *params, cdnopt_rn
         return CDNOPT_ENOMEM;
     *a = (cdnopt_mha){.ps = ps, .n_embd = d, .n_head = nh, .causal = params->causal};
 
+    size_t n_tensors_before = cdnopt_params_n_tensors(ps);
     int rc = cdnopt__params_add_named(ps, name, "qkv_kernel", d, 3 * d, &a->off_qkv_kernel);
     if (rc == CDNOPT_OK)
         rc = cdnopt__params_add_named(ps, name, "qkv_bias", 1, 3 * d, &a->off_qkv_bias);
@@ -37,6 +38,7 @@ int cdnopt_mha_new(cdnopt_params *ps, const cdnopt_mha_params *params, cdnopt_rn
     if (rc == CDNOPT_OK)
         rc = cdnopt__params_add_named(ps, name, "out_bias", 1, d, &a->off_out_bias);
     if (rc != CDNOPT_OK) {
+        cdnopt__params_truncate(ps, n_tensors_before);
         cdnopt_free(a);
         return rc;
     }

@@ -28,10 +28,12 @@ int cdnopt_dense_new(cdnopt_params *ps, const cdnopt_dense_params *params, cdnop
     *d = (cdnopt_dense){.ps = ps, .n_in = params->n_in, .n_out = params->n_out,
                         .act = params->act, .use_bias = params->use_bias};
 
+    size_t n_tensors_before = cdnopt_params_n_tensors(ps);
     int rc = cdnopt__params_add_named(ps, name, "kernel", d->n_in, d->n_out, &d->off_kernel);
     if (rc == CDNOPT_OK && d->use_bias)
         rc = cdnopt__params_add_named(ps, name, "bias", 1, d->n_out, &d->off_bias);
     if (rc != CDNOPT_OK) {
+        cdnopt__params_truncate(ps, n_tensors_before);
         cdnopt_free(d);
         return rc;
     }

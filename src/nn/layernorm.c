@@ -20,10 +20,12 @@ int cdnopt_layernorm_new(cdnopt_params *ps, const char *name, size_t n_feat,
         return CDNOPT_ENOMEM;
     *ln = (cdnopt_layernorm){.ps = ps, .n_feat = n_feat};
 
+    size_t n_tensors_before = cdnopt_params_n_tensors(ps);
     int rc = cdnopt__params_add_named(ps, prefix, "gamma", 1, n_feat, &ln->off_gamma);
     if (rc == CDNOPT_OK)
         rc = cdnopt__params_add_named(ps, prefix, "beta", 1, n_feat, &ln->off_beta);
     if (rc != CDNOPT_OK) {
+        cdnopt__params_truncate(ps, n_tensors_before);
         cdnopt_free(ln);
         return rc;
     }

@@ -63,6 +63,7 @@ int cdnopt_lstm_new(cdnopt_params *ps, const cdnopt_lstm_params *params, cdnopt_
                        .return_sequences = params->return_sequences};
 
     size_t h4 = 4 * l->n_hidden;
+    size_t n_tensors_before = cdnopt_params_n_tensors(ps);
     int rc = cdnopt__params_add_named(ps, name, "kernel", l->n_in, h4, &l->off_kernel);
     if (rc == CDNOPT_OK)
         rc = cdnopt__params_add_named(ps, name, "recurrent_kernel", l->n_hidden, h4,
@@ -72,6 +73,7 @@ int cdnopt_lstm_new(cdnopt_params *ps, const cdnopt_lstm_params *params, cdnopt_
     if (rc == CDNOPT_OK)
         rc = init_values(l, params, rng);
     if (rc != CDNOPT_OK) {
+        cdnopt__params_truncate(ps, n_tensors_before);
         cdnopt_free(l);
         return rc;
     }

@@ -86,6 +86,12 @@ struct cdnopt_layernorm {
 int cdnopt__params_add_named(cdnopt_params *ps, const char *prefix, const char *suffix,
                              size_t n_rows, size_t n_cols, size_t *offset);
 
+/*
+ * Drop the tensors added after the set had n_tensors, so that a layer constructor that
+ * fails part-way leaves the set as it found it. The arrays keep their capacity.
+ */
+void cdnopt__params_truncate(cdnopt_params *ps, size_t n_tensors);
+
 /* Add bias[j] to every row of y [n_rows, n_cols]. */
 void cdnopt__add_row_bias(float *y, size_t n_rows, size_t n_cols, const float *bias);
 

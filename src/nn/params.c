@@ -93,6 +93,16 @@ int cdnopt__params_add_named(cdnopt_params *ps, const char *prefix, const char *
     return cdnopt_params_add(ps, name, n_rows, n_cols, offset);
 }
 
+void cdnopt__params_truncate(cdnopt_params *ps, size_t n_tensors)
+{
+    if (n_tensors >= ps->n_tensors)
+        return;
+    ps->count = ps->tensors[n_tensors].offset;
+    for (size_t i = n_tensors; i < ps->n_tensors; i++)
+        cdnopt_free((char *)ps->tensors[i].name);
+    ps->n_tensors = n_tensors;
+}
+
 size_t cdnopt_params_count(const cdnopt_params *ps)
 {
     return ps->count;

@@ -315,6 +315,27 @@ static void constructors_reject_bad_shapes(void **state)
     assert_int_equal(cdnopt_layernorm_new(ps, "ln", 0, &ln), CDNOPT_EINVAL);
     assert_null(ln);
     assert_int_equal(cdnopt_params_count(ps), 0);
+
+    /* A clash on the third tensor removes the two added before it. */
+    size_t off = 0;
+    assert_int_equal(cdnopt_params_add(ps, "m/out_kernel", 1, 1, &off), CDNOPT_OK);
+    mp.n_head = 2;
+    mp.name = "m";
+    assert_int_equal(cdnopt_mha_new(ps, &mp, &rng, &a), CDNOPT_EINVAL);
+    assert_null(a);
+    assert_int_equal(cdnopt_params_count(ps), 1);
+    assert_int_equal(cdnopt_params_n_tensors(ps), 1);
+    cdnopt_param_tensor info;
+    assert_int_equal(cdnopt_params_find(ps, "m/qkv_kernel", &info), CDNOPT_ENOTFOUND);
+
+    /* The set still grows normally afterwards, with zeroed new values. */
+    mp.name = "m2";
+    assert_int_equal(cdnopt_mha_new(ps, &mp, &rng, &a), CDNOPT_OK);
+    assert_int_equal(cdnopt_params_find(ps, "m2/qkv_bias", &info), CDNOPT_OK);
+    assert_int_equal(info.offset, 1 + 6 * 18);
+    for (size_t j = 0; j < 18; j++)
+        assert_float_equal(cdnopt_params_values(ps)[info.offset + j], 0.0f, 0.0);
+    cdnopt_mha_free(a);
     cdnopt_params_free(ps);
 }
 
@@ -335,12 +356,15 @@ static void lstm_new_out_of_memory(void **state)
         cdnopt_alloc_fail_after(n, false);
         int rc = cdnopt_lstm_new(ps, &lp, &rng, &l);
         cdnopt_alloc_fail_after(0, false);
+        size_t count = cdnopt_params_count(ps), n_tensors = cdnopt_params_n_tensors(ps);
         cdnopt_lstm_free(l);
         cdnopt_params_free(ps);
         if (rc == CDNOPT_OK)
             return;
         assert_int_equal(rc, CDNOPT_ENOMEM);
         assert_null(l);
+        assert_int_equal(count, 0);
+        assert_int_equal(n_tensors, 0);
     }
     fail_msg("lstm_new still failed after 63 injected allocation failures");
 }
