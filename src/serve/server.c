@@ -606,6 +606,11 @@ static int check_params(const cdnopt_serve_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "serve: monitor interval %lld us is outside 1 ms .. 1 h",
                            (long long)p->monitor_interval_us);
+    struct in_addr addr;
+    if (p->listen_addr != NULL && inet_pton(AF_INET, p->listen_addr, &addr) != 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: listen address '%s' is not an IPv4 address such as 127.0.0.1",
+                           p->listen_addr);
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests that run `cdnopt serve` as a child process: durability across kill -9
+ * during a stream of creates, graceful stop on SIGTERM, and the command's flag
+ * errors. The binary is found through CDNOPT_BUILD_DIR, which CTest sets.
+ */
+#include "cdnopt/core.h"
+#include "http_client.h"
+#include "testutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *binary(char *buf, size_t size)
+{
+    const char *dir = getenv("CDNOPT_BUILD_DIR");
+    if (dir == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set; run the test through ctest");
+    snprintf(buf, size, "%s/bin/cdnopt", dir);
+    return buf;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Start `cdnopt serve` with stderr to log; returns its pid once /healthz is up. */
+static pid_t spawn_server(int port, const char *db, const char *log, const char *extra)
+{
+    char exe[600];
+    binary(exe, sizeof exe);
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *err = freopen(log, "a", stderr);
+        (void)err;
+        execl(exe, exe, "serve", "--port", port_text, "--db", db, "--now", "2004-12-14 00:00:00",
+              "--http-threads", "4", extra != NULL ? extra : (char *)NULL, (char *)NULL);
+        _exit(127);
+    }
+
+    for (int i = 0; i < 200; i++) {
+        http_response r = http_request(port, "GET", "/healthz", NULL, NULL, 0);
+        int status = r.status;
+        http_response_free(&r);
+        if (status == 200)
+            return pid;
+        pause_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("cdnopt serve did not come up on port %d; see %s", port, log);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* kill -9 during creates                                                    */
+/* ------------------------------------------------------------------------- */
+
+#define CRASH_THREADS 4
+#define CRASH_MAX_PER_THREAD 5000
+
+struct creator {
+    int port;
+    int index;
+    int n_acked;                     /* creates answered 201 */
+    int acked[CRASH_MAX_PER_THREAD]; /* sequence numbers of acknowledged creates */
+    atomic_int *total;               /* shared count of acknowledgements */
+};
+
+static void *create_until_refused(void *arg)
+{
+    struct creator *c = arg;
+    for (int i = 0; i < CRASH_MAX_PER_THREAD; i++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"id\":\"k%d-%d\",\"size_mb\":10,\"users\":100,\"planned_at\":\"2004-12-14 "
+                 "10:00:00\"}",
+                 c->index, i);
+        http_response r = http_post_json(c->port, "/api/v1/releases", json, NULL);
+        int status = r.status;
+        http_response_free(&r);
+        if (status == 201) {
+            c->acked[c->n_acked++] = i;
+            atomic_fetch_add(c->total, 1);
+        } else if (status < 0) {
+            break; // the server is gone
+        }
+    }
+    return NULL;
+}
+
+static void acknowledged_creates_survive_kill(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-crash");
+    char db[600];
+    char log[600];
+    snprintf(db, sizeof db, "%s/crash.db", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    int port = http_free_port();
+    pid_t pid = spawn_server(port, db, log, "--synchronous-full");
+
+    atomic_int total = 0;
+    static struct creator creators[CRASH_THREADS];
+    pthread_t threads[CRASH_THREADS];
+    for (int i = 0; i < CRASH_THREADS; i++) {
+        creators[i] = (struct creator){.port = port, .index = i, .total = &total};
+        pthread_create(&threads[i], NULL, create_until_refused, &creators[i]);
+    }
+
+    /* Kill mid-stream, once a few hundred creates were acknowledged. */
+    for (int i = 0; i < 2000 && atomic_load(&total) < 400; i++)
+        pause_ms(5);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    for (int i = 0; i < CRASH_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    int acked = atomic_load(&total);
+    assert_true(acked >= 400);
+
+    /* Restart on the same file: every acknowledged id must be there. */
+    pid = spawn_server(port, db, log, NULL);
+    int missing = 0;
+    for (int t = 0; t < CRASH_THREADS; t++) {
+        for (int k = 0; k < creators[t].n_acked; k++) {
+            char path[96];
+            snprintf(path, sizeof path, "/api/v1/releases/k%d-%d", t, creators[t].acked[k]);
+            http_response r = http_request(port, "GET", path, NULL, NULL, 0);
+            if (r.status != 200) {
+                fprintf(stderr, "acknowledged release %s is missing (status %d)\n", path, r.status);
+                missing++;
+            }
+            http_response_free(&r);
+        }
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr,
+            "crash test: %d creates acknowledged before kill -9, %d missing after restart\n", acked,
+            missing);
+    assert_int_equal(missing, 0);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Graceful stop and flag errors                                             */
+/* ------------------------------------------------------------------------- */
+
+static char *read_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void sigterm_stops_gracefully(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-sigterm");
+    char db[600];
+    char log[600];
+    snprintf(db, sizeof db, "%s/stop.db", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    int port = http_free_port();
+    pid_t pid = spawn_server(port, db, log, NULL);
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    const char *text = read_log(log);
+    cdnopt_assert_contains(text, "event=start");
+    cdnopt_assert_contains(text, "route=/healthz status=200 latency_ms=");
+    cdnopt_assert_contains(text, "event=signal action=stopping");
+    cdnopt_assert_contains(text, "event=stop");
+}
+
+static int run_capture(const char *args, char *out, size_t size)
+{
+    char exe[600];
+    char command[1400];
+    snprintf(command, sizeof command, "%s %s 2>&1", binary(exe, sizeof exe), args);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void serve_flags_rejected(void **state)
+{
+    (void)state;
+    char out[4096];
+    char dir[512];
+    char args[1200];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-flags");
+    snprintf(args, sizeof args, "serve --db %s/x.db --listen localhost", dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "'localhost' is not an IPv4 address");
+
+    assert_int_equal(run_capture("serve --port 0", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--db");
+    assert_int_equal(run_capture("serve --db /tmp/x.db --now yesterday", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--now 'yesterday' is invalid");
+    assert_int_equal(run_capture("serve --db /tmp/x.db --monitor-interval 5x", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--monitor-interval '5x' is invalid");
+    assert_int_equal(
+        run_capture("serve --db /tmp/x.db --token-file /nonexistent/token", out, sizeof out), 1);
+    cdnopt_assert_contains(out, "--token-file /nonexistent/token: cannot open it");
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(acknowledged_creates_survive_kill),
+    cmocka_unit_test(sigterm_stops_gracefully),
+    cmocka_unit_test(serve_flags_rejected),
+};
+
+CDNOPT_TEST_MAIN("serve_process", tests)
