@@ -28,7 +28,8 @@
  *     cdnopt_lstm_params lp = cdnopt_lstm_params_default();
  *     lp.n_in = 1; lp.n_hidden = 64; lp.name = "lstm1";
  *     cdnopt_lstm *lstm; cdnopt_lstm_new(ps, &lp, &rng, &lstm);
- *     ... a dense head the same way, then cdnopt_adam_new(&ap, &adam) ...
+ *     ... a dense head the same way, then
+ *     cdnopt_adam_new(&ap, cdnopt_params_count(ps), &adam);
  *
  *     cdnopt_scratch_reset(scratch);
  *     cdnopt_params_zero_grads(ps);
@@ -73,12 +74,12 @@
 /* ------------------------------------------------------------------------- */
 
 /**
- * C = alpha * op(A) * op(B) + beta * C over cblas_sgemm, row-major.
+ * Compute C = alpha * op(A) * op(B) + beta * C with cblas_sgemm, row-major.
  *
  * op(A) is m x k and op(B) is k x n. lda, ldb and ldc are the row strides in floats
  * of the matrices as stored (before transposition). The parameter list is the BLAS
  * one, which is why it is longer than five.
- * With m, n or k equal to 0 it only scales C by beta (or does nothing when m or n is 0).
+ * When k is 0, C is only scaled by beta. When m or n is 0, nothing happens.
  */
 void cdnopt_sgemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alpha,
                   const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
@@ -146,7 +147,7 @@ void cdnopt_scratch_reset(cdnopt_scratch *scratch);
 /** Bytes handed out since the last reset, alignment padding included. */
 size_t cdnopt_scratch_used(const cdnopt_scratch *scratch);
 
-/** Total bytes the arena holds in its blocks. */
+/** Total size in bytes of the arena's blocks. */
 size_t cdnopt_scratch_capacity(const cdnopt_scratch *scratch);
 
 /* ------------------------------------------------------------------------- */
@@ -178,8 +179,8 @@ void cdnopt_params_free(cdnopt_params *ps);
  * Layers call this from their constructors; models may add their own tensors.
  * @param name    tensor name, copied; must be unique in the set.
  * @param offset  OUT: position of the tensor's first element in the flat arrays.
- * @return 0, CDNOPT_EINVAL (empty or duplicate name, zero size) or CDNOPT_ENOMEM
- *         (the set is unchanged).
+ * @return 0, CDNOPT_EINVAL (name empty, longer than 127 bytes or already present;
+ *         zero size) or CDNOPT_ENOMEM. On failure the set keeps its tensors.
  * NOTE: the arrays may move, so pointers from cdnopt_params_values() and
  * cdnopt_params_grads() are invalid after this call.
  */
@@ -280,7 +281,10 @@ void cdnopt_init_uniform(float *w, size_t n, float limit, cdnopt_rng *rng);
  */
 typedef struct cdnopt_trace cdnopt_trace;
 
-/** Output of the forward pass (in the arena; the caller may modify it in place). */
+/**
+ * Output of the forward pass, in the arena. The caller may modify it in place, except
+ * for a dense layer with a non-linear activation, whose backward pass reads it.
+ */
 float *cdnopt_trace_output(const cdnopt_trace *trace);
 
 /** Number of floats in the output. */
@@ -376,8 +380,9 @@ cdnopt_lstm_params cdnopt_lstm_params_default(void);
 /**
  * Create an LSTM layer and add "<name>/kernel" [n_in, 4H] (Glorot uniform),
  * "<name>/recurrent_kernel" [H, 4H] and "<name>/bias" [1, 4H] to ps.
- * The forget-gate bias of 1 follows Jozefowicz et al. 2015, "An Empirical Exploration
- * of Recurrent Network Architectures", as Keras does with unit_forget_bias.
+ * These are the defaults of Keras LSTMCell (keras.io/api/layers/recurrent_layers/
+ * lstm_cell). Its unit_forget_bias=True starts the forget-gate bias at 1, a choice the
+ * Keras docs credit to Jozefowicz et al. 2015.
  * @param out  OUT: the layer, freed with cdnopt_lstm_free(); NULL on failure.
  * @return 0, CDNOPT_EINVAL (zero size, name clash) or CDNOPT_ENOMEM.
  */

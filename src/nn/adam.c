@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Adam as Keras implements it (Kingma & Ba 2015, section 2, with the bias corrections
- * folded into the step size, so eps is added to sqrt(v) and not to sqrt(v_hat)).
+ * Adam as Keras implements it (tf.keras.optimizers.Adam, TensorFlow 2.7 docs): the bias
+ * corrections are folded into the step size, so eps is added to sqrt(v), not to
+ * sqrt(v_hat). Keras calls this eps the "epsilon hat" of Kingma and Ba's paper.
  */
 #include "nn-impl.h"
 

@@ -81,6 +81,15 @@ static void sgemm_ref_by_hand(void **state)
     assert_float_equal(d[1], 30.0f, 1e-5);
     assert_float_equal(d[2], 38.0f, 1e-5);
     assert_float_equal(d[3], 44.0f, 1e-5);
+
+    /* k = 0: both paths only scale C by beta. */
+    float e[] = {1, 2, 3, 4}, f[] = {1, 2, 3, 4};
+    cdnopt_sgemm(false, false, 2, 2, 0, 1.0f, a, 1, b, 2, 0.5f, e, 2);
+    cdnopt_sgemm_ref(false, false, 2, 2, 0, 1.0f, a, 1, b, 2, 0.5f, f, 2);
+    for (int i = 0; i < 4; i++) {
+        assert_float_equal(e[i], 0.5f * (float)(i + 1), 0.0);
+        assert_float_equal(f[i], 0.5f * (float)(i + 1), 0.0);
+    }
 }
 
 /* ------------------------------------------------------------------------- */
