@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * End-to-end tests of the train, forecast and evaluate commands. Each case runs the
+ * built binary (CDNOPT_BUILD_DIR/bin/cdnopt) through the shell, with stdout and
+ * stderr in files of a scratch folder, and checks the exit status and the texts.
+ */
+#include "cdnopt/core.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Output of one run of the binary. */
+typedef struct run_result {
+    int status;       /* exit status, or -1 when the shell could not run it */
+    char out[8192];   /* start of stdout */
+    char err[8192];   /* start of stderr */
+} run_result;
+
+static void read_text(const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *in = fopen(path, "r");
+    if (in == NULL)
+        return;
+    size_t len = fread(buf, 1, size - 1, in);
+    buf[len] = '\0';
+    fclose(in);
+}
+
+/* Run "cdnopt <args>" with its outputs captured in dir. */
+static void run_cdnopt(const char *dir, const char *args, run_result *r)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+
+    char command[4096];
+    snprintf(command, sizeof command, "'%s/bin/cdnopt' %s > '%s/stdout' 2> '%s/stderr'", build,
+             args, dir, dir);
+    int raw = system(command);
+    r->status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+
+    char path[1024];
+    snprintf(path, sizeof path, "%s/stdout", dir);
+    read_text(path, r->out, sizeof r->out);
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    read_text(path, r->err, sizeof r->err);
+}
+
+/* An hourly CSV of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
+static void write_hourly_csv(const char *path, int n_days)
+{
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out, "time,gbps\n");
+    for (int d = 0; d < n_days; d++) {
+        for (int h = 0; h < 24; h++) {
+            double value = 10.0 + 3.0 * sin(2.0 * M_PI * h / 24.0) + 0.1 * ((d * 7 + h) % 5);
+            fprintf(out, "2024-01-%02d %02d:00:00,%.4f\n", 1 + d, h, value);
+        }
+    }
+    fclose(out);
+}
+
+static int count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *c = text; *c != '\0'; c++)
+        n += *c == '\n';
+    return n;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Bad input                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static void train_missing_data(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "train --out model.h5", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "cdnopt train: missing required flag --data FILE");
+}
+
+static void train_bad_unit(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/traffic.csv", dir);
+    write_hourly_csv(csv, 2);
+    snprintf(args, sizeof args, "train --data '%s' --unit furlongs --out '%s/m.h5'", csv, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--unit: unknown unit 'furlongs'");
+    cdnopt_assert_contains(r.err, "raw");
+}
+
+static void forecast_bad_duration(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "forecast --model m.h5 --data d.csv --horizon 5x --out f.csv", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "cdnopt forecast: --horizon: invalid duration unit in '5x'");
+}
+
+static void evaluate_unknown_flag(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "evaluate --data d.csv --bogus 3", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "cdnopt evaluate: unknown flag '--bogus'");
+}
+
+static void train_missing_file(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "train --data /nonexistent/traffic.csv --out m.h5", &r);
+    assert_int_equal(r.status, 1);
+    cdnopt_assert_contains(r.err, "/nonexistent/traffic.csv");
+}
+
+static void train_value_out_of_range(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "train --data d.csv --epochs 0 --out m.h5", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "value 0 for --epochs is out of range: use a whole number "
+                                  "from 1 to 10000");
+    run_cdnopt(dir, "train --data d.csv --lr abc --out m.h5", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "invalid value 'abc' for --lr");
+}
+
+static void forecast_missing_model(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/traffic.csv", dir);
+    write_hourly_csv(csv, 2);
+    snprintf(args, sizeof args, "forecast --model '%s/none.h5' --data '%s' --out '%s/f.csv'", dir,
+             csv, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 1);
+    cdnopt_assert_contains(r.err, "none.h5");
+}
+
+static void help_lists_defaults(void **state)
+{
+    (void)state;
+    char dir[256];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    run_result r;
+    run_cdnopt(dir, "forecast --help", &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.out, "--horizon DURATION");
+    cdnopt_assert_contains(r.out, "(default 1d)");
+    cdnopt_assert_contains(r.out, "(default 1.2)");
+}
+
+/* ------------------------------------------------------------------------- */
+/* Whole runs                                                                */
+/* ------------------------------------------------------------------------- */
+
+static void train_forecast_evaluate(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[2048];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/traffic.csv", dir);
+    write_hourly_csv(csv, 21);
+    run_result r;
+
+    snprintf(args, sizeof args,
+             "train --data '%s' --epochs 1 --units 8 --batch 16 --seed 5 --out '%s/m.h5'", csv,
+             dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "epoch=1 loss=");
+    cdnopt_assert_contains(r.err, "coverage_calibrated=");
+
+    /* The same seed gives the same file, byte for byte. */
+    char first[8192], second[8192], path[400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args,
+                 "forecast --model '%s/m.h5' --data '%s' --samples 20 --seed 3 --out '%s/f%d.csv'",
+                 dir, csv, dir, i);
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 0);
+        snprintf(path, sizeof path, "%s/f%d.csv", dir, i);
+        read_text(path, i == 0 ? first : second, sizeof first);
+    }
+    assert_string_equal(first, second);
+    assert_int_equal(count_lines(first), 25);
+    cdnopt_assert_contains(first, "timestamp,mean,lower,upper,critical\n2024-01-22 00:00:00,");
+
+    snprintf(args, sizeof args,
+             "evaluate --data '%s' --test-days 2 --model '%s/m.h5' --samples 10 --json", csv,
+             dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.out, "\"test_first\": \"2024-01-20 00:00:00\"");
+    cdnopt_assert_contains(r.out, "\"method\": \"residual-lstm\"");
+    cdnopt_assert_contains(r.out, "\"method\": \"holt-winters-1d\"");
+}
+
+static void evaluate_trains_and_prints_table(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/traffic.csv", dir);
+    write_hourly_csv(csv, 17);
+    snprintf(args, sizeof args,
+             "evaluate --data '%s' --test-days 2 --epochs 1 --units 8 --batch 16 --samples 10",
+             csv);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.out, "test span 2024-01-16 00:00:00 .. 2024-01-17 23:00:00");
+    cdnopt_assert_contains(r.out, "cov95_cal");
+    cdnopt_assert_contains(r.out, "seasonal-naive-1d");
+
+    /* 17 days leave too little history for 7 test days. */
+    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 7", csv);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "too short for 7 test days");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(train_missing_data),
+        cmocka_unit_test(train_bad_unit),
+        cmocka_unit_test(forecast_bad_duration),
+        cmocka_unit_test(evaluate_unknown_flag),
+        cmocka_unit_test(train_missing_file),
+        cmocka_unit_test(train_value_out_of_range),
+        cmocka_unit_test(forecast_missing_model),
+        cmocka_unit_test(help_lists_defaults),
+        cmocka_unit_test(train_forecast_evaluate),
+        cmocka_unit_test(evaluate_trains_and_prints_table),
+    };
+    return cdnopt_test_main(argc, argv, "cli", tests, sizeof tests / sizeof tests[0]);
+}
