@@ -7,11 +7,18 @@ set -eu
 
 list="$(dirname "$0")/debian-packages.txt"
 missing=""
-for package in $(grep -v '^#' "$list"); do
+# A line is "package" or "package command": with a command, the package is
+# skipped when that command already exists (npm ships inside NodeSource's
+# nodejs, which conflicts with Debian's npm package).
+while read -r package command; do
+    case "$package" in '' | '#'*) continue ;; esac
+    if [ -n "$command" ] && command -v "$command" >/dev/null 2>&1; then
+        continue
+    fi
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $package"
     fi
-done
+done <"$list"
 
 if [ -z "$missing" ]; then
     exit 0

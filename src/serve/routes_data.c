@@ -219,5 +219,6 @@ void serve_route_system(struct cdnopt_server *server, serve_request *req)
                              "max", server->params.max_workers, "queued", (json_int_t)depth,
                              "recycles", (json_int_t)recycles, "writer_queue",
                              (json_int_t)serve_writer_depth(server->writer));
+    json_object_set_new(body, "model_loaded", json_boolean(server->forecaster != NULL));
     serve_respond_json(req, 200, body);
 }

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+// Browser test of the dashboard (CTest label "browser"). It starts `cdnopt serve`
+// on a free loopback port, loads the day workload and re-plans it, and opens
+// /monitor in Debian's headless Chromium through the DevTools protocol. It then
+// checks that the page logs no console error, that the charts contain the
+// numbers the API returns, and that the language switch turns the page into
+// Chinese and back. Screenshots are kept under <build>/artifacts/.
+//
+// Run: node browser_dashboard.mjs (CTest sets CDNOPT_BUILD_DIR and SHARED_DIR).
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+// Node 22 has a global WebSocket (Node 20 behind --experimental-websocket); older
+// Node takes the `ws` package that web/package.json installs for this test.
+const WebSocketClass = globalThis.WebSocket ??
+  (await import(new URL('../../web/node_modules/ws/wrapper.mjs', import.meta.url))).WebSocket;
+
+const buildDir = process.env.CDNOPT_BUILD_DIR;
+const sharedDir = process.env.SHARED_DIR;
+assert.ok(buildDir, 'CDNOPT_BUILD_DIR is not set; run the test through ctest');
+assert.ok(sharedDir, 'SHARED_DIR is not set; run the test through ctest');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const scratch = mkdtempSync(join(tmpdir(), 'cdnopt-browser-'));
+const children = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what, probe, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await sleep(100);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The server and its data
+// ---------------------------------------------------------------------------
+
+async function startServer() {
+  const port = await freePort();
+  const log = [];
+  const server = spawn(join(buildDir, 'bin', 'cdnopt'), [
+    'serve', '--port', String(port), '--db', join(scratch, 'dashboard.db'),
+    '--now', '2004-12-14 00:00:00', '--web-dir', join(buildDir, 'web'),
+    '--monitor-interval', '200ms',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(server);
+  server.stderr.on('data', (chunk) => log.push(chunk.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor('cdnopt serve /healthz', async () => (await fetch(`${base}/healthz`)).ok);
+  return { base, log };
+}
+
+function releasesBatch(csv) {
+  const [header, ...rows] = csv.trim().split('\n');
+  const names = header.split(',');
+  return {
+    releases: rows.map((row) => {
+      const cells = row.split(',');
+      const record = Object.fromEntries(names.map((name, i) => [name, cells[i]]));
+      return {
+        id: record.id, size_mb: Number(record.size_mb), users: Number(record.users),
+        planned_at: record.planned_at,
+      };
+    }),
+  };
+}
+
+async function seed(base) {
+  const day = join(sharedDir, 'workloads', 'day');
+  let response = await fetch(`${base}/api/v1/samples`, {
+    method: 'POST', headers: { 'Content-Type': 'text/csv' },
+    body: readFileSync(join(day, 'baseline.csv')),
+  });
+  assert.equal(response.status, 201, 'posting the baseline as samples');
+  response = await fetch(`${base}/api/v1/releases`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(releasesBatch(readFileSync(join(day, 'releases.csv'), 'utf8'))),
+  });
+  assert.equal(response.status, 201, 'posting the releases');
+  response = await fetch(`${base}/api/v1/replan`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ against: 'observed', wait: true }),
+  });
+  assert.equal(response.status, 200, 're-planning against observed traffic');
+}
+
+// ---------------------------------------------------------------------------
+// A small DevTools protocol client
+// ---------------------------------------------------------------------------
+
+async function launchChromium() {
+  const profile = join(scratch, 'profile');
+  const browser = spawn(chromiumPath, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${profile}`, '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1',
+    '--lang=en-US', '--window-size=1400,1800', 'about:blank',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(browser);
+  let stderr = '';
+  browser.stderr.on('data', (chunk) => { stderr += chunk.toString(); });
+  const url = await waitFor('Chromium DevTools endpoint', async () => {
+    const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
+    return match && match[1];
+  });
+  return url;
+}
+
+class DevTools {
+  constructor(url) {
+    this.socket = new WebSocketClass(url);
+    this.nextId = 1;
+    this.pending = new Map();
+    this.events = [];
+    this.socket.addEventListener('message', (message) => {
+      const data = JSON.parse(message.data);
+      if (data.id && this.pending.has(data.id)) {
+        const { resolve, reject } = this.pending.get(data.id);
+        this.pending.delete(data.id);
+        if (data.error) {
+          reject(new Error(`${data.error.message} (${data.error.code})`));
+        } else {
+          resolve(data.result);
+        }
+      } else if (data.method) {
+        this.events.push(data);
+      }
+    });
+  }
+
+  opened() {
+    return new Promise((resolve, reject) => {
+      this.socket.addEventListener('open', resolve, { once: true });
+      this.socket.addEventListener('error', reject, { once: true });
+    });
+  }
+
+  send(method, params = {}, sessionId = undefined) {
+    const id = this.nextId++;
+    const message = { id, method, params };
+    if (sessionId) {
+      message.sessionId = sessionId;
+    }
+    this.socket.send(JSON.stringify(message));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+}
+
+async function evaluate(devtools, session, expression) {
+  const result = await devtools.send('Runtime.evaluate',
+    { expression, returnByValue: true, awaitPromise: true }, session);
+  if (result.exceptionDetails) {
+    throw new Error(`page threw: ${JSON.stringify(result.exceptionDetails)}`);
+  }
+  return result.result.value;
+}
+
+// Console errors, uncaught exceptions and failed loads the page produced.
+function pageErrors(devtools) {
+  const errors = [];
+  for (const event of devtools.events) {
+    if (event.method === 'Runtime.consoleAPICalled' && ['error', 'assert'].includes(event.params.type)) {
+      errors.push(`console.${event.params.type}: ${JSON.stringify(event.params.args.map((a) => a.value))}`);
+    } else if (event.method === 'Runtime.exceptionThrown') {
+      errors.push(`exception: ${event.params.exceptionDetails.text}`);
+    } else if (event.method === 'Log.entryAdded' && event.params.entry.level === 'error') {
+      errors.push(`log: ${event.params.entry.text} ${event.params.entry.url || ''}`);
+    }
+  }
+  return errors;
+}
+
+// ---------------------------------------------------------------------------
+// The test
+// ---------------------------------------------------------------------------
+
+async function main() {
+  const { base, log } = await startServer();
+  await seed(base);
+  const api = {
+    samples: await (await fetch(`${base}/api/v1/samples`)).json(),
+    schedule: (await (await fetch(`${base}/api/v1/schedule?series=1`)).json()).schedule,
+  };
+
+  const devtools = new DevTools(await launchChromium());
+  await devtools.opened();
+  const { targetId } = await devtools.send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await devtools.send('Target.attachToTarget', { targetId, flatten: true });
+  for (const domain of ['Runtime', 'Log', 'Page']) {
+    await devtools.send(`${domain}.enable`, {}, sessionId);
+  }
+  await devtools.send('Page.navigate', { url: `${base}/monitor?lang=en` }, sessionId);
+  await waitFor('the dashboard to draw twice', () =>
+    evaluate(devtools, sessionId, 'window.cdnoptDashboard && window.cdnoptDashboard.refreshCount >= 2'));
+
+  // The charts hold what the API returns.
+  const summary = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.summary()');
+  assert.equal(summary.title, 'cdnopt live dashboard');
+  assert.equal(summary.actualPoints, api.samples.gbps.length);
+  assert.equal(summary.actualLast, api.samples.gbps[api.samples.gbps.length - 1]);
+  assert.equal(summary.naivePeak, api.schedule.figures.naive.peak_gbps);
+  assert.equal(summary.plannedPeak, api.schedule.figures.planned.peak_gbps);
+  assert.equal(summary.waveSeries, 1 + api.schedule.series.waves.length + 1);
+  assert.equal(summary.waveBaselinePoints, api.schedule.series.baseline_gbps.length);
+  assert.ok(summary.systemPoints >= 1, 'the system chart has monitor samples');
+
+  // The screenshot is taken in English, with every chart drawn.
+  const shot = await devtools.send('Page.captureScreenshot', { format: 'png' }, sessionId);
+  const artifacts = join(buildDir, 'artifacts');
+  mkdirSync(artifacts, { recursive: true });
+  writeFileSync(join(artifacts, 'dashboard.png'), Buffer.from(shot.data, 'base64'));
+
+  // The switch turns the page and chart titles into Chinese, and back.
+  await evaluate(devtools, sessionId, 'document.getElementById("lang-switch").click()');
+  const chinese = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.summary()');
+  assert.equal(chinese.title, 'cdnopt 实时监控面板');
+  assert.ok(chinese.chartTitles[0].startsWith('带宽'), chinese.chartTitles[0]);
+  assert.equal(await evaluate(devtools, sessionId, 'document.documentElement.lang'), 'zh-CN');
+  const shotZh = await devtools.send('Page.captureScreenshot', { format: 'png' }, sessionId);
+  writeFileSync(join(artifacts, 'dashboard-zh.png'), Buffer.from(shotZh.data, 'base64'));
+  await evaluate(devtools, sessionId, 'document.getElementById("lang-switch").click()');
+  assert.equal(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.language'), 'en');
+
+  const errors = pageErrors(devtools);
+  assert.deepEqual(errors, [], `the page logged errors:\n${errors.join('\n')}`);
+  assert.deepEqual(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.errors'), []);
+  assert.ok(log.join('').includes('route=/monitor status=200'), 'the server logged the page load');
+  console.log(`dashboard: ${summary.actualPoints} actual points, naive peak ` +
+    `${summary.naivePeak.toFixed(1)} Gbit/s, planned ${summary.plannedPeak.toFixed(1)} Gbit/s; ` +
+    `screenshots in ${artifacts}`);
+  devtools.socket.close();
+}
+
+try {
+  await main();
+  console.log('1 passed, 0 failed');
+} catch (error) {
+  console.error(error);
+  console.log('0 passed, 1 failed');
+  process.exitCode = 1;
+} finally {
+  for (const child of children) {
+    child.kill('SIGTERM');
+  }
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cdnopt dashboard: polls the REST API every two seconds and draws four
+// ECharts charts (bandwidth with forecast band and safety line, release waves
+// stacked on the baseline, naive versus planned peak, system load) plus the
+// alert log. Civil times ("YYYY-MM-DD HH:MM:SS", local wall clock with no zone)
+// are placed on the time axis as if they were UTC, and ECharts labels the axis
+// in UTC (useUTC), so the labels show the civil time unchanged.
+'use strict';
+
+const REFRESH_MS = 2000;
+const FORECAST_REFRESH_MS = 60000;
+
+const state = {
+  lang: cdnoptInitialLanguage(),
+  data: { system: null, samples: null, schedule: null, forecast: null },
+  lastForecastAt: 0,
+  refreshCount: 0,
+  ready: false,
+  errors: [],
+};
+
+const charts = {
+  bandwidth: echarts.init(document.getElementById('chart-bandwidth'), null, { useUTC: true }),
+  waves: echarts.init(document.getElementById('chart-waves'), null, { useUTC: true }),
+  peaks: echarts.init(document.getElementById('chart-peaks')),
+  system: echarts.init(document.getElementById('chart-system'), null, { useUTC: true }),
+};
+
+function text() {
+  return CDNOPT_TEXTS[state.lang];
+}
+
+function civilToMs(civil) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/.exec(civil);
+  return m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) : NaN;
+}
+
+// Fetch JSON; a 404 or 503 returns null (nothing to show yet), other failures throw.
+async function getJson(path) {
+  const response = await fetch(path, { cache: 'no-store' });
+  if (response.status === 404 || response.status === 503) {
+    return null;
+  }
+  if (!response.ok) {
+    throw new Error(`${path}: HTTP ${response.status}`);
+  }
+  return response.json();
+}
+
+function zip(times, values) {
+  return times.map((t, i) => [civilToMs(t), values[i]]);
+}
+
+function gridSeries(start, stepS, values) {
+  const origin = civilToMs(start);
+  return values.map((v, i) => [origin + i * stepS * 1000, v]);
+}
+
+// ---------------------------------------------------------------------------
+// Charts
+// ---------------------------------------------------------------------------
+
+function bandwidthOption() {
+  const t = text();
+  const series = [];
+  const samples = state.data.samples;
+  series.push({
+    name: t.actual, type: 'line', showSymbol: false, lineStyle: { width: 1.5 },
+    data: samples ? zip(samples.timestamps, samples.gbps) : [],
+  });
+  const f = state.data.forecast;
+  if (f) {
+    // The band is drawn as an invisible lower line plus a stacked (upper - lower) area.
+    series.push({
+      name: t.band, type: 'line', stack: 'band', showSymbol: false, lineStyle: { opacity: 0 },
+      data: zip(f.timestamps, f.lower_gbps), tooltip: { show: false },
+    });
+    series.push({
+      name: t.band, type: 'line', stack: 'band', showSymbol: false, lineStyle: { opacity: 0 },
+      areaStyle: { color: 'rgba(84, 112, 198, 0.2)' },
+      data: zip(f.timestamps, f.upper_gbps.map((u, i) => u - f.lower_gbps[i])),
+    });
+    series.push({
+      name: t.forecastMean, type: 'line', showSymbol: false, lineStyle: { type: 'dashed' },
+      data: zip(f.timestamps, f.mean_gbps),
+    });
+    series.push({
+      name: t.safety, type: 'line', showSymbol: false, lineStyle: { color: '#c23531' },
+      data: zip(f.timestamps, f.critical_gbps),
+    });
+  }
+  return {
+    title: { text: t.bandwidth, textStyle: { fontSize: 14 } },
+    animation: false, // redrawn every refresh, so transitions would only flicker
+    tooltip: { trigger: 'axis' },
+    legend: { top: 24 },
+    grid: { top: 64, left: 56, right: 24, bottom: 32 },
+    xAxis: { type: 'time' },
+    yAxis: { type: 'value', name: 'Gbit/s' },
+    series,
+  };
+}
+
+function wavesOption() {
+  const t = text();
+  const s = state.data.schedule && state.data.schedule.series;
+  const series = [];
+  if (s) {
+    series.push({
+      name: t.baseline, type: 'line', stack: 'total', showSymbol: false, areaStyle: {},
+      data: gridSeries(s.start, s.step_s, s.baseline_gbps),
+    });
+    for (const wave of s.waves) {
+      series.push({
+        name: `${t.ratio} ${wave.batch_ratio}`, type: 'line', stack: 'total', showSymbol: false,
+        areaStyle: {}, data: gridSeries(s.start, s.step_s, wave.gbps),
+      });
+    }
+    series.push({
+      name: t.naiveTotal, type: 'line', showSymbol: false,
+      lineStyle: { type: 'dotted', color: '#c23531' }, itemStyle: { color: '#c23531' },
+      data: gridSeries(s.start, s.step_s, s.naive_total_gbps),
+    });
+  }
+  return {
+    title: { text: t.waves, subtext: s ? '' : t.noSchedule, textStyle: { fontSize: 14 } },
+    animation: false, // redrawn every refresh, so transitions would only flicker
+    tooltip: { trigger: 'axis' },
+    legend: { top: 24 },
+    grid: { top: 64, left: 56, right: 24, bottom: 32 },
+    xAxis: { type: 'time' },
+    yAxis: { type: 'value', name: 'Gbit/s' },
+    series,
+  };
+}
+
+function peaksOption() {
+  const t = text();
+  const figures = state.data.schedule && state.data.schedule.figures;
+  const naive = figures ? [figures.naive.peak_gbps, figures.naive.p95_gbps] : [];
+  const planned = figures ? [figures.planned.peak_gbps, figures.planned.p95_gbps] : [];
+  return {
+    title: { text: t.peaks, textStyle: { fontSize: 14 } },
+    animation: false, // redrawn every refresh, so transitions would only flicker
+    tooltip: { trigger: 'axis' },
+    legend: { top: 24 },
+    grid: { top: 64, left: 56, right: 16, bottom: 32 },
+    xAxis: { type: 'category', data: ['peak', 'p95'] },
+    yAxis: { type: 'value', name: 'Gbit/s' },
+    series: [
+      { name: t.naive, type: 'bar', data: naive, itemStyle: { color: '#c23531' } },
+      { name: t.planned, type: 'bar', data: planned, itemStyle: { color: '#2f9e44' } },
+    ],
+  };
+}
+
+function systemOption() {
+  const t = text();
+  const samples = state.data.system ? state.data.system.monitor.samples : [];
+  const points = (key) => samples.map((s) => [s.unix_s * 1000, +(s[key] * 100).toFixed(2)]);
+  return {
+    title: { text: t.system, textStyle: { fontSize: 14 } },
+    animation: false, // redrawn every refresh, so transitions would only flicker
+    tooltip: { trigger: 'axis' },
+    legend: { top: 24 },
+    grid: { top: 64, left: 48, right: 16, bottom: 32 },
+    xAxis: { type: 'time' },
+    yAxis: { type: 'value', min: 0, max: 100 },
+    series: [
+      { name: t.cpu, type: 'line', showSymbol: false, data: points('cpu_ratio') },
+      { name: t.memory, type: 'line', showSymbol: false, data: points('memory_ratio') },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Text parts: header, alerts, workers, translations
+// ---------------------------------------------------------------------------
+
+function renderTexts() {
+  const t = text();
+  document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
+  for (const node of document.querySelectorAll('[data-i18n]')) {
+    const value = t[node.dataset.i18n];
+    if (typeof value === 'string') {
+      node.textContent = value;
+    }
+  }
+  document.getElementById('lang-switch').textContent = t.switchTo;
+  const system = state.data.system;
+  if (!system) {
+    return;
+  }
+  document.getElementById('clock').textContent = t.clock(system.clock);
+  document.getElementById('workers').textContent = t.workers(system.workers);
+  document.getElementById('forecast-note').hidden = system.model_loaded;
+
+  const active = system.monitor.active_alerts;
+  const banner = document.getElementById('alerts');
+  banner.classList.toggle('active', active.length > 0);
+  banner.textContent = active.length > 0
+    ? `${t.activeAlerts}: ${active.map((a) => t.alertNames[a] || a).join(', ')}`
+    : t.noAlerts;
+
+  const body = document.querySelector('#alert-log tbody');
+  body.replaceChildren(...system.monitor.alerts.slice().reverse().map((a) => {
+    const row = document.createElement('tr');
+    const cells = [new Date(a.unix_s * 1000).toISOString().replace('T', ' ').slice(0, 19),
+      t.alertNames[a.alert] || a.alert, t[a.state] || a.state, `${(a.value * 100).toFixed(1)}%`];
+    for (const value of cells) {
+      const cell = document.createElement('td');
+      cell.textContent = value;
+      row.appendChild(cell);
+    }
+    return row;
+  }));
+}
+
+function render() {
+  renderTexts();
+  charts.bandwidth.setOption(bandwidthOption(), true);
+  charts.waves.setOption(wavesOption(), true);
+  charts.peaks.setOption(peaksOption(), true);
+  charts.system.setOption(systemOption(), true);
+}
+
+// ---------------------------------------------------------------------------
+// Polling
+// ---------------------------------------------------------------------------
+
+async function refresh() {
+  try {
+    const system = await getJson('/api/v1/system?samples=300');
+    const [samples, schedule] = await Promise.all([
+      getJson('/api/v1/samples'),
+      getJson('/api/v1/schedule?series=1'),
+    ]);
+    state.data.system = system;
+    state.data.samples = samples;
+    state.data.schedule = schedule ? schedule.schedule : null;
+
+    // A forecast runs the model, so it is refreshed far less often.
+    const now = Date.now();
+    if (system && system.model_loaded && now - state.lastForecastAt > FORECAST_REFRESH_MS) {
+      state.lastForecastAt = now;
+      const forecast = await getJson('/api/v1/forecast');
+      state.data.forecast = forecast ? forecast.forecast : null;
+    }
+    render();
+    state.refreshCount += 1;
+    state.ready = true;
+  } catch (error) {
+    state.errors.push(String(error));
+    console.warn('cdnopt dashboard refresh failed:', error);
+  }
+}
+
+document.getElementById('lang-switch').addEventListener('click', () => {
+  state.lang = state.lang === 'zh' ? 'en' : 'zh';
+  window.localStorage.setItem('cdnopt.lang', state.lang);
+  render();
+});
+window.addEventListener('resize', () => Object.values(charts).forEach((c) => c.resize()));
+
+// Read-only view for the browser test: the data each chart contains right now.
+window.cdnoptDashboard = {
+  get ready() { return state.ready; },
+  get refreshCount() { return state.refreshCount; },
+  get language() { return state.lang; },
+  get errors() { return state.errors.slice(); },
+  summary() {
+    const peaks = charts.peaks.getOption();
+    const waves = charts.waves.getOption();
+    const bandwidth = charts.bandwidth.getOption();
+    return {
+      title: document.getElementById('title').textContent,
+      chartTitles: Object.values(charts).map((c) => c.getOption().title[0].text),
+      actualPoints: bandwidth.series[0].data.length,
+      actualLast: bandwidth.series[0].data.length
+        ? bandwidth.series[0].data[bandwidth.series[0].data.length - 1][1] : null,
+      naivePeak: peaks.series[0].data[0],
+      plannedPeak: peaks.series[1].data[0],
+      waveSeries: waves.series.length,
+      waveBaselinePoints: waves.series.length ? waves.series[0].data.length : 0,
+      systemPoints: charts.system.getOption().series[0].data.length,
+      alertRows: document.querySelectorAll('#alert-log tbody tr').length,
+    };
+  },
+};
+
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dashboard texts in English and Chinese. The page starts in the browser's
+// language (Chinese for any zh-* locale), a ?lang=en|zh query overrides it, and
+// the header button switches and remembers the choice in localStorage.
+'use strict';
+
+const CDNOPT_TEXTS = {
+  en: {
+    title: 'cdnopt live dashboard',
+    switchTo: '中文',
+    bandwidth: 'Bandwidth: actual, forecast and safety line (Gbit/s)',
+    actual: 'Actual',
+    forecastMean: 'Forecast mean',
+    band: '95% interval',
+    safety: 'Safety line',
+    waves: 'Planned release waves on the baseline (Gbit/s)',
+    baseline: 'Baseline',
+    ratio: 'Batch ratio',
+    naiveTotal: 'Naive total',
+    peaks: 'Peak: naive vs planned (Gbit/s)',
+    naive: 'Naive',
+    planned: 'Planned',
+    system: 'System (%)',
+    cpu: 'CPU',
+    memory: 'Memory',
+    alertLog: 'Alert log',
+    time: 'Time',
+    alert: 'Alert',
+    state: 'State',
+    value: 'Value',
+    raised: 'raised',
+    cleared: 'cleared',
+    activeAlerts: 'Active alerts',
+    noAlerts: 'No active alerts',
+    noModel: 'No forecasting model is loaded (start the server with --model), so only actual traffic is shown.',
+    noSchedule: 'No schedule yet: POST /api/v1/replan to make one.',
+    workers: (w) => `Workers: ${w.live} live, ${w.busy} busy (${w.min}-${w.max}); ` +
+      `jobs queued: ${w.queued}; recycles: ${w.recycles}`,
+    clock: (t) => `Service clock: ${t}`,
+    alertNames: { cpu: 'CPU over threshold', memory: 'Memory over threshold' },
+  },
+  zh: {
+    title: 'cdnopt 实时监控面板',
+    switchTo: 'English',
+    bandwidth: '带宽：实际值、预测值与安全线（Gbit/s）',
+    actual: '实际带宽',
+    forecastMean: '预测均值',
+    band: '95% 区间',
+    safety: '安全线',
+    waves: '叠加在基线上的发布下载波（Gbit/s）',
+    baseline: '基线',
+    ratio: '批次比例',
+    naiveTotal: '不调度时的总带宽',
+    peaks: '峰值：不调度 vs 调度后（Gbit/s）',
+    naive: '不调度',
+    planned: '调度后',
+    system: '系统（%）',
+    cpu: 'CPU',
+    memory: '内存',
+    alertLog: '告警记录',
+    time: '时间',
+    alert: '告警',
+    state: '状态',
+    value: '数值',
+    raised: '触发',
+    cleared: '恢复',
+    activeAlerts: '当前告警',
+    noAlerts: '当前无告警',
+    noModel: '未加载预测模型（启动时加 --model），因此只显示实际流量。',
+    noSchedule: '尚无发布计划：调用 POST /api/v1/replan 生成。',
+    workers: (w) => `工作线程：${w.live} 个在运行，${w.busy} 个忙（${w.min}-${w.max}）；` +
+      `排队任务：${w.queued}；回收次数：${w.recycles}`,
+    clock: (t) => `服务时钟：${t}`,
+    alertNames: { cpu: 'CPU 超过阈值', memory: '内存超过阈值' },
+  },
+};
+
+function cdnoptInitialLanguage() {
+  const query = new URLSearchParams(window.location.search).get('lang');
+  if (query === 'en' || query === 'zh') {
+    return query;
+  }
+  const saved = window.localStorage.getItem('cdnopt.lang');
+  if (saved === 'en' || saved === 'zh') {
+    return saved;
+  }
+  return (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
