@@ -135,9 +135,10 @@ static void day_ahead_errors(const cdnopt_model *m, const cdnopt_series *s, size
     size_t count = 0;
     char err[CDNOPT_ERRMSG_MAX] = "";
 
-    /* The first origin is the first midnight at or after the end of training. */
+    /* The first origin is the first step of a day at or after the end of training.
+     * A grid need not hit midnight exactly, so any step in the day's first step_s counts. */
     size_t origin = n_train;
-    while (origin < s->n && (s->t[origin] % 86400) != 0)
+    while (origin < s->n && (s->t[origin] % 86400) >= s->step_s)
         origin++;
     *n_days = 0;
     for (; origin + day <= s->n; origin += day) {
@@ -151,6 +152,10 @@ static void day_ahead_errors(const cdnopt_model *m, const cdnopt_series *s, size
         (*n_days)++;
     }
     free(path);
+    if (count == 0) {
+        fprintf(stderr, "bench_model: no whole test day after the training span\n");
+        exit(1);
+    }
     *mae = abs_sum / (double)count;
     *mape = 100.0 * pct_sum / (double)count;
 }
