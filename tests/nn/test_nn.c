@@ -425,11 +425,20 @@ static void dense_forward_by_hand(void **state)
     cdnopt_params_free(ps);
 }
 
-/* tanh goes through expf (see the header's Limitations); its absolute error is bounded. */
-static void dense_tanh_accuracy(void **state)
+/* Reference value of a dense activation, in double. */
+static double activation_ref(enum cdnopt_act act, double x)
 {
-    (void)state;
-    enum { N = 40001 };
+    return act == CDNOPT_ACT_TANH ? tanh(x) : 1.0 / (1.0 + exp(-x));
+}
+
+/*
+ * The LSTM and dense layers compute sigmoid and tanh through their own vectorisable
+ * exponential (see the header's Limitations). Check the absolute error on a 1e-3 grid
+ * over [-20, 20], the limits at +-Inf and beyond the clamp, and that NaN propagates.
+ */
+static void check_activation(enum cdnopt_act act)
+{
+    enum { N = 40001, N_SPECIAL = 5 };
     cdnopt_params *ps = NULL;
     assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
     cdnopt_rng rng;
@@ -437,29 +446,47 @@ static void dense_tanh_accuracy(void **state)
     cdnopt_dense_params dp = cdnopt_dense_params_default();
     dp.n_in = 1;
     dp.n_out = 1;
-    dp.act = CDNOPT_ACT_TANH;
+    dp.act = act;
     cdnopt_dense *d = NULL;
     assert_int_equal(cdnopt_dense_new(ps, &dp, &rng, &d), CDNOPT_OK);
     cdnopt_params_values(ps)[0] = 1.0f;
 
     cdnopt_scratch *s = NULL;
     assert_int_equal(cdnopt_scratch_new(0, &s), CDNOPT_OK);
-    float *x = cdnopt_scratch_floats(s, N);
+    float *x = cdnopt_scratch_floats(s, N + N_SPECIAL);
     assert_non_null(x);
     for (int i = 0; i < N; i++)
         x[i] = -20.0f + 1e-3f * (float)i;
+    const float special[N_SPECIAL] = {INFINITY, -INFINITY, 200.0f, -200.0f, NAN};
+    memcpy(x + N, special, sizeof(special));
     cdnopt_trace *t = NULL;
-    assert_int_equal(cdnopt_dense_forward(d, s, N, x, &t), CDNOPT_OK);
+    assert_int_equal(cdnopt_dense_forward(d, s, N + N_SPECIAL, x, &t), CDNOPT_OK);
     const float *y = cdnopt_trace_output(t);
+
     for (int i = 0; i < N; i++) {
-        double err = fabs((double)y[i] - tanh((double)x[i]));
+        double err = fabs((double)y[i] - activation_ref(act, (double)x[i]));
         if (!(err < 2e-7))
-            fail_msg("tanh(%.4f) = %.9g, error %.3g", (double)x[i], (double)y[i], err);
+            fail_msg("activation %d at %.4f = %.9g, error %.3g", (int)act, (double)x[i],
+                     (double)y[i], err);
     }
+    /* The clamp at e^88 leaves sigmoid(-Inf) at about 6e-39 instead of 0. */
+    float low = act == CDNOPT_ACT_TANH ? -1.0f : 0.0f;
+    assert_float_equal(y[N], 1.0f, 0.0);
+    assert_float_equal(y[N + 1], low, 1e-37);
+    assert_float_equal(y[N + 2], 1.0f, 0.0);
+    assert_float_equal(y[N + 3], low, 1e-37);
+    assert_true(isnan(y[N + 4]));
 
     cdnopt_scratch_free(s);
     cdnopt_dense_free(d);
     cdnopt_params_free(ps);
+}
+
+static void dense_activation_accuracy(void **state)
+{
+    (void)state;
+    check_activation(CDNOPT_ACT_TANH);
+    check_activation(CDNOPT_ACT_SIGMOID);
 }
 
 /* Roll-out steps from a zero state reproduce the sequence forward pass. */
@@ -802,6 +829,35 @@ static void nan_and_inf_detected(void **state)
     cdnopt_params_free(ps);
 }
 
+/* A NaN in one input step reaches the LSTM output, so a training loop can detect it. */
+static void lstm_propagates_nan(void **state)
+{
+    (void)state;
+    enum { B = 2, T = 3, H = 4 };
+    cdnopt_params *ps = NULL;
+    assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 12);
+    cdnopt_lstm_params lp = cdnopt_lstm_params_default();
+    lp.n_in = 1;
+    lp.n_hidden = H;
+    cdnopt_lstm *l = NULL;
+    assert_int_equal(cdnopt_lstm_new(ps, &lp, &rng, &l), CDNOPT_OK);
+    cdnopt_scratch *s = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &s), CDNOPT_OK);
+
+    float x[B * T] = {0.1f, 0.2f, 0.3f, 0.4f, NAN, 0.6f};
+    cdnopt_trace *t = NULL;
+    assert_int_equal(cdnopt_lstm_forward(l, s, B, T, x, &t), CDNOPT_OK);
+    const float *y = cdnopt_trace_output(t);
+    assert_int_equal(cdnopt_nn_check_finite(y, H), CDNOPT_OK);
+    assert_int_equal(cdnopt_nn_check_finite(y + H, H), CDNOPT_ENUMERIC);
+
+    cdnopt_scratch_free(s);
+    cdnopt_lstm_free(l);
+    cdnopt_params_free(ps);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(sgemm_matches_reference, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(sgemm_ref_by_hand, leak_setup, leak_teardown),
@@ -814,7 +870,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(constructors_reject_bad_shapes, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_new_out_of_memory, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(dense_forward_by_hand, leak_setup, leak_teardown),
-    cmocka_unit_test_setup_teardown(dense_tanh_accuracy, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(dense_activation_accuracy, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_step_matches_forward, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(mha_causal_mask_holds, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(layernorm_normalises_rows, leak_setup, leak_teardown),
@@ -824,6 +880,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(adam_two_steps_by_hand, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(clip_grad_norm_by_hand, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(nan_and_inf_detected, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(lstm_propagates_nan, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(dense_gradients, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(dense_no_bias_gradients, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_sequence_gradients, leak_setup, leak_teardown),
