@@ -142,7 +142,8 @@ void cdnopt_scores_compute(const double *y, const cdnopt_interval_forecast *fc, 
     X(HOLT, 5, "holt")                                                         \
     X(DAMPED, 6, "damped")                                                     \
     X(THETA, 7, "theta")                                                       \
-    X(COMB, 8, "comb")
+    X(COMB, 8, "comb")                                                         \
+    X(HW_DAMPED, 9, "hw-damped")
 
 enum cdnopt_baseline_method {
 #define CDNOPT_BASELINE_ENUM_(name, value, text) CDNOPT_BASELINE_##name = value,
@@ -157,24 +158,31 @@ const char *cdnopt_baseline_name(enum cdnopt_baseline_method method);
 /** Look a method up by its CLI name; returns CDNOPT_ENOTFOUND when no method has it. */
 int cdnopt_baseline_from_name(const char *name, enum cdnopt_baseline_method *out);
 
+/* What the smoothing parameters of Holt-Winters minimise. Values are append-only. */
+enum cdnopt_hw_criterion {
+    CDNOPT_HW_ONE_STEP = 0,   /* sum of squared one-step errors, the classical fit */
+    CDNOPT_HW_MULTI_STEP = 1, /* mean of the h-step MSEs at h = 1, 2, 4, ..., m */
+};
+
 /** Settings of cdnopt_baseline_forecast(). Start from cdnopt_baseline_params_default(). */
 typedef struct cdnopt_baseline_params {
     enum cdnopt_baseline_method method; /* which forecaster */
     size_t period;    /* seasonal period m in steps: 24 hourly day, 288 5-min day, 2016 week */
     double level;     /* nominal interval coverage, (0, 1); 0.95 by default */
     int max_iter;     /* Nelder-Mead iterations for the smoothing parameters (HW, SES...) */
+    enum cdnopt_hw_criterion hw_criterion; /* what Holt-Winters minimises */
 } cdnopt_baseline_params;
 
-/** Defaults: seasonal naive, period 24, level 0.95, 300 iterations. */
+/** Defaults: seasonal naive, period 24, level 0.95, 300 iterations, multi-step HW. */
 cdnopt_baseline_params cdnopt_baseline_params_default(void);
 
 /**
  * Forecast h steps after the last of n values y with the chosen method.
  *
- * Intervals: Naive and seasonal naive take empirical quantiles of the in-sample
- * k-season differences y_t - y_{t-k m} for a step k seasons ahead; the smoothing
- * methods use the standard variance growth of their state-space form with the
- * in-sample one-step residual variance and normal quantiles.
+ * Intervals: Naive, seasonal naive and Naive2 take empirical quantiles of the in-sample
+ * k-season differences y_t - y_{t-k m} for a step k seasons ahead. Holt-Winters uses
+ * the in-sample RMSE of forecasts as many steps ahead; SES, Holt and damped trend use
+ * the variance growth of their state-space form; all three with normal quantiles.
  *
  * @param p    method, period and level
  * @param y    n in-sample values, oldest first
@@ -205,33 +213,49 @@ bool cdnopt_seasonality_test(const double *y, size_t n, size_t m);
 int cdnopt_seasonal_indices(const double *y, size_t n, size_t m, double *index /* m OUT */,
                             char *err);
 
+/* Upper bound of the horizons a Holt-Winters fit scores: 1, 2, 4, ... below m, then m. */
+#define CDNOPT_HW_MAX_LADDER 24
+
+/** Settings of cdnopt_hw_fit(). Start from cdnopt_hw_params_default(). */
+typedef struct cdnopt_hw_params {
+    int max_iter;                       /* Nelder-Mead iterations */
+    enum cdnopt_hw_criterion criterion; /* what the parameters minimise */
+    bool damped;                        /* damp the trend (phi in 0.8..0.98) */
+} cdnopt_hw_params;
+
+/** Defaults: 300 iterations, the multi-step criterion, undamped trend. */
+cdnopt_hw_params cdnopt_hw_params_default(void);
+
 /** Additive Holt-Winters fit, filled by cdnopt_hw_fit(); free with cdnopt_hw_fini(). */
 typedef struct cdnopt_hw_model {
     size_t period;  /* m, steps */
     double alpha;   /* level smoothing, error-correction form: l += alpha e */
     double beta;    /* trend smoothing: b += beta e, 0 <= beta <= alpha */
     double gamma;   /* season smoothing: s += gamma e, 0 <= gamma <= 1 - alpha */
+    double phi;     /* trend damping, 1 for the undamped model */
     double level;   /* level after the last value, series unit */
     double trend;   /* trend after the last value, series unit per step */
     double *season; /* m seasonal terms; season[i] applies to step n + i (owned) */
     double sigma2;  /* mean squared one-step in-sample error */
     size_t n;       /* number of values fitted */
+    size_t n_ladder;                          /* horizons with an in-sample RMSE */
+    size_t ladder[CDNOPT_HW_MAX_LADDER];      /* those horizons, steps: 1, 2, 4, ..., m */
+    double ladder_rmse[CDNOPT_HW_MAX_LADDER]; /* in-sample RMSE at each, series unit */
 } cdnopt_hw_model;
 
 /**
- * Fit additive Holt-Winters (level, trend, season of period m) to n values by
- * minimising the one-step squared error over alpha, beta, gamma with Nelder-Mead.
- * Initial states come from the first two seasons (means and detrended differences).
- * @param max_iter Nelder-Mead iterations (300 is plenty for three parameters)
+ * Fit additive Holt-Winters (level, trend, season of period m) to n values: Nelder-Mead
+ * over alpha, beta, gamma (and phi when damped) minimising p->criterion. Initial states
+ * come from the first two seasons (means and detrended differences).
  * @return CDNOPT_EINVAL when n < 2 m or m < 2; CDNOPT_ENUMERIC on non-finite input
  */
-int cdnopt_hw_fit(const double *y, size_t n, size_t m, int max_iter,
+int cdnopt_hw_fit(const double *y, size_t n, size_t m, const cdnopt_hw_params *p,
                   cdnopt_hw_model *out /* OUT */, char *err);
 
 /**
- * Forecast h steps from a fitted model with an interval at the given level. The
- * variance at step j is sigma2 (1 + sum_{i<j} c_i^2), c_i = alpha + beta i +
- * gamma [i mod m == 0] (Hyndman et al., Forecasting with Exponential Smoothing, 2008).
+ * Forecast h steps from a fitted model with a normal interval at the given level. The
+ * interval's sd at step j is the in-sample RMSE of j-step forecasts (interpolated
+ * between ladder horizons, grown by sqrt(seasons) past m, never shrinking with j).
  */
 void cdnopt_hw_forecast(const cdnopt_hw_model *model, size_t h, double level,
                         cdnopt_interval_forecast *out);

@@ -35,6 +35,7 @@ typedef struct m4_options {
     double level;       /* nominal interval coverage */
     bool validation;    /* hold out the last horizon values */
     bool score;         /* score a folder instead of forecasting */
+    bool hw_one_step;   /* fit Holt-Winters by one-step error */
 } m4_options;
 
 /* ------------------------------------------------------------------------- */
@@ -66,13 +67,15 @@ static int resolve_baseline(const char *name, const m4_options *o, cdnopt_m4_met
     p->method = method;
     p->period = (size_t)o->period;
     p->level = o->level;
+    if (o->hw_one_step)
+        p->hw_criterion = CDNOPT_HW_ONE_STEP;
     *fn = cdnopt_m4_baseline_method;
     *ctx = p;
     return CDNOPT_OK;
 }
 
 static const method_family method_families[] = {
-    {"naive, snaive, naive2, hw, ses, holt, damped, theta, comb", resolve_baseline, cdnopt_free},
+    {"naive, snaive, naive2, hw, hw-damped, ses, holt, damped, theta, comb", resolve_baseline, cdnopt_free},
 };
 
 static int resolve_method(const m4_options *o, const method_family **family,
@@ -112,6 +115,8 @@ static void print_help(FILE *out)
             "  --horizon N     steps to forecast (default 48, M4 Hourly)\n"
             "  --period N      seasonal period in steps (default 24, one day of hours)\n"
             "  --level P       nominal coverage of the bounds, in (0, 1) (default 0.95)\n"
+            "  --hw-one-step   fit hw and hw-damped by one-step error, the classical fit,\n"
+            "                  instead of the mean error at horizons 1, 2, 4, ..., period\n"
             "  --score         score folder DIR against --test; the horizon is the test's\n"
             "  --test FILE     wide CSV of the actual values that follow --train\n",
             method_families[0].names);
@@ -168,6 +173,10 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
     }
     if (strcmp(flag, "--score") == 0) {
         o->score = true;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--hw-one-step") == 0) {
+        o->hw_one_step = true;
         return CDNOPT_OK;
     }
     if (*i + 1 >= argc) {

@@ -27,6 +27,7 @@ static const struct {
     [CDNOPT_BASELINE_DAMPED] = {"damped", cdnopt__smoothing_forecast, 0},
     [CDNOPT_BASELINE_THETA] = {"theta", cdnopt__smoothing_forecast, 0},
     [CDNOPT_BASELINE_COMB] = {"comb", cdnopt__smoothing_forecast, 0},
+    [CDNOPT_BASELINE_HW_DAMPED] = {"hw-damped", cdnopt__hw_forecast, 2},
 };
 
 const char *cdnopt_baseline_name(enum cdnopt_baseline_method method)
@@ -54,6 +55,7 @@ cdnopt_baseline_params cdnopt_baseline_params_default(void)
         .period = 24,
         .level = 0.95,
         .max_iter = 300,
+        .hw_criterion = CDNOPT_HW_MULTI_STEP,
     };
     return p;
 }
@@ -164,6 +166,58 @@ double cdnopt__quantile_sorted(const double *sorted, size_t n, double p)
         return sorted[n - 1];
     double fraction = position - (double)below;
     return sorted[below] + fraction * (sorted[below + 1] - sorted[below]);
+}
+
+/* Partially order values so that values[k] is the k-th smallest, smaller ones before it
+ * and larger ones after it (Hoare's quickselect with a middle pivot). */
+static void select_kth(double *values, size_t n, size_t k)
+{
+    size_t left = 0, right = n - 1;
+    while (left < right) {
+        double pivot = values[left + (right - left) / 2];
+        size_t i = left, j = right;
+        while (i <= j) {
+            while (values[i] < pivot)
+                i++;
+            while (values[j] > pivot)
+                j--;
+            if (i <= j) {
+                double swap = values[i];
+                values[i] = values[j];
+                values[j] = swap;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            right = j;
+        else if (k >= i)
+            left = i;
+        else
+            return;
+    }
+}
+
+double cdnopt__quantile_select(double *values, size_t n, double p)
+{
+    if (n == 0)
+        return NAN;
+    double position = p * (double)(n - 1);
+    size_t below = (size_t)floor(position);
+    if (below + 1 >= n) {
+        select_kth(values, n, n - 1);
+        return values[n - 1];
+    }
+
+    /* After selecting rank below, the next rank is the smallest value above it. */
+    select_kth(values, n, below);
+    double next = values[below + 1];
+    for (size_t i = below + 2; i < n; i++)
+        next = fmin(next, values[i]);
+    double fraction = position - (double)below;
+    return values[below] + fraction * (next - values[below]);
 }
 
 /* Sort the simplex's dim + 1 vertices by value, best first (insertion sort, tiny n). */

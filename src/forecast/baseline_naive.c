@@ -27,9 +27,8 @@ static void difference_quantiles(const double *x, size_t n, size_t lag, size_t b
         size_t count = 0;
         for (size_t t = lag; t < n; t++)
             scratch[count++] = x[t] - x[t - lag];
-        cdnopt__sort(scratch, count);
-        *lo = cdnopt__quantile_sorted(scratch, count, tail);
-        *hi = cdnopt__quantile_sorted(scratch, count, 1.0 - tail);
+        *lo = cdnopt__quantile_select(scratch, count, tail);
+        *hi = cdnopt__quantile_select(scratch, count, 1.0 - tail);
         return;
     }
     difference_quantiles(x, n, base_lag, base_lag, level, scratch, lo, hi);

@@ -30,6 +30,12 @@ double cdnopt__nelder_mead(cdnopt__objective f, void *ctx, double *x, size_t dim
 /** Quantile of sorted values at probability p (linear interpolation, R type 7). */
 double cdnopt__quantile_sorted(const double *sorted, size_t n, double p);
 
+/**
+ * The same quantile as cdnopt__quantile_sorted of unsorted values, by selection in
+ * O(n); reorders values.
+ */
+double cdnopt__quantile_select(double *values, size_t n, double p);
+
 /** Sort n doubles ascending in place. */
 void cdnopt__sort(double *values, size_t n);
 

@@ -8,6 +8,7 @@
 #include "cdnopt/stats.h"
 #include "testutil.h"
 #include "assert_near.h"
+#include "stats-impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -104,6 +105,27 @@ static void normal_quantile_values(void **state)
     assert_near(cdnopt_normal_quantile(0.01), -2.326347874, 1e-8);
     assert_near(cdnopt_normal_quantile(0.999), 3.090232306, 1e-8);
     assert_true(isnan(cdnopt_normal_quantile(1.0)));
+}
+
+static void quantile_select_matches_sort(void **state)
+{
+    (void)state;
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 17);
+    double values[257], sorted[257];
+
+    /* Random sizes, many ties (values 0..4) or few (0..999), random probabilities. */
+    for (int trial = 0; trial < 500; trial++) {
+        size_t n = 1 + (size_t)cdnopt_rng_below(&rng, 257);
+        uint64_t range = trial % 2 == 0 ? 5 : 1000;
+        for (size_t i = 0; i < n; i++)
+            values[i] = (double)cdnopt_rng_below(&rng, range);
+        memcpy(sorted, values, n * sizeof *values);
+        cdnopt__sort(sorted, n);
+        double p = cdnopt_rng_uniform(&rng);
+        assert_near(cdnopt__quantile_select(values, n, p),
+                    cdnopt__quantile_sorted(sorted, n, p), 0.0);
+    }
 }
 
 /* ------------------------------------------------------------------------- */
@@ -373,23 +395,63 @@ static void hw_recovers_noiseless(void **state)
     for (size_t t = 0; t < N; t++)
         y[t] = hw_truth(t);
 
+    /* Both criteria: the initial states already fit exactly, so no error ever arises. */
+    const enum cdnopt_hw_criterion criteria[] = {CDNOPT_HW_ONE_STEP, CDNOPT_HW_MULTI_STEP};
+    for (size_t c = 0; c < 2; c++) {
+        cdnopt_hw_params hw_params = cdnopt_hw_params_default();
+        hw_params.criterion = criteria[c];
+        cdnopt_hw_model model;
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        assert_int_equal(cdnopt_hw_fit(y, N, 12, &hw_params, &model, err), CDNOPT_OK);
+        assert_near(model.level, 100.0 + 0.5 * (N - 1), 1e-6);
+        assert_near(model.trend, 0.5, 1e-6);
+        assert_near(model.phi, 1.0, 0.0);
+        for (size_t i = 0; i < 12; i++)
+            assert_near(model.season[i], hw_season[(N + i) % 12], 1e-6);
+        assert_true(model.sigma2 < 1e-12);
+
+        double mean[H], lower[H], upper[H];
+        cdnopt_interval_forecast fc = {mean, lower, upper};
+        cdnopt_hw_forecast(&model, H, 0.95, &fc);
+        for (size_t k = 0; k < H; k++) {
+            assert_near(mean[k], hw_truth(N + k), 1e-6);
+            assert_near(lower[k], mean[k], 1e-6);
+            assert_near(upper[k], mean[k], 1e-6);
+        }
+        cdnopt_hw_fini(&model);
+        cdnopt_hw_fini(&model);
+    }
+}
+
+static void hw_damped_phi_range(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    double y[N];
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 13);
+    for (size_t t = 0; t < N; t++)
+        y[t] = hw_truth(t) + cdnopt_rng_normal(&rng);
+
+    cdnopt_hw_params hw_params = cdnopt_hw_params_default();
+    hw_params.damped = true;
     cdnopt_hw_model model;
     char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(cdnopt_hw_fit(y, N, 12, 300, &model, err), CDNOPT_OK);
-    assert_near(model.level, 100.0 + 0.5 * (N - 1), 1e-6);
-    assert_near(model.trend, 0.5, 1e-6);
-    for (size_t i = 0; i < 12; i++)
-        assert_near(model.season[i], hw_season[(N + i) % 12], 1e-6);
-    assert_true(model.sigma2 < 1e-12);
+    assert_int_equal(cdnopt_hw_fit(y, N, 12, &hw_params, &model, err), CDNOPT_OK);
+    assert_true(model.phi >= 0.8 && model.phi <= 0.98);
 
-    double mean[H], lower[H], upper[H];
-    cdnopt_interval_forecast fc = {mean, lower, upper};
-    cdnopt_hw_forecast(&model, H, 0.95, &fc);
-    for (size_t k = 0; k < H; k++) {
-        assert_near(mean[k], hw_truth(N + k), 1e-6);
-        assert_true(lower[k] <= mean[k] && upper[k] >= mean[k]);
-    }
-    cdnopt_hw_fini(&model);
+    /* The ladder for period 12 is 1, 2, 4, 8, 12. */
+    assert_int_equal(model.n_ladder, 5);
+    assert_int_equal(model.ladder[3], 8);
+    assert_int_equal(model.ladder[4], 12);
+
+    /* A damped forecast adds at most phi / (1 - phi) <= 49 slopes to the level. */
+    double mean[48];
+    cdnopt_interval_forecast fc = {mean, NULL, NULL};
+    cdnopt_hw_forecast(&model, 48, 0.95, &fc);
+    double reach = model.level + model.phi / (1.0 - model.phi) * fabs(model.trend) + 7.0;
+    for (size_t k = 0; k < 48; k++)
+        assert_true(fabs(mean[k]) <= fabs(reach));
     cdnopt_hw_fini(&model);
 }
 
@@ -403,9 +465,10 @@ static void hw_interval_grows(void **state)
     for (size_t t = 0; t < N; t++)
         y[t] = hw_truth(t) + 2.0 * cdnopt_rng_normal(&rng);
 
+    cdnopt_hw_params hw_params = cdnopt_hw_params_default();
     cdnopt_hw_model model;
     char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(cdnopt_hw_fit(y, N, 12, 300, &model, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_hw_fit(y, N, 12, &hw_params, &model, err), CDNOPT_OK);
     assert_true(model.alpha > 0.0 && model.alpha < 1.0);
     assert_true(model.beta >= 0.0 && model.beta <= model.alpha);
     assert_true(model.gamma >= 0.0 && model.gamma <= 1.0 - model.alpha);
@@ -636,6 +699,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(metric_owa_ratio),
     cmocka_unit_test(scores_without_bounds),
     cmocka_unit_test(normal_quantile_values),
+    cmocka_unit_test(quantile_select_matches_sort),
     cmocka_unit_test(naive_last_value_interval),
     cmocka_unit_test(snaive_repeats_last_season),
     cmocka_unit_test(snaive_without_bounds),
@@ -649,6 +713,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(holt_extends_exact_line),
     cmocka_unit_test(ses_interval_growth),
     cmocka_unit_test(hw_recovers_noiseless),
+    cmocka_unit_test(hw_damped_phi_range),
     cmocka_unit_test(hw_interval_grows),
     cmocka_unit_test(hw_long_five_minute_series),
     cmocka_unit_test(calibration_scale_hits_target),
