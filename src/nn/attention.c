@@ -67,13 +67,13 @@ static void softmax_rows(float *s, size_t n, bool causal)
         float *row = s + i * n;
         size_t n_valid = causal ? i + 1 : n;
 
-        /* Subtract the row maximum so that expf cannot overflow. */
+        /* Subtract the row maximum so that the exponential cannot overflow. */
         float mx = row[0];
         for (size_t j = 1; j < n_valid; j++)
             mx = row[j] > mx ? row[j] : mx;
         float sum = 0.0f;
         for (size_t j = 0; j < n_valid; j++) {
-            row[j] = expf(row[j] - mx);
+            row[j] = cdnopt__expf(row[j] - mx);
             sum += row[j];
         }
         float inv = 1.0f / sum;

@@ -719,6 +719,28 @@ void lstm_training_reduces_loss(void **state)
         fail_msg("loss went from %.4g to %.4g in %d steps; expected below 5%%", first_loss, loss,
                  STEPS);
 
+    /* Once the arena has grown, a whole step runs with every heap allocation failing. */
+    cdnopt_alloc_fail_after(1, true);
+    cdnopt_scratch_reset(s);
+    cdnopt_params_zero_grads(ps);
+    cdnopt_trace *t1 = NULL, *t2 = NULL;
+    float *dy = NULL, *dh = NULL;
+    int rc = cdnopt_lstm_forward(l, s, B, T, x, &t1);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_dense_forward(d, s, B, cdnopt_trace_output(t1), &t2);
+    if (rc == CDNOPT_OK)
+        rc = (dy = cdnopt_scratch_floats(s, B)) != NULL ? CDNOPT_OK : CDNOPT_ENOMEM;
+    if (rc == CDNOPT_OK) {
+        cdnopt_mse_backward(cdnopt_trace_output(t2), target, B, dy);
+        rc = cdnopt_dense_backward(d, s, t2, dy, &dh);
+    }
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_lstm_backward(l, s, t1, dh, NULL);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_adam_step(opt, ps);
+    cdnopt_alloc_fail_after(0, false);
+    assert_int_equal(rc, CDNOPT_OK);
+
     cdnopt_scratch_free(s);
     cdnopt_adam_free(opt);
     cdnopt_lstm_free(l);
