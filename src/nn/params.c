@@ -64,6 +64,8 @@ int cdnopt_params_add(cdnopt_params *ps, const char *name, size_t n_rows, size_t
     /* Reserve everything first so that a failure leaves the set as it was: a grown
      * array with the old count is harmless. */
     size_t n = n_rows * n_cols;
+    if (n > SIZE_MAX / sizeof(float) - ps->count)
+        return CDNOPT_ENOMEM;
     size_t new_count = ps->count + n;
     char *name_copy = cdnopt_strdup(name);
     cdnopt_param_tensor *tensors =
