@@ -154,7 +154,8 @@ typedef struct cdnopt_forecast_result {
     int64_t *t;       /* civil seconds of each forecast step */
     double *mean;     /* MC mean, series units (Gbit/s unless read as raw) */
     double *sd;       /* MC standard deviation, series units */
-    double *lower;    /* lower bound: mean - q[h] * sd (calibrated) or mean - 1.96 * sd */
+    double *lower;    /* lower bound: mean - factor[h] * sd (calibrated) or mean - 1.96 * sd,
+                         raised to 0 because bandwidth is never negative */
     double *upper;    /* upper bound, as lower */
     double *critical; /* upper x safety: the level capacity planning should stay under */
     bool calibrated;  /* true when a calibration set the bounds */

@@ -81,7 +81,9 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
         .batch = p.batch,
         .lr = p.learning_rate,
         .no_calendar = !p.calendar,
+        .seasonal_lag = p.seasonal_lag,
         .patience = p.patience,
+        .max_windows = p.max_windows,
         .seed = (long)p.seed,
     };
     return t;
@@ -115,7 +117,9 @@ int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
     p.batch = (int)t->batch;
     p.learning_rate = (float)t->lr;
     p.calendar = !t->no_calendar;
+    p.seasonal_lag = t->seasonal_lag;
     p.patience = (int)t->patience;
+    p.max_windows = (int)t->max_windows;
     p.seed = (uint64_t)t->seed;
     *out = p;
     return CDNOPT_OK;

@@ -63,7 +63,9 @@ typedef struct cdnopt_cli_train_opts {
     long batch;         /* windows per batch */
     double lr;          /* Adam learning rate */
     bool no_calendar;   /* drop the hour-of-day and day-of-week inputs */
+    bool seasonal_lag;  /* add the value one day before each step as an input */
     long patience;      /* early-stopping patience, epochs */
+    long max_windows;   /* windows sampled per epoch, 0 = all */
     long seed;          /* seed of weights, shuffling and dropout */
 } cdnopt_cli_train_opts;
 
@@ -87,8 +89,12 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
      false},                                                                                    \
     {"--patience", CDNOPT_CLI_INT, &(t)->patience, 1, 1000, "N",                              \
      "epochs without a better validation loss before training stops", false, false},         \
+    {"--max-windows", CDNOPT_CLI_INT, &(t)->max_windows, 0, 100000000, "N",                  \
+     "training windows drawn at random for each epoch (0 = every window)", false, false},     \
     {"--no-calendar", CDNOPT_CLI_FLAG, &(t)->no_calendar, 0, 0, "",                           \
      "leave out the hour-of-day and day-of-week inputs", false, false},                       \
+    {"--seasonal-lag", CDNOPT_CLI_FLAG, &(t)->seasonal_lag, 0, 0, "",                         \
+     "add the value one day before each step as an input", false, false},                    \
     {"--seed", CDNOPT_CLI_INT, &(t)->seed, 0, 2147483647.0, "N",                              \
      "seed of initial weights, shuffling and dropout", false, false}
 

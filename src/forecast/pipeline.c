@@ -126,6 +126,8 @@ static void set_bounds(cdnopt_forecast_result *f, const cdnopt_calibration *cal,
         }
     }
     for (size_t i = 0; i < h; i++) {
+        /* Bandwidth is never negative, and the series reader rejects negative values. */
+        f->lower[i] = fmax(f->lower[i], 0.0);
         f->t[i] = history->t[end - 1] + (int64_t)(i + 1) * history->step_s;
         f->critical[i] = f->upper[i] * safety;
     }

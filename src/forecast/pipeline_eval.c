@@ -159,7 +159,7 @@ static int run_model_origin(const cdnopt_sampler *s, const cdnopt_calibration *c
     size_t at = (size_t)d * (size_t)horizon;
     for (int h = 0; h < horizon; h++) {
         m->mean[at + h] = f->mean[h];
-        m->lower[at + h] = f->mean[h] - CDNOPT__Z95 * f->sd[h];
+        m->lower[at + h] = fmax(f->mean[h] - CDNOPT__Z95 * f->sd[h], 0.0);
         m->upper[at + h] = f->mean[h] + CDNOPT__Z95 * f->sd[h];
         m->cal_lower[at + h] = f->lower[h];
         m->cal_upper[at + h] = f->upper[h];

@@ -287,6 +287,26 @@ static void forecast_bounds_and_times(void **state)
     cdnopt_series_free(s);
 }
 
+static void forecast_lower_bound_clipped(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(48);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.horizon = 1;
+    p.n_samples = 2;
+    cdnopt_forecast_result *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+
+    /* From origin 1 the paths are 0 +- 1, so mean - 1.96 sd is negative. */
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 1, &p, &f, err), CDNOPT_OK);
+    assert_true(fabs(f->mean[0]) < 1e-12);
+    assert_true(f->lower[0] == 0.0);
+    assert_true(f->upper[0] > 2.0);
+    cdnopt_forecast_result_free(f);
+    cdnopt_series_free(s);
+}
+
 static void forecast_rejects_bad_params(void **state)
 {
     (void)state;
@@ -494,6 +514,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(calibration_h5_round_trip),
         cmocka_unit_test(calibration_load_errors),
         cmocka_unit_test(forecast_bounds_and_times),
+        cmocka_unit_test(forecast_lower_bound_clipped),
         cmocka_unit_test(forecast_rejects_bad_params),
         cmocka_unit_test(forecast_csv_layout),
         cmocka_unit_test(forecast_same_after_reload),
