@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define EVAL_LOG "evaluate"
+#define EVAL_MIN_HISTORY_DAYS 3
 
 size_t cdnopt_pipeline_val_start(size_t n, double val_fraction)
 {
@@ -87,15 +88,16 @@ static int find_test_span(const cdnopt_series *s, int test_days, int steps_per_d
     int64_t end_t = cdnopt_civil_day_start(s->t[s->n - 1] + s->step_s);
     int64_t start_t = end_t - (int64_t)test_days * 86400;
 
-    /* The span needs at least two weeks before it: one for the weekly naive and its
-     * intervals, and the rest for training. */
-    int64_t need_t = s->t[0] + 14 * 86400;
+    /* Three days before the span leave room for a one-day window, a validation slice
+     * and the two seasons that Holt-Winters starts from. */
+    int64_t need_t = s->t[0] + EVAL_MIN_HISTORY_DAYS * 86400;
     if (start_t < need_t)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "series '%s' covers %.1f days: too short for %d test days after at "
-                           "least 14 days of history; use fewer --test-days or a longer series",
+                           "least %d days of history; use fewer --test-days or a longer series",
                            s->name != NULL ? s->name : "(unnamed)",
-                           (double)(s->t[s->n - 1] - s->t[0] + s->step_s) / 86400.0, test_days);
+                           (double)(s->t[s->n - 1] - s->t[0] + s->step_s) / 86400.0, test_days,
+                           EVAL_MIN_HISTORY_DAYS);
 
     r->test_start = (size_t)((start_t - s->t[0]) / s->step_s);
     r->test_end = (size_t)((end_t - s->t[0]) / s->step_s);
@@ -208,6 +210,15 @@ static void score_row(const double *y, size_t n, const method_run *m, double mas
     }
 }
 
+/* Mark a method that could not run: every figure is NAN. */
+static void empty_row(const char *name, cdnopt_eval_row *row)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->method, sizeof row->method, "%s", name);
+    row->mae = row->rmse = row->smape = row->mase = NAN;
+    row->coverage_raw = row->coverage_calibrated = row->width = NAN;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Procedure                                                                 */
 /* ------------------------------------------------------------------------- */
@@ -216,7 +227,7 @@ static void score_row(const double *y, size_t n, const method_run *m, double mas
 typedef struct baseline_spec {
     const char *name;
     enum cdnopt_baseline_method method;
-    int period_days; /* seasonal period in days; 7 needs two weeks of history */
+    int period_days; /* seasonal period in days; the method needs two periods of history */
 } baseline_spec;
 
 static const baseline_spec baselines[] = {
@@ -300,14 +311,25 @@ static int run_test_span(const cdnopt_series *s, const eval_forecaster *f,
         goto done;
     }
 
+    /* A baseline needs two seasons before the first origin; without them its row
+     * stays empty (NAN). */
+    bool skip[N_BASELINES];
+    for (size_t b = 0; b < N_BASELINES; b++) {
+        skip[b] = r->test_start < 2 * (size_t)baselines[b].period_days * (size_t)r->horizon;
+        if (skip[b])
+            CDNOPT_LOG_INFO(EVAL_LOG, "skipped method=%s reason=history_shorter_than_2_periods",
+                            baselines[b].name);
+    }
+
     cdnopt_sampler sampler = cdnopt_sampler_from_model(f->model);
     for (int d = 0; d < r->n_origins && rc == CDNOPT_OK; d++) {
         size_t origin = r->test_start + (size_t)d * (size_t)r->horizon;
         rc = run_model_origin(&sampler, f->cal, s, origin, p, r->horizon, d, &runs[0], err);
         for (size_t b = 0; b < N_BASELINES && rc == CDNOPT_OK; b++) {
             size_t period = (size_t)baselines[b].period_days * (size_t)r->horizon;
-            rc = run_baseline_origin(baselines[b].method, period, s, origin, r->horizon, d,
-                                     &runs[1 + b], err);
+            if (!skip[b])
+                rc = run_baseline_origin(baselines[b].method, period, s, origin, r->horizon, d,
+                                         &runs[1 + b], err);
         }
         CDNOPT_LOG_DEBUG(EVAL_LOG, "origin=%d of=%d index=%zu", d + 1, r->n_origins, origin);
     }
@@ -316,8 +338,12 @@ static int run_test_span(const cdnopt_series *s, const eval_forecaster *f,
 
     const double *y = s->v + r->test_start;
     score_row(y, n, &runs[0], r->mase_scale, model_label(f->model), &r->rows[0]);
-    for (size_t b = 0; b < N_BASELINES; b++)
-        score_row(y, n, &runs[1 + b], r->mase_scale, baselines[b].name, &r->rows[1 + b]);
+    for (size_t b = 0; b < N_BASELINES; b++) {
+        if (skip[b])
+            empty_row(baselines[b].name, &r->rows[1 + b]);
+        else
+            score_row(y, n, &runs[1 + b], r->mase_scale, baselines[b].name, &r->rows[1 + b]);
+    }
     r->n_methods = (int)(1 + N_BASELINES);
 
 done:

@@ -243,11 +243,11 @@ static void evaluate_trains_and_prints_table(void **state)
     cdnopt_assert_contains(r.out, "cov95_cal");
     cdnopt_assert_contains(r.out, "seasonal-naive-1d");
 
-    /* 17 days leave too little history for 7 test days. */
-    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 7", csv);
+    /* 17 days leave too little history for 16 test days. */
+    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 16", csv);
     run_cdnopt(dir, args, &r);
     assert_int_equal(r.status, 2);
-    cdnopt_assert_contains(r.err, "too short for 7 test days");
+    cdnopt_assert_contains(r.err, "too short for 16 test days");
 }
 
 int main(int argc, char **argv)

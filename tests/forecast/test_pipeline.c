@@ -494,13 +494,36 @@ static void evaluate_span_and_naive_row(void **state)
 static void evaluate_rejects_short_series(void **state)
 {
     (void)state;
-    cdnopt_series *s = daily_series(16);
+    cdnopt_series *s = daily_series(9);
     cdnopt_eval_params p = cdnopt_eval_params_default();
     p.test_days = 7;
     cdnopt_eval_report r;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_pipeline_evaluate(s, NULL, NULL, &p, &r, err), CDNOPT_EINVAL);
-    cdnopt_assert_contains(err, "covers 16.0 days: too short for 7 test days");
+    cdnopt_assert_contains(err, "covers 9.0 days: too short for 7 test days after at least 3 "
+                                "days of history");
+    cdnopt_series_free(s);
+}
+
+static void evaluate_skips_weekly_naive(void **state)
+{
+    (void)state;
+    /* Ten days of history before the test span are fewer than two weeks. */
+    cdnopt_series *s = daily_series(12);
+    cdnopt_model *m = tiny_model(s);
+    cdnopt_eval_params p = cdnopt_eval_params_default();
+    p.test_days = 2;
+    p.n_samples = 10;
+    p.calibrate.n_samples = 10;
+    cdnopt_eval_report r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_evaluate(s, m, NULL, &p, &r, err), CDNOPT_OK);
+    assert_string_equal(r.rows[2].method, "seasonal-naive-1w");
+    assert_true(isnan(r.rows[2].mae));
+    assert_true(isnan(r.rows[2].coverage_raw));
+    assert_false(isnan(r.rows[1].mae));
+    assert_false(isnan(r.rows[3].mae));
+    cdnopt_model_free(m);
     cdnopt_series_free(s);
 }
 
@@ -521,6 +544,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(train_stores_calibration),
         cmocka_unit_test(evaluate_span_and_naive_row),
         cmocka_unit_test(evaluate_rejects_short_series),
+        cmocka_unit_test(evaluate_skips_weekly_naive),
     };
     int failed = cdnopt_test_main(argc, argv, "pipeline", tests, sizeof tests / sizeof tests[0]);
     H5close(); /* release HDF5's global state before the leak checker runs */
