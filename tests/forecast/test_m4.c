@@ -211,6 +211,69 @@ static void m4_score_rejects_mismatch(void **state)
     cdnopt_m4_set_free(test);
 }
 
+static void m4_read_survives_alloc_failure(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[CDNOPT_ERRMSG_MAX] = "";
+    scratch_file(path, sizeof path, "train.csv", "V1,V2,V3,V4\nH1,1,2,3\nH2,4,5,\nH3,6,,\n");
+    long live = cdnopt_alloc_live_blocks();
+
+    /* Fail the 1st, 2nd, ... allocation until a read gets through: each failure must
+     * return ENOMEM with nothing allocated left behind. */
+    int failures = 0;
+    for (long nth = 1; nth < 200; nth++) {
+        cdnopt_alloc_fail_after(nth, false);
+        cdnopt_m4_set *set = NULL;
+        int rc = cdnopt_m4_read(path, &set, err);
+        cdnopt_alloc_fail_after(0, false);
+        if (rc == CDNOPT_OK) {
+            assert_int_equal(set->n_series, 3);
+            cdnopt_m4_set_free(set);
+            break;
+        }
+        assert_int_equal(rc, CDNOPT_ENOMEM);
+        assert_null(set);
+        assert_int_equal(cdnopt_alloc_live_blocks(), live);
+        failures++;
+    }
+    assert_true(failures > 5);
+    assert_int_equal(cdnopt_alloc_live_blocks(), live);
+}
+
+static void m4_forecast_survives_alloc_failure(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_m4_set *train = NULL, *test = NULL;
+    tiny_sets(&train, &test, dir, sizeof dir);
+    long live = cdnopt_alloc_live_blocks();
+
+    cdnopt_baseline_params p = cdnopt_baseline_params_default();
+    p.method = CDNOPT_BASELINE_NAIVE2;
+    p.period = 2;
+    int failures = 0;
+    for (long nth = 1; nth < 500; nth++) {
+        cdnopt_alloc_fail_after(nth, false);
+        cdnopt_m4_forecasts fc;
+        cdnopt_m4_summary s;
+        int rc = cdnopt_m4_forecast(train, 2, cdnopt_m4_baseline_method, &p, &fc, err);
+        if (rc == CDNOPT_OK) {
+            rc = cdnopt_m4_score(train, test, &fc, 2, 0.95, &s, err);
+            cdnopt_m4_forecasts_fini(&fc);
+        }
+        cdnopt_alloc_fail_after(0, false);
+        if (rc == CDNOPT_OK)
+            break;
+        assert_int_equal(rc, CDNOPT_ENOMEM);
+        assert_int_equal(cdnopt_alloc_live_blocks(), live);
+        failures++;
+    }
+    assert_true(failures > 5);
+    assert_int_equal(cdnopt_alloc_live_blocks(), live);
+    cdnopt_m4_set_free(train);
+    cdnopt_m4_set_free(test);
+}
+
 /* ------------------------------------------------------------------------- */
 /* M4 Hourly reproduction                                                    */
 /* ------------------------------------------------------------------------- */
@@ -333,6 +396,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(m4_write_read_round_trip),
     cmocka_unit_test(m4_score_hand_case),
     cmocka_unit_test(m4_score_rejects_mismatch),
+    cmocka_unit_test(m4_read_survives_alloc_failure),
+    cmocka_unit_test(m4_forecast_survives_alloc_failure),
     cmocka_unit_test(m4_hourly_benchmarks),
     cmocka_unit_test(m4_cli_validation_and_score),
 };

@@ -617,6 +617,35 @@ static void calibration_shift_few_origins(void **state)
     cdnopt_free(holdout.actual);
 }
 
+static void calibration_survives_alloc_failure(void **state)
+{
+    (void)state;
+    synthetic_set fit;
+    synthetic_make(&fit, 10, 6, 9);
+    long live = cdnopt_alloc_live_blocks();
+    cdnopt_calibration_params p = cdnopt_calibration_params_default();
+
+    /* Every allocation of the fit fails once in turn; none may leak or half-fill out. */
+    int failures = 0;
+    for (long nth = 1; nth < 50; nth++) {
+        cdnopt_calibration cal;
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        cdnopt_alloc_fail_after(nth, false);
+        int rc = cdnopt_calibration_fit(&fit.set, &p, &cal, err);
+        cdnopt_alloc_fail_after(0, false);
+        if (rc == CDNOPT_OK) {
+            cdnopt_calibration_fini(&cal);
+            break;
+        }
+        assert_int_equal(rc, CDNOPT_ENOMEM);
+        assert_null(cal.factor);
+        assert_int_equal(cdnopt_alloc_live_blocks(), live);
+        failures++;
+    }
+    assert_int_equal(failures, 2);
+    cdnopt_free(fit.actual);
+}
+
 static void calibration_apply_both_kinds(void **state)
 {
     (void)state;
@@ -718,6 +747,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(hw_long_five_minute_series),
     cmocka_unit_test(calibration_scale_hits_target),
     cmocka_unit_test(calibration_shift_few_origins),
+    cmocka_unit_test(calibration_survives_alloc_failure),
     cmocka_unit_test(calibration_apply_both_kinds),
     cmocka_unit_test(calibration_rejects_bad_std),
     cmocka_unit_test(samples_summary_values),
