@@ -34,7 +34,8 @@ static void pause_ms(long ms)
 }
 
 /* Start `cdnopt serve` with stderr to log; returns its pid once /healthz is up. */
-static pid_t spawn_server(int port, const char *db, const char *log, const char *extra)
+static pid_t spawn_server(int port, const char *db, const char *log, const char *extra,
+                          const char *extra_value)
 {
     char exe[600];
     binary(exe, sizeof exe);
@@ -47,7 +48,7 @@ static pid_t spawn_server(int port, const char *db, const char *log, const char 
         FILE *err = freopen(log, "a", stderr);
         (void)err;
         execl(exe, exe, "serve", "--port", port_text, "--db", db, "--now", "2004-12-14 00:00:00",
-              "--http-threads", "4", extra != NULL ? extra : (char *)NULL, (char *)NULL);
+              "--http-threads", "4", extra, extra_value, (char *)NULL);
         _exit(127);
     }
 
@@ -112,7 +113,7 @@ static void acknowledged_creates_survive_kill(void **state)
     snprintf(db, sizeof db, "%s/crash.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, "--synchronous-full");
+    pid_t pid = spawn_server(port, db, log, "--synchronous-full", NULL);
 
     atomic_int total = 0;
     static struct creator creators[CRASH_THREADS];
@@ -135,7 +136,7 @@ static void acknowledged_creates_survive_kill(void **state)
     assert_true(acked >= 400);
 
     /* Restart on the same file: every acknowledged id must be there. */
-    pid = spawn_server(port, db, log, NULL);
+    pid = spawn_server(port, db, log, NULL, NULL);
     int missing = 0;
     for (int t = 0; t < CRASH_THREADS; t++) {
         for (int k = 0; k < creators[t].n_acked; k++) {
@@ -182,7 +183,7 @@ static void sigterm_stops_gracefully(void **state)
     snprintf(db, sizeof db, "%s/stop.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, NULL);
+    pid_t pid = spawn_server(port, db, log, NULL, NULL);
 
     assert_int_equal(kill(pid, SIGTERM), 0);
     int status = -1;
@@ -231,10 +232,112 @@ static void serve_flags_rejected(void **state)
     cdnopt_assert_contains(out, "--token-file /nonexistent/token: cannot open it");
 }
 
+/* ------------------------------------------------------------------------- */
+/* Forecast with a trained model                                             */
+/* ------------------------------------------------------------------------- */
+
+static char *read_file_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+    text[size] = '\0';
+    fclose(f);
+    *len = (size_t)size;
+    return text;
+}
+
+/* Numbers of a JSON array of numbers named key inside text, in order. */
+static int json_numbers(const char *text, const char *key, double *out, int max)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":[", key);
+    const char *at = strstr(text, needle);
+    if (at == NULL)
+        return 0;
+    at += strlen(needle);
+    int n = 0;
+    while (n < max && *at != ']') {
+        char *end = NULL;
+        out[n++] = strtod(at, &end);
+        at = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* A model trained for two epochs is enough to check the wiring: the forecast
+ * route returns the horizon with lower <= mean <= upper <= critical, and a
+ * re-plan against the forecast succeeds. Its accuracy is not checked here. */
+static void forecast_with_trained_model(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-forecast");
+    char exe[600];
+    char history[512];
+    char command[2400];
+    cdnopt_test_shared_path(history, sizeof history, "workloads/day/history.csv");
+    snprintf(command, sizeof command,
+             "%s -q train --data %s --epochs 2 --units 8 --window 6h --max-windows 128 "
+             "--out %s/model.h5 > %s/train.log 2>&1",
+             binary(exe, sizeof exe), history, dir, dir);
+    assert_int_equal(system(command), 0);
+
+    char db[600];
+    char log[600];
+    char model[700];
+    snprintf(db, sizeof db, "%s/forecast.db", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(model, sizeof model, "%s/model.h5", dir);
+    int port = http_free_port();
+    pid_t pid = spawn_server(port, db, log, "--model", model);
+
+    size_t len = 0;
+    char *csv = read_file_text(history, &len);
+    http_response r =
+        http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+    free(csv);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    r = http_request(port, "GET", "/api/v1/forecast?horizon=12&samples=10", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    double mean[16], lower[16], upper[16], critical[16];
+    assert_int_equal(json_numbers(r.body, "mean_gbps", mean, 16), 12);
+    assert_int_equal(json_numbers(r.body, "lower_gbps", lower, 16), 12);
+    assert_int_equal(json_numbers(r.body, "upper_gbps", upper, 16), 12);
+    assert_int_equal(json_numbers(r.body, "critical_gbps", critical, 16), 12);
+    for (int h = 0; h < 12; h++) {
+        assert_true(lower[h] <= mean[h]);
+        assert_true(mean[h] <= upper[h]);
+        assert_true(upper[h] <= critical[h]);
+    }
+    cdnopt_assert_contains(r.body, "\"timestamps\":[\"2004-12-14 00:00:00\"");
+    http_response_free(&r);
+
+    r = http_post_json(port, "/api/v1/releases",
+                       "{\"id\":\"f1\",\"size_mb\":600,\"users\":50000,"
+                       "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(port, "/api/v1/replan", "{\"against\":\"forecast\",\"wait\":true}", NULL);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"against\":\"forecast\"");
+    http_response_free(&r);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(acknowledged_creates_survive_kill),
     cmocka_unit_test(sigterm_stops_gracefully),
     cmocka_unit_test(serve_flags_rejected),
+    cmocka_unit_test(forecast_with_trained_model),
 };
 
 CDNOPT_TEST_MAIN("serve_process", tests)
