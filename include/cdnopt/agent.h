@@ -325,6 +325,7 @@ typedef struct cdnopt_train_params {
     double eps_decay_share;     /* share of the episodes over which epsilon falls, 0.6 */
     int updates_per_episode;    /* gradient updates per finished episode, default 32 */
     int warmup;                 /* transitions collected before the first update, 1000 */
+    int n_step;                 /* decisions summed into one replay transition, default 8 */
     cdnopt_episode_params episode; /* how episodes are drawn */
     uint64_t seed;              /* episode draws and exploration, default 1 */
 } cdnopt_train_params;

@@ -129,6 +129,27 @@ static int log_progress(const cdnopt_train_progress *p, void *user)
     return 0;
 }
 
+/* Log the greedy planner's figures on the validation day, the reference the agent's
+ * validation reduction is read against. */
+static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_set *set,
+                                cdnopt_objective objective, char *err)
+{
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_plan_params pp = cdnopt_plan_params_default();
+    pp.objective = objective;
+    cdnopt_plan_result result;
+    int rc = cdnopt_plan_greedy(base, set, &rules, &pp, &result, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
+                    "validation releases=%zu naive_peak_gbps=%.3f greedy_peak_gbps=%.3f "
+                    "greedy_peak_reduction=%.4f",
+                    set->n, result.naive.peak_gbps, result.planned.peak_gbps,
+                    result.peak_reduction);
+    cdnopt_plan_result_clear(&result);
+    return CDNOPT_OK;
+}
+
 static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
                        cdnopt_train_params *tp, char *err)
 {
@@ -192,6 +213,8 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
         vp.min_energy = vp.max_energy = 1.0;
         rc = cdnopt_episode_draw(history, &val, 1, &vp, &rng, &val_base, &val_set, err);
     }
+    if (rc == CDNOPT_OK)
+        rc = log_greedy_reference(val_base, val_set, ap.objective, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_agent_new(&ap, &agent, err);
     if (rc == CDNOPT_OK && o->curve) {
@@ -259,9 +282,9 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
         {"--gamma", CDNOPT_CLI_DOUBLE, &o.gamma, 0, 1, "G", "discount per decision", false,
          false},
         {"--min-releases", CDNOPT_CLI_INT, &o.min_releases, 1, 100000, "N",
-         "fewest releases in a training episode", false, false},
+         "minimum releases in a training episode", false, false},
         {"--max-releases", CDNOPT_CLI_INT, &o.max_releases, 1, 100000, "N",
-         "most releases in a training episode", false, false},
+         "maximum releases in a training episode", false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
 

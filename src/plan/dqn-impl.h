@@ -48,8 +48,8 @@ typedef struct dqn_transition {
     const uint8_t *mask;      /* validity of the actions in obs */
     const uint8_t *next_mask; /* validity in next_obs */
     int action;
-    float reward;             /* scaled reward */
-    bool done;                /* next_obs is terminal */
+    float reward;             /* scaled (n-step) reward */
+    float discount;           /* gamma^n before next_obs's value; 0 when it is terminal */
 } dqn_transition;
 
 /* A ring of transitions of one decision kind, structure of arrays. */
@@ -60,7 +60,7 @@ typedef struct dqn_replay {
     uint8_t *mask, *next_mask;
     int16_t *action;
     float *reward;
-    uint8_t *done;
+    float *discount;
 } dqn_replay;
 
 int dqn_replay_init(dqn_replay *replay, size_t capacity, int n_actions);
@@ -87,14 +87,15 @@ struct cdnopt_agent {
 };
 
 /*
- * Double-DQN targets for a batch: y = r + gamma * (1 - done) * Q_target(s', a*), with
- * a* = argmax over the valid actions of s' of Q_online(s', a) (van Hasselt, Guez and
- * Silver 2016, "Deep Reinforcement Learning with Double Q-learning"). A next state with
- * no valid action counts as terminal.
+ * Double-DQN targets for a batch: y = r + discount * Q_target(s', a*), with a* the
+ * argmax over the valid actions of s' of Q_online(s', a) (van Hasselt, Guez and Silver
+ * 2016, "Deep Reinforcement Learning with Double Q-learning"). discount is gamma^n for
+ * an n-step transition and 0 when s' is terminal; a next state with no valid action
+ * counts as terminal.
  */
 int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *scratch,
                 size_t batch, const float *next_obs, const uint8_t *next_mask,
-                const float *reward, const uint8_t *done, double gamma, float *y);
+                const float *reward, const float *discount, float *y);
 
 /*
  * One gradient step of a head on the given batch (rows of obs, actions, targets):

@@ -342,7 +342,7 @@ int cdnopt_agent_run_episode(cdnopt_agent *agent, cdnopt_env *env, char *err)
 
 int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *scratch,
                 size_t batch, const float *next_obs, const uint8_t *next_mask,
-                const float *reward, const uint8_t *done, double gamma, float *y)
+                const float *reward, const float *discount, float *y)
 {
     float *q_online = NULL, *q_target = NULL;
     int rc = dqn_mlp_forward(online, scratch, batch, next_obs, NULL, &q_online);
@@ -354,12 +354,12 @@ int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *sc
     int n_actions = (int)online->n_out;
     for (size_t b = 0; b < batch; b++) {
         y[b] = reward[b];
-        if (done[b])
+        if (!(discount[b] > 0))
             continue;
         size_t row = b * (size_t)n_actions;
         int best = argmax_valid(q_online + row, next_mask + row, n_actions);
         if (best >= 0)
-            y[b] += (float)(gamma * q_target[row + (size_t)best]);
+            y[b] += discount[b] * q_target[row + (size_t)best];
     }
     return CDNOPT_OK;
 }
@@ -399,8 +399,8 @@ int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const f
 
 /* Gather the rows of a replay batch into contiguous arrays in the arena. */
 typedef struct dqn_batch {
-    float *obs, *next_obs, *reward, *y;
-    uint8_t *next_mask, *mask, *done;
+    float *obs, *next_obs, *reward, *discount, *y;
+    uint8_t *next_mask, *mask;
     int16_t *action;
 } dqn_batch;
 
@@ -414,10 +414,10 @@ static int gather(const dqn_replay *replay, cdnopt_scratch *scratch, const size_
     out->y = cdnopt_scratch_floats(scratch, batch);
     out->mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
     out->next_mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
-    out->done = cdnopt_scratch_alloc(scratch, batch);
+    out->discount = cdnopt_scratch_floats(scratch, batch);
     out->action = cdnopt_scratch_alloc(scratch, batch * sizeof(int16_t));
     if (!out->obs || !out->next_obs || !out->reward || !out->y || !out->mask ||
-        !out->next_mask || !out->done || !out->action)
+        !out->next_mask || !out->discount || !out->action)
         return CDNOPT_ENOMEM;
 
     for (size_t b = 0; b < batch; b++) {
@@ -428,7 +428,7 @@ static int gather(const dqn_replay *replay, cdnopt_scratch *scratch, const size_
         memcpy(out->mask + b * n_actions, replay->mask + s * n_actions, n_actions);
         memcpy(out->next_mask + b * n_actions, replay->next_mask + s * n_actions, n_actions);
         out->reward[b] = replay->reward[s];
-        out->done[b] = replay->done[s];
+        out->discount[b] = replay->discount[s];
         out->action[b] = replay->action[s];
     }
     return CDNOPT_OK;
@@ -448,7 +448,7 @@ int dqn_update_head(cdnopt_agent *agent, int kind, cdnopt_rng *rng, float *loss)
     int rc = gather(&head->replay, agent->scratch, slots, batch, &b);
     if (rc == CDNOPT_OK)
         rc = dqn_targets(&head->online, &head->target, agent->scratch, batch, b.next_obs,
-                         b.next_mask, b.reward, b.done, agent->params.gamma, b.y);
+                         b.next_mask, b.reward, b.discount, b.y);
     if (rc == CDNOPT_OK)
         rc = dqn_fit_batch(head, agent->scratch, batch, b.obs, b.action, b.y, loss);
     if (rc != CDNOPT_OK)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Experience replay for the masked DQN: a ring of transitions of one decision level
- * (global or local). Each transition keeps the validity masks of its state and of
- * its next state, because the double-DQN target takes the argmax over the next
+ * Experience replay for the masked DQN: a ring of n-step transitions of one decision
+ * kind (global or local). Each transition keeps the validity masks of its state and
+ * of its next state, because the double-DQN target takes the argmax over the next
  * state's valid actions only, and the mask network learns from the state's mask.
  */
 #include "dqn-impl.h"
@@ -20,9 +20,9 @@ int dqn_replay_init(dqn_replay *replay, size_t capacity, int n_actions)
     replay->next_mask = cdnopt_malloc(capacity * (size_t)n_actions);
     replay->action = cdnopt_malloc(capacity * sizeof(int16_t));
     replay->reward = cdnopt_malloc(capacity * sizeof(float));
-    replay->done = cdnopt_malloc(capacity);
+    replay->discount = cdnopt_malloc(capacity * sizeof(float));
     if (!replay->obs || !replay->next_obs || !replay->mask || !replay->next_mask ||
-        !replay->action || !replay->reward || !replay->done) {
+        !replay->action || !replay->reward || !replay->discount) {
         dqn_replay_free(replay);
         return CDNOPT_ENOMEM;
     }
@@ -37,7 +37,7 @@ void dqn_replay_free(dqn_replay *replay)
     cdnopt_free(replay->next_mask);
     cdnopt_free(replay->action);
     cdnopt_free(replay->reward);
-    cdnopt_free(replay->done);
+    cdnopt_free(replay->discount);
     memset(replay, 0, sizeof *replay);
 }
 
@@ -52,7 +52,7 @@ void dqn_replay_push(dqn_replay *replay, const dqn_transition *t)
     memcpy(replay->next_mask + slot * n_actions, t->next_mask, n_actions);
     replay->action[slot] = (int16_t)t->action;
     replay->reward[slot] = t->reward;
-    replay->done[slot] = t->done ? 1 : 0;
+    replay->discount[slot] = t->discount;
 
     replay->next = (slot + 1) % replay->capacity;
     if (replay->size < replay->capacity)

@@ -7,11 +7,14 @@
  * k * workers + w of the training seed, so a run is reproducible for a seed and a
  * worker count, whatever the thread timing.
  *
- * Transitions: a local decision's reward is minus the objective increase of its own
- * placement and its next state is the next local decision. A global decision's reward
- * is everything that happened until the next global decision: the placements of its
- * step and the forced placements after it, so that the sum of the global rewards is
- * the episode return.
+ * Transitions: a local decision's one-step reward is minus the objective increase of
+ * its own placement, and its next state is the next local decision. A global
+ * decision's one-step reward is everything that happened until the next global
+ * decision: the placements of its step and the forced placements after it, so that
+ * the sum of the global rewards is the episode return. The replay receives n-step
+ * transitions built from these chains (Sutton 1988; as in Hessel et al. 2018,
+ * "Rainbow"), because a placement's effect on the peak often shows only several
+ * decisions later.
  */
 #include "dqn-impl.h"
 
@@ -22,13 +25,10 @@
 /* One transition as a worker records it. */
 typedef struct worker_rec {
     float obs[CDNOPT_ENV_OBS];
-    float next_obs[CDNOPT_ENV_OBS];
     uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
-    uint8_t next_mask[CDNOPT_ENV_MAX_ACTIONS];
     int16_t action;
     uint8_t kind; /* DQN_GLOBAL or DQN_LOCAL */
-    uint8_t done;
-    float reward; /* scaled */
+    float reward; /* scaled one-step reward */
 } worker_rec;
 
 typedef struct worker {
@@ -56,6 +56,7 @@ cdnopt_train_params cdnopt_train_params_default(void)
         .eps_end = 0.05,
         .eps_decay_share = 0.6,
         .updates_per_episode = 32,
+        .n_step = 8,
         .warmup = 1000,
         .episode = cdnopt_episode_params_default(),
         .seed = 1,
@@ -94,7 +95,7 @@ static worker_rec *new_rec(worker *w)
 static int play(worker *w, cdnopt_env *env)
 {
     double scale = w->agent->params.reward_scale / cdnopt_env_scale(env);
-    long open[DQN_HEADS] = {-1, -1};
+    long open_global = -1;
     w->episode_return = 0;
 
     while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
@@ -105,14 +106,9 @@ static int play(worker *w, cdnopt_env *env)
         cdnopt_env_observe(env, rec->obs);
         cdnopt_env_mask(env, rec->mask);
         rec->kind = (uint8_t)kind;
-
-        /* The previous decision of this kind ends in this state. */
-        if (open[kind] >= 0) {
-            worker_rec *prev = &w->recs[open[kind]];
-            memcpy(prev->next_obs, rec->obs, sizeof rec->obs);
-            memcpy(prev->next_mask, rec->mask, sizeof rec->mask);
-        }
-        open[kind] = (long)(rec - w->recs);
+        long index = (long)(rec - w->recs);
+        if (kind == DQN_GLOBAL)
+            open_global = index;
 
         int action = -1;
         int rc = dqn_choose(w->agent, kind, w->scratch, rec->obs, rec->mask, w->epsilon, &w->rng,
@@ -127,15 +123,9 @@ static int play(worker *w, cdnopt_env *env)
             return rc;
         w->episode_return += result.reward + result.forced_reward;
         if (kind == DQN_LOCAL)
-            w->recs[open[DQN_LOCAL]].reward = (float)(result.reward * scale);
-        if (open[DQN_GLOBAL] >= 0)
-            w->recs[open[DQN_GLOBAL]].reward +=
-                (float)((result.reward + result.forced_reward) * scale);
-    }
-
-    for (int k = 0; k < DQN_HEADS; k++) {
-        if (open[k] >= 0)
-            w->recs[open[k]].done = 1;
+            w->recs[index].reward = (float)(result.reward * scale);
+        if (open_global >= 0)
+            w->recs[open_global].reward += (float)((result.reward + result.forced_reward) * scale);
     }
     return CDNOPT_OK;
 }
@@ -185,17 +175,49 @@ static int run_round(worker *workers, int n_workers, char *err)
     return CDNOPT_OK;
 }
 
-/* Store the round's transitions in worker order. */
-static void store_round(cdnopt_agent *agent, const worker *workers, int n_workers)
+/*
+ * Store one worker's decisions of one kind as n-step transitions: the reward of
+ * decision p is sum_{k<n} gamma^k r[p + k] and its next state is decision p + n, or
+ * terminal when the episode ends first. chain holds the indices of that kind in order.
+ */
+static void store_chain(cdnopt_agent *agent, const worker *w, int kind, const size_t *chain,
+                        size_t n, int n_step)
 {
-    for (int k = 0; k < n_workers; k++) {
-        for (size_t j = 0; j < workers[k].n_recs; j++) {
-            const worker_rec *rec = &workers[k].recs[j];
-            dqn_transition t = {rec->obs, rec->next_obs, rec->mask, rec->next_mask,
-                                rec->action, rec->reward, rec->done != 0};
-            dqn_replay_push(&agent->heads[rec->kind].replay, &t);
+    double gamma = agent->params.gamma;
+    for (size_t p = 0; p < n; p++) {
+        const worker_rec *rec = &w->recs[chain[p]];
+        double reward = 0, power = 1;
+        size_t k = 0;
+        for (; k < (size_t)n_step && p + k < n; k++) {
+            reward += power * w->recs[chain[p + k]].reward;
+            power *= gamma;
         }
+        const worker_rec *next = p + k < n ? &w->recs[chain[p + k]] : rec;
+        dqn_transition t = {rec->obs, next->obs, rec->mask, next->mask, rec->action,
+                            (float)reward, p + k < n ? (float)power : 0.0f};
+        dqn_replay_push(&agent->heads[kind].replay, &t);
     }
+}
+
+/* Store the round's transitions in worker order, global ones before local ones. */
+static int store_round(cdnopt_agent *agent, const worker *workers, int n_workers, int n_step)
+{
+    for (int w = 0; w < n_workers; w++) {
+        size_t n = workers[w].n_recs;
+        size_t *chain = cdnopt_malloc((n > 0 ? n : 1) * sizeof *chain);
+        if (!chain)
+            return CDNOPT_ENOMEM;
+        for (int kind = 0; kind < DQN_HEADS; kind++) {
+            size_t len = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (workers[w].recs[j].kind == kind)
+                    chain[len++] = j;
+            }
+            store_chain(agent, &workers[w], kind, chain, len, n_step);
+        }
+        cdnopt_free(chain);
+    }
+    return CDNOPT_OK;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -272,9 +294,10 @@ static int check_train_params(const cdnopt_train_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL, "episodes %d must be positive and workers %d in "
                            "[1, 64]", p->episodes, p->workers);
     if (!(p->eps_start >= 0 && p->eps_start <= 1 && p->eps_end >= 0 && p->eps_end <= 1) ||
-        p->updates_per_episode < 0 || p->warmup < 0)
+        p->updates_per_episode < 0 || p->warmup < 0 || p->n_step < 1 || p->n_step > 1000)
         return cdnopt_fail(err, CDNOPT_EINVAL, "epsilon %g -> %g must lie in [0, 1], updates "
-                           "and warm-up must not be negative", p->eps_start, p->eps_end);
+                           "and warm-up must not be negative, n-step %d must be in [1, 1000]",
+                           p->eps_start, p->eps_end, p->n_step);
     return CDNOPT_OK;
 }
 
@@ -324,7 +347,9 @@ static int train_round(cdnopt_agent *agent, train_state *s, const cdnopt_train_p
     int rc = run_round(s->workers, s->n_workers, err);
     if (rc != CDNOPT_OK)
         return rc;
-    store_round(agent, s->workers, s->n_workers);
+    rc = store_round(agent, s->workers, s->n_workers, p->n_step);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "out of memory while storing transitions");
     agent->episodes += s->n_workers;
 
     round_stats stats = {0};

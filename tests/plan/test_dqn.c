@@ -42,12 +42,12 @@ static void double_dqn_target_hand_case(void **state)
     const float next_obs[6] = {1, 0, 0, 1, 1, 0};
     const uint8_t next_mask[9] = {1, 0, 1, 1, 1, 1, 1, 1, 1};
     const float reward[3] = {-1.0f, 0.5f, -2.0f};
-    const uint8_t done[3] = {0, 0, 1};
+    const float discount[3] = {0.9f, 0.9f, 0.0f}; /* gamma 0.9, third row terminal */
     float y[3];
     cdnopt_scratch *scratch = NULL;
     assert_int_equal(cdnopt_scratch_new(0, &scratch), CDNOPT_OK);
-    assert_int_equal(dqn_targets(&online, &target, scratch, 3, next_obs, next_mask, reward, done,
-                                 0.9, y),
+    assert_int_equal(dqn_targets(&online, &target, scratch, 3, next_obs, next_mask, reward,
+                                 discount, y),
                      CDNOPT_OK);
     assert_float_equal(y[0], 26.0f, 1e-5);
     assert_float_equal(y[1], 54.5f, 1e-5);
