@@ -173,16 +173,47 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
     return CDNOPT_OK;
 }
 
-static int check_duplicate(const cdnopt_m4_set *set, const char *id, size_t line, char *err)
+/* An id and its line, sorted by id to find repeats in O(n log n). */
+typedef struct id_line {
+    const char *id;
+    size_t line;
+} id_line;
+
+static int compare_id_lines(const void *a, const void *b)
 {
-    for (size_t i = 0; i < set->n_series; i++) {
-        if (strcmp(set->ids[i], id) == 0)
-            return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s:%zu: series id %s repeats the id of line %zu; ids must be "
-                               "unique",
-                               set->path, line, id, set->line[i]);
+    const id_line *x = a, *y = b;
+    int order = strcmp(x->id, y->id);
+    if (order != 0)
+        return order;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Report the first repeated id, naming the later line and the earlier one. */
+static int check_duplicates(const cdnopt_m4_set *set, char *err)
+{
+    id_line *sorted = cdnopt_malloc(set->n_series * sizeof *sorted);
+    if (sorted == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory for %zu ids", set->path,
+                           set->n_series);
+    for (size_t i = 0; i < set->n_series; i++)
+        sorted[i] = (id_line){set->ids[i], set->line[i]};
+    qsort(sorted, set->n_series, sizeof *sorted, compare_id_lines);
+
+    /* Among all repeats, the one whose later line comes first in the file. */
+    size_t repeat = set->n_series;
+    for (size_t i = 1; i < set->n_series; i++) {
+        bool same = strcmp(sorted[i].id, sorted[i - 1].id) == 0;
+        if (same && (repeat == set->n_series || sorted[i].line < sorted[repeat].line))
+            repeat = i;
     }
-    return CDNOPT_OK;
+    int rc = CDNOPT_OK;
+    if (repeat < set->n_series)
+        rc = cdnopt_fail(err, CDNOPT_EPARSE,
+                         "%s:%zu: series id %s repeats the id of line %zu; ids must be unique",
+                         set->path, sorted[repeat].line, sorted[repeat].id,
+                         sorted[repeat - 1].line);
+    cdnopt_free(sorted);
+    return rc;
 }
 
 /* Parse every row after the header; the header's field count sets the row width. */
@@ -217,8 +248,6 @@ static int parse_rows(char *text, cdnopt_m4_set *set, char **fields, double *val
 
         size_t n_values = 0;
         int rc = parse_row(set->path, line, fields, width, values, &n_values, err);
-        if (rc == CDNOPT_OK)
-            rc = check_duplicate(set, fields[0], line, err);
         if (rc == CDNOPT_OK && set_append(set, fields[0], values, n_values, line) != CDNOPT_OK)
             rc = cdnopt_fail(err, CDNOPT_ENOMEM, "%s:%zu: out of memory", set->path, line);
         if (rc != CDNOPT_OK)
@@ -268,6 +297,8 @@ int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
         rc = parse_rows(text, set, fields, values, width, err);
     if (rc == CDNOPT_OK && set->n_series == 0)
         rc = cdnopt_fail(err, CDNOPT_EPARSE, "%s: no series after the header", path);
+    if (rc == CDNOPT_OK)
+        rc = check_duplicates(set, err);
 
     cdnopt_free(text);
     cdnopt_free(fields);

@@ -74,6 +74,10 @@ static void m4_read_errors_name_line(void **state)
     assert_int_equal(read_text("V1,V2\nH1,1\nH1,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, ":3: series id H1 repeats the id of line 2");
 
+    /* Of several repeats, the one first reached in the file is reported. */
+    assert_int_equal(read_text("V1,V2\nB,1\nA,1\nC,1\nA,2\nB,2\n", err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, ":5: series id A repeats the id of line 3");
+
     assert_int_equal(read_text("V1,V2\n,1\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, ":2: the series id (field 1) is empty");
 
