@@ -28,11 +28,14 @@
  *
  * Limitations:
  * - Values must be finite; the functions do not skip NaN. Fill gaps before calling.
- * - sMAPE is undefined where an actual value and its forecast are both zero; such a
- *   step adds 0 to the sum, as in the M4 scripts.
+ * - sMAPE is undefined where an actual value and its forecast are both zero. Such a
+ *   step adds 0 to the sum here, where the M4 scripts' formula would give NaN.
  * - Baselines fit on the whole input every call; nothing is cached between calls.
  * - Naive2 and the M4 benchmarks assume positive values (multiplicative decomposition);
  *   on series with zeros or negative values they skip the seasonal adjustment.
+ * - Holt-Winters minimises the mean h-step error at h = 1, 2, 4, ..., m by default, not
+ *   the classical one-step error (CDNOPT_HW_ONE_STEP selects that). Its initial states
+ *   come from the first two seasons only.
  * - Calibration assumes the validation forecasts are exchangeable with future ones; it
  *   corrects average coverage per horizon step, not coverage conditional on time of day.
  */

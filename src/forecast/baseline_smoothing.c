@@ -4,8 +4,8 @@
  * Theta and Comb (the mean of the first three), each fitted to the seasonally adjusted
  * series (see cdnopt__deseasonalise) and re-seasonalised, as the M4 benchmark scripts do.
  *
- * SES, Holt and damped trend are the non-seasonal additive-error models of Hyndman et
- * al., "Forecasting with Exponential Smoothing" (Springer 2008):
+ * SES, Holt and damped trend are the non-seasonal additive-error ETS models (Hyndman and
+ * Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed., chapter 8):
  *
  *     yhat = l + phi b,   e = y - yhat,   l <- l + phi b + alpha e,   b <- phi b + beta e
  *
@@ -147,7 +147,12 @@ static int smooth_fit_series(const double *y, size_t n, trend_kind trend, int ma
     return CDNOPT_OK;
 }
 
-/* Coefficient c_j of the variance growth sigma2 (1 + sum_{j<h} c_j^2). */
+/*
+ * Coefficient c_j = w' F^(j-1) g of the variance growth sigma2 (1 + sum_{j<h} c_j^2) of a
+ * pure additive state-space model (Svetunkov, "Forecasting and Analytics with ADAM",
+ * section "Conditional expectation and variance"), worked out for w = (1, phi),
+ * F = [[1, phi], [0, phi]], g = (alpha, beta).
+ */
 static double growth_coefficient(const smooth_fit *fit, size_t j)
 {
     if (fit->trend == TREND_NONE)

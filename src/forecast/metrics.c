@@ -37,7 +37,8 @@ double cdnopt_metric_smape(const double *y, const double *f, size_t h)
     for (size_t i = 0; i < h; i++) {
         double denominator = fabs(y[i]) + fabs(f[i]);
 
-        /* Both zero: a perfect forecast of zero, counted as no error. */
+        /* Both zero: a perfect forecast of zero, counted as no error (the M4 scripts'
+         * formula would divide 0 by 0 here). */
         if (denominator > 0.0)
             sum += fabs(y[i] - f[i]) / denominator;
     }
