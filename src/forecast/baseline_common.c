@@ -107,8 +107,9 @@ int cdnopt_baseline_forecast(const cdnopt_baseline_params *p, const double *y, s
 /* ------------------------------------------------------------------------- */
 
 /*
- * Acklam's rational approximation of the inverse normal CDF (relative error below
- * 1.2e-9), one Newton-free evaluation in three regions.
+ * Acklam's rational approximation of the inverse normal CDF: one rational function for
+ * the central region and one for each tail. The tests check it to 1e-8 against
+ * tabulated quantiles.
  */
 double cdnopt_normal_quantile(double p)
 {
@@ -247,10 +248,8 @@ static double try_point(cdnopt__objective f, void *ctx, const double *centroid,
     return f(point, ctx);
 }
 
-/*
- * Nelder-Mead with the usual coefficients: reflection 1, expansion 2, contraction 0.5,
- * shrink 0.5 (Nelder and Mead, The Computer Journal 7(4), 1965).
- */
+/* Nelder-Mead with the usual coefficients: reflection 1, expansion 2, contraction 0.5,
+ * shrink 0.5. */
 double cdnopt__nelder_mead(cdnopt__objective f, void *ctx, double *x, size_t dim, double step,
                            int max_iter)
 {

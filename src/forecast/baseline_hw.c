@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Additive Holt-Winters in its error-correction (state-space) form, ETS(A,A,A) or with
- * a damped trend ETS(A,Ad,A), in Hyndman et al., "Forecasting with Exponential
- * Smoothing" (Springer 2008):
+ * a damped trend ETS(A,Ad,A), as in Hyndman and Athanasopoulos, "Forecasting:
+ * Principles and Practice", 3rd ed., chapter 8:
  *
  *     e_t = y_t - (l + phi b + s_{t-m})
  *     l  <- l + phi b + alpha e_t,   b <- phi b + beta e_t,   s_t = s_{t-m} + gamma e_t

@@ -200,7 +200,7 @@ static int forecast_smoothing(const double *x, size_t n, trend_kind trend, size_
 }
 
 /*
- * Classic Theta (Assimakopoulos and Nikolopoulos 2000) as the M4 benchmark runs it:
+ * Classic Theta as the M4 benchmark runs it:
  * the mean of the linear-regression line (theta = 0) extrapolated and SES on the
  * theta = 2 line 2 x - line.
  */

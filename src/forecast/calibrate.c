@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Split-conformal calibration of prediction intervals per horizon step (Vovk et al.,
- * "Algorithmic Learning in a Random World", 2005; the interval form of Romano et al.,
- * "Conformalized Quantile Regression", NeurIPS 2019, for SHIFT).
+ * Split-conformal calibration of prediction intervals per horizon step. SCALE uses the
+ * normalised absolute residual as its score; SHIFT uses the score of conformalized
+ * quantile regression, which widens (or narrows) a raw interval by a constant.
  *
  * A score measures how far an actual value falls outside a raw interval: |y - mean| / std
  * for SCALE, max(lower - y, y - upper) for SHIFT. If validation and future scores are
