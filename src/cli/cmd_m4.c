@@ -101,7 +101,7 @@ static void print_help(FILE *out)
 {
     fprintf(out,
             "usage: cdnopt m4 --train FILE --out DIR [--method NAME] [--validation]\n"
-            "                 [--horizon N] [--period N] [--level P]\n"
+            "                 [--horizon N] [--period N] [--level P] [--hw-one-step]\n"
             "       cdnopt m4 --score --train FILE --test FILE [--period N] [--level P] DIR\n"
             "\n"
             "Forecast every series of an M4 wide CSV file and write DIR/forecasts.csv,\n"
