@@ -4,8 +4,8 @@
  * scoring forecasts the way the competition did. Part of the forecast module.
  *
  * A wide file has a header ("V1","V2",...) and one series per row: the id, then the
- * values oldest first, right-padded with empty fields. cdnopt_m4_set holds such a file
- * (training values or test values or forecasts). A method is any cdnopt_m4_method_fn,
+ * values oldest first, right-padded with empty fields. A cdnopt_m4_set contains one
+ * such file (training values, test values or forecasts). A method is any cdnopt_m4_method_fn,
  * so a baseline and a neural model plug in the same way.
  *
  * Usage:
