@@ -99,8 +99,10 @@ static int find_test_span(const cdnopt_series *s, int test_days, int steps_per_d
                            (double)(s->t[s->n - 1] - s->t[0] + s->step_s) / 86400.0, test_days,
                            EVAL_MIN_HISTORY_DAYS);
 
-    r->test_start = (size_t)((start_t - s->t[0]) / s->step_s);
-    r->test_end = (size_t)((end_t - s->t[0]) / s->step_s);
+    /* On a grid that is not aligned to midnight (samples at :04, :09, ...), each day
+     * starts at its first sample after midnight. */
+    r->test_start = (size_t)((start_t - s->t[0] + s->step_s - 1) / s->step_s);
+    r->test_end = (size_t)((end_t - s->t[0] + s->step_s - 1) / s->step_s);
     r->n_origins = test_days;
     r->horizon = steps_per_day;
     return CDNOPT_OK;

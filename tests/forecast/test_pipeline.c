@@ -505,6 +505,27 @@ static void evaluate_rejects_short_series(void **state)
     cdnopt_series_free(s);
 }
 
+static void evaluate_unaligned_grid(void **state)
+{
+    (void)state;
+    /* Samples at 00:04, 01:04, ...: the test days start at their 00:04 sample. */
+    cdnopt_series *s = daily_series(12);
+    for (size_t i = 0; i < s->n; i++)
+        s->t[i] += 240;
+    cdnopt_model *m = tiny_model(s);
+    cdnopt_eval_params p = cdnopt_eval_params_default();
+    p.test_days = 2;
+    p.n_samples = 10;
+    p.calibrate.n_samples = 10;
+    cdnopt_eval_report r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_evaluate(s, m, NULL, &p, &r, err), CDNOPT_OK);
+    assert_int_equal(r.test_start, 10 * 24);
+    assert_int_equal(r.test_end, 12 * 24);
+    cdnopt_model_free(m);
+    cdnopt_series_free(s);
+}
+
 static void evaluate_skips_weekly_naive(void **state)
 {
     (void)state;
@@ -545,6 +566,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(evaluate_span_and_naive_row),
         cmocka_unit_test(evaluate_rejects_short_series),
         cmocka_unit_test(evaluate_skips_weekly_naive),
+        cmocka_unit_test(evaluate_unaligned_grid),
     };
     int failed = cdnopt_test_main(argc, argv, "pipeline", tests, sizeof tests / sizeof tests[0]);
     H5close(); /* release HDF5's global state before the leak checker runs */
