@@ -9,9 +9,15 @@
  *     LSTM(units, whole sequence) -> dropout -> LSTM(units) -> dropout -> dense(1)
  * and adds the last observed scaled value to the dense output (a residual on
  * persistence), so the network learns the change from the last step.
+ * Architecture CDNOPT_ARCH_TRANSFORMER keeps the first LSTM as an encoder, projects
+ * its outputs to d_model, runs multi-head self-attention (n_head heads) over the
+ * window, adds the encoded last step to the attention output there, and ends with
+ * dropout, dense(1) and the same residual.
  *
  * Multi-step forecasts are recursive: each predicted value is fed back as the next
- * input while the two LSTM states are carried forward one step at a time.
+ * input while the LSTM states are carried forward one step at a time. The
+ * transformer also keeps the keys and values of the last `window` steps, so each new
+ * step computes one query only.
  * Monte-Carlo dropout gives a sample of paths: dropout stays on, every sample draws
  * its own masks once and keeps them for the whole window and roll-out, and all
  * samples run as one batch.
@@ -33,10 +39,15 @@
  * - Dropout masks are constant over the time steps of one sequence, in training as
  *   in sampling (variational dropout, Gal and Ghahramani 2016). The PyTorch peer draws
  *   a fresh mask per time step in training, so weights do not carry over between them.
- * - Training runs on one thread of work plus whatever threads OpenBLAS uses; the
- *   object is not thread-safe while fit runs, but cdnopt_model_sample() on a fitted
- *   model only reads it and may run from several threads at once.
- * - CDNOPT_ARCH_TRANSFORMER is reserved: cdnopt_model_new() returns CDNOPT_ENOTSUP.
+ * - cdnopt_model_fit() splits each batch over as many threads of its own as OpenBLAS
+ *   has (OPENBLAS_NUM_THREADS), and sets OpenBLAS to one thread for the whole process
+ *   until it returns. Other BLAS users in the process run single-threaded meanwhile.
+ * - A model must not be used while it is being fitted. cdnopt_model_sample() only
+ *   reads the model, so several threads may sample from one fitted model at once.
+ * - The transformer has no positional encoding: the LSTM encoder and the calendar
+ *   channels carry order and time. Its key/value cache slides over the last `window`
+ *   steps, whose encodings were computed with the state carried from the first window.
+ *   The attention weights of a batch take n_batch * n_head * window^2 floats.
  */
 #ifndef CDNOPT_MODEL_H
 #define CDNOPT_MODEL_H
@@ -50,7 +61,7 @@
 /** Network architecture. Values are written to model files: append only. */
 typedef enum cdnopt_arch {
     CDNOPT_ARCH_RESIDUAL_LSTM = 1, /* two stacked LSTMs, dense head, residual on the last value */
-    CDNOPT_ARCH_TRANSFORMER = 2,   /* LSTM encoder plus self-attention (not implemented yet) */
+    CDNOPT_ARCH_TRANSFORMER = 2,   /* LSTM encoder plus self-attention, same head and residual */
 } cdnopt_arch;
 
 /** Hyper-parameters of a model; start from cdnopt_model_params_default(). */
@@ -58,7 +69,8 @@ typedef struct cdnopt_model_params {
     cdnopt_arch arch;    /* architecture, default CDNOPT_ARCH_RESIDUAL_LSTM */
     int window;          /* input steps per window; 0 = one day of steps at the series' step */
     int units;           /* LSTM units per layer, default 64 */
-    float dropout;       /* dropout rate after each LSTM layer, default 0.3 */
+    float dropout;       /* rate of both dropout layers (after the first LSTM and before the
+                            dense head), default 0.3; use 0.2 for the transformer */
     bool calendar;       /* add hour-of-day and day-of-week sine/cosine inputs, default on */
     bool seasonal_lag;   /* add the value one day before each predicted step, default off */
     int batch;           /* windows per training batch, default 64 */
@@ -117,8 +129,8 @@ void cdnopt_model_free(cdnopt_model *m);
  * current weights.
  *
  * @param m      model to train
- * @param train  training series with m's step; needs at least window + 2 * batch
- *               steps (plus one day for the seasonal lag)
+ * @param train  training series with m's step; it needs more than window steps (plus
+ *               one day less one step with the seasonal lag) before its validation span
  * @param cb     called once per epoch, may be NULL
  * @param user   passed to cb
  * @param err    CDNOPT_ERRMSG_MAX bytes for a message, or NULL
@@ -127,6 +139,35 @@ void cdnopt_model_free(cdnopt_model *m);
  */
 int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_cb cb, void *user,
                      char *err);
+
+/**
+ * Hooks that let several processes train one model data-parallel (src/dist fills them
+ * in from MPI). Every process runs cdnopt_model_fit() on the same series with the same
+ * parameters, so all draw the same batches and dropout masks. Each computes the
+ * gradient of its part of every batch, the sum callbacks add the parts up across the
+ * processes, and every process applies the same Adam step to the same sum.
+ */
+typedef struct cdnopt_fit_hooks {
+    int n_parts;  /* processes sharing each batch; 1 (or 0) = this process does all of it */
+    int part;     /* this process's part, 0 <= part < n_parts; rows are split into
+                     n_parts contiguous runs whose sizes differ by at most one */
+    /* Replace values[0..n) by their element-wise sum over all parts; the result must be
+     * identical in every process. Called with the gradients after each backward pass and
+     * with loss sums. Returns CDNOPT_OK or a negative CDNOPT_E* code, which stops
+     * training with that code. */
+    int (*sum_floats)(float *values, size_t n, void *user);
+    int (*sum_doubles)(double *values, size_t n, void *user);
+    void *user;           /* passed to both callbacks */
+    bool continue_epochs; /* number epochs on from the model's epochs_run (a resumed
+                             checkpoint) instead of from 1, and stop at p.epochs */
+} cdnopt_fit_hooks;
+
+/**
+ * Set the hooks that the next cdnopt_model_fit() calls use; NULL restores the default
+ * (one process, epochs counted from 1). The hooks are copied; they are not written to
+ * model files.
+ */
+void cdnopt_model_set_fit_hooks(cdnopt_model *m, const cdnopt_fit_hooks *hooks);
 
 /**
  * Forecast `horizon` steps after the window that ends at index `end` (exclusive) of

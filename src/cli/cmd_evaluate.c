@@ -4,6 +4,7 @@
  * one day ahead from its first step, and print the model's errors beside the
  * seasonal naive and Holt-Winters baselines, as a table or as JSON.
  */
+#include "cli_dist.h"
 #include "cli_options.h"
 #include "commands.h"
 
@@ -98,6 +99,8 @@ static void print_json(FILE *out, const cdnopt_series *s, const cdnopt_eval_repo
 
 typedef struct evaluate_args {
     const char *model_path;
+    const char *series_dir;
+    const char *out_path;
     long test_days;
     long samples;
     bool json;
@@ -163,7 +166,7 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
     cdnopt_cli_train_opts train = cdnopt_cli_train_opts_default();
-    evaluate_args a = {NULL, 7, 100, false};
+    evaluate_args a = {NULL, NULL, NULL, 7, 100, false};
     cdnopt_cli_option opts[] = {
         CDNOPT_CLI_DATA_OPTIONS(&data),
         {"--test-days", CDNOPT_CLI_INT, &a.test_days, 1, 365, "N",
@@ -175,8 +178,15 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
          "Monte-Carlo dropout paths per test origin", false, false},
         {"--json", CDNOPT_CLI_FLAG, &a.json, 0, 0, "", "print the report as one JSON object",
          false, false},
+        {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
+         "evaluate every .csv file in DIR instead of --data (shared over the ranks under "
+         "mpirun); needs --out", false, false},
+        {"--out", CDNOPT_CLI_STRING, &a.out_path, 0, 0, "FILE",
+         "CSV of the --series-dir results, one row per series and method", false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
+    cdnopt_cli_option *data_opt = cdnopt_cli_find(opts, n_opts, "--data");
+    data_opt->required = false;
 
     int status = cdnopt_cli_parse_command("evaluate", synopsis, description, argc, argv, opts,
                                           n_opts);
@@ -184,7 +194,16 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
         return status;
 
     char err[CDNOPT_ERRMSG_MAX] = "";
-    int rc = run_evaluation(&a, &data, &train, err);
+    int rc = cdnopt_cli_check_data_source(data_opt, a.series_dir, err);
+    if (rc == CDNOPT_OK && a.series_dir != NULL && a.out_path == NULL)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir needs --out FILE for the results CSV");
+    if (rc == CDNOPT_OK && a.series_dir != NULL) {
+        cdnopt_cli_evaluate_dir_args da = {a.model_path, &train, (int)a.test_days,
+                                           (int)a.samples};
+        rc = cdnopt_cli_evaluate_dir(a.series_dir, &data, &da, a.out_path, err);
+    } else if (rc == CDNOPT_OK) {
+        rc = run_evaluation(&a, &data, &train, err);
+    }
     if (rc != CDNOPT_OK)
         return cdnopt_cli_report_error("evaluate", rc, err);
     return CDNOPT_EXIT_OK;

@@ -3,6 +3,7 @@
  * cdnopt forecast: load a model, forecast the horizon after the last sample of a
  * CSV series with MC-dropout intervals, and write forecast.csv.
  */
+#include "cli_dist.h"
 #include "cli_options.h"
 #include "commands.h"
 
@@ -13,12 +14,16 @@
 
 #define FORECAST_LOG "forecast"
 
-static const char synopsis[] = "forecast --model MODEL.h5 --data FILE [options] --out FILE.csv";
+static const char synopsis[] =
+    "forecast --model MODEL.h5 (--data FILE | --series-dir DIR) [options] --out FILE.csv";
 static const char description[] =
     "Forecast the horizon after the last timestamp of FILE. The CSV has the columns\n"
     "timestamp, mean, lower, upper and critical (= calibrated upper x --safety), in\n"
     "Gbit/s, or in the file's own units with --unit raw. Read the data with the same\n"
-    "--unit as in training. The same --seed gives the same numbers.";
+    "--unit as in training. The same --seed gives the same numbers.\n"
+    "With --series-dir, every DIR/*.csv is forecast (shared over the ranks under\n"
+    "mpirun) into one CSV with a leading series column; each series' seed comes from\n"
+    "--seed and its file name, so the numbers do not depend on the number of ranks.";
 
 /* Load the model's calibration. A model saved without one gets raw intervals. */
 static int load_calibration(const char *path, cdnopt_calibration *cal, bool *have, char *err)
@@ -51,6 +56,7 @@ static int check_step(const cdnopt_model *m, const cdnopt_series *s, const char 
 typedef struct forecast_args {
     const char *model_path;
     const char *out_path;
+    const char *series_dir;
     int64_t horizon_s;
     long samples;
     double safety;
@@ -92,7 +98,7 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
 int cdnopt_cmd_forecast(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
-    forecast_args a = {NULL, NULL, 86400, 100, 1.2, 1};
+    forecast_args a = {NULL, NULL, NULL, 86400, 100, 1.2, 1};
     cdnopt_cli_option opts[] = {
         {"--model", CDNOPT_CLI_STRING, &a.model_path, 0, 0, "FILE",
          "HDF5 model file written by cdnopt train", true, false},
@@ -107,8 +113,12 @@ int cdnopt_cmd_forecast(int argc, char **argv)
          false, false},
         {"--out", CDNOPT_CLI_STRING, &a.out_path, 0, 0, "FILE", "forecast CSV to write", true,
          false},
+        {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
+         "forecast every .csv file in DIR instead of --data", false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
+    cdnopt_cli_option *data_opt = cdnopt_cli_find(opts, n_opts, "--data");
+    data_opt->required = false;
 
     int status = cdnopt_cli_parse_command("forecast", synopsis, description, argc, argv, opts,
                                           n_opts);
@@ -116,6 +126,8 @@ int cdnopt_cmd_forecast(int argc, char **argv)
         return status;
 
     char err[CDNOPT_ERRMSG_MAX] = "";
+    if (cdnopt_cli_check_data_source(data_opt, a.series_dir, err) != CDNOPT_OK)
+        return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
 
     cdnopt_model *m = NULL;
     cdnopt_calibration cal;
@@ -123,8 +135,13 @@ int cdnopt_cmd_forecast(int argc, char **argv)
     int rc = cdnopt_model_load(a.model_path, &m, err);
     if (rc == CDNOPT_OK)
         rc = load_calibration(a.model_path, &cal, &have_cal, err);
-    if (rc == CDNOPT_OK)
+    if (rc == CDNOPT_OK && a.series_dir != NULL) {
+        cdnopt_cli_forecast_dir_args da = {m, have_cal ? &cal : NULL, a.horizon_s,
+                                           (int)a.samples, a.safety, (uint64_t)a.seed};
+        rc = cdnopt_cli_forecast_dir(a.series_dir, &data, &da, a.out_path, err);
+    } else if (rc == CDNOPT_OK) {
         rc = forecast_and_write(&a, &data, m, have_cal ? &cal : NULL, err);
+    }
     if (have_cal)
         cdnopt_calibration_fini(&cal);
     cdnopt_model_free(m);

@@ -2,6 +2,7 @@
 /*
  * cdnopt's entry point: global flags (-v, -q), then dispatch to a subcommand.
  */
+#include "cli_dist.h"
 #include "commands.h"
 
 #include "cdnopt/core.h"
@@ -57,8 +58,13 @@ int main(int argc, char **argv)
     }
 
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(argv[arg], commands[i].name) == 0)
-            return commands[i].run(argc - arg, argv + arg);
+        if (strcmp(argv[arg], commands[i].name) != 0)
+            continue;
+        /* MPI starts only under mpirun; a plain run makes no MPI call. */
+        int status = cdnopt_cli_dist_start(&argc, &argv);
+        if (status == CDNOPT_EXIT_OK)
+            status = commands[i].run(argc - arg, argv + arg);
+        return cdnopt_cli_dist_finish(status);
     }
     fprintf(stderr, "cdnopt: unknown command '%s'; run 'cdnopt --help' for the list\n",
             argv[arg]);

@@ -41,10 +41,14 @@ struct cdnopt_model {
 
     cdnopt_params *ps;      /* all weights, owned */
     cdnopt_lstm *lstm1;     /* whole-sequence LSTM over the input channels */
-    cdnopt_lstm *lstm2;     /* last-state LSTM over lstm1's dropped-out outputs */
-    cdnopt_dense *head;     /* dense(1) on lstm2's dropped-out last state */
+    cdnopt_lstm *lstm2;     /* last-state LSTM over lstm1's dropped-out outputs; NULL in
+                               the transformer */
+    cdnopt_dense *proj;     /* transformer: encoder outputs to d_model; NULL in the LSTM */
+    cdnopt_mha *mha;        /* transformer: self-attention over the window; NULL in the LSTM */
+    cdnopt_dense *head;     /* dense(1) on the dropped-out last state */
 
     model_training_info info;
+    cdnopt_fit_hooks hooks; /* data-parallel hooks of the next fit; n_parts 0 = none */
 };
 
 /* ---- model_core.c ---- */
@@ -97,10 +101,12 @@ int cdnopt__model_check_series(const cdnopt_model *m, const cdnopt_series *s, si
 typedef struct model_pass {
     size_t n_batch;      /* windows in the batch */
     cdnopt_trace *t1;    /* lstm1 over the window, [B, W, H] */
-    cdnopt_trace *t2;    /* lstm2, last state [B, H] */
+    cdnopt_trace *t2;    /* lstm2, last state [B, H] (LSTM) */
+    cdnopt_trace *tp;    /* projection to d_model, [B * W, D] (transformer) */
+    cdnopt_trace *ta;    /* self-attention, [B, W, D] (transformer) */
     cdnopt_trace *t3;    /* dense head, [B, 1] */
     const float *d1;     /* lstm1 output after dropout (t1's output without dropout) */
-    const float *d2;     /* lstm2 output after dropout */
+    const float *d2;     /* head input after dropout, [B, units] or [B, d_model] */
     float *pred;         /* next-step prediction in scaled units, [B] */
 } model_pass;
 
@@ -113,6 +119,16 @@ int cdnopt__model_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t
                           const float *x, const float *mask1, const float *mask2,
                           model_pass *pass);
 
+/** Width of the second dropout mask's rows: units for the LSTM, d_model for attention. */
+size_t cdnopt__model_mask2_width(const cdnopt_model *m);
+
+/**
+ * Return y [B, n_steps, n_feat] times a [B, n_feat] mask in a new arena buffer, or y
+ * itself when mask is NULL. NULL when the arena is exhausted.
+ */
+const float *cdnopt__model_mask(cdnopt_scratch *scratch, const float *mask, size_t n_batch,
+                                size_t n_steps, size_t n_feat, const float *y);
+
 /** Add the gradients of a loss with dL/dpred = dpred [B] into m->ps. */
 int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const model_pass *pass,
                            const float *dpred, const float *mask1, const float *mask2);
@@ -124,6 +140,43 @@ int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const
 void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t *ends,
                           size_t n_batch, float *x);
 
+/* ---- model_attn.c ---- */
+
+/** Add the transformer's projection and attention layers to m->ps. */
+int cdnopt__attn_build_layers(cdnopt_model *m, cdnopt_rng *rng);
+
+/** cdnopt__model_forward() for the transformer. */
+int cdnopt__attn_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t n_batch,
+                         const float *x, const float *mask1, const float *mask2,
+                         model_pass *pass);
+
+/** cdnopt__model_backward() for the transformer. */
+int cdnopt__attn_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const model_pass *pass,
+                          const float *dpred, const float *mask1, const float *mask2);
+
+/** Key and value caches of a transformer roll-out over n_batch paths. */
+typedef struct attn_rollout attn_rollout;
+
+int cdnopt__attn_rollout_new(const cdnopt_model *m, size_t n_batch, attn_rollout **out);
+void cdnopt__attn_rollout_free(attn_rollout *ar);
+
+/**
+ * Start a roll-out from the window: d1 [B, W, units] is lstm1's output after mask1,
+ * x_window [W, n_features] the window's inputs. Writes the first prediction of path b
+ * (scaled) to pred[b * pred_stride].
+ */
+int cdnopt__attn_window(const cdnopt_model *m, cdnopt_scratch *scratch, attn_rollout *ar,
+                        const float *d1, const float *mask2, const float *x_window,
+                        float *pred, size_t pred_stride);
+
+/**
+ * Advance one step: d1 [B, units] is lstm1's new output after mask1, x [B, n_features]
+ * the step's inputs. Writes path b's prediction to pred[b * pred_stride].
+ */
+int cdnopt__attn_step(const cdnopt_model *m, cdnopt_scratch *scratch, attn_rollout *ar,
+                      const float *d1, const float *mask2, const float *x, float *pred,
+                      size_t pred_stride);
+
 /* ---- model_shard.c ---- */
 
 /** One training batch: windows of a series' feature rows and their dropout masks. */
@@ -132,6 +185,8 @@ typedef struct model_batch {
     const float *targets; /* scaled value of every step of the series */
     const size_t *ends;   /* target index of each window, n_batch entries */
     size_t n_batch;
+    size_t n_scale;       /* windows the loss is averaged over: the whole batch, of which
+                             these n_batch windows may be one process's part */
     const float *mask1;   /* [n_batch, units] dropout mask after lstm1, or NULL */
     const float *mask2;   /* [n_batch, units] dropout mask after lstm2, or NULL */
 } model_batch;

@@ -34,13 +34,15 @@ cdnopt_model_params cdnopt_model_params_default(void)
 
 static int check_params(const cdnopt_model_params *p, int64_t step_s, char *err)
 {
-    if (p->arch == CDNOPT_ARCH_TRANSFORMER)
-        return cdnopt_fail(err, CDNOPT_ENOTSUP,
-                           "model arch %d (transformer) is not implemented yet; use "
-                           "CDNOPT_ARCH_RESIDUAL_LSTM (1)", (int)p->arch);
-    if (p->arch != CDNOPT_ARCH_RESIDUAL_LSTM)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid model arch %d; expected 1 (residual LSTM)",
+    if (p->arch != CDNOPT_ARCH_RESIDUAL_LSTM && p->arch != CDNOPT_ARCH_TRANSFORMER)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid model arch %d; expected 1 (residual LSTM) or 2 (transformer)",
                            (int)p->arch);
+    if (p->arch == CDNOPT_ARCH_TRANSFORMER &&
+        (p->d_model < 1 || p->d_model > 4096 || p->n_head < 1 || p->d_model % p->n_head != 0))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid d_model %d or n_head %d; use 1..4096 with n_head dividing "
+                           "d_model", p->d_model, p->n_head);
     if (step_s <= 0 || step_s > MODEL_SECONDS_PER_DAY || MODEL_SECONDS_PER_DAY % step_s != 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "invalid series step %lld s; the model needs a step that divides "
@@ -95,15 +97,19 @@ static int build_layers(cdnopt_model *m)
     if (rc != CDNOPT_OK)
         return rc;
 
-    lp.n_in = h;
-    lp.return_sequences = false;
-    lp.name = "lstm2";
-    rc = cdnopt_lstm_new(m->ps, &lp, &rng, &m->lstm2);
+    if (m->p.arch == CDNOPT_ARCH_TRANSFORMER) {
+        rc = cdnopt__attn_build_layers(m, &rng);
+    } else {
+        lp.n_in = h;
+        lp.return_sequences = false;
+        lp.name = "lstm2";
+        rc = cdnopt_lstm_new(m->ps, &lp, &rng, &m->lstm2);
+    }
     if (rc != CDNOPT_OK)
         return rc;
 
     cdnopt_dense_params dp = cdnopt_dense_params_default();
-    dp.n_in = h;
+    dp.n_in = cdnopt__model_mask2_width(m);
     dp.n_out = 1;
     dp.name = "dense";
     return cdnopt_dense_new(m->ps, &dp, &rng, &m->head);
@@ -152,6 +158,8 @@ void cdnopt_model_free(cdnopt_model *m)
         return;
 
     cdnopt_dense_free(m->head);
+    cdnopt_mha_free(m->mha);
+    cdnopt_dense_free(m->proj);
     cdnopt_lstm_free(m->lstm2);
     cdnopt_lstm_free(m->lstm1);
     cdnopt_params_free(m->ps);

@@ -61,7 +61,6 @@ static herr_t write_root_attrs(hid_t file, const cdnopt_model *m)
 {
     const cdnopt_model_params *p = &m->p;
 
-    /* Format name and version first, so that h5dump lists them at the top. */
     herr_t rc = write_string(file, "format", MODEL_FORMAT_NAME);
     rc |= write_int(file, "format_version", MODEL_FORMAT_VERSION);
     rc |= write_int(file, "arch", p->arch);
@@ -324,7 +323,7 @@ static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
     if (rc != CDNOPT_OK)
         return rc;
 
-    /* Out-of-range values are caught by the parameter check in cdnopt__model_alloc(). */
+    /* Out-of-range values are caught by the parameter check in cdnopt__model_build(). */
     p->arch = (cdnopt_arch)ints[0].value;
     p->window = (int)ints[1].value;
     p->units = (int)ints[2].value;

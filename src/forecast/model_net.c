@@ -6,15 +6,20 @@
  *   h2 = LSTM2(d1)           last state, [B, H]
  *   d2 = h2 * mask2
  *   pred = d2 w + b + x[:, W-1, 0]   residual on the last scaled value
- * The residual term has no weights, so the backward pass ignores it.
+ * The residual term has no weights, so the backward pass ignores it. The transformer's
+ * passes are in model_attn.c.
  */
 #include "model-impl.h"
 
 #include <string.h>
 
-/* Apply a [B, H] mask to y [B, n_steps, H] into a new arena buffer; NULL mask copies nothing. */
-static const float *apply_mask(cdnopt_scratch *scratch, const float *mask, size_t n_batch,
-                               size_t n_steps, size_t n_hidden, const float *y)
+size_t cdnopt__model_mask2_width(const cdnopt_model *m)
+{
+    return (size_t)(m->p.arch == CDNOPT_ARCH_TRANSFORMER ? m->p.d_model : m->p.units);
+}
+
+const float *cdnopt__model_mask(cdnopt_scratch *scratch, const float *mask, size_t n_batch,
+                                size_t n_steps, size_t n_hidden, const float *y)
 {
     if (mask == NULL)
         return y;
@@ -34,18 +39,20 @@ int cdnopt__model_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t
     size_t f = (size_t)m->n_features;
     memset(pass, 0, sizeof *pass);
     pass->n_batch = n_batch;
+    if (m->p.arch == CDNOPT_ARCH_TRANSFORMER)
+        return cdnopt__attn_forward(m, scratch, n_batch, x, mask1, mask2, pass);
 
     int rc = cdnopt_lstm_forward(m->lstm1, scratch, n_batch, w, x, &pass->t1);
     if (rc != CDNOPT_OK)
         return rc;
-    pass->d1 = apply_mask(scratch, mask1, n_batch, w, h, cdnopt_trace_output(pass->t1));
+    pass->d1 = cdnopt__model_mask(scratch, mask1, n_batch, w, h, cdnopt_trace_output(pass->t1));
     if (pass->d1 == NULL)
         return CDNOPT_ENOMEM;
 
     rc = cdnopt_lstm_forward(m->lstm2, scratch, n_batch, w, pass->d1, &pass->t2);
     if (rc != CDNOPT_OK)
         return rc;
-    pass->d2 = apply_mask(scratch, mask2, n_batch, 1, h, cdnopt_trace_output(pass->t2));
+    pass->d2 = cdnopt__model_mask(scratch, mask2, n_batch, 1, h, cdnopt_trace_output(pass->t2));
     if (pass->d2 == NULL)
         return CDNOPT_ENOMEM;
 
@@ -66,6 +73,8 @@ int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const
     size_t w = (size_t)m->p.window;
     size_t h = (size_t)m->p.units;
     size_t b = pass->n_batch;
+    if (m->p.arch == CDNOPT_ARCH_TRANSFORMER)
+        return cdnopt__attn_backward(m, scratch, pass, dpred, mask1, mask2);
 
     float *dd2 = NULL;
     int rc = cdnopt_dense_backward(m->head, scratch, pass->t3, dpred, &dd2);

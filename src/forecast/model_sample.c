@@ -14,19 +14,21 @@
 /* Buffers of one roll-out, in one heap block, because the arena is reset every step. */
 typedef struct rollout {
     size_t n_batch;
-    float *mask1, *mask2; /* [B, H] each, NULL without dropout */
+    float *mask1, *mask2; /* [B, H] and [B, mask2 width], NULL without dropout */
     float *h1, *c1;       /* lstm1 state [B, H] */
     float *h2, *c2;       /* lstm2 state [B, H] */
     float *x;             /* one step's inputs [B, F] */
     float *path;          /* scaled predictions [B, horizon] */
     float *block;
+    attn_rollout *attn;   /* transformer key/value caches; NULL for the LSTM */
 } rollout;
 
 static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int horizon,
                         bool dropout)
 {
     size_t h = (size_t)m->p.units;
-    size_t per_row = 6 * h + (size_t)m->n_features + (size_t)horizon;
+    size_t h2 = cdnopt__model_mask2_width(m);
+    size_t per_row = 5 * h + h2 + (size_t)m->n_features + (size_t)horizon;
     memset(ro, 0, sizeof *ro);
     ro->n_batch = n_batch;
     ro->block = cdnopt_malloc(n_batch * per_row * sizeof *ro->block);
@@ -35,7 +37,7 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
 
     float *p = ro->block;
     ro->mask1 = p, p += n_batch * h;
-    ro->mask2 = p, p += n_batch * h;
+    ro->mask2 = p, p += n_batch * h2;
     ro->h1 = p, p += n_batch * h;
     ro->c1 = p, p += n_batch * h;
     ro->h2 = p, p += n_batch * h;
@@ -44,6 +46,8 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
     ro->path = p;
     if (!dropout)
         ro->mask1 = ro->mask2 = NULL;
+    if (m->p.arch == CDNOPT_ARCH_TRANSFORMER)
+        return cdnopt__attn_rollout_new(m, n_batch, &ro->attn);
     return CDNOPT_OK;
 }
 
@@ -52,13 +56,14 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
 static void draw_masks(const cdnopt_model *m, rollout *ro, uint64_t seed)
 {
     size_t h = (size_t)m->p.units;
+    size_t h2 = cdnopt__model_mask2_width(m);
     cdnopt_rng base;
     cdnopt_rng_seed(&base, seed);
     for (size_t s = 0; s < ro->n_batch; s++) {
         cdnopt_rng rng;
         cdnopt_rng_fork(&base, s, &rng);
         cdnopt_dropout_mask(ro->mask1 + s * h, h, m->p.dropout, &rng);
-        cdnopt_dropout_mask(ro->mask2 + s * h, h, m->p.dropout, &rng);
+        cdnopt_dropout_mask(ro->mask2 + s * h2, h2, m->p.dropout, &rng);
     }
 }
 
@@ -97,6 +102,14 @@ static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *r
     if (ro->mask1 != NULL)
         cdnopt_dropout_apply(ro->mask1, n_batch, w, h, d1, d1);
 
+    const float *h_last, *c_last;
+    cdnopt_lstm_trace_state(t1, &h_last, &c_last);
+    broadcast_row(h_last, h, n_batch, ro->h1);
+    broadcast_row(c_last, h, n_batch, ro->c1);
+    if (ro->attn != NULL)
+        return cdnopt__attn_window(m, scratch, ro->attn, d1, ro->mask2, x, ro->path,
+                                   (size_t)horizon);
+
     rc = cdnopt_lstm_forward(m->lstm2, scratch, n_batch, w, d1, &t2);
     if (rc != CDNOPT_OK)
         return rc;
@@ -109,10 +122,6 @@ static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *r
     if (rc != CDNOPT_OK)
         return rc;
 
-    const float *h_last, *c_last;
-    cdnopt_lstm_trace_state(t1, &h_last, &c_last);
-    broadcast_row(h_last, h, n_batch, ro->h1);
-    broadcast_row(c_last, h, n_batch, ro->c1);
     cdnopt_lstm_trace_state(t2, &h_last, &c_last);
     memcpy(ro->h2, h_last, n_batch * h * sizeof *ro->h2);
     memcpy(ro->c2, c_last, n_batch * h * sizeof *ro->c2);
@@ -162,6 +171,9 @@ static int roll_step(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *ro
         cdnopt_dropout_apply(ro->mask1, n_batch, 1, h, ro->h1, d1);
     else
         memcpy(d1, ro->h1, n_batch * h * sizeof *d1);
+    if (ro->attn != NULL)
+        return cdnopt__attn_step(m, scratch, ro->attn, d1, ro->mask2, ro->x, ro->path + k,
+                                 (size_t)horizon);
 
     rc = cdnopt_lstm_step(m->lstm2, scratch, n_batch, d1, ro->h2, ro->c2);
     if (rc != CDNOPT_OK)
@@ -235,6 +247,7 @@ int cdnopt_model_sample(const cdnopt_model *m, const cdnopt_series *history, siz
         for (size_t i = 0; i < n_batch * (size_t)horizon; i++)
             samples[i] = cdnopt__model_unscale(m, ro.path[i]);
     cdnopt_scratch_free(scratch);
+    cdnopt__attn_rollout_free(ro.attn);
     cdnopt_free(ro.block);
     if (rc != CDNOPT_OK)
         return cdnopt_fail(err, rc, "forecast roll-out failed: %s", cdnopt_strerror(rc));

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Data-parallel gradients for training. A batch is cut into n_shards contiguous
- * shards; shard 0 runs on the caller's thread with the model itself, and each other
- * shard runs on a worker thread with a replica of the layers whose weights are
- * copied from the model before every batch. The replicas' gradients are then added
- * into the model's, in shard order, so a given shard count always gives the same
- * numbers.
+ * shards. Shard 0 runs on the caller's thread with the model itself. Each other shard
+ * runs on a worker thread with a replica of the layers, whose weights are copied from
+ * the model before every batch. The replicas' gradients are then added into the
+ * model's in shard order, so a given shard count always gives the same numbers.
  *
  * Rationale for doing this here instead of leaving the threads to OpenBLAS: the
  * recurrent GEMMs of one step are small ([64 x 64] x [64 x 256]), and OpenBLAS
@@ -40,7 +39,7 @@ struct model_shards {
     cdnopt_model *model;
     const float *rows, *targets, *mask1, *mask2;
     const size_t *ends;
-    size_t n_batch;
+    size_t n_scale;          /* windows the loss is averaged over (model_batch.n_scale) */
 
     pthread_mutex_t lock;
     pthread_cond_t start;    /* signalled when generation changes or quit is set */
@@ -69,17 +68,18 @@ static void run_shard(model_shards *sh, shard *s)
         s->y[b] = sh->targets[ends[b]];
 
     const float *mask1 = sh->mask1 != NULL ? sh->mask1 + s->first * h : NULL;
-    const float *mask2 = sh->mask2 != NULL ? sh->mask2 + s->first * h : NULL;
+    size_t h2 = cdnopt__model_mask2_width(m);
+    const float *mask2 = sh->mask2 != NULL ? sh->mask2 + s->first * h2 : NULL;
     model_pass pass;
     s->rc = cdnopt__model_forward(m, s->scratch, s->n_rows, s->x, mask1, mask2, &pass);
     if (s->rc != CDNOPT_OK)
         return;
 
-    /* The loss is the mean over the whole batch, so each shard scales by n_batch. */
+    /* The loss is the mean over the whole batch, so each shard scales by n_scale. */
     for (size_t b = 0; b < s->n_rows; b++) {
         double e = (double)pass.pred[b] - (double)s->y[b];
         s->sse += e * e;
-        s->dpred[b] = (float)(2.0 * e / (double)sh->n_batch);
+        s->dpred[b] = (float)(2.0 * e / (double)sh->n_scale);
     }
     if (!isfinite(s->sse)) {
         s->rc = CDNOPT_ENUMERIC;
@@ -214,7 +214,7 @@ int cdnopt__shards_gradient(model_shards *sh, cdnopt_model *m, const model_batch
     sh->rows = batch->rows;
     sh->targets = batch->targets;
     sh->ends = batch->ends;
-    sh->n_batch = batch->n_batch;
+    sh->n_scale = batch->n_scale;
     sh->mask1 = batch->mask1;
     sh->mask2 = batch->mask2;
 
@@ -246,6 +246,6 @@ int cdnopt__shards_gradient(model_shards *sh, cdnopt_model *m, const model_batch
         for (size_t k = 0; k < n_values; k++)
             grads[k] += g[k];
     }
-    *loss = sse / (double)batch->n_batch;
+    *loss = sse / (double)batch->n_scale;
     return CDNOPT_OK;
 }

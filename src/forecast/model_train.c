@@ -99,7 +99,7 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
     tr->x = cdnopt_malloc(VAL_BATCH * w * f * sizeof *tr->x);
     tr->y = cdnopt_malloc(VAL_BATCH * sizeof *tr->y);
     tr->mask1 = cdnopt_malloc(b * h * sizeof *tr->mask1);
-    tr->mask2 = cdnopt_malloc(b * h * sizeof *tr->mask2);
+    tr->mask2 = cdnopt_malloc(b * cdnopt__model_mask2_width(m) * sizeof *tr->mask2);
     tr->best = cdnopt_malloc(cdnopt_params_count(m->ps) * sizeof *tr->best);
     if (tr->rows == NULL || tr->targets == NULL || tr->x == NULL || tr->y == NULL ||
         tr->mask1 == NULL || tr->mask2 == NULL || tr->best == NULL)
@@ -130,6 +130,25 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
     return CDNOPT_OK;
 }
 
+/* Rows [*first, *first + *count) of n that this process computes under m's fit hooks:
+ * n_parts contiguous runs whose sizes differ by at most one, the longer runs first. */
+static void my_part(const cdnopt_model *m, size_t n, size_t *first, size_t *count)
+{
+    size_t parts = m->hooks.n_parts > 1 ? (size_t)m->hooks.n_parts : 1;
+    size_t part = parts > 1 ? (size_t)m->hooks.part : 0;
+    size_t base = n / parts, extra = n % parts;
+    *first = part * base + (part < extra ? part : extra);
+    *count = base + (part < extra ? 1 : 0);
+}
+
+/* Sum values over the processes that share training; a no-op for one process. */
+static int sum_doubles(const cdnopt_model *m, double *values, size_t n)
+{
+    if (m->hooks.n_parts <= 1)
+        return CDNOPT_OK;
+    return m->hooks.sum_doubles(values, n, m->hooks.user);
+}
+
 /* Put a random selection of n_pick training windows first (partial Fisher-Yates). */
 static void shuffle_windows(trainer *tr, size_t n_pick)
 {
@@ -146,21 +165,35 @@ static int train_batch(trainer *tr, const size_t *ends, size_t n_batch, double *
 {
     cdnopt_model *m = tr->m;
     size_t h = (size_t)m->p.units;
-    model_batch batch = {.rows = tr->rows, .targets = tr->targets, .ends = ends,
-                         .n_batch = n_batch};
+    size_t h2 = cdnopt__model_mask2_width(m);
+    size_t first, count;
+    my_part(m, n_batch, &first, &count);
+    model_batch batch = {.rows = tr->rows, .targets = tr->targets, .ends = ends + first,
+                         .n_batch = count, .n_scale = n_batch};
 
     /* Masks are drawn for the whole batch before it is split, so that the numbers do
-     * not depend on how the batch is shared out. */
+     * not depend on how the batch is shared out between threads or processes. */
     if (m->p.dropout > 0.0f) {
         cdnopt_dropout_mask(tr->mask1, n_batch * h, m->p.dropout, &tr->rng);
-        cdnopt_dropout_mask(tr->mask2, n_batch * h, m->p.dropout, &tr->rng);
-        batch.mask1 = tr->mask1;
-        batch.mask2 = tr->mask2;
+        cdnopt_dropout_mask(tr->mask2, n_batch * h2, m->p.dropout, &tr->rng);
+        batch.mask1 = tr->mask1 + first * h;
+        batch.mask2 = tr->mask2 + first * h2;
     }
 
     int rc = cdnopt__shards_gradient(tr->shards, m, &batch, loss);
     if (rc != CDNOPT_OK)
         return rc;
+
+    /* Every process adds the other parts' gradients and losses before the same Adam
+     * step, so the weights stay identical everywhere. */
+    if (m->hooks.n_parts > 1) {
+        rc = m->hooks.sum_floats(cdnopt_params_grads(m->ps), cdnopt_params_count(m->ps),
+                                 m->hooks.user);
+        if (rc == CDNOPT_OK)
+            rc = sum_doubles(m, loss, 1);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
     return cdnopt_adam_step(tr->adam, m->ps);
 }
 
@@ -183,13 +216,17 @@ static int train_epoch(trainer *tr, size_t n_pick, double *mean_loss)
     return CDNOPT_OK;
 }
 
-/* MSE over the validation targets [val_first, n), dropout off. */
+/* MSE over the validation targets [val_first, n), dropout off. Under fit hooks each
+ * process scores its part of the targets and the sums are added up. */
 static int validate(trainer *tr, double *mean_loss)
 {
     size_t ends[VAL_BATCH];
+    size_t first, count;
+    my_part(tr->m, tr->n - tr->val_first, &first, &count);
+    size_t part_end = tr->val_first + first + count;
     double sum = 0.0;
-    for (size_t start = tr->val_first; start < tr->n; start += VAL_BATCH) {
-        size_t n_batch = tr->n - start < VAL_BATCH ? tr->n - start : VAL_BATCH;
+    for (size_t start = tr->val_first + first; start < part_end; start += VAL_BATCH) {
+        size_t n_batch = part_end - start < VAL_BATCH ? part_end - start : VAL_BATCH;
         for (size_t b = 0; b < n_batch; b++) {
             ends[b] = start + b;
             tr->y[b] = tr->targets[start + b];
@@ -206,6 +243,9 @@ static int validate(trainer *tr, double *mean_loss)
             return rc;
         sum += (double)loss * (double)n_batch;
     }
+    int rc = sum_doubles(tr->m, &sum, 1);
+    if (rc != CDNOPT_OK)
+        return rc;
     *mean_loss = sum / (double)(tr->n - tr->val_first);
     return CDNOPT_OK;
 }
@@ -232,7 +272,11 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
     int since_best = 0;
     m->info.best_epoch = 0;
     m->info.best_val_loss = NAN;
-    for (int epoch = 1; epoch <= m->p.epochs; epoch++) {
+    int first_epoch = m->hooks.continue_epochs ? m->info.epochs_run + 1 : 1;
+    /* NOTE: a resumed run keeps its best weights from first_epoch on; the epochs
+     * before the checkpoint do not compete, because their weights are gone. */
+    memcpy(tr->best, cdnopt_params_values(m->ps), cdnopt_params_count(m->ps) * sizeof *tr->best);
+    for (int epoch = first_epoch; epoch <= m->p.epochs; epoch++) {
         cdnopt_epoch_report r = {.epoch = epoch, .val_loss = NAN, .n_windows = (int)n_pick};
         double t0 = cdnopt_clock_s();
         int rc = train_epoch(tr, n_pick, &r.train_loss);
@@ -281,9 +325,23 @@ static int shard_count(const cdnopt_model *m)
     return n < 1 ? 1 : n;
 }
 
+void cdnopt_model_set_fit_hooks(cdnopt_model *m, const cdnopt_fit_hooks *hooks)
+{
+    if (hooks == NULL)
+        memset(&m->hooks, 0, sizeof m->hooks);
+    else
+        m->hooks = *hooks;
+}
+
 int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_cb cb, void *user,
                      char *err)
 {
+    const cdnopt_fit_hooks *hk = &m->hooks;
+    if (hk->n_parts > 1 && (hk->part < 0 || hk->part >= hk->n_parts || hk->sum_floats == NULL ||
+                            hk->sum_doubles == NULL))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid fit hooks: part %d of %d parts, or a sum callback missing",
+                           hk->part, hk->n_parts);
     int rc = cdnopt__model_check_series(m, train, cdnopt__model_first_target(m) + 1, "training",
                                         err);
     if (rc != CDNOPT_OK)

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# End-to-end checks of cdnopt under mpiexec: sharded forecasts and evaluations equal
+# the plain single-process run and each series run alone, and a rank that dies in
+# training fails the job, after which --resume finishes from the checkpoint.
+#
+# usage: cli_dist.sh CDNOPT MPIEXEC NP CASE
+#   CASE is forecast_sharded, evaluate_sharded or kill_and_resume.
+set -euo pipefail
+
+cdnopt=$1
+mpiexec=$2
+np=$3
+case_name=$4
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cdnopt-mpi-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+fail() {
+    echo "FAIL ($case_name, $np ranks): $*" >&2
+    exit 1
+}
+
+run_np() {
+    "$mpiexec" -np "$np" --oversubscribe --allow-run-as-root \
+        -x OPENBLAS_NUM_THREADS -x CDNOPT_TEST_KILL_RANK -x CDNOPT_TEST_KILL_STEP \
+        "$cdnopt" "$@"
+}
+
+# Three hourly series of 8 days, one per region, and a small model trained on one.
+# Three series over four ranks leave one rank without work.
+make_inputs() {
+    mkdir -p series
+    local seed=11
+    for name in ams fra lhr; do
+        "$cdnopt" -q generate --out "gen-$name" --days 8 --step 1h --seed "$seed"
+        cp "gen-$name/bandwidth.csv" "series/$name.csv"
+        seed=$((seed + 1))
+    done
+    "$cdnopt" -q train --data series/ams.csv --epochs 1 --units 8 --batch 32 --out model.h5
+}
+
+forecast_sharded() {
+    make_inputs
+    local flags=(--model model.h5 --samples 20 --horizon 6h --seed 7)
+    "$cdnopt" -q forecast "${flags[@]}" --series-dir series --out plain.csv
+    run_np -q forecast "${flags[@]}" --series-dir series --out sharded.csv
+
+    [ "$(head -1 sharded.csv)" = "series,timestamp,mean,lower,upper,critical" ] ||
+        fail "unexpected header: $(head -1 sharded.csv)"
+    [ "$(wc -l < sharded.csv)" -eq 19 ] || fail "expected 1 + 3 x 6 lines, got $(wc -l < sharded.csv)"
+    cmp plain.csv sharded.csv || fail "the sharded forecast differs from the plain run"
+
+    # Each series alone, in a folder of its own, gives the rows it has in the shared file.
+    for name in ams fra lhr; do
+        mkdir -p "alone-$name"
+        cp "series/$name.csv" "alone-$name/"
+        "$cdnopt" -q forecast "${flags[@]}" --series-dir "alone-$name" --out "alone-$name.csv"
+        tail -n +2 "alone-$name.csv" > alone.rows
+        grep "^$name," sharded.csv > shared.rows
+        [ -s alone.rows ] || fail "no rows for $name alone"
+        cmp alone.rows shared.rows || fail "$name alone differs from its rows in the sharded run"
+    done
+}
+
+evaluate_sharded() {
+    make_inputs
+    local flags=(--model model.h5 --test-days 1 --samples 10 --seed 3)
+    "$cdnopt" -q evaluate "${flags[@]}" --series-dir series --out plain.csv
+    run_np -q evaluate "${flags[@]}" --series-dir series --out sharded.csv
+
+    [ "$(head -1 sharded.csv)" = \
+      "series,method,mae,rmse,smape,mase,coverage_raw,coverage_calibrated,width" ] ||
+        fail "unexpected header: $(head -1 sharded.csv)"
+    for name in ams fra lhr; do
+        grep -q "^$name,residual-lstm," sharded.csv || fail "no model row for $name"
+    done
+    cmp plain.csv sharded.csv || fail "the sharded evaluation differs from the plain run"
+}
+
+kill_and_resume() {
+    make_inputs
+    # 149 training windows in batches of 16 make 10 steps an epoch: step 15 is in epoch 2,
+    # after the checkpoint of epoch 1.
+    local train=(train --data series/fra.csv --epochs 3 --units 8 --batch 16)
+    set +e
+    CDNOPT_TEST_KILL_RANK=1 CDNOPT_TEST_KILL_STEP=15 \
+        run_np "${train[@]}" --checkpoint-every 1 --out killed.h5 2> killed.log
+    local status=$?
+    set -e
+    [ "$status" -ne 0 ] || fail "the job exited 0 although rank 1 died"
+    grep -q "rank=1 exiting at training step 15" killed.log ||
+        fail "no message from the dying rank: $(cat killed.log)"
+    grep -q "checkpoint epoch=1" killed.log || fail "no checkpoint before the failure"
+    [ -f killed.h5.ckpt ] || fail "checkpoint file missing"
+    [ ! -f killed.h5 ] || fail "a model file was written by the failed job"
+
+    run_np "${train[@]}" --resume killed.h5.ckpt --out resumed.h5 2> resumed.log ||
+        fail "resume failed: $(cat resumed.log)"
+    grep -q "resuming file=killed.h5.ckpt" resumed.log || fail "no resume line"
+    grep -q "epoch=2 " resumed.log || fail "epoch 2 not rerun: $(cat resumed.log)"
+    grep -q "epoch=3 " resumed.log || fail "epoch 3 missing"
+    if grep -q "epoch=1 " resumed.log; then
+        fail "epoch 1 was trained again"
+    fi
+    [ -f resumed.h5 ] || fail "no model file after resume"
+}
+
+"$case_name"
+echo "PASS ($case_name, $np ranks)"
