@@ -4,11 +4,14 @@
  * evaluation, shared by the CLI (train, forecast, evaluate), the planner and the
  * service.
  *
- * - Calibration: the model forecasts from several origins inside a held-out slice
- *   with Monte-Carlo (MC) dropout, and stats.h's split-conformal fit turns the scores
- *   |y - mean| / sd into one factor per horizon step h. The calibrated interval is
- *   mean +- factor[h] * sd; the raw one is mean +- 1.96 * sd. The factors and both
- *   coverages are stored in the /calibration group of the model's HDF5 file.
+ * - Point forecast and spread: the model's dropout-off path is the point forecast
+ *   ("mean"), and the standard deviation sd of its Monte-Carlo (MC) dropout paths is
+ *   the spread.
+ * - Calibration: the model forecasts from several origins inside a held-out slice,
+ *   and stats.h's split-conformal fit turns the scores |y - mean| / sd into one
+ *   factor per horizon step h. The calibrated interval is mean +- factor[h] * sd; the
+ *   raw one is mean +- 1.96 * sd. The factors and both coverages are stored in the
+ *   /calibration group of the model's HDF5 file.
  * - Forecast: MC paths after the last observation, reduced to mean, lower, upper
  *   and critical (upper x safety factor), returned as arrays or written as CSV.
  * - Evaluation: train on everything before the test span (or take a given model),
@@ -33,7 +36,7 @@
  *     cdnopt_calibration_fini(&cal);
  *
  * Limitations:
- * - Intervals are symmetric around the MC mean; skewed traffic (bursts above a
+ * - Intervals are symmetric around the point forecast; skewed traffic (bursts above a
  *   quiet baseline) gets lower bounds that are too low.
  * - The factors are calibrated on one slice just before the forecast origin. After a
  *   change of regime (holidays, an outage) the coverage drifts until the model is
@@ -152,8 +155,9 @@ typedef struct cdnopt_forecast_result {
     int horizon;      /* number of steps */
     int64_t step_s;   /* grid step, seconds */
     int64_t *t;       /* civil seconds of each forecast step */
-    double *mean;     /* MC mean, series units (Gbit/s unless read as raw) */
-    double *sd;       /* MC standard deviation, series units */
+    double *mean;     /* point forecast: the dropout-off path, series units (Gbit/s
+                         unless read as raw) */
+    double *sd;       /* standard deviation of the MC paths, series units */
     double *lower;    /* lower bound: mean - factor[h] * sd (calibrated) or mean - 1.96 * sd,
                          raised to 0 because bandwidth is never negative */
     double *upper;    /* upper bound, as lower */

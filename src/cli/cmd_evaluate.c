@@ -23,7 +23,8 @@ static const char description[] =
     "baselines (seasonal naive one day and one week back, additive Holt-Winters with a\n"
     "daily season) forecast from the same origins. MASE is scaled by the one-day seasonal\n"
     "naive error on all data before the test span. Coverage is the share of test values\n"
-    "inside the 95% interval, raw (MC dropout mean +- 1.96 sd) and calibrated.";
+    "inside the 95% interval, raw (forecast +- 1.96 sd of the MC dropout paths) and\n"
+    "calibrated.";
 
 /* Print a figure, or "-" where it does not apply. */
 static void print_cell(FILE *out, double value, const char *format)

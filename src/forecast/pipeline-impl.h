@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdnopt/pipeline.h"
+
 /* Two-sided 95% quantile of the standard normal: the raw MC-dropout interval is
  * mean +- 1.96 sd. */
 #define CDNOPT__Z95 1.959963984540054
@@ -20,5 +22,15 @@ int cdnopt__steps_per_day(int64_t step_s);
  * calibration scores |y - mean| / sd stay finite when all MC paths agree.
  */
 void cdnopt__sd_floor(const double *mean, double *sd, size_t h);
+
+/**
+ * Run n_samples MC paths and the dropout-off path of one forecast. point receives the
+ * dropout-off path and sd the spread of the MC paths (floored as cdnopt__sd_floor),
+ * horizon values each.
+ * @return CDNOPT_OK, CDNOPT_ENOMEM or the sampler's error (message in err)
+ */
+int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,
+                             int horizon, int n_samples, uint64_t seed, double *point,
+                             double *sd, char *err);
 
 #endif

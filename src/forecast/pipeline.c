@@ -46,6 +46,44 @@ void cdnopt__sd_floor(const double *mean, double *sd, size_t h)
     }
 }
 
+int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,
+                             int horizon, int n_samples, uint64_t seed, double *point,
+                             double *sd, char *err)
+{
+    size_t h = (size_t)horizon;
+    double *paths = cdnopt_malloc((size_t)n_samples * h * sizeof *paths);
+    double *mc_mean = cdnopt_malloc(h * sizeof *mc_mean);
+    int rc = CDNOPT_OK;
+    if (paths == NULL || mc_mean == NULL) {
+        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %d x %d forecast paths",
+                         n_samples, horizon);
+        goto done;
+    }
+
+    rc = s->iface->sample(s->ctx, history, end, horizon, n_samples, seed, paths, err);
+    if (rc != CDNOPT_OK)
+        goto done;
+    cdnopt_interval_forecast fc = {mc_mean, NULL, NULL};
+    rc = cdnopt_samples_summarize(paths, (size_t)n_samples, h, 0.95, &fc, sd);
+    if (rc != CDNOPT_OK) {
+        cdnopt_fail(err, rc, "failed to summarise %d forecast paths", n_samples);
+        goto done;
+    }
+
+    /* Rationale for the dropout-off point forecast: every MC path keeps its dropout
+     * masks for the whole recursive roll-out, so each path carries its own bias, and
+     * over a day of steps these biases add up. The dropout-off path has none, and
+     * the paths only give the spread. */
+    rc = s->iface->sample(s->ctx, history, end, horizon, 0, 0, point, err);
+    if (rc == CDNOPT_OK)
+        cdnopt__sd_floor(point, sd, h);
+
+done:
+    cdnopt_free(paths);
+    cdnopt_free(mc_mean);
+    return rc;
+}
+
 cdnopt_forecast_params cdnopt_forecast_params_default(void)
 {
     cdnopt_forecast_params p = {.horizon = 0, .n_samples = 100, .safety = 1.2, .seed = 1};
@@ -116,7 +154,6 @@ static void set_bounds(cdnopt_forecast_result *f, const cdnopt_calibration *cal,
     size_t h = (size_t)f->horizon;
     f->step_s = history->step_s;
     f->calibrated = cal != NULL;
-    cdnopt__sd_floor(f->mean, f->sd, h);
     if (cal != NULL) {
         cdnopt_calibration_apply(cal, h, f->mean, f->sd, f->lower, f->upper);
     } else {
@@ -144,23 +181,12 @@ int cdnopt_pipeline_forecast(const cdnopt_sampler *s, const cdnopt_calibration *
     if (rc != CDNOPT_OK)
         return rc;
 
-    double *samples = cdnopt_malloc((size_t)p->n_samples * (size_t)horizon * sizeof *samples);
     cdnopt_forecast_result *f = NULL;
-    if (samples == NULL || result_alloc(horizon, &f) != CDNOPT_OK) {
-        cdnopt_free(samples);
-        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %d x %d forecast paths",
-                           p->n_samples, horizon);
-    }
-
-    rc = s->iface->sample(s->ctx, history, end, horizon, p->n_samples, p->seed, samples, err);
-    if (rc == CDNOPT_OK) {
-        cdnopt_interval_forecast fc = {f->mean, NULL, NULL};
-        rc = cdnopt_samples_summarize(samples, (size_t)p->n_samples, (size_t)horizon, 0.95, &fc,
-                                      f->sd);
-        if (rc != CDNOPT_OK)
-            cdnopt_fail(err, rc, "failed to summarise %d forecast paths", p->n_samples);
-    }
-    cdnopt_free(samples);
+    if (result_alloc(horizon, &f) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a forecast of %d steps",
+                           horizon);
+    rc = cdnopt__forecast_moments(s, history, end, horizon, p->n_samples, p->seed, f->mean,
+                                  f->sd, err);
     if (rc != CDNOPT_OK) {
         cdnopt_forecast_result_free(f);
         return rc;

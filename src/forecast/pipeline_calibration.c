@@ -110,34 +110,18 @@ static int run_origins(const cdnopt_sampler *s, const cdnopt_series *series, siz
     r->actual = cdnopt_malloc(n * h * sizeof *r->actual);
     r->mean = cdnopt_malloc(n * h * sizeof *r->mean);
     r->sd = cdnopt_malloc(n * h * sizeof *r->sd);
-    double *paths = cdnopt_malloc((size_t)p->n_samples * h * sizeof *paths);
-    int rc = CDNOPT_OK;
-    if (r->actual == NULL || r->mean == NULL || r->sd == NULL || paths == NULL) {
-        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu calibration origins", n);
-        goto done;
-    }
+    if (r->actual == NULL || r->mean == NULL || r->sd == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu calibration origins", n);
 
     for (size_t k = 0; k < n; k++) {
         size_t origin = first + k * stride;
-        rc = s->iface->sample(s->ctx, series, origin, (int)h, p->n_samples, p->seed + k, paths,
-                              err);
+        int rc = cdnopt__forecast_moments(s, series, origin, (int)h, p->n_samples, p->seed + k,
+                                          r->mean + k * h, r->sd + k * h, err);
         if (rc != CDNOPT_OK)
-            goto done;
-        cdnopt_interval_forecast fc = {r->mean + k * h, NULL, NULL};
-        rc = cdnopt_samples_summarize(paths, (size_t)p->n_samples, h, p->level, &fc,
-                                      r->sd + k * h);
-        if (rc != CDNOPT_OK) {
-            rc = cdnopt_fail(err, rc, "failed to summarise %d calibration paths",
-                             p->n_samples);
-            goto done;
-        }
+            return rc;
         memcpy(r->actual + k * h, series->v + origin, h * sizeof *r->actual);
-        cdnopt__sd_floor(r->mean + k * h, r->sd + k * h, h);
     }
-
-done:
-    cdnopt_free(paths);
-    return rc;
+    return CDNOPT_OK;
 }
 
 int cdnopt_pipeline_calibrate(const cdnopt_sampler *s, const cdnopt_series *series,

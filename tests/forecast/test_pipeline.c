@@ -20,7 +20,7 @@
 
 /* Stub forecaster: every path is the last observed value plus +1 (even paths) or
  * -1 (odd paths), so the MC mean is the last value and the sd is sqrt(2) for an
- * even number of paths. */
+ * even number of paths. The dropout-off path (n_samples = 0) is the last value. */
 static int stub_sample(void *ctx, const cdnopt_series *history, size_t end, int horizon,
                        int n_samples, uint64_t seed, double *samples, char *err)
 {
@@ -28,6 +28,11 @@ static int stub_sample(void *ctx, const cdnopt_series *history, size_t end, int 
     (void)seed;
     (void)err;
     double last = history->v[end - 1];
+    if (n_samples == 0) {
+        for (int h = 0; h < horizon; h++)
+            samples[h] = last;
+        return CDNOPT_OK;
+    }
     for (int s = 0; s < n_samples; s++) {
         for (int h = 0; h < horizon; h++)
             samples[s * horizon + h] = last + (s % 2 == 0 ? 1.0 : -1.0);
