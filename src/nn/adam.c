@@ -6,8 +6,6 @@
  */
 #include "nn-impl.h"
 
-#include <string.h>
-
 struct cdnopt_adam {
     cdnopt_adam_params p;
     size_t n;     /* floats in the parameter set it serves */

@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Multi-head self-attention, batch-first, after Vaswani et al. 2017, "Attention Is
- * All You Need", section 3.2. Q, K and V come from one GEMM with a fused [D, 3D]
- * kernel. Each (sequence, head) pair then runs two small GEMMs on column slices of
+ * Multi-head self-attention with scaled dot products, batch-first (the equations are
+ * in cdnopt/nn.h). Q, K and V come from one GEMM with a fused [D, 3D] kernel. Each (sequence, head) pair then runs two small GEMMs on column slices of
  * Q, K, V and the context. The slices are addressed through the leading dimension,
  * so no head is copied out.
  */
 #include "nn-impl.h"
-
-#include <string.h>
 
 cdnopt_mha_params cdnopt_mha_params_default(void)
 {

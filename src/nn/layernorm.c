@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Layer normalisation over the last axis (Ba, Kiros & Hinton 2016, "Layer
- * Normalization"), with eps = 1e-3 as in Keras LayerNormalization.
+ * Layer normalisation over the last axis as Keras LayerNormalization computes it: the
+ * mean and the biased variance of each row, eps = 1e-3 (keras.io, Keras 3 docs).
  */
 #include "nn-impl.h"
 
