@@ -334,6 +334,32 @@ typedef struct cdnopt_train_params {
 cdnopt_train_params cdnopt_train_params_default(void);
 
 /**
+ * Hooks that spread the episodes of each training round over several processes
+ * (src/dist fills them in from MPI). Every process calls cdnopt_agent_train() with the
+ * same arguments. The workers of a round are split into n_ranks contiguous runs whose
+ * lengths differ by at most one, and each process plays its run with the same random
+ * streams as one process would. The other processes send their transitions to process
+ * 0, the learner, which stores them in worker order, runs the updates, validates and
+ * calls the progress callback. It then broadcasts the weights that acting uses, so a
+ * run gives the same agent for any number of processes.
+ */
+typedef struct cdnopt_rollout_hooks {
+    int n_ranks; /* processes sharing the rollouts; 1 (or 0) = none */
+    int rank;    /* this process, 0 <= rank < n_ranks; 0 is the learner */
+    /* Send n bytes to process 0. Returns CDNOPT_OK or a negative CDNOPT_E* code. */
+    int (*send)(const void *buf, size_t n, void *user);
+    /* On process 0: receive one message from process source into a new block that the
+     * caller frees with cdnopt_free(). */
+    int (*recv)(int source, void **buf, size_t *n, void *user);
+    /* Copy n bytes from process 0 to every process. */
+    int (*bcast)(void *buf, size_t n, void *user);
+    void *user; /* passed to the callbacks */
+} cdnopt_rollout_hooks;
+
+/** Set the hooks of the next cdnopt_agent_train() calls (copied); NULL removes them. */
+void cdnopt_agent_set_rollout_hooks(cdnopt_agent *agent, const cdnopt_rollout_hooks *hooks);
+
+/**
  * Train the agent on episodes drawn from history. Rounds run `workers` episodes in
  * parallel threads with the current weights, then the main thread stores their
  * transitions in worker order and runs the updates, so a run is reproducible for a

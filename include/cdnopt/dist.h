@@ -14,8 +14,10 @@
  * - Sharded work over many series: cdnopt_dist_share() gives each rank a contiguous
  *   run of items, and cdnopt_dist_gather_text() joins the ranks' output on rank 0 in
  *   rank order, which is item order.
- * - Messages of any size between two ranks (experience to a learner, weights back):
- *   cdnopt_dist_send() and cdnopt_dist_recv(), plus cdnopt_dist_bcast().
+ * - Distributed agent training: cdnopt_dist_rollout_hooks() gives agent.h's rollout
+ *   hooks, which play episodes on every rank and learn on rank 0. They use messages
+ *   of any size between two ranks (cdnopt_dist_send(), cdnopt_dist_recv()) and
+ *   cdnopt_dist_bcast().
  *
  * Usage:
  *     cdnopt_dist *d = NULL;
@@ -44,6 +46,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cdnopt/agent.h"
 #include "cdnopt/core.h"
 #include "cdnopt/model.h"
 
@@ -123,6 +126,13 @@ int cdnopt_dist_bcast(cdnopt_dist *d, void *buf, size_t n_bytes, int root, char 
  * its text is in cdnopt_dist_last_error().
  */
 cdnopt_fit_hooks cdnopt_dist_fit_hooks(cdnopt_dist *d);
+
+/**
+ * Rollout hooks that spread cdnopt_agent_train()'s episodes over d's ranks: each rank
+ * plays its share of every round and sends the transitions to rank 0, which learns and
+ * broadcasts the weights. The hooks borrow d, which must outlive the training.
+ */
+cdnopt_rollout_hooks cdnopt_dist_rollout_hooks(cdnopt_dist *d);
 
 /**
  * Split n items into size contiguous runs whose lengths differ by at most one (the

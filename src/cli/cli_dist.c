@@ -102,6 +102,16 @@ void cdnopt__cli_set_fit_hooks(cdnopt_model *m, bool continue_epochs)
     cdnopt_model_set_fit_hooks(m, &hooks);
 }
 
+void cdnopt__cli_set_rollout_hooks(cdnopt_agent *agent)
+{
+    cdnopt_rollout_hooks hooks = {.n_ranks = 1};
+#ifdef CDNOPT_HAVE_DIST
+    if (g_dist != NULL && cdnopt_dist_size(g_dist) > 1)
+        hooks = cdnopt_dist_rollout_hooks(g_dist);
+#endif
+    cdnopt_agent_set_rollout_hooks(agent, &hooks);
+}
+
 /* Make all ranks agree on a result: CDNOPT_OK only when every rank had it. */
 int cdnopt__cli_agree(int rc, char *err)
 {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdnopt/agent.h"
 #include "cdnopt/core.h"
 #include "cdnopt/model.h"
 #include "cdnopt/pipeline.h"
@@ -44,6 +45,9 @@ void cdnopt_cli_dist_explain(int rc, char *err);
 
 /** Set m's fit hooks for the job's ranks (none for one process). */
 void cdnopt__cli_set_fit_hooks(cdnopt_model *m, bool continue_epochs);
+
+/** Set agent's rollout hooks for the job's ranks (none for one process). */
+void cdnopt__cli_set_rollout_hooks(cdnopt_agent *agent);
 
 /** Return CDNOPT_OK on every rank when rc is CDNOPT_OK on every rank, else the lowest rc. */
 int cdnopt__cli_agree(int rc, char *err);

@@ -6,6 +6,7 @@
  * One more day, the validation day, is kept out of training too.
  */
 #include "cli_args.h"
+#include "cli_dist.h"
 #include "commands.h"
 
 #include "cdnopt/agent.h"
@@ -31,7 +32,10 @@ static const char description[] =
     "Progress per round goes to stderr: episodes, mean return (Gbit/s of peak added),\n"
     "epsilon, TD loss, mask accuracy and the peak reduction on the validation day.\n"
     "--exclude takes comma-separated spans FROM..TO of dates (YYYY-MM-DD, TO exclusive)\n"
-    "that no training or validation window may overlap.";
+    "that no training or validation window may overlap.\n"
+    "Under mpirun the --workers episodes of each round are shared over the ranks, rank 0\n"
+    "learns from all of them and sends the weights back; the agent is the same as in one\n"
+    "process with the same --seed and --workers.";
 
 typedef struct train_agent_opts {
     const char *history;
@@ -217,7 +221,11 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
         rc = log_greedy_reference(val_base, val_set, ap.objective, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_agent_new(&ap, &agent, err);
-    if (rc == CDNOPT_OK && o->curve) {
+    if (rc == CDNOPT_OK)
+        cdnopt__cli_set_rollout_hooks(agent);
+
+    /* Under mpirun, rank 0 learns, reports progress and writes the files. */
+    if (rc == CDNOPT_OK && o->curve && cdnopt_cli_rank() == 0) {
         curve.file = fopen(o->curve, "w");
         if (!curve.file)
             rc = cdnopt_fail(err, CDNOPT_EIO, "cannot write --curve file '%s'", o->curve);
@@ -233,9 +241,9 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
         rc = cdnopt_agent_train(agent, history, days, n_days, val_base, val_set, &tp,
                                 log_progress, &curve, err);
     }
-    if (rc == CDNOPT_OK)
+    if (rc == CDNOPT_OK && cdnopt_cli_rank() == 0)
         rc = cdnopt_agent_save(agent, o->out, err);
-    if (rc == CDNOPT_OK)
+    if (rc == CDNOPT_OK && cdnopt_cli_rank() == 0)
         CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "saved agent=%s", o->out);
     if (curve.file)
         fclose(curve.file);

@@ -241,6 +241,39 @@ cdnopt_fit_hooks cdnopt_dist_fit_hooks(cdnopt_dist *d)
     return h;
 }
 
+/* ---- rollout hooks ---- */
+
+/* Message tag of the transitions that rollout workers send to the learner. */
+#define DIST_TAG_ROLLOUT 11
+
+static int hook_send(const void *buf, size_t n, void *user)
+{
+    return cdnopt_dist_send(user, 0, DIST_TAG_ROLLOUT, buf, n, NULL);
+}
+
+static int hook_recv(int source, void **buf, size_t *n, void *user)
+{
+    return cdnopt_dist_recv(user, source, DIST_TAG_ROLLOUT, buf, n, NULL, NULL);
+}
+
+static int hook_bcast(void *buf, size_t n, void *user)
+{
+    return cdnopt_dist_bcast(user, buf, n, 0, NULL);
+}
+
+cdnopt_rollout_hooks cdnopt_dist_rollout_hooks(cdnopt_dist *d)
+{
+    cdnopt_rollout_hooks h = {
+        .n_ranks = d->size,
+        .rank = d->rank,
+        .send = hook_send,
+        .recv = hook_recv,
+        .bcast = hook_bcast,
+        .user = d,
+    };
+    return h;
+}
+
 /* ---- sharding, gathering and point-to-point messages ---- */
 
 void cdnopt_dist_share(size_t n, int rank, int size, size_t *first, size_t *count)

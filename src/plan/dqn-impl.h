@@ -84,6 +84,7 @@ struct cdnopt_agent {
     cdnopt_scratch *scratch;   /* for acting and updates on the calling thread */
     uint64_t updates;          /* gradient updates of the Q heads so far */
     int episodes;              /* training episodes run so far */
+    cdnopt_rollout_hooks rollout; /* sharing of training rounds between processes */
 };
 
 /*

@@ -221,6 +221,161 @@ static int store_round(cdnopt_agent *agent, const worker *workers, int n_workers
 }
 
 /* ------------------------------------------------------------------------- */
+/* Rounds shared between processes (cdnopt_rollout_hooks)                    */
+/* ------------------------------------------------------------------------- */
+
+void cdnopt_agent_set_rollout_hooks(cdnopt_agent *agent, const cdnopt_rollout_hooks *hooks)
+{
+    if (hooks == NULL)
+        memset(&agent->rollout, 0, sizeof agent->rollout);
+    else
+        agent->rollout = *hooks;
+}
+
+static bool sharing(const cdnopt_agent *agent)
+{
+    return agent->rollout.n_ranks > 1;
+}
+
+static bool is_learner(const cdnopt_agent *agent)
+{
+    return !sharing(agent) || agent->rollout.rank == 0;
+}
+
+/* Workers [*first, *first + *count) of n that process rank plays. */
+static void rank_share(int n, int rank, int n_ranks, int *first, int *count)
+{
+    int base = n / n_ranks, extra = n % n_ranks;
+    *first = rank * base + (rank < extra ? rank : extra);
+    *count = base + (rank < extra ? 1 : 0);
+}
+
+/*
+ * Message of one process's played workers, in worker order: for each, the record
+ * count (uint64), the episode return (double) and the records as they are in memory.
+ * NOTE: records travel as raw structs, so every process must run the same build on
+ * the same architecture (as an MPI job of one binary does).
+ */
+static int send_workers(const cdnopt_agent *agent, const worker *workers, int count, char *err)
+{
+    size_t bytes = 0;
+    for (int k = 0; k < count; k++)
+        bytes += sizeof(uint64_t) + sizeof(double) + workers[k].n_recs * sizeof(worker_rec);
+    unsigned char *buf = cdnopt_malloc(bytes > 0 ? bytes : 1);
+    if (!buf)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory packing %zu bytes of transitions",
+                           bytes);
+
+    unsigned char *p = buf;
+    for (int k = 0; k < count; k++) {
+        uint64_t n = workers[k].n_recs;
+        memcpy(p, &n, sizeof n);
+        memcpy(p + sizeof n, &workers[k].episode_return, sizeof(double));
+        p += sizeof n + sizeof(double);
+        if (n > 0)
+            memcpy(p, workers[k].recs, n * sizeof(worker_rec));
+        p += n * sizeof(worker_rec);
+    }
+    int rc = agent->rollout.send(buf, bytes, agent->rollout.user);
+    cdnopt_free(buf);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "sending %d episodes to the learner failed: %s", count,
+                           cdnopt_strerror(rc));
+    return CDNOPT_OK;
+}
+
+/* Unpack one worker of a send_workers() message at *p, with remaining bytes left. */
+static int unpack_worker(worker *w, const unsigned char **p, size_t *left)
+{
+    uint64_t n = 0;
+    if (*left < sizeof n + sizeof(double))
+        return CDNOPT_EPARSE;
+    memcpy(&n, *p, sizeof n);
+    memcpy(&w->episode_return, *p + sizeof n, sizeof(double));
+    *p += sizeof n + sizeof(double);
+    *left -= sizeof n + sizeof(double);
+    if (n > *left / sizeof(worker_rec))
+        return CDNOPT_EPARSE;
+
+    if (n > w->cap) {
+        worker_rec *grown = cdnopt_realloc(w->recs, n * sizeof *grown);
+        if (!grown)
+            return CDNOPT_ENOMEM;
+        w->recs = grown;
+        w->cap = n;
+    }
+    if (n > 0)
+        memcpy(w->recs, *p, n * sizeof(worker_rec));
+    w->n_recs = n;
+    w->rc = CDNOPT_OK;
+    *p += n * sizeof(worker_rec);
+    *left -= n * sizeof(worker_rec);
+    return CDNOPT_OK;
+}
+
+/* On the learner: receive the workers that process source played. */
+static int recv_workers(const cdnopt_agent *agent, int source, worker *workers, int count,
+                        char *err)
+{
+    void *msg = NULL;
+    size_t bytes = 0;
+    int rc = agent->rollout.recv(source, &msg, &bytes, agent->rollout.user);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "receiving the episodes of process %d failed: %s", source,
+                           cdnopt_strerror(rc));
+
+    const unsigned char *p = msg;
+    size_t left = bytes;
+    for (int k = 0; rc == CDNOPT_OK && k < count; k++)
+        rc = unpack_worker(&workers[k], &p, &left);
+    cdnopt_free(msg);
+    if (rc == CDNOPT_OK && left != 0)
+        rc = CDNOPT_EPARSE;
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "the %zu-byte message of process %d does not hold %d "
+                           "episodes: %s", bytes, source, count, cdnopt_strerror(rc));
+    return CDNOPT_OK;
+}
+
+/* Play this process's share of the round, then gather every share on the learner. */
+static int run_shared_round(const cdnopt_agent *agent, worker *workers, int n_workers, char *err)
+{
+    const cdnopt_rollout_hooks *h = &agent->rollout;
+    int first = 0, count = 0;
+    rank_share(n_workers, h->rank, h->n_ranks, &first, &count);
+    int rc = count > 0 ? run_round(workers + first, count, err) : CDNOPT_OK;
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (h->rank != 0)
+        return send_workers(agent, workers + first, count, err);
+
+    for (int r = 1; r < h->n_ranks; r++) {
+        rank_share(n_workers, r, h->n_ranks, &first, &count);
+        rc = recv_workers(agent, r, workers + first, count, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    return CDNOPT_OK;
+}
+
+/* Copy the weights that acting reads (both online Q networks and the mask network)
+ * from the learner to every process. */
+static int bcast_weights(cdnopt_agent *agent, char *err)
+{
+    dqn_mlp *nets[] = {&agent->heads[DQN_GLOBAL].online, &agent->heads[DQN_LOCAL].online,
+                       &agent->mask};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        size_t bytes = cdnopt_params_count(nets[i]->ps) * sizeof(float);
+        int rc = agent->rollout.bcast(cdnopt_params_values(nets[i]->ps), bytes,
+                                      agent->rollout.user);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(err, rc, "broadcasting the weights failed: %s",
+                               cdnopt_strerror(rc));
+    }
+    return CDNOPT_OK;
+}
+
+/* ------------------------------------------------------------------------- */
 /* Updates and validation                                                    */
 /* ------------------------------------------------------------------------- */
 
@@ -344,19 +499,25 @@ static int train_round(cdnopt_agent *agent, train_state *s, const cdnopt_train_p
                         &s->workers[k].rng);
         s->workers[k].epsilon = epsilon;
     }
-    int rc = run_round(s->workers, s->n_workers, err);
+    int rc = sharing(agent) ? run_shared_round(agent, s->workers, s->n_workers, err)
+                            : run_round(s->workers, s->n_workers, err);
     if (rc != CDNOPT_OK)
         return rc;
-    rc = store_round(agent, s->workers, s->n_workers, p->n_step);
-    if (rc != CDNOPT_OK)
-        return cdnopt_fail(err, rc, "out of memory while storing transitions");
-    agent->episodes += s->n_workers;
 
+    /* Only the learner keeps a replay and updates; the others get the new weights. */
     round_stats stats = {0};
-    if (agent->heads[DQN_LOCAL].replay.size >= (size_t)p->warmup &&
+    if (is_learner(agent)) {
+        rc = store_round(agent, s->workers, s->n_workers, p->n_step);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(err, rc, "out of memory while storing transitions");
+    }
+    agent->episodes += s->n_workers;
+    if (is_learner(agent) && agent->heads[DQN_LOCAL].replay.size >= (size_t)p->warmup &&
         agent->heads[DQN_LOCAL].replay.size >= (size_t)agent->params.batch)
         rc = update_round(agent, p->updates_per_episode * s->n_workers, &s->update_rng, &stats,
                           err);
+    if (rc == CDNOPT_OK && sharing(agent))
+        rc = bcast_weights(agent, err);
     if (rc != CDNOPT_OK)
         return rc;
 
@@ -379,6 +540,12 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
     int rc = check_train_params(params, err);
     if (rc != CDNOPT_OK)
         return rc;
+    const cdnopt_rollout_hooks *h = &agent->rollout;
+    if (sharing(agent) && (h->rank < 0 || h->rank >= h->n_ranks || !h->send || !h->recv ||
+                           !h->bcast))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid rollout hooks: process %d of %d, or a callback missing",
+                           h->rank, h->n_ranks);
     rc = dqn_replays_init(agent);
     if (rc != CDNOPT_OK)
         return cdnopt_fail(err, rc, "out of memory for the replay buffers (%zu transitions)",
@@ -399,10 +566,20 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
         cdnopt_train_progress progress = {0};
         rc = train_round(agent, s, params, round, &progress, err);
         progress.val_reduction = NAN;
-        if (rc == CDNOPT_OK && val_base)
+        if (rc == CDNOPT_OK && val_base && is_learner(agent))
             rc = validate(agent, val_base, val_set, s->naive_peak, &progress.val_reduction, err);
         progress.elapsed_s = cdnopt_clock_s() - started;
-        if (rc == CDNOPT_OK && callback && callback(&progress, user) != 0)
+        int stop = 0;
+        if (rc == CDNOPT_OK && callback && is_learner(agent))
+            stop = callback(&progress, user) != 0;
+
+        /* Every process must leave the loop in the same round as the learner. */
+        if (rc == CDNOPT_OK && sharing(agent)) {
+            rc = agent->rollout.bcast(&stop, sizeof stop, agent->rollout.user);
+            if (rc != CDNOPT_OK)
+                cdnopt_fail(err, rc, "broadcasting the stop decision failed");
+        }
+        if (stop)
             break;
     }
     state_free(s);

@@ -6,7 +6,7 @@
 # training fails the job, after which --resume finishes from the checkpoint.
 #
 # usage: cli_dist.sh CDNOPT MPIEXEC NP CASE
-#   CASE is forecast_sharded, evaluate_sharded or kill_and_resume.
+#   CASE is forecast_sharded, evaluate_sharded, kill_and_resume or train_agent_same.
 set -euo pipefail
 
 cdnopt=$1
@@ -106,6 +106,19 @@ kill_and_resume() {
         fail "epoch 1 was trained again"
     fi
     [ -f resumed.h5 ] || fail "no model file after resume"
+}
+
+# The learner on rank 0 gets the same episodes in the same order as one process with the
+# same --workers, and the weights it broadcasts drive the next rounds' episodes, so the
+# agent files hold the same weights.
+train_agent_same() {
+    "$cdnopt" -q generate --out gen --days 14 --step 1h --seed 5
+    local flags=(train-agent --history gen/bandwidth.csv --episodes 24 --workers 4 --hidden 16
+                 --updates 4 --batch 16 --min-releases 50 --max-releases 60 --seed 3)
+    "$cdnopt" "${flags[@]}" --out plain.h5 2> plain.log
+    run_np "${flags[@]}" --out shared.h5 2> shared.log || fail "train-agent failed: $(cat shared.log)"
+    grep -q "loss=[0-9]" shared.log || fail "no gradient update ran, so the check would be void"
+    h5diff plain.h5 shared.h5 || fail "the agent trained on $np ranks differs from one process"
 }
 
 "$case_name"
