@@ -155,8 +155,8 @@ typedef struct cdnopt_forecast_result {
     int horizon;      /* number of steps */
     int64_t step_s;   /* grid step, seconds */
     int64_t *t;       /* civil seconds of each forecast step */
-    double *mean;     /* point forecast: the dropout-off path, series units (Gbit/s
-                         unless read as raw) */
+    double *mean;     /* point forecast: the dropout-off path raised to 0, series units
+                         (Gbit/s unless read as raw) */
     double *sd;       /* standard deviation of the MC paths, series units */
     double *lower;    /* lower bound: mean - factor[h] * sd (calibrated) or mean - 1.96 * sd,
                          raised to 0 because bandwidth is never negative */

@@ -25,8 +25,8 @@ void cdnopt__sd_floor(const double *mean, double *sd, size_t h);
 
 /**
  * Run n_samples MC paths and the dropout-off path of one forecast. point receives the
- * dropout-off path and sd the spread of the MC paths (floored as cdnopt__sd_floor),
- * horizon values each.
+ * dropout-off path raised to 0, and sd the spread of the MC paths (floored as
+ * cdnopt__sd_floor), horizon values each.
  * @return CDNOPT_OK, CDNOPT_ENOMEM or the sampler's error (message in err)
  */
 int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,

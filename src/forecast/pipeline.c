@@ -75,8 +75,13 @@ int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *histo
      * over a day of steps these biases add up. The dropout-off path has none, and
      * the paths only give the spread. */
     rc = s->iface->sample(s->ctx, history, end, horizon, 0, 0, point, err);
-    if (rc == CDNOPT_OK)
-        cdnopt__sd_floor(point, sd, h);
+    if (rc != CDNOPT_OK)
+        goto done;
+
+    /* Bandwidth is never negative, and the series reader rejects negative values. */
+    for (size_t i = 0; i < h; i++)
+        point[i] = fmax(point[i], 0.0);
+    cdnopt__sd_floor(point, sd, h);
 
 done:
     cdnopt_free(paths);
@@ -163,7 +168,6 @@ static void set_bounds(cdnopt_forecast_result *f, const cdnopt_calibration *cal,
         }
     }
     for (size_t i = 0; i < h; i++) {
-        /* Bandwidth is never negative, and the series reader rejects negative values. */
         f->lower[i] = fmax(f->lower[i], 0.0);
         f->t[i] = history->t[end - 1] + (int64_t)(i + 1) * history->step_s;
         f->critical[i] = f->upper[i] * safety;

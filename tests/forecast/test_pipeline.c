@@ -20,17 +20,18 @@
 
 /* Stub forecaster: every path is the last observed value plus +1 (even paths) or
  * -1 (odd paths), so the MC mean is the last value and the sd is sqrt(2) for an
- * even number of paths. The dropout-off path (n_samples = 0) is the last value. */
+ * even number of paths. The dropout-off path (n_samples = 0) is the last value, plus
+ * the double that ctx points to when ctx is not NULL. */
 static int stub_sample(void *ctx, const cdnopt_series *history, size_t end, int horizon,
                        int n_samples, uint64_t seed, double *samples, char *err)
 {
-    (void)ctx;
     (void)seed;
     (void)err;
     double last = history->v[end - 1];
     if (n_samples == 0) {
+        double offset = ctx != NULL ? *(const double *)ctx : 0.0;
         for (int h = 0; h < horizon; h++)
-            samples[h] = last;
+            samples[h] = last + offset;
         return CDNOPT_OK;
     }
     for (int s = 0; s < n_samples; s++) {
@@ -308,6 +309,15 @@ static void forecast_lower_bound_clipped(void **state)
     assert_true(fabs(f->mean[0]) < 1e-12);
     assert_true(f->lower[0] == 0.0);
     assert_true(f->upper[0] > 2.0);
+    cdnopt_forecast_result_free(f);
+
+    /* A dropout-off path below zero is raised to zero. */
+    double offset = -5.0;
+    cdnopt_sampler below = {&stub_iface, &offset};
+    assert_int_equal(cdnopt_pipeline_forecast(&below, NULL, s, 1, &p, &f, err), CDNOPT_OK);
+    assert_true(f->mean[0] == 0.0);
+    assert_true(f->lower[0] == 0.0);
+    assert_true(f->upper[0] > 0.0);
     cdnopt_forecast_result_free(f);
     cdnopt_series_free(s);
 }
