@@ -7,12 +7,18 @@
  *   first, and each is placed at the legal (start, ratio) whose own traffic window
  *   reaches the lowest total (baseline plus the releases already placed); ties go
  *   to the smaller delay, then the smaller ratio. Local-search passes then re-place
- *   each release with the others fixed, under the objective (peak, or the exact
- *   nearest-rank p95 of the whole grid).
+ *   each release with the others fixed: first by the growth of sum T^2, then of
+ *   sum (T / peak)^16 (smooth stand-ins for the max that still move when several
+ *   steps share the peak), then by the objective itself (the highest total the
+ *   release reaches, or the exact nearest-rank p95 of the whole grid).
  * - exact: a mixed-integer program solved with GLPK: one binary per release and
- *   legal (whole-hour delay, ratio), minimising the peak. The greedy schedule is
- *   passed in as the first incumbent. It returns its schedule, the root LP bound
- *   of the whole-hour problem and the optimality gap.
+ *   legal (whole-hour delay, ratio), minimising the peak. It solves the root LP
+ *   relaxation (the bound), rounds it and polishes the rounding with the local
+ *   search, then improves the better of that and greedy with neighbourhood
+ *   programs: up to 40 releases, most of them covering the peak, are freed and
+ *   solved exactly by branch and bound with the rest fixed, until the gap to the
+ *   root bound drops below mip_gap or time runs out. With 40 releases or fewer the
+ *   first program covers them all, which is plain branch and bound.
  *
  * Both consider starts planned_at + k * start_step_s (whole-hour delays by default),
  * so their bounds hold for that restricted problem only; result.problem names it.
@@ -28,14 +34,14 @@
  *     cdnopt_plan_result_clear(&result);
  *
  * Limitations:
- * - The exact program has one binary per release and option (about 96 per release);
- *   beyond a few hundred releases GLPK rarely closes the gap within a minute, and
- *   when even the LP relaxation runs out of time the greedy schedule is returned
- *   with no LP bound.
+ * - The exact program has one binary per release and option (about 96 per release).
+ *   It proves optimality only for small instances; on larger ones the result is the
+ *   best schedule found, with its gap to the root LP bound. When even the LP
+ *   relaxation runs out of time the greedy schedule is returned with no LP bound.
  * - For the p95 objective the exact solver is not exact: it solves the peak program
  *   and then runs the greedy p95 local search on its schedule (result.method says so).
- * - start_step_s must be a multiple of the baseline step and divide one hour... or
- *   equal 3600 for the exact solver.
+ * - start_step_s must be a multiple of the baseline step that divides one hour, and
+ *   the exact planner takes only 3600 (whole-hour delays).
  */
 #ifndef CDNOPT_PLAN_H
 #define CDNOPT_PLAN_H
@@ -52,13 +58,13 @@ typedef enum cdnopt_objective {
 typedef struct cdnopt_plan_params {
     cdnopt_objective objective; /* default peak */
     int64_t start_step_s;       /* spacing of candidate starts from planned_at, s; 3600 */
-    int local_search_passes;    /* greedy re-placement passes after the first; default 4 */
+    int local_search_passes;    /* re-placement passes per local-search stage; default 2 */
     double time_limit_s;        /* exact: wall-clock limit for GLPK, s; default 60 */
     double mip_gap;             /* exact: stop when (incumbent - bound) / incumbent is below; 1e-3 */
     bool verbose;               /* exact: let GLPK print its progress to stdout */
 } cdnopt_plan_params;
 
-/** Defaults: peak, whole-hour delays, 4 passes, 60 s, gap 1e-3. */
+/** Defaults: peak, whole-hour delays, 2 passes, 60 s, gap 1e-3. */
 cdnopt_plan_params cdnopt_plan_params_default(void);
 
 /** Outcome of a planner. Owns schedule; release it with cdnopt_plan_result_clear(). */
@@ -74,7 +80,7 @@ typedef struct cdnopt_plan_result {
     double solve_s;             /* wall-clock seconds spent planning */
     bool optimal;               /* exact: GLPK proved the gap below mip_gap */
     char problem[64];           /* the problem searched, e.g. "whole-hour delays" */
-    char method[192];           /* how the schedule was found, in words */
+    char method[320];           /* how the schedule was found, in words */
 } cdnopt_plan_result;
 
 /**

@@ -1,15 +1,594 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The exact planner: a mixed-integer program over whole-hour delays, solved with
+ * GLPK's branch and bound (glp_intopt), warm-started from the greedy schedule.
+ *
+ *   minimise P
+ *   subject to  sum_k x[i][k] = 1                      for every release i
+ *               G[p][H] = sum c[i][k][p][H] * x[i][k]  for every hour block (p, H)
+ *               baseline(s) + sum of the G blocks covering s <= P   for every step s
+ *               x binary, G >= 0, P >= max baseline
+ *
+ * Rationale for the G blocks: with whole-hour delays a release's traffic is constant
+ * within each hour that starts at its planned minute (its phase p, in grid steps
+ * within the hour). G[p][H] is the traffic of all releases of phase p during the
+ * hour that begins at grid step H * steps_per_hour + p. A step s at minute index m
+ * of clock hour c is covered by G[p][c] for p <= m and by G[p][c - 1] for p > m, so
+ * each step row has at most steps_per_hour entries, and each option appears once
+ * per hour of its traffic. Writing the option traffic straight into the step rows
+ * would take steps_per_hour times as many nonzeros.
+ *
+ * The model is exact for whole-hour delays: its P equals the dense evaluation's
+ * peak of the chosen schedule, up to rounding. Its LP relaxation bounds that
+ * restricted problem only (finer starts may do better).
+ */
 #include "plan-impl.h"
+
+#include <glpk.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Releases freed per neighbourhood program, and the seconds each may take. */
+#define LNS_RELEASES 40
+#define LNS_CULPRITS 25
+#define LNS_SECONDS 5.0
+
+/* Triplets of the constraint matrix, 1-based as glp_load_matrix wants them. */
+typedef struct triplets {
+    int *row, *col;
+    double *value;
+    size_t n, cap;
+} triplets;
+
+static int triplets_push(triplets *t, int row, int col, double value)
+{
+    if (t->n + 1 >= t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1 << 16;
+        int *rows = cdnopt_realloc(t->row, cap * sizeof *rows);
+        if (rows == NULL)
+            return CDNOPT_ENOMEM;
+        t->row = rows;
+        int *cols = cdnopt_realloc(t->col, cap * sizeof *cols);
+        if (cols == NULL)
+            return CDNOPT_ENOMEM;
+        t->col = cols;
+        double *values = cdnopt_realloc(t->value, cap * sizeof *values);
+        if (values == NULL)
+            return CDNOPT_ENOMEM;
+        t->value = values;
+        t->cap = cap;
+    }
+    t->n++; /* index 0 stays unused */
+    t->row[t->n] = row;
+    t->col[t->n] = col;
+    t->value[t->n] = value;
+    return 0;
+}
+
+static void triplets_free(triplets *t)
+{
+    cdnopt_free(t->row);
+    cdnopt_free(t->col);
+    cdnopt_free(t->value);
+}
+
+/* A program over a subset of the releases; the others are fixed and their traffic is
+ * part of the background load. */
+typedef struct milp {
+    const plan_problem *problem;
+    const size_t *subset;     /* releases with columns, n_subset of them */
+    size_t n_subset;
+    const double *background; /* per step: baseline plus fixed releases, Gbit/s */
+    glp_prob *lp;
+    int *x_first;             /* per subset entry, column of its first option */
+    size_t n_hours;           /* hour blocks per phase */
+    int *g_col;               /* per (phase, H): its G column, or 0 when no option reaches it */
+    int *g_row;               /* per (phase, H): the row defining it */
+    int p_col;                /* column of the peak P */
+    const size_t *warm;       /* per release, the option offered as the first incumbent */
+    bool warm_offered;
+} milp;
+
+static size_t block_key(const milp *m, int64_t start)
+{
+    int64_t sph = m->problem->steps_per_hour;
+    return (size_t)(start % sph) * m->n_hours + (size_t)(start / sph);
+}
+
+static size_t option_count(const plan_problem *problem, size_t i)
+{
+    return problem->option_offset[i + 1] - problem->option_offset[i];
+}
+
+/* Columns x, rows "sum_k x = 1", and G columns and rows as options reach them. */
+static int add_options(milp *m, triplets *t)
+{
+    const plan_problem *problem = m->problem;
+    for (size_t j = 0; j < m->n_subset; j++) {
+        size_t i = m->subset[j], count = option_count(problem, i);
+        int row = glp_add_rows(m->lp, 1);
+        m->x_first[j] = glp_add_cols(m->lp, (int)count);
+        glp_set_row_bnds(m->lp, row, GLP_FX, 1.0, 1.0);
+        for (size_t k = 0; k < count; k++) {
+            glp_set_col_kind(m->lp, m->x_first[j] + (int)k, GLP_BV);
+            if (triplets_push(t, row, m->x_first[j] + (int)k, 1.0) != 0)
+                return CDNOPT_ENOMEM;
+        }
+    }
+
+    for (size_t j = 0; j < m->n_subset; j++) {
+        size_t i = m->subset[j], count = option_count(problem, i);
+        for (size_t k = 0; k < count; k++) {
+            const plan_option *o = &problem->options[problem->option_offset[i] + k];
+            size_t hours;
+            const double *profile = plan_profile(problem, i, o->ratio, &hours);
+            for (size_t h = 0; h < hours; h++) {
+                size_t key = block_key(m, o->first + (int64_t)h * problem->steps_per_hour);
+                if (m->g_col[key] == 0) {
+                    m->g_col[key] = glp_add_cols(m->lp, 1);
+                    m->g_row[key] = glp_add_rows(m->lp, 1);
+                    glp_set_col_bnds(m->lp, m->g_col[key], GLP_LO, 0.0, 0.0);
+                    glp_set_row_bnds(m->lp, m->g_row[key], GLP_FX, 0.0, 0.0);
+                    if (triplets_push(t, m->g_row[key], m->g_col[key], 1.0) != 0)
+                        return CDNOPT_ENOMEM;
+                }
+                if (triplets_push(t, m->g_row[key], m->x_first[j] + (int)k, -profile[h]) != 0)
+                    return CDNOPT_ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One row per step that some option can reach: its G blocks minus P <= -background. */
+static int add_steps(milp *m, triplets *t)
+{
+    const plan_problem *problem = m->problem;
+    int64_t sph = problem->steps_per_hour;
+    double max_background = -INFINITY;
+    for (size_t s = 0; s < problem->n; s++)
+        max_background = fmax(max_background, m->background[s]);
+
+    m->p_col = glp_add_cols(m->lp, 1);
+    glp_set_col_bnds(m->lp, m->p_col, GLP_LO, max_background, 0.0);
+    glp_set_obj_coef(m->lp, m->p_col, 1.0);
+
+    for (size_t s = 0; s < problem->n; s++) {
+        int64_t clock_hour = (int64_t)s / sph, minute = (int64_t)s % sph;
+        int row = 0;
+        for (int64_t p = 0; p < sph; p++) {
+            int64_t hour = p <= minute ? clock_hour : clock_hour - 1;
+            if (hour < 0)
+                continue;
+            size_t key = (size_t)p * m->n_hours + (size_t)hour;
+            if (m->g_col[key] == 0)
+                continue;
+            if (row == 0) {
+                row = glp_add_rows(m->lp, 1);
+                glp_set_row_bnds(m->lp, row, GLP_UP, 0.0, -m->background[s]);
+                if (triplets_push(t, row, m->p_col, -1.0) != 0)
+                    return CDNOPT_ENOMEM;
+            }
+            if (triplets_push(t, row, m->g_col[key], 1.0) != 0)
+                return CDNOPT_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int build(milp *m)
+{
+    const plan_problem *problem = m->problem;
+    m->n_hours = problem->n / (size_t)problem->steps_per_hour + 2;
+    size_t keys = (size_t)problem->steps_per_hour * m->n_hours;
+    m->g_col = cdnopt_calloc(keys, sizeof *m->g_col);
+    m->g_row = cdnopt_calloc(keys, sizeof *m->g_row);
+    m->x_first = cdnopt_calloc(m->n_subset > 0 ? m->n_subset : 1, sizeof *m->x_first);
+    m->lp = glp_create_prob();
+    if (m->g_col == NULL || m->g_row == NULL || m->x_first == NULL)
+        return CDNOPT_ENOMEM;
+    glp_set_obj_dir(m->lp, GLP_MIN);
+
+    triplets t = {0};
+    int rc = add_options(m, &t);
+    if (rc == 0)
+        rc = add_steps(m, &t);
+    if (rc == 0)
+        glp_load_matrix(m->lp, (int)t.n, t.row, t.col, t.value);
+    triplets_free(&t);
+    return rc;
+}
+
+static void milp_free(milp *m)
+{
+    if (m->lp != NULL)
+        glp_delete_prob(m->lp);
+    cdnopt_free(m->g_col);
+    cdnopt_free(m->g_row);
+    cdnopt_free(m->x_first);
+    m->lp = NULL;
+    m->g_col = m->g_row = m->x_first = NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Incumbents                                                                */
+/* ------------------------------------------------------------------------- */
+
+/* T on the grid for a choice, and its peak. */
+static double total_of_choice(const plan_problem *problem, const size_t *choice, double *total)
+{
+    memcpy(total, problem->baseline->v, problem->n * sizeof *total);
+    for (size_t i = 0; i < problem->releases->n; i++)
+        plan_apply(problem, total, i, &problem->options[problem->option_offset[i] + choice[i]],
+                   1.0);
+    double peak = -INFINITY;
+    for (size_t s = 0; s < problem->n; s++)
+        peak = fmax(peak, total[s]);
+    return peak;
+}
+
+/* Column values of the warm choice: x, the G sums, and P as the highest step row. */
+static int values_of_choice(const milp *m, double *x)
+{
+    const plan_problem *problem = m->problem;
+    int n_cols = glp_get_num_cols(m->lp);
+    for (int c = 1; c <= n_cols; c++)
+        x[c] = 0;
+    for (size_t j = 0; j < m->n_subset; j++) {
+        size_t i = m->subset[j];
+        const plan_option *o = &problem->options[problem->option_offset[i] + m->warm[i]];
+        x[m->x_first[j] + (int)m->warm[i]] = 1;
+        size_t hours;
+        const double *profile = plan_profile(problem, i, o->ratio, &hours);
+        for (size_t h = 0; h < hours; h++)
+            x[m->g_col[block_key(m, o->first + (int64_t)h * problem->steps_per_hour)]] +=
+                profile[h];
+    }
+
+    double peak = glp_get_col_lb(m->lp, m->p_col);
+    int *ind = cdnopt_malloc(((size_t)n_cols + 1) * sizeof *ind);
+    double *val = cdnopt_malloc(((size_t)n_cols + 1) * sizeof *val);
+    if (ind == NULL || val == NULL) {
+        cdnopt_free(ind);
+        cdnopt_free(val);
+        return CDNOPT_ENOMEM;
+    }
+    for (int r = 1; r <= glp_get_num_rows(m->lp); r++) {
+        if (glp_get_row_type(m->lp, r) != GLP_UP)
+            continue;
+        int len = glp_get_mat_row(m->lp, r, ind, val);
+        double load = -glp_get_row_ub(m->lp, r);
+        for (int e = 1; e <= len; e++) {
+            if (ind[e] != m->p_col)
+                load += val[e] * x[ind[e]];
+        }
+        peak = fmax(peak, load);
+    }
+    x[m->p_col] = peak;
+    cdnopt_free(ind);
+    cdnopt_free(val);
+    return 0;
+}
+
+/* GLPK callback: offer the warm choice as an incumbent at the first chance. */
+static void on_tree(glp_tree *tree, void *info)
+{
+    milp *m = info;
+    if (glp_ios_reason(tree) != GLP_IHEUR || m->warm_offered)
+        return;
+    m->warm_offered = true;
+    double *x = cdnopt_malloc(((size_t)glp_get_num_cols(m->lp) + 1) * sizeof *x);
+    if (x != NULL && values_of_choice(m, x) == 0)
+        glp_ios_heur_sol(tree, x);
+    cdnopt_free(x);
+}
+
+/* For each subset release, the option with the largest value of the LP (mip false) or
+ * the MIP solution. */
+static void read_choice(const milp *m, bool mip, size_t *choice)
+{
+    for (size_t j = 0; j < m->n_subset; j++) {
+        size_t i = m->subset[j], count = option_count(m->problem, i);
+        double best = -1;
+        for (size_t k = 0; k < count; k++) {
+            int col = m->x_first[j] + (int)k;
+            double x = mip ? glp_mip_col_val(m->lp, col) : glp_get_col_prim(m->lp, col);
+            if (x > best + 1e-9) {
+                best = x;
+                choice[i] = k;
+            }
+        }
+    }
+}
+
+/* Milliseconds left of the time limit, at least 1. */
+static int remaining_ms(double deadline)
+{
+    double left = deadline - cdnopt_clock_s();
+    return left < 0.001 ? 1 : (int)fmin(left * 1000.0, 2e9);
+}
+
+/* Solve the LP relaxation; returns whether it reached an optimum. */
+static bool solve_lp(milp *m, const cdnopt_plan_params *params, double deadline)
+{
+    glp_smcp lp_params;
+    glp_init_smcp(&lp_params);
+    lp_params.msg_lev = params->verbose ? GLP_MSG_ON : GLP_MSG_OFF;
+    lp_params.meth = GLP_PRIMAL;
+    lp_params.tm_lim = remaining_ms(deadline);
+    return glp_simplex(m->lp, &lp_params) == 0 && glp_get_status(m->lp) == GLP_OPT;
+}
+
+/* Branch and bound from the solved LP, warm-started with m->warm. Returns whether an
+ * integer solution came back; *proved tells whether the gap fell below mip_gap. */
+static bool solve_mip(milp *m, const cdnopt_plan_params *params, double deadline, bool *proved)
+{
+    m->warm_offered = false;
+    glp_iocp mip_params;
+    glp_init_iocp(&mip_params);
+    mip_params.msg_lev = params->verbose ? GLP_MSG_ON : GLP_MSG_OFF;
+    mip_params.cb_func = on_tree;
+    mip_params.cb_info = m;
+    mip_params.mip_gap = params->mip_gap;
+    mip_params.tm_lim = remaining_ms(deadline);
+    int rc = glp_intopt(m->lp, &mip_params);
+    int status = glp_mip_status(m->lp);
+    *proved = (rc == 0 && status == GLP_OPT) || rc == GLP_EMIPGAP;
+    return status == GLP_OPT || status == GLP_FEAS;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Neighbourhood search                                                      */
+/* ------------------------------------------------------------------------- */
+
+
+/* Pick the releases to free: up to LNS_CULPRITS whose traffic covers a peak step (one
+ * of the steps within 0.01 % of the peak, chosen at random), then random others. */
+static size_t pick_neighbourhood(const plan_problem *problem, const size_t *choice,
+                                 const double *total, double peak, cdnopt_rng *rng,
+                                 size_t *subset, bool *picked)
+{
+    size_t n_releases = problem->releases->n, n_peaks = 0, target = 0;
+    for (size_t s = 0; s < problem->n; s++) {
+        if (total[s] >= peak * (1 - 1e-4) && cdnopt_rng_below(rng, ++n_peaks) == 0)
+            target = s;
+    }
+    memset(picked, 0, n_releases * sizeof *picked);
+
+    /* Culprits, visited from a random start so that repeated rounds differ. */
+    size_t count = 0, first = (size_t)cdnopt_rng_below(rng, n_releases);
+    for (size_t step = 0; step < n_releases && count < LNS_CULPRITS; step++) {
+        size_t i = (first + step) % n_releases;
+        const plan_option *o = &problem->options[problem->option_offset[i] + choice[i]];
+        size_t hours;
+        plan_profile(problem, i, o->ratio, &hours);
+        int64_t end = o->first + (int64_t)hours * problem->steps_per_hour;
+        if (o->first <= (int64_t)target && (int64_t)target < end) {
+            subset[count++] = i;
+            picked[i] = true;
+        }
+    }
+
+    size_t limit = n_releases < LNS_RELEASES ? n_releases : LNS_RELEASES;
+    while (count < limit) {
+        size_t i = (size_t)cdnopt_rng_below(rng, n_releases);
+        if (!picked[i]) {
+            subset[count++] = i;
+            picked[i] = true;
+        }
+    }
+    return count;
+}
+
+/* Search state shared by the rounds. */
+typedef struct lns {
+    const plan_problem *problem;
+    const cdnopt_plan_params *params;
+    size_t *choice;      /* current schedule */
+    double *total;       /* T of the current schedule */
+    double *background;  /* T without the freed releases */
+    size_t *subset;
+    bool *picked;
+    double peak;         /* peak of the current schedule (whole-hour model), Gbit/s */
+    int rounds, improved;
+    bool proved;         /* a program over every release finished within mip_gap */
+} lns;
+
+/* One round: free a neighbourhood, solve its program, keep the result if the peak does
+ * not rise. */
+static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
+{
+    const plan_problem *problem = state->problem;
+    size_t n_subset = pick_neighbourhood(problem, state->choice, state->total, state->peak, rng,
+                                         state->subset, state->picked);
+
+    memcpy(state->background, state->total, problem->n * sizeof *state->background);
+    for (size_t j = 0; j < n_subset; j++) {
+        size_t i = state->subset[j];
+        plan_apply(problem, state->background, i,
+                   &problem->options[problem->option_offset[i] + state->choice[i]], -1.0);
+    }
+
+    milp m = {.problem = problem, .subset = state->subset, .n_subset = n_subset,
+              .background = state->background, .warm = state->choice};
+    int rc = build(&m);
+    double round_deadline = fmin(deadline, cdnopt_clock_s() + LNS_SECONDS);
+    bool proved = false;
+    size_t n_releases = problem->releases->n;
+    size_t *candidate = cdnopt_malloc(n_releases * sizeof *candidate);
+    if (rc == 0 && candidate == NULL)
+        rc = CDNOPT_ENOMEM;
+    if (rc == 0 && solve_lp(&m, state->params, round_deadline) &&
+        solve_mip(&m, state->params, round_deadline, &proved)) {
+        memcpy(candidate, state->choice, n_releases * sizeof *candidate);
+        read_choice(&m, true, candidate);
+        double *trial = cdnopt_malloc(problem->n * sizeof *trial);
+        double peak = trial != NULL ? total_of_choice(problem, candidate, trial) : INFINITY;
+        if (peak <= state->peak) {
+            state->improved += peak < state->peak;
+            state->peak = peak;
+            memcpy(state->choice, candidate, n_releases * sizeof *candidate);
+            memcpy(state->total, trial, problem->n * sizeof *trial);
+        }
+        cdnopt_free(trial);
+        state->proved = proved && n_subset == n_releases;
+    }
+    state->rounds++;
+    cdnopt_free(candidate);
+    milp_free(&m);
+    return rc;
+}
+
+static int run_lns(lns *state, double lp_bound, double deadline)
+{
+    const plan_problem *problem = state->problem;
+    size_t n_releases = problem->releases->n;
+    state->total = cdnopt_malloc(problem->n * sizeof *state->total);
+    state->background = cdnopt_malloc(problem->n * sizeof *state->background);
+    state->subset = cdnopt_malloc(n_releases * sizeof *state->subset);
+    state->picked = cdnopt_malloc(n_releases * sizeof *state->picked);
+    int rc = 0;
+    if (state->total == NULL || state->background == NULL || state->subset == NULL ||
+        state->picked == NULL)
+        rc = CDNOPT_ENOMEM;
+
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 1);
+    if (rc == 0)
+        state->peak = total_of_choice(problem, state->choice, state->total);
+    while (rc == 0 && !state->proved && cdnopt_clock_s() < deadline - 0.05 &&
+           (state->peak - lp_bound) / state->peak > state->params->mip_gap)
+        rc = lns_round(state, &rng, deadline);
+
+    cdnopt_free(state->total);
+    cdnopt_free(state->background);
+    cdnopt_free(state->subset);
+    cdnopt_free(state->picked);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Entry point                                                               */
+/* ------------------------------------------------------------------------- */
+
+/* What the exact planner found, for the result's method text. */
+typedef struct exact_outcome {
+    double lp_bound; /* NaN when the root LP did not finish in time */
+    bool rounded;    /* the LP rounding beat greedy */
+    int rounds, improved;
+    bool proved;
+} exact_outcome;
+
+/* Root LP over every release: the bound, and a rounded schedule when it beats choice. */
+static int root_lp(const plan_problem *problem, const cdnopt_plan_params *params,
+                   double deadline, size_t *choice, exact_outcome *outcome)
+{
+    size_t n_releases = problem->releases->n;
+    size_t *all = cdnopt_malloc(n_releases * sizeof *all);
+    size_t *rounded = cdnopt_malloc(n_releases * sizeof *rounded);
+    double *total = cdnopt_malloc(problem->n * sizeof *total);
+    milp m = {.problem = problem, .subset = all, .n_subset = n_releases,
+              .background = problem->baseline->v, .warm = choice};
+    int rc = all == NULL || rounded == NULL || total == NULL ? CDNOPT_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < n_releases; i++)
+        all[i] = i;
+    if (rc == 0)
+        rc = build(&m);
+
+    if (rc == 0 && solve_lp(&m, params, deadline)) {
+        outcome->lp_bound = glp_get_obj_val(m.lp);
+        memcpy(rounded, choice, n_releases * sizeof *rounded);
+        read_choice(&m, false, rounded);
+        rc = plan_local_search(problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes,
+                               rounded);
+        if (rc == 0 && total_of_choice(problem, rounded, total) <
+                           total_of_choice(problem, choice, total)) {
+            memcpy(choice, rounded, n_releases * sizeof *choice);
+            outcome->rounded = true;
+        }
+    }
+    milp_free(&m);
+    cdnopt_free(all);
+    cdnopt_free(rounded);
+    cdnopt_free(total);
+    return rc;
+}
+
+static void describe(cdnopt_plan_result *out, const cdnopt_plan_params *params,
+                     const exact_outcome *outcome)
+{
+    if (isnan(outcome->lp_bound)) {
+        snprintf(out->method, sizeof out->method,
+                 "greedy schedule: the LP relaxation of the whole-hour program did not finish "
+                 "within the time limit");
+        return;
+    }
+    snprintf(out->method, sizeof out->method,
+             "whole-hour MILP (GLPK): root LP bound, start from %s, %d neighbourhood programs "
+             "of up to %d releases (%d improved)%s%s",
+             outcome->rounded ? "rounded LP + local search" : "greedy", outcome->rounds,
+             LNS_RELEASES, outcome->improved, outcome->proved ? ", optimal" : "",
+             params->objective == CDNOPT_OBJECTIVE_P95
+                 ? "; p95 is not solved exactly: greedy p95 local search on the peak schedule"
+                 : "");
+}
 
 int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *releases,
                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
                       cdnopt_plan_result *out, char *err)
 {
-    (void)baseline;
-    (void)releases;
-    (void)rules;
-    (void)params;
-    (void)out;
-    /* TODO: the GLPK program lands in the next commit. */
-    return cdnopt_fail(err, CDNOPT_ENOTSUP, "the exact planner is not built yet");
+    memset(out, 0, sizeof *out);
+    double started = cdnopt_clock_s(), deadline = started + params->time_limit_s;
+    if (params->start_step_s != 3600)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the exact planner searches whole-hour delays only; set the start "
+                           "step to 3600 s (got %lld s)",
+                           (long long)params->start_step_s);
+
+    plan_problem problem;
+    int rc = plan_problem_init(&problem, baseline, releases, rules, 3600, err);
+    if (rc != 0)
+        return rc;
+    size_t *choice = cdnopt_calloc(releases->n > 0 ? releases->n : 1, sizeof *choice);
+    if (choice == NULL) {
+        plan_problem_free(&problem);
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    }
+
+    /* Greedy for the peak, then the root LP and its rounding, then neighbourhoods. */
+    exact_outcome outcome = {.lp_bound = NAN};
+    rc = plan_greedy_choose(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes, choice);
+    if (rc == 0)
+        rc = root_lp(&problem, params, deadline, choice, &outcome);
+    if (rc == 0 && !isnan(outcome.lp_bound)) {
+        lns state = {.problem = &problem, .params = params, .choice = choice};
+        rc = run_lns(&state, outcome.lp_bound, deadline);
+        outcome.rounds = state.rounds;
+        outcome.improved = state.improved;
+        outcome.proved = state.proved;
+    }
+
+    /* The program minimises the peak; for p95 the greedy local search takes over. */
+    if (rc == 0 && params->objective == CDNOPT_OBJECTIVE_P95)
+        rc = plan_local_search(&problem, CDNOPT_OBJECTIVE_P95, params->local_search_passes,
+                               choice);
+    if (rc != 0)
+        rc = cdnopt_fail(err, rc, "exact planning failed: %s", cdnopt_strerror(rc));
+    if (rc == 0)
+        rc = plan_finish(&problem, choice, out, err);
+    cdnopt_free(choice);
+    plan_problem_free(&problem);
+    if (rc != 0) {
+        cdnopt_plan_result_clear(out);
+        return rc;
+    }
+
+    out->solve_s = cdnopt_clock_s() - started;
+    out->lp_bound_gbps = outcome.lp_bound;
+    out->gap = (out->planned.peak_gbps - outcome.lp_bound) / out->planned.peak_gbps;
+    out->optimal = params->objective == CDNOPT_OBJECTIVE_PEAK &&
+                   (outcome.proved || out->gap <= params->mip_gap);
+    describe(out, params, &outcome);
+    return 0;
 }

@@ -31,10 +31,12 @@ typedef struct greedy {
     cdnopt_objective objective;
     double *total;          /* T on the grid, Gbit/s */
     double *block_max;      /* per offset and block, max of T */
+    double *block_sum;      /* per offset and block, sum of T */
     size_t n_offsets;       /* candidate start offsets within an hour */
     size_t n_blocks;        /* blocks per offset */
     size_t rank_m;          /* values above the p95 rank: n - ceil(0.95 n) */
     double threshold;       /* v*: p95 of T without the release being placed */
+    double scale;           /* divisor of T for BY_POWER16, Gbit/s */
     size_t *top;            /* steps whose T exceeds v*, largest first */
     double *top_values;     /* their values */
     size_t n_top;
@@ -64,13 +66,14 @@ static int greedy_init(greedy *g, const plan_problem *problem, cdnopt_objective 
 
     g->total = cdnopt_malloc(n * sizeof *g->total);
     g->block_max = cdnopt_malloc(g->n_offsets * g->n_blocks * sizeof *g->block_max);
+    g->block_sum = cdnopt_malloc(g->n_offsets * g->n_blocks * sizeof *g->block_sum);
     g->rank_m = n - (size_t)ceil(0.95 * (double)n);
     size_t range = problem->max_hours * (size_t)sph;
     g->top = cdnopt_malloc(n * sizeof *g->top);
     g->top_values = cdnopt_malloc(n * sizeof *g->top_values);
     g->scratch = cdnopt_malloc(n * sizeof *g->scratch);
     g->touched = cdnopt_malloc((range + 1) * sizeof *g->touched);
-    if (g->total == NULL || g->block_max == NULL || g->top == NULL || g->top_values == NULL ||
+    if (g->total == NULL || g->block_max == NULL || g->block_sum == NULL || g->top == NULL || g->top_values == NULL ||
         g->scratch == NULL || g->touched == NULL)
         return CDNOPT_ENOMEM;
     memcpy(g->total, problem->baseline->v, n * sizeof *g->total);
@@ -81,6 +84,7 @@ static void greedy_free(greedy *g)
 {
     cdnopt_free(g->total);
     cdnopt_free(g->block_max);
+    cdnopt_free(g->block_sum);
     cdnopt_free(g->top);
     cdnopt_free(g->top_values);
     cdnopt_free(g->scratch);
@@ -96,10 +100,13 @@ static void compute_block_max(greedy *g, size_t i)
         int64_t base = problem->base_first[i] + (int64_t)o * problem->start_steps;
         for (size_t j = 0; j < g->n_blocks; j++) {
             int64_t lo = base + (int64_t)j * sph, hi = lo + sph;
-            double max = -INFINITY;
-            for (int64_t s = lo < 0 ? 0 : lo; s < hi && s < n; s++)
+            double max = -INFINITY, sum = 0;
+            for (int64_t s = lo < 0 ? 0 : lo; s < hi && s < n; s++) {
                 max = fmax(max, g->total[s]);
+                sum += g->total[s];
+            }
             g->block_max[o * g->n_blocks + j] = max;
+            g->block_sum[o * g->n_blocks + j] = sum;
         }
     }
 }
@@ -117,6 +124,48 @@ static double local_peak(const greedy *g, size_t i, const plan_option *o)
     for (size_t h = 0; h < hours; h++)
         peak = fmax(peak, blocks[h] + profile[h]);
     return peak;
+}
+
+/* Growth of sum_s T(s)^2 when the release is added with option o: for each hour h,
+ * 2 * profile[h] * (sum of T over the block) + steps * profile[h]^2. */
+static double square_growth(const greedy *g, size_t i, const plan_option *o)
+{
+    const plan_problem *problem = g->problem;
+    int64_t sph = problem->steps_per_hour, rel = o->first - problem->base_first[i];
+    size_t offset = (size_t)((rel % sph) / problem->start_steps), j0 = (size_t)(rel / sph);
+    size_t hours;
+    const double *profile = plan_profile(problem, i, o->ratio, &hours);
+    const double *sums = g->block_sum + offset * g->n_blocks + j0;
+    double growth = 0;
+    for (size_t h = 0; h < hours; h++)
+        growth += profile[h] * (2.0 * sums[h] + (double)sph * profile[h]);
+    return growth;
+}
+
+static double power16(double x)
+{
+    double x2 = x * x, x4 = x2 * x2, x8 = x4 * x4;
+    return x8 * x8;
+}
+
+/* Growth of sum_s (T(s) / scale)^16 when the release is added with option o. High
+ * powers weigh the highest steps most, like the peak, but every step counts, so the
+ * search can still move when several steps share the peak. */
+static double power16_growth(const greedy *g, size_t i, const plan_option *o)
+{
+    const plan_problem *problem = g->problem;
+    int64_t sph = problem->steps_per_hour;
+    size_t hours;
+    const double *profile = plan_profile(problem, i, o->ratio, &hours);
+    double inverse = 1.0 / g->scale, growth = 0;
+    for (size_t h = 0; h < hours; h++) {
+        int64_t lo = o->first + (int64_t)h * sph;
+        for (int64_t s = lo; s < lo + sph; s++) {
+            double before = g->total[s] * inverse;
+            growth += power16(before + profile[h] * inverse) - power16(before);
+        }
+    }
+    return growth;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -231,6 +280,14 @@ static double p95_with(greedy *g, size_t i, const plan_option *o, double peak)
 /* Placing one release                                                       */
 /* ------------------------------------------------------------------------- */
 
+/* What an option is judged by when a release is placed. */
+typedef enum criterion {
+    BY_PEAK,    /* highest total the release's traffic reaches */
+    BY_P95,     /* p95 of the whole grid */
+    BY_SQUARES, /* growth of the sum of squared totals */
+    BY_POWER16,  /* growth of the sum of (total / scale)^16, a smooth stand-in for the max */
+} criterion;
+
 /* Whether (primary, secondary) beats the best so far, with a relative tolerance so that
  * rounding noise does not break ties against the smaller delay. */
 static bool better(double primary, double secondary, double best_primary, double best_secondary)
@@ -247,11 +304,11 @@ static bool better(double primary, double secondary, double best_primary, double
 
 /* Index (within release i's options) of the best option under objective. T must not
  * contain release i. */
-static size_t best_option(greedy *g, size_t i, cdnopt_objective objective)
+static size_t best_option(greedy *g, size_t i, criterion by)
 {
     const plan_problem *problem = g->problem;
     compute_block_max(g, i);
-    if (objective == CDNOPT_OBJECTIVE_P95)
+    if (by == BY_P95)
         refresh_top(g);
 
     size_t begin = problem->option_offset[i], count = problem->option_offset[i + 1] - begin;
@@ -260,7 +317,10 @@ static size_t best_option(greedy *g, size_t i, cdnopt_objective objective)
     for (size_t k = 0; k < count; k++) {
         const plan_option *o = &problem->options[begin + k];
         double peak = local_peak(g, i, o);
-        double primary = objective == CDNOPT_OBJECTIVE_P95 ? p95_with(g, i, o, peak) : peak;
+        double primary = by == BY_P95       ? p95_with(g, i, o, peak)
+                         : by == BY_SQUARES ? square_growth(g, i, o)
+                         : by == BY_POWER16  ? power16_growth(g, i, o)
+                                            : peak;
         if (better(primary, peak, best_primary, best_secondary)) {
             best = k;
             best_primary = primary;
@@ -297,8 +357,7 @@ static size_t *energy_order(const cdnopt_release_set *releases)
 
 /* One pass of re-placing every release with the others fixed. Returns whether any
  * release moved. */
-static bool improve_pass(greedy *g, const size_t *order, cdnopt_objective objective,
-                         size_t *choice)
+static bool improve_pass(greedy *g, const size_t *order, criterion by, size_t *choice)
 {
     const plan_problem *problem = g->problem;
     bool moved = false;
@@ -306,7 +365,7 @@ static bool improve_pass(greedy *g, const size_t *order, cdnopt_objective object
         size_t i = order[k];
         const plan_option *options = problem->options + problem->option_offset[i];
         plan_apply(problem, g->total, i, &options[choice[i]], -1.0);
-        size_t best = best_option(g, i, objective);
+        size_t best = best_option(g, i, by);
         moved = moved || best != choice[i];
         choice[i] = best;
         plan_apply(problem, g->total, i, &options[best], 1.0);
@@ -331,14 +390,26 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
     for (size_t k = 0; k < problem->releases->n; k++) {
         size_t i = order[k];
         if (from_scratch)
-            choice[i] = best_option(&g, i, CDNOPT_OBJECTIVE_PEAK);
+            choice[i] = best_option(&g, i, BY_PEAK);
         plan_apply(problem, g.total, i, &problem->options[problem->option_offset[i] + choice[i]],
                    1.0);
     }
 
     /* Local search under the objective until nothing moves or the passes run out. */
     for (int pass = 0; pass < passes; pass++) {
-        if (!improve_pass(&g, order, objective, choice))
+        if (!improve_pass(&g, order, BY_SQUARES, choice))
+            break;
+    }
+    g.scale = 0;
+    for (size_t s = 0; s < problem->n; s++)
+        g.scale = fmax(g.scale, g.total[s]);
+    for (int pass = 0; pass < passes; pass++) {
+        if (!improve_pass(&g, order, BY_POWER16, choice))
+            break;
+    }
+    criterion by = objective == CDNOPT_OBJECTIVE_P95 ? BY_P95 : BY_PEAK;
+    for (int pass = 0; pass < passes; pass++) {
+        if (!improve_pass(&g, order, by, choice))
             break;
     }
     greedy_free(&g);
@@ -387,7 +458,7 @@ int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *
     out->solve_s = cdnopt_clock_s() - started;
     snprintf(out->method, sizeof out->method,
              "greedy valley filling, largest energy first, then up to %d local-search passes "
-             "minimising %s",
+             "each by sum of squares, by sum of 16th powers and by %s",
              params->local_search_passes, cdnopt_objective_name(params->objective));
     return 0;
 }

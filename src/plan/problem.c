@@ -14,7 +14,7 @@ cdnopt_plan_params cdnopt_plan_params_default(void)
     cdnopt_plan_params params = {
         .objective = CDNOPT_OBJECTIVE_PEAK,
         .start_step_s = 3600,
-        .local_search_passes = 4,
+        .local_search_passes = 2,
         .time_limit_s = 60,
         .mip_gap = 1e-3,
         .verbose = false,
