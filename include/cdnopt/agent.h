@@ -94,9 +94,13 @@
  *                log(1 + 3e7), traffic / (scale x 1 h), planned minute / 60, hours
  *                left to its latest start / 24, share of the step's releases done,
  *                current objective / scale
- *   TOTAL    48  max total (baseline + releases) of each hour from the anchor, / scale
+ *   HEADROOM 24  for delay d = 0 .. 23 from the anchor: (current objective - max total
+ *                of hours d .. d+3) / scale, 0 where those hours reach the objective
+ *   LOAD     24  for delay d: mean of the hourly max total of hours d .. d+11, / scale
  * scale is 2.5 x the largest baseline value of the 72 hours from the day's midnight;
- * every value is clipped to [0, 1].
+ * every value is clipped to [0, 1]. HEADROOM and LOAD summarise the total
+ * (baseline + placed releases) per local delay, so that the network compares delays
+ * without having to learn the shift from a delay to its hours.
  */
 enum {
     CDNOPT_OBS_CALENDAR = 0,
@@ -107,7 +111,8 @@ enum {
     CDNOPT_OBS_SLACK = 152,
     CDNOPT_OBS_SHARD = 176,
     CDNOPT_OBS_RELEASE = 200,
-    CDNOPT_OBS_TOTAL = 208,
+    CDNOPT_OBS_HEADROOM = 208,
+    CDNOPT_OBS_LOAD = 232,
     CDNOPT_OBS_END = 256,
 };
 

@@ -19,13 +19,32 @@
 /* Indices of the two Q heads: the values of cdnopt_env_phase they act in. */
 enum { DQN_GLOBAL = CDNOPT_ENV_GLOBAL, DQN_LOCAL = CDNOPT_ENV_LOCAL, DQN_HEADS = 2 };
 
-/* A multi-layer perceptron: ReLU hidden layers and a linear output layer. */
+/* Values in the input row of one delay, see dqn_delay_rows(). */
+#define DQN_DELAY_FEATURES 43
+
+/* Hours of baseline and impact from a delay that its row carries. */
+#define DQN_DELAY_HOURS 12
+
+/*
+ * A multi-layer perceptron: ReLU hidden layers and a linear output layer. With
+ * per_delay, each observation is first expanded into CDNOPT_ENV_DELAYS rows (one per
+ * local delay) and the same weights map every row to the Q-values of the 3 ratios, so
+ * that what the network learns about one delay carries over to the others.
+ */
 typedef struct dqn_mlp {
     cdnopt_params *ps;                    /* owned parameter set */
     cdnopt_dense *layers[DQN_MAX_LAYERS]; /* owned layers over ps */
     int n_layers;
-    size_t n_in, n_out;
+    size_t n_in, n_out;                   /* per row */
+    bool per_delay;                       /* expand observations into delay rows */
 } dqn_mlp;
+
+/*
+ * Expand batch observations into batch x CDNOPT_ENV_DELAYS rows of DQN_DELAY_FEATURES:
+ * the calendar and release blocks, delay / 23, the delay's HEADROOM and LOAD, and
+ * the baseline and impact of the DQN_DELAY_HOURS hours from the delay.
+ */
+void dqn_delay_rows(const float *obs, size_t batch, float *rows);
 
 /* Build an MLP n_in -> hidden[0] -> ... -> n_out with tensors named "<prefix>N/...". */
 int dqn_mlp_init(dqn_mlp *m, const char *prefix, size_t n_in, const size_t *hidden,
@@ -44,7 +63,7 @@ int dqn_mlp_backward(const dqn_mlp *m, cdnopt_scratch *scratch, cdnopt_trace *co
 /* One stored transition, as handed to the replay buffer (pointers are borrowed). */
 typedef struct dqn_transition {
     const float *obs;         /* CDNOPT_ENV_OBS values */
-    const float *next_obs;    /* CDNOPT_ENV_OBS values (ignored when done) */
+    const float *next_obs;    /* CDNOPT_ENV_OBS values (ignored when discount is 0) */
     const uint8_t *mask;      /* validity of the actions in obs */
     const uint8_t *next_mask; /* validity in next_obs */
     int action;

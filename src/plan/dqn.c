@@ -13,7 +13,7 @@
 cdnopt_agent_params cdnopt_agent_params_default(void)
 {
     return (cdnopt_agent_params){
-        .hidden = 128,
+        .hidden = 64,
         .mask_hidden = 64,
         .lr = 5e-4,
         .gamma = 0.99,
@@ -66,10 +66,36 @@ void dqn_mlp_free(dqn_mlp *m)
     memset(m, 0, sizeof *m);
 }
 
+void dqn_delay_rows(const float *obs, size_t batch, float *rows)
+{
+    for (size_t b = 0; b < batch; b++) {
+        const float *o = obs + b * CDNOPT_ENV_OBS;
+        for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
+            float *r = rows + (b * CDNOPT_ENV_DELAYS + (size_t)d) * DQN_DELAY_FEATURES;
+            memcpy(r, o + CDNOPT_OBS_CALENDAR, 8 * sizeof(float));
+            memcpy(r + 8, o + CDNOPT_OBS_RELEASE, 8 * sizeof(float));
+            r[16] = (float)d / (CDNOPT_ENV_DELAYS - 1);
+            r[17] = o[CDNOPT_OBS_HEADROOM + d];
+            r[18] = o[CDNOPT_OBS_LOAD + d];
+            memcpy(r + 19, o + CDNOPT_OBS_BASELINE + d, DQN_DELAY_HOURS * sizeof(float));
+            memcpy(r + 19 + DQN_DELAY_HOURS, o + CDNOPT_OBS_IMPACT + d,
+                   DQN_DELAY_HOURS * sizeof(float));
+        }
+    }
+}
+
 int dqn_mlp_forward(const dqn_mlp *m, cdnopt_scratch *scratch, size_t n_rows, const float *x,
                     cdnopt_trace **traces, float **out)
 {
     const float *in = x;
+    if (m->per_delay) {
+        float *rows = cdnopt_scratch_floats(scratch, n_rows * CDNOPT_ENV_DELAYS * DQN_DELAY_FEATURES);
+        if (!rows)
+            return CDNOPT_ENOMEM;
+        dqn_delay_rows(x, n_rows, rows);
+        in = rows;
+        n_rows *= CDNOPT_ENV_DELAYS;
+    }
     for (int l = 0; l < m->n_layers; l++) {
         cdnopt_trace *t = NULL;
         int rc = cdnopt_dense_forward(m->layers[l], scratch, n_rows, in, &t);
@@ -121,14 +147,21 @@ static int check_params(const cdnopt_agent_params *p, char *err)
     return CDNOPT_OK;
 }
 
+/* The local head shares its weights across delays (see dqn_mlp); the global head reads
+ * the whole observation. */
 static int head_init(dqn_head *head, const char *prefix, int n_actions, size_t hidden,
                      const cdnopt_agent_params *p, cdnopt_rng *rng)
 {
     size_t sizes[2] = {hidden, hidden};
+    bool per_delay = n_actions == CDNOPT_ENV_LOCAL_ACTIONS;
+    size_t n_in = per_delay ? DQN_DELAY_FEATURES : CDNOPT_ENV_OBS;
+    size_t n_out = per_delay ? CDNOPT_ENV_RATIOS : (size_t)n_actions;
     head->n_actions = n_actions;
-    int rc = dqn_mlp_init(&head->online, prefix, CDNOPT_ENV_OBS, sizes, 2, (size_t)n_actions, rng);
+    int rc = dqn_mlp_init(&head->online, prefix, n_in, sizes, 2, n_out, rng);
     if (rc == CDNOPT_OK)
-        rc = dqn_mlp_init(&head->target, prefix, CDNOPT_ENV_OBS, sizes, 2, (size_t)n_actions, rng);
+        rc = dqn_mlp_init(&head->target, prefix, n_in, sizes, 2, n_out, rng);
+    head->online.per_delay = per_delay;
+    head->target.per_delay = per_delay;
     if (rc == CDNOPT_OK)
         rc = cdnopt_params_copy_values(head->target.ps, head->online.ps);
     if (rc != CDNOPT_OK)
@@ -340,6 +373,12 @@ int cdnopt_agent_run_episode(cdnopt_agent *agent, cdnopt_env *env, char *err)
 /* Updates                                                                   */
 /* ------------------------------------------------------------------------- */
 
+/* Q-values per observation: with per_delay, the rows of its delays side by side. */
+static size_t mlp_outputs(const dqn_mlp *m)
+{
+    return m->per_delay ? m->n_out * CDNOPT_ENV_DELAYS : m->n_out;
+}
+
 int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *scratch,
                 size_t batch, const float *next_obs, const uint8_t *next_mask,
                 const float *reward, const float *discount, float *y)
@@ -351,7 +390,7 @@ int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *sc
     if (rc != CDNOPT_OK)
         return rc;
 
-    int n_actions = (int)online->n_out;
+    int n_actions = (int)mlp_outputs(online);
     for (size_t b = 0; b < batch; b++) {
         y[b] = reward[b];
         if (!(discount[b] > 0))
@@ -375,7 +414,7 @@ int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const f
 
     /* Huber loss with delta 1: 0.5 e^2 inside [-1, 1], |e| - 0.5 outside; its gradient
      * is e clipped to [-1, 1]. Only the taken action's output gets a gradient. */
-    size_t n_actions = head->online.n_out;
+    size_t n_actions = mlp_outputs(&head->online);
     float *dy = cdnopt_scratch_zeros(scratch, batch * n_actions);
     if (!dy)
         return CDNOPT_ENOMEM;

@@ -42,6 +42,10 @@ static void observe_calendar(const cdnopt_env *env, int anchor, float *obs)
     obs[7] = env->phase == CDNOPT_ENV_LOCAL ? clip01(env->level / 100.0) : 0.0f;
 }
 
+/* Hours of the total a delay's headroom and load look at. */
+#define HEADROOM_HOURS 4
+#define LOAD_HOURS 12
+
 static void observe_windows(const cdnopt_env *env, int anchor, float *obs)
 {
     for (int k = 0; k < CDNOPT_ENV_WINDOW_H; k++) {
@@ -50,7 +54,21 @@ static void observe_windows(const cdnopt_env *env, int anchor, float *obs)
             break;
         obs[CDNOPT_OBS_BASELINE + k] = clip01(env->base_hmax[h] / env->scale);
         obs[CDNOPT_OBS_IMPACT + k] = clip01(env->impact_hmax[h] / env->scale);
-        obs[CDNOPT_OBS_TOTAL + k] = clip01(env->total_hmax[h] / env->scale);
+    }
+
+    for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
+        double max = 0, sum = 0;
+        int n = 0;
+        for (int k = 0; k < LOAD_HOURS && anchor + d + k < env->n_hours; k++, n++) {
+            double total = env->total_hmax[anchor + d + k];
+            sum += total;
+            if (k < HEADROOM_HOURS)
+                max = fmax(max, total);
+        }
+        if (n == 0)
+            break;
+        obs[CDNOPT_OBS_HEADROOM + d] = clip01((env->objective - max) / env->scale);
+        obs[CDNOPT_OBS_LOAD + d] = clip01(sum / n / env->scale);
     }
 }
 
