@@ -19,6 +19,8 @@
     X("evaluate", cdnopt_cmd_evaluate, "score day-ahead forecasts against the baselines")   \
     X("train-agent", cdnopt_cmd_train_agent, "train the DQN release planner on a history")  \
     X("serve", cdnopt_cmd_serve, "serve the REST API, metrics and the live dashboard")     \
+    X("plan", cdnopt_cmd_plan, "schedule releases to cut peak or p95 bandwidth")          \
+    X("score", cdnopt_cmd_score, "score a release schedule and list the rules it breaks") \
     X("version", cdnopt_cmd_version, "print the version and the libraries in use")
 
 #define CDNOPT_COMMAND_DECLARE_(name, function, summary) int function(int argc, char **argv);

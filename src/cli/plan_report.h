@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Output shared by `cdnopt plan` and `cdnopt score`: reading the baseline, releases
+ * and rules files the two commands both take, and printing a schedule's figures as
+ * a table or as one JSON object.
+ */
+#ifndef CDNOPT_CLI_PLAN_REPORT_H
+#define CDNOPT_CLI_PLAN_REPORT_H
+
+#include "cdnopt/plan.h"
+
+#include <stdio.h>
+
+/** The inputs both commands read. */
+typedef struct plan_inputs {
+    cdnopt_series *baseline;      /* Gbit/s on a grid; owned */
+    cdnopt_release_set *releases; /* owned */
+    cdnopt_rules rules;           /* defaults, or the --rules file over them */
+} plan_inputs;
+
+/**
+ * Read the baseline CSV (timestamp and Gbit/s), the releases CSV and, when rules_path is
+ * not NULL, the rules file.
+ * @return 0 or the reader's error with its message in err.
+ */
+int plan_inputs_read(const char *baseline_path, const char *releases_path,
+                     const char *rules_path, plan_inputs *in, char *err);
+
+/** Free what plan_inputs_read allocated. */
+void plan_inputs_free(plan_inputs *in);
+
+/** Print one result as a human-readable table. */
+void plan_report_text(FILE *out, const cdnopt_plan_result *result, const char *solver,
+                      const char *objective);
+
+/** Print one result as a JSON object. solver and objective may be NULL (score). */
+void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_releases,
+                      const char *solver, const char *objective, const char *schedule_path,
+                      const cdnopt_violation *violations, size_t n_violations,
+                      const cdnopt_release_set *releases);
+
+#endif
