@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 /** Schema version that cdnopt_store_open() migrates a database to. */
-#define CDNOPT_STORE_SCHEMA_VERSION 2
+#define CDNOPT_STORE_SCHEMA_VERSION 3
 
 /** Size of a release id buffer, terminating NUL included. */
 #define CDNOPT_STORE_ID_MAX 64

@@ -228,6 +228,25 @@ static json_t *release_items(json_t *root, bool *batch)
     return NULL;
 }
 
+/* Write "releases[i]." into prefix (40 bytes). This runs once per release of a
+ * batch, where snprintf showed up in profiles, so the digits are written by hand. */
+static void batch_prefix(char *prefix, size_t i)
+{
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+
+    size_t len = 0;
+    memcpy(prefix, "releases[", 9);
+    len = 9;
+    while (n > 0)
+        prefix[len++] = digits[--n];
+    memcpy(prefix + len, "].", 3); // with the terminating NUL
+}
+
 static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t *items)
 {
     size_t n = json_array_size(items);
@@ -251,7 +270,7 @@ static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t
     int64_t now = serve_now(server);
     for (size_t i = 0; i < n; i++) {
         char prefix[40];
-        snprintf(prefix, sizeof prefix, "releases[%zu].", i);
+        batch_prefix(prefix, i);
         if (!parse_release(req, json_array_get(items, i), prefix, now, &req->releases[i]))
             return false;
     }

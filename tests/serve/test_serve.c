@@ -330,6 +330,19 @@ static void bad_requests_rejected(void **state)
                        TOKEN),
         422, "invalid_value", "'id' is 'a b'");
 
+    /* In a batch the message names the element: index 12 has a negative size. */
+    char batch[4096];
+    size_t len = (size_t)snprintf(batch, sizeof batch, "[");
+    for (int i = 0; i < 13; i++)
+        len += (size_t)snprintf(batch + len, sizeof batch - len,
+                                "%s{\"id\":\"e%d\",\"size_mb\":%d,\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                i > 0 ? "," : "", i, i == 12 ? -1 : 1);
+    snprintf(batch + len, sizeof batch - len, "]");
+    http_response bad_batch = http_post_json(f.port, path, batch, TOKEN);
+    cdnopt_assert_contains(bad_batch.body, "\"field\":\"releases[12].size_mb\"");
+    expect_error(bad_batch, 422, "invalid_value", "field 'releases[12].size_mb' is -1");
+
     /* Huge body: 8 KiB against a 4 KiB limit. */
     char *huge = malloc(8193);
     memset(huge, ' ', 8192);
@@ -414,7 +427,7 @@ static void metrics_pass_promtool(void **state)
 
     http_response r = http_request(f.port, "GET", "/healthz", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
-    cdnopt_assert_contains(r.body, "\"schema_version\":2");
+    cdnopt_assert_contains(r.body, "\"schema_version\":3");
     http_response_free(&r);
 
     r = http_request(f.port, "GET", "/metrics", NULL, NULL, 0);
