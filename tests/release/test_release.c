@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cdnopt/release.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HOUR 3600
+
+/* cmocka 1.1.5 compares floats only; this checks doubles and prints both values. */
+#define assert_near(actual, expected, tolerance)                                      \
+    assert_near_at((actual), (expected), (tolerance), __FILE__, __LINE__)
+
+static void assert_near_at(double actual, double expected, double tolerance, const char *file,
+                           int line)
+{
+    if (fabs(actual - expected) <= tolerance)
+        return;
+    print_error("%.17g != %.17g (tolerance %g)\n", actual, expected, tolerance);
+    _fail(file, line);
+}
+
+/* 2024-01-01 00:00:00 in civil seconds. */
+static const int64_t day0 = 1704067200;
+
+static cdnopt_release make_release(const char *id, double size_mb, double users,
+                                   int64_t planned_at)
+{
+    cdnopt_release r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", id);
+    r.size_mb = size_mb;
+    r.users = users;
+    r.planned_at = planned_at;
+    return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Waves                                                                     */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * One release of 100 MB to 1000 users at batch ratio 0.5 on a 1-hour grid.
+ * Two batches of 500 users, one hour apart; each moves 100 * 8e6 * 500 = 4e11 bit.
+ * S = sum_{k<15} 0.8^k = (1 - 0.8^15) / 0.2 = 4.824078139555841.
+ * Batch hour 0 rate: a = 4e11 / S / 3600 / 1e9 = 0.02303261014784086 Gbit/s.
+ * Hour 0: a. Hour h in 1..14: a * 0.8^h + a * 0.8^(h-1) = 1.8 a * 0.8^(h-1),
+ * e.g. hour 1 = 1.8 a = 0.04145869826611355. Hour 15: only the second batch,
+ * a * 0.8^14 = 0.0010129849070233015. Hour 16 on: 0.
+ */
+static void wave_hand_computed(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_release r = make_release("r", 100, 1000, day0);
+    double profile[64];
+    size_t hours = cdnopt_release_profile(&r, 0.5, &rules, profile);
+    assert_int_equal(hours, 16);
+    assert_near(profile[0], 0.02303261014784086, 1e-15);
+    assert_near(profile[1], 0.04145869826611355, 1e-15);
+    assert_near(profile[2], 0.03316695861289084, 1e-15);
+    assert_near(profile[14], 0.002279216040802428, 1e-15);
+    assert_near(profile[15], 0.0010129849070233015, 1e-15);
+
+    /* The same through the dense evaluation on a 1-hour baseline of zeros. */
+    double zeros[20] = {0};
+    int64_t times[20];
+    for (int i = 0; i < 20; i++)
+        times[i] = day0 + i * HOUR;
+    cdnopt_series baseline = {20, HOUR, times, zeros, NULL};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    schedule->batch_ratio[0] = 0.5;
+    double total[20];
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(&baseline, set, schedule, &rules, total, &figures),
+                     0);
+    assert_near(total[0], 0.02303261014784086, 1e-15);
+    assert_near(total[1], 0.04145869826611355, 1e-15);
+    assert_near(total[15], 0.0010129849070233015, 1e-15);
+    assert_near(total[16], 0.0, 0.0);
+    assert_near(figures.peak_gbps, 0.04145869826611355, 1e-15);
+    assert_near(figures.spill_gbit, 0.0, 0.0);
+
+    /* Energy is conserved: sum of rate * 3600 s over the hours = 8e5 Gbit. */
+    double gbit = 0;
+    for (int i = 0; i < 20; i++)
+        gbit += total[i] * HOUR;
+    assert_near(gbit, cdnopt_release_gbit(&r), 1e-6);
+    assert_near(gbit, 800.0, 1e-9);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
+/* Ratio 0.3: four batches of 30 %, 30 %, 30 % and the remaining 10 %. */
+static void batch_remainder_shares(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_release r = make_release("r", 10, 1000, day0);
+    double profile[64];
+    assert_int_equal(cdnopt_batch_count(0.3), 4);
+    assert_int_equal(cdnopt_batch_count(0.1), 10);
+    assert_int_equal(cdnopt_batch_count(1.0), 1);
+    size_t hours = cdnopt_release_profile(&r, 0.3, &rules, profile);
+    assert_int_equal(hours, 18);
+    /* The last hour holds only the 10 % batch at age 14. */
+    double full = cdnopt_batch_gbps(&rules, 10, 100);
+    assert_near(profile[17], full * pow(0.8, 14), 1e-15);
+    assert_near(profile[0], cdnopt_batch_gbps(&rules, 10, 300), 1e-15);
+}
+
+/* Spill: traffic past the end of the baseline is counted in Gbit, not dropped silently. */
+static void evaluate_counts_spill(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_release r = make_release("r", 100, 1000, day0);
+    double values[10] = {0};
+    int64_t times[10];
+    for (int i = 0; i < 10; i++)
+        times[i] = day0 + i * HOUR;
+    cdnopt_series baseline = {10, HOUR, times, values, NULL};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(&baseline, set, schedule, &rules, NULL, &figures),
+                     0);
+    /* Hours 10..14 fall outside: 800 Gbit * sum_{h=10..14} 0.8^h / S. */
+    double outside = 0;
+    for (int h = 10; h < 15; h++)
+        outside += pow(0.8, h);
+    assert_near(figures.spill_gbit, 800.0 * outside / 4.824078139555841, 1e-9);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
+/* Nearest rank: for n = 20 the p95 is the 19th smallest (ceil(19.0) = 19). */
+static void figures_nearest_rank(void **state)
+{
+    (void)state;
+    double values[20];
+    for (int i = 0; i < 20; i++)
+        values[i] = (double)((i * 7) % 20); /* 0..19 shuffled */
+    cdnopt_figures f;
+    assert_int_equal(cdnopt_figures_of(values, 20, &f), 0);
+    assert_near(f.peak_gbps, 19.0, 0.0);
+    assert_near(f.p95_gbps, 18.0, 0.0);
+    assert_near(f.mean_gbps, 9.5, 1e-12);
+
+    /* n = 21: rank ceil(19.95) = 20, the value 19 of 0..20. */
+    double more[21];
+    for (int i = 0; i < 21; i++)
+        more[i] = (double)(20 - i);
+    assert_int_equal(cdnopt_figures_of(more, 21, &f), 0);
+    assert_near(f.p95_gbps, 19.0, 0.0);
+}
+
+static void lower_bound_mean_or_max(void **state)
+{
+    (void)state;
+    double values[4] = {10, 20, 30, 40};
+    int64_t times[4] = {day0, day0 + HOUR, day0 + 2 * HOUR, day0 + 3 * HOUR};
+    cdnopt_series baseline = {4, HOUR, times, values, NULL};
+    /* 100 Gbit/s mean baseline over 4 h is 25; 1000 MB x 1800 users = 14400 Gbit adds
+     * 14400 / 14400 s = 1 Gbit/s: max(40, 26) = 40. Larger releases push the mean up. */
+    cdnopt_release r = make_release("r", 1000, 1800, day0);
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), 0);
+    assert_near(cdnopt_lower_bound_gbps(&baseline, set), 40.0, 1e-12);
+    set->items[0].users = 1800 * 30; /* 30 Gbit/s over the range: mean 55 */
+    assert_near(cdnopt_lower_bound_gbps(&baseline, set), 55.0, 1e-9);
+    cdnopt_release_set_free(set);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Impact                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* A wave's rate at time t: gbps * r^h in hour h of [0, D), else 0. */
+static double wave_at(int64_t start, double gbps, int64_t t)
+{
+    if (t < start)
+        return 0;
+    int64_t h = (t - start) / HOUR;
+    return h < 15 ? gbps * pow(0.8, (double)h) : 0;
+}
+
+static void impact_matches_direct_sum(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_impact *impact = NULL;
+    assert_int_equal(cdnopt_impact_new(day0, 300, &rules, &impact), 0);
+    int64_t starts[3] = {day0, day0 + 300, day0 + 2 * HOUR + 600};
+    double rates[3] = {1.0, 2.0, 4.0};
+    for (int w = 0; w < 3; w++)
+        assert_int_equal(cdnopt_impact_add_wave(impact, starts[w], rates[w]), 0);
+    assert_int_equal(cdnopt_impact_active(impact), 1);
+    assert_int_equal(cdnopt_impact_pending(impact), 2);
+
+    for (int64_t t = day0; t <= day0 + 20 * HOUR; t += 300) {
+        assert_int_equal(cdnopt_impact_advance(impact, t), 0);
+        double expected = 0;
+        for (int w = 0; w < 3; w++)
+            expected += wave_at(starts[w], rates[w], t);
+        assert_near(cdnopt_impact_total(impact), expected, 1e-12);
+    }
+    /* 20 h after the first start every wave has run its 15 hours. */
+    assert_int_equal(cdnopt_impact_active(impact), 0);
+    assert_int_equal(cdnopt_impact_now(impact), day0 + 20 * HOUR);
+    cdnopt_impact_free(impact);
+}
+
+static void impact_rejects_bad_waves(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_impact *impact = NULL;
+    assert_int_equal(cdnopt_impact_new(day0, 7, &rules, &impact), CDNOPT_EINVAL);
+    assert_null(impact);
+    assert_int_equal(cdnopt_impact_new(day0, 300, &rules, &impact), 0);
+    assert_int_equal(cdnopt_impact_advance(impact, day0 + HOUR), 0);
+    assert_int_equal(cdnopt_impact_add_wave(impact, day0, 1.0), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_impact_add_wave(impact, day0 + HOUR + 1, 1.0), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_impact_add_wave(impact, day0 + 2 * HOUR, -1.0), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_impact_add_wave(impact, day0 + 2 * HOUR, NAN), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_impact_advance(impact, day0), CDNOPT_EINVAL);
+    cdnopt_impact_free(impact);
+    cdnopt_impact_free(NULL);
+}
+
+/* A million waves over the first hour, on a 5-minute grid: the total after each hour
+ * equals the closed form, and all million are active at once. */
+static void impact_million_waves(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_impact *impact = NULL;
+    assert_int_equal(cdnopt_impact_new(day0, 300, &rules, &impact), 0);
+    const size_t n = 1000000;
+    double per_phase[12] = {0};
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 7);
+    for (size_t w = 0; w < n; w++) {
+        size_t phase = (size_t)cdnopt_rng_below(&rng, 12);
+        double gbps = 1e-3 * (1.0 + (double)(w % 10));
+        per_phase[phase] += gbps;
+        assert_int_equal(cdnopt_impact_add_wave(impact, day0 + (int64_t)phase * 300, gbps), 0);
+    }
+
+    assert_int_equal(cdnopt_impact_advance(impact, day0 + 11 * 300), 0);
+    assert_int_equal(cdnopt_impact_active(impact), n);
+    assert_int_equal(cdnopt_impact_pending(impact), 0);
+
+    /* At 5:55 after day0 every phase p is in its hour 5 (started at p * 5 min). */
+    assert_int_equal(cdnopt_impact_advance(impact, day0 + 5 * HOUR + 11 * 300), 0);
+    double expected = 0;
+    for (int p = 0; p < 12; p++)
+        expected += per_phase[p] * pow(0.8, 5);
+    assert_near(cdnopt_impact_total(impact), expected, 1e-9 * expected);
+
+    /* At day0 + 15 h the phase-0 waves have finished; the others are in hour 14. */
+    assert_int_equal(cdnopt_impact_advance(impact, day0 + 15 * HOUR), 0);
+    expected = 0;
+    for (int p = 1; p < 12; p++)
+        expected += per_phase[p] * pow(0.8, 14);
+    assert_near(cdnopt_impact_total(impact), expected, 1e-9 * expected);
+    assert_true(cdnopt_impact_active(impact) < n);
+    assert_int_equal(cdnopt_impact_advance(impact, day0 + 16 * HOUR), 0);
+    assert_int_equal(cdnopt_impact_active(impact), 0);
+    assert_near(cdnopt_impact_total(impact), 0.0, 0.0);
+    cdnopt_impact_free(impact);
+}
+
+static void impact_release_equals_dense(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_release r = make_release("r", 300, 5000, day0 + 600);
+    cdnopt_impact *impact = NULL;
+    assert_int_equal(cdnopt_impact_new(day0, 300, &rules, &impact), 0);
+    assert_int_equal(cdnopt_impact_add_release(impact, &r, r.planned_at, 0.3), 0);
+    double profile[64];
+    size_t hours = cdnopt_release_profile(&r, 0.3, &rules, profile);
+    for (int64_t t = day0; t < day0 + 24 * HOUR; t += 300) {
+        assert_int_equal(cdnopt_impact_advance(impact, t), 0);
+        double expected = 0;
+        if (t >= r.planned_at && (size_t)((t - r.planned_at) / HOUR) < hours)
+            expected = profile[(t - r.planned_at) / HOUR];
+        assert_near(cdnopt_impact_total(impact), expected, 1e-12);
+    }
+    cdnopt_impact_free(impact);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Records and files                                                         */
+/* ------------------------------------------------------------------------- */
+
+static void release_parse_rejects_each_field(void **state)
+{
+    (void)state;
+    struct {
+        cdnopt_release_fields fields;
+        int code;
+        const char *message;
+    } cases[] = {
+        {{"a", "x", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EPARSE, "size_mb 'x' is not a number"},
+        {{"a", "0", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "size_mb 0 must be a positive number of MB"},
+        {{"a", "5", "-3", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "users -3 must be a positive number"},
+        {{"a", "5", "ten", "2024-01-01 10:00:00", NULL}, CDNOPT_EPARSE, "users 'ten' is not"},
+        {{"a", "5", "10", "2024-13-01 10:00:00", NULL}, CDNOPT_EPARSE,
+         "planned_at '2024-13-01 10:00:00' is not a valid timestamp"},
+        {{"a", "5", "10", "2024-01-01 10:00", NULL}, CDNOPT_EPARSE, "YYYY-MM-DD HH:MM:SS"},
+        {{"a", "5", "10", "2024-01-01 10:00:00", "2024-01-01 09:00:00"}, CDNOPT_EINVAL,
+         "latest_start_at 2024-01-01 09:00:00 is before planned_at"},
+        {{"a", "5", "10", "2024-01-01 10:00:00", "yesterday"}, CDNOPT_EPARSE,
+         "latest_start_at 'yesterday'"},
+        {{"", "5", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "id is empty"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        cdnopt_release r;
+        assert_int_equal(cdnopt_release_parse(&cases[c].fields, "f.csv line 2", &r, err),
+                         cases[c].code);
+        cdnopt_assert_contains(err, "f.csv line 2");
+        cdnopt_assert_contains(err, cases[c].message);
+    }
+
+    char err[CDNOPT_ERRMSG_MAX];
+    cdnopt_release r;
+    cdnopt_release_fields good = {"v1", "565.4", "98884", "2004-12-14 10:05:00", ""};
+    assert_int_equal(cdnopt_release_parse(&good, "x", &r, err), 0);
+    assert_string_equal(r.id, "v1");
+    assert_false(r.has_latest);
+    char text[32];
+    cdnopt_release_format_time(r.planned_at, text, sizeof text);
+    assert_string_equal(text, "2004-12-14 10:05:00");
+}
+
+/* Write text to a scratch file and return its path in buf. */
+static const char *scratch_file(char *buf, size_t size, const char *name, const char *text)
+{
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "release");
+    snprintf(buf, size, "%s/%s", dir, name);
+    cdnopt_test_write_file(buf, text);
+    return buf;
+}
+
+static void releases_file_errors_name_line(void **state)
+{
+    (void)state;
+    char path[600], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_release_set *set = NULL;
+
+    scratch_file(path, sizeof path, "dup.csv",
+                 "id,size_mb,users,planned_at\na,1,1,2024-01-01 10:00:00\n"
+                 "b,1,1,2024-01-01 10:00:00\na,2,2,2024-01-01 11:00:00\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "line 4: duplicate release id 'a' (first on line 2)");
+    assert_null(set);
+
+    scratch_file(path, sizeof path, "bad.csv",
+                 "id,size_mb,users,planned_at\na,1,1,2024-01-01 10:00:00\nb,1,1,noon\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "bad.csv line 3: planned_at 'noon'");
+
+    scratch_file(path, sizeof path, "cols.csv", "id,size,users,planned_at\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "missing column 'size_mb'");
+
+    assert_int_equal(cdnopt_release_set_read_csv("/nonexistent/r.csv", &set, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "/nonexistent/r.csv: cannot open");
+}
+
+static void releases_file_reads_example(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv("tests/data/release/releases.csv", &set, err), 0);
+    assert_int_equal(set->n, 2);
+    assert_int_equal(cdnopt_release_set_find(set, "big"), 1);
+    assert_int_equal(cdnopt_release_set_find(set, "small"), 0);
+    assert_int_equal(cdnopt_release_set_find(set, "none"), -1);
+    assert_true(set->items[1].has_latest);
+    cdnopt_rules rules = cdnopt_rules_default();
+    assert_int_equal(cdnopt_release_latest_start(&set->items[0], &rules),
+                     day0 + 10 * HOUR + 23 * HOUR);
+    assert_int_equal(cdnopt_release_latest_start(&set->items[1], &rules), day0 + 30 * HOUR);
+    cdnopt_release_set_free(set);
+}
+
+static void schedule_file_errors(void **state)
+{
+    (void)state;
+    cdnopt_release items[2] = {make_release("a", 1, 1, day0 + 10 * HOUR),
+                               make_release("b", 1, 1, day0 + 10 * HOUR)};
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 2, &set, NULL), 0);
+    cdnopt_grid grid = {day0, 300, 1000};
+    struct {
+        const char *text;
+        int code;
+        const char *message;
+    } cases[] = {
+        {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\nc,2024-01-01 10:00:00,1\n",
+         CDNOPT_ENOTFOUND, "line 3: id 'c' is not in the releases file"},
+        {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\n", CDNOPT_EINVAL,
+         "release 'b' is missing from the schedule"},
+        {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\na,2024-01-01 11:00:00,1\n",
+         CDNOPT_EINVAL, "line 3: duplicate id 'a' (first scheduled on line 2)"},
+        {"id,start_at,batch_ratio\na,2024-01-01 10:01:00,1\n", CDNOPT_EINVAL,
+         "start_at '2024-01-01 10:01:00' is off the baseline's 300 s grid"},
+        {"id,start_at,batch_ratio\na,10 o'clock,1\n", CDNOPT_EPARSE,
+         "start_at '10 o'clock' is not a valid timestamp"},
+        {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,half\n", CDNOPT_EPARSE,
+         "batch_ratio 'half' is not a number"},
+        {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1.5\n", CDNOPT_EINVAL,
+         "batch_ratio 1.5 is outside (0, 1]"},
+        {"id,start,batch_ratio\n", CDNOPT_EPARSE, "must name id, start_at and batch_ratio"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[600], err[CDNOPT_ERRMSG_MAX] = "";
+        scratch_file(path, sizeof path, "s.csv", cases[c].text);
+        cdnopt_schedule *schedule = NULL;
+        assert_int_equal(cdnopt_schedule_read_csv(path, set, &grid, &schedule, err),
+                         cases[c].code);
+        cdnopt_assert_contains(err, cases[c].message);
+        assert_null(schedule);
+    }
+    cdnopt_release_set_free(set);
+}
+
+static void schedule_round_trip(void **state)
+{
+    (void)state;
+    cdnopt_release items[2] = {make_release("a", 1, 1, day0 + 10 * HOUR),
+                               make_release("b", 600, 1, day0 + 10 * HOUR + 300)};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL, *back = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 2, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    schedule->start_at[1] += 3 * HOUR;
+    schedule->batch_ratio[0] = 0.1;
+    schedule->batch_ratio[1] = 0.3;
+
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "schedule");
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    assert_int_equal(cdnopt_schedule_write_csv(path, set, schedule, err), 0);
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &back, err), 0);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(back->start_at[i], schedule->start_at[i]);
+        assert_near(back->batch_ratio[i], schedule->batch_ratio[i], 0.0);
+    }
+    cdnopt_schedule_free(back);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
+static void duplicate_ids_rejected_in_memory(void **state)
+{
+    (void)state;
+    cdnopt_release items[2] = {make_release("a", 1, 1, day0), make_release("a", 1, 1, day0)};
+    cdnopt_release_set *set = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_release_set_new(items, 2, &set, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "duplicate release id 'a'");
+    assert_null(set);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Rules                                                                     */
+/* ------------------------------------------------------------------------- */
+
+static void rules_example_file_is_default(void **state)
+{
+    (void)state;
+    cdnopt_rules rules, defaults = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_read("tests/data/release/rules.txt", &rules, err), 0);
+    assert_int_equal(rules.max_delay_s, defaults.max_delay_s);
+    assert_int_equal(rules.n_ratios, 4);
+    for (size_t r = 0; r < 4; r++)
+        assert_near(rules.batch_ratios[r], defaults.batch_ratios[r], 0.0);
+    assert_true(rules.blackout);
+    assert_int_equal(rules.blackout_from_s, 0);
+    assert_int_equal(rules.blackout_to_s, 4 * HOUR + 59 * 60 + 59);
+    assert_near(rules.blackout_min_size_mb, 500, 0.0);
+    assert_near(rules.decay, 0.8, 0.0);
+    assert_int_equal(rules.duration_h, 15);
+}
+
+static void rules_lines_change_values(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "max_delay = 6h", "x", err), 0);
+    assert_int_equal(rules.max_delay_s, 6 * HOUR);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "  batch_ratios=0.25,1 ", "x", err), 0);
+    assert_int_equal(rules.n_ratios, 2);
+    assert_near(rules.batch_ratios[0], 0.25, 0.0);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "blackout = 22:00-05:59", "x", err), 0);
+    assert_int_equal(rules.blackout_from_s, 22 * HOUR);
+    assert_int_equal(rules.blackout_to_s, 5 * HOUR + 59 * 60 + 59);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "duration = 10h", "x", err), 0);
+    assert_int_equal(rules.duration_h, 10);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "decay = 0.5", "x", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "# comment", "x", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "   ", "x", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "blackout = none", "x", err), 0);
+    assert_false(rules.blackout);
+}
+
+static void rules_bad_lines_rejected(void **state)
+{
+    (void)state;
+    struct {
+        const char *line;
+        const char *message;
+    } cases[] = {
+        {"max_delay = soon", "max_delay 'soon' must be a duration"},
+        {"batch_ratios = 0.5, 0.1", "ascending order"},
+        {"batch_ratios = 0.5, 2", "batch_ratios value '2' is not a number in [0.01, 1]"},
+        {"batch_ratios = ,", "batch_ratios is empty"},
+        {"blackout = 1am-5am", "blackout '1am-5am' is not HH:MM-HH:MM"},
+        {"blackout = 25:00-04:59", "is not HH:MM-HH:MM"},
+        {"blackout_min_size_mb = -1", "blackout_min_size_mb '-1' must be a number"},
+        {"decay = 1.5", "decay '1.5' must be a number in (0, 1]"},
+        {"duration = 90m", "duration '90m' must be whole hours"},
+        {"duration = 0h", "duration '0h' must be a duration"},
+        {"speed = fast", "unknown key 'speed'"},
+        {"max_delay 23h", "is not a 'key = value' line"},
+        {"max_delay =", "key 'max_delay' has no value"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cdnopt_rules rules = cdnopt_rules_default();
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        assert_int_equal(cdnopt_rules_parse_line(&rules, cases[c].line, "r.txt line 7", err),
+                         CDNOPT_EINVAL);
+        cdnopt_assert_contains(err, "r.txt line 7");
+        cdnopt_assert_contains(err, cases[c].message);
+    }
+
+    char path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    scratch_file(path, sizeof path, "rules.txt", "decay = 0.8\n\nduration = 3x\n");
+    cdnopt_rules rules;
+    assert_int_equal(cdnopt_rules_read(path, &rules, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "rules.txt line 3: duration '3x'");
+}
+
+static void rules_check_each_violation(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_grid grid = {day0, 300, 3 * 24 * 12};
+    cdnopt_release big = make_release("big", 600, 10, day0 + 20 * HOUR);
+    cdnopt_release small = make_release("small", 100, 10, day0 + 20 * HOUR);
+
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at, 1.0, &grid),
+                     CDNOPT_RULE_OK);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at + 60, 1.0, &grid),
+                     CDNOPT_RULE_GRID);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at - HOUR, 1.0, &grid),
+                     CDNOPT_RULE_WINDOW);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at + 24 * HOUR, 1.0, &grid),
+                     CDNOPT_RULE_WINDOW);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at, 0.2, &grid),
+                     CDNOPT_RULE_RATIO);
+    /* Ratio 0.1 from 20:00 puts batch 4 at 00:00, inside the blackout. */
+    assert_int_equal(cdnopt_rules_check(&rules, &big, big.planned_at, 0.1, &grid),
+                     CDNOPT_RULE_BLACKOUT);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, day0 + 28 * HOUR + 59 * 60, 1.0, NULL),
+                     CDNOPT_RULE_BLACKOUT);
+    assert_int_equal(cdnopt_rules_check(&rules, &big, day0 + 29 * HOUR, 1.0, &grid),
+                     CDNOPT_RULE_OK);
+    /* 500 MB or less ignores the blackout. */
+    assert_int_equal(cdnopt_rules_check(&rules, &small, small.planned_at, 0.1, &grid),
+                     CDNOPT_RULE_OK);
+    /* A start at 42:05 with 24 hours of traffic ends past a 60-hour grid. */
+    cdnopt_grid short_grid = {day0, 300, 60 * 12};
+    assert_int_equal(cdnopt_rules_check(&rules, &small, day0 + 42 * HOUR + 300, 0.1, &short_grid),
+                     CDNOPT_RULE_SPILL);
+    assert_int_equal(cdnopt_rules_check(&rules, &small, day0 + 42 * HOUR + 300, 1.0, &short_grid),
+                     CDNOPT_RULE_OK);
+}
+
+static void rules_options_list_legal(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_grid grid = {day0, 300, 3 * 24 * 12};
+    cdnopt_release small = make_release("small", 100, 10, day0 + 10 * HOUR);
+    /* 24 whole-hour delays x 4 ratios, all legal for a small release. */
+    assert_int_equal(cdnopt_rules_options(&rules, &small, &grid, HOUR, NULL, 0), 96);
+    /* Every 5-minute start: 23 * 12 + 1 = 277 starts. */
+    assert_int_equal(cdnopt_rules_options(&rules, &small, &grid, 300, NULL, 0), 277 * 4);
+
+    cdnopt_release big = make_release("big", 600, 10, day0 + 20 * HOUR);
+    cdnopt_option options[128];
+    size_t n = cdnopt_rules_options(&rules, &big, &grid, HOUR, options, 128);
+    assert_true(n < 96);
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(cdnopt_rules_check(&rules, &big, options[k].start_at,
+                                            options[k].batch_ratio, &grid),
+                         CDNOPT_RULE_OK);
+        if (k > 0)
+            assert_true(options[k].start_at >= options[k - 1].start_at);
+    }
+    /* First option: 20:00 with ratio 0.3 (batches at 20-23 h); 0.1 reaches midnight. */
+    assert_int_equal(options[0].start_at, big.planned_at);
+    assert_near(options[0].batch_ratio, 0.3, 0.0);
+}
+
+static void schedule_check_lists_violations(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_grid grid = {day0, 300, 3 * 24 * 12};
+    cdnopt_release items[3] = {make_release("ok", 100, 10, day0 + 10 * HOUR),
+                               make_release("late", 100, 10, day0 + 10 * HOUR),
+                               make_release("night", 900, 10, day0 + 10 * HOUR)};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 3, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    schedule->start_at[1] = day0 + 40 * HOUR;
+    schedule->start_at[2] = day0 + 26 * HOUR;
+    cdnopt_violation violations[4];
+    assert_int_equal(cdnopt_schedule_check(set, schedule, &rules, &grid, violations, 4), 2);
+    assert_int_equal(violations[0].release, 1);
+    assert_int_equal(violations[0].rule, CDNOPT_RULE_WINDOW);
+    cdnopt_assert_contains(violations[0].value,
+                           "start 2024-01-02 16:00:00 outside [2024-01-01 10:00:00, "
+                           "2024-01-02 09:00:00]");
+    assert_int_equal(violations[1].release, 2);
+    assert_string_equal(cdnopt_rule_name(violations[1].rule), "blackout");
+    cdnopt_assert_contains(violations[1].value, "batch of 900 MB begins 2024-01-02 02:00:00");
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
+static void shards_by_planned_hour(void **state)
+{
+    (void)state;
+    cdnopt_release items[4] = {make_release("a", 1, 1, day0 + 10 * HOUR + 300),
+                               make_release("b", 1, 1, day0 + 23 * HOUR),
+                               make_release("c", 1, 1, day0 + 34 * HOUR),
+                               make_release("d", 1, 1, day0 + 10 * HOUR + 3599)};
+    cdnopt_release_set *set = NULL;
+    cdnopt_shards *shards = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 4, &set, NULL), 0);
+    assert_int_equal(cdnopt_shards_new(set, &shards), 0);
+    assert_int_equal(shards->offset[10], 0);
+    assert_int_equal(shards->offset[11] - shards->offset[10], 3); /* a, c (10:00 next day), d */
+    assert_int_equal(shards->index[shards->offset[10]], 0);
+    assert_int_equal(shards->index[shards->offset[10] + 1], 2);
+    assert_int_equal(shards->index[shards->offset[10] + 2], 3);
+    assert_int_equal(shards->offset[24] - shards->offset[23], 1);
+    assert_int_equal(shards->offset[24], 4);
+    cdnopt_shards_free(shards);
+    cdnopt_shards_free(NULL);
+    cdnopt_release_set_free(set);
+}
+
+static void allocation_failures_are_reported(void **state)
+{
+    (void)state;
+    for (long n = 1; n <= 4; n++) {
+        cdnopt_release_set *set = NULL;
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        long before = cdnopt_alloc_live_blocks();
+        cdnopt_alloc_fail_after(n, true);
+        int rc = cdnopt_release_set_read_csv("tests/data/release/releases.csv", &set, err);
+        cdnopt_alloc_fail_after(0, false);
+        if (rc == 0) {
+            cdnopt_release_set_free(set);
+            continue;
+        }
+        assert_int_equal(rc, CDNOPT_ENOMEM);
+        assert_null(set);
+        assert_int_equal(cdnopt_alloc_live_blocks(), before);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(wave_hand_computed),
+        cmocka_unit_test(batch_remainder_shares),
+        cmocka_unit_test(evaluate_counts_spill),
+        cmocka_unit_test(figures_nearest_rank),
+        cmocka_unit_test(lower_bound_mean_or_max),
+        cmocka_unit_test(impact_matches_direct_sum),
+        cmocka_unit_test(impact_rejects_bad_waves),
+        cmocka_unit_test(impact_million_waves),
+        cmocka_unit_test(impact_release_equals_dense),
+        cmocka_unit_test(release_parse_rejects_each_field),
+        cmocka_unit_test(releases_file_errors_name_line),
+        cmocka_unit_test(releases_file_reads_example),
+        cmocka_unit_test(schedule_file_errors),
+        cmocka_unit_test(schedule_round_trip),
+        cmocka_unit_test(duplicate_ids_rejected_in_memory),
+        cmocka_unit_test(rules_example_file_is_default),
+        cmocka_unit_test(rules_lines_change_values),
+        cmocka_unit_test(rules_bad_lines_rejected),
+        cmocka_unit_test(rules_check_each_violation),
+        cmocka_unit_test(rules_options_list_legal),
+        cmocka_unit_test(schedule_check_lists_violations),
+        cmocka_unit_test(shards_by_planned_hour),
+        cmocka_unit_test(allocation_failures_are_reported),
+    };
+    return cdnopt_test_main(argc, argv, "release", tests, sizeof tests / sizeof tests[0]);
+}
