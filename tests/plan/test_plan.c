@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cdnopt/plan.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HOUR 3600
+
+/* cmocka 1.1.5 compares floats only; this checks doubles and prints both values. */
+#define assert_near(actual, expected, tolerance)                                      \
+    assert_near_at((actual), (expected), (tolerance), __FILE__, __LINE__)
+
+static void assert_near_at(double actual, double expected, double tolerance, const char *file,
+                           int line)
+{
+    if (fabs(actual - expected) <= tolerance)
+        return;
+    print_error("%.17g != %.17g (tolerance %g)\n", actual, expected, tolerance);
+    _fail(file, line);
+}
+
+/* 2024-01-01 00:00:00 in civil seconds. */
+static const int64_t day0 = 1704067200;
+
+/* A small instance: 48 hourly steps with a daytime plateau, four releases, delays of
+ * 0-3 h, ratios 0.5 and 1.0, waves of 4 hours, no blackout: 8 options per release and
+ * 8^4 = 4096 schedules, few enough to try them all. */
+typedef struct small_case {
+    int64_t times[48];
+    double values[48];
+    cdnopt_series baseline;
+    cdnopt_release_set *releases;
+    cdnopt_rules rules;
+} small_case;
+
+static void small_case_init(small_case *c)
+{
+    for (int h = 0; h < 48; h++) {
+        c->times[h] = day0 + h * HOUR;
+        int hour = h % 24;
+        c->values[h] = 100.0 + (hour >= 9 && hour <= 20 ? 60.0 : 0.0) + (double)(h % 5);
+    }
+    c->baseline = (cdnopt_series){48, HOUR, c->times, c->values, NULL};
+
+    c->rules = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "max_delay = 3h", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "batch_ratios = 0.5, 1.0", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "blackout = none", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "duration = 4h", "t", err), 0);
+
+    /* Sizes chosen so the releases matter: 800 MB x 2e5 users is 1.28e6 Gbit, about
+     * 120 Gbit/s in its first hour at ratio 1.0. */
+    cdnopt_release items[4];
+    const double sizes[4] = {800, 500, 300, 650};
+    const double users[4] = {2e5, 1.5e5, 2.5e5, 1e5};
+    const int planned[4] = {18, 19, 19, 21};
+    for (int i = 0; i < 4; i++) {
+        memset(&items[i], 0, sizeof items[i]);
+        snprintf(items[i].id, sizeof items[i].id, "r%d", i);
+        items[i].size_mb = sizes[i];
+        items[i].users = users[i];
+        items[i].planned_at = day0 + planned[i] * HOUR;
+    }
+    assert_int_equal(cdnopt_release_set_new(items, 4, &c->releases, err), 0);
+}
+
+/* Lowest peak (or p95) over every schedule of the small case. */
+static double brute_force(const small_case *c, bool p95)
+{
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_naive(c->releases, &schedule), 0);
+    double best = INFINITY;
+    for (int code = 0; code < 4096; code++) {
+        for (int i = 0; i < 4; i++) {
+            int option = (code >> (3 * i)) & 7;
+            schedule->start_at[i] = c->releases->items[i].planned_at + (option / 2) * HOUR;
+            schedule->batch_ratio[i] = option % 2 == 0 ? 0.5 : 1.0;
+        }
+        cdnopt_figures f;
+        assert_int_equal(
+            cdnopt_schedule_evaluate(&c->baseline, c->releases, schedule, &c->rules, NULL, &f),
+            0);
+        best = fmin(best, p95 ? f.p95_gbps : f.peak_gbps);
+    }
+    cdnopt_schedule_free(schedule);
+    return best;
+}
+
+static void check_result(const small_case *c, const cdnopt_plan_result *r)
+{
+    cdnopt_figures f;
+    assert_int_equal(
+        cdnopt_schedule_evaluate(&c->baseline, c->releases, r->schedule, &c->rules, NULL, &f), 0);
+    assert_near(r->planned.peak_gbps, f.peak_gbps, 0.0);
+    assert_near(r->planned.p95_gbps, f.p95_gbps, 0.0);
+    assert_near(r->peak_reduction, 1 - f.peak_gbps / r->naive.peak_gbps, 1e-15);
+    cdnopt_grid grid = cdnopt_grid_of(&c->baseline);
+    assert_int_equal(cdnopt_schedule_check(c->releases, r->schedule, &c->rules, &grid, NULL, 0),
+                     0);
+}
+
+static void exact_finds_brute_force_optimum(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    double optimum = brute_force(&c, false);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.mip_gap = 0;
+    params.time_limit_s = 30;
+    cdnopt_plan_result r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_exact(&c.baseline, c.releases, &c.rules, &params, &r, err), 0);
+    check_result(&c, &r);
+    assert_near(r.planned.peak_gbps, optimum, 1e-6);
+    assert_true(optimum < r.naive.peak_gbps - 50.0); /* the instance is not trivial */
+    assert_true(r.optimal);
+    /* The LP bound is a bound: never above the optimum, and the gap is not negative. */
+    assert_true(r.lp_bound_gbps <= optimum + 1e-6);
+    assert_true(r.gap >= -1e-9);
+    assert_string_equal(r.problem, "whole-hour delays");
+    cdnopt_plan_result_clear(&r);
+    cdnopt_release_set_free(c.releases);
+}
+
+static void greedy_reaches_brute_force_optimum(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    double optimum = brute_force(&c, false);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err), 0);
+    check_result(&c, &r);
+    assert_near(r.planned.peak_gbps, optimum, 1e-6);
+    assert_true(isnan(r.lp_bound_gbps));
+    assert_true(r.planned.peak_gbps < r.naive.peak_gbps);
+    cdnopt_plan_result_clear(&r);
+    cdnopt_release_set_free(c.releases);
+}
+
+static void p95_objective_not_worse(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    double optimum = brute_force(&c, true);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result by_peak, by_p95;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &by_peak, err),
+                     0);
+    params.objective = CDNOPT_OBJECTIVE_P95;
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &by_p95, err),
+                     0);
+    check_result(&c, &by_p95);
+    /* The p95 passes start where the peak run's passes end and never raise the p95. */
+    assert_true(by_p95.planned.p95_gbps <= by_peak.planned.p95_gbps + 1e-9);
+    assert_true(by_p95.planned.p95_gbps >= optimum - 1e-9);
+    cdnopt_plan_result_clear(&by_peak);
+    cdnopt_plan_result_clear(&by_p95);
+    cdnopt_release_set_free(c.releases);
+}
+
+/* On a flat baseline one release goes out at planned_at (ties favour no delay) with
+ * ratio 0.5, whose highest hour (1.8 times a half batch's first hour) is below ratio
+ * 1.0's (2 times). */
+static void greedy_ties_prefer_no_delay(void **state)
+{
+    (void)state;
+    int64_t times[48];
+    double values[48];
+    for (int h = 0; h < 48; h++) {
+        times[h] = day0 + h * HOUR;
+        values[h] = 100;
+    }
+    cdnopt_series baseline = {48, HOUR, times, values, NULL};
+    cdnopt_rules rules = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "batch_ratios = 0.5, 1.0", "t", err), 0);
+    cdnopt_release r = {.id = "r", .size_mb = 100, .users = 1000, .planned_at = day0 + 2 * HOUR};
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, err), 0);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result result;
+    assert_int_equal(cdnopt_plan_greedy(&baseline, set, &rules, &params, &result, err), 0);
+    assert_int_equal(result.schedule->start_at[0], r.planned_at);
+    assert_near(result.schedule->batch_ratio[0], 0.5, 0.0);
+    assert_near(result.planned.peak_gbps, 100 + 0.04145869826611355, 1e-12);
+    cdnopt_plan_result_clear(&result);
+    cdnopt_release_set_free(set);
+}
+
+static void planners_reject_impossible_input(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result r;
+
+    /* A baseline of 20 hours is too short for a release planned at 18:00. */
+    c.baseline.n = 20;
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "release 'r0' has no legal start");
+    assert_null(r.schedule);
+    c.baseline.n = 48;
+
+    params.start_step_s = 1800;
+    assert_int_equal(cdnopt_plan_exact(&c.baseline, c.releases, &c.rules, &params, &r, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "whole-hour delays only");
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "start step of 1800 s must be a multiple of the baseline step");
+    cdnopt_release_set_free(c.releases);
+}
+
+static void objective_names(void **state)
+{
+    (void)state;
+    cdnopt_objective objective;
+    assert_int_equal(cdnopt_objective_parse("p95", &objective), 0);
+    assert_int_equal(objective, CDNOPT_OBJECTIVE_P95);
+    assert_string_equal(cdnopt_objective_name(objective), "p95");
+    assert_int_equal(cdnopt_objective_parse("peak", &objective), 0);
+    assert_int_equal(cdnopt_objective_parse("max", &objective), CDNOPT_EINVAL);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(exact_finds_brute_force_optimum),
+        cmocka_unit_test(greedy_reaches_brute_force_optimum),
+        cmocka_unit_test(p95_objective_not_worse),
+        cmocka_unit_test(greedy_ties_prefer_no_delay),
+        cmocka_unit_test(planners_reject_impossible_input),
+        cmocka_unit_test(objective_names),
+    };
+    return cdnopt_test_main(argc, argv, "plan", tests, sizeof tests / sizeof tests[0]);
+}
