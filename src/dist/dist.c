@@ -26,6 +26,7 @@ struct cdnopt_dist {
     long kill_rank;     /* test hook: rank that exits at training step kill_step, or -1 */
     long kill_step;
     long steps;         /* gradient sums done so far */
+    double sum_seconds; /* wall time inside the gradient sums, waiting for peers included */
 };
 
 /* Turn an MPI return code into CDNOPT_EDIST with MPI's text, the call and the rank. */
@@ -110,6 +111,9 @@ void cdnopt_dist_finalize(cdnopt_dist *d)
 {
     if (d == NULL)
         return;
+    if (d->steps > 0)
+        CDNOPT_LOG_DEBUG(DIST_LOG, "gradient_sums=%ld seconds_in_allreduce=%.3f", d->steps,
+                         d->sum_seconds);
     if (d->active) {
         if (d->comm != MPI_COMM_NULL)
             MPI_Comm_free(&d->comm);
@@ -220,7 +224,10 @@ static int hook_sum_floats(float *values, size_t n, void *user)
 {
     cdnopt_dist *d = user;
     maybe_kill(d);
-    return cdnopt_dist_sum_floats(d, values, n, NULL);
+    double t0 = cdnopt_clock_s();
+    int rc = cdnopt_dist_sum_floats(d, values, n, NULL);
+    d->sum_seconds += cdnopt_clock_s() - t0;
+    return rc;
 }
 
 static int hook_sum_doubles(double *values, size_t n, void *user)

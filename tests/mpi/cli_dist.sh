@@ -6,7 +6,8 @@
 # training fails the job, after which --resume finishes from the checkpoint.
 #
 # usage: cli_dist.sh CDNOPT MPIEXEC NP CASE
-#   CASE is forecast_sharded, evaluate_sharded, kill_and_resume or train_agent_same.
+#   CASE is forecast_sharded, evaluate_sharded, kill_and_resume, train_agent_same or
+#   bad_series_aborts.
 set -euo pipefail
 
 cdnopt=$1
@@ -119,6 +120,22 @@ train_agent_same() {
     run_np "${flags[@]}" --out shared.h5 2> shared.log || fail "train-agent failed: $(cat shared.log)"
     grep -q "loss=[0-9]" shared.log || fail "no gradient update ran, so the check would be void"
     h5diff plain.h5 shared.h5 || fail "the agent trained on $np ranks differs from one process"
+}
+
+# A series that only the last rank reads is invalid: that rank reports the file and
+# stops the whole job, which must not hang the ranks waiting to gather.
+bad_series_aborts() {
+    make_inputs
+    printf 'timestamp,gbps\n2025-01-06 00:00:00,not-a-number\n' > series/zzz.csv
+    set +e
+    run_np forecast --model model.h5 --series-dir series --samples 10 --horizon 6h \
+        --out out.csv 2> bad.log
+    local status=$?
+    set -e
+    [ "$status" -ne 0 ] || fail "the job exited 0 with an invalid series"
+    grep -q "zzz.csv" bad.log || fail "the error does not name the file: $(cat bad.log)"
+    grep -q "stopping the job" bad.log || fail "no MPI_Abort message: $(cat bad.log)"
+    [ ! -f out.csv ] || fail "an output file was written by the failed job"
 }
 
 "$case_name"
