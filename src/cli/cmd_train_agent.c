@@ -130,6 +130,8 @@ static int log_progress(const cdnopt_train_progress *p, void *user)
     if (curve->file)
         fprintf(curve->file, "%d,%.6f,%.4f,%.6g,%.5f,%.6f,%.2f\n", p->episode, p->mean_return,
                 p->epsilon, p->loss, p->mask_accuracy, p->val_reduction, p->elapsed_s);
+    if (curve->file)
+        fflush(curve->file); /* so that a long run can be plotted while it trains */
     return 0;
 }
 
