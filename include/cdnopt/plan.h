@@ -4,9 +4,9 @@
  *
  * Two planners share one params struct and one result:
  * - greedy: valley filling. Releases are taken by energy (size * users), largest
- *   first, and each is placed at the legal (start, ratio) whose own traffic window
- *   reaches the lowest total (baseline plus the releases already placed); ties go
- *   to the smaller delay, then the smaller ratio. Local-search passes then re-place
+ *   first. Each goes to the legal (start, ratio) whose traffic window reaches the
+ *   lowest total, counting the baseline and the releases already placed. Ties go to
+ *   the smaller delay, then the smaller ratio. Local-search passes then re-place
  *   each release with the others fixed: first by the growth of sum T^2, then of
  *   sum (T / peak)^16 (smooth stand-ins for the max that still move when several
  *   steps share the peak), then by the objective itself (the highest total the
@@ -48,7 +48,7 @@
 
 #include "cdnopt/release.h"
 
-/** What a planner minimises. */
+/** Objective a planner minimises. */
 typedef enum cdnopt_objective {
     CDNOPT_OBJECTIVE_PEAK = 0, /* max of T(t) */
     CDNOPT_OBJECTIVE_P95 = 1,  /* nearest-rank 95th percentile of T(t) */

@@ -26,6 +26,7 @@
  *
  * Usage:
  *     cdnopt_rules rules = cdnopt_rules_default();
+ *     cdnopt_grid grid = cdnopt_grid_of(baseline);
  *     cdnopt_release_set *releases = NULL;
  *     cdnopt_schedule *schedule = NULL;
  *     char err[CDNOPT_ERRMSG_MAX];
@@ -59,7 +60,7 @@
 /* Releases and schedules                                                    */
 /* ------------------------------------------------------------------------- */
 
-/** Longest release id plus its terminating NUL. */
+/** Maximum length of a release id, plus its terminating NUL. */
 #define CDNOPT_RELEASE_ID_MAX 64
 
 /** One release to roll out. */
@@ -214,7 +215,7 @@ void cdnopt_release_format_time(int64_t t, char *buf, size_t buf_size);
 /** Most batch ratios a rules file may list. */
 #define CDNOPT_RULES_MAX_RATIOS 16
 
-/** Longest wave a rules file may set, in hours. */
+/** Maximum wave duration a rules file may set, in hours. */
 #define CDNOPT_RULES_MAX_DURATION_H 168
 
 /** The rules a schedule keeps and the shape of a batch's wave; see docs/rules.md. */
@@ -371,7 +372,8 @@ void cdnopt_impact_free(cdnopt_impact *impact);
  */
 int cdnopt_impact_add_wave(cdnopt_impact *impact, int64_t start_at, double gbps);
 
-/** Add every batch of a release started at start_at with batch_ratio. */
+/** Add every batch of a release started at start_at with batch_ratio, shaped by the
+ *  rules given to cdnopt_impact_new(). Returns 0, CDNOPT_EINVAL or CDNOPT_ENOMEM. */
 int cdnopt_impact_add_release(cdnopt_impact *impact, const cdnopt_release *release,
                               int64_t start_at, double batch_ratio);
 
@@ -434,7 +436,7 @@ double cdnopt_lower_bound_gbps(const cdnopt_series *baseline, const cdnopt_relea
  * can work one planned hour at a time. Owned, freed with cdnopt_shards_free().
  */
 typedef struct cdnopt_shards {
-    size_t offset[25];  /* shard h holds index[offset[h] .. offset[h+1]) */
+    size_t offset[25];  /* shard h is index[offset[h] .. offset[h+1]) */
     size_t *index;      /* release indices, in set order within each shard */
 } cdnopt_shards;
 

@@ -321,7 +321,7 @@ static bool solve_lp(milp *m, const cdnopt_plan_params *params, double deadline)
 }
 
 /* Branch and bound from the solved LP, warm-started with m->warm. Returns whether an
- * integer solution came back; *proved tells whether the gap fell below mip_gap. */
+ * integer solution came back, and sets *proved when the gap fell below mip_gap. */
 static bool solve_mip(milp *m, const cdnopt_plan_params *params, double deadline, bool *proved)
 {
     m->warm_offered = false;
