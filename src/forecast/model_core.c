@@ -10,8 +10,8 @@
 
 cdnopt_model_params cdnopt_model_params_default(void)
 {
-    /* NOTE: seasonal_lag stays off because the held-out day-ahead comparison in
-     * docs/benchmarks.md did not show a gain; see the header for the figures. */
+    /* seasonal_lag is off because it made held-out day-ahead forecasts worse on both
+     * 5-minute ISP series tried (figures in cdnopt/model.h and docs/benchmarks.md). */
     return (cdnopt_model_params){
         .arch = CDNOPT_ARCH_RESIDUAL_LSTM,
         .window = 0,
