@@ -8,6 +8,7 @@
 #include "plan_report.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/pipeline.h"
 #include "cdnopt/plan.h"
 
 #include <stdio.h>
@@ -16,8 +17,9 @@
 #define PLAN_LOG "plan"
 
 static const char synopsis[] =
-    "plan --baseline FILE --releases FILE --out SCHEDULE.csv [--solver greedy|exact]\n"
-    "       [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N] [--json]";
+    "plan (--baseline FILE | --history FILE --model MODEL.h5 [--horizon DURATION])\n"
+    "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact] [--objective peak|p95]\n"
+    "       [--rules FILE] [--time-limit DURATION] [--passes N] [--json]";
 static const char description[] =
     "Choose a start (delay after planned_at, in whole hours) and a batch ratio for every\n"
     "release so that baseline plus download traffic has the lowest peak or p95. The\n"
@@ -25,21 +27,90 @@ static const char description[] =
     "releases CSV has id,size_mb,users,planned_at[,latest_start_at]. The schedule goes\n"
     "to --out as id,start_at,batch_ratio. Prints naive and planned peak and p95, their\n"
     "reductions, the lower bound, the exact planner's LP bound and gap, and the time.\n"
-    "The rules (delay window, ratios, blackout, wave shape) are in docs/rules.md.";
+    "The rules (delay window, ratios, blackout, wave shape) are in docs/rules.md.\n"
+    "With --history and --model in place of --baseline, the baseline is the model's\n"
+    "critical line (calibrated upper bound x --safety) forecast from the end of the\n"
+    "history through the last instant a legal schedule can reach.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
-    int64_t time_limit_s;
+    const char *history, *model;
+    int64_t time_limit_s, horizon_s;
+    double safety;
     long passes;
     bool json;
 } plan_flags;
 
+/* Steps from the end of history through the end of the latest traffic any legal
+ * schedule can cause: the latest start plus the longest profile. */
+static int64_t reach_steps(const cdnopt_series *history, const cdnopt_release_set *releases,
+                           const cdnopt_rules *rules)
+{
+    double smallest = rules->batch_ratios[0];
+    int64_t reach = 0, end = history->t[history->n - 1] + history->step_s;
+    for (size_t i = 0; i < releases->n; i++) {
+        int64_t last = cdnopt_release_latest_start(&releases->items[i], rules) +
+                       (int64_t)cdnopt_profile_hours(rules, smallest) * 3600;
+        reach = last > reach ? last : reach;
+    }
+    return reach > end ? (reach - end + history->step_s - 1) / history->step_s : 0;
+}
+
+/* Replace the history in `in` by the critical forecast after it. */
+static int forecast_baseline(const plan_flags *flags, plan_inputs *in, char *err)
+{
+    cdnopt_model *model = NULL;
+    cdnopt_calibration cal;
+    bool have_cal = false;
+    int rc = cdnopt_model_load(flags->model, &model, err);
+    if (rc == 0) {
+        rc = cdnopt_pipeline_calibration_load(flags->model, &cal, err);
+        have_cal = rc == 0;
+        if (rc == CDNOPT_ENOTFOUND) {
+            CDNOPT_LOG_WARN(PLAN_LOG, "%s; planning against raw intervals mean +- 1.96 sd", err);
+            rc = 0;
+        }
+    }
+
+    cdnopt_forecast_params fp = cdnopt_forecast_params_default();
+    fp.safety = flags->safety;
+    int64_t steps = flags->horizon_s > 0 ? flags->horizon_s / in->baseline->step_s
+                                         : reach_steps(in->baseline, in->releases, &in->rules);
+    fp.horizon = (int)(steps > 0 ? steps : 1);
+    cdnopt_forecast_result *f = NULL;
+    cdnopt_series *critical = NULL;
+    if (rc == 0) {
+        cdnopt_sampler sampler = cdnopt_sampler_from_model(model);
+        rc = cdnopt_pipeline_forecast(&sampler, have_cal ? &cal : NULL, in->baseline,
+                                      in->baseline->n, &fp, &f, err);
+    }
+    if (rc == 0)
+        rc = cdnopt_series_new((size_t)f->horizon, f->t[0], f->step_s, &critical);
+    if (rc == 0) {
+        memcpy(critical->v, f->critical, (size_t)f->horizon * sizeof *critical->v);
+        CDNOPT_LOG_INFO(PLAN_LOG, "forecast steps=%d calibrated=%s safety=%g model=%s",
+                        f->horizon, f->calibrated ? "yes" : "no", fp.safety, flags->model);
+        cdnopt_series_free(in->baseline);
+        in->baseline = critical;
+    }
+    cdnopt_forecast_result_free(f);
+    if (have_cal)
+        cdnopt_calibration_fini(&cal);
+    cdnopt_model_free(model);
+    return rc;
+}
+
 static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char *err)
 {
     plan_inputs in;
-    int rc = plan_inputs_read(flags->baseline, flags->releases, flags->rules, &in, err);
-    if (rc != 0)
+    const char *series = flags->baseline != NULL ? flags->baseline : flags->history;
+    int rc = plan_inputs_read(series, flags->releases, flags->rules, &in, err);
+    if (rc == 0 && flags->history != NULL)
+        rc = forecast_baseline(flags, &in, err);
+    if (rc != 0) {
+        plan_inputs_free(&in);
         return rc;
+    }
 
     cdnopt_plan_result result;
     bool exact = strcmp(flags->solver, "exact") == 0;
@@ -68,6 +139,13 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
 /* Check the flag values the table cannot check, and fill params from them. */
 static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char *err)
 {
+    if ((flags->baseline == NULL) == (flags->history == NULL))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "give either --baseline FILE or --history FILE with --model FILE");
+    if (flags->history != NULL && flags->model == NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--history needs --model: the model forecasts the baseline to plan "
+                           "against");
     if (strcmp(flags->solver, "greedy") != 0 && strcmp(flags->solver, "exact") != 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --solver '%s': use greedy or exact",
                            flags->solver);
@@ -85,10 +163,21 @@ int cdnopt_cmd_plan(int argc, char **argv)
     cdnopt_plan_params params = cdnopt_plan_params_default();
     plan_flags flags = {.solver = "greedy", .objective = "peak",
                         .time_limit_s = (int64_t)params.time_limit_s,
+                        .safety = cdnopt_forecast_params_default().safety,
                         .passes = params.local_search_passes};
     cdnopt_cli_option opts[] = {
         {"--baseline", CDNOPT_CLI_STRING, &flags.baseline, 0, 0, "FILE",
-         "baseline bandwidth CSV (timestamp, Gbit/s)", true, false},
+         "baseline bandwidth CSV (timestamp, Gbit/s)", false, false},
+        {"--history", CDNOPT_CLI_STRING, &flags.history, 0, 0, "FILE",
+         "bandwidth CSV before the releases; plan against its forecast instead of --baseline",
+         false, false},
+        {"--model", CDNOPT_CLI_STRING, &flags.model, 0, 0, "FILE",
+         "HDF5 model file written by cdnopt train, for --history", false, false},
+        {"--horizon", CDNOPT_CLI_DURATION, &flags.horizon_s, 0, 28.0 * 86400, "DURATION",
+         "time to forecast after the history (0 = through the last reachable traffic)", false,
+         false},
+        {"--safety", CDNOPT_CLI_DOUBLE, &flags.safety, 1.0, 10.0, "FACTOR",
+         "critical line = calibrated upper bound x this factor", false, false},
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},
         {"--out", CDNOPT_CLI_STRING, &flags.out, 0, 0, "FILE",
