@@ -151,8 +151,9 @@ static int shard_init(model_shards *sh, shard *s, const cdnopt_model *m, int ind
     if (s->x == NULL || s->y == NULL || s->dpred == NULL)
         return CDNOPT_ENOMEM;
 
-    /* About one shard's traces: the LSTMs keep ~(12 + inputs) floats per unit and step. */
-    int rc = cdnopt_scratch_new(max_rows * w * h * (24 + h + f) * sizeof(float), &s->scratch);
+    /* A first guess at one shard's forward traces and backward buffers, about
+     * (features + 24 units) floats per window step; the arena grows if it is short. */
+    int rc = cdnopt_scratch_new(max_rows * w * (f + 24 * h) * sizeof(float), &s->scratch);
     if (rc != CDNOPT_OK || index == 0)
         return rc;
 

@@ -13,8 +13,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Windows per forward pass when computing the validation loss (dropout off). */
-#define VAL_BATCH 256
+/* Windows per forward pass when computing the validation loss (dropout off). The LSTM
+ * traces keep about (features + 16 units) floats per window step, 71 MB for 64 windows
+ * of 288 steps and 64 units. */
+#define VAL_BATCH 64
 
 /* Most training threads; beyond this the per-thread shards of a batch of 64 get small. */
 #define MAX_SHARDS 8
@@ -105,8 +107,8 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
         tr->mask1 == NULL || tr->mask2 == NULL || tr->best == NULL)
         return CDNOPT_ENOMEM;
 
-    /* Validation runs forward passes only, which keep far less than training traces. */
-    rc = cdnopt_scratch_new(VAL_BATCH * w * h * (12 + f) * sizeof(float), &tr->scratch);
+    /* Validation runs forward passes only; see VAL_BATCH for the size. */
+    rc = cdnopt_scratch_new(VAL_BATCH * w * (f + 16 * h) * sizeof(float), &tr->scratch);
     if (rc == CDNOPT_OK)
         rc = cdnopt__shards_new(m, n_shards, b, &tr->shards);
     if (rc != CDNOPT_OK)
