@@ -8,6 +8,7 @@
  */
 #include "serve-impl.h"
 
+#include "cdnopt/agent.h"
 #include "cdnopt/plan.h"
 #include "cdnopt/release.h"
 
@@ -110,9 +111,13 @@ static void submit_job(struct cdnopt_server *server, serve_request *req, serve_j
 
 enum against { AGAINST_OBSERVED, AGAINST_FORECAST };
 
+enum solver { SOLVER_GREEDY, SOLVER_EXACT, SOLVER_DQN };
+
+static const char *const solver_names[] = {"greedy", "exact", "dqn"};
+
 struct replan_args {
     enum against against;
-    bool exact;
+    enum solver solver;
     cdnopt_objective objective;
     double time_limit_s;
 };
@@ -198,7 +203,7 @@ static json_t *result_json(const struct replan_args *a, const cdnopt_plan_result
     json_t *out = json_pack(
         "{s:s, s:s, s:s, s:I, s:o, s:o, s:f, s:f, s:f, s:f, s:s, s:s, s:f, s:b, s:s, s:I, s:o}",
         "against", a->against == AGAINST_OBSERVED ? "observed" : "forecast", "solver",
-        a->exact ? "exact" : "greedy", "objective", cdnopt_objective_name(a->objective), "releases",
+        solver_names[a->solver], "objective", cdnopt_objective_name(a->objective), "releases",
         (json_int_t)n_releases, "naive", figures_json(&r->naive), "planned",
         figures_json(&r->planned), "peak_reduction", r->peak_reduction, "p95_reduction",
         r->p95_reduction, "lower_bound_gbps", r->lower_bound_gbps, "solve_s", r->solve_s, "problem",
@@ -232,6 +237,26 @@ static int save_schedule(struct cdnopt_server *server, const cdnopt_release_set 
     return rc;
 }
 
+static int run_planner(struct cdnopt_server *server, enum solver solver,
+                       const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                       cdnopt_plan_result *result, char *err)
+{
+    switch (solver) {
+    case SOLVER_EXACT:
+        return cdnopt_plan_exact(baseline, releases, rules, params, result, err);
+    case SOLVER_DQN:
+        /* The agent's schedule, then greedy local search from it (repair). */
+        if (server->agent == NULL)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "solver dqn needs an agent; start the server with --agent FILE");
+        return cdnopt_plan_dqn(server->agent, baseline, releases, rules, params, true, result, err);
+    case SOLVER_GREEDY:
+        break;
+    }
+    return cdnopt_plan_greedy(baseline, releases, rules, params, result, err);
+}
+
 static int replan(serve_job *job, const struct replan_args *a, char *err)
 {
     struct cdnopt_server *server = job->server;
@@ -253,8 +278,7 @@ static int replan(serve_job *job, const struct replan_args *a, char *err)
         params.time_limit_s = a->time_limit_s;
     cdnopt_plan_result result = {0};
     if (rc == CDNOPT_OK)
-        rc = a->exact ? cdnopt_plan_exact(baseline, releases, &rules, &params, &result, err)
-                      : cdnopt_plan_greedy(baseline, releases, &rules, &params, &result, err);
+        rc = run_planner(server, a->solver, baseline, releases, &rules, &params, &result, err);
 
     json_t *figures = NULL;
     int64_t id = 0;
@@ -296,7 +320,7 @@ static void run_replan(serve_job *job)
 
 static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a, bool *wait)
 {
-    *a = (struct replan_args){AGAINST_OBSERVED, false, CDNOPT_OBJECTIVE_PEAK, 0};
+    *a = (struct replan_args){AGAINST_OBSERVED, SOLVER_GREEDY, CDNOPT_OBJECTIVE_PEAK, 0};
     *wait = false;
     const char *against = NULL;
     const char *solver = NULL;
@@ -318,14 +342,15 @@ static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a
     }
     a->against =
         against != NULL && strcmp(against, "forecast") == 0 ? AGAINST_FORECAST : AGAINST_OBSERVED;
-    if (solver != NULL && strcmp(solver, "greedy") != 0 && strcmp(solver, "exact") != 0) {
-        /* TODO: solver "dqn" with the agent of --agent, once the plan module
-         * offers a planning call for a trained agent. */
+    a->solver = SOLVER_GREEDY;
+    for (int k = 0; solver != NULL && k < 3; k++)
+        if (strcmp(solver, solver_names[k]) == 0)
+            a->solver = (enum solver)k;
+    if (solver != NULL && strcmp(solver, solver_names[a->solver]) != 0) {
         serve_respond_error(req, 422, "invalid_value", "solver",
-                            "field 'solver' is '%.20s'; use greedy or exact", solver);
+                            "field 'solver' is '%.20s'; use greedy, exact or dqn", solver);
         return false;
     }
-    a->exact = solver != NULL && strcmp(solver, "exact") == 0;
     if (objective != NULL && cdnopt_objective_parse(objective, &a->objective) != CDNOPT_OK) {
         serve_respond_error(req, 422, "invalid_value", "objective",
                             "field 'objective' is '%.20s'; use peak or p95", objective);
@@ -343,6 +368,11 @@ void serve_route_replan(struct cdnopt_server *server, serve_request *req)
     bool wait = false;
     bool ok = parse_replan(req, root, &parsed, &wait);
     json_decref(root);
+    if (ok && parsed.solver == SOLVER_DQN && server->agent == NULL) {
+        serve_respond_error(req, 422, "unprocessable", "solver",
+                            "solver dqn needs an agent; start the server with --agent FILE");
+        ok = false;
+    }
     if (!ok || serve_shed_job(server, req))
         return;
 

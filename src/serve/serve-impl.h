@@ -328,6 +328,7 @@ struct cdnopt_server {
     serve_pool *pool;             /* job workers */
     serve_writer *writer;         /* group commit */
     serve_forecaster *forecaster; /* --model, or NULL */
+    struct cdnopt_agent *agent;   /* --agent, or NULL; used under plan_lock */
     _Atomic uint64_t next_request_id;
     _Atomic uint64_t next_job_id;
     pthread_mutex_t plan_lock; /* one re-plan at a time */

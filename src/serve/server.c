@@ -8,6 +8,7 @@
  */
 #include "serve-impl.h"
 
+#include "cdnopt/agent.h"
 #include "cdnopt/series.h"
 
 #include <stdarg.h>
@@ -687,6 +688,8 @@ static int start_parts(struct cdnopt_server *s, char *err)
     int rc = cdnopt_store_open(&sp, &s->store, err);
     if (rc == CDNOPT_OK && s->model_path != NULL)
         rc = serve_forecaster_open(s->model_path, &s->forecaster, err);
+    if (rc == CDNOPT_OK && s->agent_path != NULL)
+        rc = cdnopt_agent_load(s->agent_path, &s->agent, err);
     if (rc == CDNOPT_OK)
         rc = serve_metrics_new(&s->metrics);
     if (rc == CDNOPT_OK)
@@ -776,6 +779,7 @@ void cdnopt_server_stop(cdnopt_server *s)
     serve_monitor_stop(s->monitor);
     serve_metrics_free(s->metrics);
     serve_forecaster_close(s->forecaster);
+    cdnopt_agent_free(s->agent);
     cdnopt_store_close(s->store);
     if (was_running)
         CDNOPT_LOG_INFO(SERVE_LOG, "event=stop port=%d", s->port);

@@ -689,6 +689,9 @@ static void replan_async_job_and_errors(void **state)
 
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"solver\":\"magic\"}", NULL), 422,
                  "invalid_value", "'solver' is 'magic'");
+    expect_error(
+        http_post_json(f.port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL), 422,
+        "unprocessable", "start the server with --agent");
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":\"yes\"}", NULL), 400,
                  "invalid_field", "invalid re-plan request");
     expect_error(http_request(f.port, "GET", "/api/v1/forecast", NULL, NULL, 0), 503, "no_model",

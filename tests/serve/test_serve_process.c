@@ -333,11 +333,97 @@ static void forecast_with_trained_model(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* releases.csv rows of a workload as one JSON batch body (malloc'd). */
+static char *releases_batch_json(const char *csv)
+{
+    size_t cap = strlen(csv) * 3 + 64;
+    char *out = malloc(cap);
+    size_t len = (size_t)snprintf(out, cap, "{\"releases\":[");
+    const char *line = strchr(csv, '\n');
+    for (int n = 0; line != NULL && line[1] != '\0'; n++) {
+        char id[64];
+        char planned[32];
+        double size_mb = 0;
+        double users = 0;
+        if (sscanf(line + 1, "%63[^,],%lf,%lf,%19[^,\n]", id, &size_mb, &users, planned) != 4)
+            break;
+        len += (size_t)snprintf(out + len, cap - len,
+                                "%s{\"id\":\"%s\",\"size_mb\":%.17g,\"users\":%.17g,"
+                                "\"planned_at\":\"%s\"}",
+                                n > 0 ? "," : "", id, size_mb, users, planned);
+        line = strchr(line + 1, '\n');
+    }
+    snprintf(out + len, cap - len, "]}");
+    return out;
+}
+
+/* A tiny agent checks the wiring of --agent and solver dqn, not its quality. */
+static void replan_with_dqn_agent(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-dqn");
+    char exe[600];
+    char history[512];
+    char command[2400];
+    cdnopt_test_shared_path(history, sizeof history, "workloads/day/history.csv");
+    snprintf(command, sizeof command,
+             "%s -q train-agent --history %s --episodes 2 --workers 1 --hidden 8 --updates 1 "
+             "--min-releases 10 --max-releases 20 --out %s/agent.h5 > %s/train.log 2>&1",
+             binary(exe, sizeof exe), history, dir, dir);
+    assert_int_equal(system(command), 0);
+
+    char db[600];
+    char log[600];
+    char agent[700];
+    snprintf(db, sizeof db, "%s/dqn.db", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(agent, sizeof agent, "%s/agent.h5", dir);
+    int port = http_free_port();
+    pid_t pid = spawn_server(port, db, log, "--agent", agent);
+
+    char path[512];
+    size_t len = 0;
+    cdnopt_test_shared_path(path, sizeof path, "workloads/day/baseline.csv");
+    char *csv = read_file_text(path, &len);
+    http_response r =
+        http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+    free(csv);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    cdnopt_test_shared_path(path, sizeof path, "workloads/day/releases.csv");
+    csv = read_file_text(path, &len);
+    char *batch = releases_batch_json(csv);
+    free(csv);
+    r = http_post_json(port, "/api/v1/releases", batch, NULL);
+    free(batch);
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"created\":200");
+    http_response_free(&r);
+
+    r = http_post_json(port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"solver\":\"dqn\"");
+    const char *naive_at = strstr(r.body, "\"naive\":{\"peak_gbps\":");
+    const char *planned_at = strstr(r.body, "\"planned\":{\"peak_gbps\":");
+    assert_non_null(naive_at);
+    assert_non_null(planned_at);
+    double naive_peak = strtod(naive_at + strlen("\"naive\":{\"peak_gbps\":"), NULL);
+    double planned_peak = strtod(planned_at + strlen("\"planned\":{\"peak_gbps\":"), NULL);
+    assert_true(naive_peak > 2000); // the day workload's naive peak is 2224.865 Gbit/s
+    assert_true(planned_peak <= naive_peak);
+    http_response_free(&r);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(acknowledged_creates_survive_kill),
     cmocka_unit_test(sigterm_stops_gracefully),
     cmocka_unit_test(serve_flags_rejected),
     cmocka_unit_test(forecast_with_trained_model),
+    cmocka_unit_test(replan_with_dqn_agent),
 };
 
 CDNOPT_TEST_MAIN("serve_process", tests)
