@@ -25,8 +25,7 @@ int main(int argc, char **argv)
     int repeats = argc > 2 ? atoi(argv[2]) : 2000;
     float *values = cdnopt_calloc(n > 0 ? n : 1, sizeof *values);
     if (values == NULL || repeats < 1) {
-        fprintf(stderr, "bench_dist: need n_floats >= 1 and repeats >= 1\n");
-        cdnopt_dist_abort(d, 2, "bad arguments");
+        cdnopt_dist_abort(d, 2, "invalid arguments: give n_floats >= 1 and repeats >= 1");
     }
 
     /* A few untimed sums first, so that connection set-up is not counted. */
