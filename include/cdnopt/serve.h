@@ -60,7 +60,8 @@ typedef struct cdnopt_serve_params {
     size_t max_body_bytes;       /* larger request bodies get 413, default 32 MiB */
     size_t max_batch_releases;   /* maximum releases in one create request, default 100000 */
     size_t max_job_queue;        /* queued jobs beyond this get 503, default 64 */
-    const char *web_dir;         /* dashboard files served under /monitor; NULL: none */
+    int64_t worker_idle_ms; /* a worker idle this long exits above min_workers, default 10000 */
+    const char *web_dir;    /* dashboard files served under /monitor; NULL: none */
 } cdnopt_serve_params;
 
 /** Return the defaults listed in the field comments of cdnopt_serve_params. */

@@ -2,8 +2,8 @@
 /*
  * The job worker pool: a FIFO of re-plan and forecast jobs run by between
  * min_workers and max_workers detached threads. A submit that finds more queued
- * jobs than idle workers starts one more worker; a worker idle for
- * POOL_IDLE_EXIT_S seconds exits while the pool is above its minimum. Recycling
+ * jobs than idle workers starts one more worker, and a worker idle for idle_ms
+ * exits while the pool is above its minimum. Recycling
  * (the memory alert) retires every worker after its current job and starts
  * min_workers fresh ones, so per-thread caches and arenas go back to the system.
  * Recent jobs stay in a table so that clients can poll them by id.
@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#define POOL_IDLE_EXIT_S 10
 #define POOL_RECENT_JOBS 256
 
 struct serve_pool {
@@ -24,11 +23,12 @@ struct serve_pool {
     size_t depth;           /* queued jobs */
     size_t max_queue;       /* submit beyond this depth fails */
     int min_workers, max_workers;
-    int workers;                         /* live worker threads */
-    int busy;                            /* workers running a job */
-    uint64_t generation;                 /* bumped by recycle; older workers exit */
-    uint64_t recycles;                   /* number of recycles */
-    bool stopping;                       /* drain the queue and exit */
+    int64_t idle_ms;     /* idle time after which a worker above the minimum exits */
+    int workers;         /* live worker threads */
+    int busy;            /* workers running a job */
+    uint64_t generation; /* bumped by recycle; older workers exit */
+    uint64_t recycles;   /* number of recycles */
+    bool stopping;       /* drain the queue and exit */
     serve_job *recent[POOL_RECENT_JOBS]; /* ring of recent jobs by id, one reference each */
 };
 
@@ -121,7 +121,9 @@ static serve_job *next_job(serve_pool *pool, uint64_t generation)
 
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += POOL_IDLE_EXIT_S;
+        int64_t ns = deadline.tv_nsec + (pool->idle_ms % 1000) * 1000000;
+        deadline.tv_sec += (time_t)(pool->idle_ms / 1000 + ns / 1000000000);
+        deadline.tv_nsec = (long)(ns % 1000000000);
         if (pthread_cond_timedwait(&pool->work, &pool->lock, &deadline) != 0 &&
             pool->head == NULL && pool->workers > pool->min_workers)
             return NULL;
@@ -182,7 +184,8 @@ static bool spawn_worker(serve_pool *pool)
 /* Pool                                                                      */
 /* ------------------------------------------------------------------------- */
 
-int serve_pool_new(int min_workers, int max_workers, size_t max_queue, serve_pool **out, char *err)
+int serve_pool_new(int min_workers, int max_workers, size_t max_queue, int64_t idle_ms,
+                   serve_pool **out, char *err)
 {
     *out = NULL;
     serve_pool *pool = cdnopt_calloc(1, sizeof *pool);
@@ -194,6 +197,7 @@ int serve_pool_new(int min_workers, int max_workers, size_t max_queue, serve_poo
     pool->min_workers = min_workers;
     pool->max_workers = max_workers;
     pool->max_queue = max_queue;
+    pool->idle_ms = idle_ms;
 
     pthread_mutex_lock(&pool->lock);
     bool ok = true;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Planning routes: re-plan jobs (against observed samples from the start of
- * the service clock's hour on, or against the forecast's critical line), job status, the latest
- * schedule with its figures (JSON, CSV, or the series the dashboard draws), and
- * the forecast. Re-plans and forecasts run on the worker pool; a request either
- * waits for its job ("wait": true) or gets 202 and polls /api/v1/jobs/{id}.
+ * Planning routes: re-plan jobs, job status, the latest schedule with its
+ * figures (JSON, CSV, or the series the dashboard draws), and the forecast. A
+ * re-plan uses the observed samples from the start of the service clock's hour
+ * on, or the forecast's critical line. Re-plans and forecasts run on the
+ * worker pool; a request either waits for its job ("wait": true) or gets 202
+ * and polls /api/v1/jobs/{id}.
  */
 #include "serve-impl.h"
 

@@ -179,7 +179,12 @@ struct serve_job {
 
 typedef struct serve_pool serve_pool;
 
-int serve_pool_new(int min_workers, int max_workers, size_t max_queue, serve_pool **out, char *err);
+/**
+ * Start min_workers workers. A worker idle for idle_ms exits while more than
+ * min_workers run; submits start workers up to max_workers.
+ */
+int serve_pool_new(int min_workers, int max_workers, size_t max_queue, int64_t idle_ms,
+                   serve_pool **out, char *err);
 
 /** Stop accepting jobs, finish the queued ones, join the workers and free the pool. */
 void serve_pool_free(serve_pool *pool);

@@ -580,6 +580,7 @@ cdnopt_serve_params cdnopt_serve_params_default(void)
         .max_body_bytes = 32u << 20,
         .max_batch_releases = 100000,
         .max_job_queue = 64,
+        .worker_idle_ms = 10000,
     };
 }
 
@@ -694,7 +695,7 @@ static int start_parts(struct cdnopt_server *s, char *err)
         rc = serve_metrics_new(&s->metrics);
     if (rc == CDNOPT_OK)
         rc = serve_pool_new(s->params.min_workers, s->params.max_workers, s->params.max_job_queue,
-                            &s->pool, err);
+                            s->params.worker_idle_ms, &s->pool, err);
     if (rc == CDNOPT_OK)
         rc = serve_writer_start(s->store, s->metrics, &s->writer, err);
     if (rc == CDNOPT_OK) {

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,6 +545,66 @@ static void monitor_alerts_shed_and_scale(void **state)
     stop(&f);
 }
 
+/* Jobs of the pool test block until the test opens the gate. */
+static atomic_bool gate_open;
+
+static void blocked_job(serve_job *job)
+{
+    while (!atomic_load(&gate_open)) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    job->result = json_true();
+}
+
+static int pool_workers(serve_pool *pool)
+{
+    size_t depth = 0;
+    int workers = 0;
+    int busy = 0;
+    uint64_t recycles = 0;
+    serve_pool_stats(pool, &depth, &workers, &busy, &recycles);
+    return workers;
+}
+
+/* Four blocked jobs grow a 1..3 pool to 3 workers; once they finish, the
+ * workers above the minimum exit after the 50 ms idle time. */
+static void pool_grows_and_shrinks(void **state)
+{
+    (void)state;
+    struct cdnopt_server fake;
+    memset(&fake, 0, sizeof fake);
+    serve_pool *pool = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(serve_pool_new(1, 3, 16, 50, &pool, err), CDNOPT_OK);
+    assert_int_equal(pool_workers(pool), 1);
+
+    atomic_store(&gate_open, false);
+    serve_job *jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = serve_job_new(&fake, "test", blocked_job, NULL, NULL);
+        assert_int_equal(serve_pool_submit(pool, jobs[i]), CDNOPT_OK);
+    }
+    assert_int_equal(pool_workers(pool), 3);
+
+    atomic_store(&gate_open, true);
+    for (int i = 0; i < 4; i++)
+        while (atomic_load(&jobs[i]->status) != JOB_DONE) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
+    for (int i = 0; i < 500 && pool_workers(pool) > 1; i++) {
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(pool_workers(pool), 1);
+
+    for (int i = 0; i < 4; i++)
+        serve_job_release(jobs[i]);
+    serve_pool_free(pool);
+    assert_int_equal(cdnopt_alloc_live_blocks(), 0);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Re-planning                                                               */
 /* ------------------------------------------------------------------------- */
@@ -737,6 +798,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
+    cmocka_unit_test(pool_grows_and_shrinks),
     cmocka_unit_test(replan_day_matches_referee),
     cmocka_unit_test(replan_async_job_and_errors),
 };

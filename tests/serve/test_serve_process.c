@@ -76,7 +76,7 @@ static pid_t spawn_server(int port, const char *db, const char *log, const char 
 struct creator {
     int port;
     int index;
-    int n_acked;                     /* creates answered 201 */
+    int n_acked;                     /* creates that got 201 */
     int acked[CRASH_MAX_PER_THREAD]; /* sequence numbers of acknowledged creates */
     atomic_int *total;               /* shared count of acknowledgements */
 };
