@@ -8,7 +8,7 @@
  * and the dashboard under /monitor. Release creates are acknowledged only after
  * their SQLite commit: a writer thread commits every queued create in one
  * transaction and sends all their responses after the COMMIT (group commit). A monitor
- * thread samples CPU, memory and network from /proc and raises alerts; a worker
+ * thread samples CPU, memory and network from /proc and raises alerts. A worker
  * pool runs re-plan and forecast jobs and grows and shrinks with its queue and the
  * CPU load.
  *

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Server tests: each case starts a server in this process on a free loopback
- * port with a fresh database, talks HTTP to it, and checks statuses, error
- * texts, stored data, metrics (through promtool), the monitor's alerts with a
- * fake /proc, and the worker pool's scaling. The end-to-end case plans the day
- * workload against observed traffic and has the Python referee score it.
+ * Server tests. Each case starts a server in this process on a free loopback
+ * port with a fresh database and talks HTTP to it. The cases check statuses,
+ * error texts, stored data, metrics (through promtool), the monitor's alerts
+ * with a fake /proc, and the worker pool's scaling. The end-to-end case plans
+ * the day workload against observed traffic and has the Python referee score it.
  */
 #include "cdnopt/core.h"
 #include "cdnopt/serve.h"
@@ -180,7 +180,7 @@ static void release_batch_and_paging(void **state)
     json_decref(root);
     http_response_free(&r);
 
-    /* Planned-time filter: [02:00, 03:00) holds only b1. */
+    /* Planned-time filter: [02:00, 03:00) contains only b1. */
     r = http_request(
         f.port, "GET",
         "/api/v1/releases?planned_from=2004-12-14%2002:00:00&planned_to=2004-12-14%2003:00:00",
