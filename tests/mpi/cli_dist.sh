@@ -6,8 +6,8 @@
 # training fails the job, after which --resume finishes from the checkpoint.
 #
 # usage: cli_dist.sh CDNOPT MPIEXEC NP CASE
-#   CASE is forecast_sharded, evaluate_sharded, kill_and_resume, train_agent_same or
-#   bad_series_aborts.
+#   CASE is forecast_sharded, evaluate_sharded, kill_and_resume, train_agent_same,
+#   bad_series_aborts or series_dir_flags (which runs without mpiexec).
 set -euo pipefail
 
 cdnopt=$1
@@ -136,6 +136,30 @@ bad_series_aborts() {
     grep -q "zzz.csv" bad.log || fail "the error does not name the file: $(cat bad.log)"
     grep -q "stopping the job" bad.log || fail "no MPI_Abort message: $(cat bad.log)"
     [ ! -f out.csv ] || fail "an output file was written by the failed job"
+}
+
+# Usage errors of --series-dir: exit status 2 and a message that names the fix.
+expect_usage_error() {
+    local expected=$1
+    shift
+    set +e
+    "$cdnopt" "$@" 2> usage.log
+    local status=$?
+    set -e
+    [ "$status" -eq 2 ] || fail "exit status $status, expected 2, for: $*"
+    grep -qF -- "$expected" usage.log || fail "expected '$expected', got: $(cat usage.log)"
+}
+
+series_dir_flags() {
+    mkdir -p empty
+    expect_usage_error "both --data and --series-dir given: give either --data FILE" \
+        evaluate --series-dir empty --data x.csv --out out.csv
+    expect_usage_error "--series-dir needs --out FILE for the results CSV" \
+        evaluate --series-dir empty
+    expect_usage_error "missing --data: give either --data FILE (one series) or --series-dir" \
+        forecast --model model.h5 --out out.csv
+    expect_usage_error "--series-dir empty has no .csv files; put one CSV per series there" \
+        evaluate --series-dir empty --out out.csv
 }
 
 "$case_name"
