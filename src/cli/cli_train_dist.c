@@ -54,6 +54,8 @@ static int make_model(const cdnopt_series *s, const cdnopt_model_params *mp,
     if (ck->resume == NULL)
         return cdnopt_model_new(mp, s->step_s, out, err);
 
+    /* NOTE: a checkpoint is a model file. It holds the weights and the epoch count but
+     * not Adam's moment estimates, which restart from zero on resume. */
     int rc = cdnopt_model_load(ck->resume, out, err);
     if (rc != CDNOPT_OK)
         return rc;
