@@ -228,11 +228,30 @@ function render() {
 // Polling
 // ---------------------------------------------------------------------------
 
+// Samples from three days before the service clock to four days after it, so
+// that a replay whose traffic lies ahead of the clock is drawn too.
+const SAMPLES_BEFORE_MS = 3 * 86400 * 1000;
+const SAMPLES_AFTER_MS = 4 * 86400 * 1000;
+
+function civilText(ms) {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+function samplesPath(system) {
+  const clock = system ? civilToMs(system.clock) : NaN;
+  if (Number.isNaN(clock)) {
+    return '/api/v1/samples';
+  }
+  const from = encodeURIComponent(civilText(clock - SAMPLES_BEFORE_MS));
+  const to = encodeURIComponent(civilText(clock + SAMPLES_AFTER_MS));
+  return `/api/v1/samples?from=${from}&to=${to}`;
+}
+
 async function refresh() {
   try {
     const system = await getJson('/api/v1/system?samples=300');
     const [samples, schedule] = await Promise.all([
-      getJson('/api/v1/samples'),
+      getJson(samplesPath(system)),
       getJson('/api/v1/schedule?series=1'),
     ]);
     state.data.system = system;
