@@ -4,6 +4,7 @@
  * CSV series with MC-dropout intervals, and write forecast.csv.
  */
 #include "cli_dist.h"
+#include "cli_global.h"
 #include "cli_options.h"
 #include "commands.h"
 
@@ -15,7 +16,8 @@
 #define FORECAST_LOG "forecast"
 
 static const char synopsis[] =
-    "forecast --model MODEL.h5 (--data FILE | --series-dir DIR) [options] --out FILE.csv";
+    "forecast --model MODEL.h5 (--data FILE | --series-dir DIR | --wide FILE) [options] "
+    "--out FILE.csv";
 static const char description[] =
     "Forecast the horizon after the last timestamp of FILE. The CSV has the columns\n"
     "timestamp, mean, lower, upper and critical (= calibrated upper x --safety), in\n"
@@ -23,7 +25,11 @@ static const char description[] =
     "--unit as in training. The same --seed gives the same numbers.\n"
     "With --series-dir, every DIR/*.csv is forecast (shared over the ranks under\n"
     "mpirun) into one CSV with a leading series column; each series' seed comes from\n"
-    "--seed and its file name, so the numbers do not depend on the number of ranks.";
+    "--seed and its file name, so the numbers do not depend on the number of ranks.\n"
+    "A global model (cdnopt train --wide or --series-dir) forecasts every row of --wide\n"
+    "or every DIR/*.csv in one process and writes three CSVs of one row per series (id,\n"
+    "then the horizon's values): the mean to --out, the bounds to its name with -lower\n"
+    "and -upper before .csv. Series i uses seed --seed + i.";
 
 /* Load the model's calibration. A model saved without one gets raw intervals. */
 static int load_calibration(const char *path, cdnopt_calibration *cal, bool *have, char *err)
@@ -51,6 +57,14 @@ static int check_step(const cdnopt_model *m, const cdnopt_series *s, const char 
                        "%s has a step of %s but model %s was trained on a step of %s; "
                        "resample the data or train a model on it",
                        data_path, data_step, model_path, model_step);
+}
+
+/* Set *is_global when the model file has a /global group (cdnopt train --wide). */
+static int probe_global(const char *path, cdnopt_global_params *gp, bool *is_global, char *err)
+{
+    int rc = cdnopt_global_info_load(path, gp, err);
+    *is_global = rc == CDNOPT_OK;
+    return rc == CDNOPT_ENOTFOUND ? CDNOPT_OK : rc;
 }
 
 typedef struct forecast_args {
@@ -99,6 +113,7 @@ int cdnopt_cmd_forecast(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
     forecast_args a = {NULL, NULL, NULL, 86400, 100, 1.2, 1};
+    cdnopt_cli_global_opts global = cdnopt_cli_global_opts_default();
     cdnopt_cli_option opts[] = {
         {"--model", CDNOPT_CLI_STRING, &a.model_path, 0, 0, "FILE",
          "HDF5 model file written by cdnopt train", true, false},
@@ -115,6 +130,11 @@ int cdnopt_cmd_forecast(int argc, char **argv)
          false},
         {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
          "forecast every .csv file in DIR instead of --data", false, false},
+        {"--wide", CDNOPT_CLI_STRING, &global.wide, 0, 0, "FILE",
+         "forecast every row of a wide CSV (id, then values) with a global model", false,
+         false},
+        {"--step", CDNOPT_CLI_DURATION, &global.step_s, 60, 86400, "DURATION",
+         "time between the values of a --wide row", false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
     cdnopt_cli_option *data_opt = cdnopt_cli_find(opts, n_opts, "--data");
@@ -126,8 +146,12 @@ int cdnopt_cmd_forecast(int argc, char **argv)
         return status;
 
     char err[CDNOPT_ERRMSG_MAX] = "";
-    if (cdnopt_cli_check_data_source(data_opt, a.series_dir, err) != CDNOPT_OK)
+    if (global.wide != NULL && (data.data != NULL || a.series_dir != NULL))
+        return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL,
+                                       "give exactly one of --data, --series-dir and --wide");
+    if (global.wide == NULL && cdnopt_cli_check_data_source(data_opt, a.series_dir, err) != 0)
         return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
+    global.series_dir = a.series_dir;
 
     cdnopt_model *m = NULL;
     cdnopt_calibration cal;
@@ -135,7 +159,24 @@ int cdnopt_cmd_forecast(int argc, char **argv)
     int rc = cdnopt_model_load(a.model_path, &m, err);
     if (rc == CDNOPT_OK)
         rc = load_calibration(a.model_path, &cal, &have_cal, err);
-    if (rc == CDNOPT_OK && a.series_dir != NULL) {
+    cdnopt_global_params gp = cdnopt_global_params_default();
+    bool is_global = false;
+    if (rc == CDNOPT_OK)
+        rc = probe_global(a.model_path, &gp, &is_global, err);
+    if (rc == CDNOPT_OK && !is_global && global.wide != NULL)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--wide needs a global model, but %s was trained on one series; "
+                         "train it with cdnopt train --wide", a.model_path);
+    if (rc == CDNOPT_OK && is_global) {
+        cdnopt_cli_global_forecast_args ga = {a.model_path, a.out_path, a.horizon_s,
+                                              (int)a.samples, (uint64_t)a.seed};
+        if (data.data != NULL)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL, "%s is a global model; give its series with "
+                             "--wide FILE or --series-dir DIR", a.model_path);
+        else
+            rc = cdnopt_cli_global_forecast(&global, &data, m, &gp, have_cal ? &cal : NULL,
+                                            &ga, err);
+    } else if (rc == CDNOPT_OK && a.series_dir != NULL) {
         cdnopt_cli_forecast_dir_args da = {m, have_cal ? &cal : NULL, a.horizon_s,
                                            (int)a.samples, a.safety, (uint64_t)a.seed};
         rc = cdnopt_cli_forecast_dir(a.series_dir, &data, &da, a.out_path, err);

@@ -9,10 +9,13 @@
  * With --validation the last --horizon values of each series are held out, the
  * method forecasts them from the rest, the score table is printed, and DIR also gets
  * train.csv and test.csv so that --score can re-score the folder later.
+ * The neural methods (residual-lstm, transformer) train one global model over all
+ * series of the file instead of one fit per series.
  */
 #include "commands.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 #include "cdnopt/m4.h"
 
 #include <errno.h>
@@ -36,6 +39,16 @@ typedef struct m4_options {
     bool validation;    /* hold out the last horizon values */
     bool score;         /* score a folder instead of forecasting */
     bool hw_one_step;   /* fit Holt-Winters by one-step error */
+    /* Global neural model (--method residual-lstm or transformer). */
+    long window;          /* input window, steps */
+    long epochs;          /* maximum epochs */
+    long units;           /* LSTM units per layer */
+    long max_windows;     /* training windows per epoch, 0 = all */
+    long samples;         /* MC-dropout paths per forecast */
+    long seed;            /* seed of weights, shuffling and dropout */
+    const char *norm;     /* per-series scaling: minmax or mean */
+    const char *sampling; /* window draw: windows or series */
+    bool seasonal_lag;    /* add the value one period before each predicted step */
 } m4_options;
 
 /* ------------------------------------------------------------------------- */
@@ -52,6 +65,10 @@ typedef struct method_family {
     int (*resolve)(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn, void **ctx,
                    char *err);
     void (*release)(void *ctx);
+    /* Forecast the whole set at once (a model trained over all series); NULL for a
+     * family that forecasts one series at a time through fn. */
+    int (*forecast_set)(const cdnopt_m4_set *in_sample, const m4_options *o, void *ctx,
+                        cdnopt_m4_forecasts *out, char *err);
 } method_family;
 
 static int resolve_baseline(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn,
@@ -74,8 +91,69 @@ static int resolve_baseline(const char *name, const m4_options *o, cdnopt_m4_met
     return CDNOPT_OK;
 }
 
+/* The global neural model: ctx is a cdnopt_global_params built from the options. */
+static int resolve_global(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn,
+                          void **ctx, char *err)
+{
+    cdnopt_arch arch;
+    if (strcmp(name, "residual-lstm") == 0)
+        arch = CDNOPT_ARCH_RESIDUAL_LSTM;
+    else if (strcmp(name, "transformer") == 0)
+        arch = CDNOPT_ARCH_TRANSFORMER;
+    else
+        return CDNOPT_ENOTFOUND;
+
+    cdnopt_global_params *gp = cdnopt_malloc(sizeof *gp);
+    if (gp == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    *gp = cdnopt_global_params_default();
+    gp->model.arch = arch;
+    if (arch == CDNOPT_ARCH_TRANSFORMER)
+        gp->model.dropout = 0.2f;
+    gp->model.window = (int)o->window;
+    gp->model.epochs = (int)o->epochs;
+    gp->model.units = (int)o->units;
+    gp->model.max_windows = (int)o->max_windows;
+    gp->model.seasonal_lag = o->seasonal_lag;
+    gp->model.seed = (uint64_t)o->seed;
+    gp->n_samples = (int)o->samples;
+    gp->level = o->level;
+    gp->seed = (uint64_t)o->seed;
+    char reason[CDNOPT_ERRMSG_MAX];
+    int rc = cdnopt_global_norm_parse(o->norm, &gp->norm, reason);
+    if (rc != CDNOPT_OK)
+        rc = cdnopt_fail(err, rc, "--norm: %s", reason);
+    if (rc == CDNOPT_OK && cdnopt_global_sampling_parse(o->sampling, &gp->sampling, reason) != 0)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL, "--sampling: %s", reason);
+    if (rc != CDNOPT_OK) {
+        cdnopt_free(gp);
+        return rc;
+    }
+    *fn = NULL;
+    *ctx = gp;
+    return CDNOPT_OK;
+}
+
+static void log_global_epoch(const cdnopt_epoch_report *r, void *user)
+{
+    (void)user;
+    CDNOPT_LOG_INFO(LOG_MODULE, "epoch=%d loss=%.6f val_loss=%.6f windows=%d seconds=%.1f",
+                    r->epoch, r->train_loss, r->val_loss, r->n_windows, r->seconds);
+}
+
+static int forecast_global(const cdnopt_m4_set *in_sample, const m4_options *o, void *ctx,
+                           cdnopt_m4_forecasts *out, char *err)
+{
+    /* M4 series carry no timestamps; the step only has to divide a day. */
+    return cdnopt_global_m4_forecast(in_sample, (size_t)o->horizon, 3600, ctx, log_global_epoch,
+                                     NULL, out, err);
+}
+
 static const method_family method_families[] = {
-    {"naive, snaive, naive2, hw, hw-damped, ses, holt, damped, theta, comb", resolve_baseline, cdnopt_free},
+    {"naive, snaive, naive2, hw, hw-damped, ses, holt, damped, theta, comb", resolve_baseline,
+     cdnopt_free, NULL},
+    {"residual-lstm, transformer (one global model over all series)", resolve_global,
+     cdnopt_free, forecast_global},
 };
 
 static int resolve_method(const m4_options *o, const method_family **family,
@@ -89,8 +167,8 @@ static int resolve_method(const m4_options *o, const method_family **family,
         *family = &method_families[i];
         return rc;
     }
-    return cdnopt_fail(err, CDNOPT_ENOTFOUND, "--method: unknown method '%s'; choose one of %s",
-                       o->method, method_families[0].names);
+    return cdnopt_fail(err, CDNOPT_ENOTFOUND, "--method: unknown method '%s'; choose one of %s, "
+                       "%s", o->method, method_families[0].names, method_families[1].names);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -118,8 +196,20 @@ static void print_help(FILE *out)
             "  --hw-one-step   fit hw and hw-damped by one-step error, the classical fit,\n"
             "                  instead of the mean error at horizons 1, 2, 4, ..., period\n"
             "  --score         score folder DIR against --test; the horizon is the test's\n"
-            "  --test FILE     wide CSV of the actual values that follow --train\n",
-            method_families[0].names);
+            "  --test FILE     wide CSV of the actual values that follow --train\n"
+            "\n"
+            "Global model (--method %s):\n"
+            "  --window N      input steps per window (default 168, one week of hours)\n"
+            "  --epochs N      maximum training epochs (default 20)\n"
+            "  --units N       LSTM units per layer (default 64)\n"
+            "  --max-windows N training windows per epoch, 0 = all (default 20000)\n"
+            "  --samples N     MC-dropout paths per forecast (default 50)\n"
+            "  --norm NAME     per-series scaling: mean or minmax (default mean)\n"
+            "  --sampling NAME windows (uniform over all windows) or series (default windows)\n"
+            "  --seasonal-lag  add the value one day (24 steps) before each predicted step as\n"
+            "                  an input\n"
+            "  --seed N        seed of weights, shuffling and dropout (default 1)\n",
+            method_families[0].names, method_families[1].names);
 }
 
 static int parse_long(const char *flag, const char *text, long min, long max, long *out)
@@ -161,8 +251,14 @@ static const char **string_target(m4_options *o, const char *flag)
         return &o->out;
     if (strcmp(flag, "--method") == 0)
         return &o->method;
+    if (strcmp(flag, "--norm") == 0)
+        return &o->norm;
+    if (strcmp(flag, "--sampling") == 0)
+        return &o->sampling;
     return NULL;
 }
+
+static int parse_global_flag(m4_options *o, const char *flag, const char *value);
 
 static int parse_flag(m4_options *o, int argc, char **argv, int *i)
 {
@@ -177,6 +273,10 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
     }
     if (strcmp(flag, "--hw-one-step") == 0) {
         o->hw_one_step = true;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--seasonal-lag") == 0) {
+        o->seasonal_lag = true;
         return CDNOPT_OK;
     }
     if (*i + 1 >= argc) {
@@ -195,6 +295,24 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
         return parse_long(flag, value, 1, 100000, &o->period);
     if (strcmp(flag, "--level") == 0)
         return parse_level(value, &o->level);
+    return parse_global_flag(o, flag, value);
+}
+
+/* Flags of the global neural model that take an integer. */
+static int parse_global_flag(m4_options *o, const char *flag, const char *value)
+{
+    if (strcmp(flag, "--window") == 0)
+        return parse_long(flag, value, 1, 100000, &o->window);
+    if (strcmp(flag, "--epochs") == 0)
+        return parse_long(flag, value, 1, 10000, &o->epochs);
+    if (strcmp(flag, "--units") == 0)
+        return parse_long(flag, value, 1, 4096, &o->units);
+    if (strcmp(flag, "--max-windows") == 0)
+        return parse_long(flag, value, 0, 100000000, &o->max_windows);
+    if (strcmp(flag, "--samples") == 0)
+        return parse_long(flag, value, 2, 100000, &o->samples);
+    if (strcmp(flag, "--seed") == 0)
+        return parse_long(flag, value, 0, 2147483647, &o->seed);
     fprintf(stderr, "cdnopt m4: unknown option '%s'; run 'cdnopt m4 --help'\n", flag);
     return CDNOPT_EINVAL;
 }
@@ -202,7 +320,9 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
 /* Returns CDNOPT_OK, CDNOPT_EINVAL for a usage error, or 1 when help was printed. */
 static int parse_args(int argc, char **argv, m4_options *o)
 {
-    *o = (m4_options){.method = "naive2", .horizon = 48, .period = 24, .level = 0.95};
+    *o = (m4_options){.method = "naive2", .horizon = 48, .period = 24, .level = 0.95,
+                      .window = 168, .epochs = 20, .units = 64, .max_windows = 20000,
+                      .samples = 50, .seed = 1, .norm = "mean", .sampling = "windows"};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             print_help(stdout);
@@ -290,7 +410,9 @@ static int run_forecast(const m4_options *o, char *err)
     const cdnopt_m4_set *in_sample = o->validation ? train : full;
 
     double start_s = cdnopt_clock_s();
-    if (rc == CDNOPT_OK)
+    if (rc == CDNOPT_OK && family->forecast_set != NULL)
+        rc = family->forecast_set(in_sample, o, ctx, &fc, err);
+    else if (rc == CDNOPT_OK)
         rc = cdnopt_m4_forecast(in_sample, (size_t)o->horizon, fn, ctx, &fc, err);
     if (rc == CDNOPT_OK)
         CDNOPT_LOG_INFO(LOG_MODULE, "method=%s series=%zu horizon=%ld seconds=%.2f", o->method,

@@ -4,6 +4,7 @@
  * the validation slice, and write both to one HDF5 model file.
  */
 #include "cli_dist.h"
+#include "cli_global.h"
 #include "cli_options.h"
 #include "commands.h"
 
@@ -14,14 +15,18 @@
 
 #define TRAIN_LOG "train"
 
-static const char synopsis[] = "train --data FILE [options] --out MODEL.h5";
+static const char synopsis[] =
+    "train (--data FILE | --wide FILE | --series-dir DIR) [options] --out MODEL.h5";
 static const char description[] =
     "Train a forecasting model on a bandwidth series. Progress per epoch goes to stderr;\n"
     "training stops early when the validation loss (last tenth of the series) stalls.\n"
     "The MC-dropout intervals are then calibrated on that validation slice and the\n"
     "per-horizon factors are stored in the model file's /calibration group.\n"
     "Under mpirun every rank computes its share of each batch and the gradients are\n"
-    "summed with MPI_Allreduce; rank 0 logs progress and writes the files.";
+    "summed with MPI_Allreduce; rank 0 logs progress and writes the files.\n"
+    "With --wide or --series-dir, one global model is trained over all series, each\n"
+    "scaled by its own --norm; the last --calib-steps of every series are held out and\n"
+    "calibrate the intervals, pooled over the series. Global training runs in one process.";
 
 static void log_calibration(const cdnopt_calibration *cal)
 {
@@ -68,6 +73,7 @@ int cdnopt_cmd_train(int argc, char **argv)
     cdnopt_cli_train_opts train = cdnopt_cli_train_opts_default();
     const char *out_path = NULL;
     cdnopt_cli_checkpoint_opts ck = {0, NULL, NULL};
+    cdnopt_cli_global_opts global = cdnopt_cli_global_opts_default();
     cdnopt_cli_option opts[] = {
         CDNOPT_CLI_DATA_OPTIONS(&data),
         CDNOPT_CLI_TRAIN_OPTIONS(&train),
@@ -79,8 +85,11 @@ int cdnopt_cmd_train(int argc, char **argv)
          "checkpoint file (default: the --out path with .ckpt appended)", false, false},
         {"--resume", CDNOPT_CLI_STRING, &ck.resume, 0, 0, "FILE",
          "continue training from a checkpoint, with its hyper-parameters", false, false},
+        CDNOPT_CLI_GLOBAL_OPTIONS(&global),
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
+    cdnopt_cli_option *data_opt = cdnopt_cli_find(opts, n_opts, "--data");
+    data_opt->required = false;
 
     int status = cdnopt_cli_parse_command("train", synopsis, description, argc, argv, opts,
                                           n_opts);
@@ -88,6 +97,16 @@ int cdnopt_cmd_train(int argc, char **argv)
         return status;
 
     char err[CDNOPT_ERRMSG_MAX] = "";
+    int n_sources = (data.data != NULL) + (global.wide != NULL) + (global.series_dir != NULL);
+    if (n_sources != 1)
+        return cdnopt_cli_report_error("train", CDNOPT_EINVAL,
+                                       "give exactly one of --data FILE, --wide FILE and "
+                                       "--series-dir DIR");
+    if (data.data == NULL) {
+        int rc = cdnopt_cli_global_train(&global, &data, &train, out_path, err);
+        return rc == CDNOPT_OK ? CDNOPT_EXIT_OK : cdnopt_cli_report_error("train", rc, err);
+    }
+
     cdnopt_series *s = NULL;
     int rc = cdnopt_cli_read_series(&data, &s, err);
     if (rc == CDNOPT_OK)

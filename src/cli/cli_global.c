@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Global training and forecasting for `cdnopt train` and `cdnopt forecast`.
+ */
+#include "cli_global.h"
+
+#include "cdnopt/core.h"
+#include "cdnopt/pipeline.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GLOBAL_LOG "global"
+
+cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void)
+{
+    cdnopt_cli_global_opts g = {
+        .wide = NULL,
+        .series_dir = NULL,
+        .step_s = 3600,
+        .norm = "mean",
+        .sampling = "windows",
+        .calib_steps = 48,
+    };
+    return g;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Reading many series                                                       */
+/* ------------------------------------------------------------------------- */
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* List the "*.csv" entries of dir, sorted by name. The strings come from strdup and
+ * the array from realloc: this is CLI code that frees them right after use. */
+static int list_csv(const char *dir, char ***out, size_t *n_out, char *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return cdnopt_fail(err, CDNOPT_EIO, "--series-dir: cannot open folder '%s': %s", dir,
+                           strerror(errno));
+    char **names = NULL;
+    size_t n = 0;
+    int rc = CDNOPT_OK;
+    for (struct dirent *e = readdir(d); e != NULL && rc == CDNOPT_OK; e = readdir(d)) {
+        size_t len = strlen(e->d_name);
+        if (len <= 4 || strcmp(e->d_name + len - 4, ".csv") != 0)
+            continue;
+        char **grown = realloc(names, (n + 1) * sizeof *names);
+        char *copy = grown != NULL ? strdup(e->d_name) : NULL;
+        if (grown != NULL)
+            names = grown;
+        if (copy == NULL)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory listing '%s'", dir);
+        else
+            names[n++] = copy;
+    }
+    closedir(d);
+    if (rc == CDNOPT_OK && n == 0)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir: folder '%s' has no .csv files; "
+                         "put one CSV per series there", dir);
+    if (rc != CDNOPT_OK) {
+        free_names(names, n);
+        return rc;
+    }
+    qsort(names, n, sizeof *names, compare_names);
+    *out = names;
+    *n_out = n;
+    return CDNOPT_OK;
+}
+
+/* Read every CSV of a folder with the data flags; each series is named by its file stem. */
+static int read_dir(const char *dir, const cdnopt_cli_data_opts *d, cdnopt_series ***out,
+                    size_t *n_out, char *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = list_csv(dir, &names, &n, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    cdnopt_series **series = cdnopt_calloc(n, sizeof *series);
+    if (series == NULL)
+        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu series", n);
+
+    for (size_t i = 0; i < n && rc == CDNOPT_OK; i++) {
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
+            rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir: path '%s/%s' is too long", dir,
+                             names[i]);
+            break;
+        }
+        cdnopt_cli_data_opts one = *d;
+        one.data = path;
+        rc = cdnopt_cli_read_series(&one, &series[i], err);
+        names[i][strlen(names[i]) - 4] = '\0';
+        if (rc == CDNOPT_OK && cdnopt_series_set_name(series[i], names[i]) != CDNOPT_OK)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    }
+    free_names(names, n);
+    if (rc != CDNOPT_OK) {
+        cdnopt_series_array_free(series, n);
+        return rc;
+    }
+    *out = series;
+    *n_out = n;
+    return CDNOPT_OK;
+}
+
+int cdnopt_cli_read_series_set(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                               cdnopt_series ***out, size_t *n_out, char *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    if ((g->wide == NULL) == (g->series_dir == NULL))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "give exactly one of --wide FILE and --series-dir DIR");
+    int rc = g->wide != NULL ? cdnopt_series_read_wide_csv(g->wide, g->step_s, out, n_out, err)
+                             : read_dir(g->series_dir, d, out, n_out, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(GLOBAL_LOG, "read source=%s series=%zu",
+                        g->wide != NULL ? g->wide : g->series_dir, *n_out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Training                                                                  */
+/* ------------------------------------------------------------------------- */
+
+static int global_params(const cdnopt_cli_global_opts *g, const cdnopt_cli_train_opts *t,
+                         int64_t step_s, cdnopt_global_params *gp, char *err)
+{
+    *gp = cdnopt_global_params_default();
+    int rc = cdnopt_cli_model_params(t, step_s, &gp->model, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Rows of a wide file have no times, so calendar inputs would be meaningless. */
+    if (g->wide != NULL)
+        gp->model.calendar = false;
+    gp->model.seed = (uint64_t)t->seed;
+    gp->seed = (uint64_t)t->seed;
+    gp->calib_steps = (int)g->calib_steps;
+    char reason[CDNOPT_ERRMSG_MAX];
+    if (cdnopt_global_norm_parse(g->norm, &gp->norm, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--norm: %s", reason);
+    if (cdnopt_global_sampling_parse(g->sampling, &gp->sampling, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--sampling: %s", reason);
+    return CDNOPT_OK;
+}
+
+static int save_all(const cdnopt_model *m, const cdnopt_global_params *gp,
+                    const cdnopt_calibration *cal, const char *out_path, char *err)
+{
+    int rc = cdnopt_model_save(m, out_path, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_pipeline_calibration_save(cal, out_path, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_info_save(gp, out_path, err);
+    return rc;
+}
+
+int cdnopt_cli_global_train(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                            const cdnopt_cli_train_opts *t, const char *out_path, char *err)
+{
+    cdnopt_series **series = NULL;
+    size_t n = 0;
+    int rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);
+    cdnopt_global_params gp;
+    if (rc == CDNOPT_OK)
+        rc = global_params(g, t, series[0]->step_s, &gp, err);
+
+    cdnopt_model *m = NULL;
+    cdnopt_calibration cal = {0};
+    double t0 = cdnopt_clock_s();
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_train(&gp, series, n, series[0]->step_s, cdnopt_cli_log_epoch, NULL,
+                                 &m, &cal, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(GLOBAL_LOG,
+                        "trained series=%zu seconds=%.1f calibration_origins=%zu "
+                        "coverage_raw=%.3f coverage_calibrated=%.3f", n,
+                        cdnopt_clock_s() - t0, cal.n_origins, cal.coverage_raw,
+                        cal.coverage_calibrated);
+    if (rc == CDNOPT_OK)
+        rc = save_all(m, &gp, &cal, out_path, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(GLOBAL_LOG, "saved model=%s", out_path);
+
+    cdnopt_calibration_fini(&cal);
+    cdnopt_model_free(m);
+    cdnopt_series_array_free(series, n);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Forecasting                                                               */
+/* ------------------------------------------------------------------------- */
+
+/* "out.csv" becomes "out-<suffix>.csv"; a name without ".csv" gets "-<suffix>.csv". */
+static int bound_path(const char *out_path, const char *suffix, char *buf, size_t size,
+                      char *err)
+{
+    size_t len = strlen(out_path);
+    if (len >= 4 && strcmp(out_path + len - 4, ".csv") == 0)
+        len -= 4;
+    if ((size_t)snprintf(buf, size, "%.*s-%s.csv", (int)len, out_path, suffix) >= size)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--out: path '%s' is too long", out_path);
+    return CDNOPT_OK;
+}
+
+static int write_sets(const cdnopt_global_forecasts *fc, const char *out_path, char *err)
+{
+    char lower[PATH_MAX], upper[PATH_MAX];
+    int rc = bound_path(out_path, "lower", lower, sizeof lower, err);
+    if (rc == CDNOPT_OK)
+        rc = bound_path(out_path, "upper", upper, sizeof upper, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_write(out_path, fc->mean, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_write(lower, fc->lower, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_m4_write(upper, fc->upper, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(GLOBAL_LOG, "wrote mean=%s lower=%s upper=%s series=%zu steps=%zu",
+                        out_path, lower, upper, fc->mean->n_series, fc->horizon);
+    return rc;
+}
+
+int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                               const cdnopt_model *m, const cdnopt_global_params *gp,
+                               const cdnopt_calibration *cal,
+                               const cdnopt_cli_global_forecast_args *a, char *err)
+{
+    cdnopt_series **series = NULL;
+    size_t n = 0;
+    int rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);
+    int64_t step_s = cdnopt_model_step_s(m);
+    for (size_t i = 0; rc == CDNOPT_OK && i < n; i++)
+        if (series[i]->step_s != step_s)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "series '%s' has a step of %lld s but model %s was trained on "
+                             "%lld s; give --step or resample the data",
+                             series[i]->name != NULL ? series[i]->name : "(unnamed)",
+                             (long long)series[i]->step_s, a->model_path, (long long)step_s);
+    if (rc == CDNOPT_OK && a->horizon_s % step_s != 0)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--horizon of %lld s is not a multiple of the model's step of %lld s",
+                         (long long)a->horizon_s, (long long)step_s);
+
+    cdnopt_global_params p = *gp;
+    p.n_samples = a->n_samples;
+    p.seed = a->seed;
+    cdnopt_global_forecasts fc = {0};
+    double t0 = cdnopt_clock_s();
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_forecast_all(m, &p, cal, series, n, (int)(a->horizon_s / step_s),
+                                        &fc, err);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(GLOBAL_LOG, "forecast series=%zu seconds=%.2f", n,
+                        cdnopt_clock_s() - t0);
+    if (rc == CDNOPT_OK)
+        rc = write_sets(&fc, a->out_path, err);
+    cdnopt_m4_forecasts_fini(&fc);
+    cdnopt_series_array_free(series, n);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The global-model paths of `cdnopt train` and `cdnopt forecast`. They read many
+ * series (a wide CSV with one series per row, or a folder with one CSV per series) and
+ * train one model over all of them. Forecasts of every series go to three CSV files of
+ * the same shape (id, then the horizon's values): the mean, the lower and the upper
+ * bounds.
+ */
+#ifndef CDNOPT_CLI_GLOBAL_H
+#define CDNOPT_CLI_GLOBAL_H
+
+#include "cli_options.h"
+
+#include "cdnopt/global.h"
+
+/** Values of the flags that pick and shape a global model. */
+typedef struct cdnopt_cli_global_opts {
+    const char *wide;       /* wide CSV, one series per row, or NULL */
+    const char *series_dir; /* folder of one CSV per series, or NULL */
+    int64_t step_s;         /* step given to the series of a wide file, seconds */
+    const char *norm;       /* per-series scaling: mean or minmax */
+    const char *sampling;   /* window draw: windows or series */
+    long calib_steps;       /* last steps of every series held out for calibration */
+} cdnopt_cli_global_opts;
+
+/** Defaults: no source, 1 h steps, mean scaling, uniform over windows, 48 steps. */
+cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void);
+
+/* Rows of the global-model flags for a cdnopt_cli_option array. */
+#define CDNOPT_CLI_GLOBAL_OPTIONS(g)                                                           \
+    {"--wide", CDNOPT_CLI_STRING, &(g)->wide, 0, 0, "FILE",                                  \
+     "train one global model on every row of a wide CSV (header, then id and values per "    \
+     "row, as M4 stores them); calendar inputs are off because rows have no times",          \
+     false, false},                                                                            \
+    {"--series-dir", CDNOPT_CLI_STRING, &(g)->series_dir, 0, 0, "DIR",                       \
+     "train one global model on every DIR/*.csv, read with the data flags", false, false},   \
+    {"--step", CDNOPT_CLI_DURATION, &(g)->step_s, 60, 86400, "DURATION",                     \
+     "time between the values of a --wide row", false, false},                               \
+    {"--norm", CDNOPT_CLI_STRING, &(g)->norm, 0, 0, "NAME",                                  \
+     "per-series scaling of a global model: mean (divide by the series' mean) or minmax",    \
+     false, false},                                                                            \
+    {"--sampling", CDNOPT_CLI_STRING, &(g)->sampling, 0, 0, "NAME",                          \
+     "training windows of a global model: windows (uniform over all) or series (a series "   \
+     "first)", false, false},                                                                  \
+    {"--calib-steps", CDNOPT_CLI_INT, &(g)->calib_steps, 1, 100000, "N",                     \
+     "last steps of every series held out of global training to calibrate the intervals",    \
+     false, false}
+
+/**
+ * Read the series of --wide or --series-dir (exactly one must be set).
+ * @param out    receives *n_out series; free with cdnopt_series_array_free()
+ * @return CDNOPT_OK, CDNOPT_EINVAL (no or two sources, an empty folder), or the
+ *         reader's error naming the file
+ */
+int cdnopt_cli_read_series_set(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                               cdnopt_series ***out, size_t *n_out, char *err);
+
+/**
+ * Train a global model on the series named by g with the training flags t and write
+ * it, its calibration and its /global group to out_path.
+ */
+int cdnopt_cli_global_train(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                            const cdnopt_cli_train_opts *t, const char *out_path, char *err);
+
+/** Settings of a global forecast. */
+typedef struct cdnopt_cli_global_forecast_args {
+    const char *model_path; /* model file with a /global group */
+    const char *out_path;   /* mean CSV; bounds go to the same name with -lower, -upper */
+    int64_t horizon_s;      /* time to forecast, seconds */
+    int n_samples;          /* MC paths per series */
+    uint64_t seed;          /* seed of the MC paths; series i uses seed + i */
+} cdnopt_cli_global_forecast_args;
+
+/** Forecast every series of g with a loaded global model and write the three files. */
+int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
+                               const cdnopt_model *m, const cdnopt_global_params *gp,
+                               const cdnopt_calibration *cal,
+                               const cdnopt_cli_global_forecast_args *a, char *err);
+
+#endif
