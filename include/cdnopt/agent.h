@@ -8,14 +8,13 @@
  * midnight and two kinds of decisions:
  * - global (CDNOPT_ENV_GLOBAL_ACTIONS = 24 x 5): a shard and a release level
  *   (0, 10, 30, 50 or 100 % of the shard's pending releases, rounded up) that this
- *   step may schedule. Level 0 schedules nothing from that shard.
+ *   step may schedule. Level 0 schedules nothing and waits: the clock moves one hour.
  * - local (CDNOPT_ENV_LOCAL_ACTIONS = 24 x 3), once for each release the level lets
  *   through, largest traffic first: a delay of 0-23 whole hours from planned_at and
  *   a batch ratio of 0.1, 0.3 or 0.5 (never all at once).
- * When the global step's releases are placed, the clock moves one hour on. A start
- * before the clock is invalid, and a pending release left without a valid option is
- * placed by the environment at its latest legal start; the peak increase this causes
- * is reported as the step's forced reward.
+ * A start before the clock is invalid. When the clock passes the latest start of a
+ * pending release, the environment places it there, and the objective increase this
+ * causes is reported as the step's forced reward.
  * Rewards are minus the increase of the objective (peak, or p95) in Gbit/s that a
  * decision caused, with no other shaping. Actions that break a rule (delay window,
  * allowed ratios, blackout, spill, a start before the clock) are masked; stepping

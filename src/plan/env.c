@@ -221,7 +221,11 @@ static void advance_clock(cdnopt_env *env, cdnopt_env_step_result *result)
     env->current = -1;
 }
 
-/* Pick the next release of the current step, or end the step. */
+/*
+ * Pick the next release of the current step, or end the step. Only a level-0 step
+ * (waiting) moves the clock, so the agent may work through the shards in any order,
+ * for example the largest releases of every shard first, without losing delays.
+ */
 static void next_local(cdnopt_env *env, cdnopt_env_step_result *result)
 {
     int shard = env->shard;
@@ -230,7 +234,12 @@ static void next_local(cdnopt_env *env, cdnopt_env_step_result *result)
         env->phase = CDNOPT_ENV_LOCAL;
         return;
     }
-    advance_clock(env, result);
+    if (env->level == 0) {
+        advance_clock(env, result);
+        return;
+    }
+    env->phase = env->n_placed == env->n ? CDNOPT_ENV_DONE : CDNOPT_ENV_GLOBAL;
+    env->current = -1;
 }
 
 /* ------------------------------------------------------------------------- */
