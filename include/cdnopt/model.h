@@ -9,10 +9,10 @@
  *     LSTM(units, whole sequence) -> dropout -> LSTM(units) -> dropout -> dense(1)
  * and adds the last observed scaled value to the dense output (a residual on
  * persistence), so the network learns the change from the last step.
- * Architecture CDNOPT_ARCH_TRANSFORMER keeps the first LSTM as an encoder, projects
- * its outputs to d_model, runs multi-head self-attention (n_head heads) over the
- * window, adds the encoded last step to the attention output there, and ends with
- * dropout, dense(1) and the same residual.
+ * Architecture CDNOPT_ARCH_TRANSFORMER keeps the first LSTM as an encoder and projects
+ * its outputs to d_model. Multi-head self-attention (n_head heads) runs over the
+ * window, and its output at the last step plus that step's encoding goes through
+ * dropout and dense(1), with the same residual.
  *
  * Multi-step forecasts are recursive: each predicted value is fed back as the next
  * input while the LSTM states are carried forward one step at a time. The
@@ -123,8 +123,7 @@ typedef void (*cdnopt_epoch_cb)(const cdnopt_epoch_report *r, void *user);
  * @param step_s  step of the series the model will be trained on and applied to, seconds
  * @param out     receives the model; the caller frees it with cdnopt_model_free()
  * @param err     CDNOPT_ERRMSG_MAX bytes for a message naming a bad parameter, or NULL
- * @return CDNOPT_OK, CDNOPT_EINVAL for a bad parameter, CDNOPT_ENOTSUP for the
- *         transformer, CDNOPT_ENOMEM
+ * @return CDNOPT_OK, CDNOPT_EINVAL for a bad parameter, CDNOPT_ENOMEM
  */
 int cdnopt_model_new(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out,
                      char *err);
@@ -136,9 +135,9 @@ void cdnopt_model_free(cdnopt_model *m);
  * Fit the min-max scaler on the whole of train, then train with Adam on windows of
  * train, holding out the windows whose targets lie in the last val_fraction of it.
  * Training stops after p.epochs epochs or when the validation loss has not improved
- * for p.patience epochs; the weights of the best validation epoch are kept (the last
- * epoch's weights without validation). Retraining a fitted model continues from its
- * current weights.
+ * for p.patience epochs. The model keeps the weights of the best validation epoch, or
+ * of the last epoch when there is no validation. Retraining a fitted model continues
+ * from its current weights.
  *
  * @param m      model to train
  * @param train  training series with m's step; it needs more than window steps (plus

@@ -537,7 +537,7 @@ static void attention_learns_noiseless_sine(void **state)
     cdnopt_series_free(train);
 }
 
-/* The roll-out computes only the newest query against cached keys and values; for the
+/* The roll-out computes only the newest query against cached keys and values. For the
  * first step that must agree with the full attention layer of the training pass. */
 static void attention_sample_matches_forward(void **state)
 {
