@@ -444,6 +444,12 @@ static void add_profile(const double *profile, size_t hours, int64_t start, int6
     }
 }
 
+/* bsearch comparator: key is an id string, element a stored release. */
+static int compare_id_to_release(const void *key, const void *element)
+{
+    return strcmp(key, ((const cdnopt_store_release *)element)->id);
+}
+
 /* The series the dashboard stacks: release traffic by batch ratio, the naive
  * total, and the baseline the schedule was planned against. */
 static json_t *schedule_series(struct cdnopt_server *server, const cdnopt_store_schedule *s,
@@ -467,20 +473,28 @@ static json_t *schedule_series(struct cdnopt_server *server, const cdnopt_store_
     }
     double *naive = waves + rules.n_ratios * n;
 
+    /* One query for all pending releases, looked up by id; a release cancelled
+     * since the plan is missing there and will not roll out. */
+    cdnopt_store_release *pending = NULL;
+    size_t n_pending = 0;
+    cdnopt_store_release_pending(server->store, &pending, &n_pending, NULL);
     for (size_t i = 0; i < s->n_items; i++) {
-        cdnopt_store_release stored;
-        if (cdnopt_store_release_get(server->store, s->items[i].id, &stored, NULL) != CDNOPT_OK ||
-            stored.status != CDNOPT_RELEASE_PENDING)
-            continue; // cancelled since the plan: it will not roll out
-        cdnopt_release r = {.size_mb = stored.size_mb, .users = stored.users};
+        const cdnopt_store_release *stored = n_pending > 0
+                                                 ? bsearch(s->items[i].id, pending, n_pending,
+                                                           sizeof *pending, compare_id_to_release)
+                                                 : NULL;
+        if (stored == NULL)
+            continue;
+        cdnopt_release r = {.size_mb = stored->size_mb, .users = stored->users};
         size_t k = 0;
         while (k + 1 < rules.n_ratios && rules.batch_ratios[k] < s->items[i].batch_ratio - 1e-9)
             k++;
         size_t hours = cdnopt_release_profile(&r, s->items[i].batch_ratio, &rules, profile);
         add_profile(profile, hours, s->items[i].start_at, origin, step, n, waves + k * n);
         hours = cdnopt_release_profile(&r, 1.0, &rules, profile);
-        add_profile(profile, hours, stored.planned_at, origin, step, n, naive);
+        add_profile(profile, hours, stored->planned_at, origin, step, n, naive);
     }
+    cdnopt_free(pending);
 
     json_t *stacks = json_array();
     for (size_t k = 0; k < rules.n_ratios; k++) {

@@ -215,8 +215,17 @@ static bool method_allowed(enum serve_route route, const char *method)
 {
     const char *allowed = allowed_methods(route);
     if (strcmp(method, "HEAD") == 0)
-        return strstr(allowed, "GET") != NULL;
-    return strstr(allowed, method) != NULL && strlen(method) >= 3;
+        method = "GET";
+
+    /* Compare whole tokens of the comma-separated list, so "OST" matches nothing. */
+    size_t len = strlen(method);
+    for (const char *at = strstr(allowed, method); at != NULL; at = strstr(at + 1, method)) {
+        bool starts = at == allowed || at[-1] == ' ';
+        bool ends = at[len] == '\0' || at[len] == ',';
+        if (starts && ends)
+            return true;
+    }
+    return false;
 }
 
 static bool is_mutating(const char *method)
