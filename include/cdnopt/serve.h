@@ -47,10 +47,10 @@ typedef struct cdnopt_serve_params {
     const char *model_path;  /* forecasting model (HDF5), NULL for none */
     const char *agent_path;  /* planning agent (HDF5), NULL for none */
     const char *token;       /* bearer token for mutating calls, NULL for no auth */
-    int64_t now;             /* service clock at start in civil seconds; INT64_MIN: wall clock */
-    int http_threads;        /* libmicrohttpd thread pool size, default 4 */
-    int min_workers;         /* smallest job worker pool, default 1 */
-    int max_workers;         /* largest job worker pool, default 4 */
+    int64_t now;      /* service clock at start, civil seconds; INT64_MIN: local wall clock */
+    int http_threads; /* libmicrohttpd thread pool size, default 4 */
+    int min_workers;  /* smallest job worker pool, default 1 */
+    int max_workers;  /* largest job worker pool, default 4 */
     int64_t monitor_interval_us; /* sampling period in microseconds, 1 ms to 1 h, default 1 s;
                                     0 starts no sampling thread (tests sample by hand) */
     size_t monitor_history;      /* samples kept in the monitor's ring, default 600 */

@@ -739,10 +739,14 @@ int cdnopt_server_start(const cdnopt_serve_params *params, cdnopt_server **out, 
         return cdnopt_fail(err, CDNOPT_ENOMEM, "serve: out of memory");
     pthread_mutex_init(&s->plan_lock, NULL);
     s->clock_origin_s = cdnopt_clock_s();
-    s->now_at_start = params->now != INT64_MIN ? params->now : 0;
+    s->now_at_start = params->now;
     if (params->now == INT64_MIN) {
-        /* Wall clock in UTC. NOTE: the service clock ignores the local zone. */
-        s->now_at_start = (int64_t)time(NULL);
+        /* Civil seconds are the local wall clock: UTC seconds plus the zone's
+         * offset (TZ, else the machine's zone) at start. */
+        time_t wall = time(NULL);
+        struct tm local;
+        localtime_r(&wall, &local);
+        s->now_at_start = (int64_t)wall + local.tm_gmtoff;
     }
 
     rc = copy_params(s, params);
