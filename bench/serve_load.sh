@@ -7,9 +7,10 @@
 # 1. Durable creates with wrk: single releases per request, then batches of
 #    1000, each against a fresh database, with synchronous=NORMAL and FULL.
 #    Every 201 is sent only after the release's group commit.
-# 2. Monitor overhead: the idle server sampling /proc every 10 ms and every
-#    1 ms; the monitor's own CPU time per sample (from /metrics) and the whole
-#    process's CPU time over the run (from /proc/PID/stat), as a share of one core.
+# 2. Monitor overhead: the idle server samples /proc every 10 ms, then every
+#    1 ms. The script reports the monitor's own CPU time per sample (from
+#    /metrics) and the whole process's CPU time over the run (from
+#    /proc/PID/stat), as a share of one core.
 set -eu
 
 cdnopt="${1:-build/bin/cdnopt}"

@@ -55,9 +55,9 @@ const char *monitor_alert_name(enum monitor_alert_kind kind)
 /* ------------------------------------------------------------------------- */
 
 /* Rationale for the reading style: one sample must cost well under 1% of a
- * core at a 10 ms period. The files stay open and are re-read with pread()
- * (the kernel regenerates /proc contents on every read from offset 0), and the
- * text is parsed with strtoull() instead of stdio, whose fopen() buffers and
+ * core at a 10 ms period. The files stay open and are re-read with pread(),
+ * because the kernel regenerates /proc contents on every read from offset 0.
+ * The text is parsed with strtoull() instead of stdio: fopen() buffers and
  * fscanf() calls made each sample several times dearer. */
 static const char *const proc_files[PROC_FILES] = {"stat", "meminfo", "net/dev", "self/statm"};
 

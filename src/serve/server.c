@@ -3,8 +3,8 @@
  * The HTTP front of the service on libmicrohttpd: start and stop, the access
  * handler (routing, body collection, size/type/auth checks), responses, and one
  * log line per request. Handlers that wait for another thread (group commit,
- * jobs) suspend their connection; the other thread sets the response and
- * resumes it, and the next callback queues it.
+ * jobs) suspend their connection. The other thread sets the response and
+ * resumes the connection, and the next callback queues the response.
  */
 #include "serve-impl.h"
 
