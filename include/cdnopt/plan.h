@@ -15,9 +15,11 @@
  *   legal (whole-hour delay, ratio), minimising the peak. It solves the root LP
  *   relaxation (the bound), rounds it and polishes the rounding with the local
  *   search, then improves the better of that and greedy with neighbourhood
- *   programs: up to 40 releases, most of them covering the peak, are freed and
- *   solved exactly by branch and bound with the rest fixed, until the gap to the
- *   root bound drops below mip_gap or time runs out. With 40 releases or fewer the
+ *   programs. Each frees up to 40 releases, most of them covering the peak, with
+ *   the rest fixed. Its LP is rounded and polished by the local search, and it is
+ *   solved by branch and bound; either result replaces the schedule when its peak
+ *   is not higher. The rounds go on until the gap to the root bound drops below
+ *   mip_gap or time runs out. With 40 releases or fewer the
  *   first program covers them all, which is plain branch and bound.
  *
  * Both consider starts planned_at + k * start_step_s (whole-hour delays by default),

@@ -395,6 +395,24 @@ typedef struct lns {
     bool proved;         /* a program over every release finished within mip_gap */
 } lns;
 
+/* Keep candidate as the current schedule when its peak is not higher. */
+static int lns_consider(lns *state, const size_t *candidate)
+{
+    const plan_problem *problem = state->problem;
+    double *trial = cdnopt_malloc(problem->n * sizeof *trial);
+    if (trial == NULL)
+        return CDNOPT_ENOMEM;
+    double peak = total_of_choice(problem, candidate, trial);
+    if (peak <= state->peak) {
+        state->improved += peak < state->peak;
+        state->peak = peak;
+        memcpy(state->choice, candidate, problem->releases->n * sizeof *candidate);
+        memcpy(state->total, trial, problem->n * sizeof *trial);
+    }
+    cdnopt_free(trial);
+    return 0;
+}
+
 /* One round: free a neighbourhood, solve its program, keep the result if the peak does
  * not rise. */
 static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
@@ -419,20 +437,22 @@ static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
     size_t *candidate = cdnopt_malloc(n_releases * sizeof *candidate);
     if (rc == 0 && candidate == NULL)
         rc = CDNOPT_ENOMEM;
-    if (rc == 0 && solve_lp(&m, state->params, round_deadline) &&
-        solve_mip(&m, state->params, round_deadline, &proved)) {
+
+    /* Two candidates: the neighbourhood's LP rounded and polished by the local search,
+     * which leaves the plateau that single moves cannot, and its branch and bound. */
+    if (rc == 0 && solve_lp(&m, state->params, round_deadline)) {
         memcpy(candidate, state->choice, n_releases * sizeof *candidate);
-        read_choice(&m, true, candidate);
-        double *trial = cdnopt_malloc(problem->n * sizeof *trial);
-        double peak = trial != NULL ? total_of_choice(problem, candidate, trial) : INFINITY;
-        if (peak <= state->peak) {
-            state->improved += peak < state->peak;
-            state->peak = peak;
-            memcpy(state->choice, candidate, n_releases * sizeof *candidate);
-            memcpy(state->total, trial, problem->n * sizeof *trial);
+        read_choice(&m, false, candidate);
+        rc = plan_local_search(problem, CDNOPT_OBJECTIVE_PEAK, state->params->local_search_passes,
+                               candidate);
+        if (rc == 0)
+            rc = lns_consider(state, candidate);
+        if (rc == 0 && solve_mip(&m, state->params, round_deadline, &proved)) {
+            memcpy(candidate, state->choice, n_releases * sizeof *candidate);
+            read_choice(&m, true, candidate);
+            rc = lns_consider(state, candidate);
+            state->proved = proved && n_subset == n_releases;
         }
-        cdnopt_free(trial);
-        state->proved = proved && n_subset == n_releases;
     }
     state->rounds++;
     cdnopt_free(candidate);
@@ -526,7 +546,7 @@ static void describe(cdnopt_plan_result *out, const cdnopt_plan_params *params,
     }
     snprintf(out->method, sizeof out->method,
              "whole-hour MILP (GLPK): root LP bound, start from %s, %d neighbourhood programs "
-             "of up to %d releases (%d improved)%s%s",
+             "of up to %d releases, each LP-rounded and branched (%d improved)%s%s",
              outcome->rounded ? "rounded LP + local search" : "greedy", outcome->rounds,
              LNS_RELEASES, outcome->improved, outcome->proved ? ", optimal" : "",
              params->objective == CDNOPT_OBJECTIVE_P95
