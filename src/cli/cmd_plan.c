@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdnopt plan: schedule the releases of a releases CSV against a baseline with the
- * greedy or the exact (GLPK) planner, write the schedule CSV and print its figures.
+ * greedy or the exact (GLPK) planner, or a trained DQN agent (dqn, or dqn+greedy for
+ * the agent's plan improved by greedy local search), write the schedule CSV and print
+ * its figures.
  */
 #include "cli_args.h"
 #include "commands.h"
 #include "plan_report.h"
 
+#include "cdnopt/agent.h"
 #include "cdnopt/core.h"
 #include "cdnopt/pipeline.h"
 #include "cdnopt/plan.h"
@@ -18,8 +21,8 @@
 
 static const char synopsis[] =
     "plan (--baseline FILE | --history FILE --model MODEL.h5 [--horizon DURATION])\n"
-    "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact] [--objective peak|p95]\n"
-    "       [--rules FILE] [--time-limit DURATION] [--passes N] [--json]";
+    "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact|dqn|dqn+greedy]\n"
+    "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N] [--json]";
 static const char description[] =
     "Choose a start (delay after planned_at, in whole hours) and a batch ratio for every\n"
     "release so that baseline plus download traffic has the lowest peak or p95. The\n"
@@ -35,6 +38,7 @@ static const char description[] =
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
     const char *history, *model;
+    const char *agent; /* agent file of --solver dqn and dqn+greedy */
     int64_t time_limit_s, horizon_s;
     double safety;
     long passes;
@@ -100,6 +104,22 @@ static int forecast_baseline(const plan_flags *flags, plan_inputs *in, char *err
     return rc;
 }
 
+/* Plan with the trained agent of --agent; dqn+greedy adds greedy local search. */
+static int plan_with_agent(const plan_flags *flags, const plan_inputs *in,
+                           const cdnopt_plan_params *params, cdnopt_plan_result *result,
+                           char *err)
+{
+    cdnopt_agent *agent = NULL;
+    int rc = cdnopt_agent_load(flags->agent, &agent, err);
+    if (rc != 0)
+        return rc;
+    bool repair = strcmp(flags->solver, "dqn+greedy") == 0;
+    rc = cdnopt_plan_dqn(agent, in->baseline, in->releases, &in->rules, params, repair, result,
+                         err);
+    cdnopt_agent_free(agent);
+    return rc;
+}
+
 static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char *err)
 {
     plan_inputs in;
@@ -114,8 +134,12 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
 
     cdnopt_plan_result result;
     bool exact = strcmp(flags->solver, "exact") == 0;
-    rc = exact ? cdnopt_plan_exact(in.baseline, in.releases, &in.rules, params, &result, err)
-               : cdnopt_plan_greedy(in.baseline, in.releases, &in.rules, params, &result, err);
+    if (flags->agent != NULL)
+        rc = plan_with_agent(flags, &in, params, &result, err);
+    else
+        rc = exact ? cdnopt_plan_exact(in.baseline, in.releases, &in.rules, params, &result, err)
+                   : cdnopt_plan_greedy(in.baseline, in.releases, &in.rules, params, &result,
+                                        err);
     if (rc == 0)
         rc = cdnopt_schedule_write_csv(flags->out, in.releases, result.schedule, err);
     if (rc == 0) {
@@ -146,8 +170,15 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "--history needs --model: the model forecasts the baseline to plan "
                            "against");
-    if (strcmp(flags->solver, "greedy") != 0 && strcmp(flags->solver, "exact") != 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --solver '%s': use greedy or exact",
+    bool dqn = strcmp(flags->solver, "dqn") == 0 || strcmp(flags->solver, "dqn+greedy") == 0;
+    if (strcmp(flags->solver, "greedy") != 0 && strcmp(flags->solver, "exact") != 0 && !dqn)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid --solver '%s': use greedy, exact, dqn or dqn+greedy",
+                           flags->solver);
+    if (dqn != (flags->agent != NULL))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           dqn ? "--solver %s needs --agent FILE (written by cdnopt train-agent)"
+                               : "--agent is used only by --solver dqn or dqn+greedy, not %s",
                            flags->solver);
     if (cdnopt_objective_parse(flags->objective, &params->objective) != 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --objective '%s': use peak or p95",
@@ -183,7 +214,11 @@ int cdnopt_cmd_plan(int argc, char **argv)
         {"--out", CDNOPT_CLI_STRING, &flags.out, 0, 0, "FILE",
          "schedule CSV to write (id,start_at,batch_ratio)", true, false},
         {"--solver", CDNOPT_CLI_STRING, &flags.solver, 0, 0, "NAME",
-         "greedy (valley filling and local search) or exact (GLPK mixed-integer program)",
+         "greedy (valley filling and local search), exact (GLPK mixed-integer program), dqn "
+         "(trained agent) or dqn+greedy (agent, then greedy local search)",
+         false, false},
+        {"--agent", CDNOPT_CLI_STRING, &flags.agent, 0, 0, "FILE",
+         "HDF5 agent file written by cdnopt train-agent, for --solver dqn and dqn+greedy",
          false, false},
         {"--objective", CDNOPT_CLI_STRING, &flags.objective, 0, 0, "NAME",
          "what to minimise: peak or p95 (nearest rank)", false, false},
