@@ -5,7 +5,10 @@
  *
  * Every series is scaled by a scaler of its own, fitted on that series' training span
  * (min-max to [0, 1], or division by its mean), so series of very different sizes
- * share one network. The model itself keeps the identity scaler. Training windows
+ * share one network. The model itself keeps the identity scaler. Optionally the
+ * scaled series is differenced at a seasonal period d (x[i] - x[i - d]), so that the
+ * network forecasts the change from one period earlier and a forecast of zero change
+ * is the seasonal naive forecast. Training windows
  * never cross from one series into the next. Each epoch draws its windows uniformly
  * over all windows of all series, or first a series uniformly and then a window in
  * it. The network does not see a series id.
@@ -34,7 +37,11 @@
  *   real civil times; wide files (M4) have none, so train on them with calendar off.
  * - The whole training set is held in memory as feature rows (series x steps x
  *   channels floats).
- * - Forecasts are recursive roll-outs of the next-step network (see model.h).
+ * - Forecasts are recursive roll-outs of the next-step network (see model.h). There
+ *   is no direct multi-horizon head.
+ * - Training runs in one process: the MPI hooks of cdnopt_model_set_fit_hooks() are
+ *   not used, though the batches are still split over threads.
+ * - The network does not see which series a window comes from (no id embedding).
  */
 #ifndef CDNOPT_GLOBAL_H
 #define CDNOPT_GLOBAL_H
@@ -68,6 +75,8 @@ typedef struct cdnopt_global_params {
                                         span whose targets validate */
     cdnopt_global_norm norm;         /* per-series scaling, default MEAN */
     cdnopt_global_sampling sampling; /* window draw, default WINDOWS */
+    int seasonal_diff;               /* period d in steps of the differencing of the scaled
+                                        series, 0 = none (default) */
     int calib_steps;                 /* last steps of each series held out of training for the
                                         pooled calibration, default 48; 0 = no calibration */
     int n_samples;                   /* MC-dropout paths per forecast, default 50 */
@@ -115,11 +124,26 @@ int cdnopt_global_fit(cdnopt_model *m, const cdnopt_global_params *gp,
                       cdnopt_series *const *series, size_t n_series, const size_t *train_n,
                       cdnopt_epoch_cb cb, void *user, char *err);
 
-/** A trained global model with its scaling; both borrowed. */
+/** A trained global model with its transform; the model is borrowed. */
 typedef struct cdnopt_global_model {
     const cdnopt_model *model;  /* trained by cdnopt_global_fit() or loaded */
     cdnopt_global_norm norm;    /* the scaling it was trained with */
+    int seasonal_diff;          /* the differencing period it was trained with, 0 = none */
 } cdnopt_global_model;
+
+/**
+ * Write the model values of v[0..n): scaled by sc, then differenced at period d.
+ * out receives n - d values (none when n <= d); out[i - d] belongs to step i.
+ */
+void cdnopt_global_to_model(const cdnopt_global_scaler *sc, int d, const double *v, size_t n,
+                            double *out);
+
+/**
+ * Turn h model values that follow step end of v back into series units, in place:
+ * undo the differencing with v (or the path's own earlier steps), then the scaling.
+ */
+void cdnopt_global_from_model(const cdnopt_global_scaler *sc, int d, const double *v, size_t end,
+                              double *path, size_t h);
 
 /**
  * Wrap a global model as a sampler: each call fits the series' scaler on the history
@@ -166,14 +190,15 @@ int cdnopt_global_m4_forecast(const cdnopt_m4_set *in_sample, size_t h, int64_t 
                               cdnopt_m4_forecasts *out, char *err);
 
 /**
- * Write the /global group (attributes norm and format_version 1) into an existing
+ * Write the /global group (attributes format_version 1, norm, seasonal_diff) into an existing
  * model file, replacing an older group.
  * @return CDNOPT_OK or CDNOPT_EIO naming path
  */
 int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, char *err);
 
 /**
- * Read the /global group of a model file into gp->norm.
+ * Read the /global group of a model file into gp->norm and gp->seasonal_diff (0 when
+ * the attribute is absent).
  * @return CDNOPT_OK, CDNOPT_ENOTFOUND when the file has no /global group (a single-series
  *         model), CDNOPT_EIO, CDNOPT_EPARSE for an unknown norm value
  */

@@ -25,6 +25,7 @@ cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void)
         .norm = "mean",
         .sampling = "windows",
         .calib_steps = 48,
+        .seasonal_diff = 0,
     };
     return g;
 }
@@ -154,6 +155,7 @@ static int global_params(const cdnopt_cli_global_opts *g, const cdnopt_cli_train
     gp->model.seed = (uint64_t)t->seed;
     gp->seed = (uint64_t)t->seed;
     gp->calib_steps = (int)g->calib_steps;
+    gp->seasonal_diff = (int)g->seasonal_diff;
     char reason[CDNOPT_ERRMSG_MAX];
     if (cdnopt_global_norm_parse(g->norm, &gp->norm, reason) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_EINVAL, "--norm: %s", reason);

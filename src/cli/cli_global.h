@@ -21,6 +21,7 @@ typedef struct cdnopt_cli_global_opts {
     const char *norm;       /* per-series scaling: mean or minmax */
     const char *sampling;   /* window draw: windows or series */
     long calib_steps;       /* last steps of every series held out for calibration */
+    long seasonal_diff;     /* differencing period of the scaled series, 0 = none */
 } cdnopt_cli_global_opts;
 
 /** Defaults: no source, 1 h steps, mean scaling, uniform over windows, 48 steps. */
@@ -44,7 +45,9 @@ cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void);
      "first)", false, false},                                                                  \
     {"--calib-steps", CDNOPT_CLI_INT, &(g)->calib_steps, 1, 100000, "N",                     \
      "last steps of every series held out of global training to calibrate the intervals",    \
-     false, false}
+     false, false},                                                                            \
+    {"--seasonal-diff", CDNOPT_CLI_INT, &(g)->seasonal_diff, 0, 100000, "N",                 \
+     "global model: forecast the change from N steps earlier (0 = off)", false, false}
 
 /**
  * Read the series of --wide or --series-dir (exactly one must be set).

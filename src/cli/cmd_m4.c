@@ -49,6 +49,7 @@ typedef struct m4_options {
     const char *norm;     /* per-series scaling: minmax or mean */
     const char *sampling; /* window draw: windows or series */
     bool seasonal_lag;    /* add the value one period before each predicted step */
+    long seasonal_diff;   /* difference the scaled series at this period, 0 = none */
 } m4_options;
 
 /* ------------------------------------------------------------------------- */
@@ -115,6 +116,7 @@ static int resolve_global(const char *name, const m4_options *o, cdnopt_m4_metho
     gp->model.units = (int)o->units;
     gp->model.max_windows = (int)o->max_windows;
     gp->model.seasonal_lag = o->seasonal_lag;
+    gp->seasonal_diff = (int)o->seasonal_diff;
     gp->model.seed = (uint64_t)o->seed;
     gp->n_samples = (int)o->samples;
     gp->level = o->level;
@@ -208,6 +210,8 @@ static void print_help(FILE *out)
             "  --sampling NAME windows (uniform over all windows) or series (default windows)\n"
             "  --seasonal-lag  add the value one day (24 steps) before each predicted step as\n"
             "                  an input\n"
+            "  --seasonal-diff N  model the change from N steps earlier (24: the network\n"
+            "                  corrects the seasonal naive forecast); 0 = off (default)\n"
             "  --seed N        seed of weights, shuffling and dropout (default 1)\n",
             method_families[0].names, method_families[1].names);
 }
@@ -313,6 +317,8 @@ static int parse_global_flag(m4_options *o, const char *flag, const char *value)
         return parse_long(flag, value, 2, 100000, &o->samples);
     if (strcmp(flag, "--seed") == 0)
         return parse_long(flag, value, 0, 2147483647, &o->seed);
+    if (strcmp(flag, "--seasonal-diff") == 0)
+        return parse_long(flag, value, 0, 100000, &o->seasonal_diff);
     fprintf(stderr, "cdnopt m4: unknown option '%s'; run 'cdnopt m4 --help'\n", flag);
     return CDNOPT_EINVAL;
 }

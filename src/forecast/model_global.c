@@ -72,6 +72,31 @@ double cdnopt_global_unscale(const cdnopt_global_scaler *s, double x)
     return s->offset + x * s->scale;
 }
 
+void cdnopt_global_to_model(const cdnopt_global_scaler *sc, int d, const double *v, size_t n,
+                            double *out)
+{
+    size_t lag = (size_t)d;
+    for (size_t i = lag; i < n; i++) {
+        double x = cdnopt_global_scale(sc, v[i]);
+        out[i - lag] = lag > 0 ? x - cdnopt_global_scale(sc, v[i - lag]) : x;
+    }
+}
+
+void cdnopt_global_from_model(const cdnopt_global_scaler *sc, int d, const double *v, size_t end,
+                              double *path, size_t h)
+{
+    size_t lag = (size_t)d;
+    for (size_t k = 0; k < h; k++) {
+        double x = path[k];
+
+        /* The step one period back is observed, or an earlier step of this path. */
+        if (lag > 0)
+            x += k >= lag ? cdnopt_global_scale(sc, path[k - lag])
+                          : cdnopt_global_scale(sc, v[end + k - lag]);
+        path[k] = cdnopt_global_unscale(sc, x);
+    }
+}
+
 /* ------------------------------------------------------------------------- */
 /* Training data                                                             */
 /* ------------------------------------------------------------------------- */
@@ -126,19 +151,28 @@ static size_t val_count(const cdnopt_model *m, size_t n)
     return n_val;
 }
 
-static int check_one(const cdnopt_model *m, const cdnopt_series *s, size_t n, char *err)
+/* Rows that a training span of n steps gives after differencing at period d. */
+static size_t row_count(const global_trainer *tr, size_t n)
 {
-    size_t need = cdnopt__model_first_target(m) + 1 + val_count(m, n);
+    size_t d = (size_t)tr->gp->seasonal_diff;
+    return n > d ? n - d : 0;
+}
+
+static int check_one(const global_trainer *tr, const cdnopt_series *s, size_t n, char *err)
+{
+    const cdnopt_model *m = tr->m;
+    size_t d = (size_t)tr->gp->seasonal_diff;
+    size_t need = cdnopt__model_first_target(m) + 1 + val_count(m, row_count(tr, n)) + d;
     int rc = cdnopt__model_check_series(m, s, need, "training", err);
     if (rc != CDNOPT_OK)
         return rc;
     if (n < need || n > s->n)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "training series '%s' has a training span of %zu of its %zu steps "
-                           "but needs at least %zu (window %d steps plus %zu validation "
-                           "targets); supply longer series or a shorter window",
-                           s->name != NULL ? s->name : "(unnamed)", n, s->n, need, m->p.window,
-                           val_count(m, n));
+                           "but needs at least %zu (window %d steps, %zu validation targets "
+                           "and %zu steps of differencing); supply longer series or a shorter "
+                           "window", s->name != NULL ? s->name : "(unnamed)", n, s->n, need,
+                           m->p.window, val_count(m, row_count(tr, n)), d);
     return CDNOPT_OK;
 }
 
@@ -146,19 +180,22 @@ static int check_one(const cdnopt_model *m, const cdnopt_series *s, size_t n, ch
 static int fill_rows(global_trainer *tr, const cdnopt_series *s, size_t n, size_t offset)
 {
     const cdnopt_model *m = tr->m;
-    double *scaled = cdnopt_malloc(n * sizeof *scaled);
+    size_t d = (size_t)tr->gp->seasonal_diff;
+    size_t n_rows = row_count(tr, n);
+    double *scaled = cdnopt_malloc(n_rows * sizeof *scaled);
     if (scaled == NULL)
         return CDNOPT_ENOMEM;
 
     cdnopt_global_scaler sc = cdnopt_global_scaler_fit(tr->gp->norm, s->v, n);
-    for (size_t i = 0; i < n; i++) {
-        scaled[i] = cdnopt_global_scale(&sc, s->v[i]);
+    cdnopt_global_to_model(&sc, (int)d, s->v, n, scaled);
+    for (size_t i = 0; i < n_rows; i++)
         tr->targets[offset + i] = (float)scaled[i];
-    }
 
-    /* A view of the span with scaled values; the model's own scaler is the identity. */
-    cdnopt_series view = {.n = n, .step_s = s->step_s, .t = s->t, .v = scaled, .name = s->name};
-    cdnopt__model_features(m, &view, 0, n, tr->rows + offset * (size_t)m->n_features);
+    /* A view of the model values, which start d steps into the span. The model's own
+     * scaler is the identity. */
+    cdnopt_series view = {.n = n_rows, .step_s = s->step_s, .t = s->t + d, .v = scaled,
+                          .name = s->name};
+    cdnopt__model_features(m, &view, 0, n_rows, tr->rows + offset * (size_t)m->n_features);
     cdnopt_free(scaled);
     return CDNOPT_OK;
 }
@@ -172,9 +209,10 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
     size_t first = cdnopt__model_first_target(m);
     for (size_t i = 0; i < tr->n_series; i++) {
         size_t n = train_n != NULL ? train_n[i] : series[i]->n;
-        int rc = check_one(m, series[i], n, err);
+        int rc = check_one(tr, series[i], n, err);
         if (rc != CDNOPT_OK)
             return rc;
+        n = row_count(tr, n);
         total += n;
         n_val += val_count(m, n);
         n_train += n - val_count(m, n) - first;
@@ -197,6 +235,7 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
         int rc = fill_rows(tr, series[i], n, offset);
         if (rc != CDNOPT_OK)
             return rc;
+        n = row_count(tr, n);
         size_t val_first = offset + n - val_count(m, n);
         tr->train_first[i] = offset + first;
         tr->train_end[i] = val_first;
@@ -419,6 +458,9 @@ int cdnopt_global_fit(cdnopt_model *m, const cdnopt_global_params *gp,
     if (gp->norm != CDNOPT_GLOBAL_NORM_MINMAX && gp->norm != CDNOPT_GLOBAL_NORM_MEAN)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid norm %d; use 1 (minmax) or 2 (mean)",
                            (int)gp->norm);
+    if (gp->seasonal_diff < 0 || gp->seasonal_diff > 100000)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid seasonal_diff %d; use 0 (none) to "
+                           "100000 steps", gp->seasonal_diff);
 
     /* Per-series scalers do the scaling, so the model's own scaler must not. */
     m->scale_min = 0.0;

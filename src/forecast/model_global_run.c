@@ -24,25 +24,28 @@ static int global_sample(void *ctx, const cdnopt_series *history, size_t end, in
                          int n_samples, uint64_t seed, double *samples, char *err)
 {
     const cdnopt_global_model *g = ctx;
-    if (end == 0 || end > history->n)
+    size_t d = (size_t)g->seasonal_diff;
+    if (end <= d || end > history->n)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid end index %zu for a history of %zu "
-                           "samples", end, history->n);
+                           "samples; the model needs more than %zu steps before end",
+                           end, history->n, d);
 
     /* The scaler is fitted on the history before end only, as in training. */
     cdnopt_global_scaler sc = cdnopt_global_scaler_fit(g->norm, history->v, end);
-    double *scaled = cdnopt_malloc(end * sizeof *scaled);
-    if (scaled == NULL)
+    double *values = cdnopt_malloc((end - d) * sizeof *values);
+    if (values == NULL)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory scaling %zu samples", end);
-    for (size_t i = 0; i < end; i++)
-        scaled[i] = cdnopt_global_scale(&sc, history->v[i]);
+    cdnopt_global_to_model(&sc, (int)d, history->v, end, values);
 
-    cdnopt_series view = {.n = end, .step_s = history->step_s, .t = history->t, .v = scaled,
-                          .name = history->name};
-    int rc = cdnopt_model_sample(g->model, &view, end, horizon, n_samples, seed, samples, err);
+    cdnopt_series view = {.n = end - d, .step_s = history->step_s, .t = history->t + d,
+                          .v = values, .name = history->name};
+    int rc = cdnopt_model_sample(g->model, &view, end - d, horizon, n_samples, seed, samples,
+                                 err);
     size_t n_paths = n_samples > 0 ? (size_t)n_samples : 1;
-    for (size_t i = 0; rc == CDNOPT_OK && i < n_paths * (size_t)horizon; i++)
-        samples[i] = cdnopt_global_unscale(&sc, samples[i]);
-    cdnopt_free(scaled);
+    for (size_t p = 0; rc == CDNOPT_OK && p < n_paths; p++)
+        cdnopt_global_from_model(&sc, (int)d, history->v, end, samples + p * (size_t)horizon,
+                                 (size_t)horizon);
+    cdnopt_free(values);
     return rc;
 }
 
@@ -118,7 +121,7 @@ static int calibrate_pooled(const cdnopt_model *m, const cdnopt_global_params *g
                             cdnopt_series *const *series, size_t n_series,
                             cdnopt_calibration *cal, char *err)
 {
-    cdnopt_global_model g = {m, gp->norm};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
     cdnopt_sampler s = cdnopt_global_sampler(&g);
     calib_runs r = {0};
     int rc = collect_scores(&s, gp, series, n_series, &r, err);
@@ -254,7 +257,7 @@ int cdnopt_global_forecast_all(const cdnopt_model *m, const cdnopt_global_params
         rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for forecasts of %zu series",
                          n_series);
 
-    cdnopt_global_model g = {m, gp->norm};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
     cdnopt_sampler s = cdnopt_global_sampler(&g);
     for (size_t i = 0; i < n_series && rc == CDNOPT_OK; i++) {
         cdnopt_forecast_result *f = NULL;
@@ -310,6 +313,8 @@ int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, ch
         rc = write_int_attr(group, "format_version", GLOBAL_FORMAT_VERSION);
     if (rc == CDNOPT_OK)
         rc = write_int_attr(group, "norm", (int)gp->norm);
+    if (rc == CDNOPT_OK)
+        rc = write_int_attr(group, "seasonal_diff", gp->seasonal_diff);
     if (group >= 0)
         H5Gclose(group);
     if (H5Fclose(file) < 0)
@@ -318,6 +323,15 @@ int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, ch
         return cdnopt_fail(err, rc, "failed to write the %s group of model file %s",
                            GLOBAL_GROUP, path);
     return CDNOPT_OK;
+}
+
+static herr_t read_int_attr(hid_t group, const char *name, int *value)
+{
+    hid_t attr = H5Aopen(group, name, H5P_DEFAULT);
+    herr_t status = attr >= 0 ? H5Aread(attr, H5T_NATIVE_INT, value) : -1;
+    if (attr >= 0)
+        H5Aclose(attr);
+    return status;
 }
 
 static int read_norm(hid_t file, const char *path, cdnopt_global_params *gp, char *err)
@@ -329,12 +343,16 @@ static int read_norm(hid_t file, const char *path, cdnopt_global_params *gp, cha
         return cdnopt_fail(err, CDNOPT_EPARSE, "model file %s: group %s has no attribute "
                            "'norm'; retrain the model with cdnopt train", path, GLOBAL_GROUP);
     }
-    int value = 0;
-    hid_t attr = H5Aopen(group, "norm", H5P_DEFAULT);
-    herr_t status = attr >= 0 ? H5Aread(attr, H5T_NATIVE_INT, &value) : -1;
-    if (attr >= 0)
-        H5Aclose(attr);
+    int value = 0, diff = 0;
+    herr_t status = read_int_attr(group, "norm", &value);
+    if (status >= 0 && H5Aexists(group, "seasonal_diff") > 0)
+        status = read_int_attr(group, "seasonal_diff", &diff);
     H5Gclose(group);
+    if (status >= 0 && (diff < 0 || diff > 100000))
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "model file %s: %s/seasonal_diff is %d, expected 0 to 100000 steps; "
+                           "retrain the model", path, GLOBAL_GROUP, diff);
+    gp->seasonal_diff = diff;
     if (status < 0 || (value != CDNOPT_GLOBAL_NORM_MINMAX && value != CDNOPT_GLOBAL_NORM_MEAN))
         return cdnopt_fail(err, CDNOPT_EPARSE,
                            "model file %s: %s/norm is %d, expected 1 (minmax) or 2 (mean); "

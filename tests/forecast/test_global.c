@@ -96,6 +96,26 @@ static void scaler_constant_series(void **state)
     assert_near(mean.scale, 1.0, 0.0);
 }
 
+/* Steps 6..9 of v come back from their model values, through the observed steps for
+ * k < d and through the path's own earlier steps for k >= d. */
+static void seasonal_diff_round_trip(void **state)
+{
+    (void)state;
+    double v[10] = {4.0, 9.0, 2.0, 5.0, 11.0, 3.0, 6.0, 12.0, 1.0, 7.0};
+    const int d = 3;
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, v, 6);
+    double model[7];
+    cdnopt_global_to_model(&sc, d, v, 10, model);
+    assert_near(model[0], (5.0 - 4.0) / sc.scale, 1e-12);
+    assert_near(model[6], (7.0 - 6.0) / sc.scale, 1e-12);
+
+    double path[4];
+    memcpy(path, model + (6 - d), sizeof path);
+    cdnopt_global_from_model(&sc, d, v, 6, path, 4);
+    for (int k = 0; k < 4; k++)
+        assert_near(path[k], v[6 + k], 1e-12);
+}
+
 static void parse_names_and_errors(void **state)
 {
     (void)state;
@@ -119,10 +139,10 @@ static void parse_names_and_errors(void **state)
 
 /* Mean absolute error of the dropout-off forecast of the last `h` steps, relative to
  * the series' amplitude (its level: the pattern swings by +- level). */
-static double relative_error(const cdnopt_model *m, cdnopt_global_norm norm,
+static double relative_error(const cdnopt_model *m, const cdnopt_global_params *gp,
                              const cdnopt_series *s, int h, double level)
 {
-    cdnopt_global_model g = {m, norm};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
     cdnopt_sampler sampler = cdnopt_global_sampler(&g);
     double path[PERIOD];
     char err[CDNOPT_ERRMSG_MAX] = "";
@@ -135,35 +155,54 @@ static double relative_error(const cdnopt_model *m, cdnopt_global_norm norm,
     return sum / h / level;
 }
 
+/* Train on three series of levels 1, 300 and 1e6 and return the relative errors of
+ * the smallest and the largest. */
+static void train_three(const cdnopt_global_params *gp, double *e_small, double *e_large)
+{
+    cdnopt_series *s[3] = {make_series(240, 1.0, 0.0, "small"),
+                           make_series(240, 1e6, 1.0, "large"),
+                           make_series(240, 300.0, 2.0, "middle")};
+    cdnopt_model *m = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_new(&gp->model, STEP_S, &m, err), CDNOPT_OK);
+
+    size_t train_n[3] = {240 - PERIOD, 240 - PERIOD, 240 - PERIOD};
+    int rc = cdnopt_global_fit(m, gp, s, 3, train_n, NULL, NULL, err);
+    assert_int_equal(rc, CDNOPT_OK);
+    *e_small = relative_error(m, gp, s[0], PERIOD, 1.0);
+    *e_large = relative_error(m, gp, s[1], PERIOD, 1e6);
+    cdnopt_model_free(m);
+    free_all(s, 3);
+}
+
 /*
  * One model learns a series around 1 and one around 1e6. The bound: the mean absolute
  * error over one period after the training span is under 10% of each series' level,
- * where seasonal naive would be exact and the naive forecast is off by about 64%.
+ * where the naive forecast is off by about 64%.
  */
 static void scales_far_apart_both_learned(void **state)
 {
     (void)state;
-    cdnopt_series *s[3] = {make_series(240, 1.0, 0.0, "small"),
-                           make_series(240, 1e6, 1.0, "large"),
-                           make_series(240, 300.0, 2.0, "middle")};
     cdnopt_global_params gp = small_params();
-    gp.calib_steps = 0;
-    cdnopt_model *m = NULL;
-    char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(cdnopt_model_new(&gp.model, STEP_S, &m, err), CDNOPT_OK);
-
-    size_t train_n[3] = {240 - PERIOD, 240 - PERIOD, 240 - PERIOD};
-    int rc = cdnopt_global_fit(m, &gp, s, 3, train_n, NULL, NULL, err);
-    assert_int_equal(rc, CDNOPT_OK);
-
-    double e_small = relative_error(m, gp.norm, s[0], PERIOD, 1.0);
-    double e_large = relative_error(m, gp.norm, s[1], PERIOD, 1e6);
+    double e_small = 0.0, e_large = 0.0;
+    train_three(&gp, &e_small, &e_large);
     print_message("relative MAE: small %.4f, large %.4f\n", e_small, e_large);
     assert_true(e_small < 0.10);
     assert_true(e_large < 0.10);
+}
 
-    cdnopt_model_free(m);
-    free_all(s, 3);
+/* The same with the scaled series differenced at the period. */
+static void seasonal_diff_both_learned(void **state)
+{
+    (void)state;
+    cdnopt_global_params gp = small_params();
+    gp.seasonal_diff = PERIOD;
+    double e_small = 0.0, e_large = 0.0;
+    train_three(&gp, &e_small, &e_large);
+    print_message("relative MAE with differencing: small %.4f, large %.4f\n", e_small,
+                  e_large);
+    assert_true(e_small < 0.10);
+    assert_true(e_large < 0.10);
 }
 
 static void short_series_named_in_error(void **state)
@@ -284,6 +323,7 @@ static void info_group_round_trip(void **state)
     (void)state;
     cdnopt_global_params gp = small_params();
     gp.norm = CDNOPT_GLOBAL_NORM_MINMAX;
+    gp.seasonal_diff = 24;
     cdnopt_model *m = NULL;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_model_new(&gp.model, STEP_S, &m, err), CDNOPT_OK);
@@ -301,6 +341,7 @@ static void info_group_round_trip(void **state)
     assert_int_equal(cdnopt_global_info_save(&gp, path, err), CDNOPT_OK);
     assert_int_equal(cdnopt_global_info_load(path, &back, err), CDNOPT_OK);
     assert_int_equal(back.norm, CDNOPT_GLOBAL_NORM_MINMAX);
+    assert_int_equal(back.seasonal_diff, 24);
 
     /* The model itself still loads: unknown groups are ignored. */
     cdnopt_model *loaded = NULL;
@@ -395,8 +436,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(scaler_minmax_round_trip),
     cmocka_unit_test(scaler_mean_round_trip),
     cmocka_unit_test(scaler_constant_series),
+    cmocka_unit_test(seasonal_diff_round_trip),
     cmocka_unit_test(parse_names_and_errors),
     cmocka_unit_test(scales_far_apart_both_learned),
+    cmocka_unit_test(seasonal_diff_both_learned),
     cmocka_unit_test(short_series_named_in_error),
     cmocka_unit_test(wrong_step_rejected),
     cmocka_unit_test(forecast_sets_shape_and_bounds),
