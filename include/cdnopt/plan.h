@@ -7,10 +7,11 @@
  *   first. Each goes to the legal (start, ratio) whose traffic window reaches the
  *   lowest total, counting the baseline and the releases already placed. Ties go to
  *   the smaller delay, then the smaller ratio. Local-search passes then re-place
- *   each release with the others fixed: first by the growth of sum T^2, then of
- *   sum (T / peak)^16 (smooth stand-ins for the max that still move when several
- *   steps share the peak), then by the objective itself (the highest total the
- *   release reaches, or the exact nearest-rank p95 of the whole grid).
+ *   each release with the others fixed. The first stage minimises the growth of
+ *   sum T^2 and the second that of sum (T / peak)^16: smooth stand-ins for the max
+ *   that still move when several steps share the peak. The last stage minimises
+ *   the objective itself, the highest total the release reaches or the exact
+ *   nearest-rank p95 of the whole grid.
  * - exact: a mixed-integer program solved with GLPK: one binary per release and
  *   legal (whole-hour delay, ratio), minimising the peak. It solves the root LP
  *   relaxation (the bound), rounds it and polishes the rounding with the local

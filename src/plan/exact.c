@@ -579,7 +579,7 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
     /* Greedy for the peak, then the root LP and its rounding, then neighbourhoods. */
     exact_outcome outcome = {.lp_bound = NAN};
     rc = plan_greedy_choose(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes, choice);
-    if (rc == 0)
+    if (rc == 0 && cdnopt_clock_s() < deadline)
         rc = root_lp(&problem, params, deadline, choice, &outcome);
     if (rc == 0 && !isnan(outcome.lp_bound)) {
         lns state = {.problem = &problem, .params = params, .choice = choice};
