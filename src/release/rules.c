@@ -345,7 +345,7 @@ static void describe(const cdnopt_rules *rules, const cdnopt_release *release, i
         snprintf(buf, size, "start %s outside [%s, %s]", when, planned, latest);
         break;
     case CDNOPT_RULE_RATIO:
-        snprintf(buf, size, "batch_ratio %g", ratio);
+        snprintf(buf, size, "%g is not one of the allowed ratios", ratio);
         break;
     case CDNOPT_RULE_BLACKOUT:
         cdnopt_release_format_time(
