@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The plan and score commands end to end: the built binary (CDNOPT_BUILD_DIR/bin/cdnopt)
+ * runs through popen with stderr folded into stdout, and each case checks the exit
+ * status and the text.
+ */
+#include "cdnopt/core.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Run "cdnopt <args>", put its combined output in text and return its exit status. */
+static int cdnopt_run(const char *args, char *text, size_t size)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+    char command[4096];
+    snprintf(command, sizeof command, "'%s/bin/cdnopt' -q %s 2>&1", build, args);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t n = fread(text, 1, size - 1, pipe);
+    text[n] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Write a 3-day hourly baseline and two releases into dir. */
+static void write_inputs(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/baseline.csv", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out, "timestamp,gbps\n");
+    for (int h = 0; h < 72; h++)
+        fprintf(out, "2024-01-%02d %02d:00:00,%d\n", 1 + h / 24, h % 24, 100 + (h % 24) * 5);
+    fclose(out);
+
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "a,200,50000,2024-01-01 10:00:00\n"
+                                 "b,900,20000,2024-01-01 18:00:00\n");
+}
+
+static void score_lists_violations(void **state)
+{
+    (void)state;
+    char dir[512], path[600], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\n"
+                                 "a,2024-01-01 09:00:00,1.0\n"
+                                 "b,2024-01-02 01:00:00,0.5\n");
+    snprintf(args, sizeof args,
+             "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
+             dir, dir, path);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    cdnopt_assert_contains(text, "violation: a window start 2024-01-01 09:00:00 outside");
+    cdnopt_assert_contains(text, "violation: b blackout batch of 900 MB begins 2024-01-02 01:00:00");
+    cdnopt_assert_contains(text, "peak (Gbit/s)");
+
+    /* The JSON report lists the same violations. */
+    strcat(args, " --json");
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    cdnopt_assert_contains(text, "{\"id\": \"a\", \"rule\": \"window\"");
+    cdnopt_assert_contains(text, "{\"id\": \"b\", \"rule\": \"blackout\"");
+}
+
+static void plan_then_score_clean(void **state)
+{
+    (void)state;
+    char dir[512], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out "
+             "'%s/planned.csv' --json",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    cdnopt_assert_contains(text, "\"solver\": \"greedy\"");
+    cdnopt_assert_contains(text, "\"problem\": \"whole-hour delays\"");
+    cdnopt_assert_contains(text, "\"peak_reduction\": ");
+
+    snprintf(args, sizeof args,
+             "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule "
+             "'%s/planned.csv'",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    assert_null(strstr(text, "violation"));
+}
+
+static void plan_rejects_bad_flags(void **state)
+{
+    (void)state;
+    char dir[512], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
+             "--solver fast",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "invalid --solver 'fast'");
+
+    snprintf(args, sizeof args, "plan --releases '%s/releases.csv' --out '%s/x.csv'", dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "give either --baseline FILE or --history FILE with --model");
+
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/missing.csv' --out '%s/x.csv'",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    cdnopt_assert_contains(text, "missing.csv: cannot open");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(score_lists_violations),
+        cmocka_unit_test(plan_then_score_clean),
+        cmocka_unit_test(plan_rejects_bad_flags),
+    };
+    return cdnopt_test_main(argc, argv, "plan_cli", tests, sizeof tests / sizeof tests[0]);
+}
