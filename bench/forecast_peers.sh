@@ -18,7 +18,7 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-shared=${SHARED_DIR:-$root/../shared}
+shared=$(cd "${SHARED_DIR:-$root/../shared}" && pwd)
 data=${2:-$shared/data/isp-uk-ukerna/uk_ukerna_5min.csv}
 peers=$shared/peers
 out=${BENCH_OUT:-/tmp/cdnopt-bench-forecast}
