@@ -22,7 +22,8 @@
 static const char synopsis[] =
     "plan (--baseline FILE | --history FILE --model MODEL.h5 [--horizon DURATION])\n"
     "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact|dqn|dqn+greedy]\n"
-    "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N] [--json]";
+    "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N]\n"
+    "       [--start-step DURATION] [--json]";
 static const char description[] =
     "Choose a start (delay after planned_at, in whole hours) and a batch ratio for every\n"
     "release so that baseline plus download traffic has the lowest peak or p95. The\n"
@@ -39,7 +40,7 @@ typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
     const char *history, *model;
     const char *agent; /* agent file of --solver dqn and dqn+greedy */
-    int64_t time_limit_s, horizon_s;
+    int64_t time_limit_s, horizon_s, start_step_s;
     double safety;
     long passes;
     bool json;
@@ -185,6 +186,7 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
                            flags->objective);
     params->time_limit_s = (double)flags->time_limit_s;
     params->local_search_passes = (int)flags->passes;
+    params->start_step_s = flags->start_step_s;
     params->verbose = cdnopt_log_get_level() >= CDNOPT_LOG_LEVEL_DEBUG && !flags->json;
     return 0;
 }
@@ -195,6 +197,7 @@ int cdnopt_cmd_plan(int argc, char **argv)
     plan_flags flags = {.solver = "greedy", .objective = "peak",
                         .time_limit_s = (int64_t)params.time_limit_s,
                         .safety = cdnopt_forecast_params_default().safety,
+                        .start_step_s = params.start_step_s,
                         .passes = params.local_search_passes};
     cdnopt_cli_option opts[] = {
         {"--baseline", CDNOPT_CLI_STRING, &flags.baseline, 0, 0, "FILE",
@@ -228,6 +231,10 @@ int cdnopt_cmd_plan(int argc, char **argv)
          "wall-clock limit of the exact planner", false, false},
         {"--passes", CDNOPT_CLI_INT, &flags.passes, 0, 1000, "N",
          "local-search passes per stage (0 = plain valley filling)", false, false},
+        {"--start-step", CDNOPT_CLI_DURATION, &flags.start_step_s, 1, 3600, "DURATION",
+         "spacing of the candidate starts after planned_at, a multiple of the baseline step "
+         "that divides 1h (greedy only; exact takes 1h)",
+         false, false},
         {"--json", CDNOPT_CLI_FLAG, &flags.json, 0, 0, NULL, "print one JSON object", false,
          false},
     };

@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Releases freed per neighbourhood program, and the seconds each may take. */
+/* Releases freed per neighbourhood program, and the seconds each may take.
+ * NOTE: tuned on the day workload (200 releases) only, where the schedule ends 1.3 to
+ * 1.8 % above the root LP bound after 60 s on a loaded 2-core machine, not within 1 %. */
 #define LNS_RELEASES 40
 #define LNS_CULPRITS 25
 #define LNS_SECONDS 5.0
