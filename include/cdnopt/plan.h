@@ -18,7 +18,7 @@
  *   search, then improves the better of that and greedy with neighbourhood
  *   programs. Each frees up to 40 releases, most of them covering the peak, with
  *   the rest fixed. Its LP is rounded and polished by the local search, and it is
- *   solved by branch and bound; either result replaces the schedule when its peak
+ *   solved by branch and bound. Either result replaces the schedule when its peak
  *   is not higher. The rounds go on until the gap to the root bound drops below
  *   mip_gap or time runs out. With 40 releases or fewer the
  *   first program covers them all, which is plain branch and bound.

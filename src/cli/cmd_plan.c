@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cdnopt plan: schedule the releases of a releases CSV against a baseline with the
- * greedy or the exact (GLPK) planner, or a trained DQN agent (dqn, or dqn+greedy for
- * the agent's plan improved by greedy local search), write the schedule CSV and print
- * its figures.
+ * cdnopt plan: schedule the releases of a releases CSV against a baseline (or the
+ * critical forecast after a history), write the schedule CSV and print its figures.
+ * The planners are greedy, exact (GLPK) and a trained DQN agent: dqn, or dqn+greedy
+ * for the agent's plan improved by greedy local search.
  */
 #include "cli_args.h"
 #include "commands.h"

@@ -281,7 +281,7 @@ static double p95_with(greedy *g, size_t i, const plan_option *o, double peak)
 /* Placing one release                                                       */
 /* ------------------------------------------------------------------------- */
 
-/* What an option is judged by when a release is placed. */
+/* Criterion an option is judged by when a release is placed. */
 typedef enum criterion {
     BY_PEAK,    /* highest total the release's traffic reaches */
     BY_P95,     /* p95 of the whole grid */

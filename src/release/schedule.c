@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Schedules: one start and batch ratio per release. Reading a schedule file checks
- * that every release appears exactly once; whether each entry keeps the rules is
- * cdnopt_schedule_check's job (rules.c), so that `score` can list all violations.
+ * that every release appears exactly once. Whether each entry keeps the rules is
+ * checked by cdnopt_schedule_check (rules.c), so that `score` can list all violations.
  */
 #include "release-impl.h"
 
