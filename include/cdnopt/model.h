@@ -53,6 +53,8 @@
  * - cdnopt_model_fit() splits each batch over as many threads of its own as OpenBLAS
  *   has (OPENBLAS_NUM_THREADS), and sets OpenBLAS to one thread for the whole process
  *   until it returns. Other BLAS users in the process run single-threaded meanwhile.
+ *   The thread count sets the order in which gradients are summed, so the same seed
+ *   gives the same weights only with the same OPENBLAS_NUM_THREADS.
  * - A model must not be used while it is being fitted. cdnopt_model_sample() only
  *   reads the model, so several threads may sample from one fitted model at once.
  * - The transformer has no positional encoding: the LSTM encoder and the calendar
@@ -75,6 +77,18 @@ typedef enum cdnopt_arch {
     CDNOPT_ARCH_TRANSFORMER = 2,   /* LSTM encoder plus self-attention, same head and residual */
 } cdnopt_arch;
 
+/** Output head of the residual LSTM. Values are written to model files: append only. */
+typedef enum cdnopt_head {
+    CDNOPT_HEAD_RECURSIVE = 1, /* dense(1): one step, fed back for each further step */
+    CDNOPT_HEAD_DIRECT = 2,    /* dense(horizon): all steps of a block at once */
+} cdnopt_head;
+
+/** What the direct head's output is added to. Written to model files: append only. */
+typedef enum cdnopt_head_base {
+    CDNOPT_BASE_LAST = 1,     /* the last observed value, for every step of the block */
+    CDNOPT_BASE_SEASONAL = 2, /* the value one day before each step (seasonal naive) */
+} cdnopt_head_base;
+
 /** Hyper-parameters of a model; start from cdnopt_model_params_default(). */
 typedef struct cdnopt_model_params {
     cdnopt_arch arch;    /* architecture, default CDNOPT_ARCH_RESIDUAL_LSTM */
@@ -96,6 +110,11 @@ typedef struct cdnopt_model_params {
     int max_windows;     /* 0 = every training window per epoch; else a random sample of this
                             many windows, drawn anew each epoch */
     uint64_t seed;       /* seed for initial weights, shuffling and training dropout */
+    cdnopt_head head;    /* output head, default CDNOPT_HEAD_RECURSIVE (see the overview) */
+    int horizon;         /* steps per direct-head block; 0 = one day of steps; unused by
+                            the recursive head */
+    cdnopt_head_base base; /* base of the direct head, default CDNOPT_BASE_SEASONAL, which
+                              needs a window of at least one day */
 } cdnopt_model_params;
 
 /** Return the default parameters listed in the field comments of cdnopt_model_params. */
