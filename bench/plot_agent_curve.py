@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Draw the learning curve of `cdnopt train-agent --curve FILE` as an SVG picture.
 
-Two panels share the episode axis: the mean training return (Gbit/s of peak added by
-an episode's placements, a moving average over 10 rounds) and the peak reduction of
-the greedy policy on the validation day, with optional horizontal reference lines
-(for example the greedy planner's reduction on the same day).
+Two panels share the episode axis. The upper one is the mean training return (Gbit/s
+of peak added by an episode's placements, a moving average over 10 rounds). The lower
+one is the peak reduction of the agent without exploration on the validation day,
+with optional horizontal reference lines, such as the greedy planner's reduction.
 
 Usage: plot_agent_curve.py CURVE.csv OUT.svg [--title TEXT] [--ref LABEL=VALUE ...]
 """
@@ -13,7 +13,7 @@ import argparse
 import csv
 import math
 
-WIDTH, HEIGHT = 760, 520
+WIDTH, HEIGHT = 760, 550
 LEFT, RIGHT, TOP, GAP, PANEL = 80, 20, 40, 60, 190
 
 
@@ -84,7 +84,7 @@ def main():
     panel(parts, TOP + 10, episodes, moving_average(returns, 10), x_max,
           "mean training return, Gbit/s (moving average of 10 rounds)", [])
     panel(parts, TOP + 10 + PANEL + GAP, episodes, reductions, x_max,
-          "peak reduction on the validation day (greedy policy)", refs)
+          "peak reduction on the validation day (agent without exploration)", refs)
     bottom = TOP + 10 + 2 * PANEL + GAP
     for tick in range(6):
         value = x_max * tick / 5

@@ -259,7 +259,7 @@ typedef struct cdnopt_agent_params {
     int hidden;             /* units of each of the two hidden ReLU layers, default 128 */
     int mask_hidden;        /* units of the mask network's hidden layer, default 64 */
     double lr;              /* Adam learning rate, default 5e-4 */
-    double gamma;           /* discount per decision, default 0.99 */
+    double gamma;           /* discount per decision, default 0.95 */
     double clip_norm;       /* global gradient-norm clip, default 10 */
     int batch;              /* transitions per update, default 64 */
     size_t replay_capacity; /* transitions kept per decision kind, default 20000 */
@@ -322,7 +322,7 @@ typedef int (*cdnopt_train_callback)(const cdnopt_train_progress *progress, void
 
 /** Settings of a training run; start from cdnopt_train_params_default(). */
 typedef struct cdnopt_train_params {
-    int episodes;               /* episodes to run, default 400 */
+    int episodes;               /* episodes to run, default 1200 */
     int workers;                /* environment threads, default 2 */
     double eps_start;           /* initial exploration rate, default 1.0 */
     double eps_end;             /* final exploration rate, default 0.05 */

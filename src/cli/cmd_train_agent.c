@@ -258,9 +258,9 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
 
 int cdnopt_cmd_train_agent(int argc, char **argv)
 {
-    train_agent_opts o = {.objective = "peak", .episodes = 400, .workers = 2, .seed = 1,
+    train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
-                          .max_releases = 400, .lr = 5e-4, .gamma = 0.99};
+                          .max_releases = 400, .lr = 5e-4, .gamma = 0.95};
     cdnopt_cli_option opts[] = {
         {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
          "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},

@@ -16,7 +16,7 @@ cdnopt_agent_params cdnopt_agent_params_default(void)
         .hidden = 64,
         .mask_hidden = 64,
         .lr = 5e-4,
-        .gamma = 0.99,
+        .gamma = 0.95,
         .clip_norm = 10.0,
         .batch = 64,
         .replay_capacity = 20000,

@@ -50,7 +50,7 @@ typedef struct worker {
 cdnopt_train_params cdnopt_train_params_default(void)
 {
     return (cdnopt_train_params){
-        .episodes = 400,
+        .episodes = 1200,
         .workers = 2,
         .eps_start = 1.0,
         .eps_end = 0.05,

@@ -97,8 +97,9 @@ static void refresh_hours(cdnopt_env *env, long first, long last)
         size_t i0 = env->day_index + (size_t)h * sph;
         double total_max = 0, impact_max = 0;
         for (size_t j = i0; j < i0 + sph; j++) {
-            total_max = fmax(total_max, env->total[j]);
-            impact_max = fmax(impact_max, env->total[j] - env->base[j]);
+            double impact = env->total[j] - env->base[j];
+            total_max = env->total[j] > total_max ? env->total[j] : total_max;
+            impact_max = impact > impact_max ? impact : impact_max;
         }
         env->total_hmax[h] = (float)total_max;
         env->impact_hmax[h] = (float)impact_max;
@@ -117,7 +118,7 @@ static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio,
         double gbps = sign * env->profile[h];
         for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++) {
             env->total[j] += gbps;
-            touched = fmax(touched, env->total[j]);
+            touched = env->total[j] > touched ? env->total[j] : touched;
         }
     }
 
