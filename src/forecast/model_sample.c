@@ -18,6 +18,7 @@ typedef struct rollout {
     float *h1, *c1;       /* lstm1 state [B, H] */
     float *h2, *c2;       /* lstm2 state [B, H] */
     float *x;             /* one step's inputs [B, F] */
+    float *d1;            /* lstm1 output of one step after mask1, [B, H] */
     float *path;          /* scaled predictions [B, horizon] */
     float *block;
     attn_rollout *attn;   /* transformer key/value caches; NULL for the LSTM */
@@ -28,7 +29,7 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
 {
     size_t h = (size_t)m->p.units;
     size_t h2 = cdnopt__model_mask2_width(m);
-    size_t per_row = 5 * h + h2 + (size_t)m->n_features + (size_t)horizon;
+    size_t per_row = 6 * h + h2 + (size_t)m->n_features + (size_t)horizon;
     memset(ro, 0, sizeof *ro);
     ro->n_batch = n_batch;
     ro->block = cdnopt_malloc(n_batch * per_row * sizeof *ro->block);
@@ -43,6 +44,7 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
     ro->h2 = p, p += n_batch * h;
     ro->c2 = p, p += n_batch * h;
     ro->x = p, p += n_batch * (size_t)m->n_features;
+    ro->d1 = p, p += n_batch * h;
     ro->path = p;
     if (!dropout)
         ro->mask1 = ro->mask2 = NULL;
@@ -75,6 +77,34 @@ static void broadcast_row(const float *src, size_t n, size_t n_rows, float *dst)
 }
 
 /*
+ * Run lstm2 over the window one step at a time from a zero state, leaving its final
+ * state in ro. The step API keeps no trace, so the paths need [B, H] buffers instead
+ * of the [B, W, 8H] floats a traced forward pass would fill.
+ */
+static int lstm2_window(const cdnopt_model *m, rollout *ro, const float *h1_seq)
+{
+    size_t w = (size_t)m->p.window;
+    size_t h = (size_t)m->p.units;
+    size_t n_batch = ro->n_batch;
+    cdnopt_scratch *step_scratch = NULL;
+    int rc = cdnopt_scratch_new(n_batch * 4 * h * sizeof(float) + 4096, &step_scratch);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    memset(ro->h2, 0, n_batch * h * sizeof *ro->h2);
+    memset(ro->c2, 0, n_batch * h * sizeof *ro->c2);
+    for (size_t t = 0; t < w && rc == CDNOPT_OK; t++) {
+        broadcast_row(h1_seq + t * h, h, n_batch, ro->d1);
+        if (ro->mask1 != NULL)
+            cdnopt_dropout_apply(ro->mask1, n_batch, 1, h, ro->d1, ro->d1);
+        cdnopt_scratch_reset(step_scratch);
+        rc = cdnopt_lstm_step(m->lstm2, step_scratch, n_batch, ro->d1, ro->h2, ro->c2);
+    }
+    cdnopt_scratch_free(step_scratch);
+    return rc;
+}
+
+/*
  * Run the window [end - W, end) for every path; keeps the states and the first
  * prediction. Nothing random comes before lstm1, so it runs once on one copy of the
  * window and its outputs and state are shared by all paths; the paths part at mask1.
@@ -88,43 +118,42 @@ static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *r
     size_t n_batch = ro->n_batch;
 
     float *x = cdnopt_scratch_floats(scratch, w * f);
-    float *d1 = cdnopt_scratch_floats(scratch, n_batch * w * h);
     float *d2 = cdnopt_scratch_floats(scratch, n_batch * h);
-    if (x == NULL || d1 == NULL || d2 == NULL)
+    if (x == NULL || d2 == NULL)
         return CDNOPT_ENOMEM;
     cdnopt__model_features(m, history, end - w, w, x);
 
-    cdnopt_trace *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    cdnopt_trace *t1 = NULL, *t3 = NULL;
     int rc = cdnopt_lstm_forward(m->lstm1, scratch, 1, w, x, &t1);
     if (rc != CDNOPT_OK)
         return rc;
-    broadcast_row(cdnopt_trace_output(t1), w * h, n_batch, d1);
-    if (ro->mask1 != NULL)
-        cdnopt_dropout_apply(ro->mask1, n_batch, w, h, d1, d1);
-
     const float *h_last, *c_last;
     cdnopt_lstm_trace_state(t1, &h_last, &c_last);
     broadcast_row(h_last, h, n_batch, ro->h1);
     broadcast_row(c_last, h, n_batch, ro->c1);
-    if (ro->attn != NULL)
+
+    /* Attention needs every step's encoding at once. */
+    if (ro->attn != NULL) {
+        float *d1 = cdnopt_scratch_floats(scratch, n_batch * w * h);
+        if (d1 == NULL)
+            return CDNOPT_ENOMEM;
+        broadcast_row(cdnopt_trace_output(t1), w * h, n_batch, d1);
+        if (ro->mask1 != NULL)
+            cdnopt_dropout_apply(ro->mask1, n_batch, w, h, d1, d1);
         return cdnopt__attn_window(m, scratch, ro->attn, d1, ro->mask2, x, ro->path,
                                    (size_t)horizon);
+    }
 
-    rc = cdnopt_lstm_forward(m->lstm2, scratch, n_batch, w, d1, &t2);
+    rc = lstm2_window(m, ro, cdnopt_trace_output(t1));
     if (rc != CDNOPT_OK)
         return rc;
-    const float *h2 = cdnopt_trace_output(t2);
     if (ro->mask2 != NULL)
-        cdnopt_dropout_apply(ro->mask2, n_batch, 1, h, h2, d2);
+        cdnopt_dropout_apply(ro->mask2, n_batch, 1, h, ro->h2, d2);
     else
-        memcpy(d2, h2, n_batch * h * sizeof *d2);
+        memcpy(d2, ro->h2, n_batch * h * sizeof *d2);
     rc = cdnopt_dense_forward(m->head, scratch, n_batch, d2, &t3);
     if (rc != CDNOPT_OK)
         return rc;
-
-    cdnopt_lstm_trace_state(t2, &h_last, &c_last);
-    memcpy(ro->h2, h_last, n_batch * h * sizeof *ro->h2);
-    memcpy(ro->c2, c_last, n_batch * h * sizeof *ro->c2);
 
     /* The residual on the last observed value, as in cdnopt__model_forward(). */
     const float *out = cdnopt_trace_output(t3);
