@@ -48,6 +48,9 @@
  *   rewards are those of the forecast, not of the traffic that will happen.
  * - The global mask is exact (a shard is valid while it has pending releases), so the
  *   mask network covers local actions only.
+ * - A trained agent plans far worse than the greedy planner (29-54 % higher peaks on
+ *   the benchmark workloads, docs/benchmarks.md); cdnopt_plan_dqn() with repair
+ *   closes the gap with greedy's local search.
  * - An agent object is not thread-safe: acting uses its scratch arena. Training runs
  *   its worker threads on the weights read-only, each with its own arena.
  */

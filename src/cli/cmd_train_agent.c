@@ -261,6 +261,9 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
                           .max_releases = 400, .lr = 5e-4, .gamma = 0.95};
+    /* TODO: --model FILE (observe a forecasting model's forecast in place of the
+     * window's actual traffic during training, as plan --history does) is not
+     * implemented; the agent trains and validates on actual traffic. */
     cdnopt_cli_option opts[] = {
         {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
          "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * End-to-end cases of `cdnopt train-agent` and `cdnopt plan --solver dqn`: the built
+ * binary (CDNOPT_BUILD_DIR/bin/cdnopt) runs through popen with stderr folded into the
+ * captured output, and each case checks the exit status and the message.
+ */
+#include "cdnopt/core.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Run "cdnopt <args>" and return its exit status; output receives stdout and stderr. */
+static int cdnopt_run(const char *args, char *output, size_t size)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+    char command[4096];
+    snprintf(command, sizeof command, "OPENBLAS_NUM_THREADS=1 '%s/bin/cdnopt' -q %s 2>&1",
+             build, args);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t len = fread(output, 1, size - 1, pipe);
+    output[len] = '\0';
+    int raw = pclose(pipe);
+    return raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+}
+
+/* An hourly series of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
+static void write_series(const char *path, int n_days)
+{
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out, "timestamp,gbps\n");
+    for (int d = 0; d < n_days; d++) {
+        for (int h = 0; h < 24; h++)
+            fprintf(out, "2024-01-%02d %02d:00:00,%.3f\n", 1 + d, h,
+                    500.0 + 300.0 * sin(2.0 * M_PI * (h - 14) / 24.0) + 10.0 * (d % 3));
+    }
+    fclose(out);
+}
+
+/* Five releases planned on 2024-01-01, one of them over the blackout size. */
+static void write_releases(const char *path)
+{
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "a,800,200000,2024-01-01 10:00:00\n"
+                                 "b,120,500000,2024-01-01 10:00:00\n"
+                                 "c,300,100000,2024-01-01 14:00:00\n"
+                                 "d,60,900000,2024-01-01 19:00:00\n"
+                                 "e,900,50000,2024-01-01 21:00:00\n");
+}
+
+static void plan_dqn_needs_agent(void **state)
+{
+    (void)state;
+    char dir[256], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(args, sizeof args,
+             "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver dqn", dir,
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--solver dqn needs --agent FILE");
+
+    snprintf(args, sizeof args,
+             "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --agent %s/a.h5", dir,
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--agent is used only by --solver dqn or dqn+greedy");
+}
+
+static void train_agent_bad_exclude(void **state)
+{
+    (void)state;
+    char dir[256], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(args, sizeof args, "%s/h.csv", dir);
+    write_series(args, 10);
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-03", dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--exclude span '2024-01-03' is invalid");
+    cdnopt_assert_contains(out, "YYYY-MM-DD..YYYY-MM-DD");
+
+    /* Excluding everything leaves no training day. */
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-01..2024-01-11",
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "has 0 midnights that start a 3-day window");
+}
+
+/* Train a tiny agent, plan with it (alone and with greedy), then reject a cut file. */
+static void train_then_plan_with_agent(void **state)
+{
+    (void)state;
+    char dir[256], path[512], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(path, sizeof path, "%s/h.csv", dir);
+    write_series(path, 10);
+    snprintf(path, sizeof path, "%s/b.csv", dir);
+    write_series(path, 3);
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    write_releases(path);
+
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --episodes 4 --workers 2 "
+             "--hidden 8 --updates 2 --batch 8 --min-releases 5 --max-releases 20",
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+
+    const char *solvers[] = {"dqn", "dqn+greedy"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args,
+                 "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver %s "
+                 "--agent %s/a.h5",
+                 dir, dir, dir, solvers[k], dir);
+        assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+        cdnopt_assert_contains(out, "masked DQN agent (4 training episodes)");
+        snprintf(path, sizeof path, "%s/s.csv", dir);
+        char schedule[4096];
+        FILE *in = fopen(path, "r");
+        assert_non_null(in);
+        size_t len = fread(schedule, 1, sizeof schedule - 1, in);
+        schedule[len] = '\0';
+        fclose(in);
+        cdnopt_assert_contains(schedule, "id,start_at,batch_ratio\na,2024-01-0");
+        cdnopt_assert_contains(schedule, "\ne,2024-01-0");
+    }
+
+    /* A cut agent file is rejected with the path and the reason. */
+    snprintf(args, sizeof args, "head -c 1000 %s/a.h5 > %s/cut.h5", dir, dir);
+    assert_int_equal(system(args), 0);
+    snprintf(args, sizeof args,
+             "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver dqn "
+             "--agent %s/cut.h5",
+             dir, dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 1);
+    cdnopt_assert_contains(out, "cut.h5' is not a readable HDF5 file");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plan_dqn_needs_agent),
+        cmocka_unit_test(train_agent_bad_exclude),
+        cmocka_unit_test(train_then_plan_with_agent),
+    };
+    return cdnopt_test_main(argc, argv, "agent_cli", tests, sizeof tests / sizeof tests[0]);
+}
