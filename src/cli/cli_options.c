@@ -75,6 +75,8 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
     cdnopt_model_params p = cdnopt_model_params_default();
     cdnopt_cli_train_opts t = {
         .arch = "residual-lstm",
+        .head = p.head == CDNOPT_HEAD_DIRECT ? "direct" : "recursive",
+        .head_base = p.base == CDNOPT_BASE_LAST ? "last" : "seasonal",
         .epochs = p.epochs,
         .window_s = 86400,
         .units = p.units,
@@ -89,6 +91,27 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
     return t;
 }
 
+static int parse_head(const cdnopt_cli_train_opts *t, cdnopt_model_params *p, char *err)
+{
+    if (strcmp(t->head, "recursive") == 0)
+        p->head = CDNOPT_HEAD_RECURSIVE;
+    else if (strcmp(t->head, "direct") == 0)
+        p->head = CDNOPT_HEAD_DIRECT;
+    else
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid value '%s' for --head: use recursive or direct", t->head);
+
+    if (strcmp(t->head_base, "seasonal") == 0)
+        p->base = CDNOPT_BASE_SEASONAL;
+    else if (strcmp(t->head_base, "last") == 0)
+        p->base = CDNOPT_BASE_LAST;
+    else
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid value '%s' for --head-base: use seasonal or last",
+                           t->head_base);
+    return CDNOPT_OK;
+}
+
 int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
                             cdnopt_model_params *out, char *err)
 {
@@ -101,6 +124,10 @@ int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "invalid value '%s' for --arch: use residual-lstm or transformer",
                            t->arch);
+
+    int rc = parse_head(t, &p, err);
+    if (rc != CDNOPT_OK)
+        return rc;
 
     if (t->window_s % step_s != 0) {
         char window[32], step[32];

@@ -57,6 +57,8 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
 /** Values of the training flags. */
 typedef struct cdnopt_cli_train_opts {
     const char *arch;   /* "residual-lstm" or "transformer" */
+    const char *head;   /* output head: "recursive" or "direct" */
+    const char *head_base; /* base of the direct head: "seasonal" or "last" */
     long epochs;        /* maximum epochs */
     int64_t window_s;   /* input window, seconds */
     long units;         /* LSTM units per layer */
@@ -76,6 +78,12 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
 #define CDNOPT_CLI_TRAIN_OPTIONS(t)                                                             \
     {"--arch", CDNOPT_CLI_STRING, &(t)->arch, 0, 0, "NAME",                                   \
      "network: residual-lstm or transformer", false, false},                                  \
+    {"--head", CDNOPT_CLI_STRING, &(t)->head, 0, 0, "NAME",                                   \
+     "output head: recursive (one step, fed back) or direct (one day of steps at once; "      \
+     "residual LSTM only)", false, false},                                                     \
+    {"--head-base", CDNOPT_CLI_STRING, &(t)->head_base, 0, 0, "NAME",                         \
+     "what the direct head's output is added to: seasonal (the value one day before each "    \
+     "step) or last (the last observed value)", false, false},                                 \
     {"--epochs", CDNOPT_CLI_INT, &(t)->epochs, 1, 10000, "N",                                 \
      "maximum training epochs; training stops early when the validation loss stalls", false,  \
      false},                                                                                    \
@@ -100,8 +108,8 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
 
 /**
  * Turn the training flags into model parameters for a series of step step_s.
- * @return CDNOPT_OK or CDNOPT_EINVAL naming the flag (--arch unknown, --window not a
- *         multiple of the step)
+ * @return CDNOPT_OK or CDNOPT_EINVAL naming the flag (--arch, --head or --head-base
+ *         unknown, --window not a multiple of the step)
  */
 int cdnopt_cli_model_params(const cdnopt_cli_train_opts *t, int64_t step_s,
                             cdnopt_model_params *out, char *err);

@@ -35,6 +35,7 @@ struct cdnopt_model {
     int64_t step_s;         /* series step, seconds */
     int steps_per_day;      /* 86400 / step_s, the seasonal lag in steps */
     int n_features;         /* input channels per step */
+    int n_out;              /* head outputs: 1 for the recursive head, horizon for direct */
 
     double scale_min;       /* min-max scaler fitted on the training span, series units */
     double scale_max;
@@ -107,7 +108,7 @@ typedef struct model_pass {
     cdnopt_trace *t3;    /* dense head, [B, 1] */
     const float *d1;     /* lstm1 output after dropout (t1's output without dropout) */
     const float *d2;     /* head input after dropout, [B, units] or [B, d_model] */
-    float *pred;         /* next-step prediction in scaled units, [B] */
+    float *pred;         /* prediction in scaled units, [B, n_out] */
 } model_pass;
 
 /**
@@ -129,7 +130,7 @@ size_t cdnopt__model_mask2_width(const cdnopt_model *m);
 const float *cdnopt__model_mask(cdnopt_scratch *scratch, const float *mask, size_t n_batch,
                                 size_t n_steps, size_t n_feat, const float *y);
 
-/** Add the gradients of a loss with dL/dpred = dpred [B] into m->ps. */
+/** Add the gradients of a loss with dL/dpred = dpred [B, n_out] into m->ps. */
 int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const model_pass *pass,
                            const float *dpred, const float *mask1, const float *mask2);
 
@@ -139,6 +140,25 @@ int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const
  */
 void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t *ends,
                           size_t n_batch, float *x);
+
+/* ---- model_direct.c ---- */
+
+/**
+ * Add the head's base to the dense outputs pred [B, n_out] of the windows x
+ * [B, window, n_features]: the last scaled value for the recursive head, the direct
+ * head's cdnopt_head_base otherwise. The base has no weights.
+ */
+void cdnopt__model_add_base(const cdnopt_model *m, const float *x, size_t n_batch, float *pred);
+
+/** cdnopt_model_sample() for the direct head, after its argument checks. */
+int cdnopt__direct_sample(const cdnopt_model *m, const cdnopt_series *history, size_t end,
+                          int horizon, int n_samples, uint64_t seed, double *samples);
+
+/* ---- model_sample.c ---- */
+
+/** Draw the dropout masks of n_paths sample paths, each from its own stream of seed. */
+void cdnopt__model_draw_masks(const cdnopt_model *m, size_t n_paths, uint64_t seed,
+                              float *mask1, float *mask2);
 
 /* ---- model_attn.c ---- */
 
@@ -183,7 +203,8 @@ int cdnopt__attn_step(const cdnopt_model *m, cdnopt_scratch *scratch, attn_rollo
 typedef struct model_batch {
     const float *rows;    /* feature rows of the whole series, n x n_features */
     const float *targets; /* scaled value of every step of the series */
-    const size_t *ends;   /* target index of each window, n_batch entries */
+    const size_t *ends;   /* first target index of each window (n_out targets follow),
+                             n_batch entries */
     size_t n_batch;
     size_t n_scale;       /* windows the loss is averaged over: the whole batch, of which
                              these n_batch windows may be one process's part */

@@ -7,6 +7,7 @@
 #include "model-impl.h"
 
 #include <math.h>
+#include <string.h>
 
 cdnopt_model_params cdnopt_model_params_default(void)
 {
@@ -29,7 +30,44 @@ cdnopt_model_params cdnopt_model_params_default(void)
         .n_head = 4,
         .max_windows = 0,
         .seed = 1,
+        .head = CDNOPT_HEAD_RECURSIVE,
+        .horizon = 0,
+        .base = CDNOPT_BASE_SEASONAL,
     };
+}
+
+static int check_head(const cdnopt_model_params *p, int64_t step_s, char *err)
+{
+    if (p->head != CDNOPT_HEAD_RECURSIVE && p->head != CDNOPT_HEAD_DIRECT)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid model head %d; expected 1 (recursive) or 2 (direct)",
+                           (int)p->head);
+    if (p->head == CDNOPT_HEAD_RECURSIVE)
+        return CDNOPT_OK;
+
+    if (p->arch != CDNOPT_ARCH_RESIDUAL_LSTM)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the direct head needs the residual LSTM; use the recursive head "
+                           "with the transformer");
+    if (p->horizon < 0 || p->horizon > 100000)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid horizon %d steps; use 1..100000, or 0 for one day",
+                           p->horizon);
+    if (p->base != CDNOPT_BASE_LAST && p->base != CDNOPT_BASE_SEASONAL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid head base %d; expected 1 (last value) or 2 (seasonal)",
+                           (int)p->base);
+
+    /* The seasonal base reads the day before each target from the window. */
+    int64_t steps_per_day = MODEL_SECONDS_PER_DAY / step_s;
+    int64_t window = p->window == 0 ? steps_per_day : p->window;
+    if (p->base == CDNOPT_BASE_SEASONAL && window < steps_per_day)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "window of %lld steps is shorter than one day (%lld steps), which "
+                           "the seasonal base of the direct head needs; lengthen the window "
+                           "or use the last-value base", (long long)window,
+                           (long long)steps_per_day);
+    return CDNOPT_OK;
 }
 
 static int check_params(const cdnopt_model_params *p, int64_t step_s, char *err)
@@ -70,6 +108,9 @@ static int check_params(const cdnopt_model_params *p, int64_t step_s, char *err)
     if (!(p->clip_norm >= 0.0f && isfinite(p->clip_norm)))
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid clip_norm %g; use 0 (off) or a positive "
                            "value", (double)p->clip_norm);
+    int rc = check_head(p, step_s, err);
+    if (rc != CDNOPT_OK)
+        return rc;
     if (p->max_windows < 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid max_windows %d; use 0 (all) or more",
                            p->max_windows);
@@ -110,9 +151,21 @@ static int build_layers(cdnopt_model *m)
 
     cdnopt_dense_params dp = cdnopt_dense_params_default();
     dp.n_in = cdnopt__model_mask2_width(m);
-    dp.n_out = 1;
+    dp.n_out = (size_t)m->n_out;
     dp.name = "dense";
-    return cdnopt_dense_new(m->ps, &dp, &rng, &m->head);
+    rc = cdnopt_dense_new(m->ps, &dp, &rng, &m->head);
+    if (rc != CDNOPT_OK || m->p.head != CDNOPT_HEAD_DIRECT)
+        return rc;
+
+    /* A zero direct head makes an untrained model forecast exactly its base. */
+    const char *names[] = {"dense/kernel", "dense/bias"};
+    for (size_t i = 0; i < 2; i++) {
+        cdnopt_param_tensor t;
+        if (cdnopt_params_find(m->ps, names[i], &t) == CDNOPT_OK)
+            memset(cdnopt_params_values(m->ps) + t.offset, 0,
+                   t.n_rows * t.n_cols * sizeof(float));
+    }
+    return CDNOPT_OK;
 }
 
 int cdnopt__model_build(const cdnopt_model_params *p, int64_t step_s, cdnopt_model **out,
@@ -133,6 +186,9 @@ int cdnopt__model_build(const cdnopt_model_params *p, int64_t step_s, cdnopt_mod
     if (m->p.window == 0)
         m->p.window = m->steps_per_day;
     m->n_features = 1 + (p->calendar ? 4 : 0) + (p->seasonal_lag ? 1 : 0);
+    if (m->p.head == CDNOPT_HEAD_DIRECT && m->p.horizon == 0)
+        m->p.horizon = m->steps_per_day;
+    m->n_out = m->p.head == CDNOPT_HEAD_DIRECT ? m->p.horizon : 1;
     m->scale_min = 0.0;
     m->scale_max = 1.0;
     m->info.best_val_loss = NAN;

@@ -3,6 +3,8 @@
  * Model files in HDF5. Layout (h5dump shows all of it):
  *   /            attributes format = "cdnopt-model", format_version = 1, arch, arch_name,
  *                step_s, n_features and every hyper-parameter of cdnopt_model_params
+ *                (head, horizon and head_base are absent in files written before the
+ *                direct head; such files load with the recursive head)
  *   /scaler      attributes min, max (series units)
  *   /training    attributes epochs_run, best_epoch, best_val_loss, last_train_loss,
  *                train_t0, train_t1 (civil seconds), train_n
@@ -82,6 +84,9 @@ static herr_t write_root_attrs(hid_t file, const cdnopt_model *m)
     rc |= write_int(file, "n_head", p->n_head);
     rc |= write_int(file, "max_windows", p->max_windows);
     rc |= write_attr(file, "seed", H5T_NATIVE_UINT64, &p->seed);
+    rc |= write_int(file, "head", p->head);
+    rc |= write_int(file, "horizon", p->horizon);
+    rc |= write_int(file, "head_base", p->base);
     return rc < 0 ? -1 : 0;
 }
 
@@ -292,6 +297,31 @@ static int check_format(const reader *r)
     return CDNOPT_OK;
 }
 
+/* Read the head attributes. Files written before the direct head have none of them
+ * and load as recursive; a file with some but not all of them is damaged. */
+static int read_head(const reader *r, cdnopt_model_params *p)
+{
+    if (H5Aexists(r->file, "head") <= 0) {
+        p->head = CDNOPT_HEAD_RECURSIVE;
+        return CDNOPT_OK;
+    }
+
+    int64_t head = 0, horizon = 0, base = 0;
+    int rc = read_int(r, r->file, "/", "head", &head);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, r->file, "/", "horizon", &horizon);
+    if (rc == CDNOPT_OK)
+        rc = read_int(r, r->file, "/", "head_base", &base);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Out-of-range values are caught by the parameter check in cdnopt__model_build(). */
+    p->head = (cdnopt_head)head;
+    p->horizon = (int)horizon;
+    p->base = (cdnopt_head_base)base;
+    return CDNOPT_OK;
+}
+
 /* The integer fields of cdnopt_model_params and their attribute names. */
 static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
                        int64_t *n_features)
@@ -337,6 +367,9 @@ static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
     p->max_windows = (int)ints[10].value;
     *step_s = ints[11].value;
     *n_features = ints[12].value;
+    rc = read_head(r, p);
+    if (rc != CDNOPT_OK)
+        return rc;
     p->dropout = (float)dropout;
     p->learning_rate = (float)learning_rate;
     p->val_fraction = (float)val_fraction;

@@ -5,8 +5,9 @@
  *   d1 = h1 * mask1          one mask row per window, shared by its steps
  *   h2 = LSTM2(d1)           last state, [B, H]
  *   d2 = h2 * mask2
- *   pred = d2 w + b + x[:, W-1, 0]   residual on the last scaled value
- * The residual term has no weights, so the backward pass ignores it. The transformer's
+ *   pred = d2 w + b + base           [B, 1], or [B, horizon] for the direct head
+ * The base (the last scaled value, or the direct head's base in model_direct.c) has
+ * no weights, so the backward pass ignores it. The transformer's
  * passes are in model_attn.c.
  */
 #include "model-impl.h"
@@ -36,7 +37,6 @@ int cdnopt__model_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t
 {
     size_t w = (size_t)m->p.window;
     size_t h = (size_t)m->p.units;
-    size_t f = (size_t)m->n_features;
     memset(pass, 0, sizeof *pass);
     pass->n_batch = n_batch;
     if (m->p.arch == CDNOPT_ARCH_TRANSFORMER)
@@ -60,10 +60,9 @@ int cdnopt__model_forward(const cdnopt_model *m, cdnopt_scratch *scratch, size_t
     if (rc != CDNOPT_OK)
         return rc;
 
-    /* The residual: add the last observed scaled value (channel 0 of the last step). */
+    /* The residual: add the last observed value, or the direct head's base. */
     pass->pred = cdnopt_trace_output(pass->t3);
-    for (size_t b = 0; b < n_batch; b++)
-        pass->pred[b] += x[(b * w + w - 1) * f];
+    cdnopt__model_add_base(m, x, n_batch, pass->pred);
     return CDNOPT_OK;
 }
 

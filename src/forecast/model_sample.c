@@ -55,17 +55,18 @@ static int rollout_init(rollout *ro, const cdnopt_model *m, size_t n_batch, int 
 
 /* Draw each path's masks from its own stream, so a path does not depend on how many
  * other paths run beside it. */
-static void draw_masks(const cdnopt_model *m, rollout *ro, uint64_t seed)
+void cdnopt__model_draw_masks(const cdnopt_model *m, size_t n_paths, uint64_t seed,
+                              float *mask1, float *mask2)
 {
     size_t h = (size_t)m->p.units;
     size_t h2 = cdnopt__model_mask2_width(m);
     cdnopt_rng base;
     cdnopt_rng_seed(&base, seed);
-    for (size_t s = 0; s < ro->n_batch; s++) {
+    for (size_t s = 0; s < n_paths; s++) {
         cdnopt_rng rng;
         cdnopt_rng_fork(&base, s, &rng);
-        cdnopt_dropout_mask(ro->mask1 + s * h, h, m->p.dropout, &rng);
-        cdnopt_dropout_mask(ro->mask2 + s * h2, h2, m->p.dropout, &rng);
+        cdnopt_dropout_mask(mask1 + s * h, h, m->p.dropout, &rng);
+        cdnopt_dropout_mask(mask2 + s * h2, h2, m->p.dropout, &rng);
     }
 }
 
@@ -256,6 +257,12 @@ int cdnopt_model_sample(const cdnopt_model *m, const cdnopt_series *history, siz
     int rc = check_sample_args(m, history, end, horizon, n_samples, err);
     if (rc != CDNOPT_OK)
         return rc;
+    if (m->p.head == CDNOPT_HEAD_DIRECT) {
+        rc = cdnopt__direct_sample(m, history, end, horizon, n_samples, seed, samples);
+        if (rc != CDNOPT_OK)
+            return cdnopt_fail(err, rc, "direct forecast failed: %s", cdnopt_strerror(rc));
+        return CDNOPT_OK;
+    }
 
     size_t n_batch = n_samples > 0 ? (size_t)n_samples : 1;
     bool dropout = n_samples > 0 && m->p.dropout > 0.0f;
@@ -265,7 +272,7 @@ int cdnopt_model_sample(const cdnopt_model *m, const cdnopt_series *history, siz
     if (rc == CDNOPT_OK)
         rc = cdnopt_scratch_new(0, &scratch);
     if (rc == CDNOPT_OK && dropout)
-        draw_masks(m, &ro, seed);
+        cdnopt__model_draw_masks(m, n_batch, seed, ro.mask1, ro.mask2);
 
     if (rc == CDNOPT_OK)
         rc = run_window(m, scratch, &ro, history, end, horizon);

@@ -22,8 +22,8 @@ typedef struct shard {
     cdnopt_model *replica;   /* NULL for shard 0, which uses the caller's model */
     cdnopt_scratch *scratch; /* arena of this shard's activations */
     float *x;                /* windows [max_rows, window, features] */
-    float *y;                /* targets [max_rows] */
-    float *dpred;            /* dL/dpred [max_rows] */
+    float *y;                /* targets [max_rows, n_out] */
+    float *dpred;            /* dL/dpred [max_rows, n_out] */
     size_t first, n_rows;    /* rows [first, first + n_rows) of the current batch */
     double sse;              /* sum of squared errors of the current shard */
     int rc;                  /* result of the current shard */
@@ -64,8 +64,9 @@ static void run_shard(model_shards *sh, shard *s)
 
     cdnopt_scratch_reset(s->scratch);
     cdnopt__model_gather(m, sh->rows, ends, s->n_rows, s->x);
+    size_t n_out = (size_t)m->n_out;
     for (size_t b = 0; b < s->n_rows; b++)
-        s->y[b] = sh->targets[ends[b]];
+        memcpy(s->y + b * n_out, sh->targets + ends[b], n_out * sizeof *s->y);
 
     const float *mask1 = sh->mask1 != NULL ? sh->mask1 + s->first * h : NULL;
     size_t h2 = cdnopt__model_mask2_width(m);
@@ -75,11 +76,13 @@ static void run_shard(model_shards *sh, shard *s)
     if (s->rc != CDNOPT_OK)
         return;
 
-    /* The loss is the mean over the whole batch, so each shard scales by n_scale. */
-    for (size_t b = 0; b < s->n_rows; b++) {
-        double e = (double)pass.pred[b] - (double)s->y[b];
+    /* The loss is the mean over the whole batch and every output step, so each shard
+     * scales by n_scale * n_out. */
+    double n_terms = (double)sh->n_scale * (double)n_out;
+    for (size_t i = 0; i < s->n_rows * n_out; i++) {
+        double e = (double)pass.pred[i] - (double)s->y[i];
         s->sse += e * e;
-        s->dpred[b] = (float)(2.0 * e / (double)sh->n_scale);
+        s->dpred[i] = (float)(2.0 * e / n_terms);
     }
     if (!isfinite(s->sse)) {
         s->rc = CDNOPT_ENUMERIC;
@@ -146,8 +149,8 @@ static int shard_init(model_shards *sh, shard *s, const cdnopt_model *m, int ind
     size_t w = (size_t)m->p.window, f = (size_t)m->n_features, h = (size_t)m->p.units;
     s->owner = sh;
     s->x = cdnopt_malloc(max_rows * w * f * sizeof *s->x);
-    s->y = cdnopt_malloc(max_rows * sizeof *s->y);
-    s->dpred = cdnopt_malloc(max_rows * sizeof *s->dpred);
+    s->y = cdnopt_malloc(max_rows * (size_t)m->n_out * sizeof *s->y);
+    s->dpred = cdnopt_malloc(max_rows * (size_t)m->n_out * sizeof *s->dpred);
     if (s->x == NULL || s->y == NULL || s->dpred == NULL)
         return CDNOPT_ENOMEM;
 
@@ -247,6 +250,6 @@ int cdnopt__shards_gradient(model_shards *sh, cdnopt_model *m, const model_batch
         for (size_t k = 0; k < n_values; k++)
             grads[k] += g[k];
     }
-    *loss = sse / (double)batch->n_scale;
+    *loss = sse / ((double)batch->n_scale * (double)m->n_out);
     return CDNOPT_OK;
 }

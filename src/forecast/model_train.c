@@ -28,6 +28,8 @@ typedef struct trainer {
     size_t *train_ends;    /* target index of every training window */
     size_t n_train;
     size_t val_first;      /* validation targets are [val_first, n) */
+    size_t n_val;          /* validation windows; window i's targets start at
+                              val_first - n_out + 1 + i */
     size_t n;
     float *x;              /* validation windows, VAL_BATCH x window x features */
     float *y;              /* validation targets */
@@ -66,13 +68,20 @@ static int split_windows(trainer *tr, const cdnopt_series *s, char *err)
 
     tr->n = s->n;
     tr->val_first = s->n - n_val;
-    if (tr->val_first <= first)
+
+    /* A training window's n_out targets all lie before val_first. The n_val validation
+     * windows are those whose last target lies in the validation span, so with the
+     * direct head the first n_out - 1 of them also score targets from the training
+     * span; that keeps validation possible when the span is shorter than n_out. */
+    size_t n_out = (size_t)m->n_out;
+    tr->n_val = n_val;
+    if (tr->val_first < first + n_out)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "training series '%s' has %zu samples: too few for a window of %d "
                            "steps%s and a validation span of %zu steps; supply a longer series "
                            "or a shorter window", s->name != NULL ? s->name : "(unnamed)", s->n,
                            m->p.window, m->p.seasonal_lag ? " plus one day of lag" : "", n_val);
-    tr->n_train = tr->val_first - first;
+    tr->n_train = tr->val_first - first - n_out + 1;
 
     tr->train_ends = cdnopt_malloc(tr->n_train * sizeof *tr->train_ends);
     if (tr->train_ends == NULL)
@@ -99,7 +108,7 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
     tr->rows = cdnopt_malloc(s->n * f * sizeof *tr->rows);
     tr->targets = cdnopt_malloc(s->n * sizeof *tr->targets);
     tr->x = cdnopt_malloc(VAL_BATCH * w * f * sizeof *tr->x);
-    tr->y = cdnopt_malloc(VAL_BATCH * sizeof *tr->y);
+    tr->y = cdnopt_malloc(VAL_BATCH * (size_t)m->n_out * sizeof *tr->y);
     tr->mask1 = cdnopt_malloc(b * h * sizeof *tr->mask1);
     tr->mask2 = cdnopt_malloc(b * cdnopt__model_mask2_width(m) * sizeof *tr->mask2);
     tr->best = cdnopt_malloc(cdnopt_params_count(m->ps) * sizeof *tr->best);
@@ -218,20 +227,22 @@ static int train_epoch(trainer *tr, size_t n_pick, double *mean_loss)
     return CDNOPT_OK;
 }
 
-/* MSE over the validation targets [val_first, n), dropout off. Under fit hooks each
- * process scores its part of the targets and the sums are added up. */
+/* MSE over the validation windows (see split_windows), dropout off. Under fit hooks
+ * each process scores its part of the windows and the sums are added up. */
 static int validate(trainer *tr, double *mean_loss)
 {
     size_t ends[VAL_BATCH];
     size_t first, count;
-    my_part(tr->m, tr->n - tr->val_first, &first, &count);
-    size_t part_end = tr->val_first + first + count;
+    size_t n_out = (size_t)tr->m->n_out;
+    my_part(tr->m, tr->n_val, &first, &count);
+    size_t val_start = tr->val_first + 1 - n_out;
+    size_t part_end = val_start + first + count;
     double sum = 0.0;
-    for (size_t start = tr->val_first + first; start < part_end; start += VAL_BATCH) {
+    for (size_t start = val_start + first; start < part_end; start += VAL_BATCH) {
         size_t n_batch = part_end - start < VAL_BATCH ? part_end - start : VAL_BATCH;
         for (size_t b = 0; b < n_batch; b++) {
             ends[b] = start + b;
-            tr->y[b] = tr->targets[start + b];
+            memcpy(tr->y + b * n_out, tr->targets + start + b, n_out * sizeof *tr->y);
         }
 
         cdnopt_scratch_reset(tr->scratch);
@@ -240,7 +251,7 @@ static int validate(trainer *tr, double *mean_loss)
         float loss = 0.0f;
         int rc = cdnopt__model_forward(tr->m, tr->scratch, n_batch, tr->x, NULL, NULL, &pass);
         if (rc == CDNOPT_OK)
-            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch, &loss);
+            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch * n_out, &loss);
         if (rc != CDNOPT_OK)
             return rc;
         sum += (double)loss * (double)n_batch;
@@ -248,7 +259,7 @@ static int validate(trainer *tr, double *mean_loss)
     int rc = sum_doubles(tr->m, &sum, 1);
     if (rc != CDNOPT_OK)
         return rc;
-    *mean_loss = sum / (double)(tr->n - tr->val_first);
+    *mean_loss = sum / (double)tr->n_val;
     return CDNOPT_OK;
 }
 
@@ -265,7 +276,7 @@ static int epoch_error(int rc, int epoch, char *err)
 static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
 {
     cdnopt_model *m = tr->m;
-    bool validating = tr->val_first < tr->n;
+    bool validating = tr->n_val > 0;
     size_t n_pick = tr->n_train;
     if (m->p.max_windows > 0 && (size_t)m->p.max_windows < n_pick)
         n_pick = (size_t)m->p.max_windows;
