@@ -106,9 +106,9 @@ static int lstm2_window(const cdnopt_model *m, rollout *ro, const float *h1_seq)
 }
 
 /*
- * Run the window [end - W, end) for every path; keeps the states and the first
+ * Run the window [end - W, end) for every path and keep the states and the first
  * prediction. Nothing random comes before lstm1, so it runs once on one copy of the
- * window and its outputs and state are shared by all paths; the paths part at mask1.
+ * window, and all paths share its outputs and state. The paths part at mask1.
  */
 static int run_window(const cdnopt_model *m, cdnopt_scratch *scratch, rollout *ro,
                       const cdnopt_series *history, size_t end, int horizon)
