@@ -746,6 +746,23 @@ static void load_rejects_non_hdf5(void **state)
     expect_load_error(missing, CDNOPT_EIO, "cannot open model file", NULL);
 }
 
+static void save_rejects_missing_folder(void **state)
+{
+    (void)state;
+    cdnopt_model_params p = tiny_params();
+    cdnopt_model *m = NULL;
+    assert_int_equal(cdnopt_model_new(&p, STEP_S, &m, NULL), CDNOPT_OK);
+    char dir[512], path[600];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "model-save");
+    snprintf(path, sizeof path, "%s/missing/model.h5", dir);
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_save(m, path, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "cannot create model file");
+    cdnopt_assert_contains(err, path);
+    cdnopt_model_free(m);
+}
+
 /* Fail each allocation of a load in turn: every failure is reported and nothing leaks. */
 static void load_survives_allocation_failures(void **state)
 {
@@ -799,6 +816,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_wrong_shape),
         cmocka_unit_test(load_rejects_truncated_file),
         cmocka_unit_test(load_rejects_non_hdf5),
+        cmocka_unit_test(save_rejects_missing_folder),
         cmocka_unit_test(load_survives_allocation_failures),
     };
     return cdnopt_test_main(argc, argv, "model", tests, sizeof tests / sizeof tests[0]);
