@@ -13,7 +13,7 @@
 cdnopt_agent_params cdnopt_agent_params_default(void)
 {
     return (cdnopt_agent_params){
-        .hidden = 64,
+        .hidden = 128,
         .mask_hidden = 64,
         .lr = 5e-4,
         .gamma = 0.95,
