@@ -59,6 +59,9 @@
 typedef enum cdnopt_global_norm {
     CDNOPT_GLOBAL_NORM_MINMAX = 1, /* (v - min) / (max - min) of the training span */
     CDNOPT_GLOBAL_NORM_MEAN = 2,   /* v / mean of |v| over the training span */
+    CDNOPT_GLOBAL_NORM_CHANGE = 3, /* v / mean |v[i] - v[i - p]| over the training span, with
+                                      p the seasonal_diff period (1 without): the seasonal
+                                      naive error, MASE's scale */
 } cdnopt_global_norm;
 
 /** Rule for drawing the training windows of an epoch. */
@@ -94,10 +97,12 @@ typedef struct cdnopt_global_scaler {
 } cdnopt_global_scaler;
 
 /**
- * Fit a scaler to the n values of v. A constant span (or a mean of 0) gets scale 1 so
- * that nothing divides by zero.
+ * Fit a scaler to the n values of v. period is the lag of NORM_CHANGE (values below 1
+ * mean 1) and is ignored by the others. A constant span (or a scale of 0) gets scale 1
+ * so that nothing divides by zero.
  */
-cdnopt_global_scaler cdnopt_global_scaler_fit(cdnopt_global_norm norm, const double *v, size_t n);
+cdnopt_global_scaler cdnopt_global_scaler_fit(cdnopt_global_norm norm, int period, const double *v,
+                                              size_t n);
 
 /** Scale a value in series units. */
 double cdnopt_global_scale(const cdnopt_global_scaler *s, double v);
@@ -204,7 +209,7 @@ int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, ch
  */
 int cdnopt_global_info_load(const char *path, cdnopt_global_params *gp, char *err);
 
-/** Parse "minmax" or "mean". @return CDNOPT_OK or CDNOPT_EINVAL with the choices in err */
+/** Parse "minmax", "mean" or "change". @return CDNOPT_OK or CDNOPT_EINVAL with the choices */
 int cdnopt_global_norm_parse(const char *text, cdnopt_global_norm *out, char *err);
 
 /** Parse "windows" or "series". @return CDNOPT_OK or CDNOPT_EINVAL with the choices in err */

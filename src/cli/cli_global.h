@@ -38,7 +38,8 @@ cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void);
     {"--step", CDNOPT_CLI_DURATION, &(g)->step_s, 60, 86400, "DURATION",                     \
      "time between the values of a --wide row", false, false},                               \
     {"--norm", CDNOPT_CLI_STRING, &(g)->norm, 0, 0, "NAME",                                  \
-     "per-series scaling of a global model: mean (divide by the series' mean) or minmax",    \
+     "per-series scaling of a global model: mean (divide by the series' mean), minmax or "   \
+     "change (divide by its mean change over --seasonal-diff steps)",                          \
      false, false},                                                                            \
     {"--sampling", CDNOPT_CLI_STRING, &(g)->sampling, 0, 0, "NAME",                          \
      "training windows of a global model: windows (uniform over all) or series (a series "   \

@@ -46,7 +46,7 @@ typedef struct m4_options {
     long max_windows;     /* training windows per epoch, 0 = all */
     long samples;         /* MC-dropout paths per forecast */
     long seed;            /* seed of weights, shuffling and dropout */
-    const char *norm;     /* per-series scaling: minmax or mean */
+    const char *norm;     /* per-series scaling: minmax, mean or change */
     const char *sampling; /* window draw: windows or series */
     bool seasonal_lag;    /* add the value one period before each predicted step */
     long seasonal_diff;   /* difference the scaled series at this period, 0 = none */
@@ -206,7 +206,8 @@ static void print_help(FILE *out)
             "  --units N       LSTM units per layer (default 64)\n"
             "  --max-windows N training windows per epoch, 0 = all (default 20000)\n"
             "  --samples N     MC-dropout paths per forecast (default 50)\n"
-            "  --norm NAME     per-series scaling: mean or minmax (default mean)\n"
+            "  --norm NAME     per-series scaling: mean, minmax or change (the mean change\n"
+            "                  over --seasonal-diff steps) (default mean)\n"
             "  --sampling NAME windows (uniform over all windows) or series (default windows)\n"
             "  --seasonal-lag  add the value one day (24 steps) before each predicted step as\n"
             "                  an input\n"

@@ -35,7 +35,17 @@ cdnopt_global_params cdnopt_global_params_default(void)
     return gp;
 }
 
-cdnopt_global_scaler cdnopt_global_scaler_fit(cdnopt_global_norm norm, const double *v, size_t n)
+/* Mean absolute change over lag steps, 0 when the span is not longer than lag. */
+static double mean_change(const double *v, size_t n, size_t lag)
+{
+    double sum = 0.0;
+    for (size_t i = lag; i < n; i++)
+        sum += fabs(v[i] - v[i - lag]);
+    return n > lag ? sum / (double)(n - lag) : 0.0;
+}
+
+cdnopt_global_scaler cdnopt_global_scaler_fit(cdnopt_global_norm norm, int period, const double *v,
+                                              size_t n)
 {
     cdnopt_global_scaler s = {0.0, 1.0};
     if (n == 0)
@@ -50,6 +60,12 @@ cdnopt_global_scaler cdnopt_global_scaler_fit(cdnopt_global_norm norm, const dou
         s.offset = lo;
         if (hi - lo > 1e-12 * fmax(1.0, fabs(hi)))
             s.scale = hi - lo;
+        return s;
+    }
+    if (norm == CDNOPT_GLOBAL_NORM_CHANGE) {
+        double change = mean_change(v, n, period > 1 ? (size_t)period : 1);
+        if (change > 0.0)
+            s.scale = change;
         return s;
     }
 
@@ -186,7 +202,7 @@ static int fill_rows(global_trainer *tr, const cdnopt_series *s, size_t n, size_
     if (scaled == NULL)
         return CDNOPT_ENOMEM;
 
-    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(tr->gp->norm, s->v, n);
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(tr->gp->norm, (int)d, s->v, n);
     cdnopt_global_to_model(&sc, (int)d, s->v, n, scaled);
     for (size_t i = 0; i < n_rows; i++)
         tr->targets[offset + i] = (float)scaled[i];
@@ -455,8 +471,9 @@ int cdnopt_global_fit(cdnopt_model *m, const cdnopt_global_params *gp,
 {
     if (n_series == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "global training needs at least one series");
-    if (gp->norm != CDNOPT_GLOBAL_NORM_MINMAX && gp->norm != CDNOPT_GLOBAL_NORM_MEAN)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid norm %d; use 1 (minmax) or 2 (mean)",
+    if (gp->norm < CDNOPT_GLOBAL_NORM_MINMAX || gp->norm > CDNOPT_GLOBAL_NORM_CHANGE)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid norm %d; use 1 (minmax), 2 (mean) or 3 (change)",
                            (int)gp->norm);
     if (gp->seasonal_diff < 0 || gp->seasonal_diff > 100000)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid seasonal_diff %d; use 0 (none) to "

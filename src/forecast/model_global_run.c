@@ -31,7 +31,7 @@ static int global_sample(void *ctx, const cdnopt_series *history, size_t end, in
                            end, history->n, d);
 
     /* The scaler is fitted on the history before end only, as in training. */
-    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(g->norm, history->v, end);
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(g->norm, g->seasonal_diff, history->v, end);
     double *values = cdnopt_malloc((end - d) * sizeof *values);
     if (values == NULL)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory scaling %zu samples", end);
@@ -353,10 +353,11 @@ static int read_norm(hid_t file, const char *path, cdnopt_global_params *gp, cha
                            "model file %s: %s/seasonal_diff is %d, expected 0 to 100000 steps; "
                            "retrain the model", path, GLOBAL_GROUP, diff);
     gp->seasonal_diff = diff;
-    if (status < 0 || (value != CDNOPT_GLOBAL_NORM_MINMAX && value != CDNOPT_GLOBAL_NORM_MEAN))
+    if (status < 0 || value < CDNOPT_GLOBAL_NORM_MINMAX || value > CDNOPT_GLOBAL_NORM_CHANGE)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "model file %s: %s/norm is %d, expected 1 (minmax) or 2 (mean); "
-                           "retrain the model with this version", path, GLOBAL_GROUP, value);
+                           "model file %s: %s/norm is %d, expected 1 (minmax), 2 (mean) or 3 "
+                           "(change); retrain the model with this version", path, GLOBAL_GROUP,
+                           value);
     gp->norm = (cdnopt_global_norm)value;
     return CDNOPT_OK;
 }
@@ -390,9 +391,11 @@ int cdnopt_global_norm_parse(const char *text, cdnopt_global_norm *out, char *er
         *out = CDNOPT_GLOBAL_NORM_MINMAX;
     else if (strcmp(text, "mean") == 0)
         *out = CDNOPT_GLOBAL_NORM_MEAN;
+    else if (strcmp(text, "change") == 0)
+        *out = CDNOPT_GLOBAL_NORM_CHANGE;
     else
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid scaling '%s'; use minmax or mean", text);
+                           "invalid scaling '%s'; use minmax, mean or change", text);
     return CDNOPT_OK;
 }
 

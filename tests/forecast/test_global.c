@@ -63,7 +63,7 @@ static void scaler_minmax_round_trip(void **state)
 {
     (void)state;
     double v[] = {3.0, 7.0, 5.0, 11.0};
-    cdnopt_global_scaler s = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MINMAX, v, 4);
+    cdnopt_global_scaler s = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MINMAX, 0, v, 4);
     assert_near(s.offset, 3.0, 1e-12);
     assert_near(s.scale, 8.0, 1e-12);
     assert_near(cdnopt_global_scale(&s, 3.0), 0.0, 1e-12);
@@ -76,7 +76,7 @@ static void scaler_mean_round_trip(void **state)
 {
     (void)state;
     double v[] = {1e6, 3e6, 2e6};
-    cdnopt_global_scaler s = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, v, 3);
+    cdnopt_global_scaler s = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, 0, v, 3);
     assert_near(s.offset, 0.0, 0.0);
     assert_near(s.scale, 2e6, 1e-6);
     assert_near(cdnopt_global_scale(&s, 3e6), 1.5, 1e-12);
@@ -84,13 +84,26 @@ static void scaler_mean_round_trip(void **state)
         assert_near(cdnopt_global_unscale(&s, cdnopt_global_scale(&s, v[i])), v[i], 1e-6);
 }
 
+/* Scale = mean |v[i] - v[i - 2]| = (|5 - 1| + |3 - 2| + |9 - 5|) / 3 = 3. */
+static void scaler_change_hand_computed(void **state)
+{
+    (void)state;
+    double v[] = {1.0, 2.0, 5.0, 3.0, 9.0};
+    cdnopt_global_scaler s = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_CHANGE, 2, v, 5);
+    assert_near(s.offset, 0.0, 0.0);
+    assert_near(s.scale, 3.0, 1e-12);
+    double flat[] = {4.0, 4.0, 4.0};
+    cdnopt_global_scaler f = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_CHANGE, 1, flat, 3);
+    assert_near(f.scale, 1.0, 0.0);
+}
+
 static void scaler_constant_series(void **state)
 {
     (void)state;
     double flat[] = {5.0, 5.0, 5.0};
     double zeros[] = {0.0, 0.0};
-    cdnopt_global_scaler mm = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MINMAX, flat, 3);
-    cdnopt_global_scaler mean = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, zeros, 2);
+    cdnopt_global_scaler mm = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MINMAX, 0, flat, 3);
+    cdnopt_global_scaler mean = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, 0, zeros, 2);
     assert_near(mm.scale, 1.0, 0.0);
     assert_near(cdnopt_global_scale(&mm, 5.0), 0.0, 0.0);
     assert_near(mean.scale, 1.0, 0.0);
@@ -103,7 +116,7 @@ static void seasonal_diff_round_trip(void **state)
     (void)state;
     double v[10] = {4.0, 9.0, 2.0, 5.0, 11.0, 3.0, 6.0, 12.0, 1.0, 7.0};
     const int d = 3;
-    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, v, 6);
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(CDNOPT_GLOBAL_NORM_MEAN, 0, v, 6);
     double model[7];
     cdnopt_global_to_model(&sc, d, v, 10, model);
     assert_near(model[0], (5.0 - 4.0) / sc.scale, 1e-12);
@@ -128,7 +141,7 @@ static void parse_names_and_errors(void **state)
     assert_int_equal(sampling, CDNOPT_GLOBAL_SAMPLE_SERIES);
     assert_int_equal(cdnopt_global_norm_parse("zscore", &norm, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "'zscore'");
-    cdnopt_assert_contains(err, "minmax or mean");
+    cdnopt_assert_contains(err, "minmax, mean or change");
     assert_int_equal(cdnopt_global_sampling_parse("all", &sampling, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "windows or series");
 }
@@ -435,6 +448,7 @@ static void m4_tiny_end_to_end(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(scaler_minmax_round_trip),
     cmocka_unit_test(scaler_mean_round_trip),
+    cmocka_unit_test(scaler_change_hand_computed),
     cmocka_unit_test(scaler_constant_series),
     cmocka_unit_test(seasonal_diff_round_trip),
     cmocka_unit_test(parse_names_and_errors),
