@@ -22,7 +22,8 @@
 /** Training metadata kept with the weights and written to model files. */
 typedef struct model_training_info {
     int epochs_run;        /* epochs completed by the last fit, 0 before any fit */
-    int best_epoch;        /* 1-based epoch whose weights were kept, 0 before any fit */
+    int best_epoch;        /* 1-based epoch whose weights were kept; 0 before any fit, or
+                              when the direct head kept its starting weights */
     double best_val_loss;  /* validation MSE of that epoch in scaled units; NAN if none */
     double last_train_loss; /* training MSE of the last epoch, scaled units */
     int64_t train_t0;      /* civil seconds of the first training sample */

@@ -289,6 +289,18 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
     /* NOTE: a resumed run keeps its best weights from first_epoch on; the epochs
      * before the checkpoint do not compete, because their weights are gone. */
     memcpy(tr->best, cdnopt_params_values(m->ps), cdnopt_params_count(m->ps) * sizeof *tr->best);
+
+    /* The direct head starts as its base (seasonal naive or the last value), a sound
+     * forecaster, so the starting weights compete as epoch 0 and training keeps them
+     * unless an epoch validates better. */
+    if (validating && m->p.head == CDNOPT_HEAD_DIRECT) {
+        double start_loss = NAN;
+        int rc = validate(tr, &start_loss);
+        if (rc != CDNOPT_OK)
+            return epoch_error(rc, 0, err);
+        best = start_loss;
+        m->info.best_val_loss = start_loss;
+    }
     for (int epoch = first_epoch; epoch <= m->p.epochs; epoch++) {
         cdnopt_epoch_report r = {.epoch = epoch, .val_loss = NAN, .n_windows = (int)n_pick};
         double t0 = cdnopt_clock_s();
