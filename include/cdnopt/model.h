@@ -14,8 +14,17 @@
  * window, and its output at the last step plus that step's encoding goes through
  * dropout and dense(1), with the same residual.
  *
- * Multi-step forecasts are recursive: each predicted value is fed back as the next
- * input while the LSTM states are carried forward one step at a time. The
+ * The direct head (head = CDNOPT_HEAD_DIRECT, residual LSTM only) replaces dense(1)
+ * by dense(horizon), which predicts `horizon` steps at once, each added to a base:
+ * the last observed value, or the value one day before that step (the one-day
+ * seasonal naive forecast, CDNOPT_BASE_SEASONAL). Training minimises the MSE over
+ * all `horizon` steps. The head starts at zero, so an untrained model forecasts its
+ * base, and fitting keeps those starting weights unless an epoch validates better.
+ * Longer forecasts chain blocks, each sample path feeding its own values back.
+ *
+ * With the recursive head, multi-step forecasts are recursive: each predicted value
+ * is fed back as the next input while the LSTM states are carried forward one step
+ * at a time. The
  * transformer also keeps the keys and values of the last `window` steps, so each new
  * step computes one query only.
  * Monte-Carlo dropout gives a sample of paths: dropout stays on, every sample draws
@@ -46,6 +55,8 @@
  *   step. In the comparison above the day-ahead MAPE (60.4% and 90.4%) is far worse
  *   than repeating the previous day (seasonal naive: 16.7% and 24.3% on the same
  *   days), so check a model against that baseline before using its day-ahead paths.
+ * - The library default is the recursive head, which the other modules' callers and
+ *   tests assume; the CLI picks the direct head for the residual LSTM (--head auto).
  * - One univariate series per model. The calendar comes from the series' civil times.
  * - Dropout masks are constant over the time steps of one sequence, in training as
  *   in sampling (variational dropout, Gal and Ghahramani 2016). The PyTorch peer draws
@@ -83,7 +94,7 @@ typedef enum cdnopt_head {
     CDNOPT_HEAD_DIRECT = 2,    /* dense(horizon): all steps of a block at once */
 } cdnopt_head;
 
-/** What the direct head's output is added to. Written to model files: append only. */
+/** Base that the direct head's output is added to. Written to model files: append only. */
 typedef enum cdnopt_head_base {
     CDNOPT_BASE_LAST = 1,     /* the last observed value, for every step of the block */
     CDNOPT_BASE_SEASONAL = 2, /* the value one day before each step (seasonal naive) */

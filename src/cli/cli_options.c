@@ -75,8 +75,8 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
     cdnopt_model_params p = cdnopt_model_params_default();
     cdnopt_cli_train_opts t = {
         .arch = "residual-lstm",
-        .head = p.head == CDNOPT_HEAD_DIRECT ? "direct" : "recursive",
-        .head_base = p.base == CDNOPT_BASE_LAST ? "last" : "seasonal",
+        .head = "auto",
+        .head_base = "auto",
         .epochs = p.epochs,
         .window_s = 86400,
         .units = p.units,
@@ -93,21 +93,28 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
 
 static int parse_head(const cdnopt_cli_train_opts *t, cdnopt_model_params *p, char *err)
 {
-    if (strcmp(t->head, "recursive") == 0)
+    /* auto: the direct head forecast better on the validation slices measured (see
+     * docs/benchmarks.md), but only the residual LSTM has it. */
+    if (strcmp(t->head, "auto") == 0)
+        p->head = p->arch == CDNOPT_ARCH_RESIDUAL_LSTM ? CDNOPT_HEAD_DIRECT : CDNOPT_HEAD_RECURSIVE;
+    else if (strcmp(t->head, "recursive") == 0)
         p->head = CDNOPT_HEAD_RECURSIVE;
     else if (strcmp(t->head, "direct") == 0)
         p->head = CDNOPT_HEAD_DIRECT;
     else
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid value '%s' for --head: use recursive or direct", t->head);
+                           "invalid value '%s' for --head: use auto, recursive or direct", t->head);
 
-    if (strcmp(t->head_base, "seasonal") == 0)
+    /* auto: the seasonal base needs the day before every target inside the window. */
+    if (strcmp(t->head_base, "auto") == 0)
+        p->base = t->window_s >= 86400 ? CDNOPT_BASE_SEASONAL : CDNOPT_BASE_LAST;
+    else if (strcmp(t->head_base, "seasonal") == 0)
         p->base = CDNOPT_BASE_SEASONAL;
     else if (strcmp(t->head_base, "last") == 0)
         p->base = CDNOPT_BASE_LAST;
     else
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid value '%s' for --head-base: use seasonal or last",
+                           "invalid value '%s' for --head-base: use auto, seasonal or last",
                            t->head_base);
     return CDNOPT_OK;
 }

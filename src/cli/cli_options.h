@@ -57,8 +57,8 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
 /** Values of the training flags. */
 typedef struct cdnopt_cli_train_opts {
     const char *arch;   /* "residual-lstm" or "transformer" */
-    const char *head;   /* output head: "recursive" or "direct" */
-    const char *head_base; /* base of the direct head: "seasonal" or "last" */
+    const char *head;   /* output head: "auto", "recursive" or "direct" */
+    const char *head_base; /* base of the direct head: "auto", "seasonal" or "last" */
     long epochs;        /* maximum epochs */
     int64_t window_s;   /* input window, seconds */
     long units;         /* LSTM units per layer */
@@ -79,11 +79,13 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
     {"--arch", CDNOPT_CLI_STRING, &(t)->arch, 0, 0, "NAME",                                   \
      "network: residual-lstm or transformer", false, false},                                  \
     {"--head", CDNOPT_CLI_STRING, &(t)->head, 0, 0, "NAME",                                   \
-     "output head: recursive (one step, fed back) or direct (one day of steps at once; "      \
-     "residual LSTM only)", false, false},                                                     \
+     "output head: recursive (one step, fed back), direct (one day of steps at once; "        \
+     "residual LSTM only) or auto (direct for the residual LSTM, else recursive)", false,     \
+     false},                                                                                    \
     {"--head-base", CDNOPT_CLI_STRING, &(t)->head_base, 0, 0, "NAME",                         \
      "what the direct head's output is added to: seasonal (the value one day before each "    \
-     "step) or last (the last observed value)", false, false},                                 \
+     "step), last (the last observed value) or auto (seasonal when --window is at least one " \
+     "day, else last)", false, false},                                                         \
     {"--epochs", CDNOPT_CLI_INT, &(t)->epochs, 1, 10000, "N",                                 \
      "maximum training epochs; training stops early when the validation loss stalls", false,  \
      false},                                                                                    \
