@@ -15,7 +15,8 @@
  * - exact: a mixed-integer program solved with GLPK: one binary per release and
  *   legal (whole-hour delay, ratio), minimising the peak. It solves the root LP
  *   relaxation (the bound), rounds it and polishes the rounding with the local
- *   search, then improves the better of that and greedy with neighbourhood
+ *   search. It raises the bound by branching on the options of the largest releases
+ *   for a quarter of the time left, then improves the better of that and greedy with neighbourhood
  *   programs. Each frees up to 40 releases, most of them covering the peak, with
  *   the rest fixed. Its LP is rounded and polished by the local search, and it is
  *   solved by branch and bound. Either result replaces the schedule when its peak
@@ -43,6 +44,7 @@
  *   relaxation runs out of time the greedy schedule is returned with no LP bound.
  * - For the p95 objective the exact solver is not exact: it solves the peak program
  *   and then runs the greedy p95 local search on its schedule (result.method says so).
+ * - The p95 local search ends with a peak repair that may raise p95 by up to 1 %.
  * - start_step_s must be a multiple of the baseline step that divides one hour, and
  *   the exact planner takes only 3600 (whole-hour delays).
  */
@@ -78,7 +80,8 @@ typedef struct cdnopt_plan_result {
     double peak_reduction;      /* 1 - planned peak / naive peak */
     double p95_reduction;       /* 1 - planned p95 / naive p95 */
     double lower_bound_gbps;    /* max(max baseline, total traffic / time range) */
-    double lp_bound_gbps;       /* LP relaxation of the restricted problem; NaN when none */
+    double lp_bound_gbps;       /* LP bound of the restricted problem (root LP, raised by
+                                   branching on the largest releases); NaN when none */
     double gap;                 /* (planned peak - lp_bound) / planned peak; NaN when none */
     double solve_s;             /* wall-clock seconds spent planning */
     bool optimal;               /* exact: GLPK proved the gap below mip_gap */

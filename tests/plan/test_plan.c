@@ -162,8 +162,9 @@ static void p95_objective_not_worse(void **state)
     assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &by_p95, err),
                      0);
     check_result(&c, &by_p95);
-    /* The p95 passes start where the peak run's passes end and never raise the p95. */
-    assert_true(by_p95.planned.p95_gbps <= by_peak.planned.p95_gbps + 1e-9);
+    /* The p95 passes start where the peak run's passes end and never raise the p95; the
+     * peak repair after them may raise it by at most 1 %. */
+    assert_true(by_p95.planned.p95_gbps <= 1.01 * by_peak.planned.p95_gbps + 1e-9);
     assert_true(by_p95.planned.p95_gbps >= optimum - 1e-9);
     cdnopt_plan_result_clear(&by_peak);
     cdnopt_plan_result_clear(&by_p95);
