@@ -112,6 +112,13 @@ static void plan_rejects_bad_flags(void **state)
     cdnopt_assert_contains(text, "give either --baseline FILE or --history FILE with --model");
 
     snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
+             "--plan-on upper",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "invalid --plan-on 'upper': use mean or critical");
+
+    snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/missing.csv' --out '%s/x.csv'",
              dir, dir, dir);
     assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
