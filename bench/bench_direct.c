@@ -11,12 +11,14 @@
  * validated on, where the pipeline also calibrates), the model forecasts one day
  * ahead. The output is one JSON line with the mean absolute error of the
  * dropout-off path, of the mean and of the median of N_SAMPLES Monte-Carlo paths,
- * and of the one-day seasonal naive forecast from the same origins.
+ * and of the one-day seasonal naive forecast from the same origins, and the factor
+ * that training scaled the direct head's correction by.
  */
 #include "cdnopt/core.h"
 #include "cdnopt/model.h"
 #include "cdnopt/pipeline.h"
 #include "cdnopt/series.h"
+#include "model-impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -111,10 +113,10 @@ int main(int argc, char **argv)
 
     printf("{\"model\":\"%s\",\"head\":%d,\"base\":%d,\"origins\":%zu,\"samples\":%zu,"
            "\"mae_dropout_off\":%.6g,\"mae_mc_mean\":%.6g,\"mae_mc_median\":%.6g,"
-           "\"mae_seasonal_naive\":%.6g,\"seconds\":%.1f}\n",
+           "\"mae_seasonal_naive\":%.6g,\"shrink\":%.4f,\"seconds\":%.1f}\n",
            argv[1], (int)p->head, (int)p->base, n_origins, n_paths, acc.off / (double)acc.n,
            acc.mean / (double)acc.n, acc.median / (double)acc.n, acc.naive / (double)acc.n,
-           seconds);
+           m->info.shrink, seconds);
     cdnopt_free(off);
     cdnopt_free(paths);
     cdnopt_free(column);

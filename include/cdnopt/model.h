@@ -19,7 +19,8 @@
  * the last observed value, or the value one day before that step (the one-day
  * seasonal naive forecast, CDNOPT_BASE_SEASONAL). Training minimises the MSE over
  * all `horizon` steps. The head starts at zero, so an untrained model forecasts its
- * base, and fitting keeps those starting weights unless an epoch validates better.
+ * base. After the epochs, the head's weights are scaled by the factor in [0, 1] that
+ * minimises the validation error, so 0 keeps the base when the network does not help.
  * Longer forecasts chain blocks, each sample path feeding its own values back.
  *
  * With the recursive head, multi-step forecasts are recursive: each predicted value

@@ -22,13 +22,15 @@
 /** Training metadata kept with the weights and written to model files. */
 typedef struct model_training_info {
     int epochs_run;        /* epochs completed by the last fit, 0 before any fit */
-    int best_epoch;        /* 1-based epoch whose weights were kept; 0 before any fit, or
-                              when the direct head kept its starting weights */
-    double best_val_loss;  /* validation MSE of that epoch in scaled units; NAN if none */
+    int best_epoch;        /* 1-based epoch whose weights were kept, 0 before any fit */
+    double best_val_loss;  /* validation MSE of that epoch in scaled units (after the
+                              direct head's shrinking); NAN if none */
     double last_train_loss; /* training MSE of the last epoch, scaled units */
     int64_t train_t0;      /* civil seconds of the first training sample */
     int64_t train_t1;      /* civil seconds of the last training sample */
     int64_t train_n;       /* training samples */
+    double shrink;         /* factor the direct head's correction was scaled by after
+                              training (see cdnopt__direct_shrink), 1 otherwise */
 } model_training_info;
 
 struct cdnopt_model {
@@ -150,6 +152,16 @@ void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t
  * head's cdnopt_head_base otherwise. The base has no weights.
  */
 void cdnopt__model_add_base(const cdnopt_model *m, const float *x, size_t n_batch, float *pred);
+
+/**
+ * Scale the direct head's weights by the factor in [0, 1] that minimises the squared
+ * error over the n_val validation windows whose targets start at val_start, scored
+ * with dropout off on the series' feature rows and scaled targets. Writes the
+ * validation MSE at that factor to *val_loss and the factor to m->info.shrink.
+ */
+int cdnopt__direct_shrink(cdnopt_model *m, const float *rows, const float *targets,
+                          size_t val_start, size_t n_val, cdnopt_scratch *scratch,
+                          double *val_loss);
 
 /** cdnopt_model_sample() for the direct head, after its argument checks. */
 int cdnopt__direct_sample(const cdnopt_model *m, const cdnopt_series *history, size_t end,

@@ -193,6 +193,7 @@ int cdnopt__model_build(const cdnopt_model_params *p, int64_t step_s, cdnopt_mod
     m->scale_max = 1.0;
     m->info.best_val_loss = NAN;
     m->info.last_train_loss = NAN;
+    m->info.shrink = 1.0;
 
     rc = build_layers(m);
     if (rc != CDNOPT_OK) {

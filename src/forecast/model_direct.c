@@ -182,3 +182,63 @@ int cdnopt__direct_sample(const cdnopt_model *m, const cdnopt_series *history, s
     cdnopt_free(run.block);
     return rc;
 }
+
+/*
+ * Rationale for shrinking the correction: the trained head adds a correction c to its
+ * base, and the forecast base + a c is scored on the validation windows for the a in
+ * [0, 1] that minimises the squared error, which has the closed form
+ *     a = sum c (y - base) / sum c^2.
+ * a = 0 keeps the base (seasonal naive, for example) when the network does not help;
+ * 0 < a < 1 blends the two. Scaling the head's kernel and bias by a applies it.
+ */
+int cdnopt__direct_shrink(cdnopt_model *m, const float *rows, const float *targets,
+                          size_t val_start, size_t n_val, cdnopt_scratch *scratch,
+                          double *val_loss)
+{
+    enum { BATCH = 64 };
+    size_t n_out = (size_t)m->n_out;
+    size_t window_size = (size_t)m->p.window * (size_t)m->n_features;
+    size_t ends[BATCH];
+    float *x = cdnopt_malloc(BATCH * window_size * sizeof *x);
+    if (x == NULL)
+        return CDNOPT_ENOMEM;
+
+    double s_cc = 0.0, s_cr = 0.0, s_rr = 0.0;
+    int rc = CDNOPT_OK;
+    for (size_t start = 0; start < n_val && rc == CDNOPT_OK; start += BATCH) {
+        size_t n_batch = n_val - start < BATCH ? n_val - start : BATCH;
+        for (size_t b = 0; b < n_batch; b++)
+            ends[b] = val_start + start + b;
+        cdnopt_scratch_reset(scratch);
+        cdnopt__model_gather(m, rows, ends, n_batch, x);
+        model_pass pass;
+        rc = cdnopt__model_forward(m, scratch, n_batch, x, NULL, NULL, &pass);
+        for (size_t b = 0; b < n_batch && rc == CDNOPT_OK; b++)
+            for (size_t k = 0; k < n_out; k++) {
+                double base = (double)base_value(m, x + b * window_size, k);
+                double c = (double)pass.pred[b * n_out + k] - base;
+                double r = (double)targets[ends[b] + k] - base;
+                s_cc += c * c;
+                s_cr += c * r;
+                s_rr += r * r;
+            }
+    }
+    cdnopt_free(x);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    double a = s_cc > 0.0 ? s_cr / s_cc : 0.0;
+    a = a < 0.0 ? 0.0 : (a > 1.0 ? 1.0 : a);
+    const char *names[] = {"dense/kernel", "dense/bias"};
+    for (size_t i = 0; i < 2; i++) {
+        cdnopt_param_tensor t;
+        if (cdnopt_params_find(m->ps, names[i], &t) != CDNOPT_OK)
+            return CDNOPT_ENOTFOUND;
+        float *w = cdnopt_params_values(m->ps) + t.offset;
+        for (size_t j = 0; j < t.n_rows * t.n_cols; j++)
+            w[j] = (float)(a * (double)w[j]);
+    }
+    m->info.shrink = a;
+    *val_loss = (s_rr - 2.0 * a * s_cr + a * a * s_cc) / ((double)n_val * (double)n_out);
+    return CDNOPT_OK;
+}

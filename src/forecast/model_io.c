@@ -7,7 +7,8 @@
  *                direct head; such files load with the recursive head)
  *   /scaler      attributes min, max (series units)
  *   /training    attributes epochs_run, best_epoch, best_val_loss, last_train_loss,
- *                train_t0, train_t1 (civil seconds), train_n
+ *                train_t0, train_t1 (civil seconds), train_n, shrink (the direct head's
+ *                correction factor, informational; absent in older files)
  *   /weights/... one float32 dataset per tensor of the parameter set, named after it
  *                (tensor "lstm1/kernel" is dataset /weights/lstm1/kernel), with its shape
  * Loading rebuilds the layers from the attributes and checks every dataset's shape
@@ -110,6 +111,7 @@ static herr_t write_meta_groups(hid_t file, const cdnopt_model *m)
     rc |= write_int(training, "train_t0", info->train_t0);
     rc |= write_int(training, "train_t1", info->train_t1);
     rc |= write_int(training, "train_n", info->train_n);
+    rc |= write_double(training, "shrink", info->shrink);
     H5Gclose(training);
     return rc < 0 ? -1 : 0;
 }
@@ -413,6 +415,11 @@ static int read_meta_groups(const reader *r, cdnopt_model *m)
         rc = read_int(r, training, "/training/", "train_t1", &info->train_t1);
     if (rc == CDNOPT_OK)
         rc = read_int(r, training, "/training/", "train_n", &info->train_n);
+
+    /* Only the weights use the factor, so a file without it (written before the
+     * direct head) reads as 1. */
+    if (rc == CDNOPT_OK && H5Aexists(training, "shrink") > 0)
+        rc = read_double(r, training, "/training/", "shrink", &info->shrink);
     H5Gclose(training);
     info->epochs_run = (int)epochs_run;
     info->best_epoch = (int)best_epoch;

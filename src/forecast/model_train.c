@@ -290,17 +290,6 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
      * before the checkpoint do not compete, because their weights are gone. */
     memcpy(tr->best, cdnopt_params_values(m->ps), cdnopt_params_count(m->ps) * sizeof *tr->best);
 
-    /* The direct head starts as its base (seasonal naive or the last value), a sound
-     * forecaster, so the starting weights compete as epoch 0 and training keeps them
-     * unless an epoch validates better. */
-    if (validating && m->p.head == CDNOPT_HEAD_DIRECT) {
-        double start_loss = NAN;
-        int rc = validate(tr, &start_loss);
-        if (rc != CDNOPT_OK)
-            return epoch_error(rc, 0, err);
-        best = start_loss;
-        m->info.best_val_loss = start_loss;
-    }
     for (int epoch = first_epoch; epoch <= m->p.epochs; epoch++) {
         cdnopt_epoch_report r = {.epoch = epoch, .val_loss = NAN, .n_windows = (int)n_pick};
         double t0 = cdnopt_clock_s();
@@ -332,7 +321,14 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
     }
 
     memcpy(cdnopt_params_values(m->ps), tr->best, cdnopt_params_count(m->ps) * sizeof *tr->best);
-    return CDNOPT_OK;
+
+    /* The direct head's correction to its base is shrunk to what validates best. */
+    m->info.shrink = 1.0;
+    if (!validating || m->p.head != CDNOPT_HEAD_DIRECT)
+        return CDNOPT_OK;
+    int rc = cdnopt__direct_shrink(m, tr->rows, tr->targets, tr->val_first + 1 - (size_t)m->n_out,
+                                   tr->n_val, tr->scratch, &m->info.best_val_loss);
+    return rc == CDNOPT_OK ? CDNOPT_OK : epoch_error(rc, m->p.epochs, err);
 }
 
 /*

@@ -276,9 +276,34 @@ static void direct_learns_level_shifts(void **state)
     print_message("day-ahead MSE: model %.4f, seasonal naive %.4f\n", model_mse, naive_mse);
     assert_true(naive_mse > 1.0);
     assert_true(model_mse < 0.5 * naive_mse);
+    assert_true(m->info.shrink > 0.5);
 
     cdnopt_model_free(m);
     cdnopt_series_free(train);
+    cdnopt_series_free(s);
+}
+
+/* On a pure daily sine the seasonal base is exact (up to rounding), so every
+ * correction only adds error and the shrink factor is 0: the fitted model is its base. */
+static void shrink_keeps_exact_base(void **state)
+{
+    (void)state;
+    cdnopt_series *s = sine_series(12 * DAY, 0.0);
+    cdnopt_model_params p = direct_params(0, CDNOPT_BASE_SEASONAL);
+    p.epochs = 2;
+    cdnopt_model *m = new_model(&p);
+    fit_or_fail(m, s);
+    assert_true(m->info.shrink < 1e-6);
+    assert_true(m->info.best_val_loss < 1e-12);
+
+    double forecast[DAY];
+    assert_int_equal(cdnopt_model_sample(m, s, s->n, DAY, 0, 0, forecast, NULL), CDNOPT_OK);
+    for (size_t k = 0; k < DAY; k++) {
+        double expected = cdnopt__model_unscale(
+            m, (double)(float)cdnopt__model_scale(m, s->v[s->n - DAY + k]));
+        assert_true(fabs(forecast[k] - expected) < 1e-5);
+    }
+    cdnopt_model_free(m);
     cdnopt_series_free(s);
 }
 
@@ -399,6 +424,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(untrained_direct_equals_base),
         cmocka_unit_test(direct_rejects_short_window),
         cmocka_unit_test(direct_learns_level_shifts),
+        cmocka_unit_test(shrink_keeps_exact_base),
         cmocka_unit_test(direct_save_load_round_trip),
         cmocka_unit_test(load_without_head_is_recursive),
         cmocka_unit_test(chained_blocks_reproducible),
