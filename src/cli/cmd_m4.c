@@ -202,17 +202,17 @@ static void print_help(FILE *out)
             "\n"
             "Global model (--method %s):\n"
             "  --window N      input steps per window (default 168, one week of hours)\n"
-            "  --epochs N      maximum training epochs (default 20)\n"
+            "  --epochs N      maximum training epochs (default 5)\n"
             "  --units N       LSTM units per layer (default 64)\n"
-            "  --max-windows N training windows per epoch, 0 = all (default 20000)\n"
+            "  --max-windows N training windows per epoch, 0 = all (default 12000)\n"
             "  --samples N     MC-dropout paths per forecast (default 50)\n"
             "  --norm NAME     per-series scaling: mean, minmax or change (the mean change\n"
-            "                  over --seasonal-diff steps) (default mean)\n"
+            "                  over --seasonal-diff steps) (default change)\n"
             "  --sampling NAME windows (uniform over all windows) or series (default windows)\n"
             "  --seasonal-lag  add the value one day (24 steps) before each predicted step as\n"
             "                  an input\n"
-            "  --seasonal-diff N  model the change from N steps earlier (24: the network\n"
-            "                  corrects the seasonal naive forecast); 0 = off (default)\n"
+            "  --seasonal-diff N  model the change from N steps earlier, so the network\n"
+            "                  corrects the seasonal naive forecast; 0 = off (default 24)\n"
             "  --seed N        seed of weights, shuffling and dropout (default 1)\n",
             method_families[0].names, method_families[1].names);
 }
@@ -328,8 +328,9 @@ static int parse_global_flag(m4_options *o, const char *flag, const char *value)
 static int parse_args(int argc, char **argv, m4_options *o)
 {
     *o = (m4_options){.method = "naive2", .horizon = 48, .period = 24, .level = 0.95,
-                      .window = 168, .epochs = 20, .units = 64, .max_windows = 20000,
-                      .samples = 50, .seed = 1, .norm = "mean", .sampling = "windows"};
+                      .window = 168, .epochs = 5, .units = 64, .max_windows = 12000,
+                      .samples = 50, .seed = 1, .norm = "change", .sampling = "windows",
+                      .seasonal_diff = 24};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             print_help(stdout);
