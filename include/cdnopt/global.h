@@ -60,8 +60,8 @@ typedef enum cdnopt_global_norm {
     CDNOPT_GLOBAL_NORM_MINMAX = 1, /* (v - min) / (max - min) of the training span */
     CDNOPT_GLOBAL_NORM_MEAN = 2,   /* v / mean of |v| over the training span */
     CDNOPT_GLOBAL_NORM_CHANGE = 3, /* v / mean |v[i] - v[i - p]| over the training span, with
-                                      p the seasonal_diff period (1 without): the seasonal
-                                      naive error, MASE's scale */
+                                      p the seasonal_diff period (one day of steps without
+                                      it): the seasonal naive error, MASE's scale */
 } cdnopt_global_norm;
 
 /** Rule for drawing the training windows of an epoch. */
@@ -134,7 +134,14 @@ typedef struct cdnopt_global_model {
     const cdnopt_model *model;  /* trained by cdnopt_global_fit() or loaded */
     cdnopt_global_norm norm;    /* the scaling it was trained with */
     int seasonal_diff;          /* the differencing period it was trained with, 0 = none */
+    int change_period;          /* lag of NORM_CHANGE, from cdnopt_global_change_period() */
 } cdnopt_global_model;
+
+/**
+ * Return the lag of NORM_CHANGE scaling: the seasonal_diff period, or one day of the
+ * model's steps without differencing.
+ */
+int cdnopt_global_change_period(const cdnopt_model *m, const cdnopt_global_params *gp);
 
 /**
  * Write the model values of v[0..n): scaled by sc, then differenced at period d.

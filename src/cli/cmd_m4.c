@@ -50,6 +50,7 @@ typedef struct m4_options {
     const char *sampling; /* window draw: windows or series */
     bool seasonal_lag;    /* add the value one period before each predicted step */
     long seasonal_diff;   /* difference the scaled series at this period, 0 = none */
+    bool direct;          /* residual LSTM: direct head over the horizon on the seasonal base */
 } m4_options;
 
 /* ------------------------------------------------------------------------- */
@@ -117,6 +118,11 @@ static int resolve_global(const char *name, const m4_options *o, cdnopt_m4_metho
     gp->model.max_windows = (int)o->max_windows;
     gp->model.seasonal_lag = o->seasonal_lag;
     gp->seasonal_diff = (int)o->seasonal_diff;
+    if (o->direct) {
+        gp->model.head = CDNOPT_HEAD_DIRECT;
+        gp->model.horizon = (int)o->horizon;
+        gp->model.base = CDNOPT_BASE_SEASONAL;
+    }
     gp->model.seed = (uint64_t)o->seed;
     gp->n_samples = (int)o->samples;
     gp->level = o->level;
@@ -213,6 +219,8 @@ static void print_help(FILE *out)
             "                  an input\n"
             "  --seasonal-diff N  model the change from N steps earlier, so the network\n"
             "                  corrects the seasonal naive forecast; 0 = off (default 24)\n"
+            "  --direct        residual-lstm: forecast all --horizon steps at once, added to\n"
+            "                  the value one day before each step (default: recursive)\n"
             "  --seed N        seed of weights, shuffling and dropout (default 1)\n",
             method_families[0].names, method_families[1].names);
 }
@@ -282,6 +290,10 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
     }
     if (strcmp(flag, "--seasonal-lag") == 0) {
         o->seasonal_lag = true;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--direct") == 0) {
+        o->direct = true;
         return CDNOPT_OK;
     }
     if (*i + 1 >= argc) {

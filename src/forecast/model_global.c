@@ -113,6 +113,13 @@ void cdnopt_global_from_model(const cdnopt_global_scaler *sc, int d, const doubl
     }
 }
 
+int cdnopt_global_change_period(const cdnopt_model *m, const cdnopt_global_params *gp)
+{
+    if (gp->seasonal_diff > 0)
+        return gp->seasonal_diff;
+    return (int)(86400 / cdnopt_model_step_s(m));
+}
+
 /* ------------------------------------------------------------------------- */
 /* Training data                                                             */
 /* ------------------------------------------------------------------------- */
@@ -178,17 +185,19 @@ static int check_one(const global_trainer *tr, const cdnopt_series *s, size_t n,
 {
     const cdnopt_model *m = tr->m;
     size_t d = (size_t)tr->gp->seasonal_diff;
-    size_t need = cdnopt__model_first_target(m) + 1 + val_count(m, row_count(tr, n)) + d;
+    size_t n_out = (size_t)m->n_out;
+    size_t need = cdnopt__model_first_target(m) + n_out + val_count(m, row_count(tr, n)) + d;
     int rc = cdnopt__model_check_series(m, s, need, "training", err);
     if (rc != CDNOPT_OK)
         return rc;
     if (n < need || n > s->n)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "training series '%s' has a training span of %zu of its %zu steps "
-                           "but needs at least %zu (window %d steps, %zu validation targets "
-                           "and %zu steps of differencing); supply longer series or a shorter "
-                           "window", s->name != NULL ? s->name : "(unnamed)", n, s->n, need,
-                           m->p.window, val_count(m, row_count(tr, n)), d);
+                           "but needs at least %zu (window %d steps, %zu outputs, %zu "
+                           "validation targets and %zu steps of differencing); supply longer "
+                           "series or a shorter window",
+                           s->name != NULL ? s->name : "(unnamed)", n, s->n, need, m->p.window,
+                           n_out, val_count(m, row_count(tr, n)), d);
     return CDNOPT_OK;
 }
 
@@ -202,7 +211,9 @@ static int fill_rows(global_trainer *tr, const cdnopt_series *s, size_t n, size_
     if (scaled == NULL)
         return CDNOPT_ENOMEM;
 
-    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(tr->gp->norm, (int)d, s->v, n);
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(tr->gp->norm,
+                                                       cdnopt_global_change_period(m, tr->gp),
+                                                       s->v, n);
     cdnopt_global_to_model(&sc, (int)d, s->v, n, scaled);
     for (size_t i = 0; i < n_rows; i++)
         tr->targets[offset + i] = (float)scaled[i];
@@ -223,6 +234,10 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
     const cdnopt_model *m = tr->m;
     size_t total = 0, n_train = 0, n_val = 0;
     size_t first = cdnopt__model_first_target(m);
+
+    /* A window's row names its first target; the direct head's n_out targets follow
+     * it, so the last n_out - 1 rows of a span start no window. */
+    size_t n_out = (size_t)m->n_out;
     for (size_t i = 0; i < tr->n_series; i++) {
         size_t n = train_n != NULL ? train_n[i] : series[i]->n;
         int rc = check_one(tr, series[i], n, err);
@@ -231,7 +246,7 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
         n = row_count(tr, n);
         total += n;
         n_val += val_count(m, n);
-        n_train += n - val_count(m, n) - first;
+        n_train += n - val_count(m, n) - first - n_out + 1;
     }
 
     size_t f = (size_t)m->n_features;
@@ -254,10 +269,13 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
         n = row_count(tr, n);
         size_t val_first = offset + n - val_count(m, n);
         tr->train_first[i] = offset + first;
-        tr->train_end[i] = val_first;
-        for (size_t r = offset + first; r < val_first; r++)
+        tr->train_end[i] = val_first - n_out + 1;
+        for (size_t r = offset + first; r < tr->train_end[i]; r++)
             tr->train_rows[tr->n_train++] = r;
-        for (size_t r = val_first; r < offset + n; r++)
+
+        /* Validation windows score every target from val_first on; with the direct head
+         * their first n_out - 1 targets also come from the training span. */
+        for (size_t r = val_first - n_out + 1; r + n_out <= offset + n; r++)
             tr->val_rows[tr->n_val++] = r;
         offset += n;
     }
@@ -294,7 +312,7 @@ static int trainer_init(global_trainer *tr, cdnopt_model *m, const cdnopt_global
         tr->n_pick = (size_t)m->p.max_windows;
     tr->picks = cdnopt_malloc(tr->n_pick * sizeof *tr->picks);
     tr->x = cdnopt_malloc(VAL_BATCH * w * f * sizeof *tr->x);
-    tr->y = cdnopt_malloc(VAL_BATCH * sizeof *tr->y);
+    tr->y = cdnopt_malloc(VAL_BATCH * (size_t)m->n_out * sizeof *tr->y);
     tr->mask1 = cdnopt_malloc(b * h * sizeof *tr->mask1);
     tr->mask2 = cdnopt_malloc(b * cdnopt__model_mask2_width(m) * sizeof *tr->mask2);
     tr->best = cdnopt_malloc(cdnopt_params_count(m->ps) * sizeof *tr->best);
@@ -395,8 +413,9 @@ static int validate(global_trainer *tr, double *mean_loss)
     for (size_t start = 0; start < tr->n_val; start += VAL_BATCH) {
         size_t n_batch = tr->n_val - start < VAL_BATCH ? tr->n_val - start : VAL_BATCH;
         const size_t *ends = tr->val_rows + start;
+        size_t n_out = (size_t)tr->m->n_out;
         for (size_t b = 0; b < n_batch; b++)
-            tr->y[b] = tr->targets[ends[b]];
+            memcpy(tr->y + b * n_out, tr->targets + ends[b], n_out * sizeof *tr->y);
 
         cdnopt_scratch_reset(tr->scratch);
         cdnopt__model_gather(tr->m, tr->rows, ends, n_batch, tr->x);
@@ -404,7 +423,7 @@ static int validate(global_trainer *tr, double *mean_loss)
         float loss = 0.0f;
         int rc = cdnopt__model_forward(tr->m, tr->scratch, n_batch, tr->x, NULL, NULL, &pass);
         if (rc == CDNOPT_OK)
-            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch, &loss);
+            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch * n_out, &loss);
         if (rc != CDNOPT_OK)
             return rc;
         sum += (double)loss * (double)n_batch;

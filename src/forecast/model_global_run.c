@@ -31,7 +31,7 @@ static int global_sample(void *ctx, const cdnopt_series *history, size_t end, in
                            end, history->n, d);
 
     /* The scaler is fitted on the history before end only, as in training. */
-    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(g->norm, g->seasonal_diff, history->v, end);
+    cdnopt_global_scaler sc = cdnopt_global_scaler_fit(g->norm, g->change_period, history->v, end);
     double *values = cdnopt_malloc((end - d) * sizeof *values);
     if (values == NULL)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory scaling %zu samples", end);
@@ -121,7 +121,8 @@ static int calibrate_pooled(const cdnopt_model *m, const cdnopt_global_params *g
                             cdnopt_series *const *series, size_t n_series,
                             cdnopt_calibration *cal, char *err)
 {
-    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff,
+                             cdnopt_global_change_period(m, gp)};
     cdnopt_sampler s = cdnopt_global_sampler(&g);
     calib_runs r = {0};
     int rc = collect_scores(&s, gp, series, n_series, &r, err);
@@ -257,7 +258,8 @@ int cdnopt_global_forecast_all(const cdnopt_model *m, const cdnopt_global_params
         rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for forecasts of %zu series",
                          n_series);
 
-    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff,
+                             cdnopt_global_change_period(m, gp)};
     cdnopt_sampler s = cdnopt_global_sampler(&g);
     for (size_t i = 0; i < n_series && rc == CDNOPT_OK; i++) {
         cdnopt_forecast_result *f = NULL;

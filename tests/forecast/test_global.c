@@ -155,7 +155,8 @@ static void parse_names_and_errors(void **state)
 static double relative_error(const cdnopt_model *m, const cdnopt_global_params *gp,
                              const cdnopt_series *s, int h, double level)
 {
-    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff};
+    cdnopt_global_model g = {m, gp->norm, gp->seasonal_diff,
+                             cdnopt_global_change_period(m, gp)};
     cdnopt_sampler sampler = cdnopt_global_sampler(&g);
     double path[PERIOD];
     char err[CDNOPT_ERRMSG_MAX] = "";
@@ -200,6 +201,22 @@ static void scales_far_apart_both_learned(void **state)
     double e_small = 0.0, e_large = 0.0;
     train_three(&gp, &e_small, &e_large);
     print_message("relative MAE: small %.4f, large %.4f\n", e_small, e_large);
+    assert_true(e_small < 0.10);
+    assert_true(e_large < 0.10);
+}
+
+/* The same with the direct head: one block of PERIOD steps on the seasonal base. */
+static void direct_head_both_learned(void **state)
+{
+    (void)state;
+    cdnopt_global_params gp = small_params();
+    gp.model.head = CDNOPT_HEAD_DIRECT;
+    gp.model.horizon = PERIOD;
+    gp.model.base = CDNOPT_BASE_LAST;
+    double e_small = 0.0, e_large = 0.0;
+    train_three(&gp, &e_small, &e_large);
+    print_message("relative MAE with the direct head: small %.4f, large %.4f\n", e_small,
+                  e_large);
     assert_true(e_small < 0.10);
     assert_true(e_large < 0.10);
 }
@@ -454,6 +471,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(parse_names_and_errors),
     cmocka_unit_test(scales_far_apart_both_learned),
     cmocka_unit_test(seasonal_diff_both_learned),
+    cmocka_unit_test(direct_head_both_learned),
     cmocka_unit_test(short_series_named_in_error),
     cmocka_unit_test(wrong_step_rejected),
     cmocka_unit_test(forecast_sets_shape_and_bounds),
