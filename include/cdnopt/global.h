@@ -37,8 +37,9 @@
  *   real civil times; wide files (M4) have none, so train on them with calendar off.
  * - The whole training set is held in memory as feature rows (series x steps x
  *   channels floats).
- * - Forecasts are recursive roll-outs of the next-step network (see model.h). There
- *   is no direct multi-horizon head.
+ * - The direct head (model.head = CDNOPT_HEAD_DIRECT) trains on blocks of targets
+ *   inside one series. The shrinking of its correction that cdnopt_model_fit()
+ *   applies after the epochs is not applied here.
  * - Training runs in one process: the MPI hooks of cdnopt_model_set_fit_hooks() are
  *   not used, though the batches are still split over threads.
  * - The network does not see which series a window comes from (no id embedding).

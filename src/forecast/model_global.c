@@ -235,8 +235,8 @@ static int build_rows(global_trainer *tr, cdnopt_series *const *series, const si
     size_t total = 0, n_train = 0, n_val = 0;
     size_t first = cdnopt__model_first_target(m);
 
-    /* A window's row names its first target; the direct head's n_out targets follow
-     * it, so the last n_out - 1 rows of a span start no window. */
+    /* A window's row names its first target, and the direct head's n_out targets
+     * follow it. The last n_out - 1 rows of a span therefore start no window. */
     size_t n_out = (size_t)m->n_out;
     for (size_t i = 0; i < tr->n_series; i++) {
         size_t n = train_n != NULL ? train_n[i] : series[i]->n;
