@@ -86,7 +86,8 @@ static void train_missing_data(void **state)
     run_result r;
     run_cdnopt(dir, "train --out model.h5", &r);
     assert_int_equal(r.status, 2);
-    cdnopt_assert_contains(r.err, "cdnopt train: missing required flag --data FILE");
+    cdnopt_assert_contains(r.err, "cdnopt train: ");
+    cdnopt_assert_contains(r.err, "--data FILE");
 }
 
 static void train_bad_unit(void **state)
