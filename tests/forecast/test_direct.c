@@ -14,7 +14,9 @@
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define STEP_S 3600
 #define DAY 24
@@ -417,6 +419,57 @@ static void chained_blocks_reproducible(void **state)
     cdnopt_series_free(s);
 }
 
+/* ---- command line ---- */
+
+/* Run `cdnopt train` on a 3-day hourly CSV with extra flags; returns the exit status
+ * and the first output line (stderr) in out. */
+static int run_train(const char *tag, const char *flags, char *out, size_t out_size)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+    char dir[512], csv[600], command[2048];
+    cdnopt_test_scratch_dir(dir, sizeof dir, tag);
+    snprintf(csv, sizeof csv, "%s/hourly.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "time,value\n");
+    for (int i = 0; i < 3 * DAY; i++)
+        fprintf(f, "2024-01-%02d %02d:00:00,%.3f\n", 1 + i / DAY, i % DAY,
+                10.0 + sin(2.0 * M_PI * i / DAY));
+    fclose(f);
+
+    snprintf(command, sizeof command, "'%s/bin/cdnopt' -q train --data '%s' --unit raw %s "
+             "--out '%s/m.h5' 2>&1", build, csv, flags, dir);
+    FILE *p = popen(command, "r");
+    assert_non_null(p);
+    out[0] = '\0';
+    if (fgets(out, (int)out_size, p) == NULL)
+        out[0] = '\0';
+    char rest[256];
+    while (fgets(rest, sizeof rest, p) != NULL)
+        continue;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void cli_rejects_bad_head(void **state)
+{
+    (void)state;
+    char out[1024];
+    assert_int_equal(run_train("direct_cli_head", "--head sideways", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "invalid value 'sideways' for --head: use auto, recursive or "
+                                "direct");
+    assert_int_equal(run_train("direct_cli_base", "--head-base weekly", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "invalid value 'weekly' for --head-base: use auto, seasonal or "
+                                "last");
+
+    /* A 6-hour window with --head-base seasonal names the window and the fix. */
+    assert_int_equal(run_train("direct_cli_window", "--window 6h --head-base seasonal", out,
+                               sizeof out), 2);
+    cdnopt_assert_contains(out, "window of 6 steps is shorter than one day");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +481,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(direct_save_load_round_trip),
         cmocka_unit_test(load_without_head_is_recursive),
         cmocka_unit_test(chained_blocks_reproducible),
+        cmocka_unit_test(cli_rejects_bad_head),
     };
     return cdnopt_test_main(argc, argv, "direct", tests, sizeof tests / sizeof tests[0]);
 }
