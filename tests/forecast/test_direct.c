@@ -419,6 +419,50 @@ static void chained_blocks_reproducible(void **state)
     cdnopt_series_free(s);
 }
 
+/* Monte-Carlo paths of one block equal the training forward pass run with the same
+ * dropout masks, and the dropout-off path equals it without masks. */
+static void sample_matches_forward_pass(void **state)
+{
+    (void)state;
+    cdnopt_model_params p = direct_params(6, CDNOPT_BASE_SEASONAL);
+    cdnopt_model *m = new_model(&p);
+    cdnopt_series *s = sine_series(10 * DAY, 1.0);
+    fit_or_fail(m, s);
+
+    enum { N = 3, H = 6 };
+    size_t w = (size_t)m->p.window, f = (size_t)m->n_features, h = (size_t)m->p.units;
+    size_t end = s->n - 5;
+    size_t ends[N] = {end, end, end};
+    float *rows = cdnopt_malloc(s->n * f * sizeof *rows);
+    float *x = cdnopt_malloc(N * w * f * sizeof *x);
+    float mask1[N * 8], mask2[N * 8];
+    assert_true(h <= 8);
+    cdnopt__model_features(m, s, 0, s->n, rows);
+    cdnopt__model_gather(m, rows, ends, N, x);
+    cdnopt__model_draw_masks(m, N, 11, mask1, mask2);
+    cdnopt_scratch *scratch = NULL;
+    assert_int_equal(cdnopt_scratch_new(0, &scratch), CDNOPT_OK);
+
+    double paths[N * H];
+    model_pass pass;
+    assert_int_equal(cdnopt__model_forward(m, scratch, N, x, mask1, mask2, &pass), CDNOPT_OK);
+    assert_int_equal(cdnopt_model_sample(m, s, end, H, N, 11, paths, NULL), CDNOPT_OK);
+    for (size_t i = 0; i < N * H; i++)
+        assert_true(fabs(paths[i] - cdnopt__model_unscale(m, pass.pred[i])) < 1e-4);
+
+    cdnopt_scratch_reset(scratch);
+    assert_int_equal(cdnopt__model_forward(m, scratch, 1, x, NULL, NULL, &pass), CDNOPT_OK);
+    assert_int_equal(cdnopt_model_sample(m, s, end, H, 0, 0, paths, NULL), CDNOPT_OK);
+    for (size_t k = 0; k < H; k++)
+        assert_true(fabs(paths[k] - cdnopt__model_unscale(m, pass.pred[k])) < 1e-4);
+
+    cdnopt_scratch_free(scratch);
+    cdnopt_free(rows);
+    cdnopt_free(x);
+    cdnopt_model_free(m);
+    cdnopt_series_free(s);
+}
+
 /* ---- command line ---- */
 
 /* Run `cdnopt train` on a 3-day hourly CSV with extra flags; returns the exit status
@@ -481,6 +525,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(direct_save_load_round_trip),
         cmocka_unit_test(load_without_head_is_recursive),
         cmocka_unit_test(chained_blocks_reproducible),
+        cmocka_unit_test(sample_matches_forward_pass),
         cmocka_unit_test(cli_rejects_bad_head),
     };
     return cdnopt_test_main(argc, argv, "direct", tests, sizeof tests / sizeof tests[0]);
