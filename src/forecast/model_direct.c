@@ -41,6 +41,10 @@ typedef struct direct_run {
     size_t n_steps;       /* steps per path: whole blocks covering the horizon */
     float *mask1, *mask2; /* [P, units] each, NULL without dropout */
     float *x;             /* windows of one block [P, W, F] */
+    float *h1, *c1;       /* lstm1 state while stepping through a window [P, units] */
+    float *h2, *c2;       /* lstm2 state [P, units] */
+    float *d1;            /* lstm1's output of one step after dropout [P, units] */
+    float *x_step;        /* one step of every window [P, F] */
     float *path;          /* scaled forecasts [P, n_steps] */
     float *block;
 } direct_run;
@@ -55,7 +59,7 @@ static int run_init(direct_run *run, const cdnopt_model *m, size_t n_paths, int 
     run->n_paths = n_paths;
     run->n_steps = ((size_t)horizon + n_out - 1) / n_out * n_out;
 
-    size_t per_path = 2 * h + window_size + run->n_steps;
+    size_t per_path = 7 * h + window_size + (size_t)m->n_features + run->n_steps;
     run->block = cdnopt_malloc(n_paths * per_path * sizeof *run->block);
     if (run->block == NULL)
         return CDNOPT_ENOMEM;
@@ -63,6 +67,12 @@ static int run_init(direct_run *run, const cdnopt_model *m, size_t n_paths, int 
     run->mask1 = p, p += n_paths * h;
     run->mask2 = p, p += n_paths * h;
     run->x = p, p += n_paths * window_size;
+    run->h1 = p, p += n_paths * h;
+    run->c1 = p, p += n_paths * h;
+    run->h2 = p, p += n_paths * h;
+    run->c2 = p, p += n_paths * h;
+    run->d1 = p, p += n_paths * h;
+    run->x_step = p, p += n_paths * (size_t)m->n_features;
     run->path = p;
     if (!dropout)
         run->mask1 = run->mask2 = NULL;
@@ -100,40 +110,74 @@ static void fill_window(const cdnopt_model *m, direct_run *run, const cdnopt_ser
 }
 
 /*
- * Forecast one block for every path from the windows in run->x: n_x = 1 window
- * shared by all paths (the first block, where nothing random precedes lstm1, so it
- * runs once), or one window per path. Writes block_index's n_out steps of each path.
+ * Step both LSTMs through the windows in run->x: n_x = 1 window shared by all paths
+ * (the first block; nothing random precedes lstm1, so it runs once) or one window per
+ * path. Stepping keeps only [P, units] states, where a traced pass over P windows
+ * would keep every step's gates. Leaves each path's last lstm2 state in run->h2.
  */
+static int step_window(const cdnopt_model *m, cdnopt_scratch *scratch, direct_run *run,
+                       size_t n_x)
+{
+    size_t w = (size_t)m->p.window;
+    size_t f = (size_t)m->n_features;
+    size_t h = (size_t)m->p.units;
+    size_t n_paths = run->n_paths;
+    float *states[] = {run->h1, run->c1, run->h2, run->c2};
+    for (size_t i = 0; i < 4; i++)
+        memset(states[i], 0, n_paths * h * sizeof *states[i]);
+
+    const float *h1_shared = NULL;
+    cdnopt_scratch_reset(scratch);
+    if (n_x == 1) {
+        cdnopt_trace *t1 = NULL;
+        int rc = cdnopt_lstm_forward(m->lstm1, scratch, 1, w, run->x, &t1);
+        if (rc != CDNOPT_OK)
+            return rc;
+        h1_shared = cdnopt_trace_output(t1);
+    }
+
+    cdnopt_scratch *step_scratch = NULL;
+    int rc = cdnopt_scratch_new(n_paths * 8 * h * sizeof(float) + 4096, &step_scratch);
+    for (size_t t = 0; t < w && rc == CDNOPT_OK; t++) {
+        cdnopt_scratch_reset(step_scratch);
+        if (h1_shared != NULL) {
+            for (size_t b = 0; b < n_paths; b++)
+                memcpy(run->d1 + b * h, h1_shared + t * h, h * sizeof *run->d1);
+        } else {
+            for (size_t b = 0; b < n_paths; b++)
+                memcpy(run->x_step + b * f, run->x + (b * w + t) * f, f * sizeof *run->x_step);
+            rc = cdnopt_lstm_step(m->lstm1, step_scratch, n_paths, run->x_step, run->h1, run->c1);
+            memcpy(run->d1, run->h1, n_paths * h * sizeof *run->d1);
+        }
+        if (rc == CDNOPT_OK && run->mask1 != NULL)
+            cdnopt_dropout_apply(run->mask1, n_paths, 1, h, run->d1, run->d1);
+        if (rc == CDNOPT_OK)
+            rc = cdnopt_lstm_step(m->lstm2, step_scratch, n_paths, run->d1, run->h2, run->c2);
+    }
+    cdnopt_scratch_free(step_scratch);
+    return rc;
+}
+
+/* Forecast one block for every path (see step_window for n_x) and write block_index's
+ * n_out steps of each path. */
 static int run_block(const cdnopt_model *m, cdnopt_scratch *scratch, direct_run *run, size_t n_x,
                      size_t block_index)
 {
-    size_t w = (size_t)m->p.window;
     size_t h = (size_t)m->p.units;
     size_t n_out = (size_t)m->n_out;
-    size_t window_size = w * (size_t)m->n_features;
+    size_t window_size = (size_t)m->p.window * (size_t)m->n_features;
     size_t n_paths = run->n_paths;
-    cdnopt_scratch_reset(scratch);
-
-    cdnopt_trace *t1 = NULL, *t2 = NULL, *t3 = NULL;
-    int rc = cdnopt_lstm_forward(m->lstm1, scratch, n_x, w, run->x, &t1);
+    int rc = step_window(m, scratch, run, n_x);
     if (rc != CDNOPT_OK)
         return rc;
-    float *d1 = cdnopt_scratch_floats(scratch, n_paths * w * h);
+
     float *d2 = cdnopt_scratch_floats(scratch, n_paths * h);
-    if (d1 == NULL || d2 == NULL)
+    if (d2 == NULL)
         return CDNOPT_ENOMEM;
-    const float *h1 = cdnopt_trace_output(t1);
-    for (size_t b = 0; b < n_paths; b++)
-        memcpy(d1 + b * w * h, h1 + (n_x == 1 ? 0 : b) * w * h, w * h * sizeof *d1);
-    if (run->mask1 != NULL)
-        cdnopt_dropout_apply(run->mask1, n_paths, w, h, d1, d1);
-
-    rc = cdnopt_lstm_forward(m->lstm2, scratch, n_paths, w, d1, &t2);
-    if (rc != CDNOPT_OK)
-        return rc;
-    memcpy(d2, cdnopt_trace_output(t2), n_paths * h * sizeof *d2);
+    memcpy(d2, run->h2, n_paths * h * sizeof *d2);
     if (run->mask2 != NULL)
         cdnopt_dropout_apply(run->mask2, n_paths, 1, h, d2, d2);
+    cdnopt_trace *t3 = NULL;
     rc = cdnopt_dense_forward(m->head, scratch, n_paths, d2, &t3);
     if (rc != CDNOPT_OK)
         return rc;
