@@ -58,6 +58,9 @@
  *   days), so check a model against that baseline before using its day-ahead paths.
  * - The library default is the recursive head, which the other modules' callers and
  *   tests assume; the CLI picks the direct head for the residual LSTM (--head auto).
+ * - The direct head's MC spread comes from dropout in its correction only, so it
+ *   shrinks with the validation factor and vanishes when the factor is 0 (the model is
+ *   then its base). Calibrated intervals then rest on the calibration alone.
  * - One univariate series per model. The calendar comes from the series' civil times.
  * - Dropout masks are constant over the time steps of one sequence, in training as
  *   in sampling (variational dropout, Gal and Ghahramani 2016). The PyTorch peer draws
