@@ -216,7 +216,8 @@ void cdnopt_model_set_fit_hooks(cdnopt_model *m, const cdnopt_fit_hooks *hooks);
 
 /**
  * Forecast `horizon` steps after the window that ends at index `end` (exclusive) of
- * history, by recursive roll-out.
+ * history, by recursive roll-out or, with the direct head, by blocks of p.horizon
+ * steps, each block's window ending with the path's own forecast of the one before.
  *
  * With n_samples > 0, the n_samples paths run as one batch with dropout on; each path
  * draws its masks from seed and its own index once and keeps them for the whole window
