@@ -18,6 +18,7 @@
 #include "model-impl.h"
 
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,6 +300,35 @@ static int check_format(const reader *r)
     return CDNOPT_OK;
 }
 
+/* Integer attribute with its valid range. The limits are those that cdnopt_model_new()
+ * enforces, checked on the 64-bit value before anything is narrowed to int. */
+typedef struct int_attr {
+    const char *name;
+    int64_t min;
+    int64_t max;
+    int64_t value; /* OUT */
+} int_attr;
+
+/* Read attribute a of loc (named where for messages) and check its range. */
+static int read_int_at(const reader *r, hid_t loc, const char *where, int_attr *a)
+{
+    int rc = read_int(r, loc, where, a->name, &a->value);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (a->value < a->min || a->value > a->max)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': attribute %s%s is %lld, outside the valid range "
+                           "%lld..%lld; the file is damaged or was not written by this cdnopt",
+                           r->path, where, a->name, (long long)a->value, (long long)a->min,
+                           (long long)a->max);
+    return CDNOPT_OK;
+}
+
+static int read_int_in_range(const reader *r, int_attr *a)
+{
+    return read_int_at(r, r->file, "/", a);
+}
+
 /* Read the head attributes. Files written before the direct head have none of them
  * and load as recursive; a file with some but not all of them is damaged. */
 static int read_head(const reader *r, cdnopt_model_params *p)
@@ -308,42 +338,88 @@ static int read_head(const reader *r, cdnopt_model_params *p)
         return CDNOPT_OK;
     }
 
-    int64_t head = 0, horizon = 0, base = 0;
-    int rc = read_int(r, r->file, "/", "head", &head);
+    int_attr head = {"head", CDNOPT_HEAD_RECURSIVE, CDNOPT_HEAD_DIRECT, 0};
+    int_attr base = {"head_base", CDNOPT_BASE_LAST, CDNOPT_BASE_SEASONAL, 0};
+    int rc = read_int_in_range(r, &head);
     if (rc == CDNOPT_OK)
-        rc = read_int(r, r->file, "/", "horizon", &horizon);
-    if (rc == CDNOPT_OK)
-        rc = read_int(r, r->file, "/", "head_base", &base);
+        rc = read_int_in_range(r, &base);
     if (rc != CDNOPT_OK)
         return rc;
 
-    /* Out-of-range values are caught by the parameter check in cdnopt__model_build(). */
-    p->head = (cdnopt_head)head;
-    p->horizon = (int)horizon;
-    p->base = (cdnopt_head_base)base;
+    /* Saving resolves a direct head's horizon of 0 to one day, so a stored direct
+     * head has at least one step. The recursive head ignores the value. */
+    int_attr horizon = {"horizon", head.value == CDNOPT_HEAD_DIRECT ? 1 : 0, 100000, 0};
+    rc = read_int_in_range(r, &horizon);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    p->head = (cdnopt_head)head.value;
+    p->horizon = (int)horizon.value;
+    p->base = (cdnopt_head_base)base.value;
     return CDNOPT_OK;
 }
 
-/* The integer fields of cdnopt_model_params and their attribute names. */
-static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
-                       int64_t *n_features)
+enum {
+    ATTR_ARCH, ATTR_WINDOW, ATTR_UNITS, ATTR_CALENDAR, ATTR_SEASONAL_LAG, ATTR_BATCH,
+    ATTR_EPOCHS, ATTR_PATIENCE, ATTR_D_MODEL, ATTR_N_HEAD, ATTR_MAX_WINDOWS, ATTR_STEP_S,
+    ATTR_N_FEATURES, N_INT_ATTRS
+};
+
+/* Read the integer fields of cdnopt_model_params, the step and the feature count.
+ * d_model and n_head are checked exactly by cdnopt__model_build() for the
+ * transformer; the residual LSTM stores and ignores them. */
+static int read_int_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
+                           int64_t *n_features)
 {
-    struct {
-        const char *name;
-        int64_t value;
-    } ints[] = {{"arch", 0},     {"window", 0},  {"units", 0},    {"calendar", 0},
-                {"seasonal_lag", 0}, {"batch", 0}, {"epochs", 0}, {"patience", 0},
-                {"d_model", 0},  {"n_head", 0},  {"max_windows", 0}, {"step_s", 0},
-                {"n_features", 0}};
-    enum { N_INTS = sizeof ints / sizeof ints[0] };
-    for (size_t i = 0; i < N_INTS; i++) {
-        int rc = read_int(r, r->file, "/", ints[i].name, &ints[i].value);
+    int_attr ints[N_INT_ATTRS] = {
+        [ATTR_ARCH] = {"arch", CDNOPT_ARCH_RESIDUAL_LSTM, CDNOPT_ARCH_TRANSFORMER, 0},
+        [ATTR_WINDOW] = {"window", 0, 100000, 0},
+        [ATTR_UNITS] = {"units", 1, 4096, 0},
+        [ATTR_CALENDAR] = {"calendar", 0, 1, 0},
+        [ATTR_SEASONAL_LAG] = {"seasonal_lag", 0, 1, 0},
+        [ATTR_BATCH] = {"batch", 1, 65536, 0},
+        [ATTR_EPOCHS] = {"epochs", 1, INT_MAX, 0},
+        [ATTR_PATIENCE] = {"patience", 1, INT_MAX, 0},
+        [ATTR_D_MODEL] = {"d_model", 0, 4096, 0},
+        [ATTR_N_HEAD] = {"n_head", 0, 4096, 0},
+        [ATTR_MAX_WINDOWS] = {"max_windows", 0, INT_MAX, 0},
+        [ATTR_STEP_S] = {"step_s", 1, MODEL_SECONDS_PER_DAY, 0},
+        [ATTR_N_FEATURES] = {"n_features", 1, 6, 0},
+    };
+    for (size_t i = 0; i < N_INT_ATTRS; i++) {
+        int rc = read_int_in_range(r, &ints[i]);
         if (rc != CDNOPT_OK)
             return rc;
     }
 
+    p->arch = (cdnopt_arch)ints[ATTR_ARCH].value;
+    p->window = (int)ints[ATTR_WINDOW].value;
+    p->units = (int)ints[ATTR_UNITS].value;
+    p->calendar = ints[ATTR_CALENDAR].value != 0;
+    p->seasonal_lag = ints[ATTR_SEASONAL_LAG].value != 0;
+    p->batch = (int)ints[ATTR_BATCH].value;
+    p->epochs = (int)ints[ATTR_EPOCHS].value;
+    p->patience = (int)ints[ATTR_PATIENCE].value;
+    p->d_model = (int)ints[ATTR_D_MODEL].value;
+    p->n_head = (int)ints[ATTR_N_HEAD].value;
+    p->max_windows = (int)ints[ATTR_MAX_WINDOWS].value;
+    *step_s = ints[ATTR_STEP_S].value;
+    *n_features = ints[ATTR_N_FEATURES].value;
+    return read_head(r, p);
+}
+
+/* Read every hyper-parameter of cdnopt_model_params. Integers out of the ranges above
+ * are rejected here. The parameter check in cdnopt__model_build() does the rest
+ * (dropout, learning rate and combinations). */
+static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
+                       int64_t *n_features)
+{
+    int rc = read_int_params(r, p, step_s, n_features);
+    if (rc != CDNOPT_OK)
+        return rc;
+
     double dropout, learning_rate, val_fraction, clip_norm;
-    int rc = read_double(r, r->file, "/", "dropout", &dropout);
+    rc = read_double(r, r->file, "/", "dropout", &dropout);
     if (rc == CDNOPT_OK)
         rc = read_double(r, r->file, "/", "learning_rate", &learning_rate);
     if (rc == CDNOPT_OK)
@@ -355,23 +431,6 @@ static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
     if (rc != CDNOPT_OK)
         return rc;
 
-    /* Out-of-range values are caught by the parameter check in cdnopt__model_build(). */
-    p->arch = (cdnopt_arch)ints[0].value;
-    p->window = (int)ints[1].value;
-    p->units = (int)ints[2].value;
-    p->calendar = ints[3].value != 0;
-    p->seasonal_lag = ints[4].value != 0;
-    p->batch = (int)ints[5].value;
-    p->epochs = (int)ints[6].value;
-    p->patience = (int)ints[7].value;
-    p->d_model = (int)ints[8].value;
-    p->n_head = (int)ints[9].value;
-    p->max_windows = (int)ints[10].value;
-    *step_s = ints[11].value;
-    *n_features = ints[12].value;
-    rc = read_head(r, p);
-    if (rc != CDNOPT_OK)
-        return rc;
     p->dropout = (float)dropout;
     p->learning_rate = (float)learning_rate;
     p->val_fraction = (float)val_fraction;
@@ -400,11 +459,12 @@ static int read_meta_groups(const reader *r, cdnopt_model *m)
     if (training < 0)
         return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /training is missing",
                            r->path);
-    int64_t epochs_run = 0, best_epoch = 0;
+    int_attr epochs_run = {"epochs_run", 0, INT_MAX, 0};
+    int_attr best_epoch = {"best_epoch", 0, INT_MAX, 0};
     model_training_info *info = &m->info;
-    rc = read_int(r, training, "/training/", "epochs_run", &epochs_run);
+    rc = read_int_at(r, training, "/training/", &epochs_run);
     if (rc == CDNOPT_OK)
-        rc = read_int(r, training, "/training/", "best_epoch", &best_epoch);
+        rc = read_int_at(r, training, "/training/", &best_epoch);
     if (rc == CDNOPT_OK)
         rc = read_double(r, training, "/training/", "best_val_loss", &info->best_val_loss);
     if (rc == CDNOPT_OK)
@@ -421,8 +481,8 @@ static int read_meta_groups(const reader *r, cdnopt_model *m)
     if (rc == CDNOPT_OK && H5Aexists(training, "shrink") > 0)
         rc = read_double(r, training, "/training/", "shrink", &info->shrink);
     H5Gclose(training);
-    info->epochs_run = (int)epochs_run;
-    info->best_epoch = (int)best_epoch;
+    info->epochs_run = (int)epochs_run.value;
+    info->best_epoch = (int)best_epoch.value;
     return rc;
 }
 
@@ -515,12 +575,14 @@ static int read_model(const reader *r, cdnopt_model **out)
     if (rc != CDNOPT_OK)
         return cdnopt_fail(r->err, rc == CDNOPT_ENOMEM ? rc : CDNOPT_EPARSE,
                            "model file '%s': %s", r->path, why);
-    if (n_features != m->n_features) {
+    /* Copy what the message needs before the model is freed. */
+    int built_features = m->n_features;
+    if (n_features != built_features) {
         cdnopt_model_free(m);
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "model file '%s': attribute n_features is %lld but calendar=%d and "
                            "seasonal_lag=%d give %d", r->path, (long long)n_features,
-                           p.calendar, p.seasonal_lag, m->n_features);
+                           p.calendar, p.seasonal_lag, built_features);
     }
 
     rc = read_meta_groups(r, m);

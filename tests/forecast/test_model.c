@@ -763,6 +763,81 @@ static void save_rejects_missing_folder(void **state)
     cdnopt_model_free(m);
 }
 
+/* The message is built after the model is freed, so ASan checks it reads no freed memory. */
+static void load_rejects_feature_count_mismatch(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-features");
+    save_tiny_model(path);
+
+    int64_t n_features = 2;
+    rewrite_root_attr(path, "n_features", H5T_NATIVE_INT64, &n_features);
+    expect_load_error(path, CDNOPT_EPARSE, "attribute n_features is 2",
+                      "calendar=1 and seasonal_lag=0 give 5");
+}
+
+/* 2^40 turned into 0 when narrowed to int, so window and horizon loaded and units
+ * was reported as 0. */
+static void load_rejects_int64_attributes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *range;
+    } cases[] = {
+        {"window", "0..100000"},   {"units", "1..4096"},   {"horizon", "0..100000"},
+        {"batch", "1..65536"},     {"epochs", "1..2147483647"},
+        {"n_features", "1..6"},    {"step_s", "1..86400"},
+    };
+    char path[600];
+    model_path(path, sizeof path, "model-int64");
+    int64_t huge = (int64_t)1 << 40;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        save_tiny_model(path);
+        rewrite_root_attr(path, cases[i].name, H5T_NATIVE_INT64, &huge);
+        char text[128];
+        snprintf(text, sizeof text, "attribute /%s is 1099511627776", cases[i].name);
+        expect_load_error(path, CDNOPT_EPARSE, text, cases[i].range);
+    }
+}
+
+/* Saving resolves a direct head's horizon 0 to one day, so 0 in a file is damage. */
+static void load_rejects_direct_horizon_zero(void **state)
+{
+    (void)state;
+    cdnopt_model_params p = tiny_params();
+    p.head = CDNOPT_HEAD_DIRECT;
+    p.horizon = 6;
+    cdnopt_model *m = NULL;
+    assert_int_equal(cdnopt_model_new(&p, STEP_S, &m, NULL), CDNOPT_OK);
+    char path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    model_path(path, sizeof path, "model-horizon");
+    assert_int_equal(cdnopt_model_save(m, path, err), CDNOPT_OK);
+    cdnopt_model_free(m);
+
+    int64_t horizon = 0;
+    rewrite_root_attr(path, "horizon", H5T_NATIVE_INT64, &horizon);
+    expect_load_error(path, CDNOPT_EPARSE, "attribute /horizon is 0", "range 1..100000");
+
+    int64_t epochs_run = -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
+    assert_true(training >= 0);
+    hid_t attr = H5Aopen(training, "epochs_run", H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, H5T_NATIVE_INT64, &epochs_run) >= 0);
+    H5Aclose(attr);
+    H5Gclose(training);
+    H5Fclose(file);
+    horizon = 6;
+    rewrite_root_attr(path, "horizon", H5T_NATIVE_INT64, &horizon);
+    expect_load_error(path, CDNOPT_EPARSE, "attribute /training/epochs_run is -1",
+                      "range 0..2147483647");
+}
+
 /* Fail each allocation of a load in turn: every failure is reported and nothing leaks. */
 static void load_survives_allocation_failures(void **state)
 {
@@ -817,6 +892,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_truncated_file),
         cmocka_unit_test(load_rejects_non_hdf5),
         cmocka_unit_test(save_rejects_missing_folder),
+        cmocka_unit_test(load_rejects_feature_count_mismatch),
+        cmocka_unit_test(load_rejects_int64_attributes),
+        cmocka_unit_test(load_rejects_direct_horizon_zero),
         cmocka_unit_test(load_survives_allocation_failures),
     };
     return cdnopt_test_main(argc, argv, "model", tests, sizeof tests / sizeof tests[0]);
