@@ -33,9 +33,14 @@
  * - Zone conversion switches the process's TZ variable under a mutex when params.tz
  *   is set and the file has zoned timestamps. Other code that calls localtime() or
  *   mktime() concurrently, without that mutex, may see the reader's zone for a moment.
- * - Civil seconds cannot represent daylight-saving changes. At the end of daylight
- *   saving time two zoned instants an hour apart map to the same civil second, and
- *   the reader reports a duplicate timestamp. At its start the skipped hour is a gap.
+ * - Civil seconds cannot represent daylight-saving changes, because the wall clock
+ *   repeats an hour at the end of daylight saving time and skips one at its start.
+ *   When zoned timestamps (Z, an offset, Unix seconds) cross a change of tz's UTC
+ *   offset, the reader fails with CDNOPT_EINVAL naming the line and the two offsets
+ *   and suggesting a fixed-offset zone (Etc/GMT-1 is UTC+01:00; the Etc/GMT names
+ *   count the other way round). It never reports such data as unsorted or as a gap.
+ *   Local timestamps without a zone are taken as written, so a local file that
+ *   repeats or skips the changed hour gets the duplicate or gap error.
  * - Timestamps have whole-second resolution; fractional seconds are rejected.
  * - A quoted field cannot span lines, and decimal commas ("3,5") are not numbers.
  */
@@ -198,11 +203,14 @@ typedef struct cdnopt_series_read_report {
  * conversion, validation and the opt-in repairs of params.
  *
  * Each error message names the file, the line, the offending value and the fix.
- * Errors: CDNOPT_EIO (cannot open or read), CDNOPT_EPARSE (empty file,
- * missing column, bad timestamp, non-numeric value, unsorted or duplicate
+ * A fix that is a repair names the cdnopt command-line flag that sets it
+ * (--column, --fill-gaps, --max-gap, --duplicates, --drop-missing), because most
+ * reads come from the command line; library callers set the matching params field.
+ * Errors: CDNOPT_EIO (cannot open or read), CDNOPT_EPARSE (empty file, a NUL
+ * byte, missing column, bad timestamp, non-numeric value, unsorted or duplicate
  * timestamps, irregular step, gap, too few rows), CDNOPT_ENUMERIC (NaN, Inf or a
- * negative value), CDNOPT_EINVAL (contradictory params, unknown zone),
- * CDNOPT_ENOMEM.
+ * negative value), CDNOPT_EINVAL (contradictory params, unknown zone, zoned
+ * timestamps across a daylight-saving change of tz), CDNOPT_ENOMEM.
  *
  * @param path   file to read.
  * @param params options, or NULL for cdnopt_series_read_params_default().

@@ -20,6 +20,8 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void)
         .tz = NULL,
         .fill_gaps = "none",
         .max_gap_s = 0,
+        .duplicates = "error",
+        .drop_missing = false,
     };
     return d;
 }
@@ -44,6 +46,26 @@ static int parse_fill(const char *text, enum cdnopt_fill *out, char *err)
                        "invalid value '%s' for --fill-gaps: use none, linear or previous", text);
 }
 
+static int parse_duplicates(const char *text, enum cdnopt_duplicates *out, char *err)
+{
+    static const struct {
+        const char *name;
+        enum cdnopt_duplicates mode;
+    } modes[] = {
+        {"error", CDNOPT_DUPLICATES_ERROR},
+        {"keep-last", CDNOPT_DUPLICATES_KEEP_LAST},
+        {"mean", CDNOPT_DUPLICATES_MEAN},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (strcmp(text, modes[i].name) == 0) {
+            *out = modes[i].mode;
+            return CDNOPT_OK;
+        }
+    }
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "invalid value '%s' for --duplicates: use error, keep-last or mean", text);
+}
+
 int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err)
 {
     *out = NULL;
@@ -52,8 +74,11 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
     if (cdnopt_unit_parse(d->unit, &params.unit, reason) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
     int rc = parse_fill(d->fill_gaps, &params.fill_gaps, err);
+    if (rc == CDNOPT_OK)
+        rc = parse_duplicates(d->duplicates, &params.duplicates, err);
     if (rc != CDNOPT_OK)
         return rc;
+    params.drop_missing = d->drop_missing;
     params.value_column = d->column;
     params.tz = d->tz;
     params.max_gap_s = d->max_gap_s;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Flag groups that several subcommands share: how to read the input series
- * (--data, --column, --unit, --tz, --fill-gaps, --max-gap) and how to train a model
+ * (--data, --column, --unit, --tz, --fill-gaps, --max-gap, --duplicates,
+ * --drop-missing) and how to train a model
  * (--arch, --epochs, --window, ...). Each group is a struct of flag values with
  * defaults, a macro that expands to its cdnopt_cli_option rows, and a function
  * that turns the values into library parameters.
@@ -22,6 +23,8 @@ typedef struct cdnopt_cli_data_opts {
     const char *tz;        /* IANA zone for zoned timestamps, or NULL for the machine's */
     const char *fill_gaps; /* "none", "linear" or "previous" */
     int64_t max_gap_s;     /* maximum gap that may be filled, seconds; 0 = no limit */
+    const char *duplicates; /* "error", "keep-last" or "mean" */
+    bool drop_missing;     /* drop rows without a value and fill them like gaps */
 } cdnopt_cli_data_opts;
 
 /** Defaults: no file, first value column, Gbit/s, machine zone, gaps are errors. */
@@ -31,6 +34,11 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
 #define CDNOPT_CLI_DATA_OPTIONS(d)                                                              \
     {"--data", CDNOPT_CLI_STRING, &(d)->data, 0, 0, "FILE",                                   \
      "CSV of bandwidth samples: a time column, then value columns", true, false},              \
+    CDNOPT_CLI_READ_OPTIONS(d)
+
+/* Rows of the flags that say how to read a series file, for commands that name the
+ * file with their own flag (train-agent --history). */
+#define CDNOPT_CLI_READ_OPTIONS(d)                                                              \
     {"--column", CDNOPT_CLI_STRING, &(d)->column, 0, 0, "NAME",                               \
      "header name of the value column (default: the first after the time column)", false,     \
      false},                                                                                    \
@@ -44,12 +52,17 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
     {"--fill-gaps", CDNOPT_CLI_STRING, &(d)->fill_gaps, 0, 0, "MODE",                         \
      "repair missing steps: none (a gap is an error), linear or previous", false, false},     \
     {"--max-gap", CDNOPT_CLI_DURATION, &(d)->max_gap_s, 0, 366.0 * 86400, "DURATION",         \
-     "longest gap --fill-gaps may fill (0 = no limit)", false, false}
+     "longest gap --fill-gaps may fill (0 = no limit)", false, false},                        \
+    {"--duplicates", CDNOPT_CLI_STRING, &(d)->duplicates, 0, 0, "MODE",                       \
+     "rows with a repeated timestamp: error (default), keep-last or mean", false, false},     \
+    {"--drop-missing", CDNOPT_CLI_FLAG, &(d)->drop_missing, 0, 0, "",                         \
+     "drop rows with an empty or NaN value and fill them like gaps (needs --fill-gaps)",       \
+     false, false}
 
 /**
  * Read the series the data flags name, logging the reader's repairs.
  * @param out  receives the series; the caller frees it with cdnopt_series_free()
- * @return CDNOPT_OK, CDNOPT_EINVAL for a bad --unit or --fill-gaps value, or the
+ * @return CDNOPT_OK, CDNOPT_EINVAL for a bad --unit, --fill-gaps or --duplicates value, or the
  *         reader's error (message in err names file, line and value)
  */
 int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err);

@@ -7,6 +7,7 @@
  */
 #include "cli_args.h"
 #include "cli_dist.h"
+#include "cli_options.h"
 #include "commands.h"
 
 #include "cdnopt/agent.h"
@@ -261,12 +262,17 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
                           .max_releases = 400, .lr = 5e-4, .gamma = 0.95};
+    /* --history is read with the same repair flags as --data elsewhere. Its unit does
+     * not matter, because each window is rescaled, so values are kept as written. */
+    cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
+    data.unit = "raw";
     /* TODO: --model FILE (observe a forecasting model's forecast in place of the
      * window's actual traffic during training, as plan --history does) is not
      * implemented; the agent trains and validates on actual traffic. */
     cdnopt_cli_option opts[] = {
         {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
          "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},
+        CDNOPT_CLI_READ_OPTIONS(&data),
         {"--out", CDNOPT_CLI_STRING, &o.out, 0, 0, "FILE",
          "HDF5 agent file to write (replaced if it exists)", true, false},
         {"--episodes", CDNOPT_CLI_INT, &o.episodes, 1, 1e7, "N", "training episodes", false,
@@ -310,10 +316,9 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     if (rc != CDNOPT_OK)
         return cdnopt_cli_report_error("train-agent", rc, err);
 
-    cdnopt_series_read_params rp = cdnopt_series_read_params_default();
-    rp.unit = CDNOPT_UNIT_RAW;
+    data.data = o.history;
     cdnopt_series *history = NULL;
-    rc = cdnopt_series_read_csv(o.history, &rp, &history, NULL, err);
+    rc = cdnopt_cli_read_series(&data, &history, err);
     if (rc == CDNOPT_OK)
         rc = train(&o, history, err);
     cdnopt_series_free(history);

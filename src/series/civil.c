@@ -321,8 +321,40 @@ static void zone_leave(const char *tz, char *saved, bool had_tz)
     cdnopt_free(saved);
 }
 
+/* Write a UTC offset in seconds as "+01:00". */
+static void format_offset(int64_t offset_s, char *buf, size_t buf_size)
+{
+    int64_t magnitude = offset_s < 0 ? -offset_s : offset_s;
+    snprintf(buf, buf_size, "%c%02lld:%02lld", offset_s < 0 ? '-' : '+',
+             (long long)(magnitude / 3600), (long long)(magnitude / 60 % 60));
+}
+
+/* Rationale: a series lives on a regular grid of civil seconds, but a zone with
+ * daylight saving repeats one wall-clock hour and skips another each year, so
+ * correct zoned data would turn into false duplicates or gaps. The reader fails
+ * at the first offset change instead and names a fixed-offset zone that keeps
+ * the grid (the Etc/GMT names count the other way round: Etc/GMT-1 is UTC+01:00). */
+static int offset_change_error(const char *tz, const char *path, long line_no, int64_t civil,
+                               int64_t old_offset_s, int64_t new_offset_s, char *err)
+{
+    char when[CDNOPT_CIVIL_TEXT_MAX], old_text[48], new_text[48], fixed[48];
+    cdnopt_civil_format(civil, when, sizeof when);
+    format_offset(old_offset_s, old_text, sizeof old_text);
+    format_offset(new_offset_s, new_text, sizeof new_text);
+    if (old_offset_s % 3600 == 0 && old_offset_s != 0)
+        snprintf(fixed, sizeof fixed, "Etc/GMT%+lld", (long long)(-old_offset_s / 3600));
+    else
+        snprintf(fixed, sizeof fixed, "UTC");
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s:%ld: time zone %s changes its UTC offset from %s to %s at local time "
+                       "%s (daylight saving), so local times would repeat or skip an hour; "
+                       "give --tz a zone with a fixed offset, such as %s for UTC%s, or UTC",
+                       path, line_no, tz != NULL ? tz : "(the machine's zone)", old_text,
+                       new_text, when, fixed, old_text);
+}
+
 int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc, size_t n,
-                         char *err)
+                         const char *path, const long *line, char *err)
 {
     int rc = cdnopt__zone_check(tz, err);
     if (rc != CDNOPT_OK)
@@ -345,6 +377,8 @@ int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc
         return rc;
     }
 
+    bool have_offset = false;
+    int64_t first_offset_s = 0;
     for (size_t i = 0; i < n; i++) {
         if (!is_utc[i])
             continue;
@@ -355,7 +389,16 @@ int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc
                              (long long)t[i], tz != NULL ? tz : "(local)");
             break;
         }
-        t[i] = civil_from_tm(&tm);
+
+        int64_t civil = civil_from_tm(&tm);
+        int64_t offset_s = civil - t[i];
+        if (have_offset && offset_s != first_offset_s) {
+            rc = offset_change_error(tz, path, line[i], civil, first_offset_s, offset_s, err);
+            break;
+        }
+        have_offset = true;
+        first_offset_s = offset_s;
+        t[i] = civil;
     }
     zone_leave(tz, saved, had_tz);
     pthread_mutex_unlock(&zone_lock);

@@ -63,9 +63,29 @@ int cdnopt__file_read_all(const char *path, char **text, size_t *size, char *err
     }
 
     buf[len] = '\0';
+    rc = cdnopt__text_check_nul(buf, len, path, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_free(buf);
+        return rc;
+    }
     *text = buf;
     *size = len;
     return CDNOPT_OK;
+}
+
+int cdnopt__text_check_nul(const char *text, size_t len, const char *name, char *err)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul == NULL)
+        return CDNOPT_OK;
+
+    long line_no = 1;
+    for (const char *p = text; p < nul; p++)
+        line_no += *p == '\n';
+    return cdnopt_fail(err, CDNOPT_EPARSE,
+                       "%s:%ld: contains a NUL byte at byte offset %zu, so the file is binary "
+                       "or corrupt; regenerate it or remove the NUL bytes",
+                       name, line_no, (size_t)(nul - text));
 }
 
 void cdnopt__line_cursor_init(cdnopt__line_cursor *cursor, char *text)

@@ -109,12 +109,12 @@ static int check_params(const cdnopt_series_read_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL, "unit %d is not a cdnopt_unit value", (int)p->unit);
     if (p->step_s < 0 || p->max_gap_s < 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "step_s (%lld) and max_gap_s (%lld) must not be negative",
+                           "step_s (%lld) and max_gap_s (%lld, --max-gap) must not be negative",
                            (long long)p->step_s, (long long)p->max_gap_s);
     if (p->drop_missing && p->fill_gaps == CDNOPT_FILL_NONE)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "drop_missing leaves gaps where rows were dropped: set fill_gaps to "
-                           "linear or previous as well");
+                           "--drop-missing leaves gaps where rows were dropped, so add "
+                           "--fill-gaps linear or --fill-gaps previous");
     return cdnopt__zone_check(p->tz, err);
 }
 
@@ -199,7 +199,8 @@ static int resolve_columns(reader *r, char *first_line, long line_no, bool *is_h
         return rc;
     if (r->time_col == r->value_col)
         return cdnopt_fail(r->err, CDNOPT_EINVAL,
-                           "time and value are both column %zu; set value_index or value_column",
+                           "time and value are both column %zu; name the value column with "
+                           "--column",
                            r->time_col + 1);
 
     *is_header = first_line_is_header(r, &r->fields);
@@ -208,8 +209,8 @@ static int resolve_columns(reader *r, char *first_line, long line_no, bool *is_h
         if (r->fields.n < need)
             return cdnopt_fail(r->err, CDNOPT_EPARSE,
                                "%s:%ld: missing column: the header has %zu field(s) with "
-                               "delimiter %s, but column %zu is needed; check the delimiter or "
-                               "the column params",
+                               "delimiter %s, but column %zu is needed; check the delimiter, or "
+                               "name the value column with --column",
                                r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
                                need);
         r->value_name = cdnopt__trim(r->fields.v[r->value_col]);
@@ -229,13 +230,13 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
 {
     if (kind == CDNOPT__NUMBER_MISSING && text[0] == '\0')
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: missing value in column %zu ('%s') at %s; supply it, or set "
-                           "drop_missing with fill_gaps to fill it like a gap",
+                           "%s:%ld: missing value in column %zu ('%s') at %s; supply it, or give "
+                           "--drop-missing with --fill-gaps linear to fill it like a gap",
                            r->path, line_no, r->value_col + 1, column_label(r), time_text);
     if (kind == CDNOPT__NUMBER_MISSING)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%s' at %s is not a number (NaN); fix the row, or set "
-                           "drop_missing with fill_gaps to fill it like a gap",
+                           "%s:%ld: value '%s' at %s is not a number (NaN); fix the row, or give "
+                           "--drop-missing with --fill-gaps linear to fill it like a gap",
                            r->path, line_no, text, time_text);
     if (kind == CDNOPT__NUMBER_INFINITE)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
@@ -243,7 +244,7 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            r->path, line_no, text, time_text);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: non-numeric value '%s' in column %zu ('%s') at %s; fix the row, "
-                       "or choose another column with value_column or value_index",
+                       "or choose another value column with --column NAME",
                        r->path, line_no, text, r->value_col + 1, column_label(r), time_text);
 }
 
@@ -260,7 +261,8 @@ static int parse_row(reader *r, char *line, long line_no)
     if (r->fields.n < need)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "%s:%ld: missing column: the row has %zu field(s) with delimiter %s, "
-                           "but the %s column is column %zu; fix the row or the column params",
+                           "but the %s column is column %zu; fix the row, or name the value "
+                           "column with --column",
                            r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
                            r->value_col + 1 == need ? "value" : "time", need);
 
@@ -358,7 +360,7 @@ static int duplicate_error(const reader *r, size_t previous, size_t i)
     cdnopt_civil_format(r->rows.t[i], when, sizeof when);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: duplicate timestamp %s (first at line %ld); remove one of the "
-                       "rows, or set duplicates to keep-last or mean",
+                       "rows, or merge them with --duplicates keep-last or --duplicates mean",
                        r->path, r->rows.line[i], when, r->rows.line[previous]);
 }
 
@@ -455,24 +457,33 @@ static int grid_error(const reader *r, size_t i, int64_t step_s, bool is_gap)
     if (!is_gap)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "%s:%ld: irregular step: timestamp %s is %lld s after %s (line %ld), "
-                           "off the %lld s grid; fix the timestamp, or set step_s if the grid "
-                           "step is not %lld s",
+                           "off the %lld s grid (the most common step between rows); fix the "
+                           "timestamp",
                            r->path, rows->line[i], when, (long long)diff, before,
-                           rows->line[i - 1], (long long)step_s, (long long)step_s);
+                           rows->line[i - 1], (long long)step_s);
 
+    /* A gap's size is the missing time, missing samples times the step, which is
+     * also what max_gap_s limits, so both messages give the same figure. */
     long long n_missing = (long long)(diff / step_s - 1);
+    long long missing_s = (long long)(diff - step_s);
+    const char *plural = n_missing == 1 ? "" : "s";
     if (r->params->fill_gaps == CDNOPT_FILL_NONE)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: gap of %lld s (%lld missing sample(s) of %lld s) between %s "
-                           "(line %ld) and %s; supply the rows, or set fill_gaps to linear or "
-                           "previous",
-                           r->path, rows->line[i], (long long)diff, n_missing, (long long)step_s,
-                           before, rows->line[i - 1], when);
+                           "%s:%ld: gap of %lld s (%lld missing sample%s of %lld s) between %s "
+                           "(line %ld) and %s; supply the rows, or fill the gap with "
+                           "--fill-gaps linear or --fill-gaps previous",
+                           r->path, rows->line[i], missing_s, n_missing, plural,
+                           (long long)step_s, before, rows->line[i - 1], when);
+
+    char max_gap[32];
+    cdnopt_duration_format(r->params->max_gap_s, max_gap, sizeof max_gap);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                       "%s:%ld: gap of %lld missing s between %s (line %ld) and %s is longer "
-                       "than max_gap_s = %lld s; supply the rows or raise max_gap_s",
-                       r->path, rows->line[i], (long long)(diff - step_s), before,
-                       rows->line[i - 1], when, (long long)r->params->max_gap_s);
+                       "%s:%ld: gap of %lld s (%lld missing sample%s of %lld s) between %s "
+                       "(line %ld) and %s is longer than --max-gap %s (%lld s); supply the rows "
+                       "or raise --max-gap",
+                       r->path, rows->line[i], missing_s, n_missing, plural, (long long)step_s,
+                       before, rows->line[i - 1], when, max_gap,
+                       (long long)r->params->max_gap_s);
 }
 
 /* Check every step against the grid and count the samples after gap filling. */
@@ -559,7 +570,7 @@ static int build_series(reader *r, cdnopt_series **out)
                            "%s: too few rows: %zu distinct timestamp(s) with values, at least %zu "
                            "needed%s",
                            r->path, r->rows.n, min_rows < 2 && p->step_s == 0 ? 2 : min_rows,
-                           r->rows.n < 2 ? " (two give the step, or set step_s)" : "");
+                           r->rows.n < 2 ? " (two rows give the grid step)" : "");
 
     int64_t step_s = p->step_s;
     int rc = step_s > 0 ? CDNOPT_OK : detect_step(r, &step_s);
@@ -600,7 +611,8 @@ int cdnopt_series_read_csv(const char *path, const cdnopt_series_read_params *pa
     if (rc == CDNOPT_OK)
         rc = parse_file(&r, text);
     if (rc == CDNOPT_OK)
-        rc = cdnopt__utc_to_civil(r.params->tz, r.rows.t, r.rows.is_utc, r.rows.n, err);
+        rc = cdnopt__utc_to_civil(r.params->tz, r.rows.t, r.rows.is_utc, r.rows.n, path,
+                                  r.rows.line, err);
     if (rc == CDNOPT_OK) {
         drop_missing_rows(&r);
         rc = merge_duplicates(&r);

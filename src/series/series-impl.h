@@ -19,9 +19,18 @@
 /**
  * Read a whole file into a new NUL-terminated buffer the caller frees with
  * cdnopt_free(). A leading UTF-8 byte order mark is skipped by the line reader.
+ * A file that contains a NUL byte fails with CDNOPT_EPARSE (cdnopt__text_check_nul).
  */
 int cdnopt__file_read_all(const char *path, char **text /* OUT */, size_t *size /* OUT */,
                           char *err);
+
+/**
+ * Fail when text contains a NUL byte: line-based parsing would stop there and
+ * silently drop the rest of the file.
+ * @param name file name or label for the message.
+ * @return CDNOPT_OK or CDNOPT_EPARSE with a message naming the line and byte offset.
+ */
+int cdnopt__text_check_nul(const char *text, size_t len, const char *name, char *err);
 
 /** Cursor over the lines of a buffer that cdnopt__line_next() modifies in place. */
 typedef struct cdnopt__line_cursor {
@@ -97,9 +106,12 @@ int cdnopt__zone_check(const char *tz, char *err);
  * Convert the entries of t flagged in is_utc from Unix seconds to civil seconds
  * in zone tz (NULL = the machine's zone). Serialised by a process-wide mutex
  * because it sets the TZ variable for the duration of the call.
+ * @param path, line file name and 1-based line of each entry, for messages.
+ * @return CDNOPT_OK, or CDNOPT_EINVAL for an unknown zone or when the zone's UTC
+ *         offset changes between two entries (daylight saving), naming the line.
  */
 int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc, size_t n,
-                         char *err);
+                         const char *path, const long *line, char *err);
 
 /* ---- Allocation helpers ------------------------------------------------- */
 

@@ -153,6 +153,65 @@ static void train_value_out_of_range(void **state)
     cdnopt_assert_contains(r.err, "invalid value 'abc' for --lr");
 }
 
+/* A line of NUL bytes used to end the file silently there, dropping the rows after it. */
+static void train_rejects_nul_byte(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/nul.csv", dir);
+    FILE *out = fopen(csv, "wb");
+    assert_non_null(out);
+    fputs("time,gbps\n2024-01-01 00:00:00,1\n", out);
+    fwrite("\0\0\0\n", 1, 4, out);
+    fputs("2024-01-01 01:00:00,2\n", out);
+    fclose(out);
+    snprintf(args, sizeof args, "train --data '%s' --out '%s/m.h5'", csv, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "nul.csv:3: contains a NUL byte");
+}
+
+/* Reader errors name flags users can type, and every command that reads a series
+ * accepts them, train-agent's --history included. */
+static void read_errors_name_cli_flags(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/dup.csv", dir);
+    cdnopt_test_write_file(csv, "time,gbps\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,2\n"
+                                "2024-01-01 01:00:00,3\n");
+    run_result r;
+    snprintf(args, sizeof args, "train --data '%s' --out '%s/m.h5'", csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "--duplicates keep-last or --duplicates mean");
+
+    /* A NaN row is reported before the duplicate, so --duplicates alone is not enough. */
+    cdnopt_test_write_file(csv, "time,gbps\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,2\n"
+                                "2024-01-01 01:00:00,3\n2024-01-01 02:00:00,NaN\n");
+
+    snprintf(args, sizeof args, "train-agent --history '%s' --out '%s/a.h5' --duplicates mean",
+             csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "--drop-missing with --fill-gaps linear");
+
+    snprintf(args, sizeof args, "train-agent --history '%s' --out '%s/a.h5' --duplicates mean "
+             "--drop-missing", csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "add --fill-gaps linear or --fill-gaps previous");
+
+    snprintf(args, sizeof args, "train --data '%s' --out '%s/m.h5' --duplicates first", csv,
+             dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "invalid value 'first' for --duplicates");
+}
+
 static void forecast_missing_model(void **state)
 {
     (void)state;
@@ -260,6 +319,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(evaluate_unknown_flag),
         cmocka_unit_test(train_missing_file),
         cmocka_unit_test(train_value_out_of_range),
+        cmocka_unit_test(train_rejects_nul_byte),
+        cmocka_unit_test(read_errors_name_cli_flags),
         cmocka_unit_test(forecast_missing_model),
         cmocka_unit_test(help_lists_defaults),
         cmocka_unit_test(train_forecast_evaluate),

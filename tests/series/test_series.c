@@ -79,9 +79,9 @@ static void read_ec2_gaps_rejected(void **state)
     params.unit = CDNOPT_UNIT_BYTES_PER_INTERVAL;
     read_fails(path, &params, CDNOPT_EPARSE, err);
     cdnopt_assert_contains(err, "ec2_network_in_257a54.csv:40:");
-    cdnopt_assert_contains(err, "gap of 600 s");
+    cdnopt_assert_contains(err, "gap of 300 s (1 missing sample of 300 s)");
     cdnopt_assert_contains(err, "2014-04-10 03:09:00 (line 39)");
-    cdnopt_assert_contains(err, "fill_gaps");
+    cdnopt_assert_contains(err, "--fill-gaps linear");
 }
 
 static void read_ec2_gaps_filled(void **state)
@@ -206,7 +206,17 @@ static void duplicate_names_line(void **state)
     read_fails(DATA_DIR "duplicate.csv", NULL, CDNOPT_EPARSE, err);
     cdnopt_assert_contains(err, "duplicate.csv:4:");
     cdnopt_assert_contains(err, "duplicate timestamp 2024-03-01 00:05:00 (first at line 3)");
-    cdnopt_assert_contains(err, "keep-last or mean");
+    cdnopt_assert_contains(err, "--duplicates keep-last or --duplicates mean");
+}
+
+/* Line parsing stops at a NUL, so without this check the rows after it vanish. */
+static void nul_byte_rejected(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    read_fails(DATA_DIR "nul_byte.csv", NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "nul_byte.csv:4: contains a NUL byte at byte offset 61");
+    cdnopt_assert_contains(err, "the file is binary or corrupt");
 }
 
 static void gap_names_line(void **state)
@@ -215,7 +225,8 @@ static void gap_names_line(void **state)
     char err[CDNOPT_ERRMSG_MAX];
     read_fails(DATA_DIR "gap.csv", NULL, CDNOPT_EPARSE, err);
     cdnopt_assert_contains(err, "gap.csv:5:");
-    cdnopt_assert_contains(err, "gap of 900 s (2 missing sample(s) of 300 s)");
+    cdnopt_assert_contains(err, "gap of 600 s (2 missing samples of 300 s)");
+    cdnopt_assert_contains(err, "--fill-gaps linear or --fill-gaps previous");
     cdnopt_assert_contains(err, "2024-03-01 00:10:00 (line 4)");
 }
 
@@ -228,8 +239,10 @@ static void gap_longer_than_max(void **state)
     params.max_gap_s = 300;
     read_fails(DATA_DIR "gap.csv", &params, CDNOPT_EPARSE, err);
     cdnopt_assert_contains(err, "gap.csv:5:");
-    cdnopt_assert_contains(err, "gap of 600 missing s");
-    cdnopt_assert_contains(err, "max_gap_s = 300 s");
+    /* The same gap size as without a limit (gap_names_line), then the limit as typed. */
+    cdnopt_assert_contains(err, "gap of 600 s (2 missing samples of 300 s)");
+    cdnopt_assert_contains(err, "is longer than --max-gap 5m (300 s)");
+    cdnopt_assert_contains(err, "raise --max-gap");
 }
 
 static void gap_filled_linear_and_previous(void **state)
@@ -276,7 +289,7 @@ static void nan_names_line(void **state)
     read_fails(DATA_DIR "nan.csv", NULL, CDNOPT_ENUMERIC, err);
     cdnopt_assert_contains(err, "nan.csv:3:");
     cdnopt_assert_contains(err, "value 'NaN' at 2024-03-01 00:05:00");
-    cdnopt_assert_contains(err, "drop_missing");
+    cdnopt_assert_contains(err, "--drop-missing with --fill-gaps linear");
 }
 
 static void inf_names_line(void **state)
@@ -374,7 +387,7 @@ static void bad_params_rejected(void **state)
     cdnopt_series_read_params params = cdnopt_series_read_params_default();
     params.drop_missing = true;
     read_fails(DATA_DIR "gap.csv", &params, CDNOPT_EINVAL, err);
-    cdnopt_assert_contains(err, "set fill_gaps");
+    cdnopt_assert_contains(err, "add --fill-gaps linear or --fill-gaps previous");
 
     params = cdnopt_series_read_params_default();
     params.tz = "Mars/Olympus";
@@ -534,6 +547,34 @@ static void zoned_times_follow_daylight_saving(void **state)
     cdnopt_series_free(s);
     remove(path);
     remove(dir);
+}
+
+/* Correct UTC data across a daylight-saving change must not read as unsorted or as
+ * a gap: the reader names the offset change and a fixed-offset zone reads it. */
+static void dst_change_names_fixed_zone(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    cdnopt_series_read_params params = cdnopt_series_read_params_default();
+    params.tz = "Europe/London";
+    read_fails(DATA_DIR "utc_dst_autumn.csv", &params, CDNOPT_EINVAL, err);
+    cdnopt_assert_contains(err, "utc_dst_autumn.csv:4: time zone Europe/London changes its UTC "
+                                "offset from +01:00 to +00:00 at local time 2024-10-27 01:00:00");
+    cdnopt_assert_contains(err, "such as Etc/GMT-1 for UTC+01:00");
+    assert_null(strstr(err, "sorted"));
+
+    read_fails(DATA_DIR "utc_dst_spring.csv", &params, CDNOPT_EINVAL, err);
+    cdnopt_assert_contains(err, "utc_dst_spring.csv:3: time zone Europe/London changes its UTC "
+                                "offset from +00:00 to +01:00");
+    assert_null(strstr(err, "gap"));
+
+    params.tz = "Etc/GMT-1";
+    cdnopt_series *s = read_ok(DATA_DIR "utc_dst_autumn.csv", &params, NULL);
+    assert_int_equal(s->n, 5);
+    assert_int_equal(s->step_s, 3600);
+    assert_int_equal(s->t[0], civil("2024-10-27 00:00:00"));
+    assert_int_equal(s->t[4], civil("2024-10-27 04:00:00"));
+    cdnopt_series_free(s);
 }
 
 static void no_header_detected(void **state)
@@ -771,6 +812,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(read_m4_wide),
     cmocka_unit_test(unsorted_names_line),
     cmocka_unit_test(duplicate_names_line),
+    cmocka_unit_test(nul_byte_rejected),
     cmocka_unit_test(gap_names_line),
     cmocka_unit_test(gap_longer_than_max),
     cmocka_unit_test(gap_filled_linear_and_previous),
@@ -794,6 +836,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(zoned_times_use_tz_variable),
     cmocka_unit_test(header_without_rows_rejected),
     cmocka_unit_test(zoned_times_follow_daylight_saving),
+    cmocka_unit_test(dst_change_names_fixed_zone),
     cmocka_unit_test(no_header_detected),
     cmocka_unit_test(read_survives_allocation_failures),
     cmocka_unit_test(wide_rejects_holes_and_text),
