@@ -63,11 +63,22 @@
 /** Maximum length of a release id, plus its terminating NUL. */
 #define CDNOPT_RELEASE_ID_MAX 64
 
+/** Largest accepted package size in MB: 1e6 MB is 1 TB. Larger values are typing errors and
+ *  would overflow the traffic figures. */
+#define CDNOPT_RELEASE_SIZE_MB_MAX 1e6
+
+/** Largest accepted number of devices for one release (1e10, above any device fleet). */
+#define CDNOPT_RELEASE_USERS_MAX 1e10
+
+/** Longest accepted delay window, latest_start_at - planned_at, in seconds (30 days). The
+ *  rules' max_delay has the same upper bound. */
+#define CDNOPT_RELEASE_MAX_DELAY_S (30 * 86400)
+
 /** One release to roll out. */
 typedef struct cdnopt_release {
     char id[CDNOPT_RELEASE_ID_MAX]; /* unique name, e.g. "v00001" */
     double size_mb;                 /* package size in MB (10^6 bytes), positive */
-    double users;                   /* devices that will download it, positive, may be fractional */
+    double users;                   /* devices that will download it, a positive whole number */
     int64_t planned_at;             /* civil seconds; the earliest allowed start */
     int64_t latest_start_at;        /* civil seconds; meaningful only when has_latest */
     bool has_latest;                /* false: latest start is planned_at + rules.max_delay_s */
@@ -106,17 +117,30 @@ typedef struct cdnopt_release_fields {
  * @param out    receives the release.
  * @param err    CDNOPT_ERRMSG_MAX bytes; names where, the field, the value and the fix.
  * @return 0 or CDNOPT_EPARSE (not a number, bad timestamp, id too long) or
- *         CDNOPT_EINVAL (size or users not positive, latest start before planned_at).
+ *         CDNOPT_EINVAL (size or users out of range, users not whole, latest start before
+ *         planned_at or more than CDNOPT_RELEASE_MAX_DELAY_S after it).
  */
 int cdnopt_release_parse(const cdnopt_release_fields *fields, const char *where,
                          cdnopt_release *out, char *err);
 
 /**
  * Check the values of a release given as numbers (the JSON path): id non-empty,
- * size and users finite and positive, latest start not before planned_at.
+ * size and users in range (see cdnopt_release_check_number), latest start not before
+ * planned_at and at most CDNOPT_RELEASE_MAX_DELAY_S after it.
  * @return 0 or CDNOPT_EINVAL with a message naming where and the field.
  */
 int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err);
+
+/**
+ * Check one numeric field of a release: "size_mb" must be finite, positive and at most
+ * CDNOPT_RELEASE_SIZE_MB_MAX; "users" must be a whole number from 1 to
+ * CDNOPT_RELEASE_USERS_MAX, because it counts devices.
+ * @param field "size_mb" or "users"; any other name is only checked for a finite positive value.
+ * @param value the parsed value.
+ * @param where prefix for messages, e.g. "releases.csv line 3" or "field 'users'".
+ * @return 0 or CDNOPT_EINVAL with a message naming where, the field, the value and the range.
+ */
+int cdnopt_release_check_number(const char *field, double value, const char *where, char *err);
 
 /**
  * Read a releases CSV (`id,size_mb,users,planned_at[,latest_start_at]`, header first,
@@ -411,7 +435,8 @@ typedef struct cdnopt_figures {
 /**
  * Evaluate a schedule on a baseline: T(t) = baseline(t) + all batch rates.
  * @param total when not NULL, receives the baseline's n values of T in Gbit/s.
- * @return 0, CDNOPT_EINVAL (schedule of another size, grid step not dividing one hour)
+ * @return 0, CDNOPT_EINVAL (schedule of another size, grid step not dividing one hour),
+ *         CDNOPT_ENUMERIC (a figure is inf or NaN, e.g. from baseline values near DBL_MAX)
  *         or CDNOPT_ENOMEM.
  */
 int cdnopt_schedule_evaluate(const cdnopt_series *baseline, const cdnopt_release_set *releases,

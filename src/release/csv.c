@@ -102,6 +102,11 @@ int release_csv_next(release_csv *csv, char *err)
         if (split(csv->buf, csv->fields, &csv->n_fields) != 0)
             return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: more than %d fields", csv->path,
                                csv->line_no, RELEASE_FIELDS_MAX);
+        if (csv->n_fields > csv->n_names)
+            return cdnopt_fail(err, CDNOPT_EPARSE,
+                               "%s line %ld: %zu fields but the header names %zu columns; "
+                               "remove the extra fields or name them in the header",
+                               csv->path, csv->line_no, csv->n_fields, csv->n_names);
         return 1;
     }
 }

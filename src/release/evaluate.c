@@ -104,6 +104,13 @@ int cdnopt_schedule_evaluate(const cdnopt_series *baseline, const cdnopt_release
     out->spill_gbit = spill;
     if (values != total)
         cdnopt_free(values);
+
+    /* Huge baseline values can still overflow the sums; a figure of inf or NaN must
+     * fail the caller rather than be printed as a result. */
+    bool finite = isfinite(out->peak_gbps) && isfinite(out->p95_gbps) &&
+                  isfinite(out->mean_gbps) && isfinite(out->spill_gbit);
+    if (rc == 0 && !finite)
+        rc = CDNOPT_ENUMERIC;
     return rc;
 }
 

@@ -33,7 +33,8 @@ typedef struct release_csv {
 int release_csv_open(release_csv *csv, const char *path, char *err);
 
 /* Read the next non-blank row into fields. Returns 1 for a row, 0 at the end, or a
- * negative code (line too long, too many fields, a quoted field). */
+ * negative code (line too long, too many fields or more than the header names, a quoted
+ * field). */
 int release_csv_next(release_csv *csv, char *err);
 
 /* Index of a column by name, or -1 when the header lacks it. */

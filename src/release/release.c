@@ -13,27 +13,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cdnopt_release_check_number(const char *field, double value, const char *where, char *err)
+{
+    bool is_size = strcmp(field, "size_mb") == 0;
+    bool is_users = strcmp(field, "users") == 0;
+    double max = is_size ? CDNOPT_RELEASE_SIZE_MB_MAX
+                 : is_users ? CDNOPT_RELEASE_USERS_MAX
+                            : HUGE_VAL;
+    if (!isfinite(value) || value <= 0 || value > max)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: %s %g is out of range; it must be a positive number of at most %g",
+                           where, field, value, max);
+
+    /* Shares of a batch may be fractional, but users counts devices. */
+    if (is_users && value != floor(value))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: users %g is not a whole number; give the count of devices", where,
+                           value);
+    return 0;
+}
+
+static int check_latest(const cdnopt_release *release, const char *where, char *err)
+{
+    char planned[32], latest[32];
+    cdnopt_release_format_time(release->planned_at, planned, sizeof planned);
+    cdnopt_release_format_time(release->latest_start_at, latest, sizeof latest);
+    if (release->latest_start_at < release->planned_at)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: latest_start_at %s is before planned_at %s; a release can only "
+                           "be delayed",
+                           where, latest, planned);
+    if (release->latest_start_at - release->planned_at > CDNOPT_RELEASE_MAX_DELAY_S)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: latest_start_at %s is more than %d days after planned_at %s; "
+                           "a release may be delayed by at most that much",
+                           where, latest, CDNOPT_RELEASE_MAX_DELAY_S / 86400, planned);
+    return 0;
+}
+
 int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err)
 {
     if (release->id[0] == '\0')
         return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id is empty; give every release a name",
                            where);
-    if (!isfinite(release->size_mb) || release->size_mb <= 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: size_mb %g must be a positive number of MB",
-                           where, release->size_mb);
-    if (!isfinite(release->users) || release->users <= 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: users %g must be a positive number", where,
-                           release->users);
-    if (release->has_latest && release->latest_start_at < release->planned_at) {
-        char planned[32], latest[32];
-        cdnopt_release_format_time(release->planned_at, planned, sizeof planned);
-        cdnopt_release_format_time(release->latest_start_at, latest, sizeof latest);
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: latest_start_at %s is before planned_at %s; a release can only "
-                           "be delayed",
-                           where, latest, planned);
-    }
-    return 0;
+    int rc = cdnopt_release_check_number("size_mb", release->size_mb, where, err);
+    if (rc == 0)
+        rc = cdnopt_release_check_number("users", release->users, where, err);
+    if (rc == 0 && release->has_latest)
+        rc = check_latest(release, where, err);
+    return rc;
 }
 
 static int parse_number_field(const char *text, const char *field, const char *where,

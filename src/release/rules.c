@@ -129,7 +129,8 @@ static int apply_key(cdnopt_rules *rules, const char *key, char *value, const ch
     int64_t seconds = 0;
     int rc;
     if (strcmp(key, "max_delay") == 0)
-        return parse_hours(key, value, 0, 30 * 86400, where, &rules->max_delay_s, err);
+        return parse_hours(key, value, 0, CDNOPT_RELEASE_MAX_DELAY_S, where, &rules->max_delay_s,
+                           err);
     if (strcmp(key, "batch_ratios") == 0)
         return parse_ratios(rules, value, where, err);
     if (strcmp(key, "blackout") == 0)

@@ -140,6 +140,31 @@ static void evaluate_counts_spill(void **state)
     cdnopt_release_set_free(set);
 }
 
+static void evaluate_rejects_infinite_figures(void **state)
+{
+    (void)state;
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_release r = make_release("r", 100, 1000, day0);
+    double values[10];
+    int64_t times[10];
+    for (int i = 0; i < 10; i++) {
+        times[i] = day0 + i * HOUR;
+        values[i] = 1.7e308;
+    }
+    cdnopt_series baseline = {10, HOUR, times, values, NULL};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+
+    /* The mean of ten values of 1.7e308 overflows to inf. */
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(&baseline, set, schedule, &rules, NULL, &figures),
+                     CDNOPT_ENUMERIC);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
 /* Nearest rank: for n = 20 the p95 is the 19th smallest (ceil(19.0) = 19). */
 static void figures_nearest_rank(void **state)
 {
@@ -311,8 +336,8 @@ static void release_parse_rejects_each_field(void **state)
         const char *message;
     } cases[] = {
         {{"a", "x", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EPARSE, "size_mb 'x' is not a number"},
-        {{"a", "0", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "size_mb 0 must be a positive number of MB"},
-        {{"a", "5", "-3", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "users -3 must be a positive number"},
+        {{"a", "0", "10", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "size_mb 0 is out of range"},
+        {{"a", "5", "-3", "2024-01-01 10:00:00", NULL}, CDNOPT_EINVAL, "users -3 is out of range"},
         {{"a", "5", "ten", "2024-01-01 10:00:00", NULL}, CDNOPT_EPARSE, "users 'ten' is not"},
         {{"a", "5", "10", "2024-13-01 10:00:00", NULL}, CDNOPT_EPARSE,
          "planned_at '2024-13-01 10:00:00' is not a valid timestamp"},
@@ -341,6 +366,54 @@ static void release_parse_rejects_each_field(void **state)
     char text[32];
     cdnopt_release_format_time(r.planned_at, text, sizeof text);
     assert_string_equal(text, "2004-12-14 10:05:00");
+}
+
+static void release_parse_rejects_absurd_values(void **state)
+{
+    (void)state;
+    struct {
+        cdnopt_release_fields fields;
+        const char *message;
+    } cases[] = {
+        {{"a", "1e300", "10", "2024-01-01 10:00:00", NULL},
+         "size_mb 1e+300 is out of range; it must be a positive number of at most 1e+06"},
+        {{"a", "1000000.5", "10", "2024-01-01 10:00:00", NULL}, "size_mb 1e+06 is out of range"},
+        {{"a", "5", "99999999999999999999", "2024-01-01 10:00:00", NULL},
+         "users 1e+20 is out of range; it must be a positive number of at most 1e+10"},
+        {{"a", "5", "5.5", "2024-01-01 10:00:00", NULL},
+         "users 5.5 is not a whole number; give the count of devices"},
+        {{"a", "5", "10", "2024-01-01 10:00:00", "2025-01-01 10:00:00"},
+         "latest_start_at 2025-01-01 10:00:00 is more than 30 days after planned_at"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        cdnopt_release r;
+        assert_int_equal(cdnopt_release_parse(&cases[c].fields, "f.csv line 2", &r, err),
+                         CDNOPT_EINVAL);
+        cdnopt_assert_contains(err, "f.csv line 2");
+        cdnopt_assert_contains(err, cases[c].message);
+    }
+
+    /* The bounds themselves are accepted. */
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_release r;
+    cdnopt_release_fields edge = {"a", "1e6", "1e10", "2024-01-01 10:00:00",
+                                  "2024-01-31 10:00:00"};
+    assert_int_equal(cdnopt_release_parse(&edge, "x", &r, err), 0);
+    assert_near(r.size_mb, 1e6, 0.0);
+    assert_near(r.users, 1e10, 0.0);
+}
+
+static void releases_row_extra_field_rejected(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(
+        cdnopt_release_set_read_csv("tests/data/release/extra_field.csv", &set, err),
+        CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "extra_field.csv line 3: 5 fields but the header names 4 columns");
+    assert_null(set);
 }
 
 /* Write text to a scratch file and return its path in buf. */
@@ -697,6 +770,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(wave_hand_computed),
         cmocka_unit_test(batch_remainder_shares),
         cmocka_unit_test(evaluate_counts_spill),
+        cmocka_unit_test(evaluate_rejects_infinite_figures),
         cmocka_unit_test(figures_nearest_rank),
         cmocka_unit_test(lower_bound_mean_or_max),
         cmocka_unit_test(impact_matches_direct_sum),
@@ -704,6 +778,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(impact_million_waves),
         cmocka_unit_test(impact_release_equals_dense),
         cmocka_unit_test(release_parse_rejects_each_field),
+        cmocka_unit_test(release_parse_rejects_absurd_values),
+        cmocka_unit_test(releases_row_extra_field_rejected),
         cmocka_unit_test(releases_file_errors_name_line),
         cmocka_unit_test(releases_file_reads_example),
         cmocka_unit_test(schedule_file_errors),
