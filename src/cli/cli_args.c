@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cdnopt_cli_parse_int(const char *flag, const char *text, long min, long max, long *out,
                          char *err)
@@ -76,6 +78,34 @@ int cdnopt_cli_report_error(const char *command, int rc, const char *err)
     return rc == CDNOPT_EINVAL ? 2 : 1;
 }
 
+int cdnopt_cli_check_output(const char *flag, const char *path, char *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s '%s' is a folder; give a file name", flag,
+                           path);
+
+    /* The folder is everything before the last '/', or "." for a bare name. */
+    char folder[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(folder, sizeof folder, ".");
+    else if (slash == path)
+        snprintf(folder, sizeof folder, "/");
+    else
+        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+
+    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s '%s': folder '%s' does not exist; create it or choose another "
+                           "path", flag, path, folder);
+    if (access(folder, W_OK | X_OK) != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s '%s': folder '%s' is not writable; choose another path", flag,
+                           path, folder);
+    return CDNOPT_OK;
+}
+
 cdnopt_cli_option *cdnopt_cli_find(cdnopt_cli_option *opts, size_t n_opts, const char *name)
 {
     for (size_t i = 0; i < n_opts; i++) {
@@ -104,6 +134,12 @@ static int set_value(cdnopt_cli_option *opt, const char *text, char *err)
     case CDNOPT_CLI_FLAG:
         *(bool *)opt->target = true;
         return CDNOPT_OK;
+    case CDNOPT_CLI_OUTPUT: {
+        int rc = cdnopt_cli_check_output(opt->name, text, err);
+        if (rc == CDNOPT_OK)
+            *(const char **)opt->target = text;
+        return rc;
+    }
     }
     return cdnopt_fail(err, CDNOPT_EINVAL, "flag %s has an unknown kind", opt->name);
 }
@@ -118,6 +154,19 @@ static int check_required(const cdnopt_cli_option *opts, size_t n_opts, char *er
     return CDNOPT_OK;
 }
 
+bool cdnopt_cli_set_log_flag(const char *name)
+{
+    if (strcmp(name, "-q") == 0 || strcmp(name, "--quiet") == 0) {
+        cdnopt_log_set_level(CDNOPT_LOG_LEVEL_ERROR);
+        return true;
+    }
+    if (strcmp(name, "-v") == 0 || strcmp(name, "--verbose") == 0) {
+        cdnopt_log_set_level(CDNOPT_LOG_LEVEL_DEBUG);
+        return true;
+    }
+    return false;
+}
+
 int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts, char *err)
 {
     for (size_t i = 0; i < n_opts; i++)
@@ -127,10 +176,15 @@ int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_op
         const char *name = argv[arg];
         if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
             return CDNOPT_CLI_HELP;
+        if (cdnopt_cli_set_log_flag(name))
+            continue;
 
         cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, name);
         if (opt == NULL)
             return cdnopt_fail(err, CDNOPT_EINVAL, "unknown flag '%s'; run with --help for the list",
+                               name);
+        if (opt->seen)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "flag %s is given more than once; give it once",
                                name);
         opt->seen = true;
         if (opt->kind == CDNOPT_CLI_FLAG) {
@@ -167,7 +221,8 @@ int cdnopt_cli_parse_command(const char *command, const char *synopsis, const ch
 static void format_default(const cdnopt_cli_option *opt, char *buf, size_t size)
 {
     switch (opt->kind) {
-    case CDNOPT_CLI_STRING: {
+    case CDNOPT_CLI_STRING:
+    case CDNOPT_CLI_OUTPUT: {
         const char *text = *(const char *const *)opt->target;
         snprintf(buf, size, "%s", text != NULL ? text : "");
         return;
@@ -206,5 +261,7 @@ void cdnopt_cli_print_help(FILE *out, const char *synopsis, const char *descript
             fprintf(out, " (default %s)", value);
         fputc('\n', out);
     }
+    fprintf(out, "  %-22s %s\n", "-q, --quiet", "log errors only");
+    fprintf(out, "  %-22s %s\n", "-v, --verbose", "log debug records too");
     fprintf(out, "  %-22s %s\n", "-h, --help", "print this help and exit");
 }

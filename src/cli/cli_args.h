@@ -14,8 +14,12 @@
  *     char err[CDNOPT_ERRMSG_MAX];
  *     int rc = cdnopt_cli_parse(argc, argv, opts, 1, err);
  *
+ * The global flags -q/--quiet and -v/--verbose are accepted among any command's flags
+ * and set the log level, as they do before the command name.
+ *
  * Limitations:
  * - Only the "--name value" form; "--name=value" and bundled short flags are rejected.
+ * - Every flag may be given once; a repeated flag is an error, not "last one wins".
  */
 #ifndef CDNOPT_CLI_ARGS_H
 #define CDNOPT_CLI_ARGS_H
@@ -32,6 +36,8 @@ enum cdnopt_cli_kind {
     CDNOPT_CLI_DOUBLE = 2,   /* double, finite, within [min, max] */
     CDNOPT_CLI_DURATION = 3, /* int64_t seconds ("5m", "1h", "1d"), within [min, max] seconds */
     CDNOPT_CLI_FLAG = 4,     /* bool set to true; takes no value */
+    CDNOPT_CLI_OUTPUT = 5,   /* const char *: a file to write, whose folder must exist and be
+                                writable when the flags are parsed */
 };
 
 /** One accepted flag. */
@@ -54,8 +60,8 @@ typedef struct cdnopt_cli_option {
  * Parse argv[1..argc-1] against opts. argv[0] is the subcommand name.
  * @param err CDNOPT_ERRMSG_MAX bytes; receives the reason on failure.
  * @return 0, CDNOPT_CLI_HELP when help was requested, or CDNOPT_EINVAL for an unknown
- *         flag, a missing or invalid value, a value out of range, or a missing
- *         required flag.
+ *         or repeated flag, a missing or invalid value, a value out of range, an output
+ *         file that cannot be created, or a missing required flag.
  */
 int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts, char *err);
 
@@ -98,6 +104,19 @@ int cdnopt_cli_parse_duration(const char *flag, const char *text, int64_t min_s,
  * 2 (usage) for CDNOPT_EINVAL, which a changed flag or input fixes, else 1.
  */
 int cdnopt_cli_report_error(const char *command, int rc, const char *err);
+
+/**
+ * Check, before any work, that the file path can be created for flag: its folder
+ * exists and is writable, and path is not itself a folder.
+ * @return 0 or CDNOPT_EINVAL with a message naming the flag, the path and the folder.
+ */
+int cdnopt_cli_check_output(const char *flag, const char *path, char *err);
+
+/**
+ * Apply the global flag -q/--quiet or -v/--verbose given after the command name.
+ * @return true when name was one of them and the log level was set, else false
+ */
+bool cdnopt_cli_set_log_flag(const char *name);
 
 /** Find the option called name in opts; NULL when absent. */
 cdnopt_cli_option *cdnopt_cli_find(cdnopt_cli_option *opts, size_t n_opts, const char *name);

@@ -280,3 +280,14 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
     cdnopt_series_array_free(series, n);
     return rc;
 }
+
+int cdnopt_cli_check_step_flag(const cdnopt_cli_global_opts *g, cdnopt_cli_option *opts,
+                               size_t n_opts, char *err)
+{
+    const cdnopt_cli_option *step = cdnopt_cli_find(opts, n_opts, "--step");
+    if (step == NULL || !step->seen || g->wide != NULL)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "--step applies only to --wide rows, which have no times; a --data or "
+                       "--series-dir CSV takes its step from its timestamps, so drop --step");
+}

@@ -81,4 +81,13 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
                                const cdnopt_calibration *cal,
                                const cdnopt_cli_global_forecast_args *a, char *err);
 
+/**
+ * Reject --step unless --wide is given. Only a wide row lacks times, because a --data or
+ * --series-dir CSV takes its step from its timestamps, so --step would be ignored there.
+ * @param opts  the command's parsed options (with a "--step" row)
+ * @return 0 or CDNOPT_EINVAL with a message naming --step
+ */
+int cdnopt_cli_check_step_flag(const cdnopt_cli_global_opts *g, cdnopt_cli_option *opts,
+                               size_t n_opts, char *err);
+
 #endif

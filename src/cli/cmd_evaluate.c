@@ -182,7 +182,7 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
         {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
          "evaluate every .csv file in DIR instead of --data (shared over the ranks under "
          "mpirun); needs --out", false, false},
-        {"--out", CDNOPT_CLI_STRING, &a.out_path, 0, 0, "FILE",
+        {"--out", CDNOPT_CLI_OUTPUT, &a.out_path, 0, 0, "FILE",
          "CSV of the --series-dir results, one row per series and method", false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];

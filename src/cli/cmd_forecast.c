@@ -126,7 +126,7 @@ int cdnopt_cmd_forecast(int argc, char **argv)
          "critical = upper bound x this factor", false, false},
         {"--seed", CDNOPT_CLI_INT, &a.seed, 0, 2147483647.0, "N", "seed of the dropout masks",
          false, false},
-        {"--out", CDNOPT_CLI_STRING, &a.out_path, 0, 0, "FILE", "forecast CSV to write", true,
+        {"--out", CDNOPT_CLI_OUTPUT, &a.out_path, 0, 0, "FILE", "forecast CSV to write", true,
          false},
         {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
          "forecast every .csv file in DIR instead of --data", false, false},
@@ -150,6 +150,8 @@ int cdnopt_cmd_forecast(int argc, char **argv)
         return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL,
                                        "give exactly one of --data, --series-dir and --wide");
     if (global.wide == NULL && cdnopt_cli_check_data_source(data_opt, a.series_dir, err) != 0)
+        return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
+    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK)
         return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
     global.series_dir = a.series_dir;
 

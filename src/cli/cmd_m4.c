@@ -12,6 +12,7 @@
  * The neural methods (residual-lstm, transformer) train one global model over all
  * series of the file instead of one fit per series.
  */
+#include "cli_args.h"
 #include "commands.h"
 
 #include "cdnopt/core.h"
@@ -273,6 +274,22 @@ static const char **string_target(m4_options *o, const char *flag)
 
 static int parse_global_flag(m4_options *o, const char *flag, const char *value);
 
+/* True for the flags that take a value, so that an unknown flag at the end of the
+ * command line is reported as unknown, not as missing its value. */
+static bool takes_value(m4_options *o, const char *flag)
+{
+    static const char *const numeric[] = {
+        "--horizon", "--period", "--level",   "--window",  "--epochs",
+        "--units",   "--max-windows", "--samples", "--seed", "--seasonal-diff",
+    };
+    if (string_target(o, flag) != NULL)
+        return true;
+    for (size_t k = 0; k < sizeof numeric / sizeof numeric[0]; k++)
+        if (strcmp(flag, numeric[k]) == 0)
+            return true;
+    return false;
+}
+
 static int parse_flag(m4_options *o, int argc, char **argv, int *i)
 {
     const char *flag = argv[*i];
@@ -295,6 +312,10 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
     if (strcmp(flag, "--direct") == 0) {
         o->direct = true;
         return CDNOPT_OK;
+    }
+    if (!takes_value(o, flag)) {
+        fprintf(stderr, "cdnopt m4: unknown option '%s'; run 'cdnopt m4 --help'\n", flag);
+        return CDNOPT_EINVAL;
     }
     if (*i + 1 >= argc) {
         fprintf(stderr, "cdnopt m4: %s needs a value; run 'cdnopt m4 --help'\n", flag);
@@ -348,6 +369,8 @@ static int parse_args(int argc, char **argv, m4_options *o)
             print_help(stdout);
             return 1;
         }
+        if (cdnopt_cli_set_log_flag(argv[i]))
+            continue;
         /* A bare argument is the folder, written last in the --score form. */
         if (strncmp(argv[i], "--", 2) != 0 && o->out == NULL) {
             o->out = argv[i];
@@ -503,10 +526,17 @@ int cdnopt_cmd_m4(int argc, char **argv)
     if (parsed != CDNOPT_OK)
         return CDNOPT_EXIT_USAGE;
 
+    /* Create the output folder before the work, so a bad --out fails at once. */
+    if (!o.score && mkdir(o.out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cdnopt m4: --out: cannot create folder '%s': %s; check that its parent "
+                "folder exists and is writable\n", o.out, strerror(errno));
+        return CDNOPT_EXIT_USAGE;
+    }
+
     char err[CDNOPT_ERRMSG_MAX] = "";
     int rc = o.score ? run_score(&o, err) : run_forecast(&o, err);
     if (rc != CDNOPT_OK) {
-        CDNOPT_LOG_ERROR(LOG_MODULE, "%s", err);
+        fprintf(stderr, "cdnopt m4: %s\n", err);
         return rc == CDNOPT_ENOTFOUND && strncmp(err, "--method", 8) == 0 ? CDNOPT_EXIT_USAGE
                                                                             : CDNOPT_EXIT_FAILURE;
     }

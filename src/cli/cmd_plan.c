@@ -263,7 +263,7 @@ int cdnopt_cmd_plan(int argc, char **argv)
          false, false},
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},
-        {"--out", CDNOPT_CLI_STRING, &flags.out, 0, 0, "FILE",
+        {"--out", CDNOPT_CLI_OUTPUT, &flags.out, 0, 0, "FILE",
          "schedule CSV to write (id,start_at,batch_ratio)", true, false},
         {"--solver", CDNOPT_CLI_STRING, &flags.solver, 0, 0, "NAME",
          "greedy (valley filling and local search), exact (GLPK mixed-integer program), dqn "

@@ -77,11 +77,11 @@ int cdnopt_cmd_train(int argc, char **argv)
     cdnopt_cli_option opts[] = {
         CDNOPT_CLI_DATA_OPTIONS(&data),
         CDNOPT_CLI_TRAIN_OPTIONS(&train),
-        {"--out", CDNOPT_CLI_STRING, &out_path, 0, 0, "FILE",
+        {"--out", CDNOPT_CLI_OUTPUT, &out_path, 0, 0, "FILE",
          "HDF5 model file to write (replaced if it exists)", true, false},
         {"--checkpoint-every", CDNOPT_CLI_INT, &ck.every, 0, 100000, "N",
          "write a checkpoint every N epochs (0 = none)", false, false},
-        {"--checkpoint", CDNOPT_CLI_STRING, &ck.path, 0, 0, "FILE",
+        {"--checkpoint", CDNOPT_CLI_OUTPUT, &ck.path, 0, 0, "FILE",
          "checkpoint file (default: the --out path with .ckpt appended)", false, false},
         {"--resume", CDNOPT_CLI_STRING, &ck.resume, 0, 0, "FILE",
          "continue training from a checkpoint, with its hyper-parameters", false, false},
@@ -102,6 +102,8 @@ int cdnopt_cmd_train(int argc, char **argv)
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL,
                                        "give exactly one of --data FILE, --wide FILE and "
                                        "--series-dir DIR");
+    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK)
+        return cdnopt_cli_report_error("train", CDNOPT_EINVAL, err);
     if (data.data == NULL) {
         int rc = cdnopt_cli_global_train(&global, &data, &train, out_path, err);
         return rc == CDNOPT_OK ? CDNOPT_EXIT_OK : cdnopt_cli_report_error("train", rc, err);

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * End-to-end tests of flag handling shared by the subcommands: repeated flags,
+ * global flags after the command name, output paths checked before any work, and
+ * flags that only apply together with others. Each case runs the built binary
+ * (CDNOPT_BUILD_DIR/bin/cdnopt) with stdout and stderr combined.
+ */
+#include "cdnopt/core.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Run "cdnopt <args>" in dir, put its combined output in text and return its exit status. */
+static int run_in(const char *dir, const char *args, char *text, size_t size)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+
+    char command[4096];
+    snprintf(command, sizeof command, "cd '%s' && '%s/bin/cdnopt' %s 2>&1", dir, build, args);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t n = fread(text, 1, size - 1, pipe);
+    text[n] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Four days of an hourly series in dir/traffic.csv, in Gbit/s. */
+static void write_traffic(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/traffic.csv", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fputs("time,gbps\n", out);
+    for (int h = 0; h < 4 * 24; h++)
+        fprintf(out, "2024-01-%02d %02d:00:00,%d\n", 1 + h / 24, h % 24, 100 + (h % 24) * 5);
+    fclose(out);
+}
+
+static void repeated_flag_rejected(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
+    write_traffic(dir);
+
+    int status = run_in(dir, "train --data traffic.csv --data other.csv --out m.h5", text,
+                        sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "cdnopt train: flag --data is given more than once");
+}
+
+/* -q and -v work after the command name as they do before it. */
+static void log_flags_after_command(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
+
+    int status = run_in(dir, "train -q --data none.csv --out m.h5", text, sizeof text);
+    assert_int_equal(status, 1);
+    cdnopt_assert_contains(text, "none.csv");
+    assert_null(strstr(text, "unknown flag"));
+
+    status = run_in(dir, "forecast --model none.h5 --data none.csv --out f.csv -v", text,
+                    sizeof text);
+    assert_int_equal(status, 1);
+    cdnopt_assert_contains(text, "none.h5");
+    assert_null(strstr(text, "unknown flag"));
+
+    status = run_in(dir, "train --help", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "-q, --quiet");
+}
+
+/* A missing output folder fails at once, before the data is read or a model trained. */
+static void missing_out_folder_fails_first(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
+    write_traffic(dir);
+
+    int status = run_in(dir, "train --data traffic.csv --out missing/m.h5 --epochs 1", text,
+                        sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--out 'missing/m.h5': folder 'missing' does not exist");
+    assert_null(strstr(text, "epoch="));
+
+    static const char *const commands[] = {
+        "forecast --model m.h5 --data traffic.csv --out missing/f.csv",
+        "plan --baseline traffic.csv --releases r.csv --out missing/s.csv",
+        "train-agent --history traffic.csv --out missing/a.h5",
+        "evaluate --series-dir . --out missing/e.csv",
+        "train --data traffic.csv --out m.h5 --checkpoint missing/c.ckpt",
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        status = run_in(dir, commands[i], text, sizeof text);
+        assert_int_equal(status, 2);
+        cdnopt_assert_contains(text, "folder 'missing' does not exist");
+    }
+
+    status = run_in(dir, "train --data traffic.csv --out . --epochs 1", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--out '.' is a folder; give a file name");
+}
+
+static void step_without_wide_rejected(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
+    write_traffic(dir);
+
+    int status = run_in(dir, "train --data traffic.csv --step 1h --out m.h5", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--step applies only to --wide rows");
+}
+
+static void m4_unknown_flag_named(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
+
+    int status = run_in(dir, "m4 --train t.csv --out o --bogus", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "cdnopt m4: unknown option '--bogus'");
+
+    status = run_in(dir, "m4 --train t.csv --horizon", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "cdnopt m4: --horizon needs a value");
+
+    status = run_in(dir, "m4 --train t.csv --out missing/o", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "cdnopt m4: --out: cannot create folder 'missing/o'");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(repeated_flag_rejected),
+        cmocka_unit_test(log_flags_after_command),
+        cmocka_unit_test(missing_out_folder_fails_first),
+        cmocka_unit_test(step_without_wide_rejected),
+        cmocka_unit_test(m4_unknown_flag_named),
+    };
+    return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
+}
