@@ -42,12 +42,31 @@ static int split(char *line, char **fields, size_t *n_fields)
     return 0;
 }
 
-/* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long. */
+int release_fgets(char *buf, int size, FILE *file, bool *has_nul)
+{
+    /* fgets() returns no length, so a NUL byte from the file looks like the end of the
+     * line. The buffer is filled with a non-zero byte first: fgets() writes one
+     * terminator after the bytes it read, and any NUL before that came from the file. */
+    memset(buf, '\n', (size_t)size);
+    *has_nul = false;
+    if (fgets(buf, size, file) == NULL)
+        return 0;
+    size_t len = strlen(buf);
+    if (len + 1 < (size_t)size)
+        *has_nul = memchr(buf + len + 1, '\0', (size_t)size - len - 1) != NULL;
+    return 1;
+}
+
+/* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long or a
+ * NUL byte. */
 static int read_line(release_csv *csv, char *buf, char *err)
 {
-    if (fgets(buf, RELEASE_LINE_MAX, csv->file) == NULL)
+    bool has_nul = false;
+    if (release_fgets(buf, RELEASE_LINE_MAX, csv->file, &has_nul) == 0)
         return 0;
     csv->line_no++;
+    if (has_nul)
+        return cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, csv->path, csv->line_no);
     size_t len = strlen(buf);
     if (len == RELEASE_LINE_MAX - 1 && buf[len - 1] != '\n' && !feof(csv->file))
         return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",

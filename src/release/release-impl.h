@@ -32,6 +32,16 @@ typedef struct release_csv {
 /* Open path and read its header. Returns 0, CDNOPT_EIO or CDNOPT_EPARSE (empty file). */
 int release_csv_open(release_csv *csv, const char *path, char *err);
 
+/* Read a line with fgets() into buf (size bytes) and set *has_nul when the line
+ * contains a NUL byte, which would otherwise hide the rest of the line.
+ * Returns 1 for a line, 0 at the end of the file or on a read error. */
+int release_fgets(char *buf, int size, FILE *file, bool *has_nul);
+
+/* Message for a line with a NUL byte; arguments: path, line number. */
+#define RELEASE_NUL_MESSAGE                                                                      \
+    "%s line %ld: contains a NUL byte, so the file is binary or corrupt; regenerate it or "     \
+    "remove the NUL bytes"
+
 /* Read the next non-blank row into fields. Returns 1 for a row, 0 at the end, or a
  * negative code (line too long, too many fields or more than the header names, a quoted
  * field). */

@@ -198,10 +198,14 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
     char line[RELEASE_LINE_MAX];
     long line_no = 0;
     int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, file) != NULL) {
+    bool has_nul = false;
+    while (rc == 0 && release_fgets(line, (int)sizeof line, file, &has_nul) != 0) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", path, ++line_no);
-        rc = cdnopt_rules_parse_line(&rules, line, where, err);
+        if (has_nul)
+            rc = cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, path, line_no);
+        else
+            rc = cdnopt_rules_parse_line(&rules, line, where, err);
     }
     fclose(file);
     if (rc == 0)

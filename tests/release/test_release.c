@@ -416,6 +416,29 @@ static void releases_row_extra_field_rejected(void **state)
     assert_null(set);
 }
 
+/* A NUL byte used to end the line or the file early; the rows after it were lost. */
+static void releases_nul_byte_rejected(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv("tests/data/release/nul_byte.csv", &set, err),
+                     CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "nul_byte.csv line 3: contains a NUL byte");
+    cdnopt_assert_contains(err, "the file is binary or corrupt");
+    assert_null(set);
+}
+
+static void rules_nul_byte_rejected(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_rules rules;
+    assert_int_equal(cdnopt_rules_read("tests/data/release/nul_byte_rules.txt", &rules, err),
+                     CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "nul_byte_rules.txt line 2: contains a NUL byte");
+}
+
 /* Write text to a scratch file and return its path in buf. */
 static const char *scratch_file(char *buf, size_t size, const char *name, const char *text)
 {
@@ -780,6 +803,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(release_parse_rejects_each_field),
         cmocka_unit_test(release_parse_rejects_absurd_values),
         cmocka_unit_test(releases_row_extra_field_rejected),
+        cmocka_unit_test(releases_nul_byte_rejected),
+        cmocka_unit_test(rules_nul_byte_rejected),
         cmocka_unit_test(releases_file_errors_name_line),
         cmocka_unit_test(releases_file_reads_example),
         cmocka_unit_test(schedule_file_errors),
