@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdnopt score: the figures of any schedule (peak, p95, reductions against the naive
- * schedule, spill, lower bound) and the rules it breaks. Exits 1 when a rule is
- * broken, so that a script can gate on it.
+ * schedule, spill, lower bound) and the rules it breaks. Exits 3 when a rule is
+ * broken, so that a script can tell a broken rule from an invalid flag or value (2)
+ * and from any other error (1).
  */
 #include "cli_args.h"
 #include "commands.h"
@@ -15,6 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Exit status when the schedule was scored and breaks at least one rule. */
+#define SCORE_EXIT_VIOLATION 3
+
 /* Violations printed in the text report; JSON lists them all. */
 #define SCORE_TEXT_VIOLATIONS 20
 
@@ -24,7 +28,10 @@ static const char description[] =
     "Evaluate a schedule (id,start_at,batch_ratio) on a baseline: peak and p95 of baseline\n"
     "plus download traffic, their reductions against the naive schedule (every release\n"
     "at planned_at, batch ratio 1.0), spill and the lower bound. Lists every broken rule\n"
-    "as id, rule and value, and exits 1 when there is one.";
+    "as id, rule and value.\n\n"
+    "Exit status: 0 when every rule holds, 3 when a rule is broken (the report is still\n"
+    "printed), 2 for an invalid flag or input value, 1 for any other error such as an\n"
+    "unreadable file.";
 
 typedef struct score_flags {
     const char *baseline, *releases, *schedule, *rules;
@@ -131,5 +138,5 @@ int cdnopt_cmd_score(int argc, char **argv)
         rc = score(&flags, &n_violations, err);
     if (rc != 0)
         return cdnopt_cli_report_error("score", rc, err);
-    return n_violations > 0 ? CDNOPT_EXIT_FAILURE : CDNOPT_EXIT_OK;
+    return n_violations > 0 ? SCORE_EXIT_VIOLATION : CDNOPT_EXIT_OK;
 }

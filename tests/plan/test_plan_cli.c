@@ -59,16 +59,33 @@ static void score_lists_violations(void **state)
     snprintf(args, sizeof args,
              "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
              dir, dir, path);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 3);
     cdnopt_assert_contains(text, "violation: a window start 2024-01-01 09:00:00 outside");
     cdnopt_assert_contains(text, "violation: b blackout batch of 900 MB begins 2024-01-02 01:00:00");
     cdnopt_assert_contains(text, "peak (Gbit/s)");
 
     /* The JSON report lists the same violations. */
     strcat(args, " --json");
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 3);
     cdnopt_assert_contains(text, "{\"id\": \"a\", \"rule\": \"window\"");
     cdnopt_assert_contains(text, "{\"id\": \"b\", \"rule\": \"blackout\"");
+}
+
+/* A schedule that cannot be read must not exit with the broken-rule status 3. */
+static void score_unreadable_schedule_is_error(void **state)
+{
+    (void)state;
+    char dir[512], path[600], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\n"
+                                 "zz,2024-01-01 09:00:00,1.0\n");
+    snprintf(args, sizeof args,
+             "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
+             dir, dir, path);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    cdnopt_assert_contains(text, "id 'zz' is not in the releases file");
 }
 
 static void plan_then_score_clean(void **state)
@@ -129,6 +146,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(score_lists_violations),
+        cmocka_unit_test(score_unreadable_schedule_is_error),
         cmocka_unit_test(plan_then_score_clean),
         cmocka_unit_test(plan_rejects_bad_flags),
     };
