@@ -187,6 +187,14 @@ int cdnopt_store_samples_get(cdnopt_store *store, int64_t from, int64_t to,
                              char *err);
 
 /**
+ * Read the times of the first two stored samples, which fix the samples' grid.
+ * @param t_out receives up to 2 civil seconds in time order.
+ * @param n     receives how many were found (0, 1 or 2).
+ * @return CDNOPT_OK or CDNOPT_EDB.
+ */
+int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n, char *err);
+
+/**
  * Save a schedule (its figures and items) in its own transaction on the writer.
  * @param schedule borrowed; its id is ignored and the new row id written to *id_out.
  */

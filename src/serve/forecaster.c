@@ -65,6 +65,14 @@ int64_t serve_forecaster_step_s(const serve_forecaster *f)
     return cdnopt_model_step_s(f->model);
 }
 
+int serve_forecaster_window(const serve_forecaster *f)
+{
+    /* A window of 0 in the parameters means one day of steps. */
+    int window = cdnopt_model_get_params(f->model)->window;
+    int64_t step_s = cdnopt_model_step_s(f->model);
+    return window > 0 ? window : (int)(86400 / (step_s > 0 ? step_s : 300));
+}
+
 int serve_forecaster_run(serve_forecaster *f, const cdnopt_series *history, int horizon,
                          int n_samples, cdnopt_forecast_result **out, char *err)
 {

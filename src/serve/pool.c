@@ -10,6 +10,8 @@
  */
 #include "serve-impl.h"
 
+#include <glpk.h>
+
 #include <string.h>
 #include <time.h>
 
@@ -151,6 +153,14 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&pool->lock);
         pool->busy--;
     }
+    pthread_mutex_unlock(&pool->lock);
+
+    /* GLPK keeps one environment per thread from the first exact plan on. This thread
+     * uses GLPK no more, so it frees its own; on a thread that never planned the call
+     * does nothing. */
+    glp_free_env();
+
+    pthread_mutex_lock(&pool->lock);
     pool->workers--;
     pthread_cond_broadcast(&pool->exited);
     pthread_mutex_unlock(&pool->lock);

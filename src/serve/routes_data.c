@@ -15,6 +15,9 @@
 /* Most samples one request may post (a year of 5-minute steps). */
 #define SAMPLES_MAX 105120
 
+/* Largest accepted sample: 1e6 Gbit/s (1 Pbit/s), far above any CDN's total. */
+#define SAMPLE_GBPS_MAX 1e6
+
 struct sample_list {
     int64_t *t;
     double *gbps;
@@ -43,16 +46,40 @@ static bool sample_push(struct sample_list *list, int64_t t, double gbps)
 
 static bool check_sample(serve_request *req, const char *where, double gbps)
 {
-    if (isfinite(gbps) && gbps >= 0)
+    if (isfinite(gbps) && gbps >= 0 && gbps <= SAMPLE_GBPS_MAX)
         return true;
     serve_respond_error(req, 422, "invalid_value", "gbps",
-                        "%s: gbps is %g; it must be a finite number >= 0", where, gbps);
+                        "%s: gbps is %g; it must be a number from 0 to %g Gbit/s", where, gbps,
+                        SAMPLE_GBPS_MAX);
     return false;
+}
+
+/* Reject NUL bytes (they would end the text early and drop the rows after them) and bytes
+ * that are not UTF-8, naming the line and the byte offset. */
+static bool check_csv_bytes(serve_request *req)
+{
+    const unsigned char *body = (const unsigned char *)(req->body != NULL ? req->body : "");
+    size_t line = 1;
+    for (size_t i = 0; i < req->body_len;) {
+        size_t len = body[i] == '\0' ? 0 : serve_utf8_sequence_length(body + i);
+        if (len == 0 || i + len > req->body_len) {
+            serve_respond_error(req, 400, "invalid_csv", NULL,
+                                "CSV line %zu: byte 0x%02X at offset %zu is %s; send plain "
+                                "\"YYYY-MM-DD HH:MM:SS,gbps\" lines in UTF-8",
+                                line, body[i], i, body[i] == '\0' ? "a NUL" : "not valid UTF-8");
+            return false;
+        }
+        line += body[i] == '\n';
+        i += len;
+    }
+    return true;
 }
 
 /* CSV body: optional header "timestamp,gbps", then one "time,value" per line. */
 static bool parse_csv(serve_request *req, struct sample_list *list)
 {
+    if (!check_csv_bytes(req))
+        return false;
     char *line = req->body != NULL ? req->body : "";
     for (size_t number = 1; *line != '\0'; number++) {
         char *end = strchr(line, '\n');
@@ -131,6 +158,114 @@ static bool parse_json(serve_request *req, struct sample_list *list)
     return ok;
 }
 
+static int compare_time(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The samples' grid as an anchor time and a step in seconds (0 while unknown). The first two
+ * stored samples fix it; before there are two, the earliest two distinct times among the
+ * stored sample and the batch do. */
+static void find_grid(const int64_t *stored, size_t n_stored, const int64_t *sorted, size_t n,
+                      int64_t *anchor, int64_t *step)
+{
+    if (n_stored == 2) {
+        *anchor = stored[0];
+        *step = stored[1] - stored[0];
+        return;
+    }
+    int64_t times[3];
+    size_t count = 0;
+    for (size_t i = 0; i < n_stored; i++)
+        times[count++] = stored[i];
+    for (size_t i = 0; i < n && i < 2; i++)
+        times[count++] = sorted[i];
+    qsort(times, count, sizeof *times, compare_time);
+    *anchor = times[0];
+    *step = 0;
+    for (size_t i = 1; i < count && *step == 0; i++)
+        *step = times[i] - times[0];
+}
+
+/* Reject a batch with a timestamp twice or off the samples' grid, naming the timestamp. */
+static bool check_times(struct cdnopt_server *server, serve_request *req, const int64_t *sorted,
+                        size_t n)
+{
+    int64_t stored[2];
+    size_t n_stored = 0;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    if (cdnopt_store_samples_first(server->store, stored, &n_stored, err) != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return false;
+    }
+    int64_t anchor = 0, step = 0;
+    find_grid(stored, n_stored, sorted, n, &anchor, &step);
+
+    char at[32], first[32];
+    for (size_t i = 0; i < n; i++) {
+        serve_format_time(sorted[i], at, sizeof at);
+        if (i > 0 && sorted[i] == sorted[i - 1]) {
+            serve_respond_error(req, 422, "invalid_value", "timestamp",
+                                "timestamp %s appears more than once in the batch; send one "
+                                "sample per timestamp",
+                                at);
+            return false;
+        }
+        if (step > 0 && ((sorted[i] - anchor) % step + step) % step != 0) {
+            serve_format_time(anchor, first, sizeof first);
+            serve_respond_error(req, 422, "invalid_value", "timestamp",
+                                "timestamp %s is off the samples' grid of %lld s steps from %s; "
+                                "send samples on that grid",
+                                at, (long long)step, first);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Count the stored samples whose timestamps the batch replaces. */
+static int count_replaced(struct cdnopt_server *server, const int64_t *sorted, size_t n,
+                          size_t *replaced, char *err)
+{
+    *replaced = 0;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t n_stored = 0;
+    int rc = cdnopt_store_samples_get(server->store, sorted[0], sorted[n - 1] + 1, &t, &v,
+                                      &n_stored, err);
+    for (size_t i = 0; rc == CDNOPT_OK && i < n_stored; i++)
+        *replaced += bsearch(&t[i], sorted, n, sizeof *sorted, compare_time) != NULL;
+    cdnopt_free(t);
+    cdnopt_free(v);
+    return rc;
+}
+
+/* Check the batch's times; on success *replaced counts the stored samples it overwrites.
+ * NOTE: the check reads the store before the writer commits the batch, so two concurrent
+ * posts can each pass against the grid of an empty store and disagree on the step. */
+static bool check_batch(struct cdnopt_server *server, serve_request *req,
+                        const struct sample_list *list, size_t *replaced)
+{
+    int64_t *sorted = cdnopt_malloc(list->n * sizeof *sorted);
+    if (sorted == NULL) {
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory checking %zu samples",
+                            list->n);
+        return false;
+    }
+    memcpy(sorted, list->t, list->n * sizeof *sorted);
+    qsort(sorted, list->n, sizeof *sorted, compare_time);
+
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    bool ok = check_times(server, req, sorted, list->n);
+    if (ok && count_replaced(server, sorted, list->n, replaced, err) != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        ok = false;
+    }
+    cdnopt_free(sorted);
+    return ok;
+}
+
 static void post_samples(struct cdnopt_server *server, serve_request *req)
 {
     const char *type =
@@ -145,6 +280,10 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
         ok = false;
     }
 
+    size_t replaced = 0;
+    ok = ok && check_batch(server, req, &list, &replaced);
+
+    /* A sample at a stored timestamp replaces the stored value; the response counts them. */
     char err[CDNOPT_ERRMSG_MAX] = "";
     if (ok &&
         cdnopt_store_samples_put(server->store, list.t, list.gbps, list.n, err) != CDNOPT_OK) {
@@ -152,7 +291,8 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
         ok = false;
     }
     if (ok)
-        serve_respond_json(req, 201, json_pack("{s:I}", "stored", (json_int_t)list.n));
+        serve_respond_json(req, 201, json_pack("{s:I, s:I}", "stored", (json_int_t)list.n,
+                                               "replaced", (json_int_t)replaced));
     cdnopt_free(list.t);
     cdnopt_free(list.gbps);
 }

@@ -69,6 +69,46 @@ int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cd
     return rc;
 }
 
+/* Load the observed samples before the service clock as the model's history. When there
+ * are fewer than the model's window, the message counts the stored samples, the ones before
+ * the clock and the number the model needs, because samples posted after the clock do not
+ * count. */
+static int load_history(struct cdnopt_server *server, cdnopt_series **out, char *err)
+{
+    int64_t now = serve_now(server);
+    int rc = serve_load_series(server, INT64_MIN, now, out, err);
+    size_t before = rc == CDNOPT_OK ? (*out)->n : 0;
+    int window = serve_forecaster_window(server->forecaster);
+    if ((rc != CDNOPT_OK && rc != CDNOPT_ENOTFOUND) || before >= (size_t)window)
+        return rc;
+
+    cdnopt_series_free(*out);
+    *out = NULL;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t stored = 0;
+    rc = cdnopt_store_samples_get(server->store, INT64_MIN, INT64_MAX, &t, &v, &stored, err);
+    cdnopt_free(t);
+    cdnopt_free(v);
+    if (rc != CDNOPT_OK)
+        return rc;
+    if (before == 0 && stored > 0) {
+        /* serve_load_series failed, so count the samples before the clock again. */
+        rc = cdnopt_store_samples_get(server->store, INT64_MIN, now, &t, &v, &before, err);
+        cdnopt_free(t);
+        cdnopt_free(v);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    char clock[32];
+    serve_format_time(now, clock, sizeof clock);
+    return cdnopt_fail(err, CDNOPT_ENOTFOUND,
+                       "%zu samples are stored and %zu of them lie before the service clock %s, "
+                       "but the model needs %d consecutive samples before the clock; POST the "
+                       "earlier samples to /api/v1/samples",
+                       stored, before, clock, window);
+}
+
 /* Set the HTTP status and error code of a failed job. */
 static void job_fail(serve_job *job, int rc, const char *message)
 {
@@ -159,7 +199,7 @@ static int forecast_baseline(struct cdnopt_server *server, const cdnopt_release_
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "no forecasting model is loaded; start the server with --model");
     cdnopt_series *history = NULL;
-    int rc = serve_load_series(server, INT64_MIN, serve_now(server), &history, err);
+    int rc = load_history(server, &history, err);
     if (rc != CDNOPT_OK)
         return rc;
 
@@ -258,6 +298,37 @@ static int run_planner(struct cdnopt_server *server, enum solver solver,
     return cdnopt_plan_greedy(baseline, releases, rules, params, result, err);
 }
 
+/* Name the first release that no schedule on this baseline can start, and how to get out
+ * of the state: the server has no rules to relax, so the fix is more samples or a cancel. */
+static int check_startable(const cdnopt_release_set *releases, const cdnopt_series *baseline,
+                           const cdnopt_rules *rules, char *err)
+{
+    cdnopt_grid grid = cdnopt_grid_of(baseline);
+    for (size_t i = 0; i < releases->n; i++) {
+        const cdnopt_release *r = &releases->items[i];
+        if (cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) > 0)
+            continue;
+
+        char latest[32], first[32], last[32];
+        serve_format_time(cdnopt_release_latest_start(r, rules), latest, sizeof latest);
+        serve_format_time(baseline->t[0], first, sizeof first);
+        serve_format_time(baseline->t[0] + (int64_t)baseline->n * baseline->step_s, last,
+                          sizeof last);
+        if (cdnopt_release_latest_start(r, rules) < baseline->t[0])
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "release '%s' can no longer start: its latest start %s is before "
+                               "the baseline's first sample %s; cancel it with POST "
+                               "/api/v1/releases/%s/cancel",
+                               r->id, latest, first, r->id);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: every start up to %s breaks the "
+                           "blackout or runs past the baseline's end %s; post later samples, or "
+                           "cancel it with POST /api/v1/releases/%s/cancel",
+                           r->id, latest, last, r->id);
+    }
+    return CDNOPT_OK;
+}
+
 static int replan(serve_job *job, const struct replan_args *a, char *err)
 {
     struct cdnopt_server *server = job->server;
@@ -278,6 +349,8 @@ static int replan(serve_job *job, const struct replan_args *a, char *err)
     if (a->time_limit_s > 0)
         params.time_limit_s = a->time_limit_s;
     cdnopt_plan_result result = {0};
+    if (rc == CDNOPT_OK)
+        rc = check_startable(releases, baseline, &rules, err);
     if (rc == CDNOPT_OK)
         rc = run_planner(server, a->solver, baseline, releases, &rules, &params, &result, err);
 
@@ -319,6 +392,9 @@ static void run_replan(serve_job *job)
     }
 }
 
+/* Maximum wall-clock limit a re-plan may set for the exact solver: 7 days, in seconds. */
+#define REPLAN_TIME_LIMIT_MAX_S (7 * 86400)
+
 static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a, bool *wait)
 {
     *a = (struct replan_args){AGAINST_OBSERVED, SOLVER_GREEDY, CDNOPT_OBJECTIVE_PEAK, 0};
@@ -334,6 +410,15 @@ static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a
                             "invalid re-plan request: %s; fields are against, solver, "
                             "objective, wait (bool), time_limit_s (number)",
                             error.text);
+        return false;
+    }
+    /* The same range as the command line's --time-limit; 0 means the planner's default. */
+    if (a->time_limit_s != 0 &&
+        !(a->time_limit_s >= 1 && a->time_limit_s <= REPLAN_TIME_LIMIT_MAX_S)) {
+        serve_respond_error(req, 422, "invalid_value", "time_limit_s",
+                            "field 'time_limit_s' is %g; give 1 to %d seconds, or leave it out "
+                            "for the default of 60",
+                            a->time_limit_s, REPLAN_TIME_LIMIT_MAX_S);
         return false;
     }
     if (against != NULL && strcmp(against, "observed") != 0 && strcmp(against, "forecast") != 0) {
@@ -602,7 +687,7 @@ static void run_forecast(serve_job *job)
     char err[CDNOPT_ERRMSG_MAX] = "";
     cdnopt_series *history = NULL;
     cdnopt_forecast_result *f = NULL;
-    int rc = serve_load_series(server, INT64_MIN, serve_now(server), &history, err);
+    int rc = load_history(server, &history, err);
     if (rc == CDNOPT_OK)
         rc = serve_forecaster_run(server->forecaster, history, a->horizon, a->n_samples, &f, err);
     if (rc == CDNOPT_OK) {

@@ -2,12 +2,15 @@
 /*
  * Release routes: create (one release or a batch, acknowledged after the group
  * commit), list with filters and keyset paging, get, and cancel. Each release
- * is checked field by field against the release format: id, size_mb > 0,
- * users > 0, planned_at, and latest_start_at >= planned_at (planned_at + 23 h
- * when absent). Structural faults (missing field, wrong type, unknown field)
+ * is checked field by field against the release format. size_mb and users must be in
+ * the ranges of cdnopt_release_check_number. latest_start_at (planned_at + 23 h when
+ * absent) lies from planned_at to planned_at + 30 days and not before the service
+ * clock. Structural faults (missing field, wrong type, unknown field)
  * get 400, values out of range get 422, and an existing id gets 409.
  */
 #include "serve-impl.h"
+
+#include "cdnopt/release.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -74,9 +77,17 @@ static bool get_number(serve_request *req, json_t *obj, const char *prefix, cons
         return false;
     }
     *out = json_number_value(v);
-    if (!isfinite(*out) || *out <= 0) {
+
+    /* The same range rules as the releases file, from the shared record checks. */
+    char where[64], message[CDNOPT_ERRMSG_MAX];
+    size_t prefix_len = strlen(prefix);
+    if (prefix_len > 0)
+        snprintf(where, sizeof where, "%.*s", (int)(prefix_len - 1), prefix); // drop the '.'
+    else
+        snprintf(where, sizeof where, "release");
+    if (cdnopt_release_check_number(key, *out, where, message) != 0) {
         serve_respond_error(req, 422, "invalid_value", field_path(field, sizeof field, prefix, key),
-                            "field '%s%s' is %g; it must be a positive number", prefix, key, *out);
+                            "%s", message);
         return false;
     }
     return true;
@@ -133,6 +144,9 @@ static bool check_known_fields(serve_request *req, json_t *obj, const char *pref
     return true;
 }
 
+static bool check_window(serve_request *req, const char *prefix, int64_t now,
+                         cdnopt_store_release *out);
+
 /* Fill out from one JSON release, or set an error response naming prefix+field. */
 static bool parse_release(serve_request *req, json_t *obj, const char *prefix, int64_t now,
                           cdnopt_store_release *out)
@@ -179,6 +193,34 @@ static bool parse_release(serve_request *req, json_t *obj, const char *prefix, i
                             "field '%slatest_start_at' is before planned_at; a release may be "
                             "delayed, never brought forward",
                             prefix);
+        return false;
+    }
+    return check_window(req, prefix, now, out);
+}
+
+/* Reject a delay window that is too long or that ends before the service clock, because
+ * no re-plan could ever schedule such a release. */
+static bool check_window(serve_request *req, const char *prefix, int64_t now,
+                         cdnopt_store_release *out)
+{
+    char field[64], latest[32], clock[32];
+    serve_format_time(out->latest_start_at, latest, sizeof latest);
+    serve_format_time(now, clock, sizeof clock);
+    if (out->latest_start_at - out->planned_at > CDNOPT_RELEASE_MAX_DELAY_S) {
+        serve_respond_error(req, 422, "invalid_value",
+                            field_path(field, sizeof field, prefix, "latest_start_at"),
+                            "field '%slatest_start_at' is %s, more than %d days after planned_at; "
+                            "a release may be delayed by at most that much",
+                            prefix, latest, CDNOPT_RELEASE_MAX_DELAY_S / 86400);
+        return false;
+    }
+    if (out->latest_start_at < now) {
+        serve_respond_error(req, 422, "invalid_value",
+                            field_path(field, sizeof field, prefix, "latest_start_at"),
+                            "field '%slatest_start_at' is %s, before the service clock %s, so "
+                            "the release could never start; give a later planned_at or "
+                            "latest_start_at",
+                            prefix, latest, clock);
         return false;
     }
     out->created_at = now;

@@ -308,6 +308,9 @@ void serve_forecaster_close(serve_forecaster *f);
 bool serve_forecaster_calibrated(const serve_forecaster *f);
 int64_t serve_forecaster_step_s(const serve_forecaster *f);
 
+/** Observed steps the model reads before the forecast origin (its input window). */
+int serve_forecaster_window(const serve_forecaster *f);
+
 /**
  * Forecast horizon steps after the end of history. Thread-safe.
  * @param n_samples MC paths, or 0 for the pipeline's default.
@@ -361,6 +364,10 @@ bool serve_parse_time(const char *text, int64_t *out);
 
 /** Format civil seconds as "YYYY-MM-DD HH:MM:SS" into buf (>= 20 bytes). */
 void serve_format_time(int64_t t, char *buf, size_t size);
+
+/** Length in bytes (1 to 4) of the valid UTF-8 sequence at p, or 0 when p does not start one
+ *  (stray continuation byte, overlong form, surrogate, 0xF5..0xFF, or a cut sequence). */
+size_t serve_utf8_sequence_length(const unsigned char *p);
 
 /**
  * Read the stored samples with from <= t < to as a regular series.

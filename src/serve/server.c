@@ -79,6 +79,48 @@ void serve_respond_json(serve_request *req, int status, json_t *body)
     set_response(req, status, text, "application/json");
 }
 
+size_t serve_utf8_sequence_length(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+
+    /* Lead byte ranges and the allowed range of the second byte (RFC 3629 section 4). */
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+        hi = p[0] == 0xed ? 0x9f : 0xbf;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        lo = p[0] == 0xf0 ? 0x90 : 0x80;
+        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Replace each byte that does not start or continue a valid UTF-8 sequence with '?'. */
+static void replace_invalid_utf8(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+    while (*p != '\0') {
+        size_t len = serve_utf8_sequence_length(p);
+        if (len == 0)
+            *p++ = '?';
+        else
+            p += len;
+    }
+}
+
 void serve_respond_error(serve_request *req, int status, const char *code, const char *field,
                          const char *fmt, ...)
 {
@@ -88,6 +130,8 @@ void serve_respond_error(serve_request *req, int status, const char *code, const
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
 
+    /* Messages quote request bytes, and jansson rejects strings that are not UTF-8. */
+    replace_invalid_utf8(message);
     json_t *error = json_pack("{s:s, s:s, s:s?}", "code", code, "message", message, "field", field);
     serve_respond_json(req, status, json_pack("{s:o}", "error", error));
 }
@@ -266,7 +310,8 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
     if (server->token != NULL) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
+        /* Auth schemes are case-insensitive (RFC 7235 section 2.1); the token is not. */
+        if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 ||
             !token_equal(auth + 7, server->token)) {
             serve_respond_error(req, 401, "unauthorized", "Authorization",
                                 auth == NULL ? "missing Authorization header; send "
@@ -525,7 +570,9 @@ const char *serve_query(const serve_request *req, const char *key)
 json_t *serve_parse_body(serve_request *req)
 {
     json_error_t error;
-    json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len, 0, &error);
+    /* Duplicate keys are rejected: a silent "last one wins" hides typing errors. */
+    json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len,
+                              JSON_REJECT_DUPLICATES, &error);
     if (root == NULL)
         serve_respond_error(req, 400, "malformed_json", NULL,
                             "request body is not valid JSON: %s at line %d column %d", error.text,
@@ -536,6 +583,28 @@ json_t *serve_parse_body(serve_request *req)
 /* ------------------------------------------------------------------------- */
 /* Completion: log, metrics, free                                            */
 /* ------------------------------------------------------------------------- */
+
+/* Copy text into out as a log value: quotes, backslashes and control bytes are escaped so
+ * that the record stays on one line of key="value" pairs. Long text is cut at size - 1. */
+static void escape_log_value(const char *text, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        char escaped[8];
+        if (*p == '"' || *p == '\\')
+            snprintf(escaped, sizeof escaped, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            snprintf(escaped, sizeof escaped, "\\x%02x", *p);
+        else
+            snprintf(escaped, sizeof escaped, "%c", *p);
+        size_t len = strlen(escaped);
+        if (n + len >= size)
+            break;
+        memcpy(out + n, escaped, len);
+        n += len;
+    }
+    out[n] = '\0';
+}
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
@@ -549,13 +618,15 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     double latency_s = cdnopt_clock_s() - req->started_s;
     int status = req->answered ? req->status : 499; // 499: client went away first
     serve_metrics_observe(server->metrics, req->route, status, latency_s);
-    if (status >= 500)
+    if (status >= 500) {
+        char error[1024];
+        escape_log_value(req->response != NULL ? req->response : "", error, sizeof error);
         CDNOPT_LOG_ERROR(SERVE_LOG,
                          "request_id=%llu method=%s route=%s status=%d latency_ms=%.3f "
                          "error=\"%s\"",
                          (unsigned long long)req->id, req->method, serve_route_label(req->route),
-                         status, latency_s * 1e3, req->response != NULL ? req->response : "");
-    else
+                         status, latency_s * 1e3, error);
+    } else
         CDNOPT_LOG_INFO(SERVE_LOG, "request_id=%llu method=%s route=%s status=%d latency_ms=%.3f%s",
                         (unsigned long long)req->id, req->method, serve_route_label(req->route),
                         status, latency_s * 1e3,

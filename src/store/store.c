@@ -579,6 +579,27 @@ int cdnopt_store_samples_get(cdnopt_store *store, int64_t from, int64_t to, int6
     return rc;
 }
 
+int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n, char *err)
+{
+    *n = 0;
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *stmt = NULL;
+    int rc = CDNOPT_OK;
+    if (sqlite3_prepare_v2(store->reader, "SELECT t FROM samples ORDER BY t LIMIT 2", -1, &stmt,
+                           NULL) != SQLITE_OK) {
+        rc = db_fail(store, store->reader, err, "reading samples");
+    } else {
+        int step;
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW && *n < 2)
+            t_out[(*n)++] = sqlite3_column_int64(stmt, 0);
+        if (step != SQLITE_DONE && step != SQLITE_ROW)
+            rc = db_fail(store, store->reader, err, "reading samples");
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Schedules                                                                 */
 /* ------------------------------------------------------------------------- */

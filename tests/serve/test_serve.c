@@ -311,7 +311,7 @@ static void bad_requests_rejected(void **state)
                        "{\"id\":\"a\",\"size_mb\":-5,\"users\":1,\"planned_at\":\"2004-12-14 "
                        "10:00:00\"}",
                        TOKEN),
-        422, "invalid_value", "'size_mb' is -5");
+        422, "invalid_value", "release: size_mb -5 is out of range");
     expect_error(
         http_post_json(f.port, path,
                        "{\"id\":\"a\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-13-14 "
@@ -331,6 +331,47 @@ static void bad_requests_rejected(void **state)
                        TOKEN),
         422, "invalid_value", "'id' is 'a b'");
 
+    /* Absurd sizes and counts, a fractional count of devices, a window longer than the
+     * rules allow, and a window that ends before the service clock (2004-12-14 00:00). */
+    const struct {
+        const char *fields;
+        const char *message;
+    } range_cases[] = {
+        {"\"size_mb\":1e300,\"users\":1,\"planned_at\":\"2004-12-14 10:00:00\"",
+         "size_mb 1e+300 is out of range"},
+        {"\"size_mb\":1,\"users\":1e20,\"planned_at\":\"2004-12-14 10:00:00\"",
+         "users 1e+20 is out of range"},
+        {"\"size_mb\":1,\"users\":5.5,\"planned_at\":\"2004-12-14 10:00:00\"",
+         "users 5.5 is not a whole number"},
+        {"\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 10:00:00\","
+         "\"latest_start_at\":\"2005-12-14 10:00:00\"",
+         "'latest_start_at' is 2005-12-14 10:00:00, more than 30 days after planned_at"},
+        {"\"size_mb\":1,\"users\":1,\"planned_at\":\"1999-12-14 10:00:00\"",
+         "'latest_start_at' is 1999-12-15 09:00:00, before the service clock 2004-12-14 "
+         "00:00:00"},
+    };
+    for (size_t c = 0; c < sizeof range_cases / sizeof range_cases[0]; c++) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"id\":\"a\",%s}", range_cases[c].fields);
+        expect_error(http_post_json(f.port, path, body, TOKEN), 422, "invalid_value",
+                     range_cases[c].message);
+    }
+    expect_error(http_post_json(f.port, path,
+                                "{\"id\":\"a\",\"size_mb\":1,\"size_mb\":2,\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                TOKEN),
+                 400, "malformed_json", "duplicate object key");
+
+    /* The auth scheme is case-insensitive. */
+    const char *lower = "{\"id\":\"lower\",\"size_mb\":1,\"users\":1,"
+                        "\"planned_at\":\"2004-12-14 10:00:00\"}";
+    http_response lower_r = http_request(f.port, "POST", path,
+                                         "Authorization: bearer " TOKEN "\r\n"
+                                         "Content-Type: application/json\r\n",
+                                         lower, strlen(lower));
+    assert_int_equal(lower_r.status, 201);
+    http_response_free(&lower_r);
+
     /* In a batch the message names the element: index 12 has a negative size. */
     char batch[4096];
     size_t len = (size_t)snprintf(batch, sizeof batch, "[");
@@ -342,7 +383,7 @@ static void bad_requests_rejected(void **state)
     snprintf(batch + len, sizeof batch - len, "]");
     http_response bad_batch = http_post_json(f.port, path, batch, TOKEN);
     cdnopt_assert_contains(bad_batch.body, "\"field\":\"releases[12].size_mb\"");
-    expect_error(bad_batch, 422, "invalid_value", "field 'releases[12].size_mb' is -1");
+    expect_error(bad_batch, 422, "invalid_value", "releases[12]: size_mb -1 is out of range");
 
     /* Huge body: 8 KiB against a 4 KiB limit. */
     char *huge = malloc(8193);
@@ -415,6 +456,105 @@ static void samples_csv_and_json(void **state)
         http_post_json(f.port, "/api/v1/samples",
                        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":-1}]}", NULL),
         422, "invalid_value", "samples[0]: gbps is -1");
+    stop(&f);
+}
+
+static void samples_reject_bad_batches(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-samples-bad");
+    start(&f, &p);
+    const char *path = "/api/v1/samples";
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    /* The first two samples fix a 300 s grid from 00:00. */
+    const char *csv = "2004-12-14 00:00:00,10\n2004-12-14 00:05:00,11\n";
+    http_response r = http_request(f.port, "POST", path, csv_type, csv, strlen(csv));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"replaced\":0");
+    http_response_free(&r);
+
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2004-12-13 00:00:07\",\"gbps\":5}]}",
+                       NULL),
+        422, "invalid_value",
+        "timestamp 2004-12-13 00:00:07 is off the samples' grid of 300 s steps from 2004-12-14 "
+        "00:00:00");
+    expect_error(http_post_json(f.port, path,
+                                "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":5},"
+                                "{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":6}]}",
+                                NULL),
+                 422, "invalid_value",
+                 "timestamp 2004-12-14 00:10:00 appears more than once in the batch");
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":1e300}]}",
+                       NULL),
+        422, "invalid_value", "samples[0]: gbps is 1e+300; it must be a number from 0 to 1e+06");
+
+    /* Invalid UTF-8 and NUL bytes are client errors that name the line and the offset. */
+    expect_error(http_request(f.port, "POST", path, csv_type, "\xff", 1), 400, "invalid_csv",
+                 "CSV line 1: byte 0xFF at offset 0 is not valid UTF-8");
+    const char nul[] = "2004-12-14 00:10:00,1\n\0\0\0\n2004-12-14 00:15:00,1\n";
+    expect_error(http_request(f.port, "POST", path, csv_type, nul, sizeof nul - 1), 400,
+                 "invalid_csv", "CSV line 2: byte 0x00 at offset 22 is a NUL");
+
+    /* A stored timestamp is replaced, and the response counts it. */
+    r = http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2004-12-14 00:05:00\",\"gbps\":7},"
+                       "{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":8}]}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":2");
+    cdnopt_assert_contains(r.body, "\"replaced\":1");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", path, NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *values = json_object_get(root, "gbps");
+    assert_int_equal(json_array_size(values), 3);
+    assert_float_equal(json_number_value(json_array_get(values, 1)), 7, 0);
+    json_decref(root);
+    http_response_free(&r);
+    stop(&f);
+}
+
+static void replan_names_release_to_cancel(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-unstartable");
+    start(&f, &p);
+
+    /* Two hours of samples; the release's window starts days after them. */
+    char csv[2048];
+    size_t len = 0;
+    for (int i = 0; i < 24; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "2004-12-14 %02d:%02d:00,100\n",
+                                i / 12, i % 12 * 5);
+    http_response r = http_request(f.port, "POST", "/api/v1/samples",
+                                   "Content-Type: text/csv\r\n", csv, len);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/releases",
+                       "{\"id\":\"late\",\"size_mb\":10,\"users\":100,"
+                       "\"planned_at\":\"2004-12-20 10:00:00\"}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    assert_int_equal(r.status, 422);
+    cdnopt_assert_contains(r.body, "release 'late' has no legal start");
+    cdnopt_assert_contains(r.body, "cancel it with POST /api/v1/releases/late/cancel");
+    http_response_free(&r);
+
+    /* time_limit_s outside 1 s to 7 days is rejected. */
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":-5}", NULL), 422,
+                 "invalid_value", "field 'time_limit_s' is -5");
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":1e308}", NULL),
+                 422, "invalid_value", "field 'time_limit_s' is 1e+308");
     stop(&f);
 }
 
@@ -796,6 +936,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_group_commit_concurrent),
     cmocka_unit_test(bad_requests_rejected),
     cmocka_unit_test(samples_csv_and_json),
+    cmocka_unit_test(samples_reject_bad_batches),
+    cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
     cmocka_unit_test(pool_grows_and_shrinks),

@@ -296,10 +296,21 @@ static void forecast_with_trained_model(void **state)
     int port = http_free_port();
     pid_t pid = spawn_server(port, db, log, "--model", model);
 
+    /* A sample after the clock does not count towards the model's 6 h window of 72 steps. */
+    const char *late = "2004-12-14 01:00:00,5\n";
+    http_response r = http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n",
+                                   late, strlen(late));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_request(port, "GET", "/api/v1/forecast?horizon=12&samples=10", NULL, NULL, 0);
+    assert_int_equal(r.status, 422);
+    cdnopt_assert_contains(r.body, "1 samples are stored and 0 of them lie before the service "
+                                   "clock 2004-12-14 00:00:00, but the model needs 72");
+    http_response_free(&r);
+
     size_t len = 0;
     char *csv = read_file_text(history, &len);
-    http_response r =
-        http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+    r = http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
     free(csv);
     assert_int_equal(r.status, 201);
     http_response_free(&r);
