@@ -270,4 +270,10 @@ const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m);
 /** Return the step of the series the model works on, in seconds. */
 int64_t cdnopt_model_step_s(const cdnopt_model *m);
 
+/**
+ * Return the minimum number of observed samples before a forecast start: one
+ * input window, plus one day less one step when the model has a seasonal lag.
+ */
+size_t cdnopt_model_history_min(const cdnopt_model *m);
+
 #endif /* CDNOPT_MODEL_H */

@@ -59,6 +59,23 @@ static int check_step(const cdnopt_model *m, const cdnopt_series *s, const char 
                        data_path, data_step, model_path, model_step);
 }
 
+/* Fail early, naming the file, when the data is shorter than one model window. */
+static int check_history(const cdnopt_model *m, const cdnopt_series *s, const char *model_path,
+                         const char *data_path, char *err)
+{
+    size_t need = cdnopt_model_history_min(m);
+    if (s->n >= need)
+        return CDNOPT_OK;
+    char span[32];
+    cdnopt_duration_format((int64_t)need * s->step_s, span, sizeof span);
+    bool lag = cdnopt_model_get_params(m)->seasonal_lag;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s has %zu samples, but model %s needs at least %zu (one input window%s, "
+                       "%s of data) before the forecast start; supply a longer file",
+                       data_path, s->n, model_path, need, lag ? " and a day of seasonal lag" : "",
+                       span);
+}
+
 /* Set *is_global when the model file has a /global group (cdnopt train --wide). */
 static int probe_global(const char *path, cdnopt_global_params *gp, bool *is_global, char *err)
 {
@@ -84,6 +101,8 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
     int rc = cdnopt_cli_read_series(data, &s, err);
     if (rc == CDNOPT_OK)
         rc = check_step(m, s, a->model_path, data->data, err);
+    if (rc == CDNOPT_OK)
+        rc = check_history(m, s, a->model_path, data->data, err);
     if (rc == CDNOPT_OK && a->horizon_s % s->step_s != 0)
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
                          "--horizon of %lld s is not a multiple of the series step of %lld s",

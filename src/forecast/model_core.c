@@ -226,3 +226,5 @@ void cdnopt_model_free(cdnopt_model *m)
 const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m) { return &m->p; }
 
 int64_t cdnopt_model_step_s(const cdnopt_model *m) { return m->step_s; }
+
+size_t cdnopt_model_history_min(const cdnopt_model *m) { return cdnopt__model_first_target(m); }

@@ -238,10 +238,11 @@ static int check_sample_args(const cdnopt_model *m, const cdnopt_series *history
     size_t first = cdnopt__model_first_target(m);
     if (end > history->n || end < first)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid end index %zu for a history of %zu samples; the model "
-                           "needs %zu observed steps before end (window %d%s)", end,
-                           history->n, first, m->p.window,
-                           m->p.seasonal_lag ? " plus one day of lag" : "");
+                           "the history has %zu samples before the forecast start (end index "
+                           "%zu of %zu), but the model needs at least %zu: one window of %d "
+                           "steps%s; supply a longer history",
+                           end < history->n ? end : history->n, end, history->n, first,
+                           m->p.window, m->p.seasonal_lag ? " plus one day of lag" : "");
 
     for (size_t i = end - first; i < end; i++)
         if (!isfinite(history->v[i]))

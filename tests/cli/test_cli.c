@@ -276,6 +276,18 @@ static void train_forecast_evaluate(void **state)
     assert_int_equal(count_lines(first), 25);
     cdnopt_assert_contains(first, "timestamp,mean,lower,upper,critical\n2024-01-22 00:00:00,");
 
+    /* Data shorter than one window names the file, its length and the length needed. */
+    char short_csv[300];
+    snprintf(short_csv, sizeof short_csv, "%s/short.csv", dir);
+    cdnopt_test_write_file(short_csv, "time,gbps\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,2\n"
+                                      "2024-01-01 02:00:00,3\n");
+    snprintf(args, sizeof args, "forecast --model '%s/m.h5' --data '%s' --out '%s/fs.csv'", dir,
+             short_csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "short.csv has 3 samples, but model");
+    cdnopt_assert_contains(r.err, "needs at least 24 (one input window, 1d of data)");
+
     snprintf(args, sizeof args,
              "evaluate --data '%s' --test-days 2 --model '%s/m.h5' --samples 10 --json", csv,
              dir);

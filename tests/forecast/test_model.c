@@ -488,7 +488,8 @@ static void sample_rejects_bad_arguments(void **state)
     char err[CDNOPT_ERRMSG_MAX] = "";
 
     assert_int_equal(cdnopt_model_sample(m, train, 10, 1, 1, 1, out, err), CDNOPT_EINVAL);
-    cdnopt_assert_contains(err, "invalid end index 10");
+    cdnopt_assert_contains(err, "the history has 10 samples before the forecast start");
+    cdnopt_assert_contains(err, "supply a longer history");
     assert_int_equal(cdnopt_model_sample(m, train, train->n + 1, 1, 1, 1, out, err),
                      CDNOPT_EINVAL);
     assert_int_equal(cdnopt_model_sample(m, train, train->n, 0, 1, 1, out, err), CDNOPT_EINVAL);
