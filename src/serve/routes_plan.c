@@ -262,8 +262,13 @@ static int save_schedule(struct cdnopt_server *server, const cdnopt_release_set 
     cdnopt_store_schedule_item *items = cdnopt_calloc(releases->n, sizeof *items);
     char *text = json_dumps(figures, JSON_COMPACT);
     int rc = CDNOPT_OK;
-    if (items == NULL || text == NULL) {
+    if (items == NULL) {
         rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory saving a schedule");
+    } else if (text == NULL) {
+        /* jansson encodes no inf or NaN, so a figure that is not finite ends up here. */
+        rc = cdnopt_fail(err, CDNOPT_ENUMERIC,
+                         "the schedule's figures could not be encoded as JSON; a figure is inf "
+                         "or NaN");
     } else {
         for (size_t i = 0; i < releases->n; i++) {
             snprintf(items[i].id, sizeof items[i].id, "%s", releases->items[i].id);

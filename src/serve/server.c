@@ -68,9 +68,13 @@ void serve_respond_json(serve_request *req, int status, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (text == NULL) {
+        /* A NULL body or text comes from a failed allocation or from a value jansson cannot
+         * encode (inf, NaN, invalid UTF-8), so the message names both. */
         set_response(req, 500,
                      cdnopt_strdup("{\"error\":{\"code\":\"internal\",\"message\":"
-                                   "\"out of memory\",\"field\":null}}"),
+                                   "\"the response could not be encoded as JSON (out of memory "
+                                   "or a value that is not finite or not UTF-8)\","
+                                   "\"field\":null}}"),
                      "application/json");
         return;
     }
