@@ -357,6 +357,15 @@ static int parse_global_flag(m4_options *o, const char *flag, const char *value)
     return CDNOPT_EINVAL;
 }
 
+/* True when the flag argv[i] was already given in argv[1..i-1]. */
+static bool given_before(char **argv, int i)
+{
+    for (int j = 1; j < i; j++)
+        if (strcmp(argv[j], argv[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Returns CDNOPT_OK, CDNOPT_EINVAL for a usage error, or 1 when help was printed. */
 static int parse_args(int argc, char **argv, m4_options *o)
 {
@@ -375,6 +384,11 @@ static int parse_args(int argc, char **argv, m4_options *o)
         if (strncmp(argv[i], "--", 2) != 0 && o->out == NULL) {
             o->out = argv[i];
             continue;
+        }
+        if (given_before(argv, i)) {
+            fprintf(stderr, "cdnopt m4: flag %s is given more than once; give it once\n",
+                    argv[i]);
+            return CDNOPT_EINVAL;
         }
         if (parse_flag(o, argc, argv, &i) != CDNOPT_OK)
             return CDNOPT_EINVAL;

@@ -137,6 +137,15 @@ static void m4_unknown_flag_named(void **state)
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: --horizon needs a value");
 
+    status = run_in(dir, "m4 --train t.csv --train u.csv --out o", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "cdnopt m4: flag --train is given more than once");
+
+    /* Equal values of two different flags are no repeat. */
+    status = run_in(dir, "m4 --train t.csv --horizon 24 --period 24 --out o", text, sizeof text);
+    assert_int_equal(status, 1);
+    assert_null(strstr(text, "more than once"));
+
     status = run_in(dir, "m4 --train t.csv --out missing/o", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: --out: cannot create folder 'missing/o'");
