@@ -43,6 +43,7 @@ typedef struct plan_flags {
     const char *history, *model;
     const char *agent; /* agent file of --solver dqn and dqn+greedy */
     const char *plan_on; /* forecast line planned against: mean or critical */
+    cdnopt_cli_data_opts read; /* how to read --baseline or --history */
     int64_t time_limit_s, horizon_s, start_step_s;
     double safety;
     long passes;
@@ -162,8 +163,9 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
 {
     plan_inputs in;
     cdnopt_series *critical = NULL;
-    const char *series = flags->baseline != NULL ? flags->baseline : flags->history;
-    int rc = plan_inputs_read(series, flags->releases, flags->rules, &in, err);
+    cdnopt_cli_data_opts read = flags->read;
+    read.data = flags->baseline != NULL ? flags->baseline : flags->history;
+    int rc = plan_inputs_read(&read, flags->releases, flags->rules, &in, err);
     if (rc == 0 && flags->history != NULL)
         rc = forecast_baseline(flags, &in, &critical, err);
     if (rc != 0) {
@@ -243,13 +245,15 @@ int cdnopt_cmd_plan(int argc, char **argv)
                         .time_limit_s = (int64_t)params.time_limit_s,
                         .safety = cdnopt_forecast_params_default().safety,
                         .start_step_s = params.start_step_s,
-                        .passes = params.local_search_passes};
+                        .passes = params.local_search_passes,
+                        .read = cdnopt_cli_data_opts_default()};
     cdnopt_cli_option opts[] = {
         {"--baseline", CDNOPT_CLI_STRING, &flags.baseline, 0, 0, "FILE",
          "baseline bandwidth CSV (timestamp, Gbit/s)", false, false},
         {"--history", CDNOPT_CLI_STRING, &flags.history, 0, 0, "FILE",
          "bandwidth CSV before the releases; plan against its forecast instead of --baseline",
          false, false},
+        CDNOPT_CLI_READ_OPTIONS(&flags.read),
         {"--model", CDNOPT_CLI_STRING, &flags.model, 0, 0, "FILE",
          "HDF5 model file written by cdnopt train, for --history", false, false},
         {"--horizon", CDNOPT_CLI_DURATION, &flags.horizon_s, 0, 28.0 * 86400, "DURATION",

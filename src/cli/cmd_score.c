@@ -36,6 +36,7 @@ static const char description[] =
 typedef struct score_flags {
     const char *baseline, *releases, *schedule, *rules;
     bool json;
+    cdnopt_cli_data_opts read; /* how to read --baseline */
 } score_flags;
 
 /* Figures of schedule and of the naive schedule into result. */
@@ -74,7 +75,9 @@ static void print_violations(const cdnopt_violation *violations, size_t n,
 static int score(const score_flags *flags, size_t *n_violations, char *err)
 {
     plan_inputs in;
-    int rc = plan_inputs_read(flags->baseline, flags->releases, flags->rules, &in, err);
+    cdnopt_cli_data_opts read = flags->read;
+    read.data = flags->baseline;
+    int rc = plan_inputs_read(&read, flags->releases, flags->rules, &in, err);
     if (rc != 0)
         return rc;
 
@@ -112,10 +115,11 @@ static int score(const score_flags *flags, size_t *n_violations, char *err)
 
 int cdnopt_cmd_score(int argc, char **argv)
 {
-    score_flags flags = {0};
+    score_flags flags = {.read = cdnopt_cli_data_opts_default()};
     cdnopt_cli_option opts[] = {
         {"--baseline", CDNOPT_CLI_STRING, &flags.baseline, 0, 0, "FILE",
          "baseline bandwidth CSV (timestamp, Gbit/s)", true, false},
+        CDNOPT_CLI_READ_OPTIONS(&flags.read),
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},
         {"--schedule", CDNOPT_CLI_STRING, &flags.schedule, 0, 0, "FILE",

@@ -9,12 +9,12 @@
 #include <math.h>
 #include <string.h>
 
-int plan_inputs_read(const char *baseline_path, const char *releases_path,
+int plan_inputs_read(const cdnopt_cli_data_opts *baseline, const char *releases_path,
                      const char *rules_path, plan_inputs *in, char *err)
 {
     memset(in, 0, sizeof *in);
     in->rules = cdnopt_rules_default();
-    int rc = cdnopt_series_read_csv(baseline_path, NULL, &in->baseline, NULL, err);
+    int rc = cdnopt_cli_read_series(baseline, &in->baseline, err);
     if (rc == 0)
         rc = cdnopt_release_set_read_csv(releases_path, &in->releases, err);
     if (rc == 0 && rules_path != NULL)
@@ -23,7 +23,7 @@ int plan_inputs_read(const char *baseline_path, const char *releases_path,
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
                          "%s: the grid step of %lld s does not divide one hour; resample the "
                          "baseline to e.g. 5m or 1h",
-                         baseline_path, (long long)in->baseline->step_s);
+                         baseline->data, (long long)in->baseline->step_s);
     if (rc != 0)
         plan_inputs_free(in);
     return rc;

@@ -7,6 +7,8 @@
 #ifndef CDNOPT_CLI_PLAN_REPORT_H
 #define CDNOPT_CLI_PLAN_REPORT_H
 
+#include "cli_options.h"
+
 #include "cdnopt/plan.h"
 
 #include <stdio.h>
@@ -19,11 +21,12 @@ typedef struct plan_inputs {
 } plan_inputs;
 
 /**
- * Read the baseline CSV (timestamp and Gbit/s), the releases CSV and, when rules_path is
- * not NULL, the rules file.
+ * Read the baseline CSV (timestamp and Gbit/s) that baseline->data names, with the
+ * read flags in baseline, then the releases CSV and, when rules_path is not NULL, the
+ * rules file.
  * @return 0 or the reader's error with its message in err.
  */
-int plan_inputs_read(const char *baseline_path, const char *releases_path,
+int plan_inputs_read(const cdnopt_cli_data_opts *baseline, const char *releases_path,
                      const char *rules_path, plan_inputs *in, char *err);
 
 /** Free what plan_inputs_read allocated. */

@@ -212,6 +212,36 @@ static void read_errors_name_cli_flags(void **state)
     cdnopt_assert_contains(r.err, "invalid value 'first' for --duplicates");
 }
 
+/* plan and score read --baseline with the same repair flags as --data. */
+static void plan_score_accept_read_flags(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/gap.csv", dir);
+    cdnopt_test_write_file(csv, "time,gbps\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,2\n"
+                                "2024-01-01 03:00:00,4\n2024-01-01 04:00:00,5\n");
+    run_result r;
+    snprintf(args, sizeof args, "plan --baseline '%s' --releases '%s/none.csv' --out '%s/s.csv'",
+             csv, dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "--fill-gaps linear or --fill-gaps previous");
+
+    /* With the gap filled, reading moves on to the missing releases file. */
+    snprintf(args, sizeof args, "plan --baseline '%s' --releases '%s/none.csv' --out '%s/s.csv' "
+             "--fill-gaps linear", csv, dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "none.csv: cannot open");
+
+    snprintf(args, sizeof args, "score --baseline '%s' --releases '%s/none.csv' --schedule "
+             "'%s/s.csv' --fill-gaps previous", csv, dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_not_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "none.csv: cannot open");
+}
+
 static void forecast_missing_model(void **state)
 {
     (void)state;
@@ -333,6 +363,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(train_value_out_of_range),
         cmocka_unit_test(train_rejects_nul_byte),
         cmocka_unit_test(read_errors_name_cli_flags),
+        cmocka_unit_test(plan_score_accept_read_flags),
         cmocka_unit_test(forecast_missing_model),
         cmocka_unit_test(help_lists_defaults),
         cmocka_unit_test(train_forecast_evaluate),
