@@ -108,6 +108,19 @@ static int read_file(const char *path, char **text, size_t *size, char *err)
         return rc;
     }
     buffer[used] = '\0';
+
+    /* A NUL byte would end the text there and silently drop the rows after it. */
+    const char *nul = memchr(buffer, '\0', used);
+    if (nul != NULL) {
+        long line = 1;
+        for (const char *p = buffer; p < nul; p++)
+            line += *p == '\n';
+        cdnopt_free(buffer);
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s:%ld: contains a NUL byte at byte offset %zu, so the file is "
+                           "binary or corrupt; regenerate it or remove the NUL bytes",
+                           path, line, (size_t)(nul - buffer));
+    }
     *text = buffer;
     *size = used;
     return CDNOPT_OK;

@@ -92,6 +92,23 @@ static void m4_read_errors_name_line(void **state)
     cdnopt_assert_contains(err, "/nonexistent/m4.csv: cannot open");
 }
 
+/* A NUL byte used to end the text early, so the series after it were lost. */
+static void m4_read_rejects_nul_byte(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[CDNOPT_ERRMSG_MAX] = "";
+    scratch_file(path, sizeof path, "nul.csv", "");
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    static const char text[] = "V1,V2\nH1,1\n\0\nH2,2\n";
+    fwrite(text, 1, sizeof text - 1, out);
+    fclose(out);
+    cdnopt_m4_set *set = NULL;
+    assert_int_equal(cdnopt_m4_read(path, &set, err), CDNOPT_EPARSE);
+    assert_null(set);
+    cdnopt_assert_contains(err, "nul.csv:3: contains a NUL byte at byte offset 11");
+}
+
 static void m4_write_read_round_trip(void **state)
 {
     (void)state;
@@ -397,6 +414,7 @@ static void m4_cli_validation_and_score(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(m4_read_quoted_padded),
     cmocka_unit_test(m4_read_errors_name_line),
+    cmocka_unit_test(m4_read_rejects_nul_byte),
     cmocka_unit_test(m4_write_read_round_trip),
     cmocka_unit_test(m4_score_hand_case),
     cmocka_unit_test(m4_score_rejects_mismatch),
