@@ -29,7 +29,7 @@ static void print_usage(FILE *out)
                  "95th-percentile bandwidth.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nglobal options:\n"
+    fprintf(out, "\nglobal options (before or after the command):\n"
                  "  -v, --verbose  log debug records too\n"
                  "  -q, --quiet    log errors only\n"
                  "\nRun 'cdnopt <command> --help' for the options of one command.\n");
