@@ -91,6 +91,10 @@ typedef struct cdnopt_calibrate_params {
     size_t min_scores;  /* neighbouring steps are pooled until each step has this many
                            scores (see cdnopt_calibration_fit in stats.h); default 50 */
     uint64_t seed;      /* seed of the MC paths; origin k uses seed + k; default 1 */
+    int64_t min_span_s; /* calibrate on at least this much data before val_end, in seconds,
+                           default 28 days; 0 = the given slice only */
+    size_t first_origin; /* earliest index an origin may take (the model's window in steps);
+                            bounds the extension by min_span_s; default 0 */
 } cdnopt_calibrate_params;
 
 /** Return the defaults listed in the field comments of cdnopt_calibrate_params. */
@@ -98,7 +102,9 @@ cdnopt_calibrate_params cdnopt_calibrate_params_default(void);
 
 /**
  * Calibrate a forecaster's MC-dropout intervals on the slice [val_start, val_end) of
- * series (kind CDNOPT_CALIB_SCALE: interval mean +- factor[h] * sd). Origins lie every
+ * series (kind CDNOPT_CALIB_SCALE: interval mean +- factor[h] * sd). A slice shorter
+ * than p->min_span_s is first extended back to that span (never before
+ * p->first_origin), and the extension is logged. Origins lie every
  * stride_s seconds such that each whole horizon ends inside the slice. When the slice
  * is shorter than the horizon, the origins move back before val_start so that their
  * horizons still end at val_end, and a warning is logged. Those targets partly

@@ -75,7 +75,9 @@ static int calibrate(const cdnopt_series *s, cdnopt_model *m, const cdnopt_calib
     double fraction = p->val_fraction > 0.0f ? p->val_fraction : 0.1;
     size_t val_start = cdnopt_pipeline_val_start(s->n, fraction);
     cdnopt_sampler sampler = cdnopt_sampler_from_model(m);
-    return cdnopt_pipeline_calibrate(&sampler, s, val_start, s->n, cp, cal_out, err);
+    cdnopt_calibrate_params cal_params = *cp;
+    cal_params.first_origin = (size_t)p->window;
+    return cdnopt_pipeline_calibrate(&sampler, s, val_start, s->n, &cal_params, cal_out, err);
 }
 
 int cdnopt_cli_train_dist(const cdnopt_series *s, const cdnopt_model_params *mp,

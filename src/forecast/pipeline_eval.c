@@ -45,7 +45,9 @@ int cdnopt_pipeline_train(const cdnopt_series *train, const cdnopt_model_params 
     double fraction = mp->val_fraction > 0.0f ? mp->val_fraction : 0.1;
     size_t val_start = cdnopt_pipeline_val_start(train->n, fraction);
     cdnopt_sampler s = cdnopt_sampler_from_model(m);
-    rc = cdnopt_pipeline_calibrate(&s, train, val_start, train->n, cp, cal_out, err);
+    cdnopt_calibrate_params cal_params = *cp;
+    cal_params.first_origin = (size_t)cdnopt_model_get_params(m)->window;
+    rc = cdnopt_pipeline_calibrate(&s, train, val_start, train->n, &cal_params, cal_out, err);
     if (rc != CDNOPT_OK) {
         cdnopt_model_free(m);
         return rc;
@@ -280,6 +282,7 @@ static int prepare_forecaster(const cdnopt_series *s, const cdnopt_eval_params *
         const cdnopt_model_params *mp = cdnopt_model_get_params(f->model);
         double fraction = mp->val_fraction > 0.0f ? mp->val_fraction : 0.1;
         cdnopt_sampler sampler = cdnopt_sampler_from_model(f->model);
+        cp.first_origin = (size_t)mp->window;
         rc = cdnopt_pipeline_calibrate(&sampler, pre, cdnopt_pipeline_val_start(pre->n, fraction),
                                        pre->n, &cp, &f->own_cal, err);
     }

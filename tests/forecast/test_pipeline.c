@@ -122,6 +122,7 @@ static void calibrate_hand_computed_factors(void **state)
     p.max_origins = 100;
     p.level = 0.75;
     p.min_scores = 1;
+    p.min_span_s = 0; /* the given slice only */
 
     /* Origins 100..108; step h of origin o has mean o - 1 and target o + h, so the
      * score is (h + 1) / sqrt(2) for every origin. */
@@ -149,6 +150,7 @@ static void calibrate_short_slice_moves_origins(void **state)
     p.horizon = 24;
     p.n_samples = 2;
     p.min_scores = 1;
+    p.min_span_s = 0; /* the given slice only */
 
     /* The slice [110, 120) is shorter than 24 steps, so the only origin is 96. */
     cdnopt_calibration cal;
@@ -158,6 +160,36 @@ static void calibrate_short_slice_moves_origins(void **state)
     cdnopt_log_set_level(CDNOPT_LOG_LEVEL_INFO);
     assert_int_equal(cal.n_origins, 1);
     assert_true(fabs(cal.factor[23] - 24.0 / sqrt(2.0)) < 1e-12);
+    cdnopt_calibration_fini(&cal);
+    cdnopt_series_free(s);
+}
+
+static void calibrate_extends_short_slice(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(120);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibrate_params p = cdnopt_calibrate_params_default();
+    p.horizon = 2;
+    p.n_samples = 2;
+    p.stride_s = 3600;
+    p.max_origins = 1000;
+    p.min_scores = 1;
+    p.min_span_s = 30 * 3600; /* 30 hourly steps */
+    p.first_origin = 95;
+
+    /* The slice [100, 110) is 10 steps; extended to 30 it would start at 80, but
+     * first_origin stops it at 95, so origins run 95..108. */
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 100, 110, &p, &cal, err), CDNOPT_OK);
+    assert_int_equal(cal.n_origins, 14);
+    cdnopt_calibration_fini(&cal);
+
+    /* Without a bound the slice starts at 110 - 30 = 80: origins 80..108. */
+    p.first_origin = 0;
+    assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 100, 110, &p, &cal, err), CDNOPT_OK);
+    assert_int_equal(cal.n_origins, 29);
     cdnopt_calibration_fini(&cal);
     cdnopt_series_free(s);
 }
@@ -569,6 +601,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(val_start_matches_rounding),
         cmocka_unit_test(calibrate_hand_computed_factors),
         cmocka_unit_test(calibrate_short_slice_moves_origins),
+        cmocka_unit_test(calibrate_extends_short_slice),
         cmocka_unit_test(calibrate_rejects_bad_slice),
         cmocka_unit_test(calibration_h5_round_trip),
         cmocka_unit_test(calibration_load_errors),
