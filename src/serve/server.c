@@ -588,9 +588,7 @@ json_t *serve_parse_body(serve_request *req)
 /* Completion: log, metrics, free                                            */
 /* ------------------------------------------------------------------------- */
 
-/* Copy text into out as a log value: quotes, backslashes and control bytes are escaped so
- * that the record stays on one line of key="value" pairs. Long text is cut at size - 1. */
-static void escape_log_value(const char *text, char *out, size_t size)
+void serve_escape_log_value(const char *text, char *out, size_t size)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
@@ -624,7 +622,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     serve_metrics_observe(server->metrics, req->route, status, latency_s);
     if (status >= 500) {
         char error[1024];
-        escape_log_value(req->response != NULL ? req->response : "", error, sizeof error);
+        serve_escape_log_value(req->response != NULL ? req->response : "", error, sizeof error);
         CDNOPT_LOG_ERROR(SERVE_LOG,
                          "request_id=%llu method=%s route=%s status=%d latency_ms=%.3f "
                          "error=\"%s\"",

@@ -527,10 +527,10 @@ static void replan_names_release_to_cancel(void **state)
     cdnopt_serve_params p = base_params(&f, "serve-unstartable");
     start(&f, &p);
 
-    /* Two hours of samples; the release's window starts days after them. */
-    char csv[2048];
+    /* Twenty hours of samples; the release's window starts days after them. */
+    char csv[16384];
     size_t len = 0;
-    for (int i = 0; i < 24; i++)
+    for (int i = 0; i < 240; i++)
         len += (size_t)snprintf(csv + len, sizeof csv - len, "2004-12-14 %02d:%02d:00,100\n",
                                 i / 12, i % 12 * 5);
     http_response r = http_request(f.port, "POST", "/api/v1/samples",
@@ -550,12 +550,44 @@ static void replan_names_release_to_cancel(void **state)
     cdnopt_assert_contains(r.body, "cancel it with POST /api/v1/releases/late/cancel");
     http_response_free(&r);
 
+    /* After the cancel, an exact re-plan of a release that fits succeeds. Under
+     * LeakSanitizer this also checks that the workers free their GLPK environments. */
+    r = http_post_json(f.port, "/api/v1/releases/late/cancel", "", NULL);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/releases",
+                       "{\"id\":\"soon\",\"size_mb\":10,\"users\":100,"
+                       "\"planned_at\":\"2004-12-14 00:00:00\","
+                       "\"latest_start_at\":\"2004-12-14 02:00:00\"}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/replan",
+                       "{\"solver\":\"exact\",\"wait\":true,\"time_limit_s\":10}", NULL);
+    if (r.status != 200)
+        fail_msg("exact re-plan: %d %s", r.status, r.body ? r.body : "");
+    cdnopt_assert_contains(r.body, "\"solver\":\"exact\"");
+    http_response_free(&r);
+
     /* time_limit_s outside 1 s to 7 days is rejected. */
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":-5}", NULL), 422,
                  "invalid_value", "field 'time_limit_s' is -5");
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":1e308}", NULL),
                  422, "invalid_value", "field 'time_limit_s' is 1e+308");
     stop(&f);
+}
+
+static void log_value_escapes_json(void **state)
+{
+    (void)state;
+    char out[128];
+    serve_escape_log_value("{\"error\":\"a\\b\"}\nnext", out, sizeof out);
+    assert_string_equal(out, "{\\\"error\\\":\\\"a\\\\b\\\"}\\x0anext");
+
+    /* A value longer than the buffer is cut before an escape would be split. */
+    char small[4];
+    serve_escape_log_value("ab\"", small, sizeof small);
+    assert_string_equal(small, "ab");
 }
 
 static void metrics_pass_promtool(void **state)
@@ -938,6 +970,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(replan_names_release_to_cancel),
+    cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
     cmocka_unit_test(pool_grows_and_shrinks),
