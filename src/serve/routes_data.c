@@ -99,11 +99,16 @@ static bool parse_csv(serve_request *req, struct sample_list *list)
             if (comma != NULL)
                 *comma = '\0';
             double gbps = comma != NULL ? strtod(comma + 1, &value_end) : NAN;
-            if (comma == NULL || !serve_parse_time(line, &t) || value_end == comma + 1 ||
-                *value_end != '\0') {
+            if (comma == NULL || !serve_parse_time(line, &t)) {
                 serve_respond_error(req, 400, "invalid_csv", "timestamp",
                                     "%s: expected \"YYYY-MM-DD HH:MM:SS,gbps\", got '%.60s'", where,
                                     line);
+                return false;
+            }
+            if (value_end == comma + 1 || *value_end != '\0') {
+                serve_respond_error(req, 400, "invalid_csv", "gbps",
+                                    "%s: gbps '%.40s' is not a number; write e.g. 511.03", where,
+                                    comma + 1);
                 return false;
             }
             if (!check_sample(req, where, gbps))

@@ -494,6 +494,11 @@ static void samples_reject_bad_batches(void **state)
                        NULL),
         422, "invalid_value", "samples[0]: gbps is 1e+300; it must be a number from 0 to 1e+06");
 
+    const char *word = "2004-12-14 00:10:00,abc\n";
+    http_response bad_value = http_request(f.port, "POST", path, csv_type, word, strlen(word));
+    cdnopt_assert_contains(bad_value.body, "\"field\":\"gbps\"");
+    expect_error(bad_value, 400, "invalid_csv", "CSV line 1: gbps 'abc' is not a number");
+
     /* Invalid UTF-8 and NUL bytes are client errors that name the line and the offset. */
     expect_error(http_request(f.port, "POST", path, csv_type, "\xff", 1), 400, "invalid_csv",
                  "CSV line 1: byte 0xFF at offset 0 is not valid UTF-8");
