@@ -37,8 +37,9 @@
  *   repeats an hour at the end of daylight saving time and skips one at its start.
  *   When zoned timestamps (Z, an offset, Unix seconds) cross a change of tz's UTC
  *   offset, the reader fails with CDNOPT_EINVAL naming the line and the two offsets
- *   and suggesting a fixed-offset zone (Etc/GMT-1 is UTC+01:00; the Etc/GMT names
- *   count the other way round). It never reports such data as unsorted or as a gap.
+ *   and suggesting a fixed offset such as "UTC+01:00", which tz accepts (as does
+ *   Etc/GMT-1, whose sign counts the other way round). It never reports such data
+ *   as unsorted or as a gap.
  *   Local timestamps without a zone are taken as written, so a local file that
  *   repeats or skips the changed hour gets the duplicate or gap error.
  * - Timestamps have whole-second resolution; fractional seconds are rejected.
@@ -166,8 +167,10 @@ typedef struct cdnopt_series_read_params {
     int value_index;          /* 1-based value column; 0 (default) = the first after time */
     char delimiter;           /* ',', ';' or '\t'; 0 (default) = detect from the first line */
     enum cdnopt_unit unit;    /* unit of the values; default CDNOPT_UNIT_GBPS */
-    const char *tz;           /* IANA zone for zoned input ("Asia/Shanghai", "UTC"); NULL =
-                                 the machine's zone (TZ variable, else /etc/localtime) */
+    const char *tz;           /* IANA zone for zoned input ("Asia/Shanghai", "UTC"), or a
+                                 fixed offset east of UTC in ISO 8601 form ("UTC+01:00",
+                                 "UTC-05"); NULL = the machine's zone (TZ variable, else
+                                 /etc/localtime) */
     int64_t step_s;           /* grid step in seconds; 0 (default) = the most common step */
     enum cdnopt_fill fill_gaps; /* gap repair; default CDNOPT_FILL_NONE (a gap is an error) */
     int64_t max_gap_s;        /* longest missing stretch that may be filled, in seconds

@@ -47,8 +47,9 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
      "raw (no conversion to Gbit/s)",                                                          \
      false, false},                                                                             \
     {"--tz", CDNOPT_CLI_STRING, &(d)->tz, 0, 0, "ZONE",                                       \
-     "IANA zone that zoned timestamps are converted to (default: the machine's zone)", false, \
-     false},                                                                                    \
+     "zone that zoned timestamps are converted to: an IANA name or a fixed offset such as "   \
+     "UTC+01:00 (default: the machine's zone)",                                                \
+     false, false},                                                                             \
     {"--fill-gaps", CDNOPT_CLI_STRING, &(d)->fill_gaps, 0, 0, "MODE",                         \
      "repair missing steps: none (a gap is an error), linear or previous", false, false},     \
     {"--max-gap", CDNOPT_CLI_DURATION, &(d)->max_gap_s, 0, 366.0 * 86400, "DURATION",         \

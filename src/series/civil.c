@@ -252,13 +252,26 @@ int cdnopt_civil_parse(const char *text, int64_t *t, char *err)
  * wide, so this lock serialises every conversion in this module. */
 static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Parse a fixed-offset zone in ISO 8601 form, "UTC+01:00", "UTC-0500" or "UTC+08",
+ * with *offset_s east of UTC. POSIX TZ strings count the other way round, so these
+ * names are handled here and never given to the C library. */
+static bool fixed_offset_zone(const char *tz, int64_t *offset_s)
+{
+    if (tz == NULL || strncmp(tz, "UTC", 3) != 0 || (tz[3] != '+' && tz[3] != '-'))
+        return false;
+    const char *p = tz + 3;
+    return read_zone(&p, offset_s) && *p == '\0';
+}
+
 int cdnopt__zone_check(const char *tz, char *err)
 {
-    if (tz == NULL)
+    int64_t offset_s = 0;
+    if (tz == NULL || fixed_offset_zone(tz, &offset_s))
         return CDNOPT_OK;
     if (tz[0] == '\0' || tz[0] == '/' || strstr(tz, "..") != NULL)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid time zone '%s': give an IANA name such as Europe/London or UTC",
+                           "invalid time zone '%s': give an IANA name such as Europe/London, UTC "
+                           "or a fixed offset such as UTC+01:00",
                            tz);
 
     /* glibc reads zone files from TZDIR when it is set, else from /usr/share/zoneinfo. */
@@ -271,7 +284,8 @@ int cdnopt__zone_check(const char *tz, char *err)
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "unknown time zone '%s' (no file %s): give an IANA name such as "
-                           "Europe/London or UTC, and install tzdata if it is missing",
+                           "Europe/London, UTC or a fixed offset such as UTC+01:00, and install "
+                           "tzdata if it is missing",
                            tz, path);
     return CDNOPT_OK;
 }
@@ -342,15 +356,15 @@ static int offset_change_error(const char *tz, const char *path, long line_no, i
     format_offset(old_offset_s, old_text, sizeof old_text);
     format_offset(new_offset_s, new_text, sizeof new_text);
     if (old_offset_s % 3600 == 0 && old_offset_s != 0)
-        snprintf(fixed, sizeof fixed, "Etc/GMT%+lld", (long long)(-old_offset_s / 3600));
+        snprintf(fixed, sizeof fixed, " (or Etc/GMT%+lld)", (long long)(-old_offset_s / 3600));
     else
-        snprintf(fixed, sizeof fixed, "UTC");
+        fixed[0] = '\0';
     return cdnopt_fail(err, CDNOPT_EINVAL,
                        "%s:%ld: time zone %s changes its UTC offset from %s to %s at local time "
                        "%s (daylight saving), so local times would repeat or skip an hour; "
-                       "give --tz a zone with a fixed offset, such as %s for UTC%s, or UTC",
+                       "give --tz a fixed offset such as UTC%s%s, or UTC",
                        path, line_no, tz != NULL ? tz : "(the machine's zone)", old_text,
-                       new_text, when, fixed, old_text);
+                       new_text, when, old_text, fixed);
 }
 
 int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc, size_t n,
@@ -367,6 +381,13 @@ int cdnopt__utc_to_civil(const char *tz, int64_t *t, const unsigned char *is_utc
         n_utc += is_utc[i];
     if (n_utc == 0)
         return CDNOPT_OK;
+
+    int64_t fixed_offset_s = 0;
+    if (fixed_offset_zone(tz, &fixed_offset_s)) {
+        for (size_t i = 0; i < n; i++)
+            t[i] += is_utc[i] ? fixed_offset_s : 0;
+        return CDNOPT_OK;
+    }
 
     pthread_mutex_lock(&zone_lock);
     char *saved = NULL;

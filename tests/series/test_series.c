@@ -560,7 +560,7 @@ static void dst_change_names_fixed_zone(void **state)
     read_fails(DATA_DIR "utc_dst_autumn.csv", &params, CDNOPT_EINVAL, err);
     cdnopt_assert_contains(err, "utc_dst_autumn.csv:4: time zone Europe/London changes its UTC "
                                 "offset from +01:00 to +00:00 at local time 2024-10-27 01:00:00");
-    cdnopt_assert_contains(err, "such as Etc/GMT-1 for UTC+01:00");
+    cdnopt_assert_contains(err, "give --tz a fixed offset such as UTC+01:00 (or Etc/GMT-1)");
     assert_null(strstr(err, "sorted"));
 
     read_fails(DATA_DIR "utc_dst_spring.csv", &params, CDNOPT_EINVAL, err);
@@ -568,13 +568,27 @@ static void dst_change_names_fixed_zone(void **state)
                                 "offset from +00:00 to +01:00");
     assert_null(strstr(err, "gap"));
 
-    params.tz = "Etc/GMT-1";
+    /* Both spellings of UTC+01:00 keep the regular grid through the change. */
+    const char *fixed_zones[] = {"Etc/GMT-1", "UTC+01:00", "UTC+0100", "UTC+01"};
+    for (size_t i = 0; i < sizeof fixed_zones / sizeof fixed_zones[0]; i++) {
+        params.tz = fixed_zones[i];
+        cdnopt_series *s = read_ok(DATA_DIR "utc_dst_autumn.csv", &params, NULL);
+        assert_int_equal(s->n, 5);
+        assert_int_equal(s->step_s, 3600);
+        assert_int_equal(s->t[0], civil("2024-10-27 00:00:00"));
+        assert_int_equal(s->t[4], civil("2024-10-27 04:00:00"));
+        cdnopt_series_free(s);
+    }
+
+    /* West of UTC the offset is negative: 23:00Z is 18:00 at UTC-05:00. */
+    params.tz = "UTC-05:00";
     cdnopt_series *s = read_ok(DATA_DIR "utc_dst_autumn.csv", &params, NULL);
-    assert_int_equal(s->n, 5);
-    assert_int_equal(s->step_s, 3600);
-    assert_int_equal(s->t[0], civil("2024-10-27 00:00:00"));
-    assert_int_equal(s->t[4], civil("2024-10-27 04:00:00"));
+    assert_int_equal(s->t[0], civil("2024-10-26 18:00:00"));
     cdnopt_series_free(s);
+
+    params.tz = "UTC+1:00";
+    read_fails(DATA_DIR "utc_dst_autumn.csv", &params, CDNOPT_EINVAL, err);
+    cdnopt_assert_contains(err, "time zone 'UTC+1:00'");
 }
 
 static void no_header_detected(void **state)
