@@ -55,7 +55,8 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
     {"--max-gap", CDNOPT_CLI_DURATION, &(d)->max_gap_s, 0, 366.0 * 86400, "DURATION",         \
      "longest gap --fill-gaps may fill (0 = no limit)", false, false},                        \
     {"--duplicates", CDNOPT_CLI_STRING, &(d)->duplicates, 0, 0, "MODE",                       \
-     "rows with a repeated timestamp: error (default), keep-last or mean", false, false},     \
+     "rows with a repeated timestamp: error, keep-last (the last row wins) or mean", false,  \
+     false},                                                                                    \
     {"--drop-missing", CDNOPT_CLI_FLAG, &(d)->drop_missing, 0, 0, "",                         \
      "drop rows with an empty or NaN value and fill them like gaps (needs --fill-gaps)",       \
      false, false}
