@@ -138,7 +138,7 @@ static int draw_releases(const cdnopt_series *baseline, const cdnopt_episode_par
     double share = p->min_energy + (p->max_energy - p->min_energy) * cdnopt_rng_uniform(rng);
     double factor = share * day_gbit / release_gbit;
     for (size_t i = 0; i < n; i++)
-        items[i].users = fmax(1.0, round(items[i].users * factor));
+        items[i].users = fmin(CDNOPT_RELEASE_USERS_MAX, fmax(1.0, round(items[i].users * factor)));
 
     int rc = cdnopt_release_set_new(items, n, out, err);
     cdnopt_free(items);

@@ -29,7 +29,7 @@ cdnopt_release_set *fixture_releases(size_t n, uint64_t seed)
         *r = (cdnopt_release){0};
         snprintf(r->id, sizeof r->id, "r%03zu", i);
         r->size_mb = i % 3 == 0 ? 800.0 : 50.0 + 400.0 * cdnopt_rng_uniform(&rng);
-        r->users = 2e4 + 2e5 * cdnopt_rng_uniform(&rng);
+        r->users = round(2e4 + 2e5 * cdnopt_rng_uniform(&rng)); /* a whole count of devices */
         int64_t hour = i % 4 == 0 ? 22 : (int64_t)cdnopt_rng_below(&rng, 24);
         r->planned_at = FIXTURE_DAY + hour * 3600 + 300 * (int64_t)cdnopt_rng_below(&rng, 12);
     }
