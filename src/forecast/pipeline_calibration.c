@@ -14,8 +14,8 @@
  * smaller than those of ordinary weeks, and factors fitted there covered 74% of the
  * following week instead of 95%. Four weeks hold every weekday transition four
  * times. Origins before the validation slice forecast data the model was trained
- * on, so their scores are somewhat optimistic; the span is a trade between that
- * bias and a slice that misses whole kinds of days.
+ * on, so their scores are somewhat optimistic. The span trades that bias against a
+ * slice that misses whole kinds of days.
  */
 #include "cdnopt/pipeline.h"
 
