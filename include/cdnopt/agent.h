@@ -17,8 +17,8 @@
  * causes is reported as the step's forced reward.
  * Rewards are minus the increase of the objective (peak, or p95) in Gbit/s that a
  * decision caused, with no other shaping. Actions that break a rule (delay window,
- * allowed ratios, blackout, spill, a start before the clock) are masked; stepping
- * with a masked action is rejected with CDNOPT_EINVAL and changes nothing.
+ * allowed ratios, blackout, spill, a start before the clock) are masked. A step with
+ * a masked action is rejected with CDNOPT_EINVAL and changes nothing.
  *
  * Agent (cdnopt_agent). One Q-network per decision kind (MLP over nn, with a target
  * copy, Adam and double-DQN targets), and a mask network with sigmoid outputs that

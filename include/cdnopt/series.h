@@ -52,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** A regular series; owned by whoever created it, freed with cdnopt_series_free(). */
+/** Regular series, owned by its creator and freed with cdnopt_series_free(). */
 typedef struct cdnopt_series {
     size_t n;       /* number of samples */
     int64_t step_s; /* grid step in seconds; t[i] = t[0] + i * step_s */

@@ -161,7 +161,7 @@ const char *cdnopt_baseline_name(enum cdnopt_baseline_method method);
 /** Look a method up by its CLI name; returns CDNOPT_ENOTFOUND when no method has it. */
 int cdnopt_baseline_from_name(const char *name, enum cdnopt_baseline_method *out);
 
-/* What the smoothing parameters of Holt-Winters minimise. Values are append-only. */
+/* Criterion that the Holt-Winters smoothing parameters minimise. Values are append-only. */
 enum cdnopt_hw_criterion {
     CDNOPT_HW_ONE_STEP = 0,   /* sum of squared one-step errors, the classical fit */
     CDNOPT_HW_MULTI_STEP = 1, /* mean of the h-step MSEs at h = 1, 2, 4, ..., m */
@@ -273,7 +273,8 @@ double cdnopt_normal_quantile(double p);
 /* Calibration                                                               */
 /* ------------------------------------------------------------------------- */
 
-/* What the per-step factor means. Values are append-only: model files store them. */
+/* Meaning of the per-step calibration factor. Values are append-only because model files
+ * store them. */
 enum cdnopt_calib_kind {
     /* Interval mean +- factor * std; score |y - mean| / std. */
     CDNOPT_CALIB_SCALE = 0,

@@ -369,7 +369,7 @@ int cdnopt_model_fit(cdnopt_model *m, const cdnopt_series *train, cdnopt_epoch_c
         return rc;
 
     /* NOTE: OpenBLAS is set to one thread for the whole process while training runs,
-     * because each shard's thread calls it; the old setting is restored afterwards. */
+     * because each shard's thread calls it. The old setting is restored afterwards. */
     int blas_threads = openblas_get_num_threads();
     int n_shards = shard_count(m);
     if (n_shards > 1)
