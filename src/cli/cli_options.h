@@ -106,7 +106,7 @@ cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
      false},                                                                                    \
     {"--window", CDNOPT_CLI_DURATION, &(t)->window_s, 60, 28.0 * 86400, "DURATION",           \
      "input window of past samples, a multiple of the series step", false, false},           \
-    {"--units", CDNOPT_CLI_INT, &(t)->units, 1, 1024, "N", "LSTM units per layer", false,     \
+    {"--units", CDNOPT_CLI_INT, &(t)->units, 1, 4096, "N", "LSTM units per layer", false,     \
      false},                                                                                    \
     {"--batch", CDNOPT_CLI_INT, &(t)->batch, 1, 65536, "N", "windows per training batch",     \
      false, false},                                                                             \

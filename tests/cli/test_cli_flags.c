@@ -151,6 +151,27 @@ static void m4_unknown_flag_named(void **state)
     cdnopt_assert_contains(text, "cdnopt m4: --out: cannot create folder 'missing/o'");
 }
 
+/* version answers --help with its usage and rejects arguments it does not take. */
+static void version_help_and_extra_argument(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-version");
+
+    int status = run_in(dir, "version --help", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "usage: cdnopt version");
+    assert_null(strstr(text, "blas:"));
+
+    status = run_in(dir, "version --bogus", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "unexpected argument '--bogus'");
+
+    status = run_in(dir, "version", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "cdnopt 0.1.0");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +180,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(missing_out_folder_fails_first),
         cmocka_unit_test(step_without_wide_rejected),
         cmocka_unit_test(m4_unknown_flag_named),
+        cmocka_unit_test(version_help_and_extra_argument),
     };
     return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
 }
