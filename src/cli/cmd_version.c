@@ -15,7 +15,7 @@ int cdnopt_cmd_version(int argc, char **argv)
         return CDNOPT_EXIT_OK;
     }
     if (argc > 1) {
-        fprintf(stderr, "cdnopt version: unexpected argument '%s'; it takes none\n%s", argv[1],
+        fprintf(stderr, "cdnopt version: invalid argument '%s'. The command takes no arguments\n%s", argv[1],
                 version_usage);
         return CDNOPT_EXIT_USAGE;
     }

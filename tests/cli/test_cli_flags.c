@@ -165,7 +165,7 @@ static void version_help_and_extra_argument(void **state)
 
     status = run_in(dir, "version --bogus", text, sizeof text);
     assert_int_equal(status, 2);
-    cdnopt_assert_contains(text, "unexpected argument '--bogus'");
+    cdnopt_assert_contains(text, "invalid argument '--bogus'");
 
     status = run_in(dir, "version", text, sizeof text);
     assert_int_equal(status, 0);
