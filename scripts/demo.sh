@@ -28,3 +28,9 @@ head -n 4 "$out/forecast.csv"
 
 echo "== evaluate on the last 7 days (a model trained on the days before them)"
 "$cdnopt" evaluate --data "$out/bandwidth.csv" --test-days 7 $budget --samples 50
+
+echo "== plan the pending releases against the forecast: $out/schedule.csv"
+# The pending releases are planned over the day after the series. The planner
+# therefore forecasts from the end of bandwidth.csv and places them on that forecast.
+"$cdnopt" plan --history "$out/bandwidth.csv" --model "$out/model.h5" \
+    --releases "$out/pending.csv" --solver greedy --out "$out/schedule.csv"

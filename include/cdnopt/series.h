@@ -363,7 +363,8 @@ void cdnopt_generated_free(cdnopt_generated *g);
 
 /**
  * Write dir/bandwidth.csv (timestamp,gbps), dir/releases.csv (id,size_mb,users,
- * planned_at) and dir/README.txt describing both. dir must exist.
+ * planned_at; shipped and pending releases), dir/pending.csv (the pending ones only)
+ * and dir/README.txt describing them. dir must exist.
  * @return CDNOPT_OK or CDNOPT_EIO with a message naming the file.
  */
 int cdnopt_generated_write(const cdnopt_generated *g, const cdnopt_generate_params *params,

@@ -2,7 +2,8 @@
 /*
  * cdnopt generate: write a synthetic month of CDN traffic (bandwidth.csv), the
  * releases whose download waves it contains and the releases still waiting to
- * ship on the following day (releases.csv), and a README.txt describing both.
+ * ship on the following day (releases.csv), the pending ones alone (pending.csv),
+ * and a README.txt describing them.
  * The same flags and seed always give the same files.
  */
 #include "cli_args.h"
@@ -24,7 +25,8 @@ static const char description[] =
     "time), with daily and weekly seasonality, an evening peak, a trend, multiplicative\n"
     "noise and the download waves of the releases shipped during the period. Those\n"
     "releases and K pending ones, planned over the day after the last sample, go to\n"
-    "DIR/releases.csv (id,size_mb,users,planned_at). DIR is created if it is missing.";
+    "DIR/releases.csv (id,size_mb,users,planned_at), and the pending ones alone to\n"
+    "DIR/pending.csv, the file to plan. DIR is created if it is missing.";
 
 static int make_folder(const char *dir, char *err)
 {
@@ -52,7 +54,7 @@ static int run(const cdnopt_generate_params *params, const char *out_dir, char *
         rc = cdnopt_generated_write(g, params, out_dir, err);
     if (rc == CDNOPT_OK)
         CDNOPT_LOG_INFO("generate",
-                        "wrote dir=%s files=bandwidth.csv,releases.csv,README.txt samples=%zu "
+                        "wrote dir=%s files=bandwidth.csv,releases.csv,pending.csv,README.txt samples=%zu "
                         "step_s=%lld peak_gbps=%.1f shipped=%zu pending=%zu seed=%llu",
                         out_dir, g->bandwidth->n, (long long)params->step_s,
                         peak_gbps(g->bandwidth), g->n_shipped, g->n_releases - g->n_shipped,

@@ -348,7 +348,9 @@ void cdnopt_generated_free(cdnopt_generated *g)
 
 /* ---- Files ------------------------------------------------------------------------ */
 
-static int write_releases(const cdnopt_generated *g, const char *path, char *err)
+/* Write releases [first, last) of g to path with the releases file's header. */
+static int write_releases(const cdnopt_generated *g, size_t first, size_t last, const char *path,
+                          char *err)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -356,7 +358,7 @@ static int write_releases(const cdnopt_generated *g, const char *path, char *err
                            path, strerror(errno));
     fputs("id,size_mb,users,planned_at\n", f);
     char when[CDNOPT_CIVIL_TEXT_MAX];
-    for (size_t i = 0; i < g->n_releases; i++) {
+    for (size_t i = first; i < last; i++) {
         const cdnopt_generated_release *r = &g->releases[i];
         cdnopt_civil_format(r->planned_at, when, sizeof when);
         fprintf(f, "%s,%.1f,%.0f,%s\n", r->id, r->size_mb, r->users, when);
@@ -386,10 +388,12 @@ static int write_readme(const cdnopt_generated *g, const cdnopt_generate_params 
             "               over %d hours).\n"
             "releases.csv   id,size_mb,users,planned_at: %zu shipped releases (s*) whose waves\n"
             "               are in bandwidth.csv, then %zu pending releases (p*) planned over\n"
-            "               the day after the last sample, for a planner to schedule.\n",
+            "               the day after the last sample.\n"
+            "pending.csv    the same columns, only the %zu pending releases: the file to pass\n"
+            "               to `cdnopt plan --releases`.\n",
             (unsigned long long)p->seed, s->n, (long long)s->step_s, first, last, p->mean_gbps,
             p->trend_per_day, p->noise_sigma, p->decay, p->decay_hours, g->n_shipped,
-            g->n_releases - g->n_shipped);
+            g->n_releases - g->n_shipped, g->n_releases - g->n_shipped);
     bool failed = ferror(f) != 0;
     if (fclose(f) != 0 || failed)
         return cdnopt_fail(err, CDNOPT_EIO, "cannot write %s: %s", path, strerror(errno));
@@ -407,7 +411,13 @@ int cdnopt_generated_write(const cdnopt_generated *g, const cdnopt_generate_para
     if (rc != CDNOPT_OK)
         return rc;
     snprintf(path, sizeof path, "%s/releases.csv", dir);
-    rc = write_releases(g, path, err);
+    rc = write_releases(g, 0, g->n_releases, path, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* The shipped releases come first, so the pending ones are the tail. */
+    snprintf(path, sizeof path, "%s/pending.csv", dir);
+    rc = write_releases(g, g->n_shipped, g->n_releases, path, err);
     if (rc != CDNOPT_OK)
         return rc;
     snprintf(path, sizeof path, "%s/README.txt", dir);

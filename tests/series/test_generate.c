@@ -44,9 +44,9 @@ static void write_to(const cdnopt_generated *g, const cdnopt_generate_params *p,
 
 static void remove_outputs(const char *dir)
 {
-    const char *names[] = {"bandwidth.csv", "releases.csv", "README.txt"};
+    const char *names[] = {"bandwidth.csv", "releases.csv", "pending.csv", "README.txt"};
     char path[512];
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         remove(path);
     }
@@ -65,8 +65,8 @@ static void same_seed_identical_files(void **state)
     write_to(a, &p, dir_a, sizeof dir_a, "gen-a");
     write_to(b, &p, dir_b, sizeof dir_b, "gen-b");
 
-    const char *names[] = {"bandwidth.csv", "releases.csv", "README.txt"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = {"bandwidth.csv", "releases.csv", "pending.csv", "README.txt"};
+    for (size_t i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", dir_a, names[i]);
         char *text_a = slurp(path);
         snprintf(path, sizeof path, "%s/%s", dir_b, names[i]);
@@ -271,6 +271,19 @@ static void written_files_read_back(void **state)
     for (const char *c = text; *c != '\0'; c++)
         lines += *c == '\n';
     assert_int_equal(lines, g->n_releases + 1);
+
+    /* pending.csv repeats the tail of releases.csv: the header, then the p* rows. */
+    const char *tail = text;
+    for (size_t k = 0; k < g->n_shipped + 1; k++)
+        tail = strchr(tail, '\n') + 1;
+    snprintf(path, sizeof path, "%s/pending.csv", dir);
+    char *pending = slurp(path);
+    const char *pending_rows = strchr(pending, '\n') + 1;
+    assert_memory_equal(pending, "id,size_mb,users,planned_at\n", 28);
+    assert_string_equal(pending_rows, tail);
+    assert_true(g->n_releases > g->n_shipped);
+    assert_int_equal(pending_rows[0], 'p');
+    free(pending);
     free(text);
     remove_outputs(dir);
     cdnopt_generated_free(g);
@@ -381,8 +394,8 @@ static void cli_matches_library(void **state)
     cdnopt_generated *g = generate_ok(&p);
     char expected_dir[256];
     write_to(g, &p, expected_dir, sizeof expected_dir, "gen-lib");
-    const char *names[] = {"bandwidth.csv", "releases.csv"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *names[] = {"bandwidth.csv", "releases.csv", "pending.csv"};
+    for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         char *actual = slurp(path);
         snprintf(path, sizeof path, "%s/%s", expected_dir, names[i]);
