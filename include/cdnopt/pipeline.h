@@ -279,4 +279,86 @@ int cdnopt_pipeline_train(const cdnopt_series *train, const cdnopt_model_params 
  */
 size_t cdnopt_pipeline_val_start(size_t n, double val_fraction);
 
+/* ------------------------------------------------------------------------- */
+/* Forecasts for planning                                                    */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A planner fills the valleys of the traffic it is given, so it needs the shape of the
+ * coming traffic (where the valleys are) more than its level: adding a constant to the
+ * baseline leaves the best schedule unchanged. cdnopt_pipeline_plan_forecast() therefore
+ * averages simple members with equal weights, because a combination is usually steadier
+ * than any one member. It keeps only members that a backtest on the end of the history
+ * accepts. The critical line is the mean plus one constant margin, so planning on it
+ * keeps the mean's shape.
+ *
+ * NOTE: the margin reflects the errors of the backtest window only. When the level
+ * changes between that window and the horizon (the end of a holiday), the critical line
+ * can lie below the traffic that comes, so it is no capacity guarantee.
+ */
+
+/** Most members one planning forecast combines. */
+#define CDNOPT_PLAN_FORECAST_MAX_MEMBERS 3
+
+/** Settings of cdnopt_pipeline_plan_forecast(); start from cdnopt_plan_forecast_params_default(). */
+typedef struct cdnopt_plan_forecast_params {
+    int horizon;            /* steps to forecast after the history, > 0 */
+    double safety;          /* critical = mean + safety x margin, >= 0; default 1.2 */
+    double margin_quantile; /* quantile of the backtest errors (actual - mean) that sets the
+                               margin, in (0, 1); default 0.95 */
+    double max_error_ratio; /* a member whose backtest shape error exceeds this x the
+                               combination's is left out, > 1; default 3 */
+    int profile_days;       /* days averaged by the daily profile member, >= 1; default 7 */
+} cdnopt_plan_forecast_params;
+
+/** Return the defaults listed in the field comments of cdnopt_plan_forecast_params. */
+cdnopt_plan_forecast_params cdnopt_plan_forecast_params_default(void);
+
+/** One candidate forecaster of a planning forecast and its backtest. */
+typedef struct cdnopt_plan_member {
+    char name[32];       /* "seasonal-naive-1w", "daily-profile", "model" */
+    bool used;           /* part of the combination */
+    double backtest_mae; /* shape error on the backtest window: mean absolute error after
+                            removing the mean error, series units; NAN when the history
+                            before the backtest origin is too short for this member */
+} cdnopt_plan_member;
+
+/** A forecast to plan against; the caller owns it and frees it with cdnopt_plan_forecast_free(). */
+typedef struct cdnopt_plan_forecast {
+    cdnopt_series *mean;     /* equal-weight mean of the used members, raised to 0, horizon
+                                steps from the step after the history (owned; the caller
+                                may take it and set the field to NULL) */
+    cdnopt_series *critical; /* mean + safety x margin on the same grid (owned, as mean) */
+    double margin;           /* margin_quantile of the combination's backtest errors,
+                                raised to 0, series units */
+    size_t backtest_steps;   /* length of the backtest window at the end of the history */
+    int n_members;           /* entries of members */
+    cdnopt_plan_member members[CDNOPT_PLAN_FORECAST_MAX_MEMBERS]; /* every candidate */
+} cdnopt_plan_forecast;
+
+/**
+ * Forecast p->horizon steps after history for planning. The candidates are the seasonal
+ * naive at one week (needs a week of history before the backtest origin), the mean of
+ * the last p->profile_days days at each time of day (fewer days when the history is
+ * shorter) and, when model is not NULL, the model's dropout-off path. Each candidate
+ * forecasts the last min(horizon, history - one week) steps of the history from the
+ * origin before them (history - one day when the history is shorter than eight days).
+ * Candidates that cannot forecast from that origin, or whose shape error is above
+ * p->max_error_ratio x the combination's, are left out; the rest forecast from the end
+ * of the history and are averaged.
+ *
+ * @param model    forecaster (its dropout-off path, n_samples = 0), or NULL
+ * @param history  observed series; its step must divide one day; at least two days
+ * @param out      receives the forecast; free with cdnopt_plan_forecast_free()
+ * @param err      CDNOPT_ERRMSG_MAX bytes for a message, or NULL
+ * @return CDNOPT_OK, CDNOPT_EINVAL (bad p, step, history too short), CDNOPT_ENOMEM, or
+ *         the model's error other than CDNOPT_EINVAL
+ */
+int cdnopt_pipeline_plan_forecast(const cdnopt_sampler *model, const cdnopt_series *history,
+                                  const cdnopt_plan_forecast_params *p,
+                                  cdnopt_plan_forecast **out, char *err);
+
+/** Free a planning forecast and the series it still owns; NULL is a no-op. */
+void cdnopt_plan_forecast_free(cdnopt_plan_forecast *f);
+
 #endif /* CDNOPT_PIPELINE_H */

@@ -114,7 +114,7 @@ static void plan_then_score_clean(void **state)
 static void plan_rejects_bad_flags(void **state)
 {
     (void)state;
-    char dir[512], args[2048], text[8192];
+    char dir[512], args[4096], text[8192];
     cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
     write_inputs(dir);
     snprintf(args, sizeof args,
@@ -126,7 +126,14 @@ static void plan_rejects_bad_flags(void **state)
 
     snprintf(args, sizeof args, "plan --releases '%s/releases.csv' --out '%s/x.csv'", dir, dir);
     assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
-    cdnopt_assert_contains(text, "give either --baseline FILE or --history FILE with --model");
+    cdnopt_assert_contains(text, "give either --baseline FILE or --history FILE (with --model");
+
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --model '%s/model.h5' --releases "
+             "'%s/releases.csv' --out '%s/x.csv'",
+             dir, dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "--model is used only with --history");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Forecasts for planning: an equal-weight combination of a weekly seasonal naive, a
+ * daily profile and an optional model, screened by a backtest on the end of the
+ * history, and a critical line that is the combination plus one constant margin.
+ * Every member forecasts the same steps from the same origin, so the combination and
+ * its backtest errors are plain averages over the used members.
+ */
+#include "cdnopt/pipeline.h"
+
+#include "cdnopt/core.h"
+#include "pipeline-impl.h"
+#include "stats-impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum member_kind { MEMBER_WEEKLY, MEMBER_PROFILE, MEMBER_MODEL };
+
+/* Grid and member settings shared by the backtest and the final forecast. */
+typedef struct plan_context {
+    const cdnopt_sampler *model;
+    const cdnopt_series *history;
+    const cdnopt_plan_forecast_params *params;
+    size_t day;  /* steps per day */
+    size_t week; /* steps per week */
+} plan_context;
+
+cdnopt_plan_forecast_params cdnopt_plan_forecast_params_default(void)
+{
+    cdnopt_plan_forecast_params p = {.horizon = 0, .safety = 1.2, .margin_quantile = 0.95,
+                                     .max_error_ratio = 3.0, .profile_days = 7};
+    return p;
+}
+
+void cdnopt_plan_forecast_free(cdnopt_plan_forecast *f)
+{
+    if (f == NULL)
+        return;
+    cdnopt_series_free(f->mean);
+    cdnopt_series_free(f->critical);
+    cdnopt_free(f);
+}
+
+static int check_plan_params(const cdnopt_plan_forecast_params *p, const cdnopt_series *history,
+                             char *err)
+{
+    if (p->horizon <= 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid horizon %d steps: give a positive horizon",
+                           p->horizon);
+    if (!(p->safety >= 0.0) || !isfinite(p->safety))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid safety factor %g: use a number >= 0",
+                           p->safety);
+    if (!(p->margin_quantile > 0.0 && p->margin_quantile < 1.0))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid margin quantile %g: use a number in (0, 1)",
+                           p->margin_quantile);
+    if (!(p->max_error_ratio > 1.0))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid error ratio %g: use a number above 1",
+                           p->max_error_ratio);
+    if (p->profile_days < 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid profile length %d days: use at least 1",
+                           p->profile_days);
+    int day = cdnopt__steps_per_day(history->step_s);
+    if (day == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "history step of %lld s does not divide one day: resample the "
+                           "history to such a step",
+                           (long long)history->step_s);
+    if (history->n < 2 * (size_t)day)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "history of %zu steps is shorter than two days (%d steps): give a "
+                           "longer history",
+                           history->n, 2 * day);
+    return CDNOPT_OK;
+}
+
+/* Mean of the last k whole days before end at each time of day, k = min(profile_days,
+ * days before end). */
+static void daily_profile(const plan_context *c, size_t end, size_t horizon, double *out)
+{
+    size_t days = end / c->day;
+    if (days > (size_t)c->params->profile_days)
+        days = (size_t)c->params->profile_days;
+    for (size_t i = 0; i < horizon; i++) {
+        double sum = 0.0;
+        for (size_t j = 1; j <= days; j++)
+            sum += c->history->v[end - j * c->day + i % c->day];
+        out[i] = sum / (double)days;
+    }
+}
+
+/*
+ * Forecast horizon steps after index end with one member. *available is false when
+ * the history before end is too short for it. A model's CDNOPT_EINVAL (its window is
+ * longer than the history) counts as too short, and other model errors are returned.
+ */
+static int member_forecast(const plan_context *c, enum member_kind kind, size_t end,
+                           size_t horizon, double *out, bool *available, char *err)
+{
+    *available = false;
+    switch (kind) {
+    case MEMBER_WEEKLY:
+        if (end < c->week)
+            return CDNOPT_OK;
+        for (size_t i = 0; i < horizon; i++)
+            out[i] = c->history->v[end - c->week + i % c->week];
+        break;
+    case MEMBER_PROFILE:
+        if (end < c->day)
+            return CDNOPT_OK;
+        daily_profile(c, end, horizon, out);
+        break;
+    case MEMBER_MODEL: {
+        const cdnopt_sampler *s = c->model;
+        int rc = s->iface->sample(s->ctx, c->history, end, (int)horizon, 0, 0, out, err);
+        if (rc == CDNOPT_EINVAL)
+            return CDNOPT_OK;
+        if (rc != CDNOPT_OK)
+            return rc;
+        break;
+    }
+    }
+    *available = true;
+    return CDNOPT_OK;
+}
+
+/* Mean absolute error after removing the mean error: how far the forecast's shape is
+ * from the actual values, whatever its level. */
+static double shape_error(const double *actual, const double *forecast, size_t n)
+{
+    double bias = 0.0;
+    for (size_t i = 0; i < n; i++)
+        bias += actual[i] - forecast[i];
+    bias /= (double)n;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += fabs(actual[i] - forecast[i] - bias);
+    return sum / (double)n;
+}
+
+/* Equal-weight mean of the used members' rows of forecasts (n_members rows of n). */
+static void combine(const cdnopt_plan_forecast *f, const double *forecasts, size_t n,
+                    double *out)
+{
+    int used = 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = 0.0;
+    for (int k = 0; k < f->n_members; k++) {
+        if (!f->members[k].used)
+            continue;
+        used++;
+        for (size_t i = 0; i < n; i++)
+            out[i] += forecasts[(size_t)k * n + i];
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] /= (double)used;
+}
+
+/*
+ * Leave out members whose backtest shape error exceeds max_error_ratio x the
+ * combination's. Such a member is much worse than the others (a model trained on other
+ * traffic, a week that broke its pattern), and averaging it in would pull the shape.
+ * The member with the lowest error always stays.
+ */
+static void screen_members(cdnopt_plan_forecast *f, const double *forecasts, const double *actual,
+                           size_t n, double max_error_ratio, double *combined)
+{
+    combine(f, forecasts, n, combined);
+    double limit = max_error_ratio * shape_error(actual, combined, n);
+    int best = -1;
+    for (int k = 0; k < f->n_members; k++) {
+        if (f->members[k].used &&
+            (best < 0 || f->members[k].backtest_mae < f->members[best].backtest_mae))
+            best = k;
+    }
+    for (int k = 0; k < f->n_members; k++) {
+        if (f->members[k].used && k != best && f->members[k].backtest_mae > limit)
+            f->members[k].used = false;
+    }
+    combine(f, forecasts, n, combined);
+}
+
+/*
+ * Run every member from the backtest origin, score it on the last steps of the
+ * history, screen the members and set the margin from the combination's errors.
+ * forecasts has room for CDNOPT_PLAN_FORECAST_MAX_MEMBERS rows of n steps.
+ */
+static int backtest(const plan_context *c, cdnopt_plan_forecast *f, size_t n, double *forecasts,
+                    char *err)
+{
+    size_t origin = c->history->n - n;
+    const double *actual = c->history->v + origin;
+    bool any = false;
+    for (int k = 0; k < f->n_members; k++) {
+        cdnopt_plan_member *m = &f->members[k];
+        double *row = forecasts + (size_t)k * n;
+        int rc = member_forecast(c, (enum member_kind)k, origin, n, row, &m->used, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+        m->backtest_mae = m->used ? shape_error(actual, row, n) : NAN;
+        any = any || m->used;
+    }
+    if (!any)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "no forecaster can run from the backtest origin at step %zu: give "
+                           "a longer history",
+                           origin);
+
+    double *combined = cdnopt_malloc(n * sizeof *combined);
+    if (combined == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a backtest of %zu steps", n);
+    screen_members(f, forecasts, actual, n, c->params->max_error_ratio, combined);
+
+    /* The errors are overwritten in place: the margin is their quantile. */
+    for (size_t i = 0; i < n; i++)
+        combined[i] = actual[i] - combined[i];
+    f->margin = fmax(cdnopt__quantile_select(combined, n, c->params->margin_quantile), 0.0);
+    cdnopt_free(combined);
+    return CDNOPT_OK;
+}
+
+/* Forecast from the end of the history with the used members, and fill the two lines. */
+static int forecast_lines(const plan_context *c, cdnopt_plan_forecast *f, double *forecasts,
+                          char *err)
+{
+    size_t h = (size_t)c->params->horizon, end = c->history->n;
+    for (int k = 0; k < f->n_members; k++) {
+        if (!f->members[k].used)
+            continue;
+        bool available = false;
+        int rc = member_forecast(c, (enum member_kind)k, end, h, forecasts + (size_t)k * h,
+                                 &available, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+        if (!available)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "forecaster %s failed at the end of the history",
+                               f->members[k].name);
+    }
+
+    int64_t t0 = c->history->t[end - 1] + c->history->step_s;
+    if (cdnopt_series_new(h, t0, c->history->step_s, &f->mean) != CDNOPT_OK ||
+        cdnopt_series_new(h, t0, c->history->step_s, &f->critical) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a forecast of %zu steps", h);
+    combine(f, forecasts, h, f->mean->v);
+
+    /* Bandwidth is never negative. */
+    for (size_t i = 0; i < h; i++) {
+        f->mean->v[i] = fmax(f->mean->v[i], 0.0);
+        f->critical->v[i] = f->mean->v[i] + c->params->safety * f->margin;
+    }
+    return CDNOPT_OK;
+}
+
+/* Name the candidates in the order of enum member_kind. */
+static void name_members(cdnopt_plan_forecast *f, bool with_model)
+{
+    static const char *const names[] = {"seasonal-naive-1w", "daily-profile", "model"};
+    f->n_members = with_model ? 3 : 2;
+    for (int k = 0; k < f->n_members; k++) {
+        snprintf(f->members[k].name, sizeof f->members[k].name, "%s", names[k]);
+        f->members[k].backtest_mae = NAN;
+    }
+}
+
+int cdnopt_pipeline_plan_forecast(const cdnopt_sampler *model, const cdnopt_series *history,
+                                  const cdnopt_plan_forecast_params *p,
+                                  cdnopt_plan_forecast **out, char *err)
+{
+    *out = NULL;
+    int rc = check_plan_params(p, history, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    plan_context c = {model, history, p, (size_t)cdnopt__steps_per_day(history->step_s), 0};
+    c.week = 7 * c.day;
+
+    /* Backtest window: as long as the horizon, but leave a week before it when the
+     * history allows, so that the weekly member can be scored. */
+    size_t before = history->n >= c.week + c.day ? c.week : c.day;
+    size_t n_backtest = history->n - before;
+    if (n_backtest > (size_t)p->horizon)
+        n_backtest = (size_t)p->horizon;
+
+    cdnopt_plan_forecast *f = cdnopt_calloc(1, sizeof *f);
+    /* Rows of horizon steps also hold the backtest, which is never longer. */
+    size_t rows = (size_t)p->horizon;
+    double *forecasts = cdnopt_malloc(CDNOPT_PLAN_FORECAST_MAX_MEMBERS * rows * sizeof *forecasts);
+    if (f == NULL || forecasts == NULL) {
+        rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a forecast of %d steps",
+                         p->horizon);
+    } else {
+        name_members(f, model != NULL);
+        f->backtest_steps = n_backtest;
+        rc = backtest(&c, f, n_backtest, forecasts, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = forecast_lines(&c, f, forecasts, err);
+
+    cdnopt_free(forecasts);
+    if (rc != CDNOPT_OK) {
+        cdnopt_plan_forecast_free(f);
+        return rc;
+    }
+    *out = f;
+    return CDNOPT_OK;
+}
