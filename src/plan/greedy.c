@@ -42,7 +42,8 @@ typedef struct greedy {
     size_t n_blocks;        /* blocks per offset */
     size_t rank_m;          /* values above the p95 rank: n - ceil(0.95 n) */
     double threshold;       /* v*: p95 of T without the release being placed */
-    double scale;           /* divisor of T for BY_POWER16, Gbit/s */
+    double floor;           /* lowest T when BY_POWER16 starts, Gbit/s */
+    double scale;           /* divisor of T - floor for BY_POWER16, Gbit/s */
     size_t *top;            /* steps whose T exceeds v*, largest first */
     double *top_values;     /* their values */
     size_t n_top;
@@ -160,9 +161,11 @@ static double power16(double x)
     return x8 * x8;
 }
 
-/* Growth of sum_s (T(s) / scale)^16 when the release is added with option o. High
- * powers weigh the highest steps most, like the peak, but every step counts, so the
- * search can still move when several steps share the peak. */
+/* Growth of sum_s ((T(s) - floor) / scale)^16 when the release is added with option o.
+ * High powers weigh the highest steps most, like the peak, but every step counts, so
+ * the search can still move when several steps share the peak. Measuring from the
+ * floor makes the choice the same for a baseline shifted by a constant, such as a
+ * forecast plus a flat safety margin. */
 static double power16_growth(const greedy *g, size_t i, const plan_option *o)
 {
     const plan_problem *problem = g->problem;
@@ -173,7 +176,7 @@ static double power16_growth(const greedy *g, size_t i, const plan_option *o)
     for (size_t h = 0; h < hours; h++) {
         int64_t lo = o->first + (int64_t)h * sph;
         for (int64_t s = lo; s < lo + sph; s++) {
-            double before = g->total[s] * inverse;
+            double before = (g->total[s] - g->floor) * inverse;
             growth += power16(before + profile[h] * inverse) - power16(before);
         }
     }
@@ -509,9 +512,13 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
         if (!improve_pass(&g, order, BY_SQUARES, choice))
             break;
     }
-    g.scale = 0;
-    for (size_t s = 0; s < problem->n; s++)
-        g.scale = fmax(g.scale, g.total[s]);
+    double highest = -INFINITY;
+    g.floor = INFINITY;
+    for (size_t s = 0; s < problem->n; s++) {
+        highest = fmax(highest, g.total[s]);
+        g.floor = fmin(g.floor, g.total[s]);
+    }
+    g.scale = highest > g.floor ? highest - g.floor : 1.0;
     for (int pass = 0; pass < passes; pass++) {
         if (!improve_pass(&g, order, BY_POWER16, choice))
             break;
