@@ -109,6 +109,33 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
                       cdnopt_plan_result *out, char *err);
 
+/** Baselines to plan against at once, for cdnopt_plan_robust(). Borrowed, not owned. */
+typedef struct cdnopt_plan_scenarios {
+    const cdnopt_series *reference;    /* line the result's figures are evaluated on (e.g.
+                                          a forecast's mean); sets the grid and options */
+    const cdnopt_series *const *lines; /* n_lines scenarios on the reference's grid, Gbit/s */
+    size_t n_lines;                    /* at least 1 */
+    double worst_weight; /* options are judged by (1 - w) x the mean over the scenarios
+                            + w x the maximum; 0 = expected peak, 1 = worst case */
+} cdnopt_plan_scenarios;
+
+/**
+ * Plan with greedy valley filling and local search against several baselines at once.
+ * The stages are greedy's, but every figure an option is judged by (the highest total
+ * it reaches, the growth of the sum of 16th powers, the peak) is taken in each scenario
+ * and blended over them. The sum of squares stage uses the scenarios' mean line.
+ * With one scenario and worst_weight 0 the stages judge as cdnopt_plan_greedy() does,
+ * except that the last stage compares whole-grid peaks, so ties may break otherwise.
+ * @param params objective must be CDNOPT_OBJECTIVE_PEAK.
+ * @param out    filled on success, with figures on scenarios->reference; the caller
+ *               clears it.
+ * @return 0, CDNOPT_EINVAL (no scenario, a scenario off the reference grid, weight
+ *         outside [0, 1], or as greedy), CDNOPT_ENOTSUP (objective p95) or CDNOPT_ENOMEM.
+ */
+int cdnopt_plan_robust(const cdnopt_plan_scenarios *scenarios,
+                       const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                       const cdnopt_plan_params *params, cdnopt_plan_result *out, char *err);
+
 /** Free the result's schedule and reset it; safe on a zeroed or cleared result. */
 void cdnopt_plan_result_clear(cdnopt_plan_result *result);
 

@@ -455,7 +455,7 @@ static int compare_energy_desc(const void *a, const void *b)
     return (i > j) - (i < j);
 }
 
-static size_t *energy_order(const cdnopt_release_set *releases)
+size_t *plan_energy_order(const cdnopt_release_set *releases)
 {
     size_t *order = cdnopt_malloc((releases->n > 0 ? releases->n : 1) * sizeof *order);
     if (order == NULL)
@@ -489,7 +489,7 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
                size_t *choice, bool from_scratch)
 {
     greedy g;
-    size_t *order = energy_order(problem->releases);
+    size_t *order = plan_energy_order(problem->releases);
     int rc = order == NULL ? CDNOPT_ENOMEM : greedy_init(&g, problem, objective);
     if (rc != 0) {
         if (order != NULL)

@@ -46,6 +46,10 @@ const double *plan_profile(const plan_problem *problem, size_t i, unsigned r, si
 void plan_apply(const plan_problem *problem, double *total, size_t i, const plan_option *o,
                 double sign);
 
+/* Release indices by energy (size * users), largest first, ties by index. Returns an
+ * array the caller frees with cdnopt_free(), or NULL when out of memory. */
+size_t *plan_energy_order(const cdnopt_release_set *releases);
+
 /* Run greedy valley filling then local search; choice[i] receives the index of release
  * i's option (relative to its option_offset). */
 int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, int passes,
