@@ -300,6 +300,13 @@ size_t cdnopt_pipeline_val_start(size_t n, double val_fraction);
 /** Most members one planning forecast combines. */
 #define CDNOPT_PLAN_FORECAST_MAX_MEMBERS 3
 
+/** Max number of past weeks, and of past days, that are scenarios of a planning forecast. */
+#define CDNOPT_PLAN_SCENARIO_MAX_LAGS 7
+
+/** Max number of scenarios of a planning forecast: the members, past weeks and past days. */
+#define CDNOPT_PLAN_FORECAST_MAX_SCENARIOS \
+    (CDNOPT_PLAN_FORECAST_MAX_MEMBERS + 2 * CDNOPT_PLAN_SCENARIO_MAX_LAGS)
+
 /** Settings of cdnopt_pipeline_plan_forecast(); start from cdnopt_plan_forecast_params_default(). */
 typedef struct cdnopt_plan_forecast_params {
     int horizon;            /* steps to forecast after the history, > 0 */
@@ -309,6 +316,13 @@ typedef struct cdnopt_plan_forecast_params {
     double max_error_ratio; /* a member whose backtest shape error exceeds this x the
                                combination's is left out, > 1; default 3 */
     int profile_days;       /* days averaged by the daily profile member, >= 1; default 7 */
+    int scenario_weeks;     /* past weeks that are scenarios: the seasonal naive at lags
+                               2 .. scenario_weeks weeks joins the members, 1 to
+                               CDNOPT_PLAN_SCENARIO_MAX_LAGS; default 1 (none) */
+    int scenario_days;      /* scenario k (1 .. scenario_days) gives each step the value at
+                               its time of day on the k-th latest day of the history of the
+                               same kind (weekday or weekend), 0 to
+                               CDNOPT_PLAN_SCENARIO_MAX_LAGS; default 3 */
 } cdnopt_plan_forecast_params;
 
 /** Return the defaults listed in the field comments of cdnopt_plan_forecast_params. */
@@ -334,6 +348,11 @@ typedef struct cdnopt_plan_forecast {
     size_t backtest_steps;   /* length of the backtest window at the end of the history */
     int n_members;           /* entries of members */
     cdnopt_plan_member members[CDNOPT_PLAN_FORECAST_MAX_MEMBERS]; /* every candidate */
+    int n_scenarios;         /* entries of scenarios */
+    cdnopt_series *scenarios[CDNOPT_PLAN_FORECAST_MAX_SCENARIOS]; /* plausible baselines on
+                                the mean's grid, raised to 0: each used member's forecast,
+                                then past weeks, then past days, as far as the history
+                                reaches (owned) */
 } cdnopt_plan_forecast;
 
 /**
@@ -345,7 +364,10 @@ typedef struct cdnopt_plan_forecast {
  * origin before them (history - one day when the history is shorter than eight days).
  * Candidates that cannot forecast from that origin, or whose shape error is above
  * p->max_error_ratio x the combination's, are left out; the rest forecast from the end
- * of the history and are averaged.
+ * of the history and are averaged. The used members' forecasts, and the past weeks and
+ * days that p->scenario_weeks and p->scenario_days request, are also kept one by one as
+ * scenarios for cdnopt_plan_robust(). A past week or day that the history does not
+ * reach is left out.
  *
  * @param model    forecaster (its dropout-off path, n_samples = 0), or NULL
  * @param history  observed series; its step must divide one day; at least two days

@@ -22,7 +22,8 @@
 
 static const char synopsis[] =
     "plan (--baseline FILE | --history FILE [--model MODEL.h5] [--horizon DURATION]\n"
-    "       [--safety FACTOR] [--plan-on mean|critical])\n"
+    "       [--safety FACTOR] [--plan-on mean|critical|scenarios] [--worst-weight W]\n"
+    "       [--scenario-weeks N] [--scenario-days N])\n"
     "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact|dqn|dqn+greedy]\n"
     "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N]\n"
     "       [--start-step DURATION] [--json]";
@@ -39,16 +40,20 @@ static const char description[] =
     "weekly seasonal naive, a daily profile and the --model's forecast, each kept only\n"
     "if a backtest on the end of the history accepts it. The plan is made on the\n"
     "critical line, that mean plus --safety x the 95th percentile of the backtest\n"
-    "errors, and the schedule's peak on it is printed as the capacity to provision.";
+    "errors, and the schedule's peak on it is printed as the capacity to provision.\n"
+    "--plan-on scenarios plans greedy against every member's forecast (and past weeks\n"
+    "and days of the history) at once, judging each option by its peak in each.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
     const char *history, *model;
     const char *agent; /* agent file of --solver dqn and dqn+greedy */
-    const char *plan_on; /* forecast line planned against: mean or critical */
+    const char *plan_on; /* forecast line planned against: mean, critical or scenarios */
     cdnopt_cli_data_opts read; /* how to read --baseline or --history */
     int64_t time_limit_s, horizon_s, start_step_s;
     double safety;
+    double worst_weight;          /* --plan-on scenarios: weight of the worst scenario */
+    long scenario_weeks, scenario_days; /* past weeks and days that are scenarios */
     long passes;
     bool json;
 } plan_flags;
@@ -96,8 +101,9 @@ static void print_members(const cdnopt_plan_forecast *f, const plan_flags *flags
 }
 
 /*
- * Replace the history in `in` by the forecast line of --plan-on after it, and return the
- * critical line in *critical (owned by the caller) to judge the schedule's risk.
+ * Replace the history in `in` by the forecast line of --plan-on after it (the mean for
+ * scenarios), and return the forecast in *forecast, owned by the caller. Its critical
+ * line judges the schedule's risk, and its scenarios feed the robust planner.
  *
  * Rationale for the critical line: it is the mean plus one constant margin, so both
  * lines have the same valleys. An earlier critical line, the calibrated upper bound x
@@ -105,8 +111,8 @@ static void print_members(const cdnopt_plan_forecast *f, const plan_flags *flags
  * on, it filled the wrong valleys and ended 13 % above the plan on the mean on the day
  * workload, both scored on the real traffic.
  */
-static int forecast_baseline(const plan_flags *flags, plan_inputs *in, cdnopt_series **critical,
-                             char *err)
+static int forecast_baseline(const plan_flags *flags, plan_inputs *in,
+                             cdnopt_plan_forecast **forecast, char *err)
 {
     cdnopt_model *model = NULL;
     if (flags->model != NULL) {
@@ -118,6 +124,8 @@ static int forecast_baseline(const plan_flags *flags, plan_inputs *in, cdnopt_se
 
     cdnopt_plan_forecast_params fp = cdnopt_plan_forecast_params_default();
     fp.safety = flags->safety;
+    fp.scenario_weeks = (int)flags->scenario_weeks;
+    fp.scenario_days = (int)flags->scenario_days;
     int64_t steps = flags->horizon_s > 0 ? flags->horizon_s / in->baseline->step_s
                                          : reach_steps(in->baseline, in->releases, &in->rules);
     fp.horizon = (int)(steps > 0 ? steps : 1);
@@ -134,18 +142,39 @@ static int forecast_baseline(const plan_flags *flags, plan_inputs *in, cdnopt_se
         log_members(f);
         if (!flags->json)
             print_members(f, flags);
-        const cdnopt_series *line = strcmp(flags->plan_on, "mean") == 0 ? f->mean : f->critical;
+        const cdnopt_series *line = strcmp(flags->plan_on, "critical") == 0 ? f->critical
+                                                                            : f->mean;
         rc = cdnopt_series_slice(line, 0, line->n, &planned_on, err);
     }
     if (rc == 0) {
         cdnopt_series_free(in->baseline);
         in->baseline = planned_on;
-        *critical = f->critical;
-        f->critical = NULL;
+        *forecast = f;
+        f = NULL;
     }
     cdnopt_plan_forecast_free(f);
     cdnopt_model_free(model);
     return rc;
+}
+
+/* Plan greedy against every scenario of the forecast at once (--plan-on scenarios). */
+static int plan_on_scenarios(const plan_flags *flags, const plan_inputs *in,
+                             const cdnopt_plan_forecast *forecast,
+                             const cdnopt_plan_params *params, cdnopt_plan_result *result,
+                             char *err)
+{
+    CDNOPT_LOG_INFO(PLAN_LOG, "robust scenarios=%d worst_weight=%.3f", forecast->n_scenarios,
+                    flags->worst_weight);
+    if (!flags->json)
+        printf("planned against %d scenarios at once, worst-case weight %g\n",
+               forecast->n_scenarios, flags->worst_weight);
+    cdnopt_plan_scenarios scenarios = {
+        .reference = in->baseline,
+        .lines = (const cdnopt_series *const *)forecast->scenarios,
+        .n_lines = (size_t)forecast->n_scenarios,
+        .worst_weight = flags->worst_weight,
+    };
+    return cdnopt_plan_robust(&scenarios, in->releases, &in->rules, params, result, err);
 }
 
 /* Plan with the trained agent of --agent; dqn+greedy adds greedy local search. */
@@ -188,14 +217,14 @@ static int report_risk(const plan_flags *flags, const plan_inputs *in,
 static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char *err)
 {
     plan_inputs in;
-    cdnopt_series *critical = NULL;
+    cdnopt_plan_forecast *forecast = NULL;
     cdnopt_cli_data_opts read = flags->read;
     read.data = flags->baseline != NULL ? flags->baseline : flags->history;
     int rc = plan_inputs_read(&read, flags->releases, flags->rules, &in, err);
     if (rc == 0 && flags->history != NULL)
-        rc = forecast_baseline(flags, &in, &critical, err);
+        rc = forecast_baseline(flags, &in, &forecast, err);
     if (rc != 0) {
-        cdnopt_series_free(critical);
+        cdnopt_plan_forecast_free(forecast);
         plan_inputs_free(&in);
         return rc;
     }
@@ -204,6 +233,8 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
     bool exact = strcmp(flags->solver, "exact") == 0;
     if (flags->agent != NULL)
         rc = plan_with_agent(flags, &in, params, &result, err);
+    else if (forecast != NULL && strcmp(flags->plan_on, "scenarios") == 0)
+        rc = plan_on_scenarios(flags, &in, forecast, params, &result, err);
     else
         rc = exact ? cdnopt_plan_exact(in.baseline, in.releases, &in.rules, params, &result, err)
                    : cdnopt_plan_greedy(in.baseline, in.releases, &in.rules, params, &result,
@@ -222,11 +253,11 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
                              flags->out, NULL, 0, NULL);
         else
             plan_report_text(stdout, &result, flags->solver, flags->objective);
-        if (critical != NULL)
-            rc = report_risk(flags, &in, critical, result.schedule, err);
+        if (forecast != NULL)
+            rc = report_risk(flags, &in, forecast->critical, result.schedule, err);
         cdnopt_plan_result_clear(&result);
     }
-    cdnopt_series_free(critical);
+    cdnopt_plan_forecast_free(forecast);
     plan_inputs_free(&in);
     return rc;
 }
@@ -251,12 +282,21 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
                            dqn ? "--solver %s needs --agent FILE (written by cdnopt train-agent)"
                                : "--agent is used only by --solver dqn or dqn+greedy, not %s",
                            flags->solver);
-    if (strcmp(flags->plan_on, "mean") != 0 && strcmp(flags->plan_on, "critical") != 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --plan-on '%s': use mean or critical",
+    bool scenarios = strcmp(flags->plan_on, "scenarios") == 0;
+    if (strcmp(flags->plan_on, "mean") != 0 && strcmp(flags->plan_on, "critical") != 0 &&
+        !scenarios)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid --plan-on '%s': use mean, critical or scenarios",
                            flags->plan_on);
     if (cdnopt_objective_parse(flags->objective, &params->objective) != 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --objective '%s': use peak or p95",
                            flags->objective);
+    if (scenarios && (strcmp(flags->solver, "greedy") != 0 ||
+                      params->objective != CDNOPT_OBJECTIVE_PEAK))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--plan-on scenarios works with --solver greedy and --objective "
+                           "peak only, not %s and %s: plan on mean or critical instead",
+                           flags->solver, flags->objective);
     params->time_limit_s = (double)flags->time_limit_s;
     params->local_search_passes = (int)flags->passes;
     params->start_step_s = flags->start_step_s;
@@ -270,6 +310,9 @@ int cdnopt_cmd_plan(int argc, char **argv)
     plan_flags flags = {.solver = "greedy", .objective = "peak", .plan_on = "critical",
                         .time_limit_s = (int64_t)params.time_limit_s,
                         .safety = cdnopt_plan_forecast_params_default().safety,
+                        .worst_weight = 0.0,
+                        .scenario_weeks = cdnopt_plan_forecast_params_default().scenario_weeks,
+                        .scenario_days = cdnopt_plan_forecast_params_default().scenario_days,
                         .start_step_s = params.start_step_s,
                         .passes = params.local_search_passes,
                         .read = cdnopt_cli_data_opts_default()};
@@ -291,8 +334,22 @@ int cdnopt_cmd_plan(int argc, char **argv)
          "errors",
          false, false},
         {"--plan-on", CDNOPT_CLI_STRING, &flags.plan_on, 0, 0, "LINE",
-         "forecast line to plan against with --history: critical or mean; both have the "
-         "same shape, and the schedule's peak on the critical line is printed either way",
+         "forecast line to plan against with --history: critical or mean (both have the "
+         "same shape), or scenarios (greedy against every scenario at once); the "
+         "schedule's peak on the critical line is printed either way",
+         false, false},
+        {"--worst-weight", CDNOPT_CLI_DOUBLE, &flags.worst_weight, 0.0, 1.0, "W",
+         "--plan-on scenarios judges each option by (1 - W) x its mean peak over the "
+         "scenarios + W x its worst",
+         false, false},
+        {"--scenario-weeks", CDNOPT_CLI_INT, &flags.scenario_weeks, 1,
+         CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
+         "--plan-on scenarios: weeks 2 .. N before the forecast, each repeated, are "
+         "scenarios too (1 = none)",
+         false, false},
+        {"--scenario-days", CDNOPT_CLI_INT, &flags.scenario_days, 0,
+         CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
+         "--plan-on scenarios: the last N days, each repeated every day, are scenarios too",
          false, false},
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},

@@ -9,6 +9,7 @@
 #include "cdnopt/pipeline.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/series.h"
 #include "pipeline-impl.h"
 #include "stats-impl.h"
 
@@ -30,7 +31,8 @@ typedef struct plan_context {
 cdnopt_plan_forecast_params cdnopt_plan_forecast_params_default(void)
 {
     cdnopt_plan_forecast_params p = {.horizon = 0, .safety = 1.2, .margin_quantile = 0.95,
-                                     .max_error_ratio = 3.0, .profile_days = 7};
+                                     .max_error_ratio = 3.0, .profile_days = 7,
+                                     .scenario_weeks = 1, .scenario_days = 3};
     return p;
 }
 
@@ -40,6 +42,8 @@ void cdnopt_plan_forecast_free(cdnopt_plan_forecast *f)
         return;
     cdnopt_series_free(f->mean);
     cdnopt_series_free(f->critical);
+    for (int k = 0; k < f->n_scenarios; k++)
+        cdnopt_series_free(f->scenarios[k]);
     cdnopt_free(f);
 }
 
@@ -58,6 +62,13 @@ static int check_plan_params(const cdnopt_plan_forecast_params *p, const cdnopt_
     if (!(p->max_error_ratio > 1.0))
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid error ratio %g: use a number above 1",
                            p->max_error_ratio);
+    if (p->scenario_weeks < 1 || p->scenario_weeks > CDNOPT_PLAN_SCENARIO_MAX_LAGS ||
+        p->scenario_days < 0 || p->scenario_days > CDNOPT_PLAN_SCENARIO_MAX_LAGS)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid scenario lags of %d weeks and %d days: use 1 to %d weeks "
+                           "and 0 to %d days",
+                           p->scenario_weeks, p->scenario_days, CDNOPT_PLAN_SCENARIO_MAX_LAGS,
+                           CDNOPT_PLAN_SCENARIO_MAX_LAGS);
     if (p->profile_days < 1)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid profile length %d days: use at least 1",
                            p->profile_days);
@@ -220,7 +231,88 @@ static int backtest(const plan_context *c, cdnopt_plan_forecast *f, size_t n, do
     return CDNOPT_OK;
 }
 
-/* Forecast from the end of the history with the used members, and fill the two lines. */
+/* Append a scenario on the mean's grid: values[i % period] for every step i, raised to
+ * 0. period is the horizon for a member's own forecast. */
+static int add_scenario(cdnopt_plan_forecast *f, const double *values, size_t period)
+{
+    cdnopt_series *line = NULL;
+    if (cdnopt_series_new(f->mean->n, f->mean->t[0], f->mean->step_s, &line) != CDNOPT_OK)
+        return CDNOPT_ENOMEM;
+    for (size_t i = 0; i < line->n; i++)
+        line->v[i] = fmax(values[i % period], 0.0);
+    f->scenarios[f->n_scenarios++] = line;
+    return CDNOPT_OK;
+}
+
+static bool is_weekend(int64_t t)
+{
+    int weekday = cdnopt_civil_weekday(t);
+    return weekday == 0 || weekday == 6;
+}
+
+/*
+ * Fill out (horizon steps after the history) from past days of the same kind, weekday
+ * or weekend, as each step's own day. A step takes the history's value at its time of
+ * day on the lag-th latest such day before the end of the history. Returns false when
+ * the history does not reach that day for some step.
+ *
+ * Rationale for matching the kind of day: a Saturday's valleys lie elsewhere than a
+ * Tuesday's, so a plain "lag days back" scenario planted weekend shapes on weekdays and
+ * planned worse than the mean on the European ISP series.
+ */
+static bool same_kind_day(const plan_context *c, size_t lag, size_t horizon, double *out)
+{
+    const cdnopt_series *history = c->history;
+    int64_t step = history->step_s, end_t = history->t[0] + (int64_t)history->n * step;
+    for (size_t i = 0; i < horizon; i++) {
+        int64_t t = end_t + (int64_t)i * step;
+        bool weekend = is_weekend(t);
+        size_t found = 0;
+        int64_t source = t;
+        while (found < lag) {
+            source -= 86400;
+            if (source < history->t[0])
+                return false;
+            if (source < end_t && is_weekend(source) == weekend)
+                found++;
+        }
+        out[i] = history->v[(source - history->t[0]) / step];
+    }
+    return true;
+}
+
+/* Keep the used members' forecasts (rows of forecasts) as scenarios, then the weeks
+ * 2 .. scenario_weeks back, each repeated from the end of the history, and the days
+ * of the same kind 1 .. scenario_days back, as far back as the history reaches. */
+static int fill_scenarios(const plan_context *c, cdnopt_plan_forecast *f,
+                          const double *forecasts, char *err)
+{
+    size_t h = f->mean->n, end = c->history->n;
+    int rc = CDNOPT_OK;
+    for (int k = 0; k < f->n_members && rc == CDNOPT_OK; k++) {
+        if (f->members[k].used)
+            rc = add_scenario(f, forecasts + (size_t)k * h, h);
+    }
+    for (size_t weeks = 2; weeks <= (size_t)c->params->scenario_weeks && rc == CDNOPT_OK;
+         weeks++) {
+        if (weeks * c->week <= end)
+            rc = add_scenario(f, c->history->v + end - weeks * c->week, c->week);
+    }
+    double *scratch = cdnopt_malloc(h * sizeof *scratch);
+    for (size_t days = 1; days <= (size_t)c->params->scenario_days && rc == CDNOPT_OK; days++) {
+        if (scratch == NULL)
+            rc = CDNOPT_ENOMEM;
+        else if (same_kind_day(c, days, h, scratch))
+            rc = add_scenario(f, scratch, h);
+    }
+    cdnopt_free(scratch);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "out of memory for the forecast's scenarios");
+    return CDNOPT_OK;
+}
+
+/* Forecast from the end of the history with the used members, and fill the two lines and
+ * the scenarios. */
 static int forecast_lines(const plan_context *c, cdnopt_plan_forecast *f, double *forecasts,
                           char *err)
 {
@@ -249,7 +341,7 @@ static int forecast_lines(const plan_context *c, cdnopt_plan_forecast *f, double
         f->mean->v[i] = fmax(f->mean->v[i], 0.0);
         f->critical->v[i] = f->mean->v[i] + c->params->safety * f->margin;
     }
-    return CDNOPT_OK;
+    return fill_scenarios(c, f, forecasts, err);
 }
 
 /* Name the candidates in the order of enum member_kind. */

@@ -140,7 +140,14 @@ static void plan_rejects_bad_flags(void **state)
              "--plan-on upper",
              dir, dir, dir);
     assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
-    cdnopt_assert_contains(text, "invalid --plan-on 'upper': use mean or critical");
+    cdnopt_assert_contains(text, "invalid --plan-on 'upper': use mean, critical or scenarios");
+
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
+             "--plan-on scenarios --solver exact",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "--plan-on scenarios works with --solver greedy");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/missing.csv' --out '%s/x.csv'",
