@@ -8,12 +8,17 @@
  *   ("mean"), and the standard deviation sd of its Monte-Carlo (MC) dropout paths is
  *   the spread.
  * - Calibration: the model forecasts from several origins inside a held-out slice,
- *   and stats.h's split-conformal fit turns the scores |y - mean| / sd into one
- *   factor per horizon step h. The calibrated interval is mean +- factor[h] * sd; the
- *   raw one is mean +- 1.96 * sd. The factors and both coverages are stored in the
- *   /calibration group of the model's HDF5 file.
+ *   and stats.h's split-conformal fit turns the relative errors |y - mean| / |mean|
+ *   into one factor per horizon step h (CDNOPT_CALIB_RELATIVE). The calibrated
+ *   interval is mean +- factor[h] * |mean|; the raw one is mean +- 1.96 * sd. The
+ *   factors and both coverages are stored in the /calibration group of the model's
+ *   HDF5 file.
  * - Forecast: MC paths after the last observation, reduced to mean, lower, upper
  *   and critical (upper x safety factor), returned as arrays or written as CSV.
+ *   Before it sets the bounds, the model forecasts the same time of day on each of
+ *   the last recent_days days of the history, and each step's factor grows to the
+ *   factor of those forecasts' errors when that is larger. The forecast and the
+ *   evaluation run this step the same way.
  * - Evaluation: train on everything before the test span (or take a given model),
  *   forecast one day from the first step of each test day without refitting, and
  *   compare the model with the seasonal naive and Holt-Winters baselines.
@@ -38,9 +43,12 @@
  * Limitations:
  * - Intervals are symmetric around the point forecast; skewed traffic (bursts above a
  *   quiet baseline) gets lower bounds that are too low.
- * - The factors are calibrated on one slice just before the forecast origin. After a
- *   change of regime (holidays, an outage) the coverage drifts until the model is
- *   retrained.
+ * - The stored factors are calibrated on one slice at the end of the training span.
+ *   The recent days widen them after a change of regime (holidays, an outage), but only
+ *   once the change is in the history: the first day after it is still covered by the
+ *   older factors alone.
+ * - Model files calibrated with CDNOPT_CALIB_SCALE (written before the relative scores)
+ *   keep mean +- factor * sd and get no recent widening. Retrain them to change that.
  * - Conformal coverage assumes exchangeable scores; overlapping origins in a time
  *   series only approximate that, so the stated level is an estimate, not a bound.
  */
@@ -66,6 +74,10 @@
 typedef struct cdnopt_sampler_iface {
     int (*sample)(void *ctx, const cdnopt_series *history, size_t end, int horizon,
                   int n_samples, uint64_t seed, double *samples, char *err);
+    /* Minimum number of history steps sample() needs before its origin, as
+     * cdnopt_model_history_min(). NULL means unknown and turns off the recent widening
+     * of cdnopt_pipeline_forecast(). */
+    size_t (*history_min)(void *ctx);
 } cdnopt_sampler_iface;
 
 /** A forecaster: its table and its context (borrowed, e.g. a cdnopt_model). */
@@ -101,8 +113,8 @@ typedef struct cdnopt_calibrate_params {
 cdnopt_calibrate_params cdnopt_calibrate_params_default(void);
 
 /**
- * Calibrate a forecaster's MC-dropout intervals on the slice [val_start, val_end) of
- * series (kind CDNOPT_CALIB_SCALE: interval mean +- factor[h] * sd). A slice shorter
+ * Calibrate a forecaster's intervals on the slice [val_start, val_end) of series (kind
+ * CDNOPT_CALIB_RELATIVE: interval mean +- factor[h] * |mean|). A slice shorter
  * than p->min_span_s is first extended back to that span (never before
  * p->first_origin), and the extension is logged. Origins lie every
  * stride_s seconds such that each whole horizon ends inside the slice. When the slice
@@ -151,6 +163,8 @@ typedef struct cdnopt_forecast_params {
     int n_samples;  /* MC paths, default 100 */
     double safety;  /* critical = upper x safety, default 1.2 */
     uint64_t seed;  /* seed of the MC paths, default 1 */
+    int recent_days; /* days before the origin whose forecast errors may widen a RELATIVE
+                        calibration's factors, default 7; 0 = stored factors only */
 } cdnopt_forecast_params;
 
 /** Return the defaults listed in the field comments of cdnopt_forecast_params. */
@@ -164,16 +178,22 @@ typedef struct cdnopt_forecast_result {
     double *mean;     /* point forecast: the dropout-off path raised to 0, series units
                          (Gbit/s unless read as raw) */
     double *sd;       /* standard deviation of the MC paths, series units */
-    double *lower;    /* lower bound: mean - factor[h] * sd (calibrated) or mean - 1.96 * sd,
-                         raised to 0 because bandwidth is never negative */
+    double *lower;    /* lower bound: mean - factor[h] * |mean| (RELATIVE calibration),
+                         mean - factor[h] * sd (SCALE) or mean - 1.96 * sd (none), raised
+                         to 0 because bandwidth is never negative */
     double *upper;    /* upper bound, as lower */
     double *critical; /* upper x safety: the level capacity planning should stay under */
     bool calibrated;  /* true when a calibration set the bounds */
+    int recent_origins; /* recent days whose errors took part in the factors; 0 when
+                           the stored factors alone set the bounds */
 } cdnopt_forecast_result;
 
 /**
  * Forecast p->horizon steps after index end of history (exclusive) with intervals.
- * The same sampler, inputs and seed give the same numbers.
+ * The same sampler, inputs and seed give the same numbers. With a RELATIVE
+ * calibration and p->recent_days > 0, p->recent_days more point forecasts from the
+ * same time of day on earlier days are scored against history (see the overview);
+ * a history too short for them leaves the stored factors alone.
  *
  * @param cal  calibration, or NULL for raw intervals (mean +- 1.96 sd)
  * @param out  receives the result; free with cdnopt_forecast_result_free()
@@ -203,6 +223,7 @@ int cdnopt_forecast_write_csv(const cdnopt_forecast_result *f, const char *path,
 typedef struct cdnopt_eval_params {
     int test_days;                    /* whole days at the end of the series, default 7 */
     int n_samples;                    /* MC paths per test origin, default 100 */
+    int recent_days;                  /* as cdnopt_forecast_params.recent_days, default 7 */
     uint64_t seed;                    /* seed of the MC paths, default 1 */
     cdnopt_model_params model;        /* used when no model is passed in */
     cdnopt_calibrate_params calibrate; /* used when no calibration is passed in */

@@ -280,6 +280,10 @@ enum cdnopt_calib_kind {
     CDNOPT_CALIB_SCALE = 0,
     /* Interval [lower - factor, upper + factor]; score max(lower - y, y - upper). */
     CDNOPT_CALIB_SHIFT = 1,
+    /* Interval mean +- factor * scale with scale = max(|mean|, floor); score
+     * |y - mean| / scale, the relative error. The floor is 1% of the mean |mean| over
+     * the forecast's steps, so a forecast of zero at one step keeps an interval. */
+    CDNOPT_CALIB_RELATIVE = 2,
 };
 
 /** Per-horizon calibration; init with cdnopt_calibration_init(), free with _fini(). */
@@ -287,7 +291,8 @@ typedef struct cdnopt_calibration {
     enum cdnopt_calib_kind kind; /* meaning of factor */
     double level;                /* nominal coverage the factors aim at, (0, 1) */
     size_t horizon;              /* number of steps with a factor */
-    double *factor;              /* horizon factors: multipliers (SCALE) or widths (SHIFT) */
+    double *factor;              /* horizon factors: multipliers of std (SCALE) or of the
+                                    relative scale (RELATIVE), or widths (SHIFT) */
     size_t n_origins;            /* validation forecasts the factors came from */
     double coverage_raw;         /* validation coverage before calibration, share */
     double coverage_calibrated;  /* validation coverage after calibration, share */
@@ -295,15 +300,17 @@ typedef struct cdnopt_calibration {
 
 /**
  * Validation forecasts: n_origins forecasts of horizon steps each, stored origin-major
- * (index o * horizon + k). Arrays are borrowed. SCALE needs mean and std; SHIFT needs
- * lower and upper (the raw interval at the nominal level).
+ * (index o * horizon + k). Arrays are borrowed. SCALE needs mean and std; RELATIVE needs
+ * mean, and std only for the raw coverage; SHIFT needs lower and upper (the raw interval
+ * at the nominal level).
  */
 typedef struct cdnopt_calib_set {
     size_t n_origins;     /* number of forecast origins */
     size_t horizon;       /* steps per forecast */
     const double *actual; /* observed values */
-    const double *mean;   /* point forecasts (SCALE) */
-    const double *std;    /* forecast standard deviations, > 0 (SCALE) */
+    const double *mean;   /* point forecasts (SCALE, RELATIVE) */
+    const double *std;    /* forecast standard deviations, > 0 (SCALE); RELATIVE uses
+                             them for coverage_raw only and accepts NULL */
     const double *lower;  /* raw lower bounds (SHIFT) */
     const double *upper;  /* raw upper bounds (SHIFT) */
 } cdnopt_calib_set;
@@ -321,7 +328,7 @@ cdnopt_calibration_params cdnopt_calibration_params_default(void);
 
 /**
  * Allocate a calibration of the given kind with horizon factors set to the neutral
- * value (the normal quantile of level for SCALE, 0 for SHIFT). For loading stored
+ * value (the normal quantile of level for SCALE, 0 for SHIFT and RELATIVE). For loading stored
  * factors: init, then copy them into factor.
  */
 int cdnopt_calibration_init(cdnopt_calibration *cal /* OUT */, enum cdnopt_calib_kind kind,
@@ -343,9 +350,10 @@ int cdnopt_calibration_fit(const cdnopt_calib_set *set, const cdnopt_calibration
 
 /**
  * Apply calibration to one forecast of h steps. SCALE writes lower = mean - f std and
- * upper = mean + f std; SHIFT widens lower and upper in place by f. Steps beyond the
- * calibrated horizon use the last factor.
- * @param mean  h point forecasts (SCALE; may be NULL for SHIFT)
+ * upper = mean + f std; RELATIVE writes mean -+ f scale with the scale of the enum
+ * comment, its floor taken over these h steps; SHIFT widens lower and upper in place
+ * by f. Steps beyond the calibrated horizon use the last factor.
+ * @param mean  h point forecasts (SCALE, RELATIVE; may be NULL for SHIFT)
  * @param std   h standard deviations (SCALE; may be NULL for SHIFT)
  */
 void cdnopt_calibration_apply(const cdnopt_calibration *cal, size_t h, const double *mean,
@@ -353,7 +361,8 @@ void cdnopt_calibration_apply(const cdnopt_calibration *cal, size_t h, const dou
 
 /**
  * Coverage of a set of forecasts before and after calibration, as shares. Before means
- * mean +- z std with z the normal quantile of the level (SCALE) or the raw bounds (SHIFT).
+ * mean +- z std with z the normal quantile of the level (SCALE, and RELATIVE when the
+ * set has std; NAN without) or the raw bounds (SHIFT).
  */
 int cdnopt_calibration_coverage(const cdnopt_calibration *cal, const cdnopt_calib_set *set,
                                 double *raw, double *calibrated, char *err);

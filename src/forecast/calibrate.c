@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Split-conformal calibration of prediction intervals per horizon step. SCALE uses the
- * normalised absolute residual as its score; SHIFT uses the score of conformalized
- * quantile regression, which widens (or narrows) a raw interval by a constant.
+ * absolute residual over the forecast's std as its score, RELATIVE the absolute residual
+ * over the forecast level, and SHIFT the score of conformalized quantile regression,
+ * which widens (or narrows) a raw interval by a constant.
  *
- * A score measures how far an actual value falls outside a raw interval: |y - mean| / std
- * for SCALE, max(lower - y, y - upper) for SHIFT. If validation and future scores are
+ * A score measures how far an actual value falls from the forecast: |y - mean| / std for
+ * SCALE, |y - mean| / max(|mean|, floor) for RELATIVE, max(lower - y, y - upper) for
+ * SHIFT. If validation and future scores are
  * exchangeable, the ceil((n + 1) level)-th smallest of n validation scores bounds a new
  * score with probability at least level, so that quantile becomes the step's factor.
  */
@@ -69,8 +71,13 @@ static int check_set(const cdnopt_calib_set *set, enum cdnopt_calib_kind kind, c
                                "shift calibration needs lower and upper bounds in the set");
         return CDNOPT_OK;
     }
-    if (kind != CDNOPT_CALIB_SCALE)
+    if (kind != CDNOPT_CALIB_SCALE && kind != CDNOPT_CALIB_RELATIVE)
         return cdnopt_fail(err, CDNOPT_EINVAL, "unknown calibration kind %d", (int)kind);
+    if (kind == CDNOPT_CALIB_RELATIVE) {
+        if (set->mean == NULL)
+            return cdnopt_fail(err, CDNOPT_EINVAL, "relative calibration needs mean in the set");
+        return CDNOPT_OK;
+    }
     if (set->mean == NULL || set->std == NULL)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "scale calibration needs mean and std in the set");
@@ -84,20 +91,50 @@ static int check_set(const cdnopt_calib_set *set, enum cdnopt_calib_kind kind, c
     return CDNOPT_OK;
 }
 
+/* Smallest RELATIVE scale of a forecast: 1% of its mean level over h steps, plus 1e-12 so
+ * that an all-zero forecast still divides. */
+static double relative_floor(const double *mean, size_t h)
+{
+    double sum = 0.0;
+    for (size_t k = 0; k < h; k++)
+        sum += fabs(mean[k]);
+    return 0.01 * sum / (double)h + 1e-12;
+}
+
+/* RELATIVE scale of point i of the set, the floor taken over its origin's forecast. */
+static double relative_scale(const cdnopt_calib_set *set, size_t i)
+{
+    const double *row = set->mean + i / set->horizon * set->horizon;
+    return fmax(fabs(set->mean[i]), relative_floor(row, set->horizon));
+}
+
 /* Nonconformity score of point i of the set. */
 static double score(const cdnopt_calib_set *set, enum cdnopt_calib_kind kind, size_t i)
 {
     double y = set->actual[i];
     if (kind == CDNOPT_CALIB_SCALE)
         return fabs(y - set->mean[i]) / set->std[i];
+    if (kind == CDNOPT_CALIB_RELATIVE)
+        return fabs(y - set->mean[i]) / relative_scale(set, i);
     return fmax(set->lower[i] - y, y - set->upper[i]);
 }
 
-/* Bounds of point i after calibration with factor f (f is NAN for the raw interval). */
+/* Bounds of point i after calibration with factor f (f is NAN for the raw interval). A
+ * RELATIVE set without std has no raw interval, so its raw bounds are NAN. */
 static void bounds(const cdnopt_calib_set *set, enum cdnopt_calib_kind kind, double level,
                    size_t i, double f, double *lower, double *upper)
 {
-    if (kind == CDNOPT_CALIB_SCALE) {
+    if (kind == CDNOPT_CALIB_RELATIVE && !isnan(f)) {
+        double half_width = f * relative_scale(set, i);
+        *lower = set->mean[i] - half_width;
+        *upper = set->mean[i] + half_width;
+        return;
+    }
+    if (kind == CDNOPT_CALIB_RELATIVE && set->std == NULL) {
+        *lower = *upper = NAN;
+        return;
+    }
+    if (kind != CDNOPT_CALIB_SHIFT) {
         double z = isnan(f) ? cdnopt_normal_quantile(0.5 + 0.5 * level) : f;
         *lower = set->mean[i] - z * set->std[i];
         *upper = set->mean[i] + z * set->std[i];
@@ -153,7 +190,8 @@ static void set_coverage(const cdnopt_calib_set *set, cdnopt_calibration *cal)
         bounds(set, cal->kind, cal->level, i, f, &lower, &upper);
         calibrated += y >= lower && y <= upper;
     }
-    cal->coverage_raw = (double)raw / (double)n;
+    bool has_raw = cal->kind != CDNOPT_CALIB_RELATIVE || set->std != NULL;
+    cal->coverage_raw = has_raw ? (double)raw / (double)n : NAN;
     cal->coverage_calibrated = (double)calibrated / (double)n;
 }
 
@@ -194,11 +232,16 @@ int cdnopt_calibration_fit(const cdnopt_calib_set *set, const cdnopt_calibration
 void cdnopt_calibration_apply(const cdnopt_calibration *cal, size_t h, const double *mean,
                               const double *std, double *lower, double *upper)
 {
+    double floor = cal->kind == CDNOPT_CALIB_RELATIVE && h > 0 ? relative_floor(mean, h) : 0.0;
     for (size_t k = 0; k < h; k++) {
         double f = cal->factor[k < cal->horizon ? k : cal->horizon - 1];
         if (cal->kind == CDNOPT_CALIB_SCALE) {
             lower[k] = mean[k] - f * std[k];
             upper[k] = mean[k] + f * std[k];
+        } else if (cal->kind == CDNOPT_CALIB_RELATIVE) {
+            double scale = fmax(fabs(mean[k]), floor);
+            lower[k] = mean[k] - f * scale;
+            upper[k] = mean[k] + f * scale;
         } else {
             lower[k] -= f;
             upper[k] += f;

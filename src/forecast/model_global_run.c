@@ -49,7 +49,7 @@ static int global_sample(void *ctx, const cdnopt_series *history, size_t end, in
     return rc;
 }
 
-static const cdnopt_sampler_iface global_iface = {global_sample};
+static const cdnopt_sampler_iface global_iface = {global_sample, NULL};
 
 cdnopt_sampler cdnopt_global_sampler(const cdnopt_global_model *g)
 {

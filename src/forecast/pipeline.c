@@ -21,7 +21,12 @@ static int model_sample(void *ctx, const cdnopt_series *history, size_t end, int
                                samples, err);
 }
 
-static const cdnopt_sampler_iface model_sampler_iface = {model_sample};
+static size_t model_history_min(void *ctx)
+{
+    return cdnopt_model_history_min((const cdnopt_model *)ctx);
+}
+
+static const cdnopt_sampler_iface model_sampler_iface = {model_sample, model_history_min};
 
 cdnopt_sampler cdnopt_sampler_from_model(const cdnopt_model *m)
 {
@@ -44,6 +49,23 @@ void cdnopt__sd_floor(const double *mean, double *sd, size_t h)
         if (!(sd[i] >= floor))
             sd[i] = floor;
     }
+}
+
+int cdnopt__point_forecast(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,
+                           int horizon, double *point, char *err)
+{
+    /* Rationale for the dropout-off point forecast: every MC path keeps its dropout
+     * masks for the whole recursive roll-out, so each path carries its own bias, and
+     * over a day of steps these biases add up. The dropout-off path has none, and
+     * the paths only give the spread. */
+    int rc = s->iface->sample(s->ctx, history, end, horizon, 0, 0, point, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    /* Bandwidth is never negative, and the series reader rejects negative values. */
+    for (int i = 0; i < horizon; i++)
+        point[i] = fmax(point[i], 0.0);
+    return CDNOPT_OK;
 }
 
 int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,
@@ -70,17 +92,9 @@ int cdnopt__forecast_moments(const cdnopt_sampler *s, const cdnopt_series *histo
         goto done;
     }
 
-    /* Rationale for the dropout-off point forecast: every MC path keeps its dropout
-     * masks for the whole recursive roll-out, so each path carries its own bias, and
-     * over a day of steps these biases add up. The dropout-off path has none, and
-     * the paths only give the spread. */
-    rc = s->iface->sample(s->ctx, history, end, horizon, 0, 0, point, err);
+    rc = cdnopt__point_forecast(s, history, end, horizon, point, err);
     if (rc != CDNOPT_OK)
         goto done;
-
-    /* Bandwidth is never negative, and the series reader rejects negative values. */
-    for (size_t i = 0; i < h; i++)
-        point[i] = fmax(point[i], 0.0);
     cdnopt__sd_floor(point, sd, h);
 
 done:
@@ -91,7 +105,8 @@ done:
 
 cdnopt_forecast_params cdnopt_forecast_params_default(void)
 {
-    cdnopt_forecast_params p = {.horizon = 0, .n_samples = 100, .safety = 1.2, .seed = 1};
+    cdnopt_forecast_params p = {
+        .horizon = 0, .n_samples = 100, .safety = 1.2, .seed = 1, .recent_days = 7};
     return p;
 }
 
@@ -144,6 +159,10 @@ static int check_forecast_params(const cdnopt_forecast_params *p, int horizon, s
     if (!(p->safety >= 1.0) || !isfinite(p->safety))
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid safety factor %g: use a number >= 1",
                            p->safety);
+    if (p->recent_days < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid recent span of %d days: use 0 (stored factors only) or more",
+                           p->recent_days);
     if (end == 0 || end > history->n)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "forecast origin %zu is outside the history of %zu steps", end,
@@ -196,7 +215,21 @@ int cdnopt_pipeline_forecast(const cdnopt_sampler *s, const cdnopt_calibration *
         return rc;
     }
 
-    set_bounds(f, cal, history, end, p->safety);
+    /* Widen the stored factors where the last days' forecasts missed by more. */
+    cdnopt_calibration recent;
+    size_t n_recent = 0;
+    if (cal != NULL)
+        rc = cdnopt__recalibrate_recent(s, cal, history, end, horizon, p->recent_days, &recent,
+                                        &n_recent, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_forecast_result_free(f);
+        return rc;
+    }
+
+    set_bounds(f, n_recent > 0 ? &recent : cal, history, end, p->safety);
+    f->recent_origins = (int)n_recent;
+    if (n_recent > 0)
+        cdnopt_calibration_fini(&recent);
     *out = f;
     return CDNOPT_OK;
 }

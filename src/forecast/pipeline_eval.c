@@ -61,6 +61,7 @@ cdnopt_eval_params cdnopt_eval_params_default(void)
     cdnopt_eval_params p = {
         .test_days = 7,
         .n_samples = 100,
+        .recent_days = cdnopt_forecast_params_default().recent_days,
         .seed = 1,
         .model = cdnopt_model_params_default(),
         .calibrate = cdnopt_calibrate_params_default(),
@@ -155,6 +156,7 @@ static int run_model_origin(const cdnopt_sampler *s, const cdnopt_calibration *c
     cdnopt_forecast_params fp = cdnopt_forecast_params_default();
     fp.horizon = horizon;
     fp.n_samples = p->n_samples;
+    fp.recent_days = p->recent_days;
     fp.safety = 1.0;
     fp.seed = p->seed + (uint64_t)d;
     cdnopt_forecast_result *f = NULL;

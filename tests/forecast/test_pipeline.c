@@ -41,7 +41,15 @@ static int stub_sample(void *ctx, const cdnopt_series *history, size_t end, int 
     return CDNOPT_OK;
 }
 
-static const cdnopt_sampler_iface stub_iface = {stub_sample};
+/* The stub needs one step of history before an origin. The recent widening checks
+ * this minimum. */
+static size_t stub_history_min(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+static const cdnopt_sampler_iface stub_iface = {stub_sample, stub_history_min};
 
 /* Hourly series with v[i] = i, starting at midnight 2024-01-01 (civil seconds). */
 static cdnopt_series *ramp_series(size_t n)
@@ -125,18 +133,21 @@ static void calibrate_hand_computed_factors(void **state)
     p.min_span_s = 0; /* the given slice only */
 
     /* Origins 100..108; step h of origin o has mean o - 1 and target o + h, so the
-     * score is (h + 1) / sqrt(2) for every origin. */
+     * relative score is (h + 1) / (o - 1). The conformal rank ceil(10 x 0.75) = 8 of
+     * 9 scores is the second largest, that of origin 101: (h + 1) / 100. */
     cdnopt_calibration cal;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 100, 110, &p, &cal, err), CDNOPT_OK);
+    assert_int_equal(cal.kind, CDNOPT_CALIB_RELATIVE);
     assert_int_equal(cal.n_origins, 9);
     assert_int_equal(cal.horizon, 2);
-    assert_true(fabs(cal.factor[0] - 1.0 / sqrt(2.0)) < 1e-12);
-    assert_true(fabs(cal.factor[1] - 2.0 / sqrt(2.0)) < 1e-12);
+    assert_true(fabs(cal.factor[0] - 1.0 / 100.0) < 1e-12);
+    assert_true(fabs(cal.factor[1] - 2.0 / 100.0) < 1e-12);
     /* Raw interval: 1.15 sd (the normal quantile of 0.75) = 1.63 covers the error 1
-     * of step 0 but not the error 2 of step 1. */
+     * of step 0 but not the error 2 of step 1. The calibrated one covers every origin
+     * but 100 at both steps: 16 of 18. */
     assert_true(fabs(cal.coverage_raw - 0.5) < 1e-12);
-    assert_true(fabs(cal.coverage_calibrated - 1.0) < 1e-12);
+    assert_true(fabs(cal.coverage_calibrated - 16.0 / 18.0) < 1e-12);
     cdnopt_calibration_fini(&cal);
     cdnopt_series_free(s);
 }
@@ -159,7 +170,7 @@ static void calibrate_short_slice_moves_origins(void **state)
     assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 110, 120, &p, &cal, err), CDNOPT_OK);
     cdnopt_log_set_level(CDNOPT_LOG_LEVEL_INFO);
     assert_int_equal(cal.n_origins, 1);
-    assert_true(fabs(cal.factor[23] - 24.0 / sqrt(2.0)) < 1e-12);
+    assert_true(fabs(cal.factor[23] - 24.0 / 95.0) < 1e-12); /* error 24, mean 95 */
     cdnopt_calibration_fini(&cal);
     cdnopt_series_free(s);
 }
@@ -325,6 +336,50 @@ static void forecast_bounds_and_times(void **state)
     cdnopt_series_free(s);
 }
 
+static void forecast_recent_widens_factors(void **state)
+{
+    (void)state;
+    cdnopt_series *s = ramp_series(100);
+    cdnopt_sampler sampler = {&stub_iface, NULL};
+    cdnopt_calibration cal;
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_RELATIVE, 0.95, 2), CDNOPT_OK);
+    cal.factor[0] = 0.001;
+    cal.factor[1] = 1.0;
+
+    cdnopt_forecast_params p = cdnopt_forecast_params_default();
+    p.horizon = 2;
+    p.n_samples = 2;
+    p.recent_days = 2;
+    cdnopt_forecast_result *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, &cal, s, 100, &p, &f, err), CDNOPT_OK);
+
+    /* Recent origins 76 and 52 (one and two days before 100) forecast o - 1 for targets
+     * o and o + 1: scores 1 / 75, 2 / 75, 1 / 51 and 2 / 51. Four pooled scores at level
+     * 0.95 take the largest, 2 / 51. Step 0 rises to it; step 1 keeps its stored 1.0. */
+    assert_int_equal(f->recent_origins, 2);
+    assert_true(fabs(f->mean[0] - 99.0) < 1e-12);
+    assert_true(fabs(f->upper[0] - (99.0 + 2.0 / 51.0 * 99.0)) < 1e-9);
+    assert_true(fabs(f->lower[0] - (99.0 - 2.0 / 51.0 * 99.0)) < 1e-9);
+    assert_true(fabs(f->upper[1] - 198.0) < 1e-9);
+    assert_true(fabs(f->lower[1]) < 1e-9);
+    cdnopt_forecast_result_free(f);
+
+    /* Five days would need an origin 120 steps before 100, and 0 days turns the
+     * widening off. Either way the stored factors alone set the bounds. */
+    int no_widening[] = {5, 0};
+    for (size_t i = 0; i < 2; i++) {
+        p.recent_days = no_widening[i];
+        assert_int_equal(cdnopt_pipeline_forecast(&sampler, &cal, s, 100, &p, &f, err),
+                         CDNOPT_OK);
+        assert_int_equal(f->recent_origins, 0);
+        assert_true(fabs(f->upper[0] - (99.0 + 0.001 * 99.0)) < 1e-9);
+        cdnopt_forecast_result_free(f);
+    }
+    cdnopt_calibration_fini(&cal);
+    cdnopt_series_free(s);
+}
+
 static void forecast_lower_bound_clipped(void **state)
 {
     (void)state;
@@ -372,6 +427,10 @@ static void forecast_rejects_bad_params(void **state)
     assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 49, &p, &f, err),
                      CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "origin 49");
+    p.recent_days = -1;
+    assert_int_equal(cdnopt_pipeline_forecast(&sampler, NULL, s, 48, &p, &f, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "recent span of -1 days");
     cdnopt_series_free(s);
 }
 
@@ -606,6 +665,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(calibration_h5_round_trip),
         cmocka_unit_test(calibration_load_errors),
         cmocka_unit_test(forecast_bounds_and_times),
+        cmocka_unit_test(forecast_recent_widens_factors),
         cmocka_unit_test(forecast_lower_bound_clipped),
         cmocka_unit_test(forecast_rejects_bad_params),
         cmocka_unit_test(forecast_csv_layout),

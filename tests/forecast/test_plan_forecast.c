@@ -28,7 +28,7 @@ static int constant_sample(void *ctx, const cdnopt_series *history, size_t end, 
     return CDNOPT_OK;
 }
 
-static const cdnopt_sampler_iface constant_iface = {constant_sample};
+static const cdnopt_sampler_iface constant_iface = {constant_sample, NULL};
 
 /* Hourly series of n_days days from midnight 2024-01-01 with v = hour of the day. */
 static cdnopt_series *hour_of_day_series(size_t n_days)

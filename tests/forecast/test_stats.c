@@ -674,6 +674,48 @@ static void calibration_apply_both_kinds(void **state)
     cdnopt_calibration_fini(NULL);
 }
 
+static void calibration_relative_hand_computed(void **state)
+{
+    (void)state;
+
+    /* Origin 0 forecasts 0 and 200: its floor is 1% of the mean level 100, so step 0
+     * has scale 1 (score 0.5 / 1) and step 1 scale 200 (score 20 / 200). Origin 1
+     * forecasts 100 twice: scores 10 / 100 and 25 / 100. */
+    const double actual[] = {0.5, 220, 90, 125};
+    const double mean[] = {0, 200, 100, 100};
+    cdnopt_calib_set set = {2, 2, actual, mean, NULL, NULL, NULL};
+    cdnopt_calibration_params p = cdnopt_calibration_params_default();
+    p.kind = CDNOPT_CALIB_RELATIVE;
+    p.level = 0.5;
+    p.min_scores = 1;
+    cdnopt_calibration cal;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_calibration_fit(&set, &p, &cal, err), CDNOPT_OK);
+
+    /* Two scores per step: the conformal rank ceil(3 x 0.5) = 2 takes the larger one. */
+    assert_int_equal(cal.kind, CDNOPT_CALIB_RELATIVE);
+    assert_near(cal.factor[0], 0.5, 1e-9);
+    assert_near(cal.factor[1], 0.25, 1e-9);
+    assert_true(isnan(cal.coverage_raw)); /* no std, so no raw interval */
+
+    /* Apply: the floor of this forecast is 1% of its mean level 100; step 2 reuses the
+     * last factor. */
+    const double forecast[] = {0, 200, 100};
+    double lower[3], upper[3];
+    cdnopt_calibration_apply(&cal, 3, forecast, NULL, lower, upper);
+    assert_near(lower[0], -0.5, 1e-9);
+    assert_near(upper[0], 0.5, 1e-9);
+    assert_near(lower[1], 150.0, 1e-9);
+    assert_near(upper[1], 250.0, 1e-9);
+    assert_near(lower[2], 75.0, 1e-9);
+    assert_near(upper[2], 125.0, 1e-9);
+    cdnopt_calibration_fini(&cal);
+
+    set.mean = NULL;
+    assert_int_equal(cdnopt_calibration_fit(&set, &p, &cal, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "relative calibration needs mean");
+}
+
 static void calibration_rejects_bad_std(void **state)
 {
     (void)state;
@@ -749,6 +791,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(calibration_shift_few_origins),
     cmocka_unit_test(calibration_survives_alloc_failure),
     cmocka_unit_test(calibration_apply_both_kinds),
+    cmocka_unit_test(calibration_relative_hand_computed),
     cmocka_unit_test(calibration_rejects_bad_std),
     cmocka_unit_test(samples_summary_values),
 };
