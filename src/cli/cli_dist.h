@@ -119,6 +119,7 @@ typedef struct cdnopt_cli_forecast_dir_args {
     int n_samples;                  /* MC paths per series */
     double safety;                  /* critical = upper x safety */
     uint64_t seed;                  /* combined with each series' name */
+    int recent_days;                /* days whose errors may widen the factors (--recent-days) */
 } cdnopt_cli_forecast_dir_args;
 
 /**
@@ -136,6 +137,8 @@ typedef struct cdnopt_cli_evaluate_dir_args {
     const cdnopt_cli_train_opts *train;  /* training flags when model_path is NULL */
     int test_days;                       /* whole days held out at the end of each series */
     int n_samples;                       /* MC paths per test origin */
+    int recent_days;                     /* days whose errors may widen the factors
+                                            (--recent-days) */
 } cdnopt_cli_evaluate_dir_args;
 
 /**

@@ -29,6 +29,7 @@ static int forecast_rows(const char *name, size_t index, const cdnopt_series *s,
     cdnopt_forecast_params fp = cdnopt_forecast_params_default();
     fp.horizon = (int)(a->horizon_s / s->step_s);
     fp.n_samples = a->n_samples;
+    fp.recent_days = a->recent_days;
     fp.safety = a->safety;
     fp.seed = cdnopt_cli_series_seed(a->seed, name);
     cdnopt_sampler sampler = cdnopt_sampler_from_model(a->model);
@@ -103,6 +104,7 @@ static int evaluate_rows(const char *name, size_t index, const cdnopt_series *s,
     cdnopt_eval_params p = cdnopt_eval_params_default();
     p.test_days = a->test_days;
     p.n_samples = a->n_samples;
+    p.recent_days = a->recent_days;
     p.seed = cdnopt_cli_series_seed((uint64_t)a->train->seed, name);
     p.calibrate.seed = p.seed;
     int rc = CDNOPT_OK;

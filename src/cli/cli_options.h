@@ -36,6 +36,14 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
      "CSV of bandwidth samples: a time column, then value columns", true, false},              \
     CDNOPT_CLI_READ_OPTIONS(d)
 
+/* Row of --recent-days, shared by forecast and evaluate so that both widen the stored
+ * interval factors the same way. */
+#define CDNOPT_CLI_RECENT_DAYS_OPTION(days)                                                     \
+    {"--recent-days", CDNOPT_CLI_INT, (days), 0, 365, "N",                                    \
+     "days before the forecast start whose forecast errors may widen the model's interval "   \
+     "factors (0 = the stored factors only)",                                                  \
+     false, false}
+
 /* Rows of the flags that say how to read a series file, for commands that name the
  * file with their own flag (train-agent --history). */
 #define CDNOPT_CLI_READ_OPTIONS(d)                                                              \

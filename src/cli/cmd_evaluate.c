@@ -104,6 +104,7 @@ typedef struct evaluate_args {
     const char *out_path;
     long test_days;
     long samples;
+    long recent_days;
     bool json;
 } evaluate_args;
 
@@ -143,6 +144,7 @@ static int run_evaluation(const evaluate_args *a, const cdnopt_cli_data_opts *da
     cdnopt_eval_params p = cdnopt_eval_params_default();
     p.test_days = (int)a->test_days;
     p.n_samples = (int)a->samples;
+    p.recent_days = (int)a->recent_days;
     p.seed = (uint64_t)train->seed;
     p.calibrate.seed = (uint64_t)train->seed;
     p.epoch_cb = cdnopt_cli_log_epoch;
@@ -167,7 +169,8 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
     cdnopt_cli_train_opts train = cdnopt_cli_train_opts_default();
-    evaluate_args a = {NULL, NULL, NULL, 7, 100, false};
+    evaluate_args a = {NULL, NULL, NULL, 7, 100, cdnopt_forecast_params_default().recent_days,
+                       false};
     cdnopt_cli_option opts[] = {
         CDNOPT_CLI_DATA_OPTIONS(&data),
         {"--test-days", CDNOPT_CLI_INT, &a.test_days, 1, 365, "N",
@@ -177,6 +180,7 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
         CDNOPT_CLI_TRAIN_OPTIONS(&train),
         {"--samples", CDNOPT_CLI_INT, &a.samples, 2, 100000, "N",
          "Monte-Carlo dropout paths per test origin", false, false},
+        CDNOPT_CLI_RECENT_DAYS_OPTION(&a.recent_days),
         {"--json", CDNOPT_CLI_FLAG, &a.json, 0, 0, "", "print the report as one JSON object",
          false, false},
         {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
@@ -200,7 +204,7 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
         rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir needs --out FILE for the results CSV");
     if (rc == CDNOPT_OK && a.series_dir != NULL) {
         cdnopt_cli_evaluate_dir_args da = {a.model_path, &train, (int)a.test_days,
-                                           (int)a.samples};
+                                           (int)a.samples, (int)a.recent_days};
         rc = cdnopt_cli_evaluate_dir(a.series_dir, &data, &da, a.out_path, err);
     } else if (rc == CDNOPT_OK) {
         rc = run_evaluation(&a, &data, &train, err);

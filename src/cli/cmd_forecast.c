@@ -92,6 +92,7 @@ typedef struct forecast_args {
     long samples;
     double safety;
     long seed;
+    long recent_days;
 } forecast_args;
 
 static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts *data,
@@ -113,6 +114,7 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
         cdnopt_forecast_params fp = cdnopt_forecast_params_default();
         fp.horizon = (int)(a->horizon_s / s->step_s);
         fp.n_samples = (int)a->samples;
+        fp.recent_days = (int)a->recent_days;
         fp.safety = a->safety;
         fp.seed = (uint64_t)a->seed;
         cdnopt_sampler sampler = cdnopt_sampler_from_model(m);
@@ -121,8 +123,10 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
     if (rc == CDNOPT_OK)
         rc = cdnopt_forecast_write_csv(f, a->out_path, err);
     if (rc == CDNOPT_OK)
-        CDNOPT_LOG_INFO(FORECAST_LOG, "wrote file=%s steps=%d samples=%ld calibrated=%s",
-                        a->out_path, f->horizon, a->samples, f->calibrated ? "yes" : "no");
+        CDNOPT_LOG_INFO(FORECAST_LOG,
+                        "wrote file=%s steps=%d samples=%ld calibrated=%s recent_days_used=%d",
+                        a->out_path, f->horizon, a->samples, f->calibrated ? "yes" : "no",
+                        f->recent_origins);
     cdnopt_forecast_result_free(f);
     cdnopt_series_free(s);
     return rc;
@@ -131,7 +135,8 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
 int cdnopt_cmd_forecast(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
-    forecast_args a = {NULL, NULL, NULL, 86400, 100, 1.2, 1};
+    forecast_args a = {NULL, NULL, NULL, 86400, 100, 1.2, 1,
+                       cdnopt_forecast_params_default().recent_days};
     cdnopt_cli_global_opts global = cdnopt_cli_global_opts_default();
     cdnopt_cli_option opts[] = {
         {"--model", CDNOPT_CLI_STRING, &a.model_path, 0, 0, "FILE",
@@ -145,6 +150,7 @@ int cdnopt_cmd_forecast(int argc, char **argv)
          "critical = upper bound x this factor", false, false},
         {"--seed", CDNOPT_CLI_INT, &a.seed, 0, 2147483647.0, "N", "seed of the dropout masks",
          false, false},
+        CDNOPT_CLI_RECENT_DAYS_OPTION(&a.recent_days),
         {"--out", CDNOPT_CLI_OUTPUT, &a.out_path, 0, 0, "FILE", "forecast CSV to write", true,
          false},
         {"--series-dir", CDNOPT_CLI_STRING, &a.series_dir, 0, 0, "DIR",
@@ -199,7 +205,8 @@ int cdnopt_cmd_forecast(int argc, char **argv)
                                             &ga, err);
     } else if (rc == CDNOPT_OK && a.series_dir != NULL) {
         cdnopt_cli_forecast_dir_args da = {m, have_cal ? &cal : NULL, a.horizon_s,
-                                           (int)a.samples, a.safety, (uint64_t)a.seed};
+                                           (int)a.samples, a.safety, (uint64_t)a.seed,
+                                           (int)a.recent_days};
         rc = cdnopt_cli_forecast_dir(a.series_dir, &data, &da, a.out_path, err);
     } else if (rc == CDNOPT_OK) {
         rc = forecast_and_write(&a, &data, m, have_cal ? &cal : NULL, err);
