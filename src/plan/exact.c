@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The exact planner: a mixed-integer program over whole-hour delays, solved with
- * GLPK's branch and bound (glp_intopt), warm-started from the greedy schedule.
+ * The exact planner: a mixed-integer program over whole-hour delays. GLPK solves its
+ * LP relaxation for the bound and branches on the largest releases to raise it. The
+ * schedule comes from greedy, ruin and recreate (ruin.c), the rounded LP and GLPK's
+ * branch and bound (glp_intopt) on neighbourhoods of the peak.
  *
  *   minimise P
  *   subject to  sum_k x[i][k] = 1                      for every release i
@@ -30,12 +32,23 @@
 #include <string.h>
 
 /* Releases freed per neighbourhood program, and the seconds each may take.
- * NOTE: tuned on the day workload (200 releases) only, where the schedule ends 1.3 to
- * 1.5 % above the bound after 60 s on a loaded 2-core machine, not within 1 %. */
+ * NOTE: tuned on the day workload (200 releases) only. */
 #define LNS_RELEASES 40
 #define LNS_CULPRITS 25
 #define LNS_SECONDS 5.0
 #define LNS_NEAR_HOURS 12 /* hours either side of the peak step for the second pick */
+
+/* Ruin-and-recreate rounds without a lower peak before a neighbourhood program runs:
+ * a few seconds on the day workload. */
+#define RUIN_PATIENCE 20000
+
+/* Share of the time limit for ruin and recreate on greedy's schedule before the root
+ * LP, so that the schedule improves even when the LP does not finish in time. */
+#define EARLY_SHARE 0.1
+
+/* Max share of the time left that the root LP may take. When it does not finish, ruin
+ * and recreate gets the rest. */
+#define ROOT_LP_SHARE 0.6
 
 /* Triplets of the constraint matrix, 1-based as glp_load_matrix wants them. */
 typedef struct triplets {
@@ -417,6 +430,8 @@ typedef struct lns {
     double peak;         /* peak of the current schedule (whole-hour model), Gbit/s */
     int rounds, improved;
     bool proved;         /* a program over every release finished within mip_gap */
+    cdnopt_rng *rng;
+    size_t ruin_rounds;  /* ruin-and-recreate rounds between the programs */
 } lns;
 
 /* Keep candidate as the current schedule when its peak is not higher. */
@@ -492,6 +507,9 @@ static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
     return rc;
 }
 
+/* Ruin and recreate until it stalls, then one neighbourhood program, and again until
+ * the deadline or the gap closes. A program can find joint moves that the fast rounds
+ * miss, but it takes seconds, so the fast rounds get most of the time. */
 static int run_lns(lns *state, double lp_bound, double deadline)
 {
     const plan_problem *problem = state->problem;
@@ -505,13 +523,24 @@ static int run_lns(lns *state, double lp_bound, double deadline)
         state->picked == NULL)
         rc = CDNOPT_ENOMEM;
 
-    cdnopt_rng rng;
-    cdnopt_rng_seed(&rng, 1);
+    plan_ruin_params ruin = {
+        .deadline = deadline,
+        .stop_peak = lp_bound / (1 - state->params->mip_gap),
+        .patience = RUIN_PATIENCE,
+    };
     if (rc == 0)
         state->peak = total_of_choice(problem, state->choice, state->total);
     while (rc == 0 && !state->proved && cdnopt_clock_s() < deadline - 0.05 &&
-           (state->peak - lp_bound) / state->peak > state->params->mip_gap)
-        rc = lns_round(state, &rng, deadline);
+           (state->peak - lp_bound) / state->peak > state->params->mip_gap) {
+        plan_ruin_stats stats;
+        rc = plan_ruin_recreate(problem, &ruin, state->rng, state->choice, &stats);
+        state->ruin_rounds += stats.rounds;
+        if (rc == 0)
+            state->peak = total_of_choice(problem, state->choice, state->total);
+        if (rc == 0 && cdnopt_clock_s() < deadline - 0.05 &&
+            (state->peak - lp_bound) / state->peak > state->params->mip_gap)
+            rc = lns_round(state, state->rng, deadline);
+    }
 
     cdnopt_free(state->total);
     cdnopt_free(state->background);
@@ -783,11 +812,12 @@ typedef struct exact_outcome {
     int lp_solves;   /* LPs solved while branching on the largest releases */
     double root_lp;  /* the root LP value, before branching */
     bool proved;
+    size_t ruin_rounds; /* ruin-and-recreate rounds */
 } exact_outcome;
 
 /* Root LP over every release: the bound, and a rounded schedule when it beats choice. */
 static int root_lp(const plan_problem *problem, const cdnopt_plan_params *params,
-                   double deadline, size_t *choice, exact_outcome *outcome)
+                   double lp_deadline, double deadline, size_t *choice, exact_outcome *outcome)
 {
     size_t n_releases = problem->releases->n;
     size_t *all = cdnopt_malloc(n_releases * sizeof *all);
@@ -801,7 +831,7 @@ static int root_lp(const plan_problem *problem, const cdnopt_plan_params *params
     if (rc == 0)
         rc = build(&m);
 
-    if (rc == 0 && solve_lp(&m, params, deadline)) {
+    if (rc == 0 && solve_lp(&m, params, lp_deadline)) {
         outcome->lp_bound = outcome->root_lp = glp_get_obj_val(m.lp);
         memcpy(rounded, choice, n_releases * sizeof *rounded);
         read_choice(&m, false, rounded);
@@ -826,22 +856,39 @@ static int root_lp(const plan_problem *problem, const cdnopt_plan_params *params
     return rc;
 }
 
+/* Ruin and recreate until deadline, or until patience rounds (0: no limit) bring no
+ * lower peak, down to the weak lower bound at most. */
+static int improve_without_lp(const plan_problem *problem, double deadline, size_t patience,
+                              cdnopt_rng *rng, size_t *choice, exact_outcome *outcome)
+{
+    plan_ruin_params params = {
+        .deadline = deadline,
+        .stop_peak = cdnopt_lower_bound_gbps(problem->baseline, problem->releases),
+        .patience = patience,
+    };
+    plan_ruin_stats stats;
+    int rc = plan_ruin_recreate(problem, &params, rng, choice, &stats);
+    outcome->ruin_rounds += stats.rounds;
+    return rc;
+}
+
 static void describe(cdnopt_plan_result *out, const cdnopt_plan_params *params,
                      const exact_outcome *outcome)
 {
     if (isnan(outcome->lp_bound)) {
         snprintf(out->method, sizeof out->method,
-                 "greedy schedule: the LP relaxation of the whole-hour program did not finish "
-                 "within the time limit");
+                 "greedy schedule and %zu ruin-and-recreate rounds: the LP relaxation of the "
+                 "whole-hour program did not finish within its share of the time limit",
+                 outcome->ruin_rounds);
         return;
     }
     snprintf(out->method, sizeof out->method,
-             "whole-hour MILP (GLPK): root LP %.3f, bound raised by %d LPs branching on the "
-             "largest releases; start from %s, %d neighbourhood programs of up to %d releases, "
-             "each LP-rounded and branched (%d improved)%s%s",
+             "whole-hour MILP (GLPK): root LP %.3f, raised by %d LPs branching on the largest "
+             "releases; start from %s; %zu ruin-and-recreate rounds, %d neighbourhood programs "
+             "of up to %d releases (%d improved)%s%s",
              outcome->root_lp, outcome->lp_solves,
-             outcome->rounded ? "rounded LP + local search" : "greedy", outcome->rounds,
-             LNS_RELEASES, outcome->improved, outcome->proved ? ", optimal" : "",
+             outcome->rounded ? "rounded LP + local search" : "greedy", outcome->ruin_rounds,
+             outcome->rounds, LNS_RELEASES, outcome->improved, outcome->proved ? ", optimal" : "",
              params->objective == CDNOPT_OBJECTIVE_P95
                  ? "; p95 is not solved exactly: greedy p95 local search on the peak schedule"
                  : "");
@@ -869,17 +916,28 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
     }
 
-    /* Greedy for the peak, then the root LP and its rounding, then neighbourhoods. */
+    /* Greedy for the peak, improved by ruin and recreate, then the root LP and its
+     * rounding, then neighbourhoods. Without an LP, ruin and recreate runs to the end. */
     exact_outcome outcome = {.lp_bound = NAN};
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 1);
     rc = plan_greedy_choose(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes, choice);
-    if (rc == 0 && cdnopt_clock_s() < deadline)
-        rc = root_lp(&problem, params, deadline, choice, &outcome);
+    if (rc == 0)
+        rc = improve_without_lp(&problem, started + EARLY_SHARE * params->time_limit_s,
+                                RUIN_PATIENCE, &rng, choice, &outcome);
+    if (rc == 0 && cdnopt_clock_s() < deadline) {
+        double lp_deadline = cdnopt_clock_s() + ROOT_LP_SHARE * (deadline - cdnopt_clock_s());
+        rc = root_lp(&problem, params, lp_deadline, deadline, choice, &outcome);
+    }
     if (rc == 0 && !isnan(outcome.lp_bound)) {
-        lns state = {.problem = &problem, .params = params, .choice = choice};
+        lns state = {.problem = &problem, .params = params, .choice = choice, .rng = &rng};
         rc = run_lns(&state, outcome.lp_bound, deadline);
         outcome.rounds = state.rounds;
         outcome.improved = state.improved;
         outcome.proved = state.proved;
+        outcome.ruin_rounds += state.ruin_rounds;
+    } else if (rc == 0) {
+        rc = improve_without_lp(&problem, deadline, 0, &rng, choice, &outcome);
     }
 
     /* The program minimises the peak; for p95 the greedy local search takes over. */

@@ -59,6 +59,29 @@ int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, 
 int plan_local_search(const plan_problem *problem, cdnopt_objective objective, int passes,
                       size_t *choice);
 
+/* Settings of plan_ruin_recreate. */
+typedef struct plan_ruin_params {
+    double deadline;   /* cdnopt_clock_s() value at which the search stops */
+    double stop_peak;  /* stop once the peak is at or below this, Gbit/s */
+    size_t patience;   /* stop after this many rounds without a lower peak; 0: no limit */
+    size_t max_rounds; /* stop after this many rounds; 0: no limit */
+} plan_ruin_params;
+
+/* What one plan_ruin_recreate run did. */
+typedef struct plan_ruin_stats {
+    double start_peak, peak; /* peak on entry and of the returned choice, Gbit/s */
+    size_t rounds;           /* rounds run */
+    size_t accepted;         /* rounds whose result was kept */
+    size_t kicks;            /* large rounds kept whatever their result */
+} plan_ruin_stats;
+
+/* Lower the peak of choice by ruin and recreate (ruin.c). On return choice contains the
+ * lowest-peak schedule seen, so its peak is never above the peak on entry. The peaks in
+ * stats come from running totals and may differ from a dense evaluation by rounding.
+ * Returns 0 or CDNOPT_ENOMEM. */
+int plan_ruin_recreate(const plan_problem *problem, const plan_ruin_params *params,
+                       cdnopt_rng *rng, size_t *choice, plan_ruin_stats *stats);
+
 /* Fill out (schedule, figures, reductions, bound) from a choice; sets everything but
  * lp_bound_gbps, gap, solve_s, optimal, method. */
 int plan_finish(const plan_problem *problem, const size_t *choice, cdnopt_plan_result *out,

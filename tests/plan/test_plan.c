@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "../../src/plan/plan-impl.h"
 #include "cdnopt/plan.h"
 #include "testutil.h"
 
@@ -127,6 +128,121 @@ static void exact_finds_brute_force_optimum(void **state)
     cdnopt_release_set_free(c.releases);
 }
 
+/* Six releases planned at 16:00-21:00 on 48 hourly steps. The baseline has a daytime
+ * plateau and a bump of up to 10 Gbit/s that moves from hour to hour. Delays of 0-5 h,
+ * ratios 0.5 and 1.0 and waves of 4 hours give 12 options per release, enough that
+ * greedy's valley filling misses the optimum. */
+static void six_case_init(small_case *c)
+{
+    for (int h = 0; h < 48; h++) {
+        c->times[h] = day0 + h * HOUR;
+        int hour = h % 24;
+        c->values[h] = 100.0 + (hour >= 9 && hour <= 20 ? 60.0 : 0.0) + (double)((h * 7) % 11);
+    }
+    c->baseline = (cdnopt_series){48, HOUR, c->times, c->values, NULL};
+
+    c->rules = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "max_delay = 5h", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "batch_ratios = 0.5, 1.0", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "blackout = none", "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&c->rules, "duration = 4h", "t", err), 0);
+
+    cdnopt_release items[6];
+    for (int i = 0; i < 6; i++) {
+        memset(&items[i], 0, sizeof items[i]);
+        snprintf(items[i].id, sizeof items[i].id, "r%d", i);
+        items[i].size_mb = 200 + 97 * ((i * 5) % 7);
+        items[i].users = 5e4 + 2.5e4 * ((i * 3) % 5);
+        items[i].planned_at = day0 + (16 + (i * 4) % 6) * HOUR;
+    }
+    assert_int_equal(cdnopt_release_set_new(items, 6, &c->releases, err), 0);
+}
+
+/* The LP bound is at most the peak of every schedule: greedy's, exact's and the naive
+ * one. Exact starts from greedy's schedule, so it is never worse, and here it is
+ * strictly better. */
+static void exact_beats_greedy_above_bound(void **state)
+{
+    (void)state;
+    small_case c;
+    six_case_init(&c);
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.mip_gap = 0;
+    params.time_limit_s = 30;
+    cdnopt_plan_result greedy, exact;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &greedy, err),
+                     0);
+    assert_int_equal(cdnopt_plan_exact(&c.baseline, c.releases, &c.rules, &params, &exact, err),
+                     0);
+    check_result(&c, &exact);
+
+    assert_true(exact.planned.peak_gbps <= greedy.planned.peak_gbps - 1.0);
+    assert_false(isnan(exact.lp_bound_gbps));
+    assert_true(exact.lp_bound_gbps <= exact.planned.peak_gbps + 1e-6);
+    assert_true(exact.lp_bound_gbps <= greedy.planned.peak_gbps);
+    assert_true(exact.lp_bound_gbps <= exact.naive.peak_gbps);
+    assert_true(exact.lp_bound_gbps >= exact.lower_bound_gbps - 1e-6);
+    assert_true(exact.gap >= -1e-9);
+    cdnopt_plan_result_clear(&greedy);
+    cdnopt_plan_result_clear(&exact);
+    cdnopt_release_set_free(c.releases);
+}
+
+/* Peak of the whole-hour model's total for a choice of options. */
+static double peak_of_choice(const plan_problem *problem, const size_t *choice)
+{
+    double total[48];
+    memcpy(total, problem->baseline->v, problem->n * sizeof *total);
+    for (size_t i = 0; i < problem->releases->n; i++)
+        plan_apply(problem, total, i, &problem->options[problem->option_offset[i] + choice[i]],
+                   1.0);
+    double peak = -INFINITY;
+    for (size_t s = 0; s < problem->n; s++)
+        peak = fmax(peak, total[s]);
+    return peak;
+}
+
+/* From every release at its first option (no delay, ratio 0.5) ruin and recreate
+ * lowers the peak, and with a round limit the same seed gives the same schedule. */
+static void ruin_recreate_lowers_peak(void **state)
+{
+    (void)state;
+    small_case c;
+    six_case_init(&c);
+    plan_problem problem;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(plan_problem_init(&problem, &c.baseline, c.releases, &c.rules, HOUR, err),
+                     0);
+    size_t first_run[6] = {0}, second_run[6] = {0};
+    double first_option_peak = peak_of_choice(&problem, first_run);
+
+    plan_ruin_params params = {.deadline = cdnopt_clock_s() + 60, .stop_peak = 0,
+                               .max_rounds = 2000};
+    plan_ruin_stats stats;
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 7);
+    assert_int_equal(plan_ruin_recreate(&problem, &params, &rng, first_run, &stats), 0);
+    double peak = peak_of_choice(&problem, first_run);
+    assert_near(stats.start_peak, first_option_peak, 1e-9);
+    assert_near(stats.peak, peak, 1e-6);
+    assert_true(peak <= first_option_peak - 10.0);
+    assert_int_equal(stats.rounds, 2000);
+
+    cdnopt_rng_seed(&rng, 7);
+    assert_int_equal(plan_ruin_recreate(&problem, &params, &rng, second_run, &stats), 0);
+    assert_memory_equal(first_run, second_run, sizeof first_run);
+
+    /* A search that starts at or below stop_peak returns the choice unchanged. */
+    params.stop_peak = peak;
+    assert_int_equal(plan_ruin_recreate(&problem, &params, &rng, second_run, &stats), 0);
+    assert_int_equal(stats.rounds, 0);
+    assert_memory_equal(first_run, second_run, sizeof first_run);
+    plan_problem_free(&problem);
+    cdnopt_release_set_free(c.releases);
+}
+
 static void greedy_reaches_brute_force_optimum(void **state)
 {
     (void)state;
@@ -244,6 +360,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_finds_brute_force_optimum),
         cmocka_unit_test(greedy_reaches_brute_force_optimum),
+        cmocka_unit_test(exact_beats_greedy_above_bound),
+        cmocka_unit_test(ruin_recreate_lowers_peak),
         cmocka_unit_test(p95_objective_not_worse),
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),

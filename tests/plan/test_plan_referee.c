@@ -100,6 +100,10 @@ static void plan_and_compare(const cdnopt_plan_params *params, bool exact)
 
     /* The release model's target for planning against the baseline. */
     assert_true(r.peak_reduction >= 0.45);
+
+    /* A bound of the whole-hour problem is at most the peak of any schedule in it. */
+    if (exact && !isnan(r.lp_bound_gbps))
+        assert_true(r.lp_bound_gbps <= r.planned.peak_gbps * (1 + 1e-9));
     cdnopt_free(json);
     cdnopt_plan_result_clear(&r);
     cdnopt_release_set_free(releases);
