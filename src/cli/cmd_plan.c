@@ -95,9 +95,10 @@ static void print_members(const cdnopt_plan_forecast *f, const plan_flags *flags
             separator = ", ";
         }
     }
-    printf(" (backtest of %.1f h); planned on the %s line, margin %.3f x %g\n",
+    bool scenarios = strcmp(flags->plan_on, "scenarios") == 0;
+    printf(" (backtest of %.1f h); planned on the %s%s, margin %.3f x %g\n",
            (double)f->backtest_steps * (double)f->mean->step_s / 3600.0, flags->plan_on,
-           f->margin, flags->safety);
+           scenarios ? "" : " line", f->margin, flags->safety);
 }
 
 /*
