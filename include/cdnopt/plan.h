@@ -47,6 +47,10 @@
  * - The p95 local search ends with a peak repair that may raise p95 by up to 1 %.
  * - start_step_s must be a multiple of the baseline step that divides one hour, and
  *   the exact planner takes only 3600 (whole-hour delays).
+ * - cdnopt_plan_robust() minimises the peak only. It runs greedy's stages once per
+ *   scenario, so it takes up to n_lines times as long as greedy. Whether it beats
+ *   greedy on the scenarios' mean depends on the traffic: it did on forecasts of the
+ *   UK academic backbone series but not of the European ISP series (docs/benchmarks.md).
  */
 #ifndef CDNOPT_PLAN_H
 #define CDNOPT_PLAN_H
