@@ -24,7 +24,11 @@
  * copy, Adam and double-DQN targets), and a mask network with sigmoid outputs that
  * predicts which local actions are valid, learned from the masks the environment
  * reports. Acting takes the argmax of Q over the actions that are valid by the hard
- * rules and predicted valid by the mask network.
+ * rules and predicted valid by the mask network. The agent never waits (level 0) while
+ * waiting would force a pending release to its latest start: such a wait only gives up
+ * options, because placing the release now at the same start remains possible. Training first learns from
+ * demonstrations of a one-step greedy expert (cdnopt_env_expert_action()) with a
+ * large-margin loss beside the TD loss, then from its own epsilon-greedy episodes.
  *
  * Usage (planning with a trained agent):
  *     cdnopt_agent *agent = NULL;
@@ -43,14 +47,19 @@
  *   0.5, so the agent never uses a sub-hour delay or an all-at-once release, even
  *   where the rules allow one.
  * - The observation sees 48 hours from its anchor hour at hourly resolution (the
- *   maximum of each hour); traffic beyond that window only enters through rewards.
+ *   maximum of each hour); traffic beyond that window only enters through rewards
+ *   and the one-step look-ahead of the local actions.
+ * - With the p95 objective the look-ahead sorts the grid once per local action whose
+ *   wave rises above the current p95, so a decision costs far more than with peak.
  * - The environment plans against the baseline it is given: with a forecast, the
  *   rewards are those of the forecast, not of the traffic that will happen.
  * - The global mask is exact (a shard is valid while it has pending releases), so the
  *   mask network covers local actions only.
- * - A trained agent plans far worse than the greedy planner (29-54 % higher peaks on
- *   the benchmark workloads, docs/benchmarks.md); cdnopt_plan_dqn() with repair
- *   closes the gap with greedy's local search.
+ * - A trained agent plans peaks about 3 to 9 % above the greedy planner's on the
+ *   benchmark workloads (docs/benchmarks.md). It learns from a one-step expert that
+ *   plans one day at a time with no local search, and its own episodes have not
+ *   improved on that. cdnopt_plan_dqn() with repair closes the gap with greedy's
+ *   local search.
  * - An agent object is not thread-safe: acting uses its scratch arena. Training runs
  *   its worker threads on the weights read-only, each with its own arena.
  */
@@ -75,7 +84,7 @@
 #define CDNOPT_ENV_LEVELS 5         /* release levels 0, 10, 30, 50, 100 % */
 #define CDNOPT_ENV_DELAYS 24        /* whole-hour delays 0 .. 23 */
 #define CDNOPT_ENV_RATIOS 3         /* batch ratios 0.1, 0.3, 0.5 */
-#define CDNOPT_ENV_WINDOW_H 48      /* hours of baseline and impact in an observation */
+#define CDNOPT_ENV_WINDOW_H 48      /* hours of total traffic in an observation */
 #define CDNOPT_ENV_GLOBAL_ACTIONS (CDNOPT_ENV_SHARDS * CDNOPT_ENV_LEVELS)
 #define CDNOPT_ENV_LOCAL_ACTIONS (CDNOPT_ENV_DELAYS * CDNOPT_ENV_RATIOS)
 #define CDNOPT_ENV_MAX_ACTIONS CDNOPT_ENV_GLOBAL_ACTIONS
@@ -86,35 +95,33 @@
  *   CALENDAR  8  anchor hour / 23, sin and cos of the anchor hour (mapped to [0, 1]),
  *                weekday / 6, weekend flag, clock / 47, phase (0 global, 1 local),
  *                level of the current step / 100
- *   BASELINE 48  max baseline of each hour from the anchor, / scale
- *   IMPACT   48  max release traffic already placed in each hour, / scale
- *   PENDING  24  pending releases per shard / largest shard at reset
+ *   TOTAL    48  max total (baseline + placed releases) of each hour from the anchor,
+ *                / scale
  *   ENERGY   24  pending traffic per shard / the day's release traffic
- *   SLACK    24  hours until the shard's first forced placement / 24
- *   SHARD    24  one-hot of the anchor shard
+ *   LARGEST  24  traffic of the shard's largest pending release / the day's largest
  *   RELEASE   8  size / 8000 MB, size over the blackout threshold, log(1 + users) /
  *                log(1 + 3e7), traffic / (scale x 1 h), planned minute / 60, hours
  *                left to its latest start / 24, share of the step's releases done,
  *                current objective / scale
- *   HEADROOM 24  for delay d = 0 .. 23 from the anchor: (current objective - max total
- *                of hours d .. d+3) / scale, 0 where those hours reach the objective
- *   LOAD     24  for delay d: mean of the hourly max total of hours d .. d+11, / scale
- * scale is 2.5 x the largest baseline value of the 72 hours from the day's midnight;
- * every value is clipped to [0, 1]. HEADROOM and LOAD summarise the total
- * (baseline + placed releases) per local delay, so that the network compares delays
- * without having to learn the shift from a delay to its hours.
+ *   REACH    72  for local action a (delay a / 3, ratio a % 3): 0.5 + (R - current
+ *                objective) / (0.5 x scale), where R is the highest total the
+ *                release's wave would reach with a (the greedy planner's criterion)
+ *   RISE     72  for local action a: the objective increase a would cause /
+ *                (0.1 x scale), exact for peak and p95
+ * scale is 2.5 x the largest baseline value of the 72 hours from the day's midnight.
+ * Every value is clipped to [0, 1]. REACH and RISE are a one-step look-ahead computed
+ * from the state. They are 0 in global decisions and 1 for a wave that would leave
+ * the baseline. With them the network compares actions by their exact effect and
+ * need not learn the wave's shape from hourly summaries.
  */
 enum {
     CDNOPT_OBS_CALENDAR = 0,
-    CDNOPT_OBS_BASELINE = 8,
-    CDNOPT_OBS_IMPACT = 56,
-    CDNOPT_OBS_PENDING = 104,
-    CDNOPT_OBS_ENERGY = 128,
-    CDNOPT_OBS_SLACK = 152,
-    CDNOPT_OBS_SHARD = 176,
-    CDNOPT_OBS_RELEASE = 200,
-    CDNOPT_OBS_HEADROOM = 208,
-    CDNOPT_OBS_LOAD = 232,
+    CDNOPT_OBS_TOTAL = 8,
+    CDNOPT_OBS_ENERGY = 56,
+    CDNOPT_OBS_LARGEST = 80,
+    CDNOPT_OBS_RELEASE = 104,
+    CDNOPT_OBS_REACH = 112,
+    CDNOPT_OBS_RISE = 184,
     CDNOPT_OBS_END = 256,
 };
 
@@ -189,6 +196,12 @@ void cdnopt_env_observe(const cdnopt_env *env, float *obs);
 int cdnopt_env_mask(const cdnopt_env *env, uint8_t *mask);
 
 /**
+ * Whether a level-0 global action (waiting) now would make the environment place a
+ * pending release at its latest start. Always false outside global decisions.
+ */
+bool cdnopt_env_wait_forces(const cdnopt_env *env);
+
+/**
  * Take one action of the current phase.
  * @return 0, or CDNOPT_EINVAL with a message when the action is out of range, masked,
  *         or the episode is done (nothing changes then).
@@ -197,6 +210,16 @@ int cdnopt_env_step(cdnopt_env *env, int action, cdnopt_env_step_result *result,
 
 /** Current value of the objective (peak or p95 of the total), Gbit/s. */
 double cdnopt_env_objective_value(const cdnopt_env *env);
+
+/**
+ * Choose the one-step greedy expert's action for the current phase. In a global
+ * decision it is the shard whose largest pending release carries the most traffic, at
+ * level 10 %, so the clock never moves. In a local decision it is the valid action
+ * whose wave reaches the lowest total, ties to the smaller delay and ratio. Its
+ * episodes are the demonstrations the agent learns from.
+ * @return 0, or CDNOPT_EINVAL when the episode is done.
+ */
+int cdnopt_env_expert_action(const cdnopt_env *env, int *action);
 
 /** Total traffic (baseline + placed releases) on the baseline's grid, borrowed. */
 const double *cdnopt_env_total(const cdnopt_env *env);
@@ -270,6 +293,10 @@ typedef struct cdnopt_agent_params {
     double mask_threshold;  /* predicted validity at or above this counts, default 0.5 */
     bool use_mask_net;      /* narrow the hard mask by the mask network, default true */
     double reward_scale;    /* rewards are divided by env scale and multiplied by this, 10 */
+    double demo_margin;     /* large-margin loss on demonstrations, scaled reward units,
+                               default 0.05 */
+    double demo_share;      /* share of each update's batch drawn from demonstrations
+                               (when there are any), default 0.5 */
     cdnopt_objective objective; /* figure the agent was trained on (stored in the file) */
     uint64_t seed;          /* initial weights and sampling, default 1 */
 } cdnopt_agent_params;
@@ -295,7 +322,8 @@ const cdnopt_agent_params *cdnopt_agent_params_of(const cdnopt_agent *agent);
 /**
  * Choose an action for the environment's current phase: with probability epsilon a
  * uniform draw among the valid actions, else the argmax of Q over them. Valid means
- * allowed by the environment's mask and, for local actions with use_mask_net, also
+ * allowed by the environment's mask, not a wait that would force a release
+ * (cdnopt_env_wait_forces()), and, for local actions with use_mask_net, also
  * predicted valid (the hard mask alone is used when the prediction leaves nothing).
  * @param rng  used only when epsilon > 0; may be NULL then.
  * @return 0, CDNOPT_EINVAL (episode done) or CDNOPT_ENOMEM.
@@ -327,11 +355,17 @@ typedef int (*cdnopt_train_callback)(const cdnopt_train_progress *progress, void
 typedef struct cdnopt_train_params {
     int episodes;               /* episodes to run, default 1200 */
     int workers;                /* environment threads, default 2 */
-    double eps_start;           /* initial exploration rate, default 1.0 */
-    double eps_end;             /* final exploration rate, default 0.05 */
+    double eps_start;           /* initial exploration rate, default 0.1 */
+    double eps_end;             /* final exploration rate, default 0.01 */
     double eps_decay_share;     /* share of the episodes over which epsilon falls, 0.6 */
     int updates_per_episode;    /* gradient updates per finished episode, default 32 */
     int warmup;                 /* transitions collected before the first update, 1000 */
+    int demo_episodes;          /* episodes of the one-step greedy expert stored as
+                                   demonstrations and pretrained on before the first
+                                   round (0 = none), default 200 */
+    bool keep_best;             /* end with the weights whose validation reduction was the
+                                   highest (pretraining included), not the last ones;
+                                   needs a validation day, default true */
     int n_step;                 /* decisions summed into one replay transition, default 8 */
     cdnopt_episode_params episode; /* how episodes are drawn */
     uint64_t seed;              /* episode draws and exploration, default 1 */
@@ -367,10 +401,11 @@ typedef struct cdnopt_rollout_hooks {
 void cdnopt_agent_set_rollout_hooks(cdnopt_agent *agent, const cdnopt_rollout_hooks *hooks);
 
 /**
- * Train the agent on episodes drawn from history. Rounds run `workers` episodes in
- * parallel threads with the current weights, then the main thread stores their
- * transitions in worker order and runs the updates, so a run is reproducible for a
- * seed and a worker count.
+ * Train the agent on episodes drawn from history. Demonstrations and pretraining on
+ * them come first (demo_episodes). Rounds run `workers` episodes in parallel threads
+ * with the current weights, then the main thread stores their transitions in worker
+ * order and runs the updates, so a run is reproducible for a seed and a worker count.
+ * With keep_best and a validation day the agent ends with its best-validated weights.
  * @param days       midnights of history an episode may start at (cdnopt_episode_days()).
  * @param val_base   validation baseline (may be NULL to skip validation); borrowed.
  * @param val_set    validation releases for val_base; borrowed.

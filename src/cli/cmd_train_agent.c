@@ -30,6 +30,8 @@ static const char synopsis[] =
 static const char description[] =
     "Train the masked DQN release planner. Each episode is a 3-day window of the history\n"
     "(rescaled to peak at 1,000 Gbit/s) with a random day of releases on its first day.\n"
+    "Before the first round, --demo-episodes episodes of a one-step greedy expert are\n"
+    "stored as demonstrations and the agent is pretrained on them (progress row 0).\n"
     "Progress per round goes to stderr: episodes, mean return (Gbit/s of peak added),\n"
     "epsilon, TD loss, mask accuracy and the peak reduction on the validation day.\n"
     "--exclude takes comma-separated spans FROM..TO of dates (YYYY-MM-DD, TO exclusive)\n"
@@ -46,8 +48,8 @@ typedef struct train_agent_opts {
     const char *objective;
     const char *val_day;
     long episodes, workers, seed, hidden, updates, batch;
-    long min_releases, max_releases;
-    double lr, gamma;
+    long min_releases, max_releases, demo_episodes;
+    double lr, gamma, demo_margin;
 } train_agent_opts;
 
 /* Parse "2004-12-01..2004-12-17,2005-01-01..2005-01-02" into spans of civil seconds. */
@@ -181,6 +183,8 @@ static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
     tp->seed = (uint64_t)o->seed;
     tp->episode.min_releases = (size_t)o->min_releases;
     tp->episode.max_releases = (size_t)o->max_releases;
+    tp->demo_episodes = (int)o->demo_episodes;
+    ap->demo_margin = o->demo_margin;
     return CDNOPT_OK;
 }
 
@@ -216,8 +220,8 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
         cdnopt_rng rng;
         cdnopt_rng_seed(&rng, VALIDATION_SEED);
         cdnopt_episode_params vp = cdnopt_episode_params_default();
-        vp.min_releases = vp.max_releases = 200;
-        vp.min_energy = vp.max_energy = 1.0;
+        vp.min_releases = vp.max_releases = 400;
+        vp.min_energy = vp.max_energy = 1.5;
         rc = cdnopt_episode_draw(history, &val, 1, &vp, &rng, &val_base, &val_set, err);
     }
     if (rc == CDNOPT_OK)
@@ -261,7 +265,8 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
 {
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
-                          .max_releases = 400, .lr = 5e-4, .gamma = 0.95};
+                          .max_releases = 400, .lr = 5e-4, .gamma = 0.95,
+                          .demo_episodes = 200, .demo_margin = 0.05};
     /* --history is read with the same repair flags as --data elsewhere. Its unit does
      * not matter, because each window is rescaled, so values are kept as written. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
@@ -304,6 +309,12 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
          "minimum releases in a training episode", false, false},
         {"--max-releases", CDNOPT_CLI_INT, &o.max_releases, 1, 100000, "N",
          "maximum releases in a training episode", false, false},
+        {"--demo-episodes", CDNOPT_CLI_INT, &o.demo_episodes, 0, 1e6, "N",
+         "episodes of the one-step greedy expert to learn from before training (0 = none)",
+         false, false},
+        {"--demo-margin", CDNOPT_CLI_DOUBLE, &o.demo_margin, 0, 10, "M",
+         "margin by which Q must rank the expert's action first, in scaled reward units",
+         false, false},
     };
     size_t n_opts = sizeof opts / sizeof opts[0];
 

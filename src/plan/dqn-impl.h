@@ -14,16 +14,16 @@
 
 /* Format name and version written to the root of an agent file. */
 #define DQN_FORMAT_NAME "cdnopt-agent"
-#define DQN_FORMAT_VERSION 1
+#define DQN_FORMAT_VERSION 2
 
 /* Indices of the two Q heads: the values of cdnopt_env_phase they act in. */
 enum { DQN_GLOBAL = CDNOPT_ENV_GLOBAL, DQN_LOCAL = CDNOPT_ENV_LOCAL, DQN_HEADS = 2 };
 
-/* Values in the input row of one delay, see dqn_delay_rows(). */
-#define DQN_DELAY_FEATURES 43
-
-/* Hours of baseline and impact from a delay that its row carries. */
+/* Hours of total traffic from a delay that its row carries. */
 #define DQN_DELAY_HOURS 12
+
+/* Values in the input row of one delay, see dqn_delay_rows(). */
+#define DQN_DELAY_FEATURES (17 + 2 * CDNOPT_ENV_RATIOS + DQN_DELAY_HOURS)
 
 /*
  * A multi-layer perceptron: ReLU hidden layers and a linear output layer. With
@@ -41,8 +41,8 @@ typedef struct dqn_mlp {
 
 /*
  * Expand batch observations into batch x CDNOPT_ENV_DELAYS rows of DQN_DELAY_FEATURES:
- * the calendar and release blocks, delay / 23, the delay's HEADROOM and LOAD, and
- * the baseline and impact of the DQN_DELAY_HOURS hours from the delay.
+ * the calendar and release blocks, delay / 23, the delay's REACH and RISE of each
+ * ratio, and the TOTAL of the DQN_DELAY_HOURS hours from the delay.
  */
 void dqn_delay_rows(const float *obs, size_t batch, float *rows);
 
@@ -85,14 +85,14 @@ typedef struct dqn_replay {
 int dqn_replay_init(dqn_replay *replay, size_t capacity, int n_actions);
 void dqn_replay_free(dqn_replay *replay);
 void dqn_replay_push(dqn_replay *replay, const dqn_transition *t);
-void dqn_replay_sample(const dqn_replay *replay, cdnopt_rng *rng, size_t batch, size_t *slots);
 
 /* A Q-network, its target copy, its optimizer and its replay. */
 typedef struct dqn_head {
     int n_actions;
     dqn_mlp online, target;
     cdnopt_adam *adam;
-    dqn_replay replay; /* allocated only for training */
+    dqn_replay replay; /* the agent's own transitions, allocated only for training */
+    dqn_replay demo;   /* the expert's demonstrations, allocated only for training */
 } dqn_head;
 
 struct cdnopt_agent {
@@ -117,18 +117,29 @@ int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *sc
                 size_t batch, const float *next_obs, const uint8_t *next_mask,
                 const float *reward, const float *discount, float *y);
 
+/* Which rows of a batch are demonstrations, for the large-margin loss. */
+typedef struct dqn_margin {
+    const uint8_t *demo;  /* per row: 1 when the action is the expert's */
+    const uint8_t *valid; /* per row, n_actions validity flags of its state */
+    float margin;         /* Q(s, a_E) must beat every other valid action by this */
+} dqn_margin;
+
 /*
  * One gradient step of a head on the given batch (rows of obs, actions, targets):
- * Huber loss (delta 1) on Q(s, a) - y for the taken actions only, averaged over the
- * batch, then Adam with gradient clipping. *loss receives the mean loss.
+ * Huber loss (delta 1) on Q(s, a) - y for the taken actions only, plus, for the rows
+ * margin marks as demonstrations, the large-margin loss max_a (Q(s, a) + margin
+ * [a != a_E]) - Q(s, a_E) over valid a; averaged over the batch, then Adam with
+ * gradient clipping. margin may be NULL (no demonstrations). *loss receives the
+ * mean loss.
  */
 int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const float *obs,
-                  const int16_t *action, const float *y, float *loss);
+                  const int16_t *action, const float *y, const dqn_margin *margin, float *loss);
 
-/* Sample a batch from the head's replay, compute targets and fit; *loss as above. */
+/* Draw a batch (demo_share of it from the demonstrations, if any), compute targets and
+ * fit; *loss as above. CDNOPT_EINVAL when both rings are empty. */
 int dqn_update_head(cdnopt_agent *agent, int kind, cdnopt_rng *rng, float *loss);
 
-/* One binary cross-entropy step of the mask network on a batch from the local replay;
+/* One binary cross-entropy step of the mask network on a batch from the local rings;
  * *accuracy receives the share of thresholded predictions that match. */
 int dqn_update_mask(cdnopt_agent *agent, cdnopt_rng *rng, float *accuracy);
 
@@ -142,7 +153,15 @@ void dqn_sync_targets(cdnopt_agent *agent);
 int dqn_choose(const cdnopt_agent *agent, int kind, cdnopt_scratch *scratch, const float *obs,
                const uint8_t *hard_mask, double epsilon, cdnopt_rng *rng, int *action);
 
-/* Allocate the replays of both heads (training only). */
+/*
+ * Write the actions the agent may take (cdnopt_env_n_actions() bytes): the
+ * environment's mask without the waits that would force a release, because such a wait
+ * only gives up options. A global decision keeps at least one action, since every shard
+ * with pending releases allows a nonzero level.
+ */
+void dqn_policy_mask(const cdnopt_env *env, uint8_t *mask);
+
+/* Allocate the replay and demonstration rings of both heads (training only). */
 int dqn_replays_init(cdnopt_agent *agent);
 
 #endif

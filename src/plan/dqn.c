@@ -24,6 +24,8 @@ cdnopt_agent_params cdnopt_agent_params_default(void)
         .mask_threshold = 0.5,
         .use_mask_net = true,
         .reward_scale = 10.0,
+        .demo_margin = 0.05,
+        .demo_share = 0.5,
         .objective = CDNOPT_OBJECTIVE_PEAK,
         .seed = 1,
     };
@@ -72,13 +74,14 @@ void dqn_delay_rows(const float *obs, size_t batch, float *rows)
         const float *o = obs + b * CDNOPT_ENV_OBS;
         for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
             float *r = rows + (b * CDNOPT_ENV_DELAYS + (size_t)d) * DQN_DELAY_FEATURES;
+            const float *reach = o + CDNOPT_OBS_REACH + d * CDNOPT_ENV_RATIOS;
+            const float *rise = o + CDNOPT_OBS_RISE + d * CDNOPT_ENV_RATIOS;
             memcpy(r, o + CDNOPT_OBS_CALENDAR, 8 * sizeof(float));
             memcpy(r + 8, o + CDNOPT_OBS_RELEASE, 8 * sizeof(float));
             r[16] = (float)d / (CDNOPT_ENV_DELAYS - 1);
-            r[17] = o[CDNOPT_OBS_HEADROOM + d];
-            r[18] = o[CDNOPT_OBS_LOAD + d];
-            memcpy(r + 19, o + CDNOPT_OBS_BASELINE + d, DQN_DELAY_HOURS * sizeof(float));
-            memcpy(r + 19 + DQN_DELAY_HOURS, o + CDNOPT_OBS_IMPACT + d,
+            memcpy(r + 17, reach, CDNOPT_ENV_RATIOS * sizeof(float));
+            memcpy(r + 17 + CDNOPT_ENV_RATIOS, rise, CDNOPT_ENV_RATIOS * sizeof(float));
+            memcpy(r + 17 + 2 * CDNOPT_ENV_RATIOS, o + CDNOPT_OBS_TOTAL + d,
                    DQN_DELAY_HOURS * sizeof(float));
         }
     }
@@ -142,6 +145,10 @@ static int check_params(const cdnopt_agent_params *p, char *err)
     if (!(p->mask_threshold > 0 && p->mask_threshold < 1) || !(p->reward_scale > 0))
         return cdnopt_fail(err, CDNOPT_EINVAL, "mask threshold %g must be in (0, 1) and reward "
                            "scale %g positive", p->mask_threshold, p->reward_scale);
+    if (!(p->demo_margin >= 0) || !(p->demo_share >= 0 && p->demo_share <= 1))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "demonstration margin %g must not be negative "
+                           "and demonstration share %g must be in [0, 1]", p->demo_margin,
+                           p->demo_share);
     if (p->objective != CDNOPT_OBJECTIVE_PEAK && p->objective != CDNOPT_OBJECTIVE_P95)
         return cdnopt_fail(err, CDNOPT_EINVAL, "unknown objective %d", (int)p->objective);
     return CDNOPT_OK;
@@ -179,6 +186,7 @@ static void head_free(dqn_head *head)
     dqn_mlp_free(&head->target);
     cdnopt_adam_free(head->adam);
     dqn_replay_free(&head->replay);
+    dqn_replay_free(&head->demo);
     memset(head, 0, sizeof *head);
 }
 
@@ -242,18 +250,22 @@ const cdnopt_agent_params *cdnopt_agent_params_of(const cdnopt_agent *agent)
 int dqn_replays_init(cdnopt_agent *agent)
 {
     /* Global decisions are far fewer than local ones (one per step against one per
-     * release), so their ring is a quarter of the size. */
+     * release), so their rings are a quarter of the size. Demonstrations get rings of
+     * their own, so that the agent's transitions never overwrite them. */
     size_t local_cap = agent->params.replay_capacity;
     size_t global_cap = local_cap / 4 > (size_t)agent->params.batch ? local_cap / 4
                                                                      : (size_t)agent->params.batch;
-    if (agent->heads[DQN_LOCAL].replay.capacity == 0) {
-        int rc = dqn_replay_init(&agent->heads[DQN_LOCAL].replay, local_cap, CDNOPT_ENV_LOCAL_ACTIONS);
+    dqn_replay *rings[4] = {&agent->heads[DQN_LOCAL].replay, &agent->heads[DQN_LOCAL].demo,
+                            &agent->heads[DQN_GLOBAL].replay, &agent->heads[DQN_GLOBAL].demo};
+    for (int k = 0; k < 4; k++) {
+        bool local = k < 2;
+        if (rings[k]->capacity > 0)
+            continue;
+        int rc = dqn_replay_init(rings[k], local ? local_cap : global_cap,
+                                 local ? CDNOPT_ENV_LOCAL_ACTIONS : CDNOPT_ENV_GLOBAL_ACTIONS);
         if (rc != CDNOPT_OK)
             return rc;
     }
-    if (agent->heads[DQN_GLOBAL].replay.capacity == 0)
-        return dqn_replay_init(&agent->heads[DQN_GLOBAL].replay, global_cap,
-                               CDNOPT_ENV_GLOBAL_ACTIONS);
     return CDNOPT_OK;
 }
 
@@ -340,6 +352,15 @@ int dqn_choose(const cdnopt_agent *agent, int kind, cdnopt_scratch *scratch, con
     return CDNOPT_OK;
 }
 
+void dqn_policy_mask(const cdnopt_env *env, uint8_t *mask)
+{
+    cdnopt_env_mask(env, mask);
+    if (!cdnopt_env_wait_forces(env))
+        return;
+    for (int shard = 0; shard < CDNOPT_ENV_SHARDS; shard++)
+        mask[shard * CDNOPT_ENV_LEVELS] = 0; /* level 0 is the first level of a shard */
+}
+
 int cdnopt_agent_act(cdnopt_agent *agent, const cdnopt_env *env, double epsilon, cdnopt_rng *rng,
                      int *action)
 {
@@ -349,7 +370,7 @@ int cdnopt_agent_act(cdnopt_agent *agent, const cdnopt_env *env, double epsilon,
     float obs[CDNOPT_ENV_OBS];
     uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
     cdnopt_env_observe(env, obs);
-    cdnopt_env_mask(env, mask);
+    dqn_policy_mask(env, mask);
     return dqn_choose(agent, (int)phase, agent->scratch, obs, mask, epsilon, rng, action);
 }
 
@@ -403,8 +424,31 @@ int dqn_targets(const dqn_mlp *online, const dqn_mlp *target, cdnopt_scratch *sc
     return CDNOPT_OK;
 }
 
+/*
+ * Large-margin loss of a demonstration row (Hester et al. 2018, "Deep Q-learning from
+ * Demonstrations"): max over valid a of (Q(s, a) + margin [a != a_E]) - Q(s, a_E). Its
+ * gradient is +1 at the maximising action and -1 at the expert's action a_E, so it is
+ * zero once Q(s, a_E) beats every other valid action by the margin. Returns the loss.
+ */
+static double add_margin_grad(const float *q, const uint8_t *valid, size_t n_actions, int expert,
+                              double margin, double weight, float *dy)
+{
+    int best = expert;
+    double best_value = q[expert];
+    for (size_t a = 0; a < n_actions; a++) {
+        double value = (double)q[a] + ((int)a == expert ? 0.0 : margin);
+        if (valid[a] && value > best_value) {
+            best_value = value;
+            best = (int)a;
+        }
+    }
+    dy[best] += (float)weight;
+    dy[expert] -= (float)weight;
+    return best_value - (double)q[expert];
+}
+
 int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const float *obs,
-                  const int16_t *action, const float *y, float *loss)
+                  const int16_t *action, const float *y, const dqn_margin *margin, float *loss)
 {
     cdnopt_trace *traces[DQN_MAX_LAYERS];
     float *q = NULL;
@@ -424,6 +468,10 @@ int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const f
         double e = (double)q[k] - (double)y[b];
         total += fabs(e) <= 1 ? 0.5 * e * e : fabs(e) - 0.5;
         dy[k] = (float)(fmax(-1.0, fmin(1.0, e)) / (double)batch);
+        if (margin && margin->demo[b])
+            total += add_margin_grad(q + b * n_actions, margin->valid + b * n_actions, n_actions,
+                                     action[b], margin->margin, 1.0 / (double)batch,
+                                     dy + b * n_actions);
     }
     *loss = (float)(total / (double)batch);
     if (!isfinite(*loss))
@@ -436,31 +484,37 @@ int dqn_fit_batch(dqn_head *head, cdnopt_scratch *scratch, size_t batch, const f
     return cdnopt_adam_step(head->adam, head->online.ps);
 }
 
-/* Gather the rows of a replay batch into contiguous arrays in the arena. */
+/* Rows of one update, contiguous in the arena. */
 typedef struct dqn_batch {
     float *obs, *next_obs, *reward, *discount, *y;
-    uint8_t *next_mask, *mask;
+    uint8_t *next_mask, *mask, *demo;
     int16_t *action;
 } dqn_batch;
 
-static int gather(const dqn_replay *replay, cdnopt_scratch *scratch, const size_t *slots,
-                  size_t batch, dqn_batch *out)
+static int batch_alloc(cdnopt_scratch *scratch, size_t batch, size_t n_actions, dqn_batch *out)
 {
-    size_t obs_bytes = CDNOPT_ENV_OBS * sizeof(float), n_actions = (size_t)replay->n_actions;
     out->obs = cdnopt_scratch_floats(scratch, batch * CDNOPT_ENV_OBS);
     out->next_obs = cdnopt_scratch_floats(scratch, batch * CDNOPT_ENV_OBS);
     out->reward = cdnopt_scratch_floats(scratch, batch);
     out->y = cdnopt_scratch_floats(scratch, batch);
     out->mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
     out->next_mask = cdnopt_scratch_alloc(scratch, batch * n_actions);
+    out->demo = cdnopt_scratch_alloc(scratch, batch);
     out->discount = cdnopt_scratch_floats(scratch, batch);
     out->action = cdnopt_scratch_alloc(scratch, batch * sizeof(int16_t));
     if (!out->obs || !out->next_obs || !out->reward || !out->y || !out->mask ||
-        !out->next_mask || !out->discount || !out->action)
+        !out->next_mask || !out->demo || !out->discount || !out->action)
         return CDNOPT_ENOMEM;
+    return CDNOPT_OK;
+}
 
-    for (size_t b = 0; b < batch; b++) {
-        size_t s = slots[b];
+/* Copy count random transitions of replay into rows [first, first + count) of out. */
+static void gather(const dqn_replay *replay, cdnopt_rng *rng, size_t first, size_t count,
+                   bool demo, dqn_batch *out)
+{
+    size_t obs_bytes = CDNOPT_ENV_OBS * sizeof(float), n_actions = (size_t)replay->n_actions;
+    for (size_t b = first; b < first + count; b++) {
+        size_t s = (size_t)cdnopt_rng_below(rng, replay->size);
         memcpy(out->obs + b * CDNOPT_ENV_OBS, replay->obs + s * CDNOPT_ENV_OBS, obs_bytes);
         memcpy(out->next_obs + b * CDNOPT_ENV_OBS, replay->next_obs + s * CDNOPT_ENV_OBS,
                obs_bytes);
@@ -469,7 +523,29 @@ static int gather(const dqn_replay *replay, cdnopt_scratch *scratch, const size_
         out->reward[b] = replay->reward[s];
         out->discount[b] = replay->discount[s];
         out->action[b] = replay->action[s];
+        out->demo[b] = demo;
     }
+}
+
+/*
+ * Draw a batch: demo_share of it from the demonstrations and the rest from the agent's
+ * own transitions, or all of it from whichever ring is not empty.
+ */
+static int draw_batch(const cdnopt_agent *agent, const dqn_head *head, cdnopt_rng *rng,
+                      size_t batch, dqn_batch *out)
+{
+    int rc = batch_alloc(agent->scratch, batch, (size_t)head->n_actions, out);
+    if (rc != CDNOPT_OK)
+        return rc;
+    size_t n_demo = (size_t)lround(agent->params.demo_share * (double)batch);
+    if (head->demo.size == 0)
+        n_demo = 0;
+    if (head->replay.size == 0)
+        n_demo = batch;
+    if (n_demo > 0)
+        gather(&head->demo, rng, 0, n_demo, true, out);
+    if (n_demo < batch)
+        gather(&head->replay, rng, n_demo, batch - n_demo, false, out);
     return CDNOPT_OK;
 }
 
@@ -477,19 +553,18 @@ int dqn_update_head(cdnopt_agent *agent, int kind, cdnopt_rng *rng, float *loss)
 {
     dqn_head *head = &agent->heads[kind];
     size_t batch = (size_t)agent->params.batch;
-    size_t slots[1024];
-    if (batch > sizeof slots / sizeof slots[0])
-        batch = sizeof slots / sizeof slots[0];
-    dqn_replay_sample(&head->replay, rng, batch, slots);
+    if (head->replay.size == 0 && head->demo.size == 0)
+        return CDNOPT_EINVAL;
 
     cdnopt_scratch_reset(agent->scratch);
     dqn_batch b;
-    int rc = gather(&head->replay, agent->scratch, slots, batch, &b);
+    int rc = draw_batch(agent, head, rng, batch, &b);
     if (rc == CDNOPT_OK)
         rc = dqn_targets(&head->online, &head->target, agent->scratch, batch, b.next_obs,
                          b.next_mask, b.reward, b.discount, b.y);
+    dqn_margin margin = {b.demo, b.mask, (float)agent->params.demo_margin};
     if (rc == CDNOPT_OK)
-        rc = dqn_fit_batch(head, agent->scratch, batch, b.obs, b.action, b.y, loss);
+        rc = dqn_fit_batch(head, agent->scratch, batch, b.obs, b.action, b.y, &margin, loss);
     if (rc != CDNOPT_OK)
         return rc;
 
@@ -503,18 +578,16 @@ int dqn_update_head(cdnopt_agent *agent, int kind, cdnopt_rng *rng, float *loss)
 
 int dqn_update_mask(cdnopt_agent *agent, cdnopt_rng *rng, float *accuracy)
 {
-    const dqn_replay *replay = &agent->heads[DQN_LOCAL].replay;
+    const dqn_head *head = &agent->heads[DQN_LOCAL];
     size_t batch = (size_t)agent->params.batch;
-    size_t slots[1024];
-    if (batch > sizeof slots / sizeof slots[0])
-        batch = sizeof slots / sizeof slots[0];
-    dqn_replay_sample(replay, rng, batch, slots);
+    if (head->replay.size == 0 && head->demo.size == 0)
+        return CDNOPT_EINVAL;
 
     cdnopt_scratch_reset(agent->scratch);
     dqn_batch b;
     cdnopt_trace *traces[DQN_MAX_LAYERS];
     float *logits = NULL;
-    int rc = gather(replay, agent->scratch, slots, batch, &b);
+    int rc = draw_batch(agent, head, rng, batch, &b);
     if (rc == CDNOPT_OK)
         rc = dqn_mlp_forward(&agent->mask, agent->scratch, batch, b.obs, traces, &logits);
     if (rc != CDNOPT_OK)

@@ -70,6 +70,8 @@ static herr_t put_root(hid_t file, const cdnopt_agent *agent)
     rc |= put_f64(file, "mask_threshold", p->mask_threshold);
     rc |= put_i64(file, "use_mask_net", p->use_mask_net);
     rc |= put_f64(file, "reward_scale", p->reward_scale);
+    rc |= put_f64(file, "demo_margin", p->demo_margin);
+    rc |= put_f64(file, "demo_share", p->demo_share);
     rc |= put_attr(file, "seed", H5T_NATIVE_UINT64, &p->seed);
     rc |= put_i64(file, "episodes", agent->episodes);
     rc |= put_attr(file, "updates", H5T_NATIVE_UINT64, &agent->updates);
@@ -248,6 +250,8 @@ static int get_params(const agent_reader *r, cdnopt_agent_params *p)
     if (rc == CDNOPT_OK) rc = get_f64(r, "clip_norm", &p->clip_norm);
     if (rc == CDNOPT_OK) rc = get_f64(r, "mask_threshold", &p->mask_threshold);
     if (rc == CDNOPT_OK) rc = get_f64(r, "reward_scale", &p->reward_scale);
+    if (rc == CDNOPT_OK) rc = get_f64(r, "demo_margin", &p->demo_margin);
+    if (rc == CDNOPT_OK) rc = get_f64(r, "demo_share", &p->demo_share);
     if (rc == CDNOPT_OK) rc = get_number(r, "seed", H5T_NATIVE_UINT64, &p->seed);
     if (rc != CDNOPT_OK)
         return rc;

@@ -58,10 +58,3 @@ void dqn_replay_push(dqn_replay *replay, const dqn_transition *t)
     if (replay->size < replay->capacity)
         replay->size++;
 }
-
-void dqn_replay_sample(const dqn_replay *replay, cdnopt_rng *rng, size_t batch, size_t *slots)
-{
-    CDNOPT_ASSERT(replay->size > 0);
-    for (size_t i = 0; i < batch; i++)
-        slots[i] = (size_t)cdnopt_rng_below(rng, replay->size);
-}

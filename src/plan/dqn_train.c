@@ -15,6 +15,15 @@
  * transitions built from these chains (Sutton 1988; as in Hessel et al. 2018,
  * "Rainbow"), because a placement's effect on the peak often shows only several
  * decisions later.
+ *
+ * Demonstrations (Hester et al. 2018, "Deep Q-learning from Demonstrations"): before
+ * the first round, the environment's one-step greedy expert (cdnopt_env_expert_action())
+ * plays demo_episodes episodes. They are stored as n-step transitions in rings of
+ * their own. Pretraining then runs updates_per_episode updates per demonstration
+ * episode on them alone, with the TD loss plus a large-margin loss that ranks the
+ * expert's action first. Every later update draws demo_share of its batch from them.
+ * The demonstration episodes use streams (1 << 40) + k of the seed, apart from the
+ * training rounds' streams.
  */
 #include "dqn-impl.h"
 
@@ -33,6 +42,7 @@ typedef struct worker_rec {
 
 typedef struct worker {
     const cdnopt_agent *agent;
+    bool expert;                /* play the environment's expert instead of the agent */
     const cdnopt_series *history;
     const size_t *days;
     size_t n_days;
@@ -52,12 +62,14 @@ cdnopt_train_params cdnopt_train_params_default(void)
     return (cdnopt_train_params){
         .episodes = 1200,
         .workers = 2,
-        .eps_start = 1.0,
-        .eps_end = 0.05,
+        .eps_start = 0.1,
+        .eps_end = 0.01,
         .eps_decay_share = 0.6,
         .updates_per_episode = 32,
         .n_step = 8,
         .warmup = 1000,
+        .demo_episodes = 200,
+        .keep_best = true,
         .episode = cdnopt_episode_params_default(),
         .seed = 1,
     };
@@ -104,15 +116,16 @@ static int play(worker *w, cdnopt_env *env)
         if (!rec)
             return cdnopt_fail(w->err, CDNOPT_ENOMEM, "out of memory for transitions");
         cdnopt_env_observe(env, rec->obs);
-        cdnopt_env_mask(env, rec->mask);
+        dqn_policy_mask(env, rec->mask);
         rec->kind = (uint8_t)kind;
         long index = (long)(rec - w->recs);
         if (kind == DQN_GLOBAL)
             open_global = index;
 
         int action = -1;
-        int rc = dqn_choose(w->agent, kind, w->scratch, rec->obs, rec->mask, w->epsilon, &w->rng,
-                            &action);
+        int rc = w->expert ? cdnopt_env_expert_action(env, &action)
+                           : dqn_choose(w->agent, kind, w->scratch, rec->obs, rec->mask,
+                                        w->epsilon, &w->rng, &action);
         if (rc != CDNOPT_OK)
             return cdnopt_fail(w->err, rc, "choosing an action failed: %s", cdnopt_strerror(rc));
         rec->action = (int16_t)action;
@@ -177,13 +190,18 @@ static int run_round(worker *workers, int n_workers, char *err)
 
 /*
  * Store one worker's decisions of one kind as n-step transitions: the reward of
- * decision p is sum_{k<n} gamma^k r[p + k] and its next state is decision p + n, or
- * terminal when the episode ends first. chain holds the indices of that kind in order.
+ * decision p is sum_{k<n} gamma^k r[p + k] (gamma 1 for global decisions) and its
+ * next state is decision p + n, or terminal when the episode ends first. chain lists
+ * the indices of that kind in order.
  */
 static void store_chain(cdnopt_agent *agent, const worker *w, int kind, const size_t *chain,
                         size_t n, int n_step)
 {
-    double gamma = agent->params.gamma;
+    dqn_replay *ring = w->expert ? &agent->heads[kind].demo : &agent->heads[kind].replay;
+    /* Global rewards are undiscounted: they sum to the episode return, and a discount
+     * would make waiting (level 0), which only defers placements and loses options,
+     * look better than placing now. */
+    double gamma = kind == DQN_GLOBAL ? 1.0 : agent->params.gamma;
     for (size_t p = 0; p < n; p++) {
         const worker_rec *rec = &w->recs[chain[p]];
         double reward = 0, power = 1;
@@ -195,7 +213,7 @@ static void store_chain(cdnopt_agent *agent, const worker *w, int kind, const si
         const worker_rec *next = p + k < n ? &w->recs[chain[p + k]] : rec;
         dqn_transition t = {rec->obs, next->obs, rec->mask, next->mask, rec->action,
                             (float)reward, p + k < n ? (float)power : 0.0f};
-        dqn_replay_push(&agent->heads[kind].replay, &t);
+        dqn_replay_push(ring, &t);
     }
 }
 
@@ -392,7 +410,8 @@ static int update_round(cdnopt_agent *agent, int n_updates, cdnopt_rng *rng, rou
     for (int u = 0; u < n_updates; u++) {
         float loss = 0, accuracy = 0;
         int rc = dqn_update_head(agent, DQN_LOCAL, rng, &loss);
-        if (rc == CDNOPT_OK && agent->heads[DQN_GLOBAL].replay.size >= batch) {
+        const dqn_head *global = &agent->heads[DQN_GLOBAL];
+        if (rc == CDNOPT_OK && global->replay.size + global->demo.size >= batch) {
             float global_loss = 0;
             rc = dqn_update_head(agent, DQN_GLOBAL, rng, &global_loss);
         }
@@ -449,10 +468,12 @@ static int check_train_params(const cdnopt_train_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL, "episodes %d must be positive and workers %d in "
                            "[1, 64]", p->episodes, p->workers);
     if (!(p->eps_start >= 0 && p->eps_start <= 1 && p->eps_end >= 0 && p->eps_end <= 1) ||
-        p->updates_per_episode < 0 || p->warmup < 0 || p->n_step < 1 || p->n_step > 1000)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "epsilon %g -> %g must lie in [0, 1], updates "
-                           "and warm-up must not be negative, n-step %d must be in [1, 1000]",
-                           p->eps_start, p->eps_end, p->n_step);
+        p->updates_per_episode < 0 || p->warmup < 0 || p->n_step < 1 || p->n_step > 1000 ||
+        p->demo_episodes < 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "epsilon %g -> %g must lie in [0, 1], updates, "
+                           "warm-up and demonstration episodes (%d) must not be negative, "
+                           "n-step %d must be in [1, 1000]",
+                           p->eps_start, p->eps_end, p->demo_episodes, p->n_step);
     return CDNOPT_OK;
 }
 
@@ -462,6 +483,8 @@ typedef struct train_state {
     cdnopt_rng streams; /* parent of the per-episode streams */
     cdnopt_rng update_rng;
     double naive_peak;
+    float *best[3];        /* acting weights with the best validation reduction so far */
+    double best_reduction; /* that reduction; -INFINITY before the first validation */
 } train_state;
 
 static int state_init(train_state *s, const cdnopt_agent *agent, const cdnopt_series *history,
@@ -469,6 +492,7 @@ static int state_init(train_state *s, const cdnopt_agent *agent, const cdnopt_se
 {
     memset(s, 0, sizeof *s);
     s->n_workers = p->workers;
+    s->best_reduction = -INFINITY;
     cdnopt_rng_seed(&s->streams, p->seed);
     cdnopt_rng_fork(&s->streams, UINT64_MAX, &s->update_rng);
     for (int k = 0; k < s->n_workers; k++) {
@@ -484,6 +508,8 @@ static int state_init(train_state *s, const cdnopt_agent *agent, const cdnopt_se
 
 static void state_free(train_state *s)
 {
+    for (int k = 0; k < 3; k++)
+        cdnopt_free(s->best[k]);
     for (int k = 0; k < s->n_workers; k++) {
         cdnopt_scratch_free(s->workers[k].scratch);
         cdnopt_free(s->workers[k].recs);
@@ -532,6 +558,126 @@ static int train_round(cdnopt_agent *agent, train_state *s, const cdnopt_train_p
     return CDNOPT_OK;
 }
 
+/* The weights acting reads: both online Q networks and the mask network. */
+static int acting_nets(cdnopt_agent *agent, dqn_mlp **nets)
+{
+    nets[0] = &agent->heads[DQN_GLOBAL].online;
+    nets[1] = &agent->heads[DQN_LOCAL].online;
+    nets[2] = &agent->mask;
+    return 3;
+}
+
+/* Copy the acting weights into the snapshot (allocated on first use). */
+static int snapshot_take(cdnopt_agent *agent, train_state *s)
+{
+    dqn_mlp *nets[3];
+    int n = acting_nets(agent, nets);
+    for (int k = 0; k < n; k++) {
+        size_t count = cdnopt_params_count(nets[k]->ps);
+        if (!s->best[k]) {
+            s->best[k] = cdnopt_malloc(count * sizeof(float));
+            if (!s->best[k])
+                return CDNOPT_ENOMEM;
+        }
+        memcpy(s->best[k], cdnopt_params_values(nets[k]->ps), count * sizeof(float));
+    }
+    return CDNOPT_OK;
+}
+
+/* Put the snapshot back into the online networks and their targets. */
+static void snapshot_restore(cdnopt_agent *agent, const train_state *s)
+{
+    dqn_mlp *nets[3];
+    int n = acting_nets(agent, nets);
+    for (int k = 0; k < n; k++) {
+        size_t count = cdnopt_params_count(nets[k]->ps);
+        memcpy(cdnopt_params_values(nets[k]->ps), s->best[k], count * sizeof(float));
+    }
+    dqn_sync_targets(agent);
+}
+
+/* First stream of the demonstration episodes, far above those of the training rounds. */
+#define DEMO_STREAMS ((uint64_t)1 << 40)
+
+/* Play the expert's demonstration episodes in rounds of one per worker and store them
+ * in the demonstration rings (on the learner). progress receives their mean return. */
+static int play_demonstrations(cdnopt_agent *agent, train_state *s, const cdnopt_train_params *p,
+                               cdnopt_train_progress *progress, char *err)
+{
+    int rounds = (p->demo_episodes + s->n_workers - 1) / s->n_workers;
+    double return_sum = 0;
+    int rc = CDNOPT_OK;
+    for (int round = 0; rc == CDNOPT_OK && round < rounds; round++) {
+        for (int k = 0; k < s->n_workers; k++) {
+            uint64_t stream = DEMO_STREAMS + (uint64_t)round * (uint64_t)s->n_workers + (uint64_t)k;
+            cdnopt_rng_fork(&s->streams, stream, &s->workers[k].rng);
+            s->workers[k].expert = true;
+            s->workers[k].epsilon = 0;
+        }
+        rc = sharing(agent) ? run_shared_round(agent, s->workers, s->n_workers, err)
+                            : run_round(s->workers, s->n_workers, err);
+        if (rc == CDNOPT_OK && is_learner(agent) &&
+            store_round(agent, s->workers, s->n_workers, p->n_step) != CDNOPT_OK)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory while storing demonstrations");
+        for (int k = 0; k < s->n_workers; k++)
+            return_sum += s->workers[k].episode_return;
+    }
+    for (int k = 0; k < s->n_workers; k++)
+        s->workers[k].expert = false;
+    progress->mean_return = return_sum / (rounds * s->n_workers);
+    return rc;
+}
+
+/* Demonstrations, then pretraining on them alone; progress describes the result as
+ * episode 0 of the learning curve. */
+static int demonstrate(cdnopt_agent *agent, train_state *s, const cdnopt_train_params *p,
+                       cdnopt_train_progress *progress, char *err)
+{
+    int rc = play_demonstrations(agent, s, p, progress, err);
+    round_stats stats = {0};
+    if (rc == CDNOPT_OK && is_learner(agent))
+        rc = update_round(agent, p->updates_per_episode * p->demo_episodes, &s->update_rng,
+                          &stats, err);
+    if (rc == CDNOPT_OK && sharing(agent))
+        rc = bcast_weights(agent, err);
+    progress->episode = 0;
+    progress->epsilon = 0;
+    progress->loss = stats.n_updates ? stats.loss_sum / stats.n_updates : NAN;
+    progress->mask_accuracy = stats.n_updates ? stats.accuracy_sum / stats.n_updates : NAN;
+    return rc;
+}
+
+/* Validate, time and report one progress row; *stop receives the callback's request,
+ * shared with every process. */
+static int report(cdnopt_agent *agent, train_state *s, const cdnopt_series *val_base,
+                  const cdnopt_release_set *val_set, cdnopt_train_progress *progress,
+                  double started, cdnopt_train_callback callback, void *user, int *stop,
+                  char *err)
+{
+    int rc = CDNOPT_OK;
+    progress->val_reduction = NAN;
+    if (val_base && is_learner(agent))
+        rc = validate(agent, val_base, val_set, s->naive_peak, &progress->val_reduction, err);
+    if (rc == CDNOPT_OK && val_base && is_learner(agent) &&
+        progress->val_reduction > s->best_reduction) {
+        s->best_reduction = progress->val_reduction;
+        if (snapshot_take(agent, s) != CDNOPT_OK)
+            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the best weights");
+    }
+    progress->elapsed_s = cdnopt_clock_s() - started;
+    *stop = 0;
+    if (rc == CDNOPT_OK && callback && is_learner(agent))
+        *stop = callback(progress, user) != 0;
+
+    /* Every process must leave the loop in the same round as the learner. */
+    if (rc == CDNOPT_OK && sharing(agent)) {
+        rc = agent->rollout.bcast(stop, sizeof *stop, agent->rollout.user);
+        if (rc != CDNOPT_OK)
+            cdnopt_fail(err, rc, "broadcasting the stop decision failed");
+    }
+    return rc;
+}
+
 int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const size_t *days,
                        size_t n_days, const cdnopt_series *val_base,
                        const cdnopt_release_set *val_set, const cdnopt_train_params *params,
@@ -561,27 +707,24 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
         cdnopt_fail(err, rc, "cannot set up training: %s", cdnopt_strerror(rc));
 
     double started = cdnopt_clock_s();
+    int stop = 0;
+    if (rc == CDNOPT_OK && params->demo_episodes > 0) {
+        cdnopt_train_progress progress = {0};
+        rc = demonstrate(agent, s, params, &progress, err);
+        if (rc == CDNOPT_OK)
+            rc = report(agent, s, val_base, val_set, &progress, started, callback, user, &stop,
+                        err);
+    }
     int rounds = (params->episodes + params->workers - 1) / params->workers;
-    for (int round = 0; rc == CDNOPT_OK && round < rounds; round++) {
+    for (int round = 0; rc == CDNOPT_OK && !stop && round < rounds; round++) {
         cdnopt_train_progress progress = {0};
         rc = train_round(agent, s, params, round, &progress, err);
-        progress.val_reduction = NAN;
-        if (rc == CDNOPT_OK && val_base && is_learner(agent))
-            rc = validate(agent, val_base, val_set, s->naive_peak, &progress.val_reduction, err);
-        progress.elapsed_s = cdnopt_clock_s() - started;
-        int stop = 0;
-        if (rc == CDNOPT_OK && callback && is_learner(agent))
-            stop = callback(&progress, user) != 0;
-
-        /* Every process must leave the loop in the same round as the learner. */
-        if (rc == CDNOPT_OK && sharing(agent)) {
-            rc = agent->rollout.bcast(&stop, sizeof stop, agent->rollout.user);
-            if (rc != CDNOPT_OK)
-                cdnopt_fail(err, rc, "broadcasting the stop decision failed");
-        }
-        if (stop)
-            break;
+        if (rc == CDNOPT_OK)
+            rc = report(agent, s, val_base, val_set, &progress, started, callback, user, &stop,
+                        err);
     }
+    if (rc == CDNOPT_OK && params->keep_best && s->best[0])
+        snapshot_restore(agent, s);
     state_free(s);
     cdnopt_free(s);
     return rc;

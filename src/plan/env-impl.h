@@ -51,6 +51,7 @@ struct cdnopt_env {
     int64_t min_forced[CDNOPT_ENV_SHARDS];  /* earliest forced start among them */
     size_t shard_max;          /* releases in the largest shard */
     double day_gbit;           /* traffic of all releases, Gbit */
+    double largest_gbit;       /* traffic of the largest release, Gbit */
 
     cdnopt_env_phase phase;
     int clock;                 /* hours since the day's midnight */
@@ -63,6 +64,17 @@ struct cdnopt_env {
 
 /* Whether local action a is valid for release i at the current clock. */
 bool env_local_valid(const cdnopt_env *env, size_t i, int action);
+
+/*
+ * Look ahead one local decision: for each local action a of the current release,
+ * reach[a] is the highest total (Gbit/s) its wave would reach and rise[a] the increase
+ * of the objective it would cause. Actions whose wave leaves the grid get INFINITY.
+ */
+void env_lookahead(const cdnopt_env *env, double *reach, double *rise);
+
+/* Nearest-rank 95th percentile of values[0..n): the value at 1-based rank
+ * ceil(0.95 n) in ascending order. Sorts values in place. */
+double env_p95_sort(double *values, size_t n);
 
 /* Civil seconds of the current clock. */
 int64_t env_clock_time(const cdnopt_env *env);

@@ -70,14 +70,17 @@ static int compare_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Nearest-rank 95th percentile: the value at 1-based rank ceil(0.95 n) in ascending order. */
+double env_p95_sort(double *values, size_t n)
+{
+    qsort(values, n, sizeof(double), compare_double);
+    size_t rank = (size_t)ceil(0.95 * (double)n);
+    return values[rank - 1];
+}
+
 static double p95_of(const cdnopt_env *env)
 {
-    size_t n = env->grid.n;
-    memcpy(env->select, env->total, n * sizeof(double));
-    qsort(env->select, n, sizeof(double), compare_double);
-    size_t rank = (size_t)ceil(0.95 * (double)n);
-    return env->select[rank - 1];
+    memcpy(env->select, env->total, env->grid.n * sizeof(double));
+    return env_p95_sort(env->select, env->grid.n);
 }
 
 static double objective_of(const cdnopt_env *env)
@@ -440,9 +443,11 @@ static void setup_baseline(cdnopt_env *env, const cdnopt_series *baseline)
 static int setup_releases(cdnopt_env *env, char *err)
 {
     env->day_gbit = 0;
+    env->largest_gbit = 0;
     for (size_t i = 0; i < env->n; i++) {
         env->gbit[i] = cdnopt_release_gbit(&env->releases->items[i]);
         env->day_gbit += env->gbit[i];
+        env->largest_gbit = fmax(env->largest_gbit, env->gbit[i]);
         int rc = find_forced(env, i, err);
         if (rc != CDNOPT_OK)
             return rc;

@@ -42,46 +42,31 @@ static void observe_calendar(const cdnopt_env *env, int anchor, float *obs)
     obs[7] = env->phase == CDNOPT_ENV_LOCAL ? clip01(env->level / 100.0) : 0.0f;
 }
 
-/* Hours of the total a delay's headroom and load look at. */
-#define HEADROOM_HOURS 4
-#define LOAD_HOURS 12
-
-static void observe_windows(const cdnopt_env *env, int anchor, float *obs)
+static void observe_window(const cdnopt_env *env, int anchor, float *obs)
 {
-    for (int k = 0; k < CDNOPT_ENV_WINDOW_H; k++) {
-        int h = anchor + k;
-        if (h >= env->n_hours)
-            break;
-        obs[CDNOPT_OBS_BASELINE + k] = clip01(env->base_hmax[h] / env->scale);
-        obs[CDNOPT_OBS_IMPACT + k] = clip01(env->impact_hmax[h] / env->scale);
-    }
+    for (int k = 0; k < CDNOPT_ENV_WINDOW_H && anchor + k < env->n_hours; k++)
+        obs[CDNOPT_OBS_TOTAL + k] = clip01(env->total_hmax[anchor + k] / env->scale);
+}
 
-    for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
-        double max = 0, sum = 0;
-        int n = 0;
-        for (int k = 0; k < LOAD_HOURS && anchor + d + k < env->n_hours; k++, n++) {
-            double total = env->total_hmax[anchor + d + k];
-            sum += total;
-            if (k < HEADROOM_HOURS)
-                max = fmax(max, total);
-        }
-        if (n == 0)
-            break;
-        obs[CDNOPT_OBS_HEADROOM + d] = clip01((env->objective - max) / env->scale);
-        obs[CDNOPT_OBS_LOAD + d] = clip01(sum / n / env->scale);
+/* REACH and RISE of every local action of the current release (see agent.h). */
+static void observe_lookahead(const cdnopt_env *env, float *obs)
+{
+    double reach[CDNOPT_ENV_LOCAL_ACTIONS], rise[CDNOPT_ENV_LOCAL_ACTIONS];
+    env_lookahead(env, reach, rise);
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+        obs[CDNOPT_OBS_REACH + a] = clip01(0.5 + (reach[a] - env->objective) / (0.5 * env->scale));
+        obs[CDNOPT_OBS_RISE + a] = clip01(rise[a] / (0.1 * env->scale));
     }
 }
 
-static void observe_shards(const cdnopt_env *env, int anchor, float *obs)
+static void observe_shards(const cdnopt_env *env, float *obs)
 {
-    int64_t now = env_clock_time(env);
     for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
-        obs[CDNOPT_OBS_PENDING + h] = clip01((double)env->pending[h] / (double)env->shard_max);
         obs[CDNOPT_OBS_ENERGY + h] = clip01(env->pending_gbit[h] / env->day_gbit);
         if (env->pending[h] > 0)
-            obs[CDNOPT_OBS_SLACK + h] = clip01((double)(env->min_forced[h] - now) / 86400.0);
+            obs[CDNOPT_OBS_LARGEST + h] =
+                clip01(env->gbit[env->order[env->next[h]]] / env->largest_gbit);
     }
-    obs[CDNOPT_OBS_SHARD + anchor % 24] = 1.0f;
 }
 
 static void observe_release(const cdnopt_env *env, float *obs)
@@ -109,9 +94,11 @@ void cdnopt_env_observe(const cdnopt_env *env, float *obs)
     memset(obs, 0, CDNOPT_ENV_OBS * sizeof(float));
     int anchor = anchor_hour(env);
     observe_calendar(env, anchor, obs + CDNOPT_OBS_CALENDAR);
-    observe_windows(env, anchor, obs);
-    observe_shards(env, anchor, obs);
+    observe_window(env, anchor, obs);
+    observe_shards(env, obs);
     observe_release(env, obs);
+    if (env->phase == CDNOPT_ENV_LOCAL)
+        observe_lookahead(env, obs);
 }
 
 int cdnopt_env_mask(const cdnopt_env *env, uint8_t *mask)
@@ -129,4 +116,16 @@ int cdnopt_env_mask(const cdnopt_env *env, uint8_t *mask)
         }
     }
     return n_valid;
+}
+
+bool cdnopt_env_wait_forces(const cdnopt_env *env)
+{
+    if (env->phase != CDNOPT_ENV_GLOBAL)
+        return false;
+    int64_t next_clock = env_clock_time(env) + 3600;
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
+        if (env->pending[h] > 0 && env->min_forced[h] < next_clock)
+            return true;
+    }
+    return false;
 }

@@ -58,6 +58,21 @@ static void double_dqn_target_hand_case(void **state)
     dqn_mlp_free(&target);
 }
 
+/* A head of one linear layer 2 -> 3 with Q(s) = s (1 5 3; 2 0 4) and an Adam optimizer. */
+static void open_linear_head(dqn_head *head, float lr)
+{
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 1);
+    *head = (dqn_head){.n_actions = 3};
+    assert_int_equal(dqn_mlp_init(&head->online, "t", 2, NULL, 0, 3, &rng), CDNOPT_OK);
+    const float w[6] = {1, 5, 3, 2, 0, 4}, b[3] = {0, 0, 0};
+    set_linear(&head->online, w, b);
+    cdnopt_adam_params ap = cdnopt_adam_params_default();
+    ap.lr = lr;
+    assert_int_equal(cdnopt_adam_new(&ap, cdnopt_params_count(head->online.ps), &head->adam),
+                     CDNOPT_OK);
+}
+
 /*
  * One update on the linear head above, a batch of two rows of state s = (1, 0) with
  * Q(s) = (1, 5, 3). Row 1 takes action 2 with target 3.5: the Huber gradient is the
@@ -69,16 +84,8 @@ static void double_dqn_target_hand_case(void **state)
 static void q_update_matches_hand_gradient(void **state)
 {
     (void)state;
-    cdnopt_rng rng;
-    cdnopt_rng_seed(&rng, 1);
-    dqn_head head = {.n_actions = 3};
-    assert_int_equal(dqn_mlp_init(&head.online, "t", 2, NULL, 0, 3, &rng), CDNOPT_OK);
-    const float w[6] = {1, 5, 3, 2, 0, 4}, b[3] = {0, 0, 0};
-    set_linear(&head.online, w, b);
-    cdnopt_adam_params ap = cdnopt_adam_params_default();
-    ap.lr = 0.01f;
-    assert_int_equal(cdnopt_adam_new(&ap, cdnopt_params_count(head.online.ps), &head.adam),
-                     CDNOPT_OK);
+    dqn_head head;
+    open_linear_head(&head, 0.01f);
 
     const float obs[4] = {1, 0, 1, 0};
     const int16_t action[2] = {2, 0};
@@ -86,7 +93,7 @@ static void q_update_matches_hand_gradient(void **state)
     float loss = 0;
     cdnopt_scratch *scratch = NULL;
     assert_int_equal(cdnopt_scratch_new(0, &scratch), CDNOPT_OK);
-    assert_int_equal(dqn_fit_batch(&head, scratch, 2, obs, action, y, &loss), CDNOPT_OK);
+    assert_int_equal(dqn_fit_batch(&head, scratch, 2, obs, action, y, NULL, &loss), CDNOPT_OK);
 
     /* Huber: 0.5 * 0.25 for row 1, |−3| − 0.5 = 2.5 for row 2; mean 1.3125. */
     assert_float_equal(loss, 1.3125f, 1e-6);
@@ -111,16 +118,66 @@ static void q_update_matches_hand_gradient(void **state)
     dqn_mlp_free(&head.online);
 }
 
-/* Over random masks and observations, greedy and exploring choices stay inside the
- * hard mask, with and without the mask network. */
-static void choice_stays_inside_mask(void **state)
+/*
+ * The large-margin loss on the same linear head, Q(s) = (1, 5, 3), margin 0.5. Row 1 is
+ * a demonstration of action 2 with target 3.5: the TD error -0.5 adds 0.125, and with
+ * every action valid max_a (Q + 0.5 [a != 2]) = 5.5 at action 1 adds 5.5 - 3 = 2.5, with
+ * gradient +1 at action 1 and -1 at action 2. Row 2 is the agent's action 0 with target
+ * 4 (Huber 2.5, gradient -1). Mean loss (0.125 + 2.5 + 2.5) / 2 = 2.5625; bias gradient
+ * ((-1) / 2, 1 / 2, (-0.5 - 1) / 2). With action 1 masked in row 1 the expert's action
+ * already leads by the margin (3 > 1 + 0.5), so only the TD terms remain.
+ */
+static void margin_loss_matches_hand_case(void **state)
 {
     (void)state;
+    const uint8_t all_valid[6] = {1, 1, 1, 1, 1, 1}, one_masked[6] = {1, 0, 1, 1, 1, 1};
+    const uint8_t *masks[2] = {all_valid, one_masked};
+    const float want_loss[2] = {2.5625f, 1.3125f};
+    const float want_bias[2][3] = {{-0.5f, 0.5f, -0.75f}, {-0.5f, 0.0f, -0.25f}};
+    for (int c = 0; c < 2; c++) {
+        dqn_head head;
+        open_linear_head(&head, cdnopt_adam_params_default().lr);
+
+        const float obs[4] = {1, 0, 1, 0};
+        const int16_t action[2] = {2, 0};
+        const float y[2] = {3.5f, 4.0f};
+        const uint8_t demo[2] = {1, 0};
+        dqn_margin margin = {demo, masks[c], 0.5f};
+        float loss = 0;
+        cdnopt_scratch *scratch = NULL;
+        assert_int_equal(cdnopt_scratch_new(0, &scratch), CDNOPT_OK);
+        assert_int_equal(dqn_fit_batch(&head, scratch, 2, obs, action, y, &margin, &loss),
+                         CDNOPT_OK);
+        assert_float_equal(loss, want_loss[c], 1e-6);
+        cdnopt_param_tensor bias;
+        cdnopt_params_find(head.online.ps, "t0/bias", &bias);
+        const float *g = cdnopt_params_grads(head.online.ps);
+        for (int a = 0; a < 3; a++)
+            assert_float_equal(g[bias.offset + (size_t)a], want_bias[c][a], 1e-6);
+
+        cdnopt_scratch_free(scratch);
+        cdnopt_adam_free(head.adam);
+        dqn_mlp_free(&head.online);
+    }
+}
+
+/* An untrained agent with small networks. */
+static cdnopt_agent *new_small_agent(void)
+{
     cdnopt_agent_params p = cdnopt_agent_params_default();
     p.hidden = 16;
     p.mask_hidden = 8;
     cdnopt_agent *agent = NULL;
     assert_int_equal(cdnopt_agent_new(&p, &agent, NULL), CDNOPT_OK);
+    return agent;
+}
+
+/* Over random masks and observations, greedy and exploring choices stay inside the
+ * hard mask, with and without the mask network. */
+static void choice_stays_inside_mask(void **state)
+{
+    (void)state;
+    cdnopt_agent *agent = new_small_agent();
     cdnopt_rng rng;
     cdnopt_rng_seed(&rng, 99);
     cdnopt_scratch *scratch = NULL;
@@ -169,6 +226,37 @@ static cdnopt_schedule *plan_fixture(cdnopt_agent *agent)
     cdnopt_release_set_free(set);
     cdnopt_series_free(baseline);
     return schedule;
+}
+
+/* Acting with heavy exploration, the agent waits at times but never so that the
+ * environment has to place a release at its latest start. */
+static void agent_never_forces_by_waiting(void **state)
+{
+    (void)state;
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release_set *releases = fixture_releases(80, 21);
+    cdnopt_env *env = NULL;
+    assert_int_equal(cdnopt_env_new(baseline, releases, NULL, &env, NULL), CDNOPT_OK);
+    cdnopt_agent *agent = new_small_agent();
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 5);
+
+    size_t waits = 0;
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        bool global = cdnopt_env_phase_of(env) == CDNOPT_ENV_GLOBAL;
+        int action = -1;
+        assert_int_equal(cdnopt_agent_act(agent, env, 0.9, &rng, &action), CDNOPT_OK);
+        waits += global && action % CDNOPT_ENV_LEVELS == 0;
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(env, action, &result, NULL), CDNOPT_OK);
+        assert_int_equal(result.n_forced, 0);
+    }
+    assert_true(waits > 0);
+
+    cdnopt_agent_free(agent);
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(releases);
+    cdnopt_series_free(baseline);
 }
 
 static void schedules_equal(const cdnopt_schedule *a, const cdnopt_schedule *b)
@@ -283,6 +371,7 @@ static void train_small(uint64_t seed, cdnopt_agent **out)
     ap.seed = seed;
     cdnopt_train_params tp = cdnopt_train_params_default();
     tp.episodes = 6;
+    tp.demo_episodes = 4;
     tp.workers = 2;
     tp.warmup = 32;
     tp.updates_per_episode = 4;
@@ -322,15 +411,98 @@ static void training_is_reproducible(void **state)
     cdnopt_agent_free(c);
 }
 
+/* Highest validation reduction the progress callback saw, and how many rows. */
+typedef struct best_seen {
+    double reduction;
+    int rows;
+} best_seen;
+
+static int record_best(const cdnopt_train_progress *progress, void *user)
+{
+    best_seen *seen = user;
+    if (progress->val_reduction > seen->reduction)
+        seen->reduction = progress->val_reduction;
+    seen->rows++;
+    return 0;
+}
+
+/* Peak reduction of the agent's plan against the naive plan, as training validates. */
+static double reduction_of(cdnopt_agent *agent, const cdnopt_series *base,
+                           const cdnopt_release_set *set)
+{
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_schedule *plan = NULL, *naive = NULL;
+    assert_int_equal(cdnopt_schedule_new(set->n, &plan), CDNOPT_OK);
+    assert_int_equal(cdnopt_agent_plan(agent, base, set, &rules, plan, NULL), CDNOPT_OK);
+    assert_int_equal(cdnopt_schedule_naive(set, &naive), CDNOPT_OK);
+    cdnopt_figures planned, unplanned;
+    assert_int_equal(cdnopt_schedule_evaluate(base, set, plan, &rules, NULL, &planned), CDNOPT_OK);
+    assert_int_equal(cdnopt_schedule_evaluate(base, set, naive, &rules, NULL, &unplanned),
+                     CDNOPT_OK);
+    cdnopt_schedule_free(plan);
+    cdnopt_schedule_free(naive);
+    return 1.0 - planned.peak_gbps / unplanned.peak_gbps;
+}
+
+/* With keep_best the trained agent plans the validation day exactly as well as the best
+ * progress row reported, pretraining row included. */
+static void keep_best_restores_best_weights(void **state)
+{
+    (void)state;
+    cdnopt_series *history = history_fixture();
+    size_t days[16];
+    size_t n_days = cdnopt_episode_days(history, NULL, NULL, 0, days, 16);
+    assert_true(n_days >= 2);
+    cdnopt_series *val_base = NULL;
+    cdnopt_release_set *val_set = NULL;
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 9);
+    cdnopt_episode_params vp = cdnopt_episode_params_default();
+    vp.min_releases = vp.max_releases = 40;
+    assert_int_equal(cdnopt_episode_draw(history, &days[n_days - 1], 1, &vp, &rng, &val_base,
+                                         &val_set, NULL),
+                     CDNOPT_OK);
+
+    cdnopt_agent_params ap = cdnopt_agent_params_default();
+    ap.hidden = 16;
+    ap.mask_hidden = 8;
+    ap.batch = 16;
+    cdnopt_train_params tp = cdnopt_train_params_default();
+    tp.episodes = 8;
+    tp.demo_episodes = 4;
+    tp.warmup = 32;
+    tp.updates_per_episode = 4;
+    tp.eps_start = tp.eps_end = 0.5; /* explore a lot, so that the rows differ */
+    tp.episode.min_releases = 10;
+    tp.episode.max_releases = 30;
+    cdnopt_agent *agent = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    best_seen seen = {-INFINITY, 0};
+    assert_int_equal(cdnopt_agent_new(&ap, &agent, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_agent_train(agent, history, days, n_days - 1, val_base, val_set, &tp,
+                                        record_best, &seen, err),
+                     CDNOPT_OK);
+    assert_int_equal(seen.rows, 1 + tp.episodes / tp.workers);
+    assert_float_equal(reduction_of(agent, val_base, val_set), seen.reduction, 1e-12);
+
+    cdnopt_agent_free(agent);
+    cdnopt_release_set_free(val_set);
+    cdnopt_series_free(val_base);
+    cdnopt_series_free(history);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(double_dqn_target_hand_case),
         cmocka_unit_test(q_update_matches_hand_gradient),
+        cmocka_unit_test(margin_loss_matches_hand_case),
         cmocka_unit_test(choice_stays_inside_mask),
+        cmocka_unit_test(agent_never_forces_by_waiting),
         cmocka_unit_test(save_load_gives_same_actions),
         cmocka_unit_test(load_rejects_bad_files),
         cmocka_unit_test(training_is_reproducible),
+        cmocka_unit_test(keep_best_restores_best_weights),
     };
     return cdnopt_test_main(argc, argv, "dqn", tests, sizeof tests / sizeof tests[0]);
 }

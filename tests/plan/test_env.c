@@ -244,12 +244,12 @@ static void observation_layout(void **state)
         long current = cdnopt_env_current_release(c.env);
         if (current >= 0) {
             const cdnopt_release *r = &c.releases->items[current];
-            int hour = cdnopt_civil_hour(r->planned_at);
-            assert_float_equal(obs[CDNOPT_OBS_SHARD + hour], 1.0f, 0.0f);
             assert_float_equal(obs[CDNOPT_OBS_RELEASE + 1], r->size_mb > 500 ? 1.0f : 0.0f, 0.0f);
             assert_float_equal(obs[CDNOPT_OBS_RELEASE + 0], r->size_mb / 8000.0, 1e-6);
             assert_float_equal(obs[CDNOPT_OBS_CALENDAR + 6], 1.0f, 0.0f);
             local_seen++;
+        } else {
+            assert_float_equal(obs[CDNOPT_OBS_RISE], 0.0f, 0.0f);
         }
         uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
         cdnopt_env_mask(c.env, mask);
@@ -258,6 +258,117 @@ static void observation_layout(void **state)
         assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
     }
     assert_true(local_seen > 0);
+    case_close(&c);
+}
+
+/*
+ * The look-ahead is exact: for random valid actions, the RISE the observation showed
+ * for the action taken, times its divisor 0.1 x scale, equals minus the step's reward,
+ * and REACH of the least-reaching action is what the expert picks.
+ */
+static void check_lookahead(cdnopt_objective objective)
+{
+    env_case c;
+    case_open(&c, 60, 9, objective);
+    double scale = cdnopt_env_scale(c.env);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 4);
+    size_t checked = 0;
+    while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+        cdnopt_env_phase phase = cdnopt_env_phase_of(c.env);
+        float obs[CDNOPT_ENV_OBS];
+        uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+        cdnopt_env_observe(c.env, obs);
+        cdnopt_env_mask(c.env, mask);
+        int expert = -1;
+        assert_int_equal(cdnopt_env_expert_action(c.env, &expert), CDNOPT_OK);
+        assert_true(mask[expert]);
+
+        int action = draw_from_mask(mask, cdnopt_env_n_actions(phase), &rng);
+        if (phase == CDNOPT_ENV_LOCAL) {
+            for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+                if (mask[a])
+                    assert_true(obs[CDNOPT_OBS_REACH + expert] <= obs[CDNOPT_OBS_REACH + a]);
+            }
+        }
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
+        if (phase == CDNOPT_ENV_LOCAL && obs[CDNOPT_OBS_RISE + action] < 1.0f) {
+            double predicted = obs[CDNOPT_OBS_RISE + action] * 0.1 * scale;
+            assert_float_equal(predicted, -result.reward, 1e-6 * scale);
+            checked++;
+        }
+    }
+    assert_true(checked > 30);
+    case_close(&c);
+}
+
+static void lookahead_matches_peak_reward(void **state)
+{
+    (void)state;
+    check_lookahead(CDNOPT_OBJECTIVE_PEAK);
+}
+
+static void lookahead_matches_p95_reward(void **state)
+{
+    (void)state;
+    check_lookahead(CDNOPT_OBJECTIVE_P95);
+}
+
+/* The expert never waits, so no release is ever forced, and its episode ends. */
+static void expert_episode_forces_nothing(void **state)
+{
+    (void)state;
+    env_case c;
+    case_open(&c, 120, 11, CDNOPT_OBJECTIVE_PEAK);
+    size_t steps = 0;
+    while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        assert_int_equal(cdnopt_env_expert_action(c.env, &action), CDNOPT_OK);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
+        assert_int_equal(result.n_forced, 0);
+        steps++;
+    }
+    assert_true(steps >= 120);
+    int action = -1;
+    assert_int_equal(cdnopt_env_expert_action(c.env, &action), CDNOPT_EINVAL);
+    case_close(&c);
+}
+
+/* Over a random episode that waits in 70 % of its global decisions,
+ * cdnopt_env_wait_forces() is true exactly before the waits that make the environment
+ * place a release. */
+static void wait_forces_predicts_forcing(void **state)
+{
+    (void)state;
+    env_case c;
+    case_open(&c, 80, 13, CDNOPT_OBJECTIVE_PEAK);
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 6);
+    size_t forcing_waits = 0, free_waits = 0;
+    while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+        cdnopt_env_phase phase = cdnopt_env_phase_of(c.env);
+        uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+        cdnopt_env_mask(c.env, mask);
+        int action = draw_from_mask(mask, cdnopt_env_n_actions(phase), &rng);
+        if (phase == CDNOPT_ENV_GLOBAL && cdnopt_rng_uniform(&rng) < 0.7)
+            action -= action % CDNOPT_ENV_LEVELS; /* the same shard's level 0: wait */
+        bool waiting = phase == CDNOPT_ENV_GLOBAL && action % CDNOPT_ENV_LEVELS == 0;
+        bool forces = cdnopt_env_wait_forces(c.env);
+        if (phase == CDNOPT_ENV_LOCAL)
+            assert_false(forces);
+
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
+        if (!waiting)
+            continue;
+        assert_int_equal(result.n_forced > 0, forces);
+        forcing_waits += forces;
+        free_waits += !forces;
+    }
+    assert_true(forcing_waits > 0);
+    assert_true(free_waits > 0);
     case_close(&c);
 }
 
@@ -322,6 +433,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(blackout_masks_night_batches),
         cmocka_unit_test(waiting_forces_latest_start),
         cmocka_unit_test(observation_layout),
+        cmocka_unit_test(lookahead_matches_peak_reward),
+        cmocka_unit_test(lookahead_matches_p95_reward),
+        cmocka_unit_test(expert_episode_forces_nothing),
+        cmocka_unit_test(wait_forces_predicts_forcing),
         cmocka_unit_test(rejects_release_outside_day),
         cmocka_unit_test(episode_days_skip_excluded),
     };

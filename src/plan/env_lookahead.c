@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * One-step look-ahead of the release-planning environment: for the current release,
+ * the highest total each local action's wave would reach and the objective rise it
+ * would cause, computed from the state as the greedy planner computes them. These
+ * values feed the observation (REACH and RISE blocks) and the one-step greedy expert
+ * whose episodes serve as demonstrations.
+ *
+ * Rationale for the block maxima: a release's rate is constant within each hour after
+ * its start, so the highest total it reaches from start s is max_h (max of the total
+ * over hour block h from s + profile[h]). Every local delay is a whole number of hours,
+ * so the blocks of delay d are those of delay 0 shifted by d, and one pass over the
+ * blocks of delay 0 serves all 72 actions.
+ */
+#include "env-impl.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Blocks a lookahead covers: every delay plus the longest profile of the three ratios. */
+#define LOOKAHEAD_BLOCKS (CDNOPT_ENV_DELAYS + CDNOPT_PROFILE_MAX_H)
+
+/* p95 of the total with a wave added (its profile from grid step first on). */
+static double p95_with_wave(const cdnopt_env *env, size_t first, const double *profile,
+                            size_t hours)
+{
+    size_t n = env->grid.n, sph = env->steps_per_hour;
+    memcpy(env->select, env->total, n * sizeof(double));
+    for (size_t h = 0; h < hours; h++) {
+        for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++)
+            env->select[j] += profile[h];
+    }
+    return env_p95_sort(env->select, n);
+}
+
+/* Max of the total over each hour block from the release's planned start (grid index
+ * first). Blocks past the grid's end get INFINITY, so no wave reaching them looks good. */
+static void block_maxima(const cdnopt_env *env, int64_t first, size_t n_blocks, double *block)
+{
+    size_t sph = env->steps_per_hour;
+    for (size_t k = 0; k < n_blocks; k++) {
+        int64_t lo = first + (int64_t)(k * sph);
+        if (lo < 0 || (size_t)lo + sph > env->grid.n) {
+            block[k] = INFINITY;
+            continue;
+        }
+        double max = -INFINITY;
+        for (size_t j = (size_t)lo; j < (size_t)lo + sph; j++)
+            max = fmax(max, env->total[j]);
+        block[k] = max;
+    }
+}
+
+void env_lookahead(const cdnopt_env *env, double *reach, double *rise)
+{
+    size_t i = (size_t)env->current;
+    const cdnopt_release *rel = &env->releases->items[i];
+    int64_t first = (rel->planned_at - env->grid.origin) / env->grid.step_s;
+    size_t n_blocks = CDNOPT_ENV_DELAYS;
+    for (int r = 0; r < CDNOPT_ENV_RATIOS; r++) {
+        size_t hours = cdnopt_profile_hours(&env->params.rules, cdnopt_env_ratios[r]);
+        n_blocks = hours + CDNOPT_ENV_DELAYS > n_blocks ? hours + CDNOPT_ENV_DELAYS : n_blocks;
+    }
+    double block[LOOKAHEAD_BLOCKS];
+    double profile[CDNOPT_PROFILE_MAX_H];
+    block_maxima(env, first, n_blocks, block);
+
+    for (int r = 0; r < CDNOPT_ENV_RATIOS; r++) {
+        size_t hours = cdnopt_release_profile(rel, cdnopt_env_ratios[r], &env->params.rules,
+                                              profile);
+        for (int d = 0; d < CDNOPT_ENV_DELAYS; d++) {
+            int a = d * CDNOPT_ENV_RATIOS + r;
+            double peak = -INFINITY;
+            for (size_t h = 0; h < hours; h++)
+                peak = fmax(peak, block[(size_t)d + h] + profile[h]);
+            reach[a] = peak;
+
+            /* The peak objective rises by what the wave reaches above it. A p95 can only
+             * move when the wave lifts some step above the current p95. */
+            if (!isfinite(peak))
+                rise[a] = INFINITY;
+            else if (env->params.objective != CDNOPT_OBJECTIVE_P95 || peak <= env->objective)
+                rise[a] = fmax(0.0, peak - env->objective);
+            else
+                rise[a] = p95_with_wave(env, (size_t)(first + d * (int64_t)env->steps_per_hour),
+                                        profile, hours) - env->objective;
+        }
+    }
+}
+
+/* Global expert step: the shard whose largest pending release carries the most traffic,
+ * at the smallest nonzero level, so that releases go largest first across shards as in
+ * the greedy planner and the clock never moves. */
+static int expert_global(const cdnopt_env *env)
+{
+    int best_shard = -1;
+    double best_gbit = -1;
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
+        if (env->pending[h] == 0)
+            continue;
+        double gbit = env->gbit[env->order[env->next[h]]];
+        if (gbit > best_gbit) {
+            best_gbit = gbit;
+            best_shard = h;
+        }
+    }
+    return best_shard * CDNOPT_ENV_LEVELS + 1;
+}
+
+/* Local expert step: the valid action whose wave reaches the lowest total (greedy's
+ * valley-filling criterion), ties to the smaller delay and ratio. */
+static int expert_local(const cdnopt_env *env)
+{
+    double reach[CDNOPT_ENV_LOCAL_ACTIONS], rise[CDNOPT_ENV_LOCAL_ACTIONS];
+    env_lookahead(env, reach, rise);
+    int best = -1;
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+        if (!env_local_valid(env, (size_t)env->current, a))
+            continue;
+        double tol = best < 0 ? 0 : 1e-9 * fmax(1.0, fabs(reach[best]));
+        if (best < 0 || reach[a] < reach[best] - tol)
+            best = a;
+    }
+    return best;
+}
+
+int cdnopt_env_expert_action(const cdnopt_env *env, int *action)
+{
+    if (env->phase == CDNOPT_ENV_GLOBAL)
+        *action = expert_global(env);
+    else if (env->phase == CDNOPT_ENV_LOCAL)
+        *action = expert_local(env);
+    else
+        return CDNOPT_EINVAL;
+    return CDNOPT_OK;
+}
