@@ -42,7 +42,7 @@ static const char description[] =
     "critical line, that mean plus --safety x the 95th percentile of the backtest\n"
     "errors, and the schedule's peak on it is printed as the capacity to provision.\n"
     "--plan-on scenarios plans greedy against every member's forecast (and past weeks\n"
-    "and days of the history) at once, judging each option by its peak in each.";
+    "and days of the history) at once, judging each option by its mean peak over them.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
@@ -350,7 +350,8 @@ int cdnopt_cmd_plan(int argc, char **argv)
          false, false},
         {"--scenario-days", CDNOPT_CLI_INT, &flags.scenario_days, 0,
          CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
-         "--plan-on scenarios: the last N days, each repeated every day, are scenarios too",
+         "--plan-on scenarios: the values of the last N days of the same kind (weekday or "
+         "weekend) as each step are scenarios too",
          false, false},
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},
