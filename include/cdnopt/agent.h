@@ -25,10 +25,11 @@
  * predicts which local actions are valid, learned from the masks the environment
  * reports. Acting takes the argmax of Q over the actions that are valid by the hard
  * rules and predicted valid by the mask network. The agent never waits (level 0) while
- * waiting would force a pending release to its latest start: such a wait only gives up
- * options, because placing the release now at the same start remains possible. Training first learns from
- * demonstrations of a one-step greedy expert (cdnopt_env_expert_action()) with a
- * large-margin loss beside the TD loss, then from its own epsilon-greedy episodes.
+ * waiting would force a pending release to its latest start. Such a wait only gives up
+ * options, because placing the release now at the same start remains possible.
+ * Training first learns from demonstrations of a one-step greedy expert
+ * (cdnopt_env_expert_action()) with a large-margin loss beside the TD loss, then from
+ * its own epsilon-greedy episodes.
  *
  * Usage (planning with a trained agent):
  *     cdnopt_agent *agent = NULL;
@@ -344,7 +345,8 @@ typedef struct cdnopt_train_progress {
     double epsilon;          /* exploration rate of the round */
     double loss;             /* mean TD loss of the round's updates (scaled rewards) */
     double mask_accuracy;    /* share of local actions the mask network got right */
-    double val_reduction;    /* peak reduction on the validation day vs. the naive plan */
+    double val_reduction;    /* peak reduction on the validation days vs. the naive plan,
+                                mean over the days */
     double elapsed_s;        /* seconds since training started */
 } cdnopt_train_progress;
 
@@ -365,7 +367,7 @@ typedef struct cdnopt_train_params {
                                    round (0 = none), default 200 */
     bool keep_best;             /* end with the weights whose validation reduction was the
                                    highest (pretraining included), not the last ones;
-                                   needs a validation day, default true */
+                                   needs validation days, default true */
     int n_step;                 /* decisions summed into one replay transition, default 8 */
     cdnopt_episode_params episode; /* how episodes are drawn */
     uint64_t seed;              /* episode draws and exploration, default 1 */
@@ -400,23 +402,32 @@ typedef struct cdnopt_rollout_hooks {
 /** Set the hooks of the next cdnopt_agent_train() calls (copied); NULL removes them. */
 void cdnopt_agent_set_rollout_hooks(cdnopt_agent *agent, const cdnopt_rollout_hooks *hooks);
 
+/** Maximum number of validation days of a training run. */
+#define CDNOPT_VALIDATION_MAX 16
+
+/** Held-out days a training run validates on; its figure is the mean over the days. */
+typedef struct cdnopt_validation {
+    const cdnopt_series *const *baselines; /* n baselines, borrowed */
+    const cdnopt_release_set *const *sets; /* the releases of each baseline, borrowed */
+    size_t n; /* days, at most CDNOPT_VALIDATION_MAX; 0 = no validation */
+} cdnopt_validation;
+
 /**
  * Train the agent on episodes drawn from history. Demonstrations and pretraining on
  * them come first (demo_episodes). Rounds run `workers` episodes in parallel threads
  * with the current weights, then the main thread stores their transitions in worker
  * order and runs the updates, so a run is reproducible for a seed and a worker count.
- * With keep_best and a validation day the agent ends with its best-validated weights.
- * @param days       midnights of history an episode may start at (cdnopt_episode_days()).
- * @param val_base   validation baseline (may be NULL to skip validation); borrowed.
- * @param val_set    validation releases for val_base; borrowed.
- * @param callback   progress after each round; may be NULL.
+ * With keep_best and validation days the agent ends with its best-validated weights.
+ * @param days        midnights of history an episode may start at (cdnopt_episode_days()).
+ * @param validation  held-out days (may be NULL or empty to skip validation); borrowed.
+ * @param callback    progress after each round; may be NULL.
  * @return 0, CDNOPT_EINVAL, CDNOPT_ENUMERIC (a non-finite loss or gradient) or
  *         CDNOPT_ENOMEM, with err filled.
  */
 int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const size_t *days,
-                       size_t n_days, const cdnopt_series *val_base,
-                       const cdnopt_release_set *val_set, const cdnopt_train_params *params,
-                       cdnopt_train_callback callback, void *user, char *err);
+                       size_t n_days, const cdnopt_validation *validation,
+                       const cdnopt_train_params *params, cdnopt_train_callback callback,
+                       void *user, char *err);
 
 /**
  * Save the agent to an HDF5 file: root attributes format = "cdnopt-agent",

@@ -3,7 +3,7 @@
  * cdnopt train-agent: train the masked DQN release planner on episodes drawn from a
  * history series, log its progress, and save it as an HDF5 agent file. Days that
  * overlap --exclude spans (the workloads the agent is evaluated on) are never drawn.
- * One more day, the validation day, is kept out of training too.
+ * The validation windows (--val-days of them) are kept out of training too.
  */
 #include "cli_args.h"
 #include "cli_dist.h"
@@ -21,8 +21,8 @@
 #define TRAIN_AGENT_LOG "train-agent"
 #define MAX_EXCLUDE 16
 
-/* Seed of the validation day's releases, fixed so that curves of runs with different
- * seeds are measured on the same day. */
+/* Seed of the first validation day's releases (the next days add 1, 2, ...), fixed so
+ * that curves of runs with different seeds are measured on the same days. */
 #define VALIDATION_SEED 20041201
 
 static const char synopsis[] =
@@ -33,7 +33,8 @@ static const char description[] =
     "Before the first round, --demo-episodes episodes of a one-step greedy expert are\n"
     "stored as demonstrations and the agent is pretrained on them (progress row 0).\n"
     "Progress per round goes to stderr: episodes, mean return (Gbit/s of peak added),\n"
-    "epsilon, TD loss, mask accuracy and the peak reduction on the validation day.\n"
+    "epsilon, TD loss, mask accuracy and the mean peak reduction on the validation\n"
+    "days. The agent keeps the weights of the round with the best reduction.\n"
     "--exclude takes comma-separated spans FROM..TO of dates (YYYY-MM-DD, TO exclusive)\n"
     "that no training or validation window may overlap.\n"
     "Under mpirun the --workers episodes of each round are shared over the ranks, rank 0\n"
@@ -48,7 +49,7 @@ typedef struct train_agent_opts {
     const char *objective;
     const char *val_day;
     long episodes, workers, seed, hidden, updates, batch;
-    long min_releases, max_releases, demo_episodes;
+    long min_releases, max_releases, demo_episodes, val_days;
     double lr, gamma, demo_margin;
 } train_agent_opts;
 
@@ -80,41 +81,82 @@ static int parse_excludes(const char *text, int64_t *from, int64_t *to, size_t *
     return CDNOPT_OK;
 }
 
-/* Pick the validation day (--val-day, else the last allowed day) and drop it from days. */
-static int pick_validation(const train_agent_opts *o, const cdnopt_series *history, size_t *days,
-                           size_t *n_days, size_t *val, char *err)
+/* Find the index *k in days of the --val-day date; CDNOPT_EINVAL when it is none of them. */
+static int find_val_day(const train_agent_opts *o, const cdnopt_series *history,
+                        const size_t *days, size_t n_days, size_t *k, char *err)
 {
-    size_t k = *n_days - 1;
-    if (o->val_day) {
-        char text[32];
-        int64_t t = 0;
-        snprintf(text, sizeof text, "%.10s 00:00:00", o->val_day);
-        if (cdnopt_civil_parse(text, &t, NULL) != CDNOPT_OK)
-            return cdnopt_fail(err, CDNOPT_EINVAL, "--val-day '%s' is not a date YYYY-MM-DD",
-                               o->val_day);
-        for (k = 0; k < *n_days && history->t[days[k]] != t; k++)
-            ;
-        if (k == *n_days)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--val-day %s cannot start a 3-day window of the history outside "
-                               "the excluded spans; pick another day", o->val_day);
-    }
-    *val = days[k];
-    memmove(days + k, days + k + 1, (*n_days - k - 1) * sizeof *days);
-    (*n_days)--;
+    char text[32];
+    int64_t t = 0;
+    snprintf(text, sizeof text, "%.10s 00:00:00", o->val_day);
+    if (cdnopt_civil_parse(text, &t, NULL) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--val-day '%s' is not a date YYYY-MM-DD",
+                           o->val_day);
+    for (*k = 0; *k < n_days && history->t[days[*k]] != t; (*k)++)
+        ;
+    if (*k == n_days)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--val-day %s cannot start a 3-day window of the history outside "
+                           "the excluded spans; pick another day", o->val_day);
+    return CDNOPT_OK;
+}
 
-    /* A training window must not overlap the validation window either. */
+static bool windows_overlap(const cdnopt_series *history, size_t a, size_t b)
+{
+    int64_t gap = history->t[a] - history->t[b];
+    return gap > -3 * 86400 && gap < 3 * 86400;
+}
+
+/* Drop from days every window that overlaps the 3-day window starting at day. */
+static void drop_overlapping(const cdnopt_series *history, size_t day, size_t *days,
+                             size_t *n_days)
+{
     size_t kept = 0;
     for (size_t j = 0; j < *n_days; j++) {
-        int64_t gap = history->t[days[j]] - history->t[*val];
-        if (gap <= -3 * 86400 || gap >= 3 * 86400)
+        if (!windows_overlap(history, days[j], day))
             days[kept++] = days[j];
     }
     *n_days = kept;
-    if (kept == 0)
+}
+
+/* Training windows that would be left beside a validation window starting at day. */
+static size_t left_beside(const cdnopt_series *history, size_t day, const size_t *days,
+                          size_t n_days)
+{
+    size_t left = 0;
+    for (size_t j = 0; j < n_days; j++)
+        left += !windows_overlap(history, days[j], day);
+    return left;
+}
+
+/*
+ * Pick the validation days: --val-day (else the last allowed day), then the latest
+ * allowed days whose windows overlap no validation window picked before, up to
+ * --val-days in all and while training windows remain. Every training window that
+ * overlaps one of them is dropped.
+ */
+static int pick_validation(const train_agent_opts *o, const cdnopt_series *history, size_t *days,
+                           size_t *n_days, size_t *val, size_t *n_val, char *err)
+{
+    size_t k = *n_days - 1;
+    if (o->val_day) {
+        int rc = find_val_day(o, history, days, *n_days, &k, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    val[0] = days[k];
+    *n_val = 1;
+    drop_overlapping(history, val[0], days, n_days);
+    /* A further validation window is taken only while training windows remain. */
+    while (*n_val < (size_t)o->val_days && *n_days > 0 &&
+           left_beside(history, days[*n_days - 1], days, *n_days) > 0) {
+        val[*n_val] = days[*n_days - 1];
+        drop_overlapping(history, val[*n_val], days, n_days);
+        (*n_val)++;
+    }
+    if (*n_days == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "no training day is left beside the validation day; give a longer "
-                           "history");
+                           "no training day is left beside the %zu validation days; give a "
+                           "longer history or fewer --val-days", *n_val);
     return CDNOPT_OK;
 }
 
@@ -138,7 +180,7 @@ static int log_progress(const cdnopt_train_progress *p, void *user)
     return 0;
 }
 
-/* Log the greedy planner's figures on the validation day, the reference the agent's
+/* Log the greedy planner's figures on a validation day, the reference the agent's
  * validation reduction is read against. */
 static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_set *set,
                                 cdnopt_objective objective, char *err)
@@ -150,13 +192,53 @@ static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_
     int rc = cdnopt_plan_greedy(base, set, &rules, &pp, &result, err);
     if (rc != CDNOPT_OK)
         return rc;
+    char day[32];
+    cdnopt_civil_format(base->t[0], day, sizeof day);
     CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
-                    "validation releases=%zu naive_peak_gbps=%.3f greedy_peak_gbps=%.3f "
-                    "greedy_peak_reduction=%.4f",
-                    set->n, result.naive.peak_gbps, result.planned.peak_gbps,
+                    "validation day=%.10s releases=%zu naive_peak_gbps=%.3f "
+                    "greedy_peak_gbps=%.3f greedy_peak_reduction=%.4f",
+                    day, set->n, result.naive.peak_gbps, result.planned.peak_gbps,
                     result.peak_reduction);
     cdnopt_plan_result_clear(&result);
     return CDNOPT_OK;
+}
+
+/* The validation days' baselines and releases, owned. */
+typedef struct val_days {
+    cdnopt_series *base[CDNOPT_VALIDATION_MAX];
+    cdnopt_release_set *set[CDNOPT_VALIDATION_MAX];
+    size_t n;
+} val_days;
+
+/* Draw the releases of each validation day (400 releases carrying 1.5 times the day's
+ * baseline traffic, from a fixed seed per day, so that runs with different seeds are
+ * measured on the same days) and log greedy's figures on them. */
+static int draw_validation(const cdnopt_series *history, const size_t *val, size_t n_val,
+                           cdnopt_objective objective, val_days *out, char *err)
+{
+    cdnopt_episode_params vp = cdnopt_episode_params_default();
+    vp.min_releases = vp.max_releases = 400;
+    vp.min_energy = vp.max_energy = 1.5;
+    int rc = CDNOPT_OK;
+    for (size_t k = 0; rc == CDNOPT_OK && k < n_val; k++) {
+        cdnopt_rng rng;
+        cdnopt_rng_seed(&rng, VALIDATION_SEED + k);
+        rc = cdnopt_episode_draw(history, &val[k], 1, &vp, &rng, &out->base[k], &out->set[k],
+                                 err);
+        if (rc == CDNOPT_OK)
+            out->n++;
+        if (rc == CDNOPT_OK)
+            rc = log_greedy_reference(out->base[k], out->set[k], objective, err);
+    }
+    return rc;
+}
+
+static void val_days_free(val_days *v)
+{
+    for (size_t k = 0; k < v->n; k++) {
+        cdnopt_release_set_free(v->set[k]);
+        cdnopt_series_free(v->base[k]);
+    }
 }
 
 static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
@@ -209,23 +291,14 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
     cdnopt_agent_params ap;
     cdnopt_train_params tp;
     cdnopt_agent *agent = NULL;
-    cdnopt_series *val_base = NULL;
-    cdnopt_release_set *val_set = NULL;
+    val_days validation = {0};
     curve_writer curve = {NULL};
-    size_t val = 0;
+    size_t val[CDNOPT_VALIDATION_MAX], n_val = 0;
     rc = make_params(o, &ap, &tp, err);
     if (rc == CDNOPT_OK)
-        rc = pick_validation(o, history, days, &n_days, &val, err);
-    if (rc == CDNOPT_OK) {
-        cdnopt_rng rng;
-        cdnopt_rng_seed(&rng, VALIDATION_SEED);
-        cdnopt_episode_params vp = cdnopt_episode_params_default();
-        vp.min_releases = vp.max_releases = 400;
-        vp.min_energy = vp.max_energy = 1.5;
-        rc = cdnopt_episode_draw(history, &val, 1, &vp, &rng, &val_base, &val_set, err);
-    }
+        rc = pick_validation(o, history, days, &n_days, val, &n_val, err);
     if (rc == CDNOPT_OK)
-        rc = log_greedy_reference(val_base, val_set, ap.objective, err);
+        rc = draw_validation(history, val, n_val, ap.objective, &validation, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_agent_new(&ap, &agent, err);
     if (rc == CDNOPT_OK)
@@ -242,11 +315,14 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
     }
     if (rc == CDNOPT_OK) {
         char day[32];
-        cdnopt_civil_format(history->t[val], day, sizeof day);
-        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "training_days=%zu validation_day=%.10s episodes=%d "
-                        "workers=%d seed=%ld", n_days, day, tp.episodes, tp.workers, o->seed);
-        rc = cdnopt_agent_train(agent, history, days, n_days, val_base, val_set, &tp,
-                                log_progress, &curve, err);
+        cdnopt_civil_format(history->t[val[0]], day, sizeof day);
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "training_days=%zu validation_days=%zu "
+                        "first_validation_day=%.10s episodes=%d workers=%d seed=%ld", n_days,
+                        n_val, day, tp.episodes, tp.workers, o->seed);
+        cdnopt_validation v = {(const cdnopt_series *const *)validation.base,
+                               (const cdnopt_release_set *const *)validation.set, validation.n};
+        rc = cdnopt_agent_train(agent, history, days, n_days, &v, &tp, log_progress, &curve,
+                                err);
     }
     if (rc == CDNOPT_OK && cdnopt_cli_rank() == 0)
         rc = cdnopt_agent_save(agent, o->out, err);
@@ -255,8 +331,7 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
     if (curve.file)
         fclose(curve.file);
     cdnopt_agent_free(agent);
-    cdnopt_release_set_free(val_set);
-    cdnopt_series_free(val_base);
+    val_days_free(&validation);
     cdnopt_free(days);
     return rc;
 }
@@ -266,7 +341,7 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
                           .max_releases = 400, .lr = 5e-4, .gamma = 0.95,
-                          .demo_episodes = 200, .demo_margin = 0.05};
+                          .demo_episodes = 200, .demo_margin = 0.05, .val_days = 3};
     /* --history is read with the same repair flags as --data elsewhere. Its unit does
      * not matter, because each window is rescaled, so values are kept as written. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
@@ -292,7 +367,10 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
         {"--exclude", CDNOPT_CLI_STRING, &o.exclude, 0, 0, "SPANS",
          "date spans FROM..TO (comma-separated) that no episode may overlap", false, false},
         {"--val-day", CDNOPT_CLI_STRING, &o.val_day, 0, 0, "DATE",
-         "first day of the validation window (default: the last allowed day)", false, false},
+         "first day of the first validation window (default: the last allowed day)", false,
+         false},
+        {"--val-days", CDNOPT_CLI_INT, &o.val_days, 1, CDNOPT_VALIDATION_MAX, "N",
+         "validation windows, the latest allowed ones that do not overlap", false, false},
         {"--curve", CDNOPT_CLI_OUTPUT, &o.curve, 0, 0, "FILE",
          "CSV file that receives one progress row per round", false, false},
         {"--hidden", CDNOPT_CLI_INT, &o.hidden, 1, 4096, "N",

@@ -426,22 +426,28 @@ static int update_round(cdnopt_agent *agent, int n_updates, cdnopt_rng *rng, rou
     return CDNOPT_OK;
 }
 
-/* Peak reduction of the greedy policy on the validation day against the naive plan. */
-static int validate(cdnopt_agent *agent, const cdnopt_series *base, const cdnopt_release_set *set,
-                    double naive_peak, double *reduction, char *err)
+/* Peak reduction of the greedy policy against the naive plan, mean over the days. */
+static int validate(cdnopt_agent *agent, const cdnopt_validation *val, const double *naive_peak,
+                    double *reduction, char *err)
 {
     cdnopt_rules rules = cdnopt_rules_default();
-    cdnopt_schedule *schedule = NULL;
-    int rc = cdnopt_schedule_new(set->n, &schedule);
-    if (rc == CDNOPT_OK)
-        rc = cdnopt_agent_plan(agent, base, set, &rules, schedule, err);
-    cdnopt_figures figures;
-    if (rc == CDNOPT_OK)
-        rc = cdnopt_schedule_evaluate(base, set, schedule, &rules, NULL, &figures);
-    cdnopt_schedule_free(schedule);
-    if (rc != CDNOPT_OK)
-        return rc;
-    *reduction = 1.0 - figures.peak_gbps / naive_peak;
+    double sum = 0;
+    for (size_t k = 0; k < val->n; k++) {
+        const cdnopt_series *base = val->baselines[k];
+        const cdnopt_release_set *set = val->sets[k];
+        cdnopt_schedule *schedule = NULL;
+        int rc = cdnopt_schedule_new(set->n, &schedule);
+        if (rc == CDNOPT_OK)
+            rc = cdnopt_agent_plan(agent, base, set, &rules, schedule, err);
+        cdnopt_figures figures;
+        if (rc == CDNOPT_OK)
+            rc = cdnopt_schedule_evaluate(base, set, schedule, &rules, NULL, &figures);
+        cdnopt_schedule_free(schedule);
+        if (rc != CDNOPT_OK)
+            return rc;
+        sum += 1.0 - figures.peak_gbps / naive_peak[k];
+    }
+    *reduction = sum / (double)val->n;
     return CDNOPT_OK;
 }
 
@@ -482,7 +488,7 @@ typedef struct train_state {
     int n_workers;
     cdnopt_rng streams; /* parent of the per-episode streams */
     cdnopt_rng update_rng;
-    double naive_peak;
+    double naive_peak[CDNOPT_VALIDATION_MAX]; /* of each validation day, Gbit/s */
     float *best[3];        /* acting weights with the best validation reduction so far */
     double best_reduction; /* that reduction; -INFINITY before the first validation */
 } train_state;
@@ -649,16 +655,16 @@ static int demonstrate(cdnopt_agent *agent, train_state *s, const cdnopt_train_p
 
 /* Validate, time and report one progress row; *stop receives the callback's request,
  * shared with every process. */
-static int report(cdnopt_agent *agent, train_state *s, const cdnopt_series *val_base,
-                  const cdnopt_release_set *val_set, cdnopt_train_progress *progress,
-                  double started, cdnopt_train_callback callback, void *user, int *stop,
-                  char *err)
+static int report(cdnopt_agent *agent, train_state *s, const cdnopt_validation *val,
+                  cdnopt_train_progress *progress, double started,
+                  cdnopt_train_callback callback, void *user, int *stop, char *err)
 {
     int rc = CDNOPT_OK;
     progress->val_reduction = NAN;
-    if (val_base && is_learner(agent))
-        rc = validate(agent, val_base, val_set, s->naive_peak, &progress->val_reduction, err);
-    if (rc == CDNOPT_OK && val_base && is_learner(agent) &&
+    bool validating = val && val->n > 0 && is_learner(agent);
+    if (validating)
+        rc = validate(agent, val, s->naive_peak, &progress->val_reduction, err);
+    if (rc == CDNOPT_OK && validating &&
         progress->val_reduction > s->best_reduction) {
         s->best_reduction = progress->val_reduction;
         if (snapshot_take(agent, s) != CDNOPT_OK)
@@ -679,13 +685,16 @@ static int report(cdnopt_agent *agent, train_state *s, const cdnopt_series *val_
 }
 
 int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const size_t *days,
-                       size_t n_days, const cdnopt_series *val_base,
-                       const cdnopt_release_set *val_set, const cdnopt_train_params *params,
-                       cdnopt_train_callback callback, void *user, char *err)
+                       size_t n_days, const cdnopt_validation *validation,
+                       const cdnopt_train_params *params, cdnopt_train_callback callback,
+                       void *user, char *err)
 {
     int rc = check_train_params(params, err);
     if (rc != CDNOPT_OK)
         return rc;
+    if (validation && validation->n > CDNOPT_VALIDATION_MAX)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%zu validation days given; at most %d are "
+                           "supported", validation->n, CDNOPT_VALIDATION_MAX);
     const cdnopt_rollout_hooks *h = &agent->rollout;
     if (sharing(agent) && (h->rank < 0 || h->rank >= h->n_ranks || !h->send || !h->recv ||
                            !h->bcast))
@@ -701,8 +710,8 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
     if (!s)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the training state");
     rc = state_init(s, agent, history, days, n_days, params);
-    if (rc == CDNOPT_OK && val_base)
-        rc = naive_peak_of(val_base, val_set, &s->naive_peak);
+    for (size_t k = 0; rc == CDNOPT_OK && validation && k < validation->n; k++)
+        rc = naive_peak_of(validation->baselines[k], validation->sets[k], &s->naive_peak[k]);
     if (rc != CDNOPT_OK)
         cdnopt_fail(err, rc, "cannot set up training: %s", cdnopt_strerror(rc));
 
@@ -712,16 +721,14 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
         cdnopt_train_progress progress = {0};
         rc = demonstrate(agent, s, params, &progress, err);
         if (rc == CDNOPT_OK)
-            rc = report(agent, s, val_base, val_set, &progress, started, callback, user, &stop,
-                        err);
+            rc = report(agent, s, validation, &progress, started, callback, user, &stop, err);
     }
     int rounds = (params->episodes + params->workers - 1) / params->workers;
     for (int round = 0; rc == CDNOPT_OK && !stop && round < rounds; round++) {
         cdnopt_train_progress progress = {0};
         rc = train_round(agent, s, params, round, &progress, err);
         if (rc == CDNOPT_OK)
-            rc = report(agent, s, val_base, val_set, &progress, started, callback, user, &stop,
-                        err);
+            rc = report(agent, s, validation, &progress, started, callback, user, &stop, err);
     }
     if (rc == CDNOPT_OK && params->keep_best && s->best[0])
         snapshot_restore(agent, s);

@@ -380,8 +380,7 @@ static void train_small(uint64_t seed, cdnopt_agent **out)
     tp.episode.max_releases = 30;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_agent_new(&ap, out, err), CDNOPT_OK);
-    assert_int_equal(cdnopt_agent_train(*out, history, days, n_days, NULL, NULL, &tp, NULL, NULL,
-                                        err),
+    assert_int_equal(cdnopt_agent_train(*out, history, days, n_days, NULL, &tp, NULL, NULL, err),
                      CDNOPT_OK);
     cdnopt_series_free(history);
 }
@@ -444,24 +443,27 @@ static double reduction_of(cdnopt_agent *agent, const cdnopt_series *base,
     return 1.0 - planned.peak_gbps / unplanned.peak_gbps;
 }
 
-/* With keep_best the trained agent plans the validation day exactly as well as the best
- * progress row reported, pretraining row included. */
+/* With keep_best the trained agent plans the two validation days exactly as well as
+ * the best progress row reported (mean over the days), pretraining row included. */
 static void keep_best_restores_best_weights(void **state)
 {
     (void)state;
     cdnopt_series *history = history_fixture();
     size_t days[16];
     size_t n_days = cdnopt_episode_days(history, NULL, NULL, 0, days, 16);
-    assert_true(n_days >= 2);
-    cdnopt_series *val_base = NULL;
-    cdnopt_release_set *val_set = NULL;
+    assert_true(n_days >= 3);
+    cdnopt_series *val_base[2] = {NULL, NULL};
+    cdnopt_release_set *val_set[2] = {NULL, NULL};
     cdnopt_rng rng;
     cdnopt_rng_seed(&rng, 9);
     cdnopt_episode_params vp = cdnopt_episode_params_default();
     vp.min_releases = vp.max_releases = 40;
-    assert_int_equal(cdnopt_episode_draw(history, &days[n_days - 1], 1, &vp, &rng, &val_base,
-                                         &val_set, NULL),
-                     CDNOPT_OK);
+    for (size_t k = 0; k < 2; k++)
+        assert_int_equal(cdnopt_episode_draw(history, &days[n_days - 1 - k], 1, &vp, &rng,
+                                             &val_base[k], &val_set[k], NULL),
+                         CDNOPT_OK);
+    cdnopt_validation validation = {(const cdnopt_series *const *)val_base,
+                                    (const cdnopt_release_set *const *)val_set, 2};
 
     cdnopt_agent_params ap = cdnopt_agent_params_default();
     ap.hidden = 16;
@@ -479,15 +481,19 @@ static void keep_best_restores_best_weights(void **state)
     char err[CDNOPT_ERRMSG_MAX] = "";
     best_seen seen = {-INFINITY, 0};
     assert_int_equal(cdnopt_agent_new(&ap, &agent, err), CDNOPT_OK);
-    assert_int_equal(cdnopt_agent_train(agent, history, days, n_days - 1, val_base, val_set, &tp,
+    assert_int_equal(cdnopt_agent_train(agent, history, days, n_days - 2, &validation, &tp,
                                         record_best, &seen, err),
                      CDNOPT_OK);
     assert_int_equal(seen.rows, 1 + tp.episodes / tp.workers);
-    assert_float_equal(reduction_of(agent, val_base, val_set), seen.reduction, 1e-12);
+    double mean = (reduction_of(agent, val_base[0], val_set[0]) +
+                   reduction_of(agent, val_base[1], val_set[1])) / 2;
+    assert_float_equal(mean, seen.reduction, 1e-12);
 
+    for (size_t k = 0; k < 2; k++) {
+        cdnopt_release_set_free(val_set[k]);
+        cdnopt_series_free(val_base[k]);
+    }
     cdnopt_agent_free(agent);
-    cdnopt_release_set_free(val_set);
-    cdnopt_series_free(val_base);
     cdnopt_series_free(history);
 }
 
