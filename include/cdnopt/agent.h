@@ -56,8 +56,8 @@
  *   rewards are those of the forecast, not of the traffic that will happen.
  * - The global mask is exact (a shard is valid while it has pending releases), so the
  *   mask network covers local actions only.
- * - A trained agent plans peaks about 3 to 9 % above the greedy planner's on the
- *   benchmark workloads (docs/benchmarks.md). It learns from a one-step expert that
+ * - A trained agent plans peaks about 3 to 13 % above the greedy planner's on the
+ *   benchmark workloads, depending on the seed (docs/benchmarks.md). It learns from a one-step expert that
  *   plans one day at a time with no local search, and its own episodes have not
  *   improved on that. cdnopt_plan_dqn() with repair closes the gap with greedy's
  *   local search.
@@ -431,7 +431,7 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
 
 /**
  * Save the agent to an HDF5 file: root attributes format = "cdnopt-agent",
- * format_version = 1 and the hyper-parameters, and one dataset per weight tensor.
+ * format_version = 2 and the hyper-parameters, and one dataset per weight tensor.
  * @return 0 or CDNOPT_EIO with the path.
  */
 int cdnopt_agent_save(const cdnopt_agent *agent, const char *path, char *err);

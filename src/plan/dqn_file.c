@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Agent files in HDF5. Layout:
- *   /           attributes format = "cdnopt-agent", format_version = 1, obs_size,
+ *   /           attributes format = "cdnopt-agent", format_version = 2, obs_size,
  *               global_actions, local_actions, hidden, mask_hidden, objective, gamma,
  *               lr, clip_norm, batch, target_sync, mask_threshold, use_mask_net,
- *               reward_scale, seed, episodes, updates
+ *               reward_scale, demo_margin, demo_share, seed, episodes, updates
+ * Version 2 changed the observation layout (look-ahead blocks) and the local network's
+ * input rows, so version 1 files are rejected.
  *   /<net>/...  one float32 dataset [rows, cols] per tensor of each network, named
  *               after the tensor: nets "global", "local" (online Q-networks) and "mask".
  * Target networks are not stored; loading copies the online weights into them.
@@ -176,7 +178,7 @@ static int get_f64(const agent_reader *r, const char *name, double *value)
     return get_number(r, name, H5T_NATIVE_DOUBLE, value);
 }
 
-/* Check format = "cdnopt-agent" and format_version = 1. */
+/* Check format = "cdnopt-agent" and format_version = DQN_FORMAT_VERSION. */
 static int check_format(const agent_reader *r)
 {
     char text[64] = "";
