@@ -8,6 +8,7 @@
  */
 #include "cli_args.h"
 #include "commands.h"
+#include "plan_backtest.h"
 #include "plan_report.h"
 
 #include "cdnopt/agent.h"
@@ -20,10 +21,15 @@
 
 #define PLAN_LOG "plan"
 
+/* History --plan-on auto keeps before the releases it moves back: a week, so that the
+ * daily profile member averages as many days as in the real run. */
+#define BACKTEST_MIN_HISTORY_S (7 * 86400)
+
 static const char synopsis[] =
     "plan (--baseline FILE | --history FILE [--model MODEL.h5] [--horizon DURATION]\n"
-    "       [--safety FACTOR] [--plan-on mean|critical|scenarios] [--worst-weight W]\n"
-    "       [--scenario-weeks N] [--scenario-days N])\n"
+    "       [--safety FACTOR] [--plan-on auto|mean|critical|scenarios] [--worst-weight W]\n"
+    "       [--scenario-weeks N] [--scenario-days N] [--backtest-folds N]\n"
+    "       [--backtest-wide])\n"
     "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact|dqn|dqn+greedy]\n"
     "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N]\n"
     "       [--start-step DURATION] [--json]";
@@ -38,23 +44,28 @@ static const char description[] =
     "With --history in place of --baseline, the baseline is a forecast from the end of\n"
     "the history through the last instant a legal schedule can reach: the mean of a\n"
     "weekly seasonal naive, a daily profile and the --model's forecast, each kept only\n"
-    "if a backtest on the end of the history accepts it. The plan is made on the\n"
-    "critical line, that mean plus --safety x the 95th percentile of the backtest\n"
-    "errors, and the schedule's peak on it is printed as the capacity to provision.\n"
-    "--plan-on scenarios plans greedy against every member's forecast (and past weeks\n"
-    "and days of the history) at once, judging each option by its mean peak over them.";
+    "if a backtest on the end of the history accepts it. --plan-on scenarios plans\n"
+    "greedy against every member's forecast (and past weeks and days of the history)\n"
+    "at once, judging each option by its mean peak over them; mean and critical plan\n"
+    "on one line. The default, auto, moves the releases back by whole weeks (or days)\n"
+    "onto known traffic, plans them from the history before it with mean and with\n"
+    "scenarios, and uses the one whose peak there came closer to greedy's plan on that\n"
+    "traffic. The schedule's peak on the critical line, the mean plus --safety x the\n"
+    "95th percentile of the backtest errors, is printed as the capacity to provision.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
     const char *history, *model;
     const char *agent; /* agent file of --solver dqn and dqn+greedy */
-    const char *plan_on; /* forecast line planned against: mean, critical or scenarios */
+    const char *plan_on; /* what to plan against: auto, mean, critical or scenarios */
     cdnopt_cli_data_opts read; /* how to read --baseline or --history */
     int64_t time_limit_s, horizon_s, start_step_s;
     double safety;
     double worst_weight;          /* --plan-on scenarios: weight of the worst scenario */
     long scenario_weeks, scenario_days; /* past weeks and days that are scenarios */
     long passes;
+    long backtest_folds; /* --plan-on auto: most folds of the backtest */
+    bool backtest_wide;  /* --plan-on auto: also try the wide scenario set */
     bool json;
 } plan_flags;
 
@@ -71,6 +82,59 @@ static int64_t reach_steps(const cdnopt_series *history, const cdnopt_release_se
         reach = last > reach ? last : reach;
     }
     return reach > end ? (reach - end + history->step_s - 1) / history->step_s : 0;
+}
+
+/* Forecast settings of the real run: the flags, and a horizon through the last
+ * reachable traffic unless --horizon sets it. */
+static cdnopt_plan_forecast_params forecast_params(const plan_flags *flags,
+                                                   const plan_inputs *in)
+{
+    cdnopt_plan_forecast_params fp = cdnopt_plan_forecast_params_default();
+    fp.safety = flags->safety;
+    fp.scenario_weeks = (int)flags->scenario_weeks;
+    fp.scenario_days = (int)flags->scenario_days;
+    int64_t steps = flags->horizon_s > 0 ? flags->horizon_s / in->baseline->step_s
+                                         : reach_steps(in->baseline, in->releases, &in->rules);
+    fp.horizon = (int)(steps > 0 ? steps : 1);
+    return fp;
+}
+
+/*
+ * --plan-on auto: choose the planning method by a backtest on the history and set
+ * chosen->plan_on (and the scenario settings) to it. The backtest plans with greedy
+ * for the peak only, so other solvers and objectives plan on the critical line.
+ */
+static int choose_by_backtest(const plan_flags *flags, const cdnopt_model *model,
+                              const plan_inputs *in, const cdnopt_plan_params *params,
+                              plan_flags *chosen, plan_backtest_report *report, char *err)
+{
+    if (strcmp(flags->solver, "greedy") != 0 || params->objective != CDNOPT_OBJECTIVE_PEAK) {
+        chosen->plan_on = "critical";
+        return 0;
+    }
+    cdnopt_sampler sampler = cdnopt_sampler_from_model(model);
+    plan_backtest_setup setup = {
+        .model = model != NULL ? &sampler : NULL,
+        .history = in->baseline,
+        .releases = in->releases,
+        .rules = &in->rules,
+        .params = params,
+        .forecast = forecast_params(flags, in),
+        .max_folds = (int)flags->backtest_folds,
+        .min_history_s = BACKTEST_MIN_HISTORY_S,
+        .try_wide = flags->backtest_wide,
+    };
+    int rc = plan_backtest_run(&setup, report, err);
+    if (rc != 0)
+        return rc;
+    if (!flags->json)
+        plan_backtest_print_text(stdout, report);
+    chosen->plan_on = report->chosen == CDNOPT_PLAN_METHOD_MEAN ? "mean" : "scenarios";
+    cdnopt_plan_forecast_params fp = setup.forecast;
+    plan_method_forecast_params(report->chosen, &fp);
+    chosen->scenario_weeks = fp.scenario_weeks;
+    chosen->scenario_days = fp.scenario_days;
+    return 0;
 }
 
 /* Log the members of a planning forecast, their backtest and the margin. */
@@ -112,24 +176,12 @@ static void print_members(const cdnopt_plan_forecast *f, const plan_flags *flags
  * on, it filled the wrong valleys and ended 13 % above the plan on the mean on the day
  * workload, both scored on the real traffic.
  */
-static int forecast_baseline(const plan_flags *flags, plan_inputs *in,
-                             cdnopt_plan_forecast **forecast, char *err)
+static int forecast_baseline(const plan_flags *flags, const cdnopt_model *model,
+                             plan_inputs *in, cdnopt_plan_forecast **forecast, char *err)
 {
-    cdnopt_model *model = NULL;
-    if (flags->model != NULL) {
-        int rc = cdnopt_model_load(flags->model, &model, err);
-        if (rc != 0)
-            return rc;
-    }
     cdnopt_sampler sampler = cdnopt_sampler_from_model(model);
 
-    cdnopt_plan_forecast_params fp = cdnopt_plan_forecast_params_default();
-    fp.safety = flags->safety;
-    fp.scenario_weeks = (int)flags->scenario_weeks;
-    fp.scenario_days = (int)flags->scenario_days;
-    int64_t steps = flags->horizon_s > 0 ? flags->horizon_s / in->baseline->step_s
-                                         : reach_steps(in->baseline, in->releases, &in->rules);
-    fp.horizon = (int)(steps > 0 ? steps : 1);
+    cdnopt_plan_forecast_params fp = forecast_params(flags, in);
     cdnopt_plan_forecast *f = NULL;
     int rc = cdnopt_pipeline_plan_forecast(model != NULL ? &sampler : NULL, in->baseline, &fp,
                                            &f, err);
@@ -154,7 +206,6 @@ static int forecast_baseline(const plan_flags *flags, plan_inputs *in,
         f = NULL;
     }
     cdnopt_plan_forecast_free(f);
-    cdnopt_model_free(model);
     return rc;
 }
 
@@ -215,15 +266,41 @@ static int report_risk(const plan_flags *flags, const plan_inputs *in,
     return 0;
 }
 
+/*
+ * With --history: load the --model, choose the method under --plan-on auto, and
+ * replace the history in `in` by the forecast line to plan on. chosen receives the
+ * flags with the chosen --plan-on, and *backtested is true when report was filled.
+ */
+static int forecast_from_history(const plan_flags *flags, const cdnopt_plan_params *params,
+                                 plan_inputs *in, cdnopt_plan_forecast **forecast,
+                                 plan_flags *chosen, plan_backtest_report *report,
+                                 bool *backtested, char *err)
+{
+    cdnopt_model *model = NULL;
+    int rc = flags->model != NULL ? cdnopt_model_load(flags->model, &model, err) : 0;
+    if (rc == 0 && strcmp(flags->plan_on, "auto") == 0) {
+        rc = choose_by_backtest(flags, model, in, params, chosen, report, err);
+        *backtested = rc == 0 && strcmp(chosen->plan_on, "critical") != 0;
+    }
+    if (rc == 0)
+        rc = forecast_baseline(chosen, model, in, forecast, err);
+    cdnopt_model_free(model);
+    return rc;
+}
+
 static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char *err)
 {
     plan_inputs in;
     cdnopt_plan_forecast *forecast = NULL;
+    plan_flags chosen = *flags;
+    plan_backtest_report backtest;
+    bool backtested = false;
     cdnopt_cli_data_opts read = flags->read;
     read.data = flags->baseline != NULL ? flags->baseline : flags->history;
     int rc = plan_inputs_read(&read, flags->releases, flags->rules, &in, err);
     if (rc == 0 && flags->history != NULL)
-        rc = forecast_baseline(flags, &in, &forecast, err);
+        rc = forecast_from_history(flags, params, &in, &forecast, &chosen, &backtest,
+                                   &backtested, err);
     if (rc != 0) {
         cdnopt_plan_forecast_free(forecast);
         plan_inputs_free(&in);
@@ -234,8 +311,8 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
     bool exact = strcmp(flags->solver, "exact") == 0;
     if (flags->agent != NULL)
         rc = plan_with_agent(flags, &in, params, &result, err);
-    else if (forecast != NULL && strcmp(flags->plan_on, "scenarios") == 0)
-        rc = plan_on_scenarios(flags, &in, forecast, params, &result, err);
+    else if (forecast != NULL && strcmp(chosen.plan_on, "scenarios") == 0)
+        rc = plan_on_scenarios(&chosen, &in, forecast, params, &result, err);
     else
         rc = exact ? cdnopt_plan_exact(in.baseline, in.releases, &in.rules, params, &result, err)
                    : cdnopt_plan_greedy(in.baseline, in.releases, &in.rules, params, &result,
@@ -251,7 +328,7 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
                         flags->out);
         if (flags->json)
             plan_report_json(stdout, &result, in.releases->n, flags->solver, flags->objective,
-                             flags->out, NULL, 0, NULL);
+                             flags->out, NULL, 0, NULL, backtested ? &backtest : NULL);
         else
             plan_report_text(stdout, &result, flags->solver, flags->objective);
         if (forecast != NULL)
@@ -285,9 +362,9 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
                            flags->solver);
     bool scenarios = strcmp(flags->plan_on, "scenarios") == 0;
     if (strcmp(flags->plan_on, "mean") != 0 && strcmp(flags->plan_on, "critical") != 0 &&
-        !scenarios)
+        strcmp(flags->plan_on, "auto") != 0 && !scenarios)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "invalid --plan-on '%s': use mean, critical or scenarios",
+                           "invalid --plan-on '%s': use auto, mean, critical or scenarios",
                            flags->plan_on);
     if (cdnopt_objective_parse(flags->objective, &params->objective) != 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "invalid --objective '%s': use peak or p95",
@@ -308,7 +385,7 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
 int cdnopt_cmd_plan(int argc, char **argv)
 {
     cdnopt_plan_params params = cdnopt_plan_params_default();
-    plan_flags flags = {.solver = "greedy", .objective = "peak", .plan_on = "critical",
+    plan_flags flags = {.solver = "greedy", .objective = "peak", .plan_on = "auto",
                         .time_limit_s = (int64_t)params.time_limit_s,
                         .safety = cdnopt_plan_forecast_params_default().safety,
                         .worst_weight = 0.0,
@@ -316,6 +393,7 @@ int cdnopt_cmd_plan(int argc, char **argv)
                         .scenario_days = cdnopt_plan_forecast_params_default().scenario_days,
                         .start_step_s = params.start_step_s,
                         .passes = params.local_search_passes,
+                        .backtest_folds = 2,
                         .read = cdnopt_cli_data_opts_default()};
     cdnopt_cli_option opts[] = {
         {"--baseline", CDNOPT_CLI_STRING, &flags.baseline, 0, 0, "FILE",
@@ -335,9 +413,11 @@ int cdnopt_cmd_plan(int argc, char **argv)
          "errors",
          false, false},
         {"--plan-on", CDNOPT_CLI_STRING, &flags.plan_on, 0, 0, "LINE",
-         "forecast line to plan against with --history: critical or mean (both have the "
-         "same shape), or scenarios (greedy against every scenario at once); the "
-         "schedule's peak on the critical line is printed either way",
+         "what to plan against with --history: critical or mean (one forecast line, both "
+         "of the same shape), scenarios (greedy against every scenario at once), or auto "
+         "(mean or scenarios, whichever a backtest on the history favours; with a solver "
+         "other than greedy or the p95 objective, critical); the schedule's peak on the "
+         "critical line is printed either way",
          false, false},
         {"--worst-weight", CDNOPT_CLI_DOUBLE, &flags.worst_weight, 0.0, 1.0, "W",
          "--plan-on scenarios judges each option by (1 - W) x its mean peak over the "
@@ -352,6 +432,15 @@ int cdnopt_cmd_plan(int argc, char **argv)
          CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
          "--plan-on scenarios: the values of the last N days of the same kind (weekday or "
          "weekend) as each step are scenarios too",
+         false, false},
+        {"--backtest-folds", CDNOPT_CLI_INT, &flags.backtest_folds, 1,
+         CDNOPT_PLAN_BACKTEST_MAX_FOLDS, "N",
+         "--plan-on auto: most stretches of the history the releases are moved back onto "
+         "(whole weeks, or whole days when the history is short) to compare the methods",
+         false, false},
+        {"--backtest-wide", CDNOPT_CLI_FLAG, &flags.backtest_wide, 0, 0, NULL,
+         "--plan-on auto: also try the scenarios of weeks 2 and 3 back and the last 7 days "
+         "of the same kind",
          false, false},
         {"--releases", CDNOPT_CLI_STRING, &flags.releases, 0, 0, "FILE",
          "releases CSV (id,size_mb,users,planned_at[,latest_start_at])", true, false},

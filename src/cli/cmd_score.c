@@ -101,7 +101,7 @@ static int score(const score_flags *flags, size_t *n_violations, char *err)
     }
     if (rc == 0 && flags->json) {
         plan_report_json(stdout, &result, in.releases->n, NULL, NULL, flags->schedule,
-                         violations, *n_violations, in.releases);
+                         violations, *n_violations, in.releases, NULL);
     } else if (rc == 0) {
         printf("releases: %zu\n", in.releases->n);
         print_violations(violations, *n_violations, in.releases);

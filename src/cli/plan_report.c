@@ -109,9 +109,11 @@ static void json_violations(FILE *out, const cdnopt_violation *violations, size_
 void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_releases,
                       const char *solver, const char *objective, const char *schedule_path,
                       const cdnopt_violation *violations, size_t n_violations,
-                      const cdnopt_release_set *releases)
+                      const cdnopt_release_set *releases, const plan_backtest_report *backtest)
 {
     fprintf(out, "{\n  \"releases\": %zu,\n", n_releases);
+    if (backtest != NULL)
+        plan_backtest_print_json(out, backtest);
     if (solver != NULL) {
         fprintf(out, "  \"solver\": \"%s\",\n  \"objective\": \"%s\",\n  \"problem\": ", solver,
                 objective);

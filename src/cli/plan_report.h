@@ -8,6 +8,7 @@
 #define CDNOPT_CLI_PLAN_REPORT_H
 
 #include "cli_options.h"
+#include "plan_backtest.h"
 
 #include "cdnopt/plan.h"
 
@@ -36,10 +37,11 @@ void plan_inputs_free(plan_inputs *in);
 void plan_report_text(FILE *out, const cdnopt_plan_result *result, const char *solver,
                       const char *objective);
 
-/** Print one result as a JSON object. solver and objective may be NULL (score). */
+/** Print one result as a JSON object. solver and objective may be NULL (score), and so
+ * may backtest (no "backtest" member). */
 void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_releases,
                       const char *solver, const char *objective, const char *schedule_path,
                       const cdnopt_violation *violations, size_t n_violations,
-                      const cdnopt_release_set *releases);
+                      const cdnopt_release_set *releases, const plan_backtest_report *backtest);
 
 #endif

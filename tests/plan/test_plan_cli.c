@@ -140,7 +140,8 @@ static void plan_rejects_bad_flags(void **state)
              "--plan-on upper",
              dir, dir, dir);
     assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
-    cdnopt_assert_contains(text, "invalid --plan-on 'upper': use mean, critical or scenarios");
+    cdnopt_assert_contains(text,
+                           "invalid --plan-on 'upper': use auto, mean, critical or scenarios");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
