@@ -9,14 +9,16 @@
  * With --validation the last --horizon values of each series are held out, the
  * method forecasts them from the rest, the score table is printed, and DIR also gets
  * train.csv and test.csv so that --score can re-score the folder later.
- * The neural methods (residual-lstm, transformer) train one global model over all
- * series of the file instead of one fit per series.
+ * The neural methods (residual-lstm, transformer, global-mlp) train one global model
+ * (global-mlp: an ensemble of them) over all series of the file instead of one fit
+ * per series.
  */
 #include "cli_args.h"
 #include "commands.h"
 
 #include "cdnopt/core.h"
 #include "cdnopt/global.h"
+#include "cdnopt/global_mlp.h"
 #include "cdnopt/m4.h"
 
 #include <errno.h>
@@ -52,7 +54,20 @@ typedef struct m4_options {
     bool seasonal_lag;    /* add the value one period before each predicted step */
     long seasonal_diff;   /* difference the scaled series at this period, 0 = none */
     bool direct;          /* residual LSTM: direct head over the horizon on the seasonal base */
+    /* Global MLP (--method global-mlp); --epochs, --max-windows and --seed also apply. */
+    const char *windows;  /* comma-separated input steps of the members */
+    const char *loss;     /* training loss: mae, smape or relative */
+    bool no_refit;        /* forecast with the networks that held the last steps out */
+    long lr_plateau;      /* epochs without improvement that halve the learning rate */
+    long level_steps;     /* last window steps whose mean is the level, 0 = --period */
+    long members;         /* networks in the ensemble */
+    long hidden;          /* units per hidden layer */
+    long layers;          /* hidden layers */
 } m4_options;
+
+/* Defaults of --epochs and --max-windows, which differ per model. */
+#define GLOBAL_EPOCHS_DEFAULT 5
+#define GLOBAL_MAX_WINDOWS_DEFAULT 12000
 
 /* ------------------------------------------------------------------------- */
 /* Method table                                                              */
@@ -114,9 +129,10 @@ static int resolve_global(const char *name, const m4_options *o, cdnopt_m4_metho
     if (arch == CDNOPT_ARCH_TRANSFORMER)
         gp->model.dropout = 0.2f;
     gp->model.window = (int)o->window;
-    gp->model.epochs = (int)o->epochs;
+    gp->model.epochs = o->epochs > 0 ? (int)o->epochs : GLOBAL_EPOCHS_DEFAULT;
     gp->model.units = (int)o->units;
-    gp->model.max_windows = (int)o->max_windows;
+    gp->model.max_windows = o->max_windows >= 0 ? (int)o->max_windows
+                                                : GLOBAL_MAX_WINDOWS_DEFAULT;
     gp->model.seasonal_lag = o->seasonal_lag;
     gp->seasonal_diff = (int)o->seasonal_diff;
     if (o->direct) {
@@ -158,11 +174,86 @@ static int forecast_global(const cdnopt_m4_set *in_sample, const m4_options *o, 
                                      NULL, out, err);
 }
 
+/* Parse a comma-separated list of window lengths such as "336,168" into p. */
+static int parse_windows(const char *text, cdnopt_global_mlp_params *p, char *err)
+{
+    p->n_windows = 0;
+    const char *cursor = text;
+    while (p->n_windows < CDNOPT_GLOBAL_MLP_MAX_WINDOWS) {
+        char *end = NULL;
+        errno = 0;
+        long value = strtol(cursor, &end, 10);
+        if (end == cursor || errno != 0 || value < 1 || value > 100000 ||
+            (*end != ',' && *end != '\0'))
+            return cdnopt_fail(err, CDNOPT_EINVAL, "--windows: invalid list '%s'; expected "
+                               "window lengths in steps separated by commas, such as 336,168",
+                               text);
+        p->windows[p->n_windows++] = (int)value;
+        if (*end == '\0')
+            return CDNOPT_OK;
+        cursor = end + 1;
+    }
+    return cdnopt_fail(err, CDNOPT_EINVAL, "--windows: '%s' has more than %d lengths", text,
+                       CDNOPT_GLOBAL_MLP_MAX_WINDOWS);
+}
+
+/* The global MLP: ctx is a cdnopt_global_mlp_params built from the options. */
+static int resolve_global_mlp(const char *name, const m4_options *o, cdnopt_m4_method_fn *fn,
+                              void **ctx, char *err)
+{
+    if (strcmp(name, "global-mlp") != 0)
+        return CDNOPT_ENOTFOUND;
+    cdnopt_global_mlp_params *p = cdnopt_malloc(sizeof *p);
+    if (p == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
+    *p = cdnopt_global_mlp_params_default();
+    p->horizon = (int)o->horizon;
+    p->period = (int)o->period;
+    p->level_steps = o->level_steps > 0 ? (int)o->level_steps : (int)o->period;
+    p->level = o->level;
+    p->members = (int)o->members;
+    p->hidden = (int)o->hidden;
+    p->n_hidden_layers = (int)o->layers;
+    p->seed = (uint64_t)o->seed;
+    p->refit = !o->no_refit;
+    p->lr_plateau = (int)o->lr_plateau;
+    if (o->epochs > 0)
+        p->epochs = (int)o->epochs;
+    if (o->max_windows > 0)
+        p->windows_per_epoch = (int)o->max_windows;
+    int rc = o->windows != NULL ? parse_windows(o->windows, p, err) : CDNOPT_OK;
+    if (rc == CDNOPT_OK && strcmp(o->loss, "mae") == 0)
+        p->loss = CDNOPT_GLOBAL_MLP_LOSS_MAE;
+    else if (rc == CDNOPT_OK && strcmp(o->loss, "smape") == 0)
+        p->loss = CDNOPT_GLOBAL_MLP_LOSS_SMAPE;
+    else if (rc == CDNOPT_OK && strcmp(o->loss, "relative") == 0)
+        p->loss = CDNOPT_GLOBAL_MLP_LOSS_RELATIVE;
+    else if (rc == CDNOPT_OK)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL, "--loss: unknown loss '%s'; choose mae, smape "
+                         "or relative", o->loss);
+    if (rc != CDNOPT_OK) {
+        cdnopt_free(p);
+        return rc;
+    }
+    *fn = NULL;
+    *ctx = p;
+    return CDNOPT_OK;
+}
+
+static int forecast_global_mlp(const cdnopt_m4_set *in_sample, const m4_options *o, void *ctx,
+                               cdnopt_m4_forecasts *out, char *err)
+{
+    (void)o;
+    return cdnopt_global_mlp_m4_forecast(in_sample, ctx, log_global_epoch, NULL, out, err);
+}
+
 static const method_family method_families[] = {
     {"naive, snaive, naive2, hw, hw-damped, ses, holt, damped, theta, comb", resolve_baseline,
      cdnopt_free, NULL},
     {"residual-lstm, transformer (one global model over all series)", resolve_global,
      cdnopt_free, forecast_global},
+    {"global-mlp (an ensemble of global MLPs normalised per window)", resolve_global_mlp,
+     cdnopt_free, forecast_global_mlp},
 };
 
 static int resolve_method(const m4_options *o, const method_family **family,
@@ -177,7 +268,8 @@ static int resolve_method(const m4_options *o, const method_family **family,
         return rc;
     }
     return cdnopt_fail(err, CDNOPT_ENOTFOUND, "--method: unknown method '%s'; choose one of %s, "
-                       "%s", o->method, method_families[0].names, method_families[1].names);
+                       "%s, %s", o->method, method_families[0].names, method_families[1].names,
+                       method_families[2].names);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -209,9 +301,10 @@ static void print_help(FILE *out)
             "\n"
             "Global model (--method %s):\n"
             "  --window N      input steps per window (default 168, one week of hours)\n"
-            "  --epochs N      maximum training epochs (default 5)\n"
+            "  --epochs N      maximum training epochs (default 5; global-mlp 80)\n"
             "  --units N       LSTM units per layer (default 64)\n"
-            "  --max-windows N training windows per epoch, 0 = all (default 12000)\n"
+            "  --max-windows N training windows per epoch, 0 = all (default 12000;\n"
+            "                  global-mlp 16384, where 0 keeps that default)\n"
             "  --samples N     MC-dropout paths per forecast (default 50)\n"
             "  --norm NAME     per-series scaling: mean, minmax or change (the mean change\n"
             "                  over --seasonal-diff steps) (default change)\n"
@@ -222,7 +315,25 @@ static void print_help(FILE *out)
             "                  corrects the seasonal naive forecast; 0 = off (default 24)\n"
             "  --direct        residual-lstm: forecast all --horizon steps at once, added to\n"
             "                  the value one day before each step (default: recursive)\n"
-            "  --seed N        seed of weights, shuffling and dropout (default 1)\n",
+            "  --seed N        seed of weights, shuffling and dropout (default 1)\n"
+            "\n"
+            "Global MLP (--method global-mlp), with --epochs, --max-windows and --seed:\n"
+            "  --windows LIST  input steps of the members in turn, comma-separated\n"
+            "                  (default 336,168,96: two weeks, one week and four days of\n"
+            "                  hours)\n"
+            "  --members N     networks in the ensemble, combined by the median (default 12)\n"
+            "  --hidden N      units per hidden layer (default 256)\n"
+            "  --layers N      hidden ReLU layers, 0 to 8 (default 2)\n"
+            "  --loss NAME     training loss on values in units of the window's level:\n"
+            "                  mae (mean absolute error), smape, or relative (the error\n"
+            "                  in units of the level and of the seasonal change, each\n"
+            "                  over the seasonal naive error) (default relative)\n"
+            "  --level-steps N divide each window by the mean of its last N values (default\n"
+            "                  --period)\n"
+            "  --lr-plateau N  halve the learning rate after N epochs without a better\n"
+            "                  validation loss, 0 = never (default 3)\n"
+            "  --no-refit      forecast with the networks trained without the last --horizon\n"
+            "                  steps, instead of retraining them on every step\n",
             method_families[0].names, method_families[1].names);
 }
 
@@ -269,6 +380,10 @@ static const char **string_target(m4_options *o, const char *flag)
         return &o->norm;
     if (strcmp(flag, "--sampling") == 0)
         return &o->sampling;
+    if (strcmp(flag, "--windows") == 0)
+        return &o->windows;
+    if (strcmp(flag, "--loss") == 0)
+        return &o->loss;
     return NULL;
 }
 
@@ -281,6 +396,7 @@ static bool takes_value(m4_options *o, const char *flag)
     static const char *const numeric[] = {
         "--horizon", "--period", "--level",   "--window",  "--epochs",
         "--units",   "--max-windows", "--samples", "--seed", "--seasonal-diff",
+        "--members", "--hidden", "--layers", "--lr-plateau", "--level-steps",
     };
     if (string_target(o, flag) != NULL)
         return true;
@@ -311,6 +427,10 @@ static int parse_flag(m4_options *o, int argc, char **argv, int *i)
     }
     if (strcmp(flag, "--direct") == 0) {
         o->direct = true;
+        return CDNOPT_OK;
+    }
+    if (strcmp(flag, "--no-refit") == 0) {
+        o->no_refit = true;
         return CDNOPT_OK;
     }
     if (!takes_value(o, flag)) {
@@ -353,6 +473,16 @@ static int parse_global_flag(m4_options *o, const char *flag, const char *value)
         return parse_long(flag, value, 0, 2147483647, &o->seed);
     if (strcmp(flag, "--seasonal-diff") == 0)
         return parse_long(flag, value, 0, 100000, &o->seasonal_diff);
+    if (strcmp(flag, "--members") == 0)
+        return parse_long(flag, value, 1, 1000, &o->members);
+    if (strcmp(flag, "--hidden") == 0)
+        return parse_long(flag, value, 1, 65536, &o->hidden);
+    if (strcmp(flag, "--layers") == 0)
+        return parse_long(flag, value, 0, 8, &o->layers);
+    if (strcmp(flag, "--lr-plateau") == 0)
+        return parse_long(flag, value, 0, 10000, &o->lr_plateau);
+    if (strcmp(flag, "--level-steps") == 0)
+        return parse_long(flag, value, 1, 100000, &o->level_steps);
     fprintf(stderr, "cdnopt m4: unknown option '%s'; run 'cdnopt m4 --help'\n", flag);
     return CDNOPT_EINVAL;
 }
@@ -370,9 +500,10 @@ static bool given_before(char **argv, int i)
 static int parse_args(int argc, char **argv, m4_options *o)
 {
     *o = (m4_options){.method = "naive2", .horizon = 48, .period = 24, .level = 0.95,
-                      .window = 168, .epochs = 5, .units = 64, .max_windows = 12000,
+                      .window = 168, .epochs = 0, .units = 64, .max_windows = -1,
                       .samples = 50, .seed = 1, .norm = "change", .sampling = "windows",
-                      .seasonal_diff = 24};
+                      .seasonal_diff = 24, .members = 12, .hidden = 256, .layers = 2,
+                      .loss = "relative", .lr_plateau = 3};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             print_help(stdout);

@@ -7,6 +7,8 @@
 #include "cdnopt/core.h"
 #include "cdnopt/m4.h"
 
+#include "stats-impl.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@
 /* Set allocation                                                            */
 /* ------------------------------------------------------------------------- */
 
-static cdnopt_m4_set *set_new(size_t capacity, const char *path)
+cdnopt_m4_set *cdnopt__m4_set_new(size_t capacity, const char *path)
 {
     cdnopt_m4_set *set = cdnopt_calloc(1, sizeof *set);
     if (set == NULL)
@@ -54,8 +56,8 @@ void cdnopt_m4_set_free(cdnopt_m4_set *set)
 }
 
 /* Append a series with a copy of id and n values; the set has room for it. */
-static int set_append(cdnopt_m4_set *set, const char *id, const double *values, size_t n,
-                      size_t line)
+int cdnopt__m4_set_append(cdnopt_m4_set *set, const char *id, const double *values, size_t n,
+                          size_t line)
 {
     size_t i = set->n_series;
     set->ids[i] = cdnopt_strdup(id);
@@ -261,7 +263,8 @@ static int parse_rows(char *text, cdnopt_m4_set *set, char **fields, double *val
 
         size_t n_values = 0;
         int rc = parse_row(set->path, line, fields, width, values, &n_values, err);
-        if (rc == CDNOPT_OK && set_append(set, fields[0], values, n_values, line) != CDNOPT_OK)
+        if (rc == CDNOPT_OK &&
+            cdnopt__m4_set_append(set, fields[0], values, n_values, line) != CDNOPT_OK)
             rc = cdnopt_fail(err, CDNOPT_ENOMEM, "%s:%zu: out of memory", set->path, line);
         if (rc != CDNOPT_OK)
             return rc;
@@ -298,7 +301,7 @@ int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
     size_t width = count_fields(text);
     *header_end = '\n';
 
-    cdnopt_m4_set *set = set_new(count_lines(text), path);
+    cdnopt_m4_set *set = cdnopt__m4_set_new(count_lines(text), path);
     char **fields = cdnopt_malloc(width * sizeof *fields);
     double *values = cdnopt_malloc(width * sizeof *values);
     if (set == NULL || fields == NULL || values == NULL)
@@ -341,14 +344,14 @@ int cdnopt_m4_split(const cdnopt_m4_set *full, size_t h, cdnopt_m4_set **train,
                                full->ids[i], full->line[i], full->length[i], h, h + 1);
     }
 
-    cdnopt_m4_set *a = set_new(full->n_series, full->path);
-    cdnopt_m4_set *b = set_new(full->n_series, full->path);
+    cdnopt_m4_set *a = cdnopt__m4_set_new(full->n_series, full->path);
+    cdnopt_m4_set *b = cdnopt__m4_set_new(full->n_series, full->path);
     int rc = a != NULL && b != NULL ? CDNOPT_OK : CDNOPT_ENOMEM;
     for (size_t i = 0; i < full->n_series && rc == CDNOPT_OK; i++) {
         size_t n = full->length[i] - h;
-        rc = set_append(a, full->ids[i], full->values[i], n, full->line[i]);
+        rc = cdnopt__m4_set_append(a, full->ids[i], full->values[i], n, full->line[i]);
         if (rc == CDNOPT_OK)
-            rc = set_append(b, full->ids[i], full->values[i] + n, h, full->line[i]);
+            rc = cdnopt__m4_set_append(b, full->ids[i], full->values[i] + n, h, full->line[i]);
     }
     if (rc != CDNOPT_OK) {
         cdnopt_m4_set_free(a);

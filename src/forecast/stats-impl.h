@@ -8,6 +8,7 @@
 #define CDNOPT_STATS_IMPL_H
 
 #include "cdnopt/core.h"
+#include "cdnopt/m4.h"
 #include "cdnopt/stats.h"
 
 #include <stddef.h>
@@ -38,6 +39,19 @@ double cdnopt__quantile_select(double *values, size_t n, double p);
 
 /** Sort n doubles ascending in place. */
 void cdnopt__sort(double *values, size_t n);
+
+/**
+ * Create an empty M4 set with room for capacity series and a copy of path (may be
+ * NULL). Returns NULL when out of memory; free with cdnopt_m4_set_free().
+ */
+cdnopt_m4_set *cdnopt__m4_set_new(size_t capacity, const char *path);
+
+/**
+ * Append a series with copies of id and of its n values, at line `line` of its file.
+ * The set must have room for it. Returns CDNOPT_OK or CDNOPT_ENOMEM (set unchanged).
+ */
+int cdnopt__m4_set_append(cdnopt_m4_set *set, const char *id, const double *values, size_t n,
+                          size_t line);
 
 /** Logistic function 1 / (1 + exp(-x)), mapping the real line onto (0, 1). */
 double cdnopt__logistic(double x);
