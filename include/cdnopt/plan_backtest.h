@@ -23,9 +23,10 @@
  *   the moved releases fall on other weekdays than the real ones.
  * - A forecasting model trained on the whole history has seen the traffic of the folds,
  *   so the folds judge the forecasts it joins too kindly.
- * - On 20 stretches of a UK and a European series the backtest picked the better of the
- *   mean line and the scenarios on only 7 of the 15 where they differed by more than
- *   0.1 % (docs/benchmarks.md), so its choice is a weak signal.
+ * - The choice is a weak signal. On 20 stretches of a UK and a European series, 15
+ *   had a fold and a difference of more than 0.1 % between the mean line and the
+ *   scenarios. The backtest picked the better of the two on 7 of them
+ *   (docs/benchmarks.md).
  */
 #ifndef CDNOPT_PLAN_BACKTEST_H
 #define CDNOPT_PLAN_BACKTEST_H
