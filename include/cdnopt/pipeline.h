@@ -8,9 +8,10 @@
  *   ("mean"), and the standard deviation sd of its Monte-Carlo (MC) dropout paths is
  *   the spread.
  * - Calibration: the model forecasts from several origins inside a held-out slice,
- *   and stats.h's split-conformal fit turns the relative errors |y - mean| / |mean|
- *   into one factor per horizon step h (CDNOPT_CALIB_RELATIVE). The calibrated
- *   interval is mean +- factor[h] * |mean|; the raw one is mean +- 1.96 * sd. The
+ *   and stats.h's split-conformal fit turns the relative errors |y - mean| /
+ *   (|mean| + sd) into one factor per horizon step h (CDNOPT_CALIB_RELATIVE). The
+ *   calibrated interval is mean +- factor[h] * (|mean| + sd); the raw one is
+ *   mean +- 1.96 * sd. The
  *   factors and both coverages are stored in the /calibration group of the model's
  *   HDF5 file.
  * - Forecast: MC paths after the last observation, reduced to mean, lower, upper
@@ -114,7 +115,7 @@ cdnopt_calibrate_params cdnopt_calibrate_params_default(void);
 
 /**
  * Calibrate a forecaster's intervals on the slice [val_start, val_end) of series (kind
- * CDNOPT_CALIB_RELATIVE: interval mean +- factor[h] * |mean|). A slice shorter
+ * CDNOPT_CALIB_RELATIVE: interval mean +- factor[h] * (|mean| + sd)). A slice shorter
  * than p->min_span_s is first extended back to that span (never before
  * p->first_origin), and the extension is logged. Origins lie every
  * stride_s seconds such that each whole horizon ends inside the slice. When the slice
@@ -178,7 +179,7 @@ typedef struct cdnopt_forecast_result {
     double *mean;     /* point forecast: the dropout-off path raised to 0, series units
                          (Gbit/s unless read as raw) */
     double *sd;       /* standard deviation of the MC paths, series units */
-    double *lower;    /* lower bound: mean - factor[h] * |mean| (RELATIVE calibration),
+    double *lower;    /* lower bound: mean - factor[h] * (mean + sd) (RELATIVE calibration),
                          mean - factor[h] * sd (SCALE) or mean - 1.96 * sd (none), raised
                          to 0 because bandwidth is never negative */
     double *upper;    /* upper bound, as lower */
@@ -191,7 +192,7 @@ typedef struct cdnopt_forecast_result {
 /**
  * Forecast p->horizon steps after index end of history (exclusive) with intervals.
  * The same sampler, inputs and seed give the same numbers. With a RELATIVE
- * calibration and p->recent_days > 0, p->recent_days more point forecasts from the
+ * calibration and p->recent_days > 0, p->recent_days more forecasts from the
  * same time of day on earlier days are scored against history (see the overview);
  * a history too short for them leaves the stored factors alone.
  *

@@ -280,9 +280,11 @@ enum cdnopt_calib_kind {
     CDNOPT_CALIB_SCALE = 0,
     /* Interval [lower - factor, upper + factor]; score max(lower - y, y - upper). */
     CDNOPT_CALIB_SHIFT = 1,
-    /* Interval mean +- factor * scale with scale = max(|mean|, floor); score
-     * |y - mean| / scale, the relative error. The floor is 1% of the mean |mean| over
-     * the forecast's steps, so a forecast of zero at one step keeps an interval. */
+    /* Interval mean +- factor * scale with scale = max(|mean|, floor) + std; score
+     * |y - mean| / scale, a relative error. The floor is 1% of the mean |mean| over the
+     * forecast's steps, so a forecast of zero at one step keeps an interval. The std
+     * term (0 when the set or forecast has none) bounds the scores of a point forecast
+     * that falls far below the traffic while its MC paths spread out. */
     CDNOPT_CALIB_RELATIVE = 2,
 };
 
@@ -301,16 +303,16 @@ typedef struct cdnopt_calibration {
 /**
  * Validation forecasts: n_origins forecasts of horizon steps each, stored origin-major
  * (index o * horizon + k). Arrays are borrowed. SCALE needs mean and std; RELATIVE needs
- * mean, and std only for the raw coverage; SHIFT needs lower and upper (the raw interval
- * at the nominal level).
+ * mean and uses std when it is there; SHIFT needs lower and upper (the raw interval at
+ * the nominal level).
  */
 typedef struct cdnopt_calib_set {
     size_t n_origins;     /* number of forecast origins */
     size_t horizon;       /* steps per forecast */
     const double *actual; /* observed values */
     const double *mean;   /* point forecasts (SCALE, RELATIVE) */
-    const double *std;    /* forecast standard deviations, > 0 (SCALE); RELATIVE uses
-                             them for coverage_raw only and accepts NULL */
+    const double *std;    /* forecast standard deviations, > 0 (SCALE); RELATIVE adds them
+                             to its scale and accepts NULL */
     const double *lower;  /* raw lower bounds (SHIFT) */
     const double *upper;  /* raw upper bounds (SHIFT) */
 } cdnopt_calib_set;
@@ -354,7 +356,8 @@ int cdnopt_calibration_fit(const cdnopt_calib_set *set, const cdnopt_calibration
  * comment, its floor taken over these h steps; SHIFT widens lower and upper in place
  * by f. Steps beyond the calibrated horizon use the last factor.
  * @param mean  h point forecasts (SCALE, RELATIVE; may be NULL for SHIFT)
- * @param std   h standard deviations (SCALE; may be NULL for SHIFT)
+ * @param std   h standard deviations (SCALE; RELATIVE adds them to its scale and accepts
+ *              NULL; may be NULL for SHIFT)
  */
 void cdnopt_calibration_apply(const cdnopt_calibration *cal, size_t h, const double *mean,
                               const double *std, double *lower, double *upper);

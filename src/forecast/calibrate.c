@@ -6,7 +6,7 @@
  * which widens (or narrows) a raw interval by a constant.
  *
  * A score measures how far an actual value falls from the forecast: |y - mean| / std for
- * SCALE, |y - mean| / max(|mean|, floor) for RELATIVE, max(lower - y, y - upper) for
+ * SCALE, |y - mean| / (max(|mean|, floor) + std) for RELATIVE, max(lower - y, y - upper) for
  * SHIFT. If validation and future scores are
  * exchangeable, the ceil((n + 1) level)-th smallest of n validation scores bounds a new
  * score with probability at least level, so that quantile becomes the step's factor.
@@ -92,7 +92,10 @@ static int check_set(const cdnopt_calib_set *set, enum cdnopt_calib_kind kind, c
 }
 
 /* Smallest RELATIVE scale of a forecast: 1% of its mean level over h steps, plus 1e-12 so
- * that an all-zero forecast still divides. */
+ * that an all-zero forecast still divides.
+ * NOTE: the floor guards single zero steps only. When a forecast decays to 0 for hours
+ * while the traffic does not (a drifting recursive roll-out), only the std term of the
+ * scale bounds its scores. Without std they reach about 100. */
 static double relative_floor(const double *mean, size_t h)
 {
     double sum = 0.0;
@@ -105,7 +108,8 @@ static double relative_floor(const double *mean, size_t h)
 static double relative_scale(const cdnopt_calib_set *set, size_t i)
 {
     const double *row = set->mean + i / set->horizon * set->horizon;
-    return fmax(fabs(set->mean[i]), relative_floor(row, set->horizon));
+    double spread = set->std != NULL ? set->std[i] : 0.0;
+    return fmax(fabs(set->mean[i]), relative_floor(row, set->horizon)) + spread;
 }
 
 /* Nonconformity score of point i of the set. */
@@ -239,7 +243,7 @@ void cdnopt_calibration_apply(const cdnopt_calibration *cal, size_t h, const dou
             lower[k] = mean[k] - f * std[k];
             upper[k] = mean[k] + f * std[k];
         } else if (cal->kind == CDNOPT_CALIB_RELATIVE) {
-            double scale = fmax(fabs(mean[k]), floor);
+            double scale = fmax(fabs(mean[k]), floor) + (std != NULL ? std[k] : 0.0);
             lower[k] = mean[k] - f * scale;
             upper[k] = mean[k] + f * scale;
         } else {

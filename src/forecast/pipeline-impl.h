@@ -32,22 +32,24 @@ int cdnopt__point_forecast(const cdnopt_sampler *s, const cdnopt_series *history
                            int horizon, double *point, char *err);
 
 /**
- * Widen a stored RELATIVE calibration with the scores of recent forecasts: point
- * forecasts from the same time of day on each of the last `days` days whose whole
- * horizon ends by end, against the values of history that followed them. Each step of
- * out gets the larger of the stored factor and the factor of the recent scores.
+ * Widen a stored RELATIVE calibration with the scores of recent forecasts: forecasts
+ * (p->n_samples MC paths, seeds from p->seed) from the same time of day on each of the
+ * last p->recent_days days whose whole horizon ends by end, against the values of
+ * history that followed them. Each step of out gets the larger of the stored factor and
+ * the factor of the recent scores.
  *
- * Nothing runs in five cases: days is 0, stored is not RELATIVE, the step does not
+ * Nothing runs in five cases: no recent days, stored is not RELATIVE, the step does not
  * divide one day, the sampler has no history_min, or the earliest recent origin would
  * lie before index 0 or before history_min. Then *n_origins is 0 and out is untouched.
  *
  * @param out        receives a calibration of horizon steps when *n_origins > 0; free it
  *                   with cdnopt_calibration_fini()
- * @param n_origins  receives the number of recent origins used (days or 0)
+ * @param n_origins  receives the number of recent origins used (p->recent_days or 0)
  * @return CDNOPT_OK, CDNOPT_ENOMEM or the sampler's error
  */
 int cdnopt__recalibrate_recent(const cdnopt_sampler *s, const cdnopt_calibration *stored,
-                               const cdnopt_series *history, size_t end, int horizon, int days,
+                               const cdnopt_series *history, size_t end,
+                               const cdnopt_forecast_params *p, int horizon,
                                cdnopt_calibration *out, size_t *n_origins, char *err);
 
 /**

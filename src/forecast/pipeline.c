@@ -219,8 +219,8 @@ int cdnopt_pipeline_forecast(const cdnopt_sampler *s, const cdnopt_calibration *
     cdnopt_calibration recent;
     size_t n_recent = 0;
     if (cal != NULL)
-        rc = cdnopt__recalibrate_recent(s, cal, history, end, horizon, p->recent_days, &recent,
-                                        &n_recent, err);
+        rc = cdnopt__recalibrate_recent(s, cal, history, end, p, horizon, &recent, &n_recent,
+                                        err);
     if (rc != CDNOPT_OK) {
         cdnopt_forecast_result_free(f);
         return rc;

@@ -3,15 +3,17 @@
  * Calibration of MC-dropout intervals on a validation slice, and its /calibration
  * group in the model's HDF5 file.
  *
- * Rationale for relative scores: the factors scale the point forecast, |y - mean| /
- * |mean| (CDNOPT_CALIB_RELATIVE), not the MC-dropout spread. Bandwidth errors grow with
- * the traffic level, so the relative error keeps the interval narrow at night and wide
- * at the peak, and it carries over when the level shifts. The spread of the dropout
- * paths did not track the errors. On the UK backbone series the ratio of a calibration
- * origin's mean absolute error to its mean sd ranged from 5 to 49, and in the test week
- * the sd fell while the errors rose. With the direct head's correction shrunk to 0 there
- * is no spread at all. Scores over the sd then gave 84-88% coverage where the relative
- * scores gave 95%.
+ * Rationale for relative scores: the factors scale the point forecast plus the
+ * MC-dropout spread, |y - mean| / (|mean| + sd) (CDNOPT_CALIB_RELATIVE), where they used
+ * to scale the spread alone. Bandwidth errors grow with the traffic level, so the
+ * relative error keeps the interval narrow at night and wide at the peak, and it
+ * carries over when the level shifts. The spread alone did not track the errors. On
+ * the UK backbone series the ratio of a calibration origin's mean absolute error to its
+ * mean sd ranged from 3 to 26, and in the test week the sd fell while the errors rose.
+ * With the direct head's correction shrunk to 0 there is no spread at all. Scores over
+ * the sd gave 84-88% coverage there, the relative scores 95%. The sd term matters where
+ * the point forecast falls far below the traffic. With |mean| alone, a transformer whose
+ * recursive roll-out decayed to 0 got intervals about 150 times wider than with it.
  *
  * Rationale for the minimum span: the validation slice is the last tenth of the
  * training data, a few days that may all fall in one unusual period. On the UK

@@ -3,7 +3,9 @@
  * Recent widening of a stored calibration. Before a forecast from index end, the model
  * forecasts from the same time of day on each of the last few days whose whole horizon
  * ends by end. The relative errors of those forecasts give a second set of factors, and
- * each step keeps the larger of the stored and the recent factor.
+ * each step keeps the larger of the stored and the recent factor. The recent forecasts
+ * run the same MC paths as the forecast itself, because the scale of the scores includes
+ * their spread.
  *
  * Rationale: the stored factors describe the errors of a span at the end of training,
  * and the scores are exchangeable with later ones only while the traffic behaves as it
@@ -12,8 +14,7 @@
  * change as soon as it is in the history. Origins at the forecast's own time of day make
  * step h of every recent forecast fall on the same time of day as step h of the
  * forecast. The larger of the two factors keeps the stored span's rare events covered
- * when the recent days are quiet. Only point forecasts run, so the cost is one
- * dropout-off pass per day.
+ * when the recent days are quiet.
  */
 #include "cdnopt/pipeline.h"
 
@@ -32,6 +33,15 @@ static size_t latest_lag_days(size_t horizon, size_t steps_per_day)
     return (horizon + steps_per_day - 1) / steps_per_day;
 }
 
+/* Recent forecasts to run: days origins of horizon steps with n_samples MC paths. */
+typedef struct recent_plan {
+    size_t horizon;
+    size_t steps_per_day;
+    size_t days;
+    int n_samples;
+    uint64_t seed; /* origin j uses seed + j */
+} recent_plan;
+
 /* True when all `days` recent origins have the history the sampler needs. */
 static bool recent_history_fits(const cdnopt_sampler *s, size_t end, size_t horizon,
                                 size_t steps_per_day, size_t days)
@@ -42,16 +52,18 @@ static bool recent_history_fits(const cdnopt_sampler *s, size_t end, size_t hori
     return end - back >= s->iface->history_min(s->ctx);
 }
 
-/* Point forecasts and actual values of the recent origins, origin-major. */
+/* Point forecasts, MC spreads and actual values of the recent origins, origin-major. */
 static int run_recent(const cdnopt_sampler *s, const cdnopt_series *history, size_t end,
-                      size_t horizon, size_t steps_per_day, size_t days, double *actual,
-                      double *point, char *err)
+                      const recent_plan *plan, double *actual, double *point, double *sd,
+                      char *err)
 {
-    size_t lag = latest_lag_days(horizon, steps_per_day);
-    for (size_t j = 0; j < days; j++) {
-        size_t origin = end - (lag + j) * steps_per_day;
-        int rc = cdnopt__point_forecast(s, history, origin, (int)horizon, point + j * horizon,
-                                        err);
+    size_t horizon = plan->horizon;
+    size_t lag = latest_lag_days(horizon, plan->steps_per_day);
+    for (size_t j = 0; j < plan->days; j++) {
+        size_t origin = end - (lag + j) * plan->steps_per_day;
+        int rc = cdnopt__forecast_moments(s, history, origin, (int)horizon, plan->n_samples,
+                                          plan->seed + j, point + j * horizon, sd + j * horizon,
+                                          err);
         if (rc != CDNOPT_OK)
             return rc;
         memcpy(actual + j * horizon, history->v + origin, horizon * sizeof *actual);
@@ -78,29 +90,33 @@ static int merge_factors(const cdnopt_calibration *stored, const cdnopt_calibrat
 }
 
 int cdnopt__recalibrate_recent(const cdnopt_sampler *s, const cdnopt_calibration *stored,
-                               const cdnopt_series *history, size_t end, int horizon, int days,
+                               const cdnopt_series *history, size_t end,
+                               const cdnopt_forecast_params *p, int horizon,
                                cdnopt_calibration *out, size_t *n_origins, char *err)
 {
     *n_origins = 0;
     int steps_per_day = cdnopt__steps_per_day(history->step_s);
-    if (days <= 0 || horizon <= 0 || stored->kind != CDNOPT_CALIB_RELATIVE ||
+    if (p->recent_days <= 0 || horizon <= 0 || stored->kind != CDNOPT_CALIB_RELATIVE ||
         stored->horizon == 0 || steps_per_day <= 0 || s->iface->history_min == NULL)
         return CDNOPT_OK;
-    size_t h = (size_t)horizon, n_days = (size_t)days;
-    if (!recent_history_fits(s, end, h, (size_t)steps_per_day, n_days))
+    recent_plan plan = {(size_t)horizon, (size_t)steps_per_day, (size_t)p->recent_days,
+                        p->n_samples, p->seed};
+    size_t h = plan.horizon, n_days = plan.days;
+    if (!recent_history_fits(s, end, h, plan.steps_per_day, n_days))
         return CDNOPT_OK;
 
-    double *actual = cdnopt_malloc(2 * n_days * h * sizeof *actual);
+    double *actual = cdnopt_malloc(3 * n_days * h * sizeof *actual);
     if (actual == NULL)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu recent forecasts",
                            n_days);
     double *point = actual + n_days * h;
-    int rc = run_recent(s, history, end, h, (size_t)steps_per_day, n_days, actual, point, err);
+    double *sd = point + n_days * h;
+    int rc = run_recent(s, history, end, &plan, actual, point, sd, err);
 
     cdnopt_calibration recent = {0};
     if (rc == CDNOPT_OK) {
         cdnopt_calib_set set = {.n_origins = n_days, .horizon = h, .actual = actual,
-                                .mean = point};
+                                .mean = point, .std = sd};
         cdnopt_calibration_params cp = cdnopt_calibration_params_default();
         cp.kind = CDNOPT_CALIB_RELATIVE;
         cp.level = stored->level;

@@ -132,17 +132,17 @@ static void calibrate_hand_computed_factors(void **state)
     p.min_scores = 1;
     p.min_span_s = 0; /* the given slice only */
 
-    /* Origins 100..108; step h of origin o has mean o - 1 and target o + h, so the
-     * relative score is (h + 1) / (o - 1). The conformal rank ceil(10 x 0.75) = 8 of
-     * 9 scores is the second largest, that of origin 101: (h + 1) / 100. */
+    /* Origins 100..108; step h of origin o has mean o - 1, sd sqrt(2) and target o + h,
+     * so the relative score is (h + 1) / (o - 1 + sqrt(2)). The conformal rank
+     * ceil(10 x 0.75) = 8 of 9 scores is the second largest, that of origin 101. */
     cdnopt_calibration cal;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 100, 110, &p, &cal, err), CDNOPT_OK);
     assert_int_equal(cal.kind, CDNOPT_CALIB_RELATIVE);
     assert_int_equal(cal.n_origins, 9);
     assert_int_equal(cal.horizon, 2);
-    assert_true(fabs(cal.factor[0] - 1.0 / 100.0) < 1e-12);
-    assert_true(fabs(cal.factor[1] - 2.0 / 100.0) < 1e-12);
+    assert_true(fabs(cal.factor[0] - 1.0 / (100.0 + sqrt(2.0))) < 1e-12);
+    assert_true(fabs(cal.factor[1] - 2.0 / (100.0 + sqrt(2.0))) < 1e-12);
     /* Raw interval: 1.15 sd (the normal quantile of 0.75) = 1.63 covers the error 1
      * of step 0 but not the error 2 of step 1. The calibrated one covers every origin
      * but 100 at both steps: 16 of 18. */
@@ -170,7 +170,7 @@ static void calibrate_short_slice_moves_origins(void **state)
     assert_int_equal(cdnopt_pipeline_calibrate(&sampler, s, 110, 120, &p, &cal, err), CDNOPT_OK);
     cdnopt_log_set_level(CDNOPT_LOG_LEVEL_INFO);
     assert_int_equal(cal.n_origins, 1);
-    assert_true(fabs(cal.factor[23] - 24.0 / 95.0) < 1e-12); /* error 24, mean 95 */
+    assert_true(fabs(cal.factor[23] - 24.0 / (95.0 + sqrt(2.0))) < 1e-12); /* error 24 */
     cdnopt_calibration_fini(&cal);
     cdnopt_series_free(s);
 }
@@ -354,15 +354,19 @@ static void forecast_recent_widens_factors(void **state)
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_pipeline_forecast(&sampler, &cal, s, 100, &p, &f, err), CDNOPT_OK);
 
-    /* Recent origins 76 and 52 (one and two days before 100) forecast o - 1 for targets
-     * o and o + 1: scores 1 / 75, 2 / 75, 1 / 51 and 2 / 51. Four pooled scores at level
-     * 0.95 take the largest, 2 / 51. Step 0 rises to it; step 1 keeps its stored 1.0. */
+    /* Recent origins 76 and 52 (one and two days before 100) forecast o - 1 with sd
+     * sqrt(2) for targets o and o + 1. The scores are 1 and 2 over 75 + sqrt(2), and 1
+     * and 2 over 51 + sqrt(2). Four pooled scores at level 0.95 take the largest. Step
+     * 0 rises to it, and step 1 keeps its stored 1.0. The forecast's own scale is
+     * 99 + sqrt(2). */
+    double scale = 99.0 + sqrt(2.0);
+    double recent_factor = 2.0 / (51.0 + sqrt(2.0));
     assert_int_equal(f->recent_origins, 2);
     assert_true(fabs(f->mean[0] - 99.0) < 1e-12);
-    assert_true(fabs(f->upper[0] - (99.0 + 2.0 / 51.0 * 99.0)) < 1e-9);
-    assert_true(fabs(f->lower[0] - (99.0 - 2.0 / 51.0 * 99.0)) < 1e-9);
-    assert_true(fabs(f->upper[1] - 198.0) < 1e-9);
-    assert_true(fabs(f->lower[1]) < 1e-9);
+    assert_true(fabs(f->upper[0] - (99.0 + recent_factor * scale)) < 1e-9);
+    assert_true(fabs(f->lower[0] - (99.0 - recent_factor * scale)) < 1e-9);
+    assert_true(fabs(f->upper[1] - (99.0 + scale)) < 1e-9);
+    assert_true(f->lower[1] == 0.0); /* 99 - scale is negative, raised to 0 */
     cdnopt_forecast_result_free(f);
 
     /* Five days would need an origin 120 steps before 100, and 0 days turns the
@@ -373,7 +377,7 @@ static void forecast_recent_widens_factors(void **state)
         assert_int_equal(cdnopt_pipeline_forecast(&sampler, &cal, s, 100, &p, &f, err),
                          CDNOPT_OK);
         assert_int_equal(f->recent_origins, 0);
-        assert_true(fabs(f->upper[0] - (99.0 + 0.001 * 99.0)) < 1e-9);
+        assert_true(fabs(f->upper[0] - (99.0 + 0.001 * scale)) < 1e-9);
         cdnopt_forecast_result_free(f);
     }
     cdnopt_calibration_fini(&cal);

@@ -709,6 +709,13 @@ static void calibration_relative_hand_computed(void **state)
     assert_near(upper[1], 250.0, 1e-9);
     assert_near(lower[2], 75.0, 1e-9);
     assert_near(upper[2], 125.0, 1e-9);
+
+    /* With std the scale grows by it: step 1 has scale 200 + 8. */
+    const double std[] = {2, 8, 4};
+    cdnopt_calibration_apply(&cal, 3, forecast, std, lower, upper);
+    assert_near(upper[0], 0.5 * 3.0, 1e-9);
+    assert_near(lower[1], 200.0 - 0.25 * 208.0, 1e-9);
+    assert_near(upper[2], 100.0 + 0.25 * 104.0, 1e-9);
     cdnopt_calibration_fini(&cal);
 
     set.mean = NULL;
