@@ -559,7 +559,8 @@ static int check_set(const cdnopt_m4_set *set, const cdnopt_global_mlp_params *p
         if (set->length[i] < need)
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "series %s has %zu values but the global mlp needs at least "
-                               "%zu (one period of %d and two held-out horizons of %d)",
+                               "%zu (one period of %d and two held-out horizons of %d); "
+                               "shorten the horizon or drop the series",
                                set->ids[i], set->length[i], need, p->period, p->horizon);
     if (set->n_series == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "the set has no series to train on");
