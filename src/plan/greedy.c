@@ -442,8 +442,10 @@ static size_t best_option(greedy *g, size_t i, criterion by)
     return best;
 }
 
-/* Release order: energy (size * users), largest first; ties by index for determinism. */
-static const cdnopt_release *order_items;
+/* Release order: energy (size * users), largest first, and ties by index for
+ * determinism. The releases being ordered are kept per thread because the server
+ * plans on a pool of threads. */
+static _Thread_local const cdnopt_release *order_items;
 
 static int compare_energy_desc(const void *a, const void *b)
 {

@@ -113,7 +113,9 @@ int cdnopt_release_parse(const cdnopt_release_fields *fields, const char *where,
 /* Sets                                                                      */
 /* ------------------------------------------------------------------------- */
 
-static const cdnopt_release *sort_base;
+/* The set being sorted, one per thread because training workers and the server's
+ * pool build sets at the same time. */
+static _Thread_local const cdnopt_release *sort_base;
 
 static int compare_by_id(const void *a, const void *b)
 {
@@ -130,7 +132,7 @@ static int index_ids(cdnopt_release_set *set, const char *path, const long *line
     for (size_t i = 0; i < set->n; i++)
         set->by_id[i] = i;
 
-    /* qsort has no context argument in C17; the sets are built on one thread. */
+    /* qsort has no context argument in C17, so the comparator reads sort_base. */
     sort_base = set->items;
     qsort(set->by_id, set->n, sizeof *set->by_id, compare_by_id);
 
