@@ -455,9 +455,11 @@ int cdnopt_store_release_pending(cdnopt_store *store, cdnopt_store_release **out
         .limit = 4096,
     };
 
-    /* Page through in keyset order so that the array grows by whole pages. */
+    /* Page through in keyset order so that the array grows by whole pages. The last id
+     * is copied out because the next page's realloc may move the array. */
     cdnopt_store_release *all = NULL;
     size_t count = 0;
+    char last_id[CDNOPT_STORE_ID_MAX];
     for (;;) {
         cdnopt_store_release *grown = cdnopt_realloc(all, (count + query.limit) * sizeof *all);
         if (grown == NULL) {
@@ -475,7 +477,8 @@ int cdnopt_store_release_pending(cdnopt_store *store, cdnopt_store_release **out
         count += got;
         if (got < query.limit)
             break;
-        query.after_id = all[count - 1].id;
+        snprintf(last_id, sizeof last_id, "%s", all[count - 1].id);
+        query.after_id = last_id;
     }
 
     if (count == 0) {

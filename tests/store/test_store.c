@@ -252,6 +252,37 @@ static void release_cancel_states(void **state)
     cdnopt_store_close(store);
 }
 
+/* More pending releases than one page of the keyset listing (4096): every one comes
+ * back once, in id order, across the page boundaries. */
+static void release_pending_spans_pages(void **state)
+{
+    (void)state;
+    char path[600];
+    cdnopt_store *store = open_fresh(path, sizeof path, "store-pages");
+    enum { N_RELEASES = 9000 };
+    cdnopt_store_release *rows = cdnopt_malloc(N_RELEASES * sizeof *rows);
+    assert_non_null(rows);
+    char id[32];
+    for (size_t i = 0; i < N_RELEASES; i++) {
+        snprintf(id, sizeof id, "r%05zu", i);
+        rows[i] = make_release(id, 0);
+    }
+    insert_committed(store, rows, N_RELEASES);
+
+    cdnopt_store_release *pending = NULL;
+    size_t n = 0;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_store_release_pending(store, &pending, &n, err), CDNOPT_OK);
+    assert_int_equal(n, N_RELEASES);
+    for (size_t i = 0; i < N_RELEASES; i++) {
+        snprintf(id, sizeof id, "r%05zu", i);
+        assert_string_equal(pending[i].id, id);
+    }
+    cdnopt_free(pending);
+    cdnopt_free(rows);
+    cdnopt_store_close(store);
+}
+
 static void samples_round_trip(void **state)
 {
     (void)state;
@@ -343,6 +374,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_insert_get_list),
     cmocka_unit_test(release_insert_savepoint),
     cmocka_unit_test(release_cancel_states),
+    cmocka_unit_test(release_pending_spans_pages),
     cmocka_unit_test(samples_round_trip),
     cmocka_unit_test(schedule_round_trip),
     cmocka_unit_test(open_survives_allocation_failures),
