@@ -167,6 +167,34 @@ bool cdnopt_cli_set_log_flag(const char *name)
     return false;
 }
 
+/* Reject an output file that is also the file of another flag: writing it would
+ * destroy an input (or another output) before or while it is read. */
+static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, char *err)
+{
+    for (size_t i = 0; i < n_opts; i++) {
+        struct stat out;
+        const char *out_path = opts[i].seen ? *(const char *const *)opts[i].target : NULL;
+        if (opts[i].kind != CDNOPT_CLI_OUTPUT || out_path == NULL || stat(out_path, &out) != 0)
+            continue;
+
+        for (size_t j = 0; j < n_opts; j++) {
+            bool names_file = opts[j].kind == CDNOPT_CLI_STRING || opts[j].kind == CDNOPT_CLI_OUTPUT;
+            if (j == i || !opts[j].seen || !names_file)
+                continue;
+            const char *other = *(const char *const *)opts[j].target;
+            struct stat st;
+            if (other == NULL || stat(other, &st) != 0)
+                continue;
+            if (st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+                return cdnopt_fail(err, CDNOPT_EINVAL,
+                                   "%s '%s' is the same file as %s '%s'; write the output to "
+                                   "another path so that the file is kept",
+                                   opts[i].name, out_path, opts[j].name, other);
+        }
+    }
+    return CDNOPT_OK;
+}
+
 int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts, char *err)
 {
     for (size_t i = 0; i < n_opts; i++)
@@ -200,7 +228,11 @@ int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_op
         if (rc != CDNOPT_OK)
             return rc;
     }
-    return check_required(opts, n_opts, err);
+
+    int rc = check_required(opts, n_opts, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    return check_outputs_distinct(opts, n_opts, err);
 }
 
 int cdnopt_cli_parse_command(const char *command, const char *synopsis, const char *description,

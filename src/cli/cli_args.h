@@ -61,7 +61,8 @@ typedef struct cdnopt_cli_option {
  * @param err CDNOPT_ERRMSG_MAX bytes; receives the reason on failure.
  * @return 0, CDNOPT_CLI_HELP when help was requested, or CDNOPT_EINVAL for an unknown
  *         or repeated flag, a missing or invalid value, a value out of range, an output
- *         file that cannot be created, or a missing required flag.
+ *         file that cannot be created or that is the file of another flag, or a missing
+ *         required flag.
  */
 int cdnopt_cli_parse(int argc, char **argv, cdnopt_cli_option *opts, size_t n_opts, char *err);
 

@@ -151,6 +151,41 @@ static void m4_unknown_flag_named(void **state)
     cdnopt_assert_contains(text, "cdnopt m4: --out: cannot create folder 'missing/o'");
 }
 
+/* An --out that names an input file is rejected before anything is written, so the
+ * input keeps its content. */
+static void out_same_as_input_rejected(void **state)
+{
+    (void)state;
+    char dir[512], text[8192], path[600];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-out-input");
+    write_traffic(dir);
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    const char *releases = "id,size_mb,users,planned_at\nv1,100,1000,2024-01-02 10:00:00\n";
+    fputs(releases, out);
+    fclose(out);
+
+    int status = run_in(dir,
+                        "plan --baseline traffic.csv --releases releases.csv --out ./releases.csv",
+                        text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--out './releases.csv' is the same file as --releases");
+
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char kept[256] = "";
+    size_t n = fread(kept, 1, sizeof kept - 1, in);
+    kept[n] = '\0';
+    fclose(in);
+    assert_string_equal(kept, releases);
+
+    status = run_in(dir, "forecast --model m.h5 --data traffic.csv --out traffic.csv", text,
+                    sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "is the same file as --data 'traffic.csv'");
+}
+
 /* version answers --help with its usage and rejects arguments it does not take. */
 static void version_help_and_extra_argument(void **state)
 {
@@ -170,6 +205,10 @@ static void version_help_and_extra_argument(void **state)
     status = run_in(dir, "version", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "cdnopt 0.1.0");
+
+    status = run_in(dir, "version -q", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "cdnopt 0.1.0");
 }
 
 int main(int argc, char **argv)
@@ -181,6 +220,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(step_without_wide_rejected),
         cmocka_unit_test(m4_unknown_flag_named),
         cmocka_unit_test(version_help_and_extra_argument),
+        cmocka_unit_test(out_same_as_input_rejected),
     };
     return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
 }
