@@ -333,8 +333,8 @@ size_t cdnopt_pipeline_val_start(size_t n, double val_fraction);
 typedef struct cdnopt_plan_forecast_params {
     int horizon;            /* steps to forecast after the history, > 0 */
     double safety;          /* critical = mean + safety x margin, >= 0; default 1.2 */
-    double margin_quantile; /* quantile of the backtest errors (actual - mean) that sets the
-                               margin, in (0, 1); default 0.95 */
+    double margin_quantile; /* quantile of the absolute backtest errors |actual - mean|
+                               that sets the margin, in (0, 1); default 0.95 */
     double max_error_ratio; /* a member whose backtest shape error exceeds this x the
                                combination's is left out, > 1; default 3 */
     int profile_days;       /* days averaged by the daily profile member, >= 1; default 7 */

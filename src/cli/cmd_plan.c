@@ -51,7 +51,7 @@ static const char description[] =
     "onto known traffic, plans them from the history before it with mean and with\n"
     "scenarios, and uses the one whose peak there came closer to greedy's plan on that\n"
     "traffic. The schedule's peak on the critical line, the mean plus --safety x the\n"
-    "95th percentile of the backtest errors, is printed as the capacity to provision.";
+    "95th percentile of the absolute backtest errors, is printed as the capacity to provision.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;

@@ -223,9 +223,11 @@ static int backtest(const plan_context *c, cdnopt_plan_forecast *f, size_t n, do
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a backtest of %zu steps", n);
     screen_members(f, forecasts, actual, n, c->params->max_error_ratio, combined);
 
-    /* The errors are overwritten in place: the margin is their quantile. */
+    /* The absolute errors are written in place, and the margin is their quantile. The
+     * sign of a backtest's bias does not carry over to the next days (a level shift
+     * turns it), so a forecast that ran high there still gets a margin. */
     for (size_t i = 0; i < n; i++)
-        combined[i] = actual[i] - combined[i];
+        combined[i] = fabs(actual[i] - combined[i]);
     f->margin = fmax(cdnopt__quantile_select(combined, n, c->params->margin_quantile), 0.0);
     cdnopt_free(combined);
     return CDNOPT_OK;

@@ -139,6 +139,23 @@ static void bumped_day_sets_margin(void **state)
     cdnopt_series_free(history);
 }
 
+/* A last day that runs 10 below the cycle in its first 12 hours gives the same margin
+ * as one that runs 10 above: the margin comes from absolute errors. */
+static void dipped_day_sets_margin(void **state)
+{
+    (void)state;
+    cdnopt_series *history = hour_of_day_series(9);
+    for (size_t i = history->n - DAY; i < history->n - DAY / 2; i++)
+        history->v[i] -= 10.0;
+    cdnopt_plan_forecast_params p = one_day_params();
+    cdnopt_plan_forecast *f = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_plan_forecast(NULL, history, &p, &f, err), CDNOPT_OK);
+    assert_near(f->margin, 10.0, 1e-12);
+    cdnopt_plan_forecast_free(f);
+    cdnopt_series_free(history);
+}
+
 static void short_history_drops_weekly(void **state)
 {
     (void)state;
@@ -198,6 +215,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(daily_cycle_is_exact),
         cmocka_unit_test(constant_model_left_out),
         cmocka_unit_test(bumped_day_sets_margin),
+        cmocka_unit_test(dipped_day_sets_margin),
         cmocka_unit_test(short_history_drops_weekly),
         cmocka_unit_test(rejects_bad_input),
     };
