@@ -582,25 +582,45 @@ int cdnopt_store_samples_get(cdnopt_store *store, int64_t from, int64_t to, int6
     return rc;
 }
 
-int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n, char *err)
+/* Read up to two sample times in the order sql gives them. */
+static int read_two_times(cdnopt_store *store, const char *sql, int64_t t_out[2], size_t *n,
+                          char *err)
 {
     *n = 0;
-    pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store->reader, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return db_fail(store, store->reader, err, "reading samples");
+
     int rc = CDNOPT_OK;
-    if (sqlite3_prepare_v2(store->reader, "SELECT t FROM samples ORDER BY t LIMIT 2", -1, &stmt,
-                           NULL) != SQLITE_OK) {
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW && *n < 2)
+        t_out[(*n)++] = sqlite3_column_int64(stmt, 0);
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
         rc = db_fail(store, store->reader, err, "reading samples");
-    } else {
-        int step;
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW && *n < 2)
-            t_out[(*n)++] = sqlite3_column_int64(stmt, 0);
-        if (step != SQLITE_DONE && step != SQLITE_ROW)
-            rc = db_fail(store, store->reader, err, "reading samples");
-    }
     sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&store->read_lock);
     return rc;
+}
+
+int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n, char *err)
+{
+    int64_t last[2];
+    size_t n_last = 0;
+    pthread_mutex_lock(&store->read_lock);
+    int rc = read_two_times(store, "SELECT t FROM samples ORDER BY t LIMIT 2", t_out, n, err);
+    if (rc == CDNOPT_OK)
+        rc = read_two_times(store, "SELECT t FROM samples ORDER BY t DESC LIMIT 2", last,
+                            &n_last, err);
+    pthread_mutex_unlock(&store->read_lock);
+    if (rc != CDNOPT_OK) {
+        *n = 0;
+        return rc;
+    }
+
+    /* A sample backfilled before a gap must not widen the grid, so the step is the
+     * smaller of the first and the last pair's. */
+    if (*n == 2 && n_last == 2 && last[0] - last[1] < t_out[1] - t_out[0])
+        t_out[1] = t_out[0] + (last[0] - last[1]);
+    return CDNOPT_OK;
 }
 
 /* ------------------------------------------------------------------------- */

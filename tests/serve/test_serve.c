@@ -459,6 +459,42 @@ static void samples_csv_and_json(void **state)
     stop(&f);
 }
 
+/* One sample backfilled a day before the stored ones leaves a gap, and the grid keeps
+ * its 300 s step, so the next live sample is still accepted. */
+static void samples_backfill_keeps_grid(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-samples-backfill");
+    start(&f, &p);
+    const char *path = "/api/v1/samples";
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    const char *live = "2004-12-14 00:00:00,10\n2004-12-14 00:05:00,11\n2004-12-14 00:10:00,12\n";
+    http_response r = http_request(f.port, "POST", path, csv_type, live, strlen(live));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    const char *old = "2004-12-13 00:00:00,9\n";
+    r = http_request(f.port, "POST", path, csv_type, old, strlen(old));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    const char *next = "2004-12-14 00:15:00,13\n";
+    r = http_request(f.port, "POST", path, csv_type, next, strlen(next));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2004-12-14 00:17:00\",\"gbps\":5}]}",
+                       NULL),
+        422, "invalid_value",
+        "timestamp 2004-12-14 00:17:00 is off the samples' grid of 300 s steps from 2004-12-13 "
+        "00:00:00");
+    stop(&f);
+}
+
 static void samples_reject_bad_batches(void **state)
 {
     (void)state;
@@ -974,6 +1010,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bad_requests_rejected),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
+    cmocka_unit_test(samples_backfill_keeps_grid),
     cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
