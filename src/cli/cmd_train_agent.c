@@ -157,6 +157,11 @@ static int pick_validation(const train_agent_opts *o, const cdnopt_series *histo
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "no training day is left beside the %zu validation days; give a "
                            "longer history or fewer --val-days", *n_val);
+    if (*n_val < (size_t)o->val_days)
+        CDNOPT_LOG_WARN(TRAIN_AGENT_LOG,
+                        "validating on %zu days, not the %ld of --val-days, so that training "
+                        "days remain; give a longer history for more",
+                        *n_val, o->val_days);
     return CDNOPT_OK;
 }
 
@@ -164,13 +169,26 @@ typedef struct curve_writer {
     FILE *file;
 } curve_writer;
 
+/* Format value with format, or "-" when it is NaN (no update ran in the round). */
+static const char *format_or_dash(char *buf, size_t size, const char *format, double value)
+{
+    if (isnan(value))
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, format, value);
+    return buf;
+}
+
 static int log_progress(const cdnopt_train_progress *p, void *user)
 {
     curve_writer *curve = user;
+    char loss[32], accuracy[32];
     CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
-                    "episode=%d mean_return_gbps=%.3f epsilon=%.3f loss=%.5f mask_accuracy=%.4f "
+                    "episode=%d mean_return_gbps=%.3f epsilon=%.3f loss=%s mask_accuracy=%s "
                     "val_peak_reduction=%.4f elapsed_s=%.1f",
-                    p->episode, p->mean_return, p->epsilon, p->loss, p->mask_accuracy,
+                    p->episode, p->mean_return, p->epsilon,
+                    format_or_dash(loss, sizeof loss, "%.5f", p->loss),
+                    format_or_dash(accuracy, sizeof accuracy, "%.4f", p->mask_accuracy),
                     p->val_reduction, p->elapsed_s);
     if (curve->file)
         fprintf(curve->file, "%d,%.6f,%.4f,%.6g,%.5f,%.6f,%.2f\n", p->episode, p->mean_return,
