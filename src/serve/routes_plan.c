@@ -334,6 +334,36 @@ static int check_startable(const cdnopt_release_set *releases, const cdnopt_seri
     return CDNOPT_OK;
 }
 
+/* Keep in *out the releases with a legal start on this baseline and list the others,
+ * which start after the baseline's reach, in deferred: they stay pending for a later
+ * re-plan. A release whose latest start has passed, or a set where none can start,
+ * is still an error, from check_startable. */
+static int defer_unstartable(cdnopt_release_set *releases, const cdnopt_series *baseline,
+                             const cdnopt_rules *rules, cdnopt_release_set **out,
+                             json_t *deferred, char *err)
+{
+    *out = NULL;
+    cdnopt_grid grid = cdnopt_grid_of(baseline);
+    cdnopt_release *items = cdnopt_calloc(releases->n, sizeof *items);
+    if (items == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu releases", releases->n);
+
+    size_t n = 0;
+    for (size_t i = 0; i < releases->n; i++) {
+        const cdnopt_release *r = &releases->items[i];
+        bool past = cdnopt_release_latest_start(r, rules) < baseline->t[0];
+        if (!past && cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) == 0)
+            json_array_append_new(deferred, json_string(r->id));
+        else
+            items[n++] = *r;
+    }
+
+    int rc = n == 0 ? check_startable(releases, baseline, rules, err)
+                    : cdnopt_release_set_new(items, n, out, err);
+    cdnopt_free(items);
+    return rc;
+}
+
 static int replan(serve_job *job, const struct replan_args *a, char *err)
 {
     struct cdnopt_server *server = job->server;
@@ -354,15 +384,24 @@ static int replan(serve_job *job, const struct replan_args *a, char *err)
     if (a->time_limit_s > 0)
         params.time_limit_s = a->time_limit_s;
     cdnopt_plan_result result = {0};
+    cdnopt_release_set *startable = NULL;
+    json_t *deferred = json_array();
     if (rc == CDNOPT_OK)
-        rc = check_startable(releases, baseline, &rules, err);
+        rc = defer_unstartable(releases, baseline, &rules, &startable, deferred, err);
     if (rc == CDNOPT_OK)
+        rc = check_startable(startable, baseline, &rules, err);
+    if (rc == CDNOPT_OK) {
+        cdnopt_release_set_free(releases);
+        releases = startable;
+        startable = NULL;
         rc = run_planner(server, a->solver, baseline, releases, &rules, &params, &result, err);
+    }
 
     json_t *figures = NULL;
     int64_t id = 0;
     if (rc == CDNOPT_OK) {
         figures = result_json(a, &result, baseline, releases->n);
+        json_object_set(figures, "deferred", deferred);
         rc = save_schedule(server, releases, result.schedule, figures, &id, err);
     }
     if (rc == CDNOPT_OK) {
@@ -373,13 +412,16 @@ static int replan(serve_job *job, const struct replan_args *a, char *err)
         json_object_set_new(json_object_get(job->result, "job"), "status", json_string("done"));
         CDNOPT_LOG_INFO(SERVE_LOG,
                         "job_id=%llu event=replanned schedule_id=%lld releases=%zu "
-                        "naive_peak_gbps=%.3f planned_peak_gbps=%.3f solve_s=%.3f",
+                        "deferred=%zu naive_peak_gbps=%.3f planned_peak_gbps=%.3f solve_s=%.3f",
                         (unsigned long long)job->id, (long long)id, releases->n,
-                        result.naive.peak_gbps, result.planned.peak_gbps, result.solve_s);
+                        json_array_size(deferred), result.naive.peak_gbps,
+                        result.planned.peak_gbps, result.solve_s);
     }
     json_decref(figures);
+    json_decref(deferred);
     cdnopt_plan_result_clear(&result);
     cdnopt_series_free(baseline);
+    cdnopt_release_set_free(startable);
     cdnopt_release_set_free(releases);
     return rc;
 }

@@ -591,11 +591,8 @@ static void replan_names_release_to_cancel(void **state)
     cdnopt_assert_contains(r.body, "cancel it with POST /api/v1/releases/late/cancel");
     http_response_free(&r);
 
-    /* After the cancel, an exact re-plan of a release that fits succeeds. Under
-     * LeakSanitizer this also checks that the workers free their GLPK environments. */
-    r = http_post_json(f.port, "/api/v1/releases/late/cancel", "", NULL);
-    assert_int_equal(r.status, 200);
-    http_response_free(&r);
+    /* With a release that fits beside it, the re-plan places that one and defers
+     * 'late', which stays pending. */
     r = http_post_json(f.port, "/api/v1/releases",
                        "{\"id\":\"soon\",\"size_mb\":10,\"users\":100,"
                        "\"planned_at\":\"2004-12-14 00:00:00\","
@@ -603,11 +600,24 @@ static void replan_names_release_to_cancel(void **state)
                        NULL);
     assert_int_equal(r.status, 201);
     http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    if (r.status != 200)
+        fail_msg("re-plan beside a deferred release: %d %s", r.status, r.body ? r.body : "");
+    cdnopt_assert_contains(r.body, "\"deferred\":[\"late\"]");
+    cdnopt_assert_contains(r.body, "\"releases\":1");
+    http_response_free(&r);
+
+    /* After the cancel, an exact re-plan of the release that fits succeeds. Under
+     * LeakSanitizer this also checks that the workers free their GLPK environments. */
+    r = http_post_json(f.port, "/api/v1/releases/late/cancel", "", NULL);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
     r = http_post_json(f.port, "/api/v1/replan",
                        "{\"solver\":\"exact\",\"wait\":true,\"time_limit_s\":10}", NULL);
     if (r.status != 200)
         fail_msg("exact re-plan: %d %s", r.status, r.body ? r.body : "");
     cdnopt_assert_contains(r.body, "\"solver\":\"exact\"");
+    cdnopt_assert_contains(r.body, "\"deferred\":[]");
     http_response_free(&r);
 
     /* time_limit_s outside 1 s to 7 days is rejected. */
