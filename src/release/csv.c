@@ -57,6 +57,13 @@ int release_fgets(char *buf, int size, FILE *file, bool *has_nul)
     return 1;
 }
 
+void release_strip_bom(char *line)
+{
+    const unsigned char *u = (const unsigned char *)line;
+    if (u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+        memmove(line, line + 3, strlen(line + 3) + 1);
+}
+
 /* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long or a
  * NUL byte. */
 static int read_line(release_csv *csv, char *buf, char *err)
@@ -98,6 +105,7 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
                       : cdnopt_fail(err, CDNOPT_EPARSE,
                                     "%s: empty file; expected a header row of column names", path);
     }
+    release_strip_bom(csv->header);
     if (split(csv->header, csv->names, &csv->n_names) != 0) {
         release_csv_close(csv);
         return cdnopt_fail(err, CDNOPT_EPARSE, "%s line 1: more than %d columns", path,

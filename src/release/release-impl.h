@@ -37,6 +37,10 @@ int release_csv_open(release_csv *csv, const char *path, char *err);
  * Returns 1 for a line, 0 at the end of the file or on a read error. */
 int release_fgets(char *buf, int size, FILE *file, bool *has_nul);
 
+/* Remove a UTF-8 byte order mark from the start of line, in place. Spreadsheet
+ * programs write one, and it would otherwise stick to the first column name or key. */
+void release_strip_bom(char *line);
+
 /* Message for a line with a NUL byte; arguments: path, line number. */
 #define RELEASE_NUL_MESSAGE                                                                      \
     "%s line %ld: contains a NUL byte, so the file is binary or corrupt; regenerate it or "     \

@@ -202,6 +202,8 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
     while (rc == 0 && release_fgets(line, (int)sizeof line, file, &has_nul) != 0) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", path, ++line_no);
+        if (line_no == 1)
+            release_strip_bom(line);
         if (has_nul)
             rc = cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, path, line_no);
         else

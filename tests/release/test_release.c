@@ -449,6 +449,28 @@ static const char *scratch_file(char *buf, size_t size, const char *name, const 
     return buf;
 }
 
+/* A UTF-8 byte order mark at the start of a releases or rules file is skipped, so the
+ * first column name and the first key read as written. */
+static void files_with_bom_read(void **state)
+{
+    (void)state;
+    char path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_release_set *set = NULL;
+    scratch_file(path, sizeof path, "bom.csv",
+                 "\xEF\xBB\xBFid,size_mb,users,planned_at\nv1,100,1000,2024-01-01 10:00:00\n");
+    if (cdnopt_release_set_read_csv(path, &set, err) != CDNOPT_OK)
+        fail_msg("%s", err);
+    assert_int_equal(set->n, 1);
+    assert_string_equal(set->items[0].id, "v1");
+    cdnopt_release_set_free(set);
+
+    cdnopt_rules rules;
+    scratch_file(path, sizeof path, "bom_rules.txt", "\xEF\xBB\xBFmax_delay = 6h\n");
+    if (cdnopt_rules_read(path, &rules, err) != CDNOPT_OK)
+        fail_msg("%s", err);
+    assert_int_equal(rules.max_delay_s, 6 * 3600);
+}
+
 static void releases_file_errors_name_line(void **state)
 {
     (void)state;
@@ -806,6 +828,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(releases_nul_byte_rejected),
         cmocka_unit_test(rules_nul_byte_rejected),
         cmocka_unit_test(releases_file_errors_name_line),
+    cmocka_unit_test(files_with_bom_read),
         cmocka_unit_test(releases_file_reads_example),
         cmocka_unit_test(schedule_file_errors),
         cmocka_unit_test(schedule_round_trip),
