@@ -134,12 +134,18 @@ static herr_t write_weights(hid_t file, const cdnopt_model *m)
 
         hsize_t dims[2] = {(hsize_t)t.n_rows, (hsize_t)t.n_cols};
         hid_t space = H5Screate_simple(2, dims, NULL);
-        hid_t set = H5Dcreate2(file, path, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT,
-                               H5P_DEFAULT);
+
+        /* HDF5's Fletcher-32 filter stores a checksum per chunk, so a damaged weight
+         * fails the read instead of giving absurd forecasts. It needs a chunked layout. */
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 2, dims);
+        H5Pset_fletcher32(dcpl);
+        hid_t set = H5Dcreate2(file, path, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
         rc = set < 0 ? -1 : H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                      values + t.offset);
         if (set >= 0)
             H5Dclose(set);
+        H5Pclose(dcpl);
         H5Sclose(space);
     }
     H5Pclose(lcpl);
@@ -535,8 +541,9 @@ static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tens
     }
     if (rc < 0)
         return cdnopt_fail(r->err, CDNOPT_EIO,
-                           "model file '%s': cannot read dataset /%s as float; the file may be "
-                           "truncated", r->path, path);
+                           "model file '%s': cannot read dataset /%s as float; the file is "
+                           "truncated or damaged (its checksum does not match): train the "
+                           "model again or restore the file", r->path, path);
     return CDNOPT_OK;
 }
 

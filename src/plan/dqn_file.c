@@ -95,13 +95,18 @@ static herr_t put_net(hid_t file, const char *group_name, const dqn_mlp *m)
         cdnopt_params_tensor(m->ps, i, &t);
         hsize_t dims[2] = {(hsize_t)t.n_rows, (hsize_t)t.n_cols};
         hid_t space = H5Screate_simple(2, dims, NULL);
-        hid_t set = H5Dcreate2(group, t.name, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT,
-                               H5P_DEFAULT);
+
+        /* A Fletcher-32 checksum per chunk makes a damaged weight fail the read. */
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_chunk(dcpl, 2, dims);
+        H5Pset_fletcher32(dcpl);
+        hid_t set = H5Dcreate2(group, t.name, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
         rc = set < 0 ? -1
                      : H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                 values + t.offset);
         if (set >= 0)
             H5Dclose(set);
+        H5Pclose(dcpl);
         H5Sclose(space);
     }
     H5Pclose(lcpl);

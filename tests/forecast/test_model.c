@@ -734,6 +734,51 @@ static void load_rejects_truncated_file(void **state)
     expect_load_error(cut, CDNOPT_EIO, "truncated or damaged", NULL);
 }
 
+/* Flip one bit inside a stored weight: the read fails on the dataset's checksum
+ * instead of handing back a changed model. */
+static void load_rejects_damaged_weight(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-damaged");
+    save_tiny_model(path);
+
+    /* The first weight of the LSTM's input kernel, as the file stores it. */
+    float weight = 0.0f;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t set = H5Dopen2(file, "weights/lstm1/kernel", H5P_DEFAULT);
+    hid_t space = H5Dget_space(set);
+    hsize_t dims[2];
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    float *values = cdnopt_malloc((size_t)(dims[0] * dims[1]) * sizeof *values);
+    assert_true(H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+    weight = values[0];
+    cdnopt_free(values);
+    H5Sclose(space);
+    H5Dclose(set);
+    H5Fclose(file);
+
+    FILE *io = fopen(path, "r+b");
+    assert_non_null(io);
+    fseek(io, 0, SEEK_END);
+    long size = ftell(io);
+    fseek(io, 0, SEEK_SET);
+    unsigned char *bytes = cdnopt_malloc((size_t)size);
+    assert_int_equal(fread(bytes, 1, (size_t)size, io), (size_t)size);
+    long at = -1;
+    for (long i = 0; i + 4 <= size && at < 0; i++)
+        if (memcmp(bytes + i, &weight, sizeof weight) == 0)
+            at = i;
+    assert_true(at >= 0);
+    fseek(io, at, SEEK_SET);
+    fputc(bytes[at] ^ 0x01, io);
+    fclose(io);
+    cdnopt_free(bytes);
+
+    expect_load_error(path, CDNOPT_EIO, "dataset /weights/lstm1/kernel",
+                      "checksum does not match");
+}
+
 static void load_rejects_non_hdf5(void **state)
 {
     (void)state;
@@ -891,6 +936,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_wrong_version),
         cmocka_unit_test(load_rejects_wrong_shape),
         cmocka_unit_test(load_rejects_truncated_file),
+        cmocka_unit_test(load_rejects_damaged_weight),
         cmocka_unit_test(load_rejects_non_hdf5),
         cmocka_unit_test(save_rejects_missing_folder),
         cmocka_unit_test(load_rejects_feature_count_mismatch),
