@@ -59,6 +59,41 @@ static int check_grid(const cdnopt_series *baseline, int64_t start_step_s, char 
     return 0;
 }
 
+/* Explain why release has no legal start: its window lies before or after the
+ * baseline, or every start in it breaks the blackout or runs past the baseline. */
+static int no_start_error(const plan_problem *problem, const cdnopt_release *release, char *err)
+{
+    const cdnopt_series *base = problem->baseline;
+    int64_t first = release->planned_at;
+    int64_t last = cdnopt_release_latest_start(release, problem->rules);
+    int64_t base_start = base->t[0];
+    int64_t base_end = base->t[0] + (int64_t)base->n * base->step_s;
+    char from[32], to[32], begin[32], end[32];
+    cdnopt_release_format_time(first, from, sizeof from);
+    cdnopt_release_format_time(last, to, sizeof to);
+    cdnopt_release_format_time(base_start, begin, sizeof begin);
+    cdnopt_release_format_time(base_end, end, sizeof end);
+
+    if (last < base_start)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: its window %s to %s ends before "
+                           "the baseline starts at %s; use a baseline or history that covers "
+                           "the window, or remove the release",
+                           release->id, from, to, begin);
+    if (first >= base_end)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: its window %s to %s starts after "
+                           "the baseline ends at %s; extend the baseline (with --history, "
+                           "raise --horizon or leave it at 0s), or remove the release",
+                           release->id, from, to, end);
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "release '%s' has no legal start: every start from %s to %s breaks the "
+                       "blackout or the batch ratios, or its wave runs past the baseline's end "
+                       "at %s; extend the baseline (with --history, raise --horizon) or relax "
+                       "the rules",
+                       release->id, from, to, end);
+}
+
 /* Count every release's options so that one array can hold them all. */
 static int count_options(plan_problem *problem, const cdnopt_grid *grid, int64_t start_step_s,
                          char *err)
@@ -71,11 +106,7 @@ static int count_options(plan_problem *problem, const cdnopt_grid *grid, int64_t
         size_t count = cdnopt_rules_options(problem->rules, &releases->items[i], grid,
                                             start_step_s, NULL, 0);
         if (count == 0)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "release '%s' has no legal start: every start in its window breaks "
-                               "the blackout or runs past the end of the baseline; extend the "
-                               "baseline or relax the rules",
-                               releases->items[i].id);
+            return no_start_error(problem, &releases->items[i], err);
         problem->option_offset[i + 1] = problem->option_offset[i] + count;
     }
     return 0;

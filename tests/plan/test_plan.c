@@ -331,7 +331,15 @@ static void planners_reject_impossible_input(void **state)
     assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err),
                      CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "release 'r0' has no legal start");
+    cdnopt_assert_contains(err, "or its wave runs past the baseline's end");
     assert_null(r.schedule);
+
+    /* A baseline of 10 hours ends before the release's window opens. */
+    c.baseline.n = 10;
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "starts after the baseline ends at");
+    cdnopt_assert_contains(err, "raise --horizon");
     c.baseline.n = 48;
 
     params.start_step_s = 1800;
