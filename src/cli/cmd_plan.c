@@ -340,6 +340,27 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
     return rc;
 }
 
+/* Reject a forecast flag given with --baseline, where nothing reads it. */
+static int check_history_only(cdnopt_cli_option *opts, size_t n_opts, const plan_flags *flags,
+                              char *err)
+{
+    static const char *const history_only[] = {
+        "--horizon",        "--safety",         "--plan-on",     "--worst-weight",
+        "--scenario-weeks", "--scenario-days",  "--backtest-folds", "--backtest-wide",
+    };
+    if (flags->history != NULL)
+        return CDNOPT_OK;
+    for (size_t i = 0; i < sizeof history_only / sizeof history_only[0]; i++) {
+        const cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, history_only[i]);
+        if (opt != NULL && opt->seen)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s is used only with --history, which forecasts the baseline; "
+                               "with --baseline the planner uses the given traffic, so remove it",
+                               history_only[i]);
+    }
+    return CDNOPT_OK;
+}
+
 /* Check the flag values the table cannot check, and fill params from them. */
 static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char *err)
 {
@@ -478,6 +499,8 @@ int cdnopt_cmd_plan(int argc, char **argv)
     }
     if (rc == 0)
         rc = check_flags(&flags, &params, err);
+    if (rc == 0)
+        rc = check_history_only(opts, n_opts, &flags, err);
     if (rc != 0)
         return cdnopt_cli_report_error("plan", rc, err);
 
