@@ -369,6 +369,16 @@ static int unsorted_error(const reader *r, size_t previous, size_t i)
     char when[CDNOPT_CIVIL_TEXT_MAX], before[CDNOPT_CIVIL_TEXT_MAX];
     cdnopt_civil_format(r->rows.t[i], when, sizeof when);
     cdnopt_civil_format(r->rows.t[previous], before, sizeof before);
+    /* A step back of half an hour to an hour is most often the hour that a
+     * daylight-saving change repeats in local times, which sorting cannot fix. */
+    int64_t back_s = r->rows.t[previous] - r->rows.t[i];
+    if (back_s >= 1800 && back_s <= 3600)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "%s:%ld: timestamp %s is earlier than %s at line %ld. If the times "
+                           "are local, the clock may repeat an hour at a daylight-saving "
+                           "change: write them with a UTC offset (+01:00) or in UTC (Z). "
+                           "Otherwise sort the file by its time column",
+                           r->path, r->rows.line[i], when, before, r->rows.line[previous]);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: timestamp %s is earlier than %s at line %ld: the rows are not "
                        "sorted by time; sort the file by its time column",

@@ -199,6 +199,22 @@ static void unsorted_names_line(void **state)
     cdnopt_assert_contains(err, "sort the file");
 }
 
+/* Local times that go back 55 minutes, as at a daylight-saving change, get the hint
+ * about offsets rather than only the advice to sort. */
+static void clock_back_hints_offsets(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-clock-back");
+    snprintf(path, sizeof path, "%s/back.csv", dir);
+    cdnopt_test_write_file(path, "time,gbps\n2024-10-27 01:50:00,1\n2024-10-27 01:55:00,1\n"
+                                 "2024-10-27 01:00:00,1\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "back.csv:4: timestamp 2024-10-27 01:00:00 is earlier");
+    cdnopt_assert_contains(err, "daylight-saving change");
+    cdnopt_assert_contains(err, "UTC offset");
+}
+
 static void duplicate_names_line(void **state)
 {
     (void)state;
@@ -825,6 +841,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(resample_eu_matches_hourly),
     cmocka_unit_test(read_m4_wide),
     cmocka_unit_test(unsorted_names_line),
+    cmocka_unit_test(clock_back_hints_offsets),
     cmocka_unit_test(duplicate_names_line),
     cmocka_unit_test(nul_byte_rejected),
     cmocka_unit_test(gap_names_line),
