@@ -222,6 +222,27 @@ double cdnopt_env_objective_value(const cdnopt_env *env);
  */
 int cdnopt_env_expert_action(const cdnopt_env *env, int *action);
 
+/**
+ * Make the expert's local action for each release the (delay, ratio) that schedule
+ * gives it, whenever that action is valid at the decision's clock. Releases whose
+ * entry is no local action (a delay that is not a whole hour from 0 to 23, ratio 1.0)
+ * or is masked at that time keep the one-step rule. The global rule is unchanged.
+ * @param schedule one entry per release of the environment (copied), or NULL to go
+ *                 back to the one-step rule for all.
+ * @return 0, CDNOPT_EINVAL (entry count differs from the releases) or CDNOPT_ENOMEM.
+ */
+int cdnopt_env_set_expert_schedule(cdnopt_env *env, const cdnopt_schedule *schedule, char *err);
+
+/**
+ * Plan the environment's releases against baseline (the series it was made from) with
+ * cdnopt_plan_greedy(), restricted to the agent's options (whole-hour delays of 0 to
+ * 23 h, ratios 0.1, 0.3 and 0.5) and with local_search_passes passes, and set that
+ * schedule as the expert's with cdnopt_env_set_expert_schedule().
+ * @return 0, or the error of either call with err set.
+ */
+int cdnopt_env_plan_expert(cdnopt_env *env, const cdnopt_series *baseline,
+                           int local_search_passes, char *err);
+
 /** Total traffic (baseline + placed releases) on the baseline's grid, borrowed. */
 const double *cdnopt_env_total(const cdnopt_env *env);
 
@@ -353,6 +374,13 @@ typedef struct cdnopt_train_progress {
 /** Called after each round; return nonzero to stop training early. */
 typedef int (*cdnopt_train_callback)(const cdnopt_train_progress *progress, void *user);
 
+/** Expert whose episodes are the demonstrations. */
+typedef enum cdnopt_demo_expert {
+    CDNOPT_DEMO_EXPERT_ONESTEP = 0, /* cdnopt_env_expert_action() with no schedule */
+    CDNOPT_DEMO_EXPERT_PLANNER = 1, /* the same, replaying each episode's greedy schedule
+                                       (cdnopt_env_plan_expert(), 2 passes) */
+} cdnopt_demo_expert;
+
 /** Settings of a training run; start from cdnopt_train_params_default(). */
 typedef struct cdnopt_train_params {
     int episodes;               /* episodes to run, default 1200 */
@@ -365,6 +393,7 @@ typedef struct cdnopt_train_params {
     int demo_episodes;          /* episodes of the one-step greedy expert stored as
                                    demonstrations and pretrained on before the first
                                    round (0 = none), default 200 */
+    cdnopt_demo_expert demo_expert; /* which expert plays them, default one-step */
     bool keep_best;             /* end with the weights whose validation reduction was the
                                    highest (pretraining included), not the last ones;
                                    needs validation days, default true */

@@ -30,8 +30,8 @@ static const char synopsis[] =
 static const char description[] =
     "Train the masked DQN release planner. Each episode is a 3-day window of the history\n"
     "(rescaled to peak at 1,000 Gbit/s) with a random day of releases on its first day.\n"
-    "Before the first round, --demo-episodes episodes of a one-step greedy expert are\n"
-    "stored as demonstrations and the agent is pretrained on them (progress row 0).\n"
+    "Before the first round, --demo-episodes episodes of a greedy expert (--demo-expert)\n"
+    "are stored as demonstrations and the agent is pretrained on them (progress row 0).\n"
     "Progress per round goes to stderr: episodes, mean return (Gbit/s of peak added),\n"
     "epsilon, TD loss, mask accuracy and the mean peak reduction on the validation\n"
     "days. The agent keeps the weights of the round with the best reduction.\n"
@@ -48,6 +48,7 @@ typedef struct train_agent_opts {
     const char *curve;
     const char *objective;
     const char *val_day;
+    const char *demo_expert;
     long episodes, workers, seed, hidden, updates, batch;
     long min_releases, max_releases, demo_episodes, val_days;
     double lr, gamma, demo_margin;
@@ -284,6 +285,14 @@ static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
     tp->episode.min_releases = (size_t)o->min_releases;
     tp->episode.max_releases = (size_t)o->max_releases;
     tp->demo_episodes = (int)o->demo_episodes;
+    if (strcmp(o->demo_expert, "onestep") == 0)
+        tp->demo_expert = CDNOPT_DEMO_EXPERT_ONESTEP;
+    else if (strcmp(o->demo_expert, "planner") == 0)
+        tp->demo_expert = CDNOPT_DEMO_EXPERT_PLANNER;
+    else
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--demo-expert '%s' is invalid; use onestep or planner",
+                           o->demo_expert);
     ap->demo_margin = o->demo_margin;
     return CDNOPT_OK;
 }
@@ -359,7 +368,8 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
                           .hidden = 128, .updates = 32, .batch = 64, .min_releases = 50,
                           .max_releases = 400, .lr = 5e-4, .gamma = 0.95,
-                          .demo_episodes = 200, .demo_margin = 0.05, .val_days = 3};
+                          .demo_episodes = 200, .demo_expert = "onestep", .demo_margin = 0.05,
+                          .val_days = 3};
     /* --history is read with the same repair flags as --data elsewhere. Its unit does
      * not matter, because each window is rescaled, so values are kept as written. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
@@ -407,6 +417,10 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
          "maximum releases in a training episode", false, false},
         {"--demo-episodes", CDNOPT_CLI_INT, &o.demo_episodes, 0, 1e6, "N",
          "episodes of the one-step greedy expert to learn from before training (0 = none)",
+         false, false},
+        {"--demo-expert", CDNOPT_CLI_STRING, &o.demo_expert, 0, 0, "NAME",
+         "expert of the demonstrations: onestep (one greedy step per release) or planner "
+         "(replays the greedy planner's schedule of the episode's day)",
          false, false},
         {"--demo-margin", CDNOPT_CLI_DOUBLE, &o.demo_margin, 0, 10, "M",
          "margin by which Q must rank the expert's action first, in scaled reward units",

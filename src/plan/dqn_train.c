@@ -22,6 +22,8 @@
  * their own. Pretraining then runs updates_per_episode updates per demonstration
  * episode on them alone, with the TD loss plus a large-margin loss that ranks the
  * expert's action first. Every later update draws demo_share of its batch from them.
+ * With demo_expert planner, each demonstration episode first runs the greedy planner on
+ * its day, and the expert replays that schedule (cdnopt_env_plan_expert()).
  * The demonstration episodes use streams (1 << 40) + k of the seed, apart from the
  * training rounds' streams.
  */
@@ -43,6 +45,7 @@ typedef struct worker_rec {
 typedef struct worker {
     const cdnopt_agent *agent;
     bool expert;                /* play the environment's expert instead of the agent */
+    cdnopt_demo_expert demo_expert; /* the expert's kind */
     const cdnopt_series *history;
     const size_t *days;
     size_t n_days;
@@ -143,6 +146,16 @@ static int play(worker *w, cdnopt_env *env)
     return CDNOPT_OK;
 }
 
+/* Let the expert replay greedy's schedule of the episode. NOTE: a drawn day on which
+ * greedy finds no option among the agent's for some release keeps the one-step expert
+ * for the whole episode, so such days still give demonstrations. */
+static int set_planner_expert(cdnopt_env *env, const cdnopt_series *baseline, char *err)
+{
+    int passes = cdnopt_plan_params_default().local_search_passes;
+    int rc = cdnopt_env_plan_expert(env, baseline, passes, err);
+    return rc == CDNOPT_EINVAL ? CDNOPT_OK : rc;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -157,6 +170,8 @@ static void *worker_main(void *arg)
         ep.objective = w->agent->params.objective;
         w->rc = cdnopt_env_new(baseline, releases, &ep, &env, w->err);
     }
+    if (w->rc == CDNOPT_OK && w->expert && w->demo_expert == CDNOPT_DEMO_EXPERT_PLANNER)
+        w->rc = set_planner_expert(env, baseline, w->err);
     if (w->rc == CDNOPT_OK)
         w->rc = play(w, env);
     cdnopt_env_free(env);
@@ -480,6 +495,11 @@ static int check_train_params(const cdnopt_train_params *p, char *err)
                            "warm-up and demonstration episodes (%d) must not be negative, "
                            "n-step %d must be in [1, 1000]",
                            p->eps_start, p->eps_end, p->demo_episodes, p->n_step);
+    if (p->demo_expert != CDNOPT_DEMO_EXPERT_ONESTEP &&
+        p->demo_expert != CDNOPT_DEMO_EXPERT_PLANNER)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "demonstration expert %d is unknown; use "
+                           "CDNOPT_DEMO_EXPERT_ONESTEP or CDNOPT_DEMO_EXPERT_PLANNER",
+                           (int)p->demo_expert);
     return CDNOPT_OK;
 }
 
@@ -618,6 +638,7 @@ static int play_demonstrations(cdnopt_agent *agent, train_state *s, const cdnopt
             uint64_t stream = DEMO_STREAMS + (uint64_t)round * (uint64_t)s->n_workers + (uint64_t)k;
             cdnopt_rng_fork(&s->streams, stream, &s->workers[k].rng);
             s->workers[k].expert = true;
+            s->workers[k].demo_expert = p->demo_expert;
             s->workers[k].epsilon = 0;
         }
         rc = sharing(agent) ? run_shared_round(agent, s->workers, s->n_workers, err)

@@ -60,6 +60,9 @@ struct cdnopt_env {
     size_t step_total;         /* releases the current step may place */
     size_t step_done;          /* releases it has placed */
     long current;              /* release of the pending local decision, or -1 */
+
+    int16_t *expert_plan;      /* local action the expert replays for each release, or -1
+                                  for the one-step rule; NULL = one-step for all */
 };
 
 /* Whether local action a is valid for release i at the current clock. */

@@ -518,6 +518,7 @@ void cdnopt_env_free(cdnopt_env *env)
     cdnopt_free(env->placed);
     cdnopt_free(env->start);
     cdnopt_free(env->ratio);
+    cdnopt_free(env->expert_plan);
     cdnopt_free(env->order);
     cdnopt_shards_free(env->shards);
     cdnopt_free(env);

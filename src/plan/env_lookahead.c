@@ -107,10 +107,16 @@ static int expert_global(const cdnopt_env *env)
     return best_shard * CDNOPT_ENV_LEVELS + 1;
 }
 
-/* Local expert step: the valid action whose wave reaches the lowest total (greedy's
- * valley-filling criterion), ties to the smaller delay and ratio. */
+/* Local expert step: the planned action of the current release when one is set and
+ * valid at the current clock, else the valid action whose wave reaches the lowest total
+ * (greedy's valley-filling criterion), ties to the smaller delay and ratio. */
 static int expert_local(const cdnopt_env *env)
 {
+    size_t i = (size_t)env->current;
+    if (env->expert_plan && env->expert_plan[i] >= 0 &&
+        env_local_valid(env, i, env->expert_plan[i]))
+        return env->expert_plan[i];
+
     double reach[CDNOPT_ENV_LOCAL_ACTIONS], rise[CDNOPT_ENV_LOCAL_ACTIONS];
     env_lookahead(env, reach, rise);
     int best = -1;
@@ -133,4 +139,64 @@ int cdnopt_env_expert_action(const cdnopt_env *env, int *action)
     else
         return CDNOPT_EINVAL;
     return CDNOPT_OK;
+}
+
+/* Local action (delay, ratio) that starts release i at start with ratio, or -1 when the
+ * start is not a whole-hour delay of 0 to 23 h or the ratio is not an agent ratio. */
+static int local_action_of(const cdnopt_release *rel, int64_t start, double ratio)
+{
+    int64_t delay_s = start - rel->planned_at;
+    if (delay_s < 0 || delay_s % 3600 != 0 || delay_s / 3600 >= CDNOPT_ENV_DELAYS)
+        return -1;
+    for (int r = 0; r < CDNOPT_ENV_RATIOS; r++) {
+        if (fabs(ratio - cdnopt_env_ratios[r]) < 1e-9)
+            return (int)(delay_s / 3600) * CDNOPT_ENV_RATIOS + r;
+    }
+    return -1;
+}
+
+int cdnopt_env_set_expert_schedule(cdnopt_env *env, const cdnopt_schedule *schedule, char *err)
+{
+    cdnopt_free(env->expert_plan);
+    env->expert_plan = NULL;
+    if (!schedule)
+        return CDNOPT_OK;
+    if (schedule->n != env->n)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the expert's schedule has %zu entries but the environment has %zu "
+                           "releases; plan the environment's own release set",
+                           schedule->n, env->n);
+
+    env->expert_plan = cdnopt_malloc((env->n > 0 ? env->n : 1) * sizeof *env->expert_plan);
+    if (!env->expert_plan)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the expert's schedule");
+    for (size_t i = 0; i < env->n; i++)
+        env->expert_plan[i] = (int16_t)local_action_of(&env->releases->items[i],
+                                                       schedule->start_at[i],
+                                                       schedule->batch_ratio[i]);
+    return CDNOPT_OK;
+}
+
+int cdnopt_env_plan_expert(cdnopt_env *env, const cdnopt_series *baseline,
+                           int local_search_passes, char *err)
+{
+    /* Greedy searches exactly the agent's options: whole-hour delays up to 23 h and the
+     * ratios of the local actions, so every start it picks maps to a local action. */
+    cdnopt_rules rules = env->params.rules;
+    rules.n_ratios = CDNOPT_ENV_RATIOS;
+    for (int r = 0; r < CDNOPT_ENV_RATIOS; r++)
+        rules.batch_ratios[r] = cdnopt_env_ratios[r];
+    int64_t max_delay_s = (int64_t)(CDNOPT_ENV_DELAYS - 1) * 3600;
+    if (rules.max_delay_s > max_delay_s)
+        rules.max_delay_s = max_delay_s;
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.objective = env->params.objective;
+    params.local_search_passes = local_search_passes;
+    cdnopt_plan_result result = {0};
+    int rc = cdnopt_plan_greedy(baseline, env->releases, &rules, &params, &result, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_env_set_expert_schedule(env, result.schedule, err);
+    cdnopt_plan_result_clear(&result);
+    return rc;
 }

@@ -425,6 +425,126 @@ static void episode_days_skip_excluded(void **state)
     cdnopt_series_free(history);
 }
 
+/* Play the expert to the end of the episode and return its schedule. */
+static cdnopt_schedule *play_expert(cdnopt_env *env, size_t n_releases)
+{
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        assert_int_equal(cdnopt_env_expert_action(env, &action), CDNOPT_OK);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(env, action, &result, NULL), CDNOPT_OK);
+        assert_int_equal(result.n_forced, 0);
+    }
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_new(n_releases, &schedule), CDNOPT_OK);
+    cdnopt_env_schedule(env, schedule);
+    return schedule;
+}
+
+/* The planner expert's episode ends with greedy's schedule over the agent's options
+ * (ratios 0.1, 0.3 and 0.5, delays up to 23 h), which differs from the one-step
+ * expert's on this day. */
+static void planner_expert_replays_greedy(void **state)
+{
+    (void)state;
+    env_case c;
+    case_open(&c, 40, 5, CDNOPT_OBJECTIVE_PEAK);
+    cdnopt_schedule *onestep = play_expert(c.env, c.releases->n);
+
+    cdnopt_rules rules = cdnopt_rules_default();
+    rules.n_ratios = 3;
+    rules.batch_ratios[0] = 0.1;
+    rules.batch_ratios[1] = 0.3;
+    rules.batch_ratios[2] = 0.5;
+    rules.max_delay_s = 23 * 3600;
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result greedy = {0};
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_greedy(c.baseline, c.releases, &rules, &params, &greedy, err),
+                     CDNOPT_OK);
+
+    cdnopt_env_reset(c.env);
+    assert_int_equal(cdnopt_env_plan_expert(c.env, c.baseline, params.local_search_passes, err),
+                     CDNOPT_OK);
+    cdnopt_schedule *replayed = play_expert(c.env, c.releases->n);
+    size_t differs_from_onestep = 0;
+    for (size_t i = 0; i < c.releases->n; i++) {
+        assert_int_equal(replayed->start_at[i], greedy.schedule->start_at[i]);
+        assert_true(fabs(replayed->batch_ratio[i] - greedy.schedule->batch_ratio[i]) < 1e-12);
+        differs_from_onestep += onestep->start_at[i] != replayed->start_at[i] ||
+                                onestep->batch_ratio[i] != replayed->batch_ratio[i];
+    }
+    assert_true(differs_from_onestep > 0);
+    assert_true(fabs(cdnopt_env_objective_value(c.env) - greedy.planned.peak_gbps) <
+                1e-9 * greedy.planned.peak_gbps);
+
+    cdnopt_schedule_free(replayed);
+    cdnopt_schedule_free(onestep);
+    cdnopt_plan_result_clear(&greedy);
+    case_close(&c);
+}
+
+/* A hand-made schedule: release "a" at delay 5 h with ratio 0.3 is replayed as local
+ * action 5 * 3 + 1. Release "b" at ratio 1.0 has no local action, so it gets the
+ * one-step choice. A schedule of the wrong length is rejected. */
+static void expert_schedule_maps_actions(void **state)
+{
+    (void)state;
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release r[2] = {
+        {.size_mb = 100, .users = 1e5, .planned_at = FIXTURE_DAY + 6 * 3600 + 600},
+        {.size_mb = 100, .users = 1e5, .planned_at = FIXTURE_DAY + 6 * 3600 + 900},
+    };
+    strcpy(r[0].id, "a");
+    strcpy(r[1].id, "b");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(r, 2, &set, NULL), CDNOPT_OK);
+    cdnopt_env *env = NULL;
+    assert_int_equal(cdnopt_env_new(baseline, set, NULL, &env, NULL), CDNOPT_OK);
+
+    cdnopt_env_step_result result;
+    int shard6_all = 6 * CDNOPT_ENV_LEVELS + 4; /* shard 6, level 100 % */
+    assert_int_equal(cdnopt_env_step(env, shard6_all, &result, NULL), CDNOPT_OK);
+    cdnopt_schedule *hand = NULL;
+    assert_int_equal(cdnopt_schedule_new(2, &hand), CDNOPT_OK);
+    hand->start_at[0] = r[0].planned_at + 5 * 3600;
+    hand->batch_ratio[0] = 0.3;
+    hand->start_at[1] = r[1].planned_at + 2 * 3600;
+    hand->batch_ratio[1] = 1.0;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_env_set_expert_schedule(env, hand, err), CDNOPT_OK);
+
+    /* Both releases carry the same traffic, so the test reads which one the
+     * environment offers first from its current release. */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(cdnopt_env_phase_of(env), CDNOPT_ENV_LOCAL);
+        long i = cdnopt_env_current_release(env);
+        int action = -1;
+        assert_int_equal(cdnopt_env_expert_action(env, &action), CDNOPT_OK);
+        if (i == 0) {
+            assert_int_equal(action, 5 * CDNOPT_ENV_RATIOS + 1);
+        } else {
+            int onestep = -1;
+            assert_int_equal(cdnopt_env_set_expert_schedule(env, NULL, err), CDNOPT_OK);
+            assert_int_equal(cdnopt_env_expert_action(env, &onestep), CDNOPT_OK);
+            assert_int_equal(action, onestep);
+            assert_int_equal(cdnopt_env_set_expert_schedule(env, hand, err), CDNOPT_OK);
+        }
+        assert_int_equal(cdnopt_env_step(env, action, &result, NULL), CDNOPT_OK);
+    }
+    assert_int_equal(cdnopt_env_phase_of(env), CDNOPT_ENV_DONE);
+
+    hand->n = 1;
+    assert_int_equal(cdnopt_env_set_expert_schedule(env, hand, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "1 entries but the environment has 2 releases");
+    hand->n = 2;
+
+    cdnopt_schedule_free(hand);
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +556,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(lookahead_matches_peak_reward),
         cmocka_unit_test(lookahead_matches_p95_reward),
         cmocka_unit_test(expert_episode_forces_nothing),
+        cmocka_unit_test(planner_expert_replays_greedy),
+        cmocka_unit_test(expert_schedule_maps_actions),
         cmocka_unit_test(wait_forces_predicts_forcing),
         cmocka_unit_test(rejects_release_outside_day),
         cmocka_unit_test(episode_days_skip_excluded),
