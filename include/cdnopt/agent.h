@@ -52,8 +52,10 @@
  *   and the one-step look-ahead of the local actions.
  * - With the p95 objective the look-ahead sorts the grid once per local action whose
  *   wave rises above the current p95, so a decision costs far more than with peak.
- * - The environment plans against the baseline it is given: with a forecast, the
- *   rewards are those of the forecast, not of the traffic that will happen.
+ * - The environment plans against the baseline it is given: with a forecast as the
+ *   baseline, the rewards are those of the forecast, not of the traffic that will
+ *   happen. In training, cdnopt_env_params.observed lets the agent observe a forecast
+ *   while the rewards stay on the actual traffic.
  * - The global mask is exact (a shard is valid while it has pending releases), so the
  *   mask network covers local actions only.
  * - A trained agent plans peaks about 3 to 13 % above the greedy planner's on the
@@ -145,6 +147,12 @@ typedef struct cdnopt_env_params {
     cdnopt_objective objective;     /* reward figure, default CDNOPT_OBJECTIVE_PEAK */
     int64_t day_start;              /* civil seconds of the release day's midnight; -1
                                        (default) takes the day of the earliest planned_at */
+    const cdnopt_series *observed;  /* NULL (default), or the traffic the agent sees in
+                                       place of the baseline (a forecast of it), on the
+                                       baseline's grid; copied. The observation, the
+                                       look-ahead, the expert and the forced placements'
+                                       ratios read it; rewards and the objective stay on
+                                       the baseline. */
 } cdnopt_env_params;
 
 /** Defaults: the release model's rules, peak objective, day taken from the releases. */
@@ -270,6 +278,11 @@ typedef struct cdnopt_episode_params {
     double min_energy;      /* release traffic of the day / baseline traffic, lowest, 0.5 */
     double max_energy;      /* highest ratio, default 1.5 */
     double peak_gbps;       /* the 3-day window is rescaled to peak at this, default 1000 */
+    const cdnopt_series *const *observed; /* NULL (default), or one series per entry of
+                                             the days passed to cdnopt_episode_draw(): what
+                                             the agent sees in place of that 3-day window
+                                             (a forecast made before its first day), on the
+                                             window's grid, in the history's unit */
 } cdnopt_episode_params;
 
 /** Defaults: 50-400 releases carrying 0.5-1.5 x the day's baseline traffic. */
@@ -282,12 +295,17 @@ cdnopt_episode_params cdnopt_episode_params_default(void);
  * @param history  a series at least 3 days long; any unit (it is rescaled).
  * @param days     indices in history of the midnights a window may start at.
  * @param baseline OUT: the 3-day window, freed with cdnopt_series_free().
+ * @param observed OUT: with params->observed, the chosen day's observed series rescaled
+ *                 by the window's factor, freed with cdnopt_series_free(); else NULL.
+ *                 May be NULL when params->observed is NULL.
  * @param releases OUT: the releases, freed with cdnopt_release_set_free().
- * @return 0, CDNOPT_EINVAL (no day, a window past the end) or CDNOPT_ENOMEM.
+ * @return 0, CDNOPT_EINVAL (no day, a window past the end, an observed series on
+ *         another grid than its window) or CDNOPT_ENOMEM.
  */
 int cdnopt_episode_draw(const cdnopt_series *history, const size_t *days, size_t n_days,
                         const cdnopt_episode_params *params, cdnopt_rng *rng,
-                        cdnopt_series **baseline, cdnopt_release_set **releases, char *err);
+                        cdnopt_series **baseline, cdnopt_series **observed,
+                        cdnopt_release_set **releases, char *err);
 
 /**
  * List the midnights of history whose 3-day window fits in the series and does not
@@ -439,6 +457,10 @@ typedef struct cdnopt_validation {
     const cdnopt_series *const *baselines; /* n baselines, borrowed */
     const cdnopt_release_set *const *sets; /* the releases of each baseline, borrowed */
     size_t n; /* days, at most CDNOPT_VALIDATION_MAX; 0 = no validation */
+    const cdnopt_series *const *observed; /* NULL, or n series the agent plans on in
+                                             place of the baselines (forecasts on the same
+                                             grids); the reduction is measured on the
+                                             baselines */
 } cdnopt_validation;
 
 /**
@@ -483,6 +505,17 @@ int cdnopt_agent_load(const char *path, cdnopt_agent **out, char *err);
 int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,
                       const cdnopt_release_set *releases, const cdnopt_rules *rules,
                       cdnopt_schedule *schedule, char *err);
+
+/**
+ * Plan like cdnopt_agent_plan(), but the agent observes `observed` (a forecast on the
+ * baseline's grid) in place of the baseline, while the environment places the waves
+ * on the baseline. Each planned day's traffic joins both series.
+ * @return as cdnopt_agent_plan(), and CDNOPT_EINVAL when the grids differ.
+ */
+int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baseline,
+                               const cdnopt_series *observed,
+                               const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                               cdnopt_schedule *schedule, char *err);
 
 /**
  * Plan with the agent and report like the other planners (cdnopt_plan_greedy()): the

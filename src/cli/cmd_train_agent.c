@@ -5,6 +5,7 @@
  * overlap --exclude spans (the workloads the agent is evaluated on) are never drawn.
  * The validation windows (--val-days of them) are kept out of training too.
  */
+#include "agent_observed.h"
 #include "cli_args.h"
 #include "cli_dist.h"
 #include "cli_options.h"
@@ -26,7 +27,8 @@
 #define VALIDATION_SEED 20041201
 
 static const char synopsis[] =
-    "train-agent --history FILE [--episodes N] [--workers K] [--seed S] --out AGENT.h5";
+    "train-agent --history FILE [--model MODEL.h5] [--episodes N] [--workers K] [--seed S]\n"
+    "            --out AGENT.h5";
 static const char description[] =
     "Train the masked DQN release planner. Each episode is a 3-day window of the history\n"
     "(rescaled to peak at 1,000 Gbit/s) with a random day of releases on its first day.\n"
@@ -37,12 +39,18 @@ static const char description[] =
     "days. The agent keeps the weights of the round with the best reduction.\n"
     "--exclude takes comma-separated spans FROM..TO of dates (YYYY-MM-DD, TO exclusive)\n"
     "that no training or validation window may overlap.\n"
+    "With --model (a file written by cdnopt train), the agent observes the model's point\n"
+    "forecast of each window, made from the history before its first day, in place of\n"
+    "the window's traffic; rewards and validation figures stay on the actual traffic.\n"
+    "Days with less history before them than the model needs are not drawn. Read\n"
+    "--history with the --unit the model was trained with.\n"
     "Under mpirun the --workers episodes of each round are shared over the ranks, rank 0\n"
     "learns from all of them and sends the weights back; the agent is the same as in one\n"
     "process with the same --seed and --workers.";
 
 typedef struct train_agent_opts {
     const char *history;
+    const char *model;
     const char *out;
     const char *exclude;
     const char *curve;
@@ -222,9 +230,11 @@ static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_
     return CDNOPT_OK;
 }
 
-/* The validation days' baselines and releases, owned. */
+/* The validation days' baselines, what the agent observes of them (with --model) and
+ * their releases, owned. */
 typedef struct val_days {
     cdnopt_series *base[CDNOPT_VALIDATION_MAX];
+    cdnopt_series *seen[CDNOPT_VALIDATION_MAX];
     cdnopt_release_set *set[CDNOPT_VALIDATION_MAX];
     size_t n;
 } val_days;
@@ -232,7 +242,8 @@ typedef struct val_days {
 /* Draw the releases of each validation day (400 releases carrying 1.5 times the day's
  * baseline traffic, from a fixed seed per day, so that runs with different seeds are
  * measured on the same days) and log greedy's figures on them. */
-static int draw_validation(const cdnopt_series *history, const size_t *val, size_t n_val,
+static int draw_validation(const cdnopt_series *history, const size_t *val,
+                           cdnopt_series *const *val_forecasts, size_t n_val,
                            cdnopt_objective objective, val_days *out, char *err)
 {
     cdnopt_episode_params vp = cdnopt_episode_params_default();
@@ -242,8 +253,9 @@ static int draw_validation(const cdnopt_series *history, const size_t *val, size
     for (size_t k = 0; rc == CDNOPT_OK && k < n_val; k++) {
         cdnopt_rng rng;
         cdnopt_rng_seed(&rng, VALIDATION_SEED + k);
-        rc = cdnopt_episode_draw(history, &val[k], 1, &vp, &rng, &out->base[k], &out->set[k],
-                                 err);
+        vp.observed = val_forecasts ? (const cdnopt_series *const *)&val_forecasts[k] : NULL;
+        rc = cdnopt_episode_draw(history, &val[k], 1, &vp, &rng, &out->base[k], &out->seen[k],
+                                 &out->set[k], err);
         if (rc == CDNOPT_OK)
             out->n++;
         if (rc == CDNOPT_OK)
@@ -256,6 +268,7 @@ static void val_days_free(val_days *v)
 {
     for (size_t k = 0; k < v->n; k++) {
         cdnopt_release_set_free(v->set[k]);
+        cdnopt_series_free(v->seen[k]);
         cdnopt_series_free(v->base[k]);
     }
 }
@@ -297,7 +310,66 @@ static int make_params(const train_agent_opts *o, cdnopt_agent_params *ap,
     return CDNOPT_OK;
 }
 
-static int train(const train_agent_opts *o, const cdnopt_series *history, char *err)
+/* Forecasts of the training and validation windows that --model lets the agent observe. */
+typedef struct seen_windows {
+    cdnopt_series **train; /* one per training day, or NULL without --model */
+    size_t n_train;
+    cdnopt_series *val[CDNOPT_VALIDATION_MAX];
+    size_t n_val;
+} seen_windows;
+
+/* Drop the days with too little history for the model, and fail when fewer than two
+ * remain (one for training, one for validation). */
+static int keep_forecastable(const train_agent_opts *o, const cdnopt_model *model, size_t *days,
+                             size_t *n_days, char *err)
+{
+    size_t before = *n_days;
+    *n_days = cdnopt__cli_days_with_history(model, days, *n_days);
+    if (*n_days < before)
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
+                        "skipped %zu days with less history before them than model %s needs",
+                        before - *n_days, o->model);
+    if (*n_days < 2)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "'%s' has %zu midnights with enough history for model %s before "
+                           "them; at least 2 are needed (training and validation); give a "
+                           "longer history", o->history, *n_days, o->model);
+    return CDNOPT_OK;
+}
+
+/* Forecast every training and validation window once. */
+static int forecast_days(const train_agent_opts *o, const cdnopt_model *model,
+                         const cdnopt_series *history, const size_t *days, size_t n_days,
+                         const size_t *val, size_t n_val, seen_windows *seen, char *err)
+{
+    seen->train = cdnopt_calloc(n_days, sizeof *seen->train);
+    if (!seen->train)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu forecasts", n_days);
+    double started = cdnopt_clock_s();
+    int rc = cdnopt__cli_forecast_windows(model, o->model, history, days, n_days, seen->train,
+                                          err);
+    if (rc == CDNOPT_OK)
+        seen->n_train = n_days;
+    if (rc == CDNOPT_OK)
+        rc = cdnopt__cli_forecast_windows(model, o->model, history, val, n_val, seen->val, err);
+    if (rc == CDNOPT_OK)
+        seen->n_val = n_val;
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG, "forecast windows=%zu model=%s elapsed_s=%.1f",
+                        n_days + n_val, o->model, cdnopt_clock_s() - started);
+    return rc;
+}
+
+static void seen_windows_free(seen_windows *seen)
+{
+    if (seen->train)
+        cdnopt__cli_windows_free(seen->train, seen->n_train);
+    cdnopt_free(seen->train);
+    cdnopt__cli_windows_free(seen->val, seen->n_val);
+}
+
+static int train(const train_agent_opts *o, const cdnopt_series *history,
+                 const cdnopt_model *model, char *err)
 {
     int64_t from[MAX_EXCLUDE], to[MAX_EXCLUDE];
     size_t n_exclude = 0;
@@ -319,13 +391,20 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
     cdnopt_train_params tp;
     cdnopt_agent *agent = NULL;
     val_days validation = {0};
+    seen_windows seen = {0};
     curve_writer curve = {NULL};
     size_t val[CDNOPT_VALIDATION_MAX], n_val = 0;
     rc = make_params(o, &ap, &tp, err);
+    if (rc == CDNOPT_OK && model)
+        rc = keep_forecastable(o, model, days, &n_days, err);
     if (rc == CDNOPT_OK)
         rc = pick_validation(o, history, days, &n_days, val, &n_val, err);
+    if (rc == CDNOPT_OK && model)
+        rc = forecast_days(o, model, history, days, n_days, val, n_val, &seen, err);
     if (rc == CDNOPT_OK)
-        rc = draw_validation(history, val, n_val, ap.objective, &validation, err);
+        rc = draw_validation(history, val, model ? seen.val : NULL, n_val, ap.objective,
+                             &validation, err);
+    tp.episode.observed = (const cdnopt_series *const *)seen.train;
     if (rc == CDNOPT_OK)
         rc = cdnopt_agent_new(&ap, &agent, err);
     if (rc == CDNOPT_OK)
@@ -347,7 +426,8 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
                         "first_validation_day=%.10s episodes=%d workers=%d seed=%ld", n_days,
                         n_val, day, tp.episodes, tp.workers, o->seed);
         cdnopt_validation v = {(const cdnopt_series *const *)validation.base,
-                               (const cdnopt_release_set *const *)validation.set, validation.n};
+                               (const cdnopt_release_set *const *)validation.set, validation.n,
+                               model ? (const cdnopt_series *const *)validation.seen : NULL};
         rc = cdnopt_agent_train(agent, history, days, n_days, &v, &tp, log_progress, &curve,
                                 err);
     }
@@ -359,6 +439,7 @@ static int train(const train_agent_opts *o, const cdnopt_series *history, char *
         fclose(curve.file);
     cdnopt_agent_free(agent);
     val_days_free(&validation);
+    seen_windows_free(&seen);
     cdnopt_free(days);
     return rc;
 }
@@ -374,12 +455,12 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
      * not matter, because each window is rescaled, so values are kept as written. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
     data.unit = "raw";
-    /* TODO: --model FILE (observe a forecasting model's forecast in place of the
-     * window's actual traffic during training, as plan --history does) is not
-     * implemented; the agent trains and validates on actual traffic. */
     cdnopt_cli_option opts[] = {
         {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
          "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},
+        {"--model", CDNOPT_CLI_STRING, &o.model, 0, 0, "FILE",
+         "forecasting model (cdnopt train) whose forecast the agent observes in place of "
+         "each window's traffic", false, false},
         CDNOPT_CLI_READ_OPTIONS(&data),
         {"--out", CDNOPT_CLI_OUTPUT, &o.out, 0, 0, "FILE",
          "HDF5 agent file to write (replaced if it exists)", true, false},
@@ -439,10 +520,14 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
 
     data.data = o.history;
     cdnopt_series *history = NULL;
-    rc = cdnopt_cli_read_series(&data, &history, err);
+    cdnopt_model *model = NULL;
+    rc = o.model ? cdnopt_model_load(o.model, &model, err) : CDNOPT_OK;
     if (rc == CDNOPT_OK)
-        rc = train(&o, history, err);
+        rc = cdnopt_cli_read_series(&data, &history, err);
+    if (rc == CDNOPT_OK)
+        rc = train(&o, history, model, err);
     cdnopt_series_free(history);
+    cdnopt_model_free(model);
     if (rc != CDNOPT_OK)
         return cdnopt_cli_report_error("train-agent", rc, err);
     return CDNOPT_EXIT_OK;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Planning with a trained agent: one greedy-policy episode per release day, in day
- * order, each on the baseline plus the traffic of the days already planned; and the
+ * order, each on the baseline plus the traffic of the days already planned. When a
+ * forecast is given, the agent observes it in place of the baseline. There is also the
  * `dqn+greedy` variant, which hands the agent's schedule to the greedy planner's
  * local search (plan_local_search in greedy.c) as its starting point.
  */
@@ -44,16 +45,24 @@ static int64_t next_day(const cdnopt_release_set *releases, int64_t after)
     return best;
 }
 
-/* Plan one day on background, then add that day's traffic to background. */
-static int plan_day(cdnopt_agent *agent, cdnopt_series *background,
-                    const cdnopt_release_set *day, const size_t *index,
-                    const cdnopt_rules *rules, int64_t midnight, cdnopt_schedule *schedule,
-                    char *err)
+/* Background traffic of the days still to plan: the true one and, when the agent
+ * observes a forecast, the forecast one. */
+typedef struct plan_backgrounds {
+    cdnopt_series *actual;
+    cdnopt_series *seen; /* NULL when the agent observes the actual background */
+} plan_backgrounds;
+
+/* Plan one day on the backgrounds, then add that day's traffic to both. */
+static int plan_day(cdnopt_agent *agent, plan_backgrounds *bg, const cdnopt_release_set *day,
+                    const size_t *index, const cdnopt_rules *rules, int64_t midnight,
+                    cdnopt_schedule *schedule, char *err)
 {
+    cdnopt_series *background = bg->actual;
     cdnopt_env_params ep = cdnopt_env_params_default();
     ep.rules = *rules;
     ep.objective = agent->params.objective;
     ep.day_start = midnight;
+    ep.observed = bg->seen;
     cdnopt_env *env = NULL;
     cdnopt_schedule *part = NULL;
     int rc = cdnopt_env_new(background, day, &ep, &env, err);
@@ -67,6 +76,8 @@ static int plan_day(cdnopt_agent *agent, cdnopt_series *background,
         /* The day's traffic joins the background the next days are planned on. */
         cdnopt_figures figures;
         rc = cdnopt_schedule_evaluate(background, day, part, rules, background->v, &figures);
+        if (rc == CDNOPT_OK && bg->seen)
+            rc = cdnopt_schedule_evaluate(bg->seen, day, part, rules, bg->seen->v, &figures);
         for (size_t k = 0; rc == CDNOPT_OK && k < day->n; k++) {
             schedule->start_at[index[k]] = part->start_at[k];
             schedule->batch_ratio[index[k]] = part->batch_ratio[k];
@@ -77,9 +88,10 @@ static int plan_day(cdnopt_agent *agent, cdnopt_series *background,
     return rc;
 }
 
-int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,
-                      const cdnopt_release_set *releases, const cdnopt_rules *rules,
-                      cdnopt_schedule *schedule, char *err)
+int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baseline,
+                               const cdnopt_series *observed,
+                               const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                               cdnopt_schedule *schedule, char *err)
 {
     if (schedule->n != releases->n)
         return cdnopt_fail(err, CDNOPT_EINVAL, "schedule of %zu entries for %zu releases",
@@ -87,21 +99,31 @@ int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,
     if (releases->n == 0)
         return CDNOPT_OK;
 
-    cdnopt_series *background = NULL;
+    plan_backgrounds bg = {NULL, NULL};
     size_t *index = cdnopt_malloc(releases->n * sizeof *index);
-    int rc = index ? cdnopt_series_slice(baseline, 0, baseline->n, &background, err)
+    int rc = index ? cdnopt_series_slice(baseline, 0, baseline->n, &bg.actual, err)
                    : cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for the plan");
+    if (rc == CDNOPT_OK && observed && observed != baseline)
+        rc = cdnopt_series_slice(observed, 0, observed->n, &bg.seen, err);
     for (int64_t day = next_day(releases, INT64_MIN); rc == CDNOPT_OK && day != INT64_MAX;
          day = next_day(releases, day)) {
         cdnopt_release_set *subset = NULL;
         rc = day_subset(releases, day, index, &subset, err);
         if (rc == CDNOPT_OK)
-            rc = plan_day(agent, background, subset, index, rules, day, schedule, err);
+            rc = plan_day(agent, &bg, subset, index, rules, day, schedule, err);
         cdnopt_release_set_free(subset);
     }
-    cdnopt_series_free(background);
+    cdnopt_series_free(bg.seen);
+    cdnopt_series_free(bg.actual);
     cdnopt_free(index);
     return rc;
+}
+
+int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,
+                      const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                      cdnopt_schedule *schedule, char *err)
+{
+    return cdnopt_agent_plan_observed(agent, baseline, NULL, releases, rules, schedule, err);
 }
 
 /* ------------------------------------------------------------------------- */

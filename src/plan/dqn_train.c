@@ -160,22 +160,25 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     w->n_recs = 0;
-    cdnopt_series *baseline = NULL;
+    cdnopt_series *baseline = NULL, *observed = NULL;
     cdnopt_release_set *releases = NULL;
     cdnopt_env *env = NULL;
     w->rc = cdnopt_episode_draw(w->history, w->days, w->n_days, w->episode, &w->rng, &baseline,
-                                &releases, w->err);
+                                &observed, &releases, w->err);
     if (w->rc == CDNOPT_OK) {
         cdnopt_env_params ep = cdnopt_env_params_default();
         ep.objective = w->agent->params.objective;
+        ep.observed = observed;
         w->rc = cdnopt_env_new(baseline, releases, &ep, &env, w->err);
     }
+    /* The expert plans on what the agent observes. */
     if (w->rc == CDNOPT_OK && w->expert && w->demo_expert == CDNOPT_DEMO_EXPERT_PLANNER)
-        w->rc = set_planner_expert(env, baseline, w->err);
+        w->rc = set_planner_expert(env, observed ? observed : baseline, w->err);
     if (w->rc == CDNOPT_OK)
         w->rc = play(w, env);
     cdnopt_env_free(env);
     cdnopt_release_set_free(releases);
+    cdnopt_series_free(observed);
     cdnopt_series_free(baseline);
     return NULL;
 }
@@ -452,8 +455,10 @@ static int validate(cdnopt_agent *agent, const cdnopt_validation *val, const dou
         const cdnopt_release_set *set = val->sets[k];
         cdnopt_schedule *schedule = NULL;
         int rc = cdnopt_schedule_new(set->n, &schedule);
+        /* The agent plans on what it observes; the reduction is measured on the baseline. */
+        const cdnopt_series *seen = val->observed ? val->observed[k] : base;
         if (rc == CDNOPT_OK)
-            rc = cdnopt_agent_plan(agent, base, set, &rules, schedule, err);
+            rc = cdnopt_agent_plan_observed(agent, base, seen, set, &rules, schedule, err);
         cdnopt_figures figures;
         if (rc == CDNOPT_OK)
             rc = cdnopt_schedule_evaluate(base, set, schedule, &rules, NULL, &figures);

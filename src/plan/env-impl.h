@@ -35,6 +35,14 @@ struct cdnopt_env {
     double peak;               /* max of total */
     double objective;          /* current objective value, Gbit/s */
 
+    /* What the agent observes. Without an observed series, seen_base and seen_total are
+     * NULL and the seen figures equal the true ones, so the observation reads base and
+     * total. total_hmax and scale always describe the seen series. */
+    double *seen_base;         /* observed baseline, grid.n values, or NULL */
+    double *seen_total;        /* observed baseline + placed releases, or NULL */
+    double seen_peak;          /* max of the seen total */
+    double seen_objective;     /* objective of the seen total, Gbit/s */
+
     size_t n;                  /* releases */
     double *gbit;              /* traffic of each release, Gbit */
     env_forced *forced;        /* fallback placement of each release */
@@ -81,5 +89,8 @@ double env_p95_sort(double *values, size_t n);
 
 /* Civil seconds of the current clock. */
 int64_t env_clock_time(const cdnopt_env *env);
+
+/* Total traffic the agent observes: the observed one, or the true one without it. */
+const double *env_seen_total(const cdnopt_env *env);
 
 #endif

@@ -45,6 +45,11 @@ int64_t env_clock_time(const cdnopt_env *env)
     return env->params.day_start + (int64_t)env->clock * 3600;
 }
 
+const double *env_seen_total(const cdnopt_env *env)
+{
+    return env->seen_total ? env->seen_total : env->total;
+}
+
 static int64_t local_start(const cdnopt_env *env, size_t i, int action)
 {
     return env->releases->items[i].planned_at + (int64_t)(action / CDNOPT_ENV_RATIOS) * 3600;
@@ -88,6 +93,17 @@ static double objective_of(const cdnopt_env *env)
     return env->params.objective == CDNOPT_OBJECTIVE_P95 ? p95_of(env) : env->peak;
 }
 
+/* Objective of the seen total; the true one when the environment has no observed series. */
+static double seen_objective_of(const cdnopt_env *env)
+{
+    if (!env->seen_total)
+        return env->objective;
+    if (env->params.objective != CDNOPT_OBJECTIVE_P95)
+        return env->seen_peak;
+    memcpy(env->select, env->seen_total, env->grid.n * sizeof(double));
+    return env_p95_sort(env->select, env->grid.n);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Placement                                                                 */
 /* ------------------------------------------------------------------------- */
@@ -96,12 +112,13 @@ static double objective_of(const cdnopt_env *env)
 static void refresh_hours(cdnopt_env *env, long first, long last)
 {
     size_t sph = env->steps_per_hour;
+    const double *seen = env_seen_total(env);
     for (long h = first < 0 ? 0 : first; h <= last && h < env->n_hours; h++) {
         size_t i0 = env->day_index + (size_t)h * sph;
         double total_max = 0, impact_max = 0;
         for (size_t j = i0; j < i0 + sph; j++) {
             double impact = env->total[j] - env->base[j];
-            total_max = env->total[j] > total_max ? env->total[j] : total_max;
+            total_max = seen[j] > total_max ? seen[j] : total_max;
             impact_max = impact > impact_max ? impact : impact_max;
         }
         env->total_hmax[h] = (float)total_max;
@@ -109,8 +126,10 @@ static void refresh_hours(cdnopt_env *env, long first, long last)
     }
 }
 
-/* Add (sign +1) or remove (sign -1) release i's wave; returns the max total it touched. */
-static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio, double sign)
+/* Add (sign +1) or remove (sign -1) release i's wave on the true and the seen total.
+ * Returns the max true total it touched; *seen_touched receives the seen one. */
+static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio, double sign,
+                         double *seen_touched)
 {
     size_t hours = cdnopt_release_profile(&env->releases->items[i], ratio, &env->params.rules,
                                           env->profile);
@@ -122,6 +141,16 @@ static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio,
         for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++) {
             env->total[j] += gbps;
             touched = env->total[j] > touched ? env->total[j] : touched;
+        }
+    }
+    *seen_touched = touched;
+    if (env->seen_total) {
+        *seen_touched = 0;
+        for (size_t h = 0; h < hours; h++) {
+            for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++) {
+                env->seen_total[j] += sign * env->profile[h];
+                *seen_touched = fmax(*seen_touched, env->seen_total[j]);
+            }
         }
     }
 
@@ -153,10 +182,12 @@ static int shard_of(const cdnopt_env *env, size_t i)
 /* Place release i and return minus the objective increase, Gbit/s. */
 static double place(cdnopt_env *env, size_t i, int64_t start, double ratio)
 {
-    double before = env->objective;
-    double touched = apply_wave(env, i, start, ratio, 1.0);
+    double before = env->objective, seen_touched = 0;
+    double touched = apply_wave(env, i, start, ratio, 1.0, &seen_touched);
     env->peak = fmax(env->peak, touched);
     env->objective = objective_of(env);
+    env->seen_peak = fmax(env->seen_peak, seen_touched);
+    env->seen_objective = seen_objective_of(env);
 
     env->placed[i] = 1;
     env->start[i] = start;
@@ -169,15 +200,18 @@ static double place(cdnopt_env *env, size_t i, int64_t start, double ratio)
     return -(env->objective - before);
 }
 
-/* Objective after adding release i's wave, without keeping it. */
+/* Seen objective after adding release i's wave, without keeping it: the environment
+ * chooses a forced placement's ratio on what the agent observes, as a planner would. */
 static double objective_if(cdnopt_env *env, size_t i, int64_t start, double ratio)
 {
-    double saved_peak = env->peak;
-    double touched = apply_wave(env, i, start, ratio, 1.0);
+    double saved_peak = env->peak, saved_seen_peak = env->seen_peak, seen_touched = 0;
+    double touched = apply_wave(env, i, start, ratio, 1.0, &seen_touched);
     env->peak = fmax(env->peak, touched);
-    double value = objective_of(env);
-    apply_wave(env, i, start, ratio, -1.0);
+    env->seen_peak = fmax(env->seen_peak, seen_touched);
+    double value = env->seen_total ? seen_objective_of(env) : objective_of(env);
+    apply_wave(env, i, start, ratio, -1.0, &seen_touched);
     env->peak = saved_peak;
+    env->seen_peak = saved_seen_peak;
     return value;
 }
 
@@ -394,6 +428,15 @@ static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set 
                                "environment one day of releases",
                                releases->items[i].id);
     }
+    const cdnopt_series *seen = p->observed;
+    if (seen && (seen->n != baseline->n || seen->step_s != baseline->step_s ||
+                 seen->t[0] != baseline->t[0]))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the observed series (%zu values, step %lld s) is not on the "
+                           "baseline's grid (%zu values, step %lld s, same first time); "
+                           "give a forecast of the same span",
+                           seen->n, (long long)seen->step_s, baseline->n,
+                           (long long)baseline->step_s);
     int64_t offset = p->day_start - baseline->t[0];
     if (offset < 0 || offset % baseline->step_s != 0 || (size_t)(offset / baseline->step_s) >= baseline->n)
         return cdnopt_fail(err, CDNOPT_EINVAL,
@@ -417,22 +460,32 @@ static int alloc_arrays(cdnopt_env *env)
     env->start = cdnopt_malloc(n * sizeof(int64_t));
     env->ratio = cdnopt_malloc(n * sizeof(double));
     env->order = cdnopt_malloc(n * sizeof(size_t));
+    if (env->params.observed) {
+        env->seen_base = cdnopt_malloc(g * sizeof(double));
+        env->seen_total = cdnopt_malloc(g * sizeof(double));
+        if (!env->seen_base || !env->seen_total)
+            return CDNOPT_ENOMEM;
+    }
     bool ok = env->base && env->total && env->select && env->base_hmax && env->total_hmax &&
               env->impact_hmax && env->profile && env->gbit && env->forced && env->placed &&
               env->start && env->ratio && env->order;
     return ok ? CDNOPT_OK : CDNOPT_ENOMEM;
 }
 
-/* Baseline copy, hourly maxima and the observation scale. */
+/* Baseline copies, hourly maxima and the observation scale. The maxima and the scale
+ * come from the seen baseline, so the observation carries nothing of the true one. */
 static void setup_baseline(cdnopt_env *env, const cdnopt_series *baseline)
 {
     memcpy(env->base, baseline->v, env->grid.n * sizeof(double));
+    if (env->seen_base)
+        memcpy(env->seen_base, env->params.observed->v, env->grid.n * sizeof(double));
+    const double *seen_base = env->seen_base ? env->seen_base : env->base;
     double window_max = 0;
     size_t sph = env->steps_per_hour;
     for (int h = 0; h < env->n_hours; h++) {
         double m = 0;
         for (size_t j = env->day_index + (size_t)h * sph; j < env->day_index + (size_t)(h + 1) * sph; j++)
-            m = fmax(m, env->base[j]);
+            m = fmax(m, seen_base[j]);
         env->base_hmax[h] = (float)m;
         if (h < 72)
             window_max = fmax(window_max, m);
@@ -492,6 +545,7 @@ int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *rele
         return cdnopt_fail(err, rc, "out of memory for the environment");
     }
     setup_baseline(env, baseline);
+    env->params.observed = NULL; /* copied into seen_base; the caller's series may go */
     rc = setup_releases(env, err);
     if (rc != CDNOPT_OK) {
         cdnopt_env_free(env);
@@ -508,6 +562,8 @@ void cdnopt_env_free(cdnopt_env *env)
         return;
     cdnopt_free(env->base);
     cdnopt_free(env->total);
+    cdnopt_free(env->seen_base);
+    cdnopt_free(env->seen_total);
     cdnopt_free(env->select);
     cdnopt_free(env->base_hmax);
     cdnopt_free(env->total_hmax);
@@ -535,6 +591,14 @@ void cdnopt_env_reset(cdnopt_env *env)
         env->impact_hmax[h] = 0;
     }
     env->objective = objective_of(env);
+    env->seen_peak = env->peak;
+    if (env->seen_total) {
+        memcpy(env->seen_total, env->seen_base, env->grid.n * sizeof(double));
+        env->seen_peak = 0;
+        for (size_t j = 0; j < env->grid.n; j++)
+            env->seen_peak = fmax(env->seen_peak, env->seen_total[j]);
+    }
+    env->seen_objective = seen_objective_of(env);
 
     memset(env->placed, 0, env->n);
     env->n_placed = 0;

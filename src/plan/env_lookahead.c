@@ -4,7 +4,8 @@
  * the highest total each local action's wave would reach and the objective rise it
  * would cause, computed from the state as the greedy planner computes them. These
  * values feed the observation (REACH and RISE blocks) and the one-step greedy expert
- * whose episodes serve as demonstrations.
+ * whose episodes serve as demonstrations. They read the total the agent observes (the
+ * observed series when the environment has one), never the true traffic behind it.
  *
  * Rationale for the block maxima: a release's rate is constant within each hour after
  * its start, so the highest total it reaches from start s is max_h (max of the total
@@ -25,7 +26,7 @@ static double p95_with_wave(const cdnopt_env *env, size_t first, const double *p
                             size_t hours)
 {
     size_t n = env->grid.n, sph = env->steps_per_hour;
-    memcpy(env->select, env->total, n * sizeof(double));
+    memcpy(env->select, env_seen_total(env), n * sizeof(double));
     for (size_t h = 0; h < hours; h++) {
         for (size_t j = first + h * sph; j < first + (h + 1) * sph; j++)
             env->select[j] += profile[h];
@@ -38,6 +39,7 @@ static double p95_with_wave(const cdnopt_env *env, size_t first, const double *p
 static void block_maxima(const cdnopt_env *env, int64_t first, size_t n_blocks, double *block)
 {
     size_t sph = env->steps_per_hour;
+    const double *total = env_seen_total(env);
     for (size_t k = 0; k < n_blocks; k++) {
         int64_t lo = first + (int64_t)(k * sph);
         if (lo < 0 || (size_t)lo + sph > env->grid.n) {
@@ -46,7 +48,7 @@ static void block_maxima(const cdnopt_env *env, int64_t first, size_t n_blocks, 
         }
         double max = -INFINITY;
         for (size_t j = (size_t)lo; j < (size_t)lo + sph; j++)
-            max = fmax(max, env->total[j]);
+            max = fmax(max, total[j]);
         block[k] = max;
     }
 }
@@ -79,11 +81,12 @@ void env_lookahead(const cdnopt_env *env, double *reach, double *rise)
              * move when the wave lifts some step above the current p95. */
             if (!isfinite(peak))
                 rise[a] = INFINITY;
-            else if (env->params.objective != CDNOPT_OBJECTIVE_P95 || peak <= env->objective)
-                rise[a] = fmax(0.0, peak - env->objective);
+            else if (env->params.objective != CDNOPT_OBJECTIVE_P95 ||
+                     peak <= env->seen_objective)
+                rise[a] = fmax(0.0, peak - env->seen_objective);
             else
                 rise[a] = p95_with_wave(env, (size_t)(first + d * (int64_t)env->steps_per_hour),
-                                        profile, hours) - env->objective;
+                                        profile, hours) - env->seen_objective;
         }
     }
 }

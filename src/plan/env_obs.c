@@ -54,7 +54,8 @@ static void observe_lookahead(const cdnopt_env *env, float *obs)
     double reach[CDNOPT_ENV_LOCAL_ACTIONS], rise[CDNOPT_ENV_LOCAL_ACTIONS];
     env_lookahead(env, reach, rise);
     for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
-        obs[CDNOPT_OBS_REACH + a] = clip01(0.5 + (reach[a] - env->objective) / (0.5 * env->scale));
+        obs[CDNOPT_OBS_REACH + a] =
+            clip01(0.5 + (reach[a] - env->seen_objective) / (0.5 * env->scale));
         obs[CDNOPT_OBS_RISE + a] = clip01(rise[a] / (0.1 * env->scale));
     }
 }
@@ -72,7 +73,7 @@ static void observe_shards(const cdnopt_env *env, float *obs)
 static void observe_release(const cdnopt_env *env, float *obs)
 {
     float *r = obs + CDNOPT_OBS_RELEASE;
-    r[7] = clip01(env->objective / env->scale);
+    r[7] = clip01(env->seen_objective / env->scale);
     if (env->phase != CDNOPT_ENV_LOCAL)
         return;
 

@@ -86,9 +86,9 @@ static int draw_hour(cdnopt_rng *rng)
     return busy_hours[n - 1];
 }
 
-/* Copy the window and rescale it to peak at peak_gbps. */
+/* Copy the window and rescale it to peak at peak_gbps; *factor receives the multiplier. */
 static int draw_baseline(const cdnopt_series *history, size_t first, double peak_gbps,
-                         cdnopt_series **out, char *err)
+                         cdnopt_series **out, double *factor, char *err)
 {
     size_t window = (size_t)(EPISODE_DAYS * 86400 / history->step_s);
     int rc = cdnopt_series_slice(history, first, window, out, err);
@@ -103,8 +103,9 @@ static int draw_baseline(const cdnopt_series *history, size_t first, double peak
         return cdnopt_fail(err, CDNOPT_EINVAL, "the history window from index %zu is all zero",
                            first);
     }
+    *factor = peak_gbps / max;
     for (size_t i = 0; i < window; i++)
-        (*out)->v[i] *= peak_gbps / max;
+        (*out)->v[i] *= *factor;
     return CDNOPT_OK;
 }
 
@@ -145,12 +146,37 @@ static int draw_releases(const cdnopt_series *baseline, const cdnopt_episode_par
     return rc;
 }
 
+/* Copy the observed series of a drawn window, multiplied by the window's rescaling
+ * factor, after checking that it lies on the window's grid. */
+static int draw_observed(const cdnopt_series *seen, const cdnopt_series *window, double factor,
+                         cdnopt_series **out, char *err)
+{
+    if (seen->n != window->n || seen->step_s != window->step_s || seen->t[0] != window->t[0])
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the observed series of the window from %lld has %zu values of "
+                           "%lld s; it needs the window's %zu values of %lld s from the same "
+                           "start", (long long)window->t[0], seen->n, (long long)seen->step_s,
+                           window->n, (long long)window->step_s);
+    int rc = cdnopt_series_slice(seen, 0, seen->n, out, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    for (size_t i = 0; i < seen->n; i++)
+        (*out)->v[i] *= factor;
+    return CDNOPT_OK;
+}
+
 int cdnopt_episode_draw(const cdnopt_series *history, const size_t *days, size_t n_days,
                         const cdnopt_episode_params *params, cdnopt_rng *rng,
-                        cdnopt_series **baseline, cdnopt_release_set **releases, char *err)
+                        cdnopt_series **baseline, cdnopt_series **observed,
+                        cdnopt_release_set **releases, char *err)
 {
     *baseline = NULL;
     *releases = NULL;
+    if (observed)
+        *observed = NULL;
+    if (params->observed && !observed)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "episode params carry observed series but no output for them");
     if (n_days == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "no day of the history can start a 3-day training window; give a "
@@ -159,17 +185,28 @@ int cdnopt_episode_draw(const cdnopt_series *history, const size_t *days, size_t
         return cdnopt_fail(err, CDNOPT_EINVAL, "episode release counts [%zu, %zu] are invalid",
                            params->min_releases, params->max_releases);
 
-    size_t first = days[cdnopt_rng_below(rng, n_days)];
+    size_t pick = (size_t)cdnopt_rng_below(rng, n_days);
+    size_t first = days[pick];
     if (first + (size_t)(EPISODE_DAYS * 86400 / history->step_s) > history->n)
         return cdnopt_fail(err, CDNOPT_EINVAL, "the 3-day window from index %zu passes the "
                            "end of the history", first);
-    int rc = draw_baseline(history, first, params->peak_gbps, baseline, err);
+    double factor = 1;
+    int rc = draw_baseline(history, first, params->peak_gbps, baseline, &factor, err);
     if (rc != CDNOPT_OK)
         return rc;
-    rc = draw_releases(*baseline, params, rng, releases, err);
+    if (params->observed) {
+        /* The forecast gets the window's factor, so that both stay in one unit. */
+        rc = draw_observed(params->observed[pick], *baseline, factor, observed, err);
+    }
+    if (rc == CDNOPT_OK)
+        rc = draw_releases(*baseline, params, rng, releases, err);
     if (rc != CDNOPT_OK) {
         cdnopt_series_free(*baseline);
         *baseline = NULL;
+        if (observed) {
+            cdnopt_series_free(*observed);
+            *observed = NULL;
+        }
     }
     return rc;
 }

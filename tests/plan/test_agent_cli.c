@@ -94,6 +94,40 @@ static void train_agent_bad_exclude(void **state)
     cdnopt_assert_contains(out, "has 0 midnights that start a 3-day window");
 }
 
+/* Train a tiny forecasting model, train an agent that observes its forecasts, and reject
+ * a model file that is not one. */
+static void train_agent_with_model(void **state)
+{
+    (void)state;
+    char dir[256], path[512], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(path, sizeof path, "%s/h.csv", dir);
+    write_series(path, 12);
+    snprintf(args, sizeof args,
+             "train --data %s/h.csv --units 8 --epochs 1 --max-windows 100 --seed 1 "
+             "--out %s/m.h5", dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --model %s/m.h5 --out %s/a.h5 --episodes 2 "
+             "--workers 2 --hidden 8 --updates 2 --batch 8 --min-releases 5 "
+             "--max-releases 20 --demo-episodes 2 --val-days 1",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+    snprintf(path, sizeof path, "%s/a.h5", dir);
+    FILE *agent = fopen(path, "rb");
+    assert_non_null(agent);
+    fclose(agent);
+
+    snprintf(path, sizeof path, "%s/not-a-model.h5", dir);
+    cdnopt_test_write_file(path, "this is text, not HDF5\n");
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --model %s --out %s/a.h5 --episodes 2", dir, path,
+             dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 1);
+    cdnopt_assert_contains(out, "not-a-model.h5' is not an HDF5 file");
+}
+
 /* Train a tiny agent, plan with it (alone and with greedy), then reject a cut file. */
 static void train_then_plan_with_agent(void **state)
 {
@@ -149,6 +183,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(plan_dqn_needs_agent),
         cmocka_unit_test(train_agent_bad_exclude),
         cmocka_unit_test(train_then_plan_with_agent),
+        cmocka_unit_test(train_agent_with_model),
     };
     return cdnopt_test_main(argc, argv, "agent_cli", tests, sizeof tests / sizeof tests[0]);
 }

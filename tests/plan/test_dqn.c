@@ -460,10 +460,10 @@ static void keep_best_restores_best_weights(void **state)
     vp.min_releases = vp.max_releases = 40;
     for (size_t k = 0; k < 2; k++)
         assert_int_equal(cdnopt_episode_draw(history, &days[n_days - 1 - k], 1, &vp, &rng,
-                                             &val_base[k], &val_set[k], NULL),
+                                             &val_base[k], NULL, &val_set[k], NULL),
                          CDNOPT_OK);
     cdnopt_validation validation = {(const cdnopt_series *const *)val_base,
-                                    (const cdnopt_release_set *const *)val_set, 2};
+                                    (const cdnopt_release_set *const *)val_set, 2, NULL};
 
     cdnopt_agent_params ap = cdnopt_agent_params_default();
     ap.hidden = 16;

@@ -410,7 +410,7 @@ static void episode_days_skip_excluded(void **state)
     cdnopt_episode_params p = cdnopt_episode_params_default();
     cdnopt_series *base = NULL;
     cdnopt_release_set *set = NULL;
-    assert_int_equal(cdnopt_episode_draw(history, days, 5, &p, &rng, &base, &set, NULL),
+    assert_int_equal(cdnopt_episode_draw(history, days, 5, &p, &rng, &base, NULL, &set, NULL),
                      CDNOPT_OK);
     assert_int_equal(base->n, 72);
     double max = 0;
