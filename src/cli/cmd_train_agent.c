@@ -3,7 +3,8 @@
  * cdnopt train-agent: train the masked DQN release planner on episodes drawn from a
  * history series, log its progress, and save it as an HDF5 agent file. Days that
  * overlap --exclude spans (the workloads the agent is evaluated on) are never drawn.
- * The validation windows (--val-days of them) are kept out of training too.
+ * The validation windows (--val-days of them) are kept out of training too. With
+ * --model the agent observes a forecast of each window in place of its traffic.
  */
 #include "agent_observed.h"
 #include "cli_args.h"
@@ -207,10 +208,34 @@ static int log_progress(const cdnopt_train_progress *p, void *user)
     return 0;
 }
 
+/* Log the peak reduction of greedy planned on the forecast of a validation day and
+ * scored on its actual traffic: the reference for an agent trained with --model. */
+static int log_greedy_on_forecast(const cdnopt_series *base, const cdnopt_series *seen,
+                                  const cdnopt_release_set *set, const cdnopt_plan_params *pp,
+                                  double naive_peak_gbps, char *err)
+{
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_plan_result result;
+    int rc = cdnopt_plan_greedy(seen, set, &rules, pp, &result, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    cdnopt_figures figures;
+    rc = cdnopt_schedule_evaluate(base, set, result.schedule, &rules, NULL, &figures);
+    if (rc == CDNOPT_OK)
+        CDNOPT_LOG_INFO(TRAIN_AGENT_LOG,
+                        "validation greedy_on_forecast_peak_gbps=%.3f "
+                        "greedy_on_forecast_peak_reduction=%.4f",
+                        figures.peak_gbps, 1.0 - figures.peak_gbps / naive_peak_gbps);
+    cdnopt_plan_result_clear(&result);
+    return rc;
+}
+
 /* Log the greedy planner's figures on a validation day, the reference the agent's
- * validation reduction is read against. */
-static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_set *set,
-                                cdnopt_objective objective, char *err)
+ * validation reduction is read against, and with a forecast (seen) also greedy's figure
+ * when it plans on that forecast. */
+static int log_greedy_reference(const cdnopt_series *base, const cdnopt_series *seen,
+                                const cdnopt_release_set *set, cdnopt_objective objective,
+                                char *err)
 {
     cdnopt_rules rules = cdnopt_rules_default();
     cdnopt_plan_params pp = cdnopt_plan_params_default();
@@ -226,7 +251,10 @@ static int log_greedy_reference(const cdnopt_series *base, const cdnopt_release_
                     "greedy_peak_gbps=%.3f greedy_peak_reduction=%.4f",
                     day, set->n, result.naive.peak_gbps, result.planned.peak_gbps,
                     result.peak_reduction);
+    double naive_peak_gbps = result.naive.peak_gbps;
     cdnopt_plan_result_clear(&result);
+    if (seen)
+        return log_greedy_on_forecast(base, seen, set, &pp, naive_peak_gbps, err);
     return CDNOPT_OK;
 }
 
@@ -259,7 +287,7 @@ static int draw_validation(const cdnopt_series *history, const size_t *val,
         if (rc == CDNOPT_OK)
             out->n++;
         if (rc == CDNOPT_OK)
-            rc = log_greedy_reference(out->base[k], out->set[k], objective, err);
+            rc = log_greedy_reference(out->base[k], out->seen[k], out->set[k], objective, err);
     }
     return rc;
 }
