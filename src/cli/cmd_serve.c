@@ -190,8 +190,12 @@ int cdnopt_cmd_serve(int argc, char **argv)
     if (rc == CDNOPT_OK)
         rc = cdnopt_server_start(&params, &server, err);
     memset(token, 0, sizeof token);
+
+    /* The server's messages start with "serve: " for its own log, and the report
+     * prints the command name already, so the prefix is dropped. */
+    const char *message = strncmp(err, "serve: ", 7) == 0 ? err + 7 : err;
     if (rc != CDNOPT_OK)
-        return cdnopt_cli_report_error("serve", rc, err);
+        return cdnopt_cli_report_error("serve", rc, message);
 
     wait_for_signal();
     CDNOPT_LOG_INFO("serve", "event=signal action=stopping");

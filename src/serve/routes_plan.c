@@ -676,6 +676,14 @@ static json_t *schedule_json(struct cdnopt_server *server, serve_request *req,
 
 void serve_route_schedule(struct cdnopt_server *server, serve_request *req)
 {
+    const char *format = serve_query(req, "format");
+    if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+        serve_respond_error(req, 400, "invalid_value", "format",
+                            "invalid format '%s': use csv or json, or leave it out for json",
+                            format);
+        return;
+    }
+
     cdnopt_store_schedule s;
     char err[CDNOPT_ERRMSG_MAX] = "";
     int rc = cdnopt_store_schedule_latest(server->store, &s, err);
@@ -687,7 +695,6 @@ void serve_route_schedule(struct cdnopt_server *server, serve_request *req)
         serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
         return;
     }
-    const char *format = serve_query(req, "format");
     if (format != NULL && strcmp(format, "csv") == 0)
         schedule_csv(req, &s);
     else

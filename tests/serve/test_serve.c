@@ -925,6 +925,10 @@ static void replan_day_matches_referee(void **state)
     json_decref(root);
     http_response_free(&r);
 
+    /* An unknown format is an error rather than JSON in disguise. */
+    expect_error(http_request(f.port, "GET", "/api/v1/schedule?format=xml", NULL, NULL, 0), 400,
+                 "invalid_value", "invalid format 'xml'");
+
     /* The schedule as CSV, scored by the referee. */
     r = http_request(f.port, "GET", "/api/v1/schedule?format=csv", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
