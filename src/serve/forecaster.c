@@ -88,3 +88,21 @@ int serve_forecaster_run(serve_forecaster *f, const cdnopt_series *history, int 
     pthread_mutex_unlock(&f->lock);
     return rc;
 }
+
+int serve_forecaster_plan_line(serve_forecaster *f, const cdnopt_series *history, int horizon,
+                               cdnopt_series **out, char *err)
+{
+    *out = NULL;
+    cdnopt_plan_forecast_params p = cdnopt_plan_forecast_params_default();
+    p.horizon = horizon;
+
+    cdnopt_sampler sampler = cdnopt_sampler_from_model(f->model);
+    cdnopt_plan_forecast *plan = NULL;
+    pthread_mutex_lock(&f->lock);
+    int rc = cdnopt_pipeline_plan_forecast(&sampler, history, &p, &plan, err);
+    pthread_mutex_unlock(&f->lock);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_series_slice(plan->critical, 0, plan->critical->n, out, err);
+    cdnopt_plan_forecast_free(plan);
+    return rc;
+}

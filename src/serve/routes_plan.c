@@ -189,7 +189,8 @@ static int load_releases(struct cdnopt_server *server, cdnopt_release_set **out,
     return rc;
 }
 
-/* The critical forecast line from the end of the observed history up to the
+/* The planning forecast's critical line (the combined forecast plus a constant
+ * margin, as plan --history uses) from the end of the observed history up to the
  * last instant any legal schedule can reach: the latest start plus the longest
  * profile (smallest ratio). */
 static int forecast_baseline(struct cdnopt_server *server, const cdnopt_release_set *releases,
@@ -213,14 +214,7 @@ static int forecast_baseline(struct cdnopt_server *server, const cdnopt_release_
     int64_t origin = history->t[0] + (int64_t)history->n * history->step_s;
     int horizon = reach > origin ? (int)((reach - origin) / history->step_s) + 1 : 1;
 
-    cdnopt_forecast_result *f = NULL;
-    rc = serve_forecaster_run(server->forecaster, history, horizon, FORECAST_DEFAULT_SAMPLES, &f,
-                              err);
-    if (rc == CDNOPT_OK)
-        rc = cdnopt_series_new((size_t)f->horizon, f->t[0], f->step_s, out);
-    if (rc == CDNOPT_OK)
-        memcpy((*out)->v, f->critical, (size_t)f->horizon * sizeof(double));
-    cdnopt_forecast_result_free(f);
+    rc = serve_forecaster_plan_line(server->forecaster, history, horizon, out, err);
     cdnopt_series_free(history);
     return rc;
 }

@@ -319,6 +319,15 @@ int serve_forecaster_window(const serve_forecaster *f);
 int serve_forecaster_run(serve_forecaster *f, const cdnopt_series *history, int horizon,
                          int n_samples, cdnopt_forecast_result **out, char *err);
 
+/**
+ * The line a re-plan against the forecast plans on, as `cdnopt plan --history` does:
+ * the combined forecast (model, weekly naive, daily profile) plus one constant margin
+ * from its backtest on the end of history. Thread-safe.
+ * @param out receives horizon steps after history, freed with cdnopt_series_free().
+ */
+int serve_forecaster_plan_line(serve_forecaster *f, const cdnopt_series *history, int horizon,
+                               cdnopt_series **out, char *err);
+
 /* ------------------------------------------------------------------------- */
 /* The server                                                                */
 /* ------------------------------------------------------------------------- */
