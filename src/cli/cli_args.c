@@ -172,9 +172,11 @@ bool cdnopt_cli_set_log_flag(const char *name)
 static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, char *err)
 {
     for (size_t i = 0; i < n_opts; i++) {
+        if (opts[i].kind != CDNOPT_CLI_OUTPUT || !opts[i].seen)
+            continue;
         struct stat out;
-        const char *out_path = opts[i].seen ? *(const char *const *)opts[i].target : NULL;
-        if (opts[i].kind != CDNOPT_CLI_OUTPUT || out_path == NULL || stat(out_path, &out) != 0)
+        const char *out_path = *(const char *const *)opts[i].target;
+        if (out_path == NULL || stat(out_path, &out) != 0)
             continue;
 
         for (size_t j = 0; j < n_opts; j++) {
