@@ -176,6 +176,34 @@ static int plan_with_problem(cdnopt_agent *agent, const plan_problem *problem,
     return rc;
 }
 
+static double objective_value(const cdnopt_plan_result *r, cdnopt_objective objective)
+{
+    return objective == CDNOPT_OBJECTIVE_P95 ? r->planned.p95_gbps : r->planned.peak_gbps;
+}
+
+/* Run greedy from scratch as well and keep its result in *out when its objective is
+ * lower, so that dqn+greedy is never worse than greedy. *took_greedy says which. */
+static int keep_better_than_greedy(const cdnopt_series *baseline,
+                                   const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                                   const cdnopt_plan_params *params, cdnopt_plan_result *out,
+                                   bool *took_greedy, char *err)
+{
+    cdnopt_plan_result greedy;
+    int rc = cdnopt_plan_greedy(baseline, releases, rules, params, &greedy, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+
+    *took_greedy =
+        objective_value(&greedy, params->objective) < objective_value(out, params->objective);
+    if (*took_greedy) {
+        cdnopt_plan_result_clear(out);
+        *out = greedy;
+    } else {
+        cdnopt_plan_result_clear(&greedy);
+    }
+    return CDNOPT_OK;
+}
+
 int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
                     const cdnopt_release_set *releases, const cdnopt_rules *rules,
                     const cdnopt_plan_params *params, bool repair, cdnopt_plan_result *out,
@@ -202,13 +230,23 @@ int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
         return rc;
     }
 
+    bool took_greedy = false;
+    if (repair) {
+        rc = keep_better_than_greedy(baseline, releases, rules, params, out, &took_greedy, err);
+        if (rc != CDNOPT_OK) {
+            cdnopt_plan_result_clear(out);
+            return rc;
+        }
+    }
     out->solve_s = cdnopt_clock_s() - started;
     if (repair)
         snprintf(out->method, sizeof out->method,
                  "masked DQN agent (%d training episodes), then up to %d greedy local-search "
-                 "passes minimising %s",
+                 "passes minimising %s; %s",
                  agent->episodes, params->local_search_passes,
-                 cdnopt_objective_name(params->objective));
+                 cdnopt_objective_name(params->objective),
+                 took_greedy ? "greedy from scratch was lower, so its schedule is returned"
+                             : "kept, as greedy from scratch was not lower");
     else
         snprintf(out->method, sizeof out->method,
                  "masked DQN agent (%d training episodes), greedy policy over whole-hour "

@@ -166,6 +166,23 @@ static void train_then_plan_with_agent(void **state)
         cdnopt_assert_contains(schedule, "\ne,2024-01-0");
     }
 
+    /* dqn+greedy is never above greedy's peak, because it keeps the lower of the two. */
+    double peaks[2];
+    const char *compared[] = {"greedy", "dqn+greedy --agent %s/a.h5"};
+    for (int k = 0; k < 2; k++) {
+        char solver[700];
+        snprintf(solver, sizeof solver, compared[k], dir);
+        snprintf(args, sizeof args,
+                 "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver %s", dir,
+                 dir, dir, solver);
+        assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+        const char *row = strstr(out, "peak (Gbit/s)");
+        assert_non_null(row);
+        double naive = 0;
+        assert_int_equal(sscanf(row, "peak (Gbit/s) %lf %lf", &naive, &peaks[k]), 2);
+    }
+    assert_true(peaks[1] <= peaks[0]);
+
     /* A cut agent file is rejected with the path and the reason. */
     snprintf(args, sizeof args, "head -c 1000 %s/a.h5 > %s/cut.h5", dir, dir);
     assert_int_equal(system(args), 0);
