@@ -276,4 +276,7 @@ int64_t cdnopt_model_step_s(const cdnopt_model *m);
  */
 size_t cdnopt_model_history_min(const cdnopt_model *m);
 
+/** Return the range of the training values the scaler was fitted on, in series units. */
+void cdnopt_model_training_range(const cdnopt_model *m, double *min, double *max);
+
 #endif /* CDNOPT_MODEL_H */

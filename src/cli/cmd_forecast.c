@@ -76,6 +76,29 @@ static int check_history(const cdnopt_model *m, const cdnopt_series *s, const ch
                        span);
 }
 
+/* Warn when the input's last window lies far outside the values the model was trained
+ * on, which most often means a different --unit than in training. Far is ten ranges
+ * above the top, or under a hundredth of a positive bottom: real traffic growth or a
+ * quiet night moves the level much less. */
+static void warn_far_level(const cdnopt_model *m, const cdnopt_series *s, const char *model_path,
+                           const char *data_path)
+{
+    double lo = 0, hi = 0;
+    cdnopt_model_training_range(m, &lo, &hi);
+    size_t window = cdnopt_model_history_min(m);
+    size_t first = s->n > window ? s->n - window : 0;
+    double sum = 0;
+    for (size_t i = first; i < s->n; i++)
+        sum += s->v[i];
+    double level = sum / (double)(s->n - first);
+    double range = hi > lo ? hi - lo : 1.0;
+    if (level > hi + 10.0 * range || (lo > 0 && level < 0.01 * lo))
+        CDNOPT_LOG_WARN("forecast",
+                        "the last window of %s has mean %g, far outside the range %g to %g that "
+                        "model %s was trained on; check that --unit is the one used in training",
+                        data_path, level, lo, hi, model_path);
+}
+
 /* Set *is_global when the model file has a /global group (cdnopt train --wide). */
 static int probe_global(const char *path, cdnopt_global_params *gp, bool *is_global, char *err)
 {
@@ -104,6 +127,8 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
         rc = check_step(m, s, a->model_path, data->data, err);
     if (rc == CDNOPT_OK)
         rc = check_history(m, s, a->model_path, data->data, err);
+    if (rc == CDNOPT_OK)
+        warn_far_level(m, s, a->model_path, data->data);
     if (rc == CDNOPT_OK && a->horizon_s % s->step_s != 0)
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
                          "--horizon of %lld s is not a multiple of the series step of %lld s",

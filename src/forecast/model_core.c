@@ -228,3 +228,9 @@ const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m) { retu
 int64_t cdnopt_model_step_s(const cdnopt_model *m) { return m->step_s; }
 
 size_t cdnopt_model_history_min(const cdnopt_model *m) { return cdnopt__model_first_target(m); }
+
+void cdnopt_model_training_range(const cdnopt_model *m, double *min, double *max)
+{
+    *min = m->scale_min;
+    *max = m->scale_max;
+}

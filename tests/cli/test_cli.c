@@ -303,7 +303,18 @@ static void train_forecast_evaluate(void **state)
         read_text(path, i == 0 ? first : second, sizeof first);
     }
     assert_string_equal(first, second);
+    assert_null(strstr(r.err, "far outside the range"));
     assert_int_equal(count_lines(first), 25);
+
+    /* The same file read as Mbit/s is a thousand times lower than in training: the
+     * forecast still runs, with a warning that names --unit. */
+    snprintf(args, sizeof args,
+             "forecast --model '%s/m.h5' --data '%s' --unit mbit/s --samples 20 --out '%s/fu.csv'",
+             dir, csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "far outside the range");
+    cdnopt_assert_contains(r.err, "check that --unit is the one used in training");
     cdnopt_assert_contains(first, "timestamp,mean,lower,upper,critical\n2024-01-22 00:00:00,");
 
     /* Data shorter than one window names the file, its length and the length needed. */
