@@ -944,16 +944,9 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
     if (rc == 0 && params->objective == CDNOPT_OBJECTIVE_P95)
         rc = plan_local_search(&problem, CDNOPT_OBJECTIVE_P95, params->local_search_passes,
                                choice);
+    rc = plan_conclude(&problem, choice, rc, "exact", out, err);
     if (rc != 0)
-        rc = cdnopt_fail(err, rc, "exact planning failed: %s", cdnopt_strerror(rc));
-    if (rc == 0)
-        rc = plan_finish(&problem, choice, out, err);
-    cdnopt_free(choice);
-    plan_problem_free(&problem);
-    if (rc != 0) {
-        cdnopt_plan_result_clear(out);
         return rc;
-    }
 
     out->solve_s = cdnopt_clock_s() - started;
     out->lp_bound_gbps = outcome.lp_bound;

@@ -573,16 +573,9 @@ int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *
     rc = choice == NULL ? CDNOPT_ENOMEM
                         : plan_greedy_choose(&problem, params->objective,
                                              params->local_search_passes, choice);
+    rc = plan_conclude(&problem, choice, rc, "greedy", out, err);
     if (rc != 0)
-        rc = cdnopt_fail(err, rc, "greedy planning failed: %s", cdnopt_strerror(rc));
-    if (rc == 0)
-        rc = plan_finish(&problem, choice, out, err);
-    cdnopt_free(choice);
-    plan_problem_free(&problem);
-    if (rc != 0) {
-        cdnopt_plan_result_clear(out);
         return rc;
-    }
 
     out->solve_s = cdnopt_clock_s() - started;
     snprintf(out->method, sizeof out->method,

@@ -87,4 +87,10 @@ int plan_ruin_recreate(const plan_problem *problem, const plan_ruin_params *para
 int plan_finish(const plan_problem *problem, const size_t *choice, cdnopt_plan_result *out,
                 char *err);
 
+/* End a planner run: on rc == 0 fill out with plan_finish(), otherwise name the planner
+ * and the failure in err. Frees choice and the problem in both cases and clears out
+ * on failure. Returns the final code. */
+int plan_conclude(plan_problem *problem, size_t *choice, int rc, const char *planner,
+                  cdnopt_plan_result *out, char *err);
+
 #endif

@@ -277,3 +277,17 @@ int plan_finish(const plan_problem *problem, const size_t *choice, cdnopt_plan_r
                  (long long)(problem->start_steps * problem->baseline->step_s));
     return 0;
 }
+
+int plan_conclude(plan_problem *problem, size_t *choice, int rc, const char *planner,
+                  cdnopt_plan_result *out, char *err)
+{
+    if (rc != 0)
+        rc = cdnopt_fail(err, rc, "%s planning failed: %s", planner, cdnopt_strerror(rc));
+    if (rc == 0)
+        rc = plan_finish(problem, choice, out, err);
+    cdnopt_free(choice);
+    plan_problem_free(problem);
+    if (rc != 0)
+        cdnopt_plan_result_clear(out);
+    return rc;
+}

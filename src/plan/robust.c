@@ -374,16 +374,9 @@ int cdnopt_plan_robust(const cdnopt_plan_scenarios *scenarios,
     size_t *choice = cdnopt_calloc(releases->n > 0 ? releases->n : 1, sizeof *choice);
     rc = choice == NULL ? CDNOPT_ENOMEM
                         : robust_choose(&problem, scenarios, params->local_search_passes, choice);
+    rc = plan_conclude(&problem, choice, rc, "robust", out, err);
     if (rc != 0)
-        rc = cdnopt_fail(err, rc, "robust planning failed: %s", cdnopt_strerror(rc));
-    if (rc == 0)
-        rc = plan_finish(&problem, choice, out, err);
-    cdnopt_free(choice);
-    plan_problem_free(&problem);
-    if (rc != 0) {
-        cdnopt_plan_result_clear(out);
         return rc;
-    }
 
     out->solve_s = cdnopt_clock_s() - started;
     snprintf(out->method, sizeof out->method,
