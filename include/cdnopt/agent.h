@@ -243,9 +243,9 @@ int cdnopt_env_set_expert_schedule(cdnopt_env *env, const cdnopt_schedule *sched
 
 /**
  * Plan the environment's releases against baseline (the series it was made from) with
- * cdnopt_plan_greedy(), restricted to the agent's options (whole-hour delays of 0 to
- * 23 h, ratios 0.1, 0.3 and 0.5) and with local_search_passes passes, and set that
- * schedule as the expert's with cdnopt_env_set_expert_schedule().
+ * cdnopt_plan_greedy() and local_search_passes passes. The plan is restricted to the
+ * agent's options: whole-hour delays of 0 to 23 h and ratios 0.1, 0.3 and 0.5. The
+ * schedule then becomes the expert's, through cdnopt_env_set_expert_schedule().
  * @return 0, or the error of either call with err set.
  */
 int cdnopt_env_plan_expert(cdnopt_env *env, const cdnopt_series *baseline,

@@ -187,9 +187,9 @@ int cdnopt_store_samples_get(cdnopt_store *store, int64_t from, int64_t to,
                              char *err);
 
 /**
- * Read the samples' grid: the first stored time, and that time plus the grid step,
- * which is the smaller of the gaps between the first two and the last two samples
- * (so one sample backfilled before a gap does not widen the step).
+ * Read the samples' grid: the first stored time, and that time plus the grid step.
+ * The step is the smaller of the gaps between the first two and the last two
+ * samples, so one sample backfilled before a gap does not widen it.
  * @param t_out receives up to 2 civil seconds in time order.
  * @param n     receives how many were found (0, 1 or 2).
  * @return CDNOPT_OK or CDNOPT_EDB.

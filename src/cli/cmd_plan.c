@@ -21,8 +21,8 @@
 
 #define PLAN_LOG "plan"
 
-/* History --plan-on auto keeps before the releases it moves back: a week, so that the
- * daily profile member averages as many days as in the real run. */
+/* History that --plan-on auto keeps before the releases it moves back. A week lets the
+ * daily profile member average as many days as in the real run. */
 #define BACKTEST_MIN_HISTORY_S (7 * 86400)
 
 static const char synopsis[] =
@@ -64,7 +64,7 @@ typedef struct plan_flags {
     double worst_weight;          /* --plan-on scenarios: weight of the worst scenario */
     long scenario_weeks, scenario_days; /* past weeks and days that are scenarios */
     long passes;
-    long backtest_folds; /* --plan-on auto: most folds of the backtest */
+    long backtest_folds; /* --plan-on auto: maximum number of backtest folds */
     bool backtest_wide;  /* --plan-on auto: also try the wide scenario set */
     bool json;
 } plan_flags;

@@ -91,7 +91,8 @@ static int parse_excludes(const char *text, int64_t *from, int64_t *to, size_t *
     return CDNOPT_OK;
 }
 
-/* Find the index *k in days of the --val-day date; CDNOPT_EINVAL when it is none of them. */
+/* Find the index *k in days of the --val-day date. Returns CDNOPT_EINVAL when no
+ * allowed day has that date. */
 static int find_val_day(const train_agent_opts *o, const cdnopt_series *history,
                         const size_t *days, size_t n_days, size_t *k, char *err)
 {

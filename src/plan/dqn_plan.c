@@ -182,7 +182,7 @@ static double objective_value(const cdnopt_plan_result *r, cdnopt_objective obje
 }
 
 /* Run greedy from scratch as well and keep its result in *out when its objective is
- * lower, so that dqn+greedy is never worse than greedy. *took_greedy says which. */
+ * lower, so that dqn+greedy is never worse than greedy. *took_greedy tells which. */
 static int keep_better_than_greedy(const cdnopt_series *baseline,
                                    const cdnopt_release_set *releases, const cdnopt_rules *rules,
                                    const cdnopt_plan_params *params, cdnopt_plan_result *out,

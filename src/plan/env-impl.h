@@ -35,9 +35,9 @@ struct cdnopt_env {
     double peak;               /* max of total */
     double objective;          /* current objective value, Gbit/s */
 
-    /* What the agent observes. Without an observed series, seen_base and seen_total are
-     * NULL and the seen figures equal the true ones, so the observation reads base and
-     * total. total_hmax and scale always describe the seen series. */
+    /* The agent's view. Without an observed series, seen_base and seen_total are NULL
+     * and the observation reads base and total. total_hmax and scale always describe
+     * the seen series. */
     double *seen_base;         /* observed baseline, grid.n values, or NULL */
     double *seen_total;        /* observed baseline + placed releases, or NULL */
     double seen_peak;          /* max of the seen total */

@@ -70,7 +70,7 @@ static void scan_total(const ruin *r, double *peak, double *overflow)
     }
 }
 
-/* Rebuild T from the choice; this also clears the rounding that adds and removes
+/* Rebuild T from the choice. This also clears the rounding that adds and removes
  * collect over many rounds. */
 static void load_total(ruin *r)
 {
@@ -84,7 +84,8 @@ static void load_total(ruin *r)
     scan_total(r, &r->peak, &r->overflow);
 }
 
-/* Max of T over the hour that starts at step s, computed at most once per change of T. */
+/* Return the max of T over the hour that starts at step s. It is cached per hour and
+ * recomputed only after T changes (a new stamp). */
 static double hour_max_at(ruin *r, int64_t s)
 {
     if (r->hour_stamp[s] == r->stamp)
@@ -148,7 +149,7 @@ static void take_out(ruin *r, size_t i)
     r->stamp++;
 }
 
-/* Whether release i's current traffic covers some step in [lo, hi]. */
+/* Return whether release i's current traffic covers some step in [lo, hi]. */
 static bool covers(const ruin *r, size_t i, int64_t lo, int64_t hi)
 {
     const plan_option *option = option_of(r->problem, i, r->choice[i]);
@@ -266,7 +267,7 @@ static void ruin_free(ruin *r)
     cdnopt_free(r->saved);
 }
 
-/* Whether the search may run another batch of rounds. */
+/* Return whether the search may run another batch of rounds. */
 static bool may_continue(const plan_ruin_params *params, const plan_ruin_stats *stats,
                          size_t last_best)
 {

@@ -186,7 +186,7 @@ static void out_same_as_input_rejected(void **state)
     cdnopt_assert_contains(text, "is the same file as --data 'traffic.csv'");
 }
 
-/* version answers --help with its usage and rejects arguments it does not take. */
+/* version prints its usage for --help and rejects arguments it does not take. */
 static void version_help_and_extra_argument(void **state)
 {
     (void)state;
