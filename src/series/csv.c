@@ -267,7 +267,7 @@ enum cdnopt__number_kind cdnopt__number_parse(const char *text, double *value)
         return CDNOPT__NUMBER_INVALID;
     if (isnan(v))
         return CDNOPT__NUMBER_MISSING;
-    if (isinf(v) || (errno == ERANGE && fabs(v) > 1.0))
+    if (isinf(v) || (errno == ERANGE && fabs(v) > 1.0) || fabs(v) > CDNOPT__VALUE_MAX)
         return CDNOPT__NUMBER_INFINITE;
     *value = v;
     return CDNOPT__NUMBER_OK;

@@ -240,7 +240,8 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            r->path, line_no, text, time_text);
     if (kind == CDNOPT__NUMBER_INFINITE)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%s' at %s is infinite or out of range; fix the row",
+                           "%s:%ld: value '%s' at %s is infinite or beyond +-1e18; fix the row, "
+                           "or check the value column and its unit",
                            r->path, line_no, text, time_text);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: non-numeric value '%s' in column %zu ('%s') at %s; fix the row, "

@@ -83,9 +83,16 @@ char *cdnopt__trim(char *text);
 enum cdnopt__number_kind {
     CDNOPT__NUMBER_OK = 0,      /* a finite number */
     CDNOPT__NUMBER_MISSING = 1, /* empty, NA, NaN or null */
-    CDNOPT__NUMBER_INFINITE = 2, /* inf, or a magnitude beyond double's range */
+    CDNOPT__NUMBER_INFINITE = 2, /* inf, or a magnitude above CDNOPT__VALUE_MAX */
     CDNOPT__NUMBER_INVALID = 3, /* anything else */
 };
+
+/*
+ * Largest magnitude a series value may have. 1e18 bit/s is a thousand times the
+ * traffic of the whole Internet, so a larger value is a unit or column mistake, and
+ * values near double's range would overflow the sums that normalise a series.
+ */
+#define CDNOPT__VALUE_MAX 1e18
 
 /** Classify and parse a trimmed field as a number. */
 enum cdnopt__number_kind cdnopt__number_parse(const char *text, double *value /* OUT */);

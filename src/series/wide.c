@@ -52,7 +52,7 @@ static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
         return cdnopt_fail(w->err, code,
                            "%s:%ld: %s value '%s' in column %zu of series '%s'; fix the value",
                            w->path, line_no,
-                           kind == CDNOPT__NUMBER_INVALID ? "non-numeric" : "non-finite", text,
+                           kind == CDNOPT__NUMBER_INVALID ? "non-numeric" : "infinite or beyond +-1e18", text,
                            i + 2, s->name);
     }
     return CDNOPT_OK;

@@ -318,6 +318,28 @@ static void inf_names_line(void **state)
     cdnopt_assert_contains(err, "infinite");
 }
 
+/* 1e308 parses as a finite double but would overflow the normalising sums. */
+static void huge_value_names_line(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    read_fails(DATA_DIR "huge.csv", NULL, CDNOPT_ENUMERIC, err);
+    cdnopt_assert_contains(err, "huge.csv:3:");
+    cdnopt_assert_contains(err, "value '1e308'");
+    cdnopt_assert_contains(err, "beyond +-1e18");
+}
+
+/* The limit itself is still a value: 1e18 bit/s reads back exactly. */
+static void value_at_limit_is_read(void **state)
+{
+    (void)state;
+    cdnopt_series *s = read_ok(DATA_DIR "large_ok.csv", NULL, NULL);
+    assert_int_equal(s->n, 2);
+    assert_true(s->v[0] == 9.5e17);
+    assert_true(s->v[1] == 1e18);
+    cdnopt_series_free(s);
+}
+
 static void negative_names_line(void **state)
 {
     (void)state;
@@ -850,6 +872,8 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(irregular_names_line),
     cmocka_unit_test(nan_names_line),
     cmocka_unit_test(inf_names_line),
+    cmocka_unit_test(huge_value_names_line),
+    cmocka_unit_test(value_at_limit_is_read),
     cmocka_unit_test(negative_names_line),
     cmocka_unit_test(non_numeric_names_line),
     cmocka_unit_test(empty_file_rejected),
