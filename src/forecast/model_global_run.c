@@ -7,6 +7,7 @@
 #include "cdnopt/global.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/h5file.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -286,18 +287,12 @@ int cdnopt_global_forecast_all(const cdnopt_model *m, const cdnopt_global_params
 
 static int write_int_attr(hid_t group, const char *name, int value)
 {
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(group, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = attr >= 0 && H5Awrite(attr, H5T_NATIVE_INT, &value) >= 0 ? CDNOPT_OK : CDNOPT_EIO;
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return rc;
+    return cdnopt_h5_put_i64(group, name, value) >= 0 ? CDNOPT_OK : CDNOPT_EIO;
 }
 
 int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, char *err)
 {
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t file = cdnopt_h5_open_rw(path);
     if (file < 0)
         return cdnopt_fail(err, CDNOPT_EIO, "cannot open model file %s to add the %s group",
                            path, GLOBAL_GROUP);

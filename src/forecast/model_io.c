@@ -17,6 +17,8 @@
  */
 #include "model-impl.h"
 
+#include "cdnopt/h5file.h"
+
 #include <hdf5.h>
 #include <limits.h>
 #include <math.h>
@@ -24,37 +26,6 @@
 #include <string.h>
 
 /* ---- writing ---- */
-
-static herr_t write_attr(hid_t loc, const char *name, hid_t type, const void *value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = attr < 0 ? -1 : H5Awrite(attr, type, value);
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return rc;
-}
-
-static herr_t write_int(hid_t loc, const char *name, int64_t value)
-{
-    return write_attr(loc, name, H5T_NATIVE_INT64, &value);
-}
-
-static herr_t write_double(hid_t loc, const char *name, double value)
-{
-    return write_attr(loc, name, H5T_NATIVE_DOUBLE, &value);
-}
-
-static herr_t write_string(hid_t loc, const char *name, const char *value)
-{
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, strlen(value) + 1);
-    H5Tset_strpad(type, H5T_STR_NULLTERM);
-    herr_t rc = write_attr(loc, name, type, value);
-    H5Tclose(type);
-    return rc;
-}
 
 static const char *arch_name(cdnopt_arch arch)
 {
@@ -65,30 +36,30 @@ static herr_t write_root_attrs(hid_t file, const cdnopt_model *m)
 {
     const cdnopt_model_params *p = &m->p;
 
-    herr_t rc = write_string(file, "format", MODEL_FORMAT_NAME);
-    rc |= write_int(file, "format_version", MODEL_FORMAT_VERSION);
-    rc |= write_int(file, "arch", p->arch);
-    rc |= write_string(file, "arch_name", arch_name(p->arch));
-    rc |= write_int(file, "step_s", m->step_s);
-    rc |= write_int(file, "n_features", m->n_features);
-    rc |= write_int(file, "window", p->window);
-    rc |= write_int(file, "units", p->units);
-    rc |= write_double(file, "dropout", p->dropout);
-    rc |= write_int(file, "calendar", p->calendar);
-    rc |= write_int(file, "seasonal_lag", p->seasonal_lag);
-    rc |= write_int(file, "batch", p->batch);
-    rc |= write_double(file, "learning_rate", p->learning_rate);
-    rc |= write_int(file, "epochs", p->epochs);
-    rc |= write_double(file, "val_fraction", p->val_fraction);
-    rc |= write_int(file, "patience", p->patience);
-    rc |= write_double(file, "clip_norm", p->clip_norm);
-    rc |= write_int(file, "d_model", p->d_model);
-    rc |= write_int(file, "n_head", p->n_head);
-    rc |= write_int(file, "max_windows", p->max_windows);
-    rc |= write_attr(file, "seed", H5T_NATIVE_UINT64, &p->seed);
-    rc |= write_int(file, "head", p->head);
-    rc |= write_int(file, "horizon", p->horizon);
-    rc |= write_int(file, "head_base", p->base);
+    herr_t rc = cdnopt_h5_put_text(file, "format", MODEL_FORMAT_NAME);
+    rc |= cdnopt_h5_put_i64(file, "format_version", MODEL_FORMAT_VERSION);
+    rc |= cdnopt_h5_put_i64(file, "arch", p->arch);
+    rc |= cdnopt_h5_put_text(file, "arch_name", arch_name(p->arch));
+    rc |= cdnopt_h5_put_i64(file, "step_s", m->step_s);
+    rc |= cdnopt_h5_put_i64(file, "n_features", m->n_features);
+    rc |= cdnopt_h5_put_i64(file, "window", p->window);
+    rc |= cdnopt_h5_put_i64(file, "units", p->units);
+    rc |= cdnopt_h5_put_f64(file, "dropout", p->dropout);
+    rc |= cdnopt_h5_put_i64(file, "calendar", p->calendar);
+    rc |= cdnopt_h5_put_i64(file, "seasonal_lag", p->seasonal_lag);
+    rc |= cdnopt_h5_put_i64(file, "batch", p->batch);
+    rc |= cdnopt_h5_put_f64(file, "learning_rate", p->learning_rate);
+    rc |= cdnopt_h5_put_i64(file, "epochs", p->epochs);
+    rc |= cdnopt_h5_put_f64(file, "val_fraction", p->val_fraction);
+    rc |= cdnopt_h5_put_i64(file, "patience", p->patience);
+    rc |= cdnopt_h5_put_f64(file, "clip_norm", p->clip_norm);
+    rc |= cdnopt_h5_put_i64(file, "d_model", p->d_model);
+    rc |= cdnopt_h5_put_i64(file, "n_head", p->n_head);
+    rc |= cdnopt_h5_put_i64(file, "max_windows", p->max_windows);
+    rc |= cdnopt_h5_put_u64(file, "seed", p->seed);
+    rc |= cdnopt_h5_put_i64(file, "head", p->head);
+    rc |= cdnopt_h5_put_i64(file, "horizon", p->horizon);
+    rc |= cdnopt_h5_put_i64(file, "head_base", p->base);
     return rc < 0 ? -1 : 0;
 }
 
@@ -97,22 +68,22 @@ static herr_t write_meta_groups(hid_t file, const cdnopt_model *m)
     hid_t scaler = H5Gcreate2(file, "scaler", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (scaler < 0)
         return -1;
-    herr_t rc = write_double(scaler, "min", m->scale_min);
-    rc |= write_double(scaler, "max", m->scale_max);
+    herr_t rc = cdnopt_h5_put_f64(scaler, "min", m->scale_min);
+    rc |= cdnopt_h5_put_f64(scaler, "max", m->scale_max);
     H5Gclose(scaler);
 
     hid_t training = H5Gcreate2(file, "training", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (training < 0)
         return -1;
     const model_training_info *info = &m->info;
-    rc |= write_int(training, "epochs_run", info->epochs_run);
-    rc |= write_int(training, "best_epoch", info->best_epoch);
-    rc |= write_double(training, "best_val_loss", info->best_val_loss);
-    rc |= write_double(training, "last_train_loss", info->last_train_loss);
-    rc |= write_int(training, "train_t0", info->train_t0);
-    rc |= write_int(training, "train_t1", info->train_t1);
-    rc |= write_int(training, "train_n", info->train_n);
-    rc |= write_double(training, "shrink", info->shrink);
+    rc |= cdnopt_h5_put_i64(training, "epochs_run", info->epochs_run);
+    rc |= cdnopt_h5_put_i64(training, "best_epoch", info->best_epoch);
+    rc |= cdnopt_h5_put_f64(training, "best_val_loss", info->best_val_loss);
+    rc |= cdnopt_h5_put_f64(training, "last_train_loss", info->last_train_loss);
+    rc |= cdnopt_h5_put_i64(training, "train_t0", info->train_t0);
+    rc |= cdnopt_h5_put_i64(training, "train_t1", info->train_t1);
+    rc |= cdnopt_h5_put_i64(training, "train_n", info->train_n);
+    rc |= cdnopt_h5_put_f64(training, "shrink", info->shrink);
     H5Gclose(training);
     return rc < 0 ? -1 : 0;
 }
@@ -132,21 +103,10 @@ static herr_t write_weights(hid_t file, const cdnopt_model *m)
         char path[256];
         snprintf(path, sizeof path, "weights/%s", t.name);
 
-        hsize_t dims[2] = {(hsize_t)t.n_rows, (hsize_t)t.n_cols};
-        hid_t space = H5Screate_simple(2, dims, NULL);
-
-        /* HDF5's Fletcher-32 filter stores a checksum per chunk, so a damaged weight
-         * fails the read instead of giving absurd forecasts. It needs a chunked layout. */
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        H5Pset_chunk(dcpl, 2, dims);
-        H5Pset_fletcher32(dcpl);
-        hid_t set = H5Dcreate2(file, path, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
-        rc = set < 0 ? -1 : H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                     values + t.offset);
-        if (set >= 0)
-            H5Dclose(set);
-        H5Pclose(dcpl);
-        H5Sclose(space);
+        /* The checksum makes a damaged weight fail the read instead of giving
+         * absurd forecasts. */
+        rc = cdnopt_h5_put_f32_matrix(file, path, lcpl, (size_t)t.n_rows, (size_t)t.n_cols,
+                                      values + t.offset);
     }
     H5Pclose(lcpl);
     return rc;
@@ -156,7 +116,7 @@ int cdnopt_model_save(const cdnopt_model *m, const char *path, char *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = cdnopt_h5_create(path);
     if (file < 0)
         return cdnopt_fail(err, CDNOPT_EIO,
                            "cannot create model file '%s'; check that its folder exists and "
@@ -207,11 +167,35 @@ typedef struct reader {
     char *err;
 } reader;
 
+/* Report an object HDF5 found but could not read: in the checksummed format that
+ * means a damaged header, in the older one a damaged or truncated file. */
+static int damaged(const reader *r, const char *where, const char *name)
+{
+    return cdnopt_fail(r->err, CDNOPT_EIO,
+                       "model file '%s': %s%s cannot be read, so the file is damaged (a "
+                       "checksum failed or it was cut short); train the model again or restore "
+                       "the file from a copy", r->path, where, name);
+}
+
+/* Open group /name of the file, telling a missing group from a damaged one. */
+static int open_group(const reader *r, const char *name, hid_t *group)
+{
+    htri_t exists = H5Lexists(r->file, name, H5P_DEFAULT);
+    if (exists == 0)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /%s is missing",
+                           r->path, name);
+    *group = exists > 0 ? H5Gopen2(r->file, name, H5P_DEFAULT) : -1;
+    return *group < 0 ? damaged(r, "group /", name) : CDNOPT_OK;
+}
+
 /* Read a scalar numeric attribute of loc (named where for messages) as type. */
 static int read_attr(const reader *r, hid_t loc, const char *where, const char *name,
                      hid_t mem_type, void *value)
 {
-    if (H5Aexists(loc, name) <= 0)
+    htri_t exists = H5Aexists(loc, name);
+    if (exists < 0)
+        return damaged(r, where, name);
+    if (exists == 0)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "model file '%s': attribute %s%s is missing; the file is incomplete "
                            "or was not written by cdnopt", r->path, where, name);
@@ -252,7 +236,10 @@ static int read_double(const reader *r, hid_t loc, const char *where, const char
 /* Read a string attribute into buf (truncated to buf_size - 1 characters). */
 static int read_string(const reader *r, const char *name, char *buf, size_t buf_size)
 {
-    if (H5Aexists(r->file, name) <= 0)
+    htri_t exists = H5Aexists(r->file, name);
+    if (exists < 0)
+        return damaged(r, "root attribute ", name);
+    if (exists == 0)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "model file '%s': root attribute '%s' is missing; this is not a "
                            "cdnopt model file", r->path, name);
@@ -446,11 +433,11 @@ static int read_params(const reader *r, cdnopt_model_params *p, int64_t *step_s,
 
 static int read_meta_groups(const reader *r, cdnopt_model *m)
 {
-    hid_t scaler = H5Gopen2(r->file, "scaler", H5P_DEFAULT);
-    if (scaler < 0)
-        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /scaler is missing",
-                           r->path);
-    int rc = read_double(r, scaler, "/scaler/", "min", &m->scale_min);
+    hid_t scaler;
+    int rc = open_group(r, "scaler", &scaler);
+    if (rc != CDNOPT_OK)
+        return rc;
+    rc = read_double(r, scaler, "/scaler/", "min", &m->scale_min);
     if (rc == CDNOPT_OK)
         rc = read_double(r, scaler, "/scaler/", "max", &m->scale_max);
     H5Gclose(scaler);
@@ -461,10 +448,10 @@ static int read_meta_groups(const reader *r, cdnopt_model *m)
                            "model file '%s': scaler range [%g, %g] is invalid; max must exceed "
                            "min", r->path, m->scale_min, m->scale_max);
 
-    hid_t training = H5Gopen2(r->file, "training", H5P_DEFAULT);
-    if (training < 0)
-        return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': group /training is missing",
-                           r->path);
+    hid_t training;
+    rc = open_group(r, "training", &training);
+    if (rc != CDNOPT_OK)
+        return rc;
     int_attr epochs_run = {"epochs_run", 0, INT_MAX, 0};
     int_attr best_epoch = {"best_epoch", 0, INT_MAX, 0};
     model_training_info *info = &m->info;
@@ -506,7 +493,10 @@ static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tens
 {
     char path[256];
     snprintf(path, sizeof path, "weights/%s", t->name);
-    if (links_exist(r->file, path) <= 0)
+    htri_t exists = links_exist(r->file, path);
+    if (exists < 0)
+        return damaged(r, "dataset /", path);
+    if (exists == 0)
         return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': dataset /%s is missing",
                            r->path, path);
     hid_t set = H5Dopen2(r->file, path, H5P_DEFAULT);

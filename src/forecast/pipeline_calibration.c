@@ -27,6 +27,7 @@
 #include "cdnopt/pipeline.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/h5file.h"
 #include "pipeline-impl.h"
 
 #include <hdf5.h>
@@ -225,17 +226,6 @@ static void hdf5_quiet_begin(hdf5_quiet *q)
 
 static void hdf5_quiet_end(const hdf5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
-static void write_attr_double(hid_t group, const char *name, double value, int *status)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(group, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) < 0)
-        *status = -1;
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-}
-
 static int write_group(hid_t file, const cdnopt_calibration *c)
 {
     /* Replace a calibration from an earlier run instead of failing on the name. */
@@ -246,24 +236,14 @@ static int write_group(hid_t file, const cdnopt_calibration *c)
     if (group < 0)
         return -1;
 
-    int status = 0;
-    hsize_t dims[1] = {(hsize_t)c->horizon};
-    hid_t space = H5Screate_simple(1, dims, NULL);
-    hid_t set = H5Dcreate2(group, "factor", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                           H5P_DEFAULT);
-    if (set < 0 ||
-        H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->factor) < 0)
-        status = -1;
-    if (set >= 0)
-        H5Dclose(set);
-    H5Sclose(space);
+    herr_t status = cdnopt_h5_put_f64_vector(group, "factor", c->horizon, c->factor);
 
     /* Plain float64 attributes keep the group readable with h5dump and h5py. */
-    write_attr_double(group, "kind", (double)c->kind, &status);
-    write_attr_double(group, "level", c->level, &status);
-    write_attr_double(group, "coverage_raw", c->coverage_raw, &status);
-    write_attr_double(group, "coverage_calibrated", c->coverage_calibrated, &status);
-    write_attr_double(group, "n_origins", (double)c->n_origins, &status);
+    status |= cdnopt_h5_put_f64(group, "kind", (double)c->kind);
+    status |= cdnopt_h5_put_f64(group, "level", c->level);
+    status |= cdnopt_h5_put_f64(group, "coverage_raw", c->coverage_raw);
+    status |= cdnopt_h5_put_f64(group, "coverage_calibrated", c->coverage_calibrated);
+    status |= cdnopt_h5_put_f64(group, "n_origins", (double)c->n_origins);
     H5Gclose(group);
     return status;
 }
@@ -274,7 +254,7 @@ int cdnopt_pipeline_calibration_save(const cdnopt_calibration *c, const char *pa
     hdf5_quiet_begin(&quiet);
 
     int rc = CDNOPT_OK;
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t file = cdnopt_h5_open_rw(path);
     if (file < 0)
         rc = cdnopt_fail(err, CDNOPT_EIO,
                          "cannot open model file %s to add the calibration: save the model first",

@@ -14,6 +14,8 @@
  */
 #include "dqn-impl.h"
 
+#include "cdnopt/h5file.h"
+
 #include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,61 +24,31 @@
 /* Writing                                                                   */
 /* ------------------------------------------------------------------------- */
 
-static herr_t put_attr(hid_t loc, const char *name, hid_t type, const void *value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = attr < 0 ? -1 : H5Awrite(attr, type, value);
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return rc;
-}
-
-static herr_t put_i64(hid_t loc, const char *name, int64_t value)
-{
-    return put_attr(loc, name, H5T_NATIVE_INT64, &value);
-}
-
-static herr_t put_f64(hid_t loc, const char *name, double value)
-{
-    return put_attr(loc, name, H5T_NATIVE_DOUBLE, &value);
-}
-
-static herr_t put_text(hid_t loc, const char *name, const char *value)
-{
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, strlen(value) + 1);
-    herr_t rc = put_attr(loc, name, type, value);
-    H5Tclose(type);
-    return rc;
-}
-
 static herr_t put_root(hid_t file, const cdnopt_agent *agent)
 {
     const cdnopt_agent_params *p = &agent->params;
-    herr_t rc = put_text(file, "format", DQN_FORMAT_NAME);
-    rc |= put_i64(file, "format_version", DQN_FORMAT_VERSION);
-    rc |= put_i64(file, "obs_size", CDNOPT_ENV_OBS);
-    rc |= put_i64(file, "global_actions", CDNOPT_ENV_GLOBAL_ACTIONS);
-    rc |= put_i64(file, "local_actions", CDNOPT_ENV_LOCAL_ACTIONS);
-    rc |= put_i64(file, "hidden", p->hidden);
-    rc |= put_i64(file, "mask_hidden", p->mask_hidden);
-    rc |= put_i64(file, "objective", p->objective);
-    rc |= put_f64(file, "gamma", p->gamma);
-    rc |= put_f64(file, "lr", p->lr);
-    rc |= put_f64(file, "clip_norm", p->clip_norm);
-    rc |= put_i64(file, "batch", p->batch);
-    rc |= put_i64(file, "replay_capacity", (int64_t)p->replay_capacity);
-    rc |= put_i64(file, "target_sync", p->target_sync);
-    rc |= put_f64(file, "mask_threshold", p->mask_threshold);
-    rc |= put_i64(file, "use_mask_net", p->use_mask_net);
-    rc |= put_f64(file, "reward_scale", p->reward_scale);
-    rc |= put_f64(file, "demo_margin", p->demo_margin);
-    rc |= put_f64(file, "demo_share", p->demo_share);
-    rc |= put_attr(file, "seed", H5T_NATIVE_UINT64, &p->seed);
-    rc |= put_i64(file, "episodes", agent->episodes);
-    rc |= put_attr(file, "updates", H5T_NATIVE_UINT64, &agent->updates);
+    herr_t rc = cdnopt_h5_put_text(file, "format", DQN_FORMAT_NAME);
+    rc |= cdnopt_h5_put_i64(file, "format_version", DQN_FORMAT_VERSION);
+    rc |= cdnopt_h5_put_i64(file, "obs_size", CDNOPT_ENV_OBS);
+    rc |= cdnopt_h5_put_i64(file, "global_actions", CDNOPT_ENV_GLOBAL_ACTIONS);
+    rc |= cdnopt_h5_put_i64(file, "local_actions", CDNOPT_ENV_LOCAL_ACTIONS);
+    rc |= cdnopt_h5_put_i64(file, "hidden", p->hidden);
+    rc |= cdnopt_h5_put_i64(file, "mask_hidden", p->mask_hidden);
+    rc |= cdnopt_h5_put_i64(file, "objective", p->objective);
+    rc |= cdnopt_h5_put_f64(file, "gamma", p->gamma);
+    rc |= cdnopt_h5_put_f64(file, "lr", p->lr);
+    rc |= cdnopt_h5_put_f64(file, "clip_norm", p->clip_norm);
+    rc |= cdnopt_h5_put_i64(file, "batch", p->batch);
+    rc |= cdnopt_h5_put_i64(file, "replay_capacity", (int64_t)p->replay_capacity);
+    rc |= cdnopt_h5_put_i64(file, "target_sync", p->target_sync);
+    rc |= cdnopt_h5_put_f64(file, "mask_threshold", p->mask_threshold);
+    rc |= cdnopt_h5_put_i64(file, "use_mask_net", p->use_mask_net);
+    rc |= cdnopt_h5_put_f64(file, "reward_scale", p->reward_scale);
+    rc |= cdnopt_h5_put_f64(file, "demo_margin", p->demo_margin);
+    rc |= cdnopt_h5_put_f64(file, "demo_share", p->demo_share);
+    rc |= cdnopt_h5_put_u64(file, "seed", p->seed);
+    rc |= cdnopt_h5_put_i64(file, "episodes", agent->episodes);
+    rc |= cdnopt_h5_put_u64(file, "updates", agent->updates);
     return rc < 0 ? -1 : 0;
 }
 
@@ -93,21 +65,9 @@ static herr_t put_net(hid_t file, const char *group_name, const dqn_mlp *m)
     for (size_t i = 0; i < cdnopt_params_n_tensors(m->ps) && rc >= 0; i++) {
         cdnopt_param_tensor t;
         cdnopt_params_tensor(m->ps, i, &t);
-        hsize_t dims[2] = {(hsize_t)t.n_rows, (hsize_t)t.n_cols};
-        hid_t space = H5Screate_simple(2, dims, NULL);
-
-        /* A Fletcher-32 checksum per chunk makes a damaged weight fail the read. */
-        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        H5Pset_chunk(dcpl, 2, dims);
-        H5Pset_fletcher32(dcpl);
-        hid_t set = H5Dcreate2(group, t.name, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
-        rc = set < 0 ? -1
-                     : H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                values + t.offset);
-        if (set >= 0)
-            H5Dclose(set);
-        H5Pclose(dcpl);
-        H5Sclose(space);
+        /* A checksum per tensor makes a damaged weight fail the read. */
+        rc = cdnopt_h5_put_f32_matrix(group, t.name, lcpl, (size_t)t.n_rows, (size_t)t.n_cols,
+                                      values + t.offset);
     }
     H5Pclose(lcpl);
     H5Gclose(group);
@@ -117,7 +77,7 @@ static herr_t put_net(hid_t file, const char *group_name, const dqn_mlp *m)
 int cdnopt_agent_save(const cdnopt_agent *agent, const char *path, char *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t file = cdnopt_h5_create(path);
     if (file < 0)
         return cdnopt_fail(err, CDNOPT_EIO,
                            "cannot create agent file '%s'; check that its folder exists and "

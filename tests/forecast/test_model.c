@@ -734,6 +734,28 @@ static void load_rejects_truncated_file(void **state)
     expect_load_error(cut, CDNOPT_EIO, "truncated or damaged", NULL);
 }
 
+/* Flip the lowest bit of the first byte of the first place in path that holds the
+ * n bytes of value, as a damaged disk block would. */
+static void flip_first_match(const char *path, const void *value, size_t n)
+{
+    FILE *io = fopen(path, "r+b");
+    assert_non_null(io);
+    fseek(io, 0, SEEK_END);
+    long size = ftell(io);
+    fseek(io, 0, SEEK_SET);
+    unsigned char *bytes = cdnopt_malloc((size_t)size);
+    assert_int_equal(fread(bytes, 1, (size_t)size, io), (size_t)size);
+    long at = -1;
+    for (long i = 0; i + (long)n <= size && at < 0; i++)
+        if (memcmp(bytes + i, value, n) == 0)
+            at = i;
+    assert_true(at >= 0);
+    fseek(io, at, SEEK_SET);
+    fputc(bytes[at] ^ 0x01, io);
+    fclose(io);
+    cdnopt_free(bytes);
+}
+
 /* Flip one bit inside a stored weight: the read fails on the dataset's checksum
  * instead of handing back a changed model. */
 static void load_rejects_damaged_weight(void **state)
@@ -758,25 +780,36 @@ static void load_rejects_damaged_weight(void **state)
     H5Dclose(set);
     H5Fclose(file);
 
-    FILE *io = fopen(path, "r+b");
-    assert_non_null(io);
-    fseek(io, 0, SEEK_END);
-    long size = ftell(io);
-    fseek(io, 0, SEEK_SET);
-    unsigned char *bytes = cdnopt_malloc((size_t)size);
-    assert_int_equal(fread(bytes, 1, (size_t)size, io), (size_t)size);
-    long at = -1;
-    for (long i = 0; i + 4 <= size && at < 0; i++)
-        if (memcmp(bytes + i, &weight, sizeof weight) == 0)
-            at = i;
-    assert_true(at >= 0);
-    fseek(io, at, SEEK_SET);
-    fputc(bytes[at] ^ 0x01, io);
-    fclose(io);
-    cdnopt_free(bytes);
+    flip_first_match(path, &weight, sizeof weight);
 
     expect_load_error(path, CDNOPT_EIO, "dataset /weights/lstm1/kernel",
                       "checksum does not match");
+}
+
+/* New files use HDF5's checksummed format (superblock version 2 or later), so a bit
+ * flipped in an attribute fails the load. The 1.6 format had no such checksum. */
+static void load_rejects_damaged_attribute(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-damaged-attr");
+    save_tiny_model(path);
+
+    FILE *in = fopen(path, "rb");
+    assert_non_null(in);
+    unsigned char head[9];
+    assert_int_equal(fread(head, 1, sizeof head, in), sizeof head);
+    fclose(in);
+    assert_true(head[8] >= 2);
+
+    cdnopt_model *m = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_load(path, &m, err), CDNOPT_OK);
+    double scale_max = m->scale_max;
+    cdnopt_model_free(m);
+
+    flip_first_match(path, &scale_max, sizeof scale_max);
+    expect_load_error(path, CDNOPT_EIO, "so the file is damaged", "train the model again");
 }
 
 static void load_rejects_non_hdf5(void **state)
@@ -937,6 +970,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_wrong_shape),
         cmocka_unit_test(load_rejects_truncated_file),
         cmocka_unit_test(load_rejects_damaged_weight),
+        cmocka_unit_test(load_rejects_damaged_attribute),
         cmocka_unit_test(load_rejects_non_hdf5),
         cmocka_unit_test(save_rejects_missing_folder),
         cmocka_unit_test(load_rejects_feature_count_mismatch),
