@@ -249,6 +249,20 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                        r->path, line_no, text, r->value_col + 1, column_label(r), time_text);
 }
 
+/*
+ * Largest value a row may hold in unit: 1e18 bit/s, a thousand times the traffic of
+ * the whole Internet. Per-interval units stay below it for any step of 8 s or more,
+ * and raw values have no unit, so those keep the parser's own limit.
+ */
+static double value_limit(enum cdnopt_unit unit)
+{
+    if (unit == CDNOPT_UNIT_GBPS)
+        return 1e9;
+    if (unit == CDNOPT_UNIT_MBPS)
+        return 1e12;
+    return CDNOPT__VALUE_MAX;
+}
+
 static int parse_row(reader *r, char *line, long line_no)
 {
     int rc = cdnopt__fields_split(line, r->delimiter, &r->fields);
@@ -288,6 +302,13 @@ static int parse_row(reader *r, char *line, long line_no)
                            "%s:%ld: negative value '%s' at %s; traffic cannot be negative, so "
                            "fix or remove the row",
                            r->path, line_no, value_text, time_text);
+    double limit = value_limit(r->params->unit);
+    if (!missing && v > limit)
+        return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
+                           "%s:%ld: value '%s' at %s is beyond %g %s, 1e18 bit/s; check the "
+                           "value column and --unit",
+                           r->path, line_no, value_text, time_text, limit,
+                           cdnopt_unit_name(r->params->unit));
 
     if (raw_rows_push(&r->rows, t, is_utc, v, missing, line_no) != CDNOPT_OK)
         return cdnopt_fail(r->err, CDNOPT_ENOMEM, "out of memory at %s:%ld", r->path, line_no);

@@ -329,15 +329,28 @@ static void huge_value_names_line(void **state)
     cdnopt_assert_contains(err, "beyond +-1e18");
 }
 
-/* The limit itself is still a value: 1e18 bit/s reads back exactly. */
+/* The limit itself is still a value: 1e18 bit/s reads back as 1e9 Gbit/s. */
 static void value_at_limit_is_read(void **state)
 {
     (void)state;
-    cdnopt_series *s = read_ok(DATA_DIR "large_ok.csv", NULL, NULL);
+    cdnopt_series_read_params params = cdnopt_series_read_params_default();
+    params.unit = CDNOPT_UNIT_BPS;
+    cdnopt_series *s = read_ok(DATA_DIR "large_ok.csv", &params, NULL);
     assert_int_equal(s->n, 2);
-    assert_true(s->v[0] == 9.5e17);
-    assert_true(s->v[1] == 1e18);
+    assert_true(fabs(s->v[0] - 9.5e8) < 1e-6);
+    assert_true(fabs(s->v[1] - 1e9) < 1e-6);
     cdnopt_series_free(s);
+}
+
+/* The limit is in bit/s whatever the unit: 2e9 Gbit/s is 2e18 bit/s. */
+static void value_beyond_limit_in_gbps_names_line(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    read_fails(DATA_DIR "huge_gbps.csv", NULL, CDNOPT_ENUMERIC, err);
+    cdnopt_assert_contains(err, "huge_gbps.csv:3:");
+    cdnopt_assert_contains(err, "value '2e9' at 2024-03-01 00:05:00 is beyond 1e+09 gbit/s");
+    cdnopt_assert_contains(err, "--unit");
 }
 
 static void negative_names_line(void **state)
@@ -874,6 +887,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(inf_names_line),
     cmocka_unit_test(huge_value_names_line),
     cmocka_unit_test(value_at_limit_is_read),
+    cmocka_unit_test(value_beyond_limit_in_gbps_names_line),
     cmocka_unit_test(negative_names_line),
     cmocka_unit_test(non_numeric_names_line),
     cmocka_unit_test(empty_file_rejected),
