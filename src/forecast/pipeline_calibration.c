@@ -351,14 +351,21 @@ static int read_factors(hid_t group, const stored_header *hd, const char *path,
 
 static int read_group(hid_t file, const char *path, cdnopt_calibration *out, char *err)
 {
-    if (H5Lexists(file, CALIBRATION_GROUP, H5P_DEFAULT) <= 0)
+    /* A negative answer is a read error, not absence: the root group is damaged, and
+     * falling back to raw intervals would hide it behind narrower bounds. */
+    htri_t exists = H5Lexists(file, CALIBRATION_GROUP, H5P_DEFAULT);
+    if (exists == 0)
         return cdnopt_fail(err, CDNOPT_ENOTFOUND,
                            "%s has no %s group: it was saved without calibration; run cdnopt "
                            "train to make a calibrated model",
                            path, CALIBRATION_GROUP);
-    hid_t group = H5Gopen2(file, CALIBRATION_GROUP, H5P_DEFAULT);
+    hid_t group = exists > 0 ? H5Gopen2(file, CALIBRATION_GROUP, H5P_DEFAULT) : -1;
     if (group < 0)
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s is not a group", path, CALIBRATION_GROUP);
+        return cdnopt_fail(err, CDNOPT_EIO,
+                           "%s: group %s cannot be read, so the file is damaged (a checksum "
+                           "failed or it was cut short); train the model again or restore the "
+                           "file from a copy",
+                           path, CALIBRATION_GROUP);
 
     stored_header hd;
     int rc = CDNOPT_OK;

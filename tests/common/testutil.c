@@ -45,6 +45,30 @@ void cdnopt_test_write_file(const char *path, const char *text)
     fclose(f);
 }
 
+void cdnopt_test_flip_first_match(const char *path, const void *value, size_t n)
+{
+    FILE *io = fopen(path, "r+b");
+    if (io == NULL)
+        fail_msg("cannot open %s", path);
+    fseek(io, 0, SEEK_END);
+    long size = ftell(io);
+    fseek(io, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    assert_int_equal(fread(bytes, 1, (size_t)size, io), (size_t)size);
+
+    long at = -1;
+    for (long i = 0; i + (long)n <= size && at < 0; i++)
+        if (memcmp(bytes + i, value, n) == 0)
+            at = i;
+    if (at < 0)
+        fail_msg("%s does not hold the %zu bytes to damage", path, n);
+    fseek(io, at, SEEK_SET);
+    fputc(bytes[at] ^ 0x01, io);
+    fclose(io);
+    free(bytes);
+}
+
 void cdnopt__assert_contains(const char *haystack, const char *needle, const char *file, int line)
 {
     if (haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL)

@@ -41,6 +41,12 @@ const char *cdnopt_test_scratch_dir(char *buf, size_t buf_size, const char *tag)
 /** Write text to path (created or truncated); fails the test on error. */
 void cdnopt_test_write_file(const char *path, const char *text);
 
+/**
+ * Flip the lowest bit of the first place in path that holds the n bytes of value, as
+ * a damaged disk block would; fails the test when no place holds them.
+ */
+void cdnopt_test_flip_first_match(const char *path, const void *value, size_t n);
+
 /** Assert that haystack contains needle, printing both when it does not. */
 #define cdnopt_assert_contains(haystack, needle)                                \
     cdnopt__assert_contains((haystack), (needle), __FILE__, __LINE__)

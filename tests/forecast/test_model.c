@@ -734,28 +734,6 @@ static void load_rejects_truncated_file(void **state)
     expect_load_error(cut, CDNOPT_EIO, "truncated or damaged", NULL);
 }
 
-/* Flip the lowest bit of the first byte of the first place in path that holds the
- * n bytes of value, as a damaged disk block would. */
-static void flip_first_match(const char *path, const void *value, size_t n)
-{
-    FILE *io = fopen(path, "r+b");
-    assert_non_null(io);
-    fseek(io, 0, SEEK_END);
-    long size = ftell(io);
-    fseek(io, 0, SEEK_SET);
-    unsigned char *bytes = cdnopt_malloc((size_t)size);
-    assert_int_equal(fread(bytes, 1, (size_t)size, io), (size_t)size);
-    long at = -1;
-    for (long i = 0; i + (long)n <= size && at < 0; i++)
-        if (memcmp(bytes + i, value, n) == 0)
-            at = i;
-    assert_true(at >= 0);
-    fseek(io, at, SEEK_SET);
-    fputc(bytes[at] ^ 0x01, io);
-    fclose(io);
-    cdnopt_free(bytes);
-}
-
 /* Flip one bit inside a stored weight: the read fails on the dataset's checksum
  * instead of handing back a changed model. */
 static void load_rejects_damaged_weight(void **state)
@@ -780,7 +758,7 @@ static void load_rejects_damaged_weight(void **state)
     H5Dclose(set);
     H5Fclose(file);
 
-    flip_first_match(path, &weight, sizeof weight);
+    cdnopt_test_flip_first_match(path, &weight, sizeof weight);
 
     expect_load_error(path, CDNOPT_EIO, "dataset /weights/lstm1/kernel",
                       "checksum does not match");
@@ -808,7 +786,7 @@ static void load_rejects_damaged_attribute(void **state)
     double scale_max = m->scale_max;
     cdnopt_model_free(m);
 
-    flip_first_match(path, &scale_max, sizeof scale_max);
+    cdnopt_test_flip_first_match(path, &scale_max, sizeof scale_max);
     expect_load_error(path, CDNOPT_EIO, "so the file is damaged", "train the model again");
 }
 

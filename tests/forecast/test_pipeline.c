@@ -291,6 +291,35 @@ static void calibration_load_errors(void **state)
     cdnopt_calibration_fini(&cal);
 }
 
+/* A calibration whose group cannot be read is an error, not a model without one:
+ * raw intervals would hide the damage behind narrower bounds. */
+static void calibration_damaged_is_error(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/model.h5", dir);
+    make_empty_h5(path);
+
+    cdnopt_calibration cal;
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_SCALE, 0.95, 2), CDNOPT_OK);
+    cal.factor[0] = 1.5;
+    cal.factor[1] = 2.5;
+    cal.n_origins = 7;
+    cal.coverage_raw = 0.3125;
+    cal.coverage_calibrated = 0.953125;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
+    cdnopt_calibration_fini(&cal);
+
+    /* The attribute sits in the group's header, which carries a checksum. */
+    double stored = 0.953125;
+    cdnopt_test_flip_first_match(path, &stored, sizeof stored);
+    cdnopt_calibration back;
+    assert_int_equal(cdnopt_pipeline_calibration_load(path, &back, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "group /calibration cannot be read, so the file is damaged");
+}
+
 /* ------------------------------------------------------------------------- */
 /* Forecasts                                                                 */
 /* ------------------------------------------------------------------------- */
@@ -668,6 +697,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(calibrate_rejects_bad_slice),
         cmocka_unit_test(calibration_h5_round_trip),
         cmocka_unit_test(calibration_load_errors),
+        cmocka_unit_test(calibration_damaged_is_error),
         cmocka_unit_test(forecast_bounds_and_times),
         cmocka_unit_test(forecast_recent_widens_factors),
         cmocka_unit_test(forecast_lower_bound_clipped),
