@@ -257,6 +257,14 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
 /* ------------------------------------------------------------------------- */
 
 /**
+ * Write text as one CSV field into out, as RFC 4180 asks: in double quotes, with each
+ * quote doubled, when it holds a comma, a quote, CR or LF, and as it is otherwise.
+ * Returns the length the field needs without the NUL, as snprintf does; out holds
+ * the whole field only when that is below size.
+ */
+size_t cdnopt_csv_field(char *out, size_t size, const char *text);
+
+/**
  * Write a series as CSV: header "timestamp,<value_name>", then one row per sample
  * with the civil time "YYYY-MM-DD HH:MM:SS" and the value with 12 significant
  * digits.

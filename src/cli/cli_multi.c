@@ -7,9 +7,20 @@
 #include "cli_dist.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/series.h"
 
 #include <math.h>
 #include <stdio.h>
+
+/* A series name is a file name (at most 255 bytes), which quoting for CSV at most
+ * doubles, plus its two quotes and the NUL. */
+#define CSV_NAME_MAX 520
+
+/* Write name as the first field of a CSV row, quoted when it holds a comma or quote. */
+static void csv_name(const char *name, char field[static CSV_NAME_MAX])
+{
+    cdnopt_csv_field(field, CSV_NAME_MAX, name);
+}
 
 /* ---- forecast ---- */
 
@@ -36,10 +47,12 @@ static int forecast_rows(const char *name, size_t index, const cdnopt_series *s,
     cdnopt_forecast_result *f = NULL;
     int rc = cdnopt_pipeline_forecast(&sampler, a->cal, s, s->n, &fp, &f, err);
 
+    char field[CSV_NAME_MAX];
+    csv_name(name, field);
     for (int h = 0; rc == CDNOPT_OK && h < f->horizon; h++) {
         char stamp[CDNOPT_CIVIL_TEXT_MAX];
         cdnopt_civil_format(f->t[h], stamp, sizeof stamp);
-        rc = cdnopt_cli_buf_printf(buf, len, cap, "%s,%s,%.6g,%.6g,%.6g,%.6g\n", name, stamp,
+        rc = cdnopt_cli_buf_printf(buf, len, cap, "%s,%s,%.6g,%.6g,%.6g,%.6g\n", field, stamp,
                                    f->mean[h], f->lower[h], f->upper[h], f->critical[h]);
         if (rc != CDNOPT_OK)
             cdnopt_fail(err, rc, "out of memory formatting the forecast of %s", name);
@@ -76,11 +89,13 @@ static void format_number(char *out, size_t size, double v)
 static int append_report(const char *name, const cdnopt_eval_report *r, char **buf, size_t *len,
                          size_t *cap)
 {
+    char field[CSV_NAME_MAX];
+    csv_name(name, field);
     for (int i = 0; i < r->n_methods; i++) {
         const cdnopt_eval_row *row = &r->rows[i];
         double values[] = {row->mae, row->rmse, row->smape, row->mase, row->coverage_raw,
                            row->coverage_calibrated, row->width};
-        int rc = cdnopt_cli_buf_printf(buf, len, cap, "%s,%s", name, row->method);
+        int rc = cdnopt_cli_buf_printf(buf, len, cap, "%s,%s", field, row->method);
         for (size_t k = 0; rc == CDNOPT_OK && k < sizeof values / sizeof values[0]; k++) {
             char cell[32];
             format_number(cell, sizeof cell, values[k]);

@@ -193,6 +193,33 @@ int cdnopt_series_resample(const cdnopt_series *s, int64_t step_s, enum cdnopt_r
     return CDNOPT_OK;
 }
 
+/* Store c at out[*used] while room for the final NUL remains; count it either way. */
+static void put_char(char *out, size_t size, size_t *used, char c)
+{
+    if (*used + 1 < size)
+        out[*used] = c;
+    (*used)++;
+}
+
+size_t cdnopt_csv_field(char *out, size_t size, const char *text)
+{
+    bool quote = strpbrk(text, ",\"\r\n") != NULL;
+    size_t used = 0;
+    if (quote)
+        put_char(out, size, &used, '"');
+    for (const char *p = text; *p != '\0'; p++) {
+        if (quote && *p == '"')
+            put_char(out, size, &used, '"');
+        put_char(out, size, &used, *p);
+    }
+    if (quote)
+        put_char(out, size, &used, '"');
+
+    if (size > 0)
+        out[used < size ? used : size - 1] = '\0';
+    return used;
+}
+
 /* ---- Writing ------------------------------------------------------------------ */
 
 int cdnopt_series_write_csv(const cdnopt_series *s, const char *path, const char *value_name,

@@ -353,6 +353,26 @@ static void value_beyond_limit_in_gbps_names_line(void **state)
     cdnopt_assert_contains(err, "--unit");
 }
 
+/* RFC 4180 fields, checked by hand: plain text stays, a comma or quote gets quotes
+ * with inner quotes doubled, and a short buffer keeps a NUL-terminated prefix. */
+static void csv_field_quotes_when_needed(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(cdnopt_csv_field(out, sizeof out, "fra"), 3);
+    assert_string_equal(out, "fra");
+    assert_int_equal(cdnopt_csv_field(out, sizeof out, "x,y"), 5);
+    assert_string_equal(out, "\"x,y\"");
+    assert_int_equal(cdnopt_csv_field(out, sizeof out, "say \"hi\""), 12);
+    assert_string_equal(out, "\"say \"\"hi\"\"\"");
+    assert_int_equal(cdnopt_csv_field(out, sizeof out, "a\nb"), 5);
+    assert_string_equal(out, "\"a\nb\"");
+    assert_int_equal(cdnopt_csv_field(out, 4, "x,y"), 5);
+    assert_string_equal(out, "\"x,");
+    assert_int_equal(cdnopt_csv_field(out, sizeof out, ""), 0);
+    assert_string_equal(out, "");
+}
+
 static void negative_names_line(void **state)
 {
     (void)state;
@@ -888,6 +908,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(huge_value_names_line),
     cmocka_unit_test(value_at_limit_is_read),
     cmocka_unit_test(value_beyond_limit_in_gbps_names_line),
+    cmocka_unit_test(csv_field_quotes_when_needed),
     cmocka_unit_test(negative_names_line),
     cmocka_unit_test(non_numeric_names_line),
     cmocka_unit_test(empty_file_rejected),
