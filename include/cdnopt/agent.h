@@ -101,21 +101,26 @@
  *   TOTAL    48  max total (baseline + placed releases) of each hour from the anchor,
  *                / scale
  *   ENERGY   24  pending traffic per shard / the day's release traffic
- *   LARGEST  24  traffic of the shard's largest pending release / the day's largest
+ *   LARGEST  24  traffic of the shard's largest pending release / that of the largest
+ *                pending release of all shards (1 marks the shard that contains it)
  *   RELEASE   8  size / 8000 MB, size over the blackout threshold, log(1 + users) /
  *                log(1 + 3e7), traffic / (scale x 1 h), planned minute / 60, hours
  *                left to its latest start / 24, share of the step's releases done,
  *                current objective / scale
- *   REACH    72  for local action a (delay a / 3, ratio a % 3): 0.5 + (R - current
- *                objective) / (0.5 x scale), where R is the highest total the
- *                release's wave would reach with a (the greedy planner's criterion)
+ *   REACH    72  for local action a (delay a / 3, ratio a % 3): (R - R_min) /
+ *                (0.2 x scale). R is the highest total the release's wave would
+ *                reach with a (the greedy planner's criterion). R_min is the lowest R
+ *                of the valid actions, so the expert's action has REACH 0.
  *   RISE     72  for local action a: the objective increase a would cause /
  *                (0.1 x scale), exact for peak and p95
  * scale is 2.5 x the largest baseline value of the 72 hours from the day's midnight.
  * Every value is clipped to [0, 1]. REACH and RISE are a one-step look-ahead computed
  * from the state. They are 0 in global decisions and 1 for a wave that would leave
  * the baseline. With them the network compares actions by their exact effect and
- * need not learn the wave's shape from hourly summaries.
+ * need not learn the wave's shape from hourly summaries. REACH and LARGEST are relative
+ * to the best choice because the input row of each delay in the local Q-network
+ * contains only its own three actions. In the former absolute encoding (R minus the
+ * objective, over 0.5 x scale) 10 Gbit/s between two actions moved the input by < 0.01.
  */
 enum {
     CDNOPT_OBS_CALENDAR = 0,
@@ -482,7 +487,7 @@ int cdnopt_agent_train(cdnopt_agent *agent, const cdnopt_series *history, const 
 
 /**
  * Save the agent to an HDF5 file: root attributes format = "cdnopt-agent",
- * format_version = 2 and the hyper-parameters, and one dataset per weight tensor.
+ * format_version = 3 and the hyper-parameters, and one dataset per weight tensor.
  * @return 0 or CDNOPT_EIO with the path.
  */
 int cdnopt_agent_save(const cdnopt_agent *agent, const char *path, char *err);
@@ -498,7 +503,11 @@ int cdnopt_agent_load(const char *path, cdnopt_agent **out, char *err);
 
 /**
  * Plan a whole release set with the agent: one episode per release day, in day order,
- * each on the baseline plus the traffic of the days already planned.
+ * each on the baseline plus the traffic of the days already planned. With several
+ * release days, 3 more rounds plan every day again on the baseline plus the other
+ * days' traffic as the round before placed it. The schedule is the round with the
+ * lowest objective on what the agent observes, so the extra rounds never make it worse
+ * there.
  * @param schedule  OUT: filled for every release (same size as the set).
  * @return 0, CDNOPT_EINVAL (a release off the baseline, size mismatch) or CDNOPT_ENOMEM.
  */
@@ -516,6 +525,16 @@ int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baselin
                                const cdnopt_series *observed,
                                const cdnopt_release_set *releases, const cdnopt_rules *rules,
                                cdnopt_schedule *schedule, char *err);
+
+/**
+ * Plan a release set with the one-step expert (cdnopt_env_expert_action()) in place of
+ * an agent, one episode per release day as cdnopt_agent_plan() does. This is the
+ * reference the agent's demonstrations come from.
+ * @param params  rules, objective and observed apply; day_start is set per day.
+ * @return as cdnopt_agent_plan_observed().
+ */
+int cdnopt_expert_plan(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_env_params *params, cdnopt_schedule *schedule, char *err);
 
 /**
  * Plan with the agent and report like the other planners (cdnopt_plan_greedy()): the

@@ -14,7 +14,7 @@
 
 /* Format name and version written to the root of an agent file. */
 #define DQN_FORMAT_NAME "cdnopt-agent"
-#define DQN_FORMAT_VERSION 2
+#define DQN_FORMAT_VERSION 3
 
 /* Indices of the two Q heads: the values of cdnopt_env_phase they act in. */
 enum { DQN_GLOBAL = CDNOPT_ENV_GLOBAL, DQN_LOCAL = CDNOPT_ENV_LOCAL, DQN_HEADS = 2 };

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Agent files in HDF5. Layout:
- *   /           attributes format = "cdnopt-agent", format_version = 2, obs_size,
+ *   /           attributes format = "cdnopt-agent", format_version = 3, obs_size,
  *               global_actions, local_actions, hidden, mask_hidden, objective, gamma,
  *               lr, clip_norm, batch, target_sync, mask_threshold, use_mask_net,
  *               reward_scale, demo_margin, demo_share, seed, episodes, updates
  * Version 2 changed the observation layout (look-ahead blocks) and the local network's
- * input rows, so version 1 files are rejected.
+ * input rows. Version 3 made REACH and LARGEST relative to the best choice. Weights of
+ * one version read another's observations wrongly, so older files are rejected.
  *   /<net>/...  one float32 dataset [rows, cols] per tensor of each network, named
  *               after the tensor: nets "global", "local" (online Q-networks) and "mask".
  * Target networks are not stored; loading copies the online weights into them.

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Planning with a trained agent: one greedy-policy episode per release day, in day
- * order, each on the baseline plus the traffic of the days already planned. When a
+ * order, each on the baseline plus the traffic of the days already planned. With
+ * several release days, PLAN_ROUNDS - 1 more rounds plan every day again on the
+ * traffic of all the others, and the round with the lowest objective is kept. When a
  * forecast is given, the agent observes it in place of the baseline. There is also the
  * `dqn+greedy` variant, which hands the agent's schedule to the greedy planner's
  * local search (plan_local_search in greedy.c) as its starting point.
@@ -13,17 +15,27 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Copy the releases planned on the day starting at midnight into a new set; index[k]
- * receives the position in the full set of the k-th copy. */
-static int day_subset(const cdnopt_release_set *releases, int64_t midnight, size_t *index,
-                      cdnopt_release_set **out, char *err)
+/* Rounds of planning a release set of several days. The first round plans the days in
+ * order, each on the traffic of the days before it. Each further round plans every day
+ * again on the traffic of all other days as the round before placed them. This matters
+ * because a day planned first cannot see the later days' releases that will compete for
+ * its hours, so the first round tends to leave the last days with the highest peaks.
+ * NOTE: 4 is a compromise between time and peak, measured on one week of releases. */
+#define PLAN_ROUNDS 4
+
+/* Copy the releases planned on the day starting at midnight (or, with other_days, those
+ * planned on any other day) into a new set. index[k] receives the position in the full
+ * set of the k-th copy. */
+static int day_subset(const cdnopt_release_set *releases, int64_t midnight, bool other_days,
+                      size_t *index, cdnopt_release_set **out, char *err)
 {
     cdnopt_release *items = cdnopt_malloc(releases->n * sizeof *items);
     if (!items)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for a day of releases");
     size_t n = 0;
     for (size_t i = 0; i < releases->n; i++) {
-        if (cdnopt_civil_day_start(releases->items[i].planned_at) != midnight)
+        bool same_day = cdnopt_civil_day_start(releases->items[i].planned_at) == midnight;
+        if (same_day == other_days)
             continue;
         index[n] = i;
         items[n++] = releases->items[i];
@@ -52,22 +64,39 @@ typedef struct plan_backgrounds {
     cdnopt_series *seen; /* NULL when the agent observes the actual background */
 } plan_backgrounds;
 
-/* Plan one day on the backgrounds, then add that day's traffic to both. */
+/* Play the environment's one-step expert to the end of the episode. */
+static int run_expert_episode(cdnopt_env *env, char *err)
+{
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        int rc = cdnopt_env_expert_action(env, &action);
+        if (rc == CDNOPT_OK && action < 0)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL, "the expert found no valid action");
+        cdnopt_env_step_result result;
+        if (rc == CDNOPT_OK)
+            rc = cdnopt_env_step(env, action, &result, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
+    return CDNOPT_OK;
+}
+
+/* Plan one day on the backgrounds with the agent (or the expert when agent is NULL),
+ * then add that day's traffic to both. params gives the rules and the objective. */
 static int plan_day(cdnopt_agent *agent, plan_backgrounds *bg, const cdnopt_release_set *day,
-                    const size_t *index, const cdnopt_rules *rules, int64_t midnight,
+                    const size_t *index, const cdnopt_env_params *params, int64_t midnight,
                     cdnopt_schedule *schedule, char *err)
 {
     cdnopt_series *background = bg->actual;
-    cdnopt_env_params ep = cdnopt_env_params_default();
-    ep.rules = *rules;
-    ep.objective = agent->params.objective;
+    const cdnopt_rules *rules = &params->rules;
+    cdnopt_env_params ep = *params;
     ep.day_start = midnight;
     ep.observed = bg->seen;
     cdnopt_env *env = NULL;
     cdnopt_schedule *part = NULL;
     int rc = cdnopt_env_new(background, day, &ep, &env, err);
     if (rc == CDNOPT_OK)
-        rc = cdnopt_agent_run_episode(agent, env, err);
+        rc = agent ? cdnopt_agent_run_episode(agent, env, err) : run_expert_episode(env, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_schedule_new(day->n, &part);
     if (rc == CDNOPT_OK)
@@ -88,10 +117,114 @@ static int plan_day(cdnopt_agent *agent, plan_backgrounds *bg, const cdnopt_rele
     return rc;
 }
 
-int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baseline,
-                               const cdnopt_series *observed,
-                               const cdnopt_release_set *releases, const cdnopt_rules *rules,
-                               cdnopt_schedule *schedule, char *err)
+/* Objective (peak or p95, Gbit/s) of schedule on series. */
+static int schedule_objective(const cdnopt_series *series, const cdnopt_release_set *releases,
+                              const cdnopt_schedule *schedule, const cdnopt_env_params *params,
+                              double *value)
+{
+    cdnopt_figures figures;
+    int rc = cdnopt_schedule_evaluate(series, releases, schedule, &params->rules, NULL,
+                                      &figures);
+    *value = params->objective == CDNOPT_OBJECTIVE_P95 ? figures.p95_gbps : figures.peak_gbps;
+    return rc;
+}
+
+/* Write into *out a copy of base plus the traffic of the releases not planned on the
+ * day starting at midnight, placed as schedule (indexed like releases) has them. */
+static int background_without_day(const cdnopt_series *base, const cdnopt_release_set *releases,
+                                  const cdnopt_schedule *schedule, const cdnopt_rules *rules,
+                                  int64_t midnight, size_t *index, cdnopt_series **out,
+                                  char *err)
+{
+    cdnopt_release_set *others = NULL;
+    cdnopt_schedule *part = NULL;
+    int rc = cdnopt_series_slice(base, 0, base->n, out, err);
+    if (rc == CDNOPT_OK)
+        rc = day_subset(releases, midnight, true, index, &others, err);
+    if (rc == CDNOPT_OK && others->n > 0)
+        rc = cdnopt_schedule_new(others->n, &part);
+    if (rc == CDNOPT_OK && others->n > 0) {
+        for (size_t k = 0; k < others->n; k++) {
+            part->start_at[k] = schedule->start_at[index[k]];
+            part->batch_ratio[k] = schedule->batch_ratio[index[k]];
+        }
+        cdnopt_figures figures;
+        rc = cdnopt_schedule_evaluate(base, others, part, rules, (*out)->v, &figures);
+    }
+    cdnopt_schedule_free(part);
+    cdnopt_release_set_free(others);
+    return rc;
+}
+
+/* Plan each release day again, in order, on the baseline plus the traffic of every other
+ * day as schedule places it, writing the new placements into schedule. */
+static int replan_days(cdnopt_agent *agent, const cdnopt_series *baseline,
+                       const cdnopt_series *observed, const cdnopt_release_set *releases,
+                       const cdnopt_env_params *params, cdnopt_schedule *schedule,
+                       size_t *index, char *err)
+{
+    int rc = CDNOPT_OK;
+    for (int64_t day = next_day(releases, INT64_MIN); rc == CDNOPT_OK && day != INT64_MAX;
+         day = next_day(releases, day)) {
+        plan_backgrounds bg = {NULL, NULL};
+        cdnopt_release_set *subset = NULL;
+        rc = background_without_day(baseline, releases, schedule, &params->rules, day, index,
+                                    &bg.actual, err);
+        if (rc == CDNOPT_OK && observed && observed != baseline)
+            rc = background_without_day(observed, releases, schedule, &params->rules, day,
+                                        index, &bg.seen, err);
+        if (rc == CDNOPT_OK)
+            rc = day_subset(releases, day, false, index, &subset, err);
+        if (rc == CDNOPT_OK)
+            rc = plan_day(agent, &bg, subset, index, params, day, schedule, err);
+        cdnopt_release_set_free(subset);
+        cdnopt_series_free(bg.seen);
+        cdnopt_series_free(bg.actual);
+    }
+    return rc;
+}
+
+static void schedule_copy(cdnopt_schedule *to, const cdnopt_schedule *from)
+{
+    memcpy(to->start_at, from->start_at, from->n * sizeof *from->start_at);
+    memcpy(to->batch_ratio, from->batch_ratio, from->n * sizeof *from->batch_ratio);
+}
+
+/* Plan every day again (replan_days) rounds - 1 times. schedule ends as the round, the
+ * first included, with the lowest objective on the series the agent observes. */
+static int replan_rounds(cdnopt_agent *agent, const cdnopt_series *baseline,
+                         const cdnopt_series *observed, const cdnopt_release_set *releases,
+                         const cdnopt_env_params *params, int rounds,
+                         cdnopt_schedule *schedule, size_t *index, char *err)
+{
+    const cdnopt_series *seen = observed ? observed : baseline;
+    cdnopt_schedule *best = NULL;
+    double best_value = 0;
+    int rc = cdnopt_schedule_new(releases->n, &best);
+    if (rc == CDNOPT_OK)
+        rc = schedule_objective(seen, releases, schedule, params, &best_value);
+    if (rc == CDNOPT_OK)
+        schedule_copy(best, schedule);
+    for (int round = 1; rc == CDNOPT_OK && round < rounds; round++) {
+        double value = 0;
+        rc = replan_days(agent, baseline, observed, releases, params, schedule, index, err);
+        if (rc == CDNOPT_OK)
+            rc = schedule_objective(seen, releases, schedule, params, &value);
+        if (rc == CDNOPT_OK && value < best_value) {
+            best_value = value;
+            schedule_copy(best, schedule);
+        }
+    }
+    if (rc == CDNOPT_OK)
+        schedule_copy(schedule, best);
+    cdnopt_schedule_free(best);
+    return rc;
+}
+
+/* Plan every release day in order with the agent, or with the expert when agent is NULL. */
+static int plan_days(cdnopt_agent *agent, const cdnopt_series *baseline,
+                     const cdnopt_series *observed, const cdnopt_release_set *releases,
+                     const cdnopt_env_params *params, cdnopt_schedule *schedule, char *err)
 {
     if (schedule->n != releases->n)
         return cdnopt_fail(err, CDNOPT_EINVAL, "schedule of %zu entries for %zu releases",
@@ -108,15 +241,36 @@ int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baselin
     for (int64_t day = next_day(releases, INT64_MIN); rc == CDNOPT_OK && day != INT64_MAX;
          day = next_day(releases, day)) {
         cdnopt_release_set *subset = NULL;
-        rc = day_subset(releases, day, index, &subset, err);
+        rc = day_subset(releases, day, false, index, &subset, err);
         if (rc == CDNOPT_OK)
-            rc = plan_day(agent, &bg, subset, index, rules, day, schedule, err);
+            rc = plan_day(agent, &bg, subset, index, params, day, schedule, err);
         cdnopt_release_set_free(subset);
     }
+    bool several_days = next_day(releases, next_day(releases, INT64_MIN)) != INT64_MAX;
+    if (rc == CDNOPT_OK && several_days)
+        rc = replan_rounds(agent, baseline, observed, releases, params, PLAN_ROUNDS, schedule,
+                           index, err);
     cdnopt_series_free(bg.seen);
     cdnopt_series_free(bg.actual);
     cdnopt_free(index);
     return rc;
+}
+
+int cdnopt_agent_plan_observed(cdnopt_agent *agent, const cdnopt_series *baseline,
+                               const cdnopt_series *observed,
+                               const cdnopt_release_set *releases, const cdnopt_rules *rules,
+                               cdnopt_schedule *schedule, char *err)
+{
+    cdnopt_env_params params = cdnopt_env_params_default();
+    params.rules = *rules;
+    params.objective = agent->params.objective;
+    return plan_days(agent, baseline, observed, releases, &params, schedule, err);
+}
+
+int cdnopt_expert_plan(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_env_params *params, cdnopt_schedule *schedule, char *err)
+{
+    return plan_days(NULL, baseline, params->observed, releases, params, schedule, err);
 }
 
 int cdnopt_agent_plan(cdnopt_agent *agent, const cdnopt_series *baseline,

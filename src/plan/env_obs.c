@@ -10,6 +10,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Share of the observation scale that REACH spans above the lowest valid action's. */
+#define REACH_RANGE 0.2
+
 static float clip01(double x)
 {
     if (!(x > 0))
@@ -53,20 +56,37 @@ static void observe_lookahead(const cdnopt_env *env, float *obs)
 {
     double reach[CDNOPT_ENV_LOCAL_ACTIONS], rise[CDNOPT_ENV_LOCAL_ACTIONS];
     env_lookahead(env, reach, rise);
+
+    /* REACH is measured from the lowest among the valid actions, so that the input of
+     * each delay row of the Q-network contains the distance of its actions from the best. */
+    double lowest = INFINITY;
     for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
-        obs[CDNOPT_OBS_REACH + a] =
-            clip01(0.5 + (reach[a] - env->seen_objective) / (0.5 * env->scale));
+        if (env_local_valid(env, (size_t)env->current, a))
+            lowest = fmin(lowest, reach[a]);
+    }
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++) {
+        obs[CDNOPT_OBS_REACH + a] = clip01((reach[a] - lowest) / (REACH_RANGE * env->scale));
         obs[CDNOPT_OBS_RISE + a] = clip01(rise[a] / (0.1 * env->scale));
     }
 }
 
+/* Traffic of the largest pending release of shard h, Gbit; 0 when none is pending. */
+static double shard_largest_gbit(const cdnopt_env *env, int h)
+{
+    return env->pending[h] > 0 ? env->gbit[env->order[env->next[h]]] : 0.0;
+}
+
 static void observe_shards(const cdnopt_env *env, float *obs)
 {
+    /* LARGEST is relative to the largest pending release of all shards, so the shard
+     * that contains it has the value 1 whatever has been placed already. */
+    double largest_pending = 0;
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++)
+        largest_pending = fmax(largest_pending, shard_largest_gbit(env, h));
     for (int h = 0; h < CDNOPT_ENV_SHARDS; h++) {
         obs[CDNOPT_OBS_ENERGY + h] = clip01(env->pending_gbit[h] / env->day_gbit);
         if (env->pending[h] > 0)
-            obs[CDNOPT_OBS_LARGEST + h] =
-                clip01(env->gbit[env->order[env->next[h]]] / env->largest_gbit);
+            obs[CDNOPT_OBS_LARGEST + h] = clip01(shard_largest_gbit(env, h) / largest_pending);
     }
 }
 

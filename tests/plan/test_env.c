@@ -227,6 +227,18 @@ static void waiting_forces_latest_start(void **state)
 }
 
 /* Every value lies in [0, 1] and the release block describes the current release. */
+/* In a global decision, LARGEST is 1 for the shard the expert opens (the one with the
+ * largest pending release) and in [0, 1] relative to it for the others. */
+static void check_largest_block(const cdnopt_env *env, const float *obs)
+{
+    int expert = -1;
+    assert_int_equal(cdnopt_env_expert_action(env, &expert), CDNOPT_OK);
+    int shard = expert / CDNOPT_ENV_LEVELS;
+    assert_float_equal(obs[CDNOPT_OBS_LARGEST + shard], 1.0f, 0.0f);
+    for (int h = 0; h < CDNOPT_ENV_SHARDS; h++)
+        assert_true(obs[CDNOPT_OBS_LARGEST + h] <= 1.0f);
+}
+
 static void observation_layout(void **state)
 {
     (void)state;
@@ -250,6 +262,7 @@ static void observation_layout(void **state)
             local_seen++;
         } else {
             assert_float_equal(obs[CDNOPT_OBS_RISE], 0.0f, 0.0f);
+            check_largest_block(c.env, obs);
         }
         uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
         cdnopt_env_mask(c.env, mask);
@@ -333,6 +346,46 @@ static void expert_episode_forces_nothing(void **state)
     assert_true(steps >= 120);
     int action = -1;
     assert_int_equal(cdnopt_env_expert_action(c.env, &action), CDNOPT_EINVAL);
+    case_close(&c);
+}
+
+/* cdnopt_expert_plan() on one day of releases gives the schedule of an expert episode
+ * played step by step, and that schedule keeps the rules. */
+static void expert_plan_matches_episode(void **state)
+{
+    (void)state;
+    env_case c;
+    case_open(&c, 60, 12, CDNOPT_OBJECTIVE_PEAK);
+    while (cdnopt_env_phase_of(c.env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        assert_int_equal(cdnopt_env_expert_action(c.env, &action), CDNOPT_OK);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(c.env, action, &result, NULL), CDNOPT_OK);
+    }
+    cdnopt_schedule *played = NULL, *planned = NULL;
+    assert_int_equal(cdnopt_schedule_new(c.releases->n, &played), CDNOPT_OK);
+    assert_int_equal(cdnopt_schedule_new(c.releases->n, &planned), CDNOPT_OK);
+    assert_int_equal(cdnopt_env_schedule(c.env, played), CDNOPT_OK);
+
+    cdnopt_env_params params = cdnopt_env_params_default();
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_expert_plan(c.baseline, c.releases, &params, planned, err),
+                     CDNOPT_OK);
+    for (size_t i = 0; i < c.releases->n; i++) {
+        assert_int_equal(planned->start_at[i], played->start_at[i]);
+        assert_float_equal(planned->batch_ratio[i], played->batch_ratio[i], 0.0);
+    }
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(c.baseline, c.releases, planned, &params.rules,
+                                              NULL, &figures),
+                     CDNOPT_OK);
+    assert_float_equal(figures.peak_gbps, cdnopt_env_objective_value(c.env), 1e-9);
+    cdnopt_grid grid = cdnopt_grid_of(c.baseline);
+    assert_int_equal(cdnopt_schedule_check(c.releases, planned, &params.rules, &grid, NULL, 0),
+                     0);
+
+    cdnopt_schedule_free(planned);
+    cdnopt_schedule_free(played);
     case_close(&c);
 }
 
@@ -556,6 +609,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(lookahead_matches_peak_reward),
         cmocka_unit_test(lookahead_matches_p95_reward),
         cmocka_unit_test(expert_episode_forces_nothing),
+        cmocka_unit_test(expert_plan_matches_episode),
         cmocka_unit_test(planner_expert_replays_greedy),
         cmocka_unit_test(expert_schedule_maps_actions),
         cmocka_unit_test(wait_forces_predicts_forcing),

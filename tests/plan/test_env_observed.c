@@ -104,7 +104,19 @@ static void env_observes_given_series(void **state)
     for (size_t i = 0; i < HOURS; i++)
         p = fmax(p, cdnopt_env_total(plain)[i] - 100.0);
     assert_true(p > 0.1 && p < 50.0);
-    assert_float_equal(obs[CDNOPT_OBS_REACH], 0.5 + (200.0 + p - 500.0) / (0.5 * 1250.0), 1e-5);
+
+    /* On the flat seen series every delay of ratio 0.1 reaches 200 + p, the lowest of
+     * all actions, so REACH of action 0 is 0. Ratio 0.5 (action 2) reaches 200 plus its
+     * profile's highest rate, shown above the lowest in units of 0.2 x scale. */
+    cdnopt_rules rules = cdnopt_rules_default();
+    double profile[CDNOPT_PROFILE_MAX_H];
+    size_t hours = cdnopt_release_profile(&c.releases->items[0], 0.5, &rules, profile);
+    double p_half = 0;
+    for (size_t h = 0; h < hours; h++)
+        p_half = fmax(p_half, profile[h]);
+    assert_true(p_half > p);
+    assert_float_equal(obs[CDNOPT_OBS_REACH], 0.0, 1e-6);
+    assert_float_equal(obs[CDNOPT_OBS_REACH + 2], (p_half - p) / (0.2 * 1250.0), 1e-5);
 
     /* Rewards are minus the true objective increase, with or without the seen series. */
     assert_float_equal(plain_step.reward, -p, 1e-9);
