@@ -577,6 +577,33 @@ static int write_folder(const m4_options *o, const cdnopt_m4_forecasts *fc,
     return rc;
 }
 
+/* Names of the files that write_folder may write into --out. */
+static const char *const folder_files[] = {"forecasts.csv", "lower.csv", "upper.csv",
+                                           "train.csv", "test.csv"};
+
+/*
+ * Refuse an --out folder where a file that this run writes is the --train file
+ * itself, before any work: --validation would otherwise replace the training
+ * series with their shortened copies, and each rerun would cut them again.
+ */
+static int check_out_spares_train(const m4_options *o, char *err)
+{
+    struct stat input;
+    if (stat(o->train, &input) != 0)
+        return CDNOPT_OK;
+    for (size_t i = 0; i < sizeof folder_files / sizeof folder_files[0]; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", o->out, folder_files[i]);
+        if (stat(path, &st) == 0 && st.st_dev == input.st_dev && st.st_ino == input.st_ino)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--out folder '%s' would overwrite --train '%s' with its %s; "
+                               "choose another --out folder so that the input is kept",
+                               o->out, o->train, folder_files[i]);
+    }
+    return CDNOPT_OK;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Commands                                                                  */
 /* ------------------------------------------------------------------------- */
@@ -679,6 +706,10 @@ int cdnopt_cmd_m4(int argc, char **argv)
     }
 
     char err[CDNOPT_ERRMSG_MAX] = "";
+    if (!o.score && check_out_spares_train(&o, err) != CDNOPT_OK) {
+        fprintf(stderr, "cdnopt m4: %s\n", err);
+        return CDNOPT_EXIT_USAGE;
+    }
     int rc = o.score ? run_score(&o, err) : run_forecast(&o, err);
     if (rc != CDNOPT_OK) {
         fprintf(stderr, "cdnopt m4: %s\n", err);

@@ -409,6 +409,21 @@ static void m4_cli_validation_and_score(void **state)
              train, dir);
     assert_int_equal(run_cli(args, log), 1);
     cdnopt_assert_contains(read_log(log), "has 2 forecasts; the horizon is 10");
+
+    /* --validation into the folder that holds --train would replace the training
+     * series with their shortened copies: refused before any work, file unchanged. */
+    snprintf(args, sizeof args, "--train '%s' --out '%s' --method snaive --validation "
+             "--horizon 2 --period 2", train, dir);
+    assert_int_equal(run_cli(args, log), 2);
+    cdnopt_assert_contains(read_log(log), "would overwrite --train");
+    cdnopt_assert_contains(read_log(log), "choose another --out folder");
+    FILE *kept = fopen(train, "r");
+    assert_non_null(kept);
+    char first_row[64] = "";
+    assert_non_null(fgets(first_row, sizeof first_row, kept));
+    assert_non_null(fgets(first_row, sizeof first_row, kept));
+    fclose(kept);
+    assert_string_equal(first_row, "A,1,3,1,3,2,4,2,4,3,4\n");
 }
 
 static const struct CMUnitTest tests[] = {
