@@ -187,6 +187,14 @@ int cdnopt_store_samples_get(cdnopt_store *store, int64_t from, int64_t to,
                              char *err);
 
 /**
+ * Delete the samples with from <= t < to in their own transaction on the writer.
+ * @param deleted receives how many samples were deleted.
+ * @return CDNOPT_OK or CDNOPT_EDB.
+ */
+int cdnopt_store_samples_delete(cdnopt_store *store, int64_t from, int64_t to,
+                                size_t *deleted /* OUT */, char *err);
+
+/**
  * Read the samples' grid: the first stored time, and that time plus the grid step.
  * The step is the smaller of the gaps between the first two and the last two
  * samples, so one sample backfilled before a gap does not widen it.

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Observed bandwidth samples (POST as JSON or CSV, GET by time range) and the
+ * Observed bandwidth samples (POST as JSON or CSV, GET and DELETE by time range) and the
  * system state route (monitor history, alerts, workers, queues). Samples are
  * the baseline a re-plan against observed traffic uses, and the "actual" line
  * of the dashboard.
  */
 #include "serve-impl.h"
+
+#include "cdnopt/release.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +19,11 @@
 
 /* Largest accepted sample: 1e6 Gbit/s (1 Pbit/s), far above any CDN's total. */
 #define SAMPLE_GBPS_MAX 1e6
+
+/* How far after the service clock a sample may lie. Re-plans against observed traffic read
+ * the samples after the clock (a replay posts the coming days), and no release may start
+ * more than 30 days late, so a sample further ahead is a wrong date. */
+#define SAMPLE_AHEAD_MAX_S CDNOPT_RELEASE_MAX_DELAY_S
 
 struct sample_list {
     int64_t *t;
@@ -54,6 +61,22 @@ static bool check_sample(serve_request *req, const char *where, double gbps)
     return false;
 }
 
+/* Reject a sample more than SAMPLE_AHEAD_MAX_S after the service clock, naming the field,
+ * the timestamp and the clock. */
+static bool check_sample_time(serve_request *req, const char *field, int64_t t, int64_t now)
+{
+    if (t <= now + SAMPLE_AHEAD_MAX_S)
+        return true;
+    char at[32], clock[32];
+    serve_format_time(t, at, sizeof at);
+    serve_format_time(now, clock, sizeof clock);
+    serve_respond_error(req, 422, "invalid_value", field,
+                        "%s is %s, more than %d days after the service clock %s; observed "
+                        "samples cannot lie that far ahead, so check the date",
+                        field, at, SAMPLE_AHEAD_MAX_S / 86400, clock);
+    return false;
+}
+
 /* Reject NUL bytes (they would end the text early and drop the rows after them) and bytes
  * that are not UTF-8, naming the line and the byte offset. */
 static bool check_csv_bytes(serve_request *req)
@@ -76,7 +99,7 @@ static bool check_csv_bytes(serve_request *req)
 }
 
 /* CSV body: optional header "timestamp,gbps", then one "time,value" per line. */
-static bool parse_csv(serve_request *req, struct sample_list *list)
+static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
 {
     if (!check_csv_bytes(req))
         return false;
@@ -105,6 +128,10 @@ static bool parse_csv(serve_request *req, struct sample_list *list)
                                     line);
                 return false;
             }
+            char field[64];
+            snprintf(field, sizeof field, "%s timestamp", where);
+            if (!check_sample_time(req, field, t, now))
+                return false;
             if (value_end == comma + 1 || *value_end != '\0') {
                 serve_respond_error(req, 400, "invalid_csv", "gbps",
                                     "%s: gbps '%.40s' is not a number; write e.g. 511.03", where,
@@ -126,7 +153,7 @@ static bool parse_csv(serve_request *req, struct sample_list *list)
 }
 
 /* JSON body: {"samples": [{"timestamp": "...", "gbps": 1.0}, ...]}. */
-static bool parse_json(serve_request *req, struct sample_list *list)
+static bool parse_json(serve_request *req, int64_t now, struct sample_list *list)
 {
     json_t *root = serve_parse_body(req);
     if (root == NULL)
@@ -141,12 +168,15 @@ static bool parse_json(serve_request *req, struct sample_list *list)
         json_t *item = json_array_get(items, i);
         json_t *ts = json_object_get(item, "timestamp");
         json_t *value = json_object_get(item, "gbps");
-        char where[48];
+        char where[48], field[64];
         snprintf(where, sizeof where, "samples[%zu]", i);
+        snprintf(field, sizeof field, "%s.timestamp", where);
         int64_t t = 0;
         if (!json_is_string(ts) || !serve_parse_time(json_string_value(ts), &t)) {
             serve_respond_error(req, 400, "invalid_field", "timestamp",
                                 "%s.timestamp must be a string \"YYYY-MM-DD HH:MM:SS\"", where);
+            ok = false;
+        } else if (!check_sample_time(req, field, t, now)) {
             ok = false;
         } else if (!json_is_number(value)) {
             serve_respond_error(req, 400, "invalid_type", "gbps",
@@ -277,7 +307,8 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct sample_list list = {0};
     bool csv = type != NULL && strncmp(type, "text/csv", 8) == 0;
-    bool ok = csv ? parse_csv(req, &list) : parse_json(req, &list);
+    int64_t now = serve_now(server);
+    bool ok = csv ? parse_csv(req, now, &list) : parse_json(req, now, &list);
     if (ok && (list.n == 0 || list.n > SAMPLES_MAX)) {
         serve_respond_error(req, list.n == 0 ? 400 : 413,
                             list.n == 0 ? "missing_field" : "payload_too_large", "samples",
@@ -336,10 +367,67 @@ static void get_samples(struct cdnopt_server *server, serve_request *req)
     serve_respond_json(req, 200, json_pack("{s:o, s:o}", "timestamps", times, "gbps", values));
 }
 
+/* Read the required time-range query of a delete; false after setting an error response. */
+static bool delete_range(serve_request *req, int64_t *from, int64_t *to)
+{
+    const char *keys[2] = {"from", "to"};
+    int64_t *values[2] = {from, to};
+    for (size_t i = 0; i < 2; i++) {
+        const char *text = serve_query(req, keys[i]);
+        if (text == NULL) {
+            serve_respond_error(req, 400, "missing_query", keys[i],
+                                "query parameter '%s' is missing; DELETE /api/v1/samples deletes "
+                                "the samples with from <= timestamp < to and needs both",
+                                keys[i]);
+            return false;
+        }
+        if (!serve_parse_time(text, values[i])) {
+            serve_respond_error(req, 400, "invalid_query", keys[i],
+                                "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"",
+                                keys[i], text);
+            return false;
+        }
+    }
+    if (*from >= *to) {
+        serve_respond_error(req, 400, "invalid_query", "to",
+                            "query parameter 'to' must be after 'from'; the range is from <= "
+                            "timestamp < to");
+        return false;
+    }
+    return true;
+}
+
+/* Delete the samples in [from, to), for example one posted with a wrong date, and keep
+ * every other sample. */
+static void delete_samples(struct cdnopt_server *server, serve_request *req)
+{
+    int64_t from = 0, to = 0;
+    if (!delete_range(req, &from, &to))
+        return;
+
+    size_t deleted = 0;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    if (cdnopt_store_samples_delete(server->store, from, to, &deleted, err) != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return;
+    }
+    char from_text[32], to_text[32];
+    serve_format_time(from, from_text, sizeof from_text);
+    serve_format_time(to, to_text, sizeof to_text);
+    CDNOPT_LOG_INFO(SERVE_LOG,
+                    "request_id=%llu event=samples_deleted from=\"%s\" to=\"%s\" count=%zu",
+                    (unsigned long long)req->id, from_text, to_text, deleted);
+    serve_respond_json(req, 200,
+                       json_pack("{s:I, s:s, s:s}", "deleted", (json_int_t)deleted, "from",
+                                 from_text, "to", to_text));
+}
+
 void serve_route_samples(struct cdnopt_server *server, serve_request *req)
 {
     if (strcmp(req->method, "POST") == 0)
         post_samples(server, req);
+    else if (strcmp(req->method, "DELETE") == 0)
+        delete_samples(server, req);
     else
         get_samples(server, req);
 }

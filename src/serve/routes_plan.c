@@ -52,12 +52,14 @@ int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cd
     int64_t step = n >= 2 ? t[1] - t[0] : 0;
     for (size_t i = 1; rc == CDNOPT_OK && i < n; i++) {
         if (t[i] - t[i - 1] != step) {
-            char at[32];
+            char before[32], at[32];
+            serve_format_time(t[i - 1], before, sizeof before);
             serve_format_time(t[i], at, sizeof at);
             rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                             "observed samples break the regular %lld s grid at %s; post the "
-                             "missing samples",
-                             (long long)step, at);
+                             "observed samples break the regular %lld s grid between %s and %s; "
+                             "post the missing samples, or delete wrong ones with DELETE "
+                             "/api/v1/samples?from=...&to=...",
+                             (long long)step, before, at);
         }
     }
     if (rc == CDNOPT_OK)

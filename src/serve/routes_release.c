@@ -147,6 +147,27 @@ static bool check_known_fields(serve_request *req, json_t *obj, const char *pref
 static bool check_window(serve_request *req, const char *prefix, int64_t now,
                          cdnopt_store_release *out);
 
+/* Reject a planned_at whose default latest_start_at (planned_at + 23 h) passes
+ * 9999-12-31 23:59:59, the last time that "YYYY-MM-DD HH:MM:SS" can express. */
+static bool check_default_latest(serve_request *req, const char *prefix,
+                                 const cdnopt_store_release *r)
+{
+    const cdnopt_civil_fields last_fields = {9999, 12, 31, 23, 59, 59};
+    int64_t last = cdnopt_civil_from_fields(&last_fields);
+    if (r->latest_start_at <= last)
+        return true;
+    char field[64], planned[32], latest[32];
+    serve_format_time(r->planned_at, planned, sizeof planned);
+    serve_format_time(r->latest_start_at, latest, sizeof latest);
+    serve_respond_error(req, 422, "invalid_value",
+                        field_path(field, sizeof field, prefix, "planned_at"),
+                        "field '%splanned_at' is %s, so the default latest_start_at (planned_at "
+                        "+ 23 h) would be %s, after 9999-12-31 23:59:59, the last supported "
+                        "time; give an earlier planned_at or a latest_start_at",
+                        prefix, planned, latest);
+    return false;
+}
+
 /* Fill out from one JSON release, or set an error response naming prefix+field. */
 static bool parse_release(serve_request *req, json_t *obj, const char *prefix, int64_t now,
                           cdnopt_store_release *out)
@@ -185,7 +206,10 @@ static bool parse_release(serve_request *req, json_t *obj, const char *prefix, i
         !get_time(req, obj, prefix, "planned_at", true, &out->planned_at))
         return false;
     out->latest_start_at = out->planned_at + DEFAULT_MAX_DELAY_S;
+    bool latest_given = json_object_get(obj, "latest_start_at") != NULL;
     if (!get_time(req, obj, prefix, "latest_start_at", false, &out->latest_start_at))
+        return false;
+    if (!latest_given && !check_default_latest(req, prefix, out))
         return false;
     if (out->latest_start_at < out->planned_at) {
         serve_respond_error(req, 422, "invalid_value",

@@ -249,8 +249,9 @@ static const char *allowed_methods(enum serve_route route)
 {
     switch (route) {
     case ROUTE_RELEASES:
-    case ROUTE_SAMPLES:
         return "GET, POST";
+    case ROUTE_SAMPLES:
+        return "GET, POST, DELETE";
     case ROUTE_RELEASE_CANCEL:
     case ROUTE_REPLAN:
         return "POST";
@@ -329,7 +330,7 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     bool json = type != NULL && strncasecmp(type, "application/json", 16) == 0;
     bool csv = type != NULL && strncasecmp(type, "text/csv", 8) == 0;
-    bool body_expected = req->route != ROUTE_RELEASE_CANCEL;
+    bool body_expected = req->route != ROUTE_RELEASE_CANCEL && strcmp(req->method, "DELETE") != 0;
     if (body_expected && !json && !(csv && req->route == ROUTE_SAMPLES)) {
         serve_respond_error(req, 415, "unsupported_media_type", "Content-Type",
                             "Content-Type '%s' is not accepted on %s; send application/json%s",

@@ -527,6 +527,38 @@ int cdnopt_store_samples_put(cdnopt_store *store, const int64_t *t, const double
     return with_write_transaction(store, samples_in_transaction, &args, err);
 }
 
+struct samples_delete_args {
+    int64_t from, to;
+    size_t *deleted;
+};
+
+static int samples_delete_in_transaction(cdnopt_store *store, void *arg, char *err)
+{
+    const struct samples_delete_args *a = arg;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(store->writer, "DELETE FROM samples WHERE t >= ? AND t < ?", -1, &stmt,
+                           NULL) != SQLITE_OK)
+        return db_fail(store, store->writer, err, "deleting samples");
+
+    int rc = CDNOPT_OK;
+    sqlite3_bind_int64(stmt, 1, a->from);
+    sqlite3_bind_int64(stmt, 2, a->to);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        rc = db_fail(store, store->writer, err, "deleting samples");
+    else
+        *a->deleted = (size_t)sqlite3_changes(store->writer);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int cdnopt_store_samples_delete(cdnopt_store *store, int64_t from, int64_t to, size_t *deleted,
+                                char *err)
+{
+    *deleted = 0;
+    struct samples_delete_args args = {from, to, deleted};
+    return with_write_transaction(store, samples_delete_in_transaction, &args, err);
+}
+
 static int collect_samples(cdnopt_store *store, sqlite3_stmt *stmt, int64_t **t_out,
                            double **gbps_out, size_t *n, char *err)
 {

@@ -349,6 +349,9 @@ static void bad_requests_rejected(void **state)
         {"\"size_mb\":1,\"users\":1,\"planned_at\":\"1999-12-14 10:00:00\"",
          "'latest_start_at' is 1999-12-15 09:00:00, before the service clock 2004-12-14 "
          "00:00:00"},
+        {"\"size_mb\":1,\"users\":1,\"planned_at\":\"9999-12-31 23:00:00\"",
+         "'planned_at' is 9999-12-31 23:00:00, so the default latest_start_at (planned_at + 23 h) "
+         "would be 10000-01-01 22:00:00, after 9999-12-31 23:59:59"},
     };
     for (size_t c = 0; c < sizeof range_cases / sizeof range_cases[0]; c++) {
         char body[512];
@@ -557,6 +560,95 @@ static void samples_reject_bad_batches(void **state)
     assert_int_equal(json_array_size(values), 3);
     assert_float_equal(json_number_value(json_array_get(values, 1)), 7, 0);
     json_decref(root);
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* A sample typed with a year far ahead is rejected. One that passes the check but breaks
+ * the grid blocks observed re-plans until DELETE removes it, and the other samples stay. */
+static void samples_future_rejected_and_deleted(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-samples-future");
+    start(&f, &p);
+    const char *path = "/api/v1/samples";
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    /* A day of 300 s samples from the clock on, and one release inside that day. */
+    char csv[16384];
+    size_t len = 0;
+    for (int i = 0; i < 288; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "2004-12-14 %02d:%02d:00,100\n",
+                                i / 12, i % 12 * 5);
+    http_response r = http_request(f.port, "POST", path, csv_type, csv, len);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/releases",
+                       "{\"id\":\"v1\",\"size_mb\":10,\"users\":100,"
+                       "\"planned_at\":\"2004-12-14 02:00:00\","
+                       "\"latest_start_at\":\"2004-12-14 04:00:00\"}",
+                       NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    /* 36 years after the clock, in JSON and in CSV. */
+    r = http_post_json(
+        f.port, path,
+        "{\"samples\":[{\"timestamp\":\"2040-12-14 00:05:00\",\"gbps\":512.3}]}", NULL);
+    cdnopt_assert_contains(r.body, "\"field\":\"samples[0].timestamp\"");
+    expect_error(r, 422, "invalid_value",
+                 "samples[0].timestamp is 2040-12-14 00:05:00, more than 30 days after the "
+                 "service clock 2004-12-14 00:00");
+    const char *far_csv = "2004-12-15 00:00:00,1\n2040-12-14 00:05:00,1\n";
+    r = http_request(f.port, "POST", path, csv_type, far_csv, strlen(far_csv));
+    cdnopt_assert_contains(r.body, "\"field\":\"CSV line 2 timestamp\"");
+    expect_error(r, 422, "invalid_value", "CSV line 2 timestamp is 2040-12-14 00:05:00");
+
+    /* Ten days ahead is accepted, and it leaves a gap in the grid. */
+    r = http_post_json(
+        f.port, path,
+        "{\"samples\":[{\"timestamp\":\"2004-12-24 00:00:00\",\"gbps\":512.3}]}", NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
+                 "unprocessable",
+                 "grid between 2004-12-14 23:55:00 and 2004-12-24 00:00:00; post the missing "
+                 "samples, or delete wrong ones with DELETE /api/v1/samples");
+
+    /* Both bounds are required, and from must come before to. */
+    expect_error(http_request(f.port, "DELETE", "/api/v1/samples?from=2004-12-15%2000:00:00",
+                              NULL, NULL, 0),
+                 400, "missing_query", "query parameter 'to' is missing");
+    expect_error(http_request(f.port, "DELETE",
+                              "/api/v1/samples?from=2004-12-15%2000:00:00&to=2004-13-15", NULL,
+                              NULL, 0),
+                 400, "invalid_query", "query parameter 'to' is '2004-13-15'");
+    expect_error(http_request(f.port, "DELETE",
+                              "/api/v1/samples?from=2004-12-25%2000:00:00&to=2004-12-15%2000:00:00",
+                              NULL, NULL, 0),
+                 400, "invalid_query", "'to' must be after 'from'");
+
+    r = http_request(f.port, "DELETE",
+                     "/api/v1/samples?from=2004-12-15%2000:00:00&to=2005-01-01%2000:00:00", NULL,
+                     NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(root, "deleted")), 1);
+    assert_string_equal(json_string_value(json_object_get(root, "from")), "2004-12-15 00:00:00");
+    json_decref(root);
+    http_response_free(&r);
+
+    /* The day's samples are all still there, and the re-plan runs again. */
+    r = http_request(f.port, "GET", path, NULL, NULL, 0);
+    root = body_json(&r);
+    assert_int_equal(json_array_size(json_object_get(root, "gbps")), 288);
+    json_decref(root);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    if (r.status != 200)
+        fail_msg("re-plan after the delete: %d %s", r.status, r.body ? r.body : "");
+    cdnopt_assert_contains(r.body, "\"releases\":1");
     http_response_free(&r);
     stop(&f);
 }
@@ -1025,6 +1117,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(samples_backfill_keeps_grid),
+    cmocka_unit_test(samples_future_rejected_and_deleted),
     cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),

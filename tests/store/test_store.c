@@ -314,6 +314,17 @@ static void samples_round_trip(void **state)
                      CDNOPT_OK);
     assert_int_equal(n, 0);
     assert_null(got_t);
+
+    /* Deleting [300, 900) removes 300 and 600 and keeps 0 and 900. */
+    size_t deleted = 0;
+    assert_int_equal(cdnopt_store_samples_delete(store, 300, 900, &deleted, err), CDNOPT_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(cdnopt_store_samples_get(store, 0, 1000, &got_t, &got_v, &n, err), CDNOPT_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(got_t[0], 0);
+    assert_int_equal(got_t[1], 900);
+    cdnopt_free(got_t);
+    cdnopt_free(got_v);
     cdnopt_store_close(store);
     assert_int_equal(cdnopt_alloc_live_blocks(), 0);
 }
