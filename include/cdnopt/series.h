@@ -369,6 +369,10 @@ int cdnopt_generate(const cdnopt_generate_params *params, cdnopt_generated **out
 /** Free a generator result; NULL is a no-op. */
 void cdnopt_generated_free(cdnopt_generated *g);
 
+/* First words of the README.txt that cdnopt_generated_write writes: a folder whose
+ * README.txt starts with them holds files that a new run may replace. */
+#define CDNOPT_GENERATED_README_START "Synthetic CDN traffic made by `cdnopt generate`"
+
 /**
  * Write dir/bandwidth.csv (timestamp,gbps), dir/releases.csv (id,size_mb,users,
  * planned_at; shipped and pending releases), dir/pending.csv (the pending ones only)

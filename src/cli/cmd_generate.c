@@ -13,9 +13,11 @@
 #include "cdnopt/series.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char synopsis[] =
     "generate --out DIR [--days N] [--step DURATION] [--seed N] [--start TIME]\n"
@@ -36,6 +38,43 @@ static int make_folder(const char *dir, char *err)
                        strerror(errno));
 }
 
+/* True when dir/README.txt starts as the README that generate writes. */
+static bool written_by_generate(const char *dir)
+{
+    char path[4096], start[sizeof CDNOPT_GENERATED_README_START] = "";
+    snprintf(path, sizeof path, "%s/README.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(start, 1, sizeof start - 1, f);
+    fclose(f);
+    start[n] = '\0';
+    return strcmp(start, CDNOPT_GENERATED_README_START) == 0;
+}
+
+/*
+ * Refuse a folder that holds one of the files generate writes unless an earlier
+ * generate run wrote them, so that measured traffic named bandwidth.csv is kept.
+ */
+static int check_folder_spare(const char *dir, char *err)
+{
+    static const char *const files[] = {"bandwidth.csv", "releases.csv", "pending.csv",
+                                        "README.txt"};
+    if (written_by_generate(dir))
+        return CDNOPT_OK;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (access(path, F_OK) == 0)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--out folder '%s' already holds %s, which cdnopt generate did "
+                               "not write (its README.txt is missing or differs); choose a new "
+                               "or empty folder so that the file is kept",
+                               dir, files[i]);
+    }
+    return CDNOPT_OK;
+}
+
 static double peak_gbps(const cdnopt_series *s)
 {
     double peak = 0.0;
@@ -47,6 +86,8 @@ static double peak_gbps(const cdnopt_series *s)
 static int run(const cdnopt_generate_params *params, const char *out_dir, char *err)
 {
     int rc = make_folder(out_dir, err);
+    if (rc == CDNOPT_OK)
+        rc = check_folder_spare(out_dir, err);
     cdnopt_generated *g = NULL;
     if (rc == CDNOPT_OK)
         rc = cdnopt_generate(params, &g, err);

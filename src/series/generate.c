@@ -380,7 +380,7 @@ static int write_readme(const cdnopt_generated *g, const cdnopt_generate_params 
     cdnopt_civil_format(s->t[0], first, sizeof first);
     cdnopt_civil_format(s->t[s->n - 1], last, sizeof last);
     fprintf(f,
-            "Synthetic CDN traffic made by `cdnopt generate` (seed %llu). Not measured data.\n\n"
+            "%s (seed %llu). Not measured data.\n\n"
             "bandwidth.csv  timestamp,gbps: %zu samples of %lld s from %s to %s, local time,\n"
             "               in Gbit/s: daily and weekly seasonality around %g Gbit/s, a trend\n"
             "               of %g per day, log noise of sigma %g, and the download waves of\n"
@@ -391,7 +391,8 @@ static int write_readme(const cdnopt_generated *g, const cdnopt_generate_params 
             "               the day after the last sample.\n"
             "pending.csv    the same columns, only the %zu pending releases: the file to pass\n"
             "               to `cdnopt plan --releases`.\n",
-            (unsigned long long)p->seed, s->n, (long long)s->step_s, first, last, p->mean_gbps,
+            CDNOPT_GENERATED_README_START, (unsigned long long)p->seed, s->n,
+            (long long)s->step_s, first, last, p->mean_gbps,
             p->trend_per_day, p->noise_sigma, p->decay, p->decay_hours, g->n_shipped,
             g->n_releases - g->n_shipped, g->n_releases - g->n_shipped);
     bool failed = ferror(f) != 0;

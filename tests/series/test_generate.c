@@ -376,6 +376,31 @@ static void cli_rejects_bad_flags(void **state)
     cdnopt_assert_contains(output, "(default 5m)");
 }
 
+/* A folder with a bandwidth.csv that generate did not write is refused and kept;
+ * a folder of an earlier generate run is written again. */
+static void cli_keeps_foreign_files(void **state)
+{
+    (void)state;
+    char dir[256], args[512], output[2048], path[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "gen-keep");
+    snprintf(path, sizeof path, "%s/bandwidth.csv", dir);
+    const char *measured = "timestamp,gbps\n2025-01-01 00:00:00,12.5\n";
+    cdnopt_test_write_file(path, measured);
+
+    snprintf(args, sizeof args, "--out '%s' --days 1 --seed 3", dir);
+    assert_int_equal(run_cli(args, output, sizeof output), 2);
+    cdnopt_assert_contains(output, "already holds bandwidth.csv, which cdnopt generate did not");
+    char *kept = slurp(path);
+    assert_string_equal(kept, measured);
+    free(kept);
+
+    char own[256];
+    cdnopt_test_scratch_dir(own, sizeof own, "gen-again");
+    snprintf(args, sizeof args, "--out '%s' --days 1 --seed 3", own);
+    assert_int_equal(run_cli(args, output, sizeof output), 0);
+    assert_int_equal(run_cli(args, output, sizeof output), 0);
+}
+
 /* The command writes what the library generates for the same seed and flags. */
 static void cli_matches_library(void **state)
 {
@@ -421,6 +446,7 @@ const struct CMUnitTest series_generate_tests[] = {
     cmocka_unit_test(generate_survives_allocation_failures),
     cmocka_unit_test(cli_rejects_bad_flags),
     cmocka_unit_test(cli_matches_library),
+    cmocka_unit_test(cli_keeps_foreign_files),
 };
 const size_t series_generate_tests_n =
     sizeof series_generate_tests / sizeof series_generate_tests[0];
