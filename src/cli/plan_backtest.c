@@ -119,13 +119,15 @@ static int run_fold(const plan_backtest_setup *s, int64_t shift_s, int fold,
         rc = score_fold_methods(s, past, truth, moved, out->peak_gbps[fold], err);
     if (rc == 0) {
         out->shift_s[fold] = shift_s;
+        /* A method left out of this run (wide without --backtest-wide) has a NaN peak. */
         for (int m = 0; m < CDNOPT_PLAN_METHOD_COUNT; m++)
-            CDNOPT_LOG_INFO(BACKTEST_LOG,
-                            "backtest fold=%d shift_days=%.0f method=%s peak_gbps=%.3f "
-                            "truth_plan_peak_gbps=%.3f",
-                            fold, (double)shift_s / 86400.0,
-                            cdnopt_plan_method_name((cdnopt_plan_method)m),
-                            out->peak_gbps[fold][m], out->truth_peak_gbps[fold]);
+            if (isfinite(out->peak_gbps[fold][m]))
+                CDNOPT_LOG_INFO(BACKTEST_LOG,
+                                "backtest fold=%d shift_days=%.0f method=%s peak_gbps=%.3f "
+                                "truth_plan_peak_gbps=%.3f",
+                                fold, (double)shift_s / 86400.0,
+                                cdnopt_plan_method_name((cdnopt_plan_method)m),
+                                out->peak_gbps[fold][m], out->truth_peak_gbps[fold]);
     }
     cdnopt_release_set_free(moved);
     cdnopt_series_free(truth);
