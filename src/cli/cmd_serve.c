@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef CDNOPT_WEB_DIR
 #define CDNOPT_WEB_DIR NULL
@@ -93,7 +94,13 @@ static int apply_flags(const struct serve_flags *f, cdnopt_serve_params *p, char
     p->http_threads = (int)f->http_threads;
     p->max_body_bytes = (size_t)f->max_body_mb << 20;
     p->synchronous_full = f->sync_full;
-    p->web_dir = f->web_dir;
+    /* The built-in default folder exists only when the build ran npm; serve rejects a
+     * missing folder, so a missing default means no dashboard. */
+    const char *default_web = CDNOPT_WEB_DIR;
+    bool default_web_missing = f->web_dir != NULL && default_web != NULL &&
+                               strcmp(f->web_dir, default_web) == 0 &&
+                               access(f->web_dir, F_OK) != 0;
+    p->web_dir = default_web_missing ? NULL : f->web_dir;
     p->proc_dir = f->proc_dir;
 
     int rc = parse_interval_us(f->interval, &p->monitor_interval_us, err);

@@ -173,9 +173,12 @@ static bool parse_release(serve_request *req, json_t *obj, const char *prefix, i
                           cdnopt_store_release *out)
 {
     if (!json_is_object(obj)) {
-        serve_respond_error(req, 400, "invalid_type", NULL,
+        /* The element's name is the prefix without its trailing '.', e.g. "releases[0]". */
+        char element[64];
+        snprintf(element, sizeof element, "%.*s", (int)strcspn(prefix, "."), prefix);
+        serve_respond_error(req, 400, "invalid_type", element[0] != '\0' ? element : NULL,
                             "%s must be a JSON object with id, size_mb, users and planned_at",
-                            prefix[0] != '\0' ? prefix : "the release");
+                            element[0] != '\0' ? element : "the release");
         return false;
     }
     if (!check_known_fields(req, obj, prefix))
@@ -313,6 +316,56 @@ static void batch_prefix(char *prefix, size_t i)
     memcpy(prefix + len, "].", 3); // with the terminating NUL
 }
 
+struct id_position {
+    const char *id;
+    size_t index;
+};
+
+static int compare_id_position(const void *a, const void *b)
+{
+    const struct id_position *x = a, *y = b;
+    int order = strcmp(x->id, y->id);
+    if (order != 0)
+        return order;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Reject a batch that gives one id to two releases, naming both indexes. The store would
+ * otherwise report the second one as an id that already exists. */
+static bool check_unique_ids(serve_request *req, const cdnopt_store_release *releases, size_t n)
+{
+    struct id_position *sorted = cdnopt_malloc(n * sizeof *sorted);
+    if (sorted == NULL) {
+        serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory checking %zu ids", n);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (struct id_position){releases[i].id, i};
+    qsort(sorted, n, sizeof *sorted, compare_id_position);
+
+    /* Of all repeated ids, report the one whose second use comes first in the request. */
+    size_t first = 0, second = SIZE_MAX;
+    for (size_t i = 1; i < n; i++) {
+        bool repeated = strcmp(sorted[i].id, sorted[i - 1].id) == 0;
+        bool new_id = i < 2 || strcmp(sorted[i - 1].id, sorted[i - 2].id) != 0;
+        if (repeated && new_id && sorted[i].index < second) {
+            first = sorted[i - 1].index;
+            second = sorted[i].index;
+        }
+    }
+    cdnopt_free(sorted);
+    if (second == SIZE_MAX)
+        return true;
+
+    char field[64];
+    snprintf(field, sizeof field, "releases[%zu].id", second);
+    serve_respond_error(req, 422, "invalid_value", field,
+                        "release id '%s' appears twice in the request, at releases[%zu] and "
+                        "releases[%zu]; give each release its own id",
+                        releases[second].id, first, second);
+    return false;
+}
+
 static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t *items)
 {
     size_t n = json_array_size(items);
@@ -340,6 +393,8 @@ static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t
         if (!parse_release(req, json_array_get(items, i), prefix, now, &req->releases[i]))
             return false;
     }
+    if (!check_unique_ids(req, req->releases, n))
+        return false;
     req->n_releases = n;
     return true;
 }

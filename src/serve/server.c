@@ -19,7 +19,9 @@
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 static const char *const route_labels[ROUTE_COUNT] = {
 #define SERVE_ROUTE_LABEL_(name, label) label,
@@ -676,6 +678,43 @@ static int copy_string(const char *in, char **out)
     return *out != NULL ? CDNOPT_OK : CDNOPT_ENOMEM;
 }
 
+/* Write microseconds in the largest unit that divides them exactly ("2h", "90s", "10ms"),
+ * the units --monitor-interval takes. */
+static void format_interval(int64_t us, char *buf, size_t size)
+{
+    static const struct {
+        int64_t us;
+        const char *unit;
+    } units[] = {{3600000000LL, "h"}, {60000000LL, "m"}, {1000000LL, "s"}, {1000LL, "ms"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (us % units[i].us == 0) {
+            snprintf(buf, size, "%lld%s", (long long)(us / units[i].us), units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, size, "%lldus", (long long)us);
+}
+
+/* Reject a dashboard folder that does not exist, so a mistyped --web-dir fails at start
+ * and not on the first GET /monitor. */
+static int check_web_dir(const char *dir, char *err)
+{
+    struct stat info;
+    if (dir == NULL)
+        return CDNOPT_OK;
+    if (stat(dir, &info) != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --web-dir '%s' cannot be read (%s); give the folder that "
+                           "holds the dashboard's index.html, such as build/web",
+                           dir, strerror(errno));
+    if (!S_ISDIR(info.st_mode))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --web-dir '%s' is not a folder; give the folder that holds "
+                           "the dashboard's index.html, such as build/web",
+                           dir);
+    return CDNOPT_OK;
+}
+
 static int check_params(const cdnopt_serve_params *p, char *err)
 {
     if (p->db_path == NULL)
@@ -687,10 +726,14 @@ static int check_params(const cdnopt_serve_params *p, char *err)
                            "serve: workers min %d max %d are invalid; need 1 <= min <= max <= 256",
                            p->min_workers, p->max_workers);
     if (p->monitor_interval_us != 0 &&
-        (p->monitor_interval_us < 1000 || p->monitor_interval_us > 3600000000LL))
+        (p->monitor_interval_us < 1000 || p->monitor_interval_us > 3600000000LL)) {
+        char interval[32];
+        format_interval(p->monitor_interval_us, interval, sizeof interval);
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "serve: monitor interval %lld us is outside 1 ms .. 1 h",
-                           (long long)p->monitor_interval_us);
+                           "serve: --monitor-interval %s is outside 1ms to 1h; give a period "
+                           "in that range, such as 1s",
+                           interval);
+    }
     struct in_addr addr;
     if (p->listen_addr != NULL && inet_pton(AF_INET, p->listen_addr, &addr) != 1)
         return cdnopt_fail(err, CDNOPT_EINVAL,
@@ -699,7 +742,7 @@ static int check_params(const cdnopt_serve_params *p, char *err)
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);
-    return CDNOPT_OK;
+    return check_web_dir(p->web_dir, err);
 }
 
 static int copy_params(struct cdnopt_server *s, const cdnopt_serve_params *p)

@@ -388,6 +388,30 @@ static void bad_requests_rejected(void **state)
     cdnopt_assert_contains(bad_batch.body, "\"field\":\"releases[12].size_mb\"");
     expect_error(bad_batch, 422, "invalid_value", "releases[12]: size_mb -1 is out of range");
 
+    /* An id used twice inside one batch is named with both indexes. Of two repeated ids, the
+     * message names the one whose second use comes first ('b' at 2, before 'a' at 3). */
+    const char *twice = "[{\"id\":\"b1\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                        "10:00:00\"},{\"id\":\"b1\",\"size_mb\":2,\"users\":1,\"planned_at\":"
+                        "\"2004-12-14 11:00:00\"}]";
+    http_response twice_r = http_post_json(f.port, path, twice, TOKEN);
+    cdnopt_assert_contains(twice_r.body, "\"field\":\"releases[1].id\"");
+    expect_error(twice_r, 422, "invalid_value",
+                 "release id 'b1' appears twice in the request, at releases[0] and releases[1]");
+    len = (size_t)snprintf(batch, sizeof batch, "{\"releases\":[");
+    const char *ids[] = {"a", "b", "b", "a"};
+    for (int i = 0; i < 4; i++)
+        len += (size_t)snprintf(batch + len, sizeof batch - len,
+                                "%s{\"id\":\"%s\",\"size_mb\":1,\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                i > 0 ? "," : "", ids[i]);
+    snprintf(batch + len, sizeof batch - len, "]}");
+    expect_error(http_post_json(f.port, path, batch, TOKEN), 422, "invalid_value",
+                 "release id 'b' appears twice in the request, at releases[1] and releases[2]");
+    http_response not_objects = http_post_json(f.port, path, "{\"releases\":[1,2,3]}", TOKEN);
+    cdnopt_assert_contains(not_objects.body, "\"field\":\"releases[0]\"");
+    expect_error(not_objects, 400, "invalid_type",
+                 "releases[0] must be a JSON object with id, size_mb, users and planned_at");
+
     /* Huge body: 8 KiB against a 4 KiB limit. */
     char *huge = malloc(8193);
     memset(huge, ' ', 8192);
@@ -650,6 +674,49 @@ static void samples_future_rejected_and_deleted(void **state)
         fail_msg("re-plan after the delete: %d %s", r.status, r.body ? r.body : "");
     cdnopt_assert_contains(r.body, "\"releases\":1");
     http_response_free(&r);
+    stop(&f);
+}
+
+/* Bad start parameters name the command-line flag and use its units. */
+static void start_rejects_bad_params(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-params");
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_server *server = NULL;
+
+    const struct {
+        int64_t interval_us;
+        const char *text;
+    } intervals[] = {{7200000000LL, "--monitor-interval 2h is outside 1ms to 1h"},
+                     {3660000000LL, "--monitor-interval 61m is outside"},
+                     {500, "--monitor-interval 500us is outside"}};
+    for (size_t i = 0; i < sizeof intervals / sizeof intervals[0]; i++) {
+        p.monitor_interval_us = intervals[i].interval_us;
+        assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+        assert_null(server);
+        cdnopt_assert_contains(err, intervals[i].text);
+    }
+    p.monitor_interval_us = 0;
+
+    p.web_dir = "/nonexistent-cdnopt-web";
+    assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "--web-dir '/nonexistent-cdnopt-web' cannot be read (No such file");
+
+    /* A file in place of the folder. */
+    char file[600];
+    snprintf(file, sizeof file, "%s/index.html", f.dir);
+    FILE *out = fopen(file, "w");
+    assert_non_null(out);
+    fclose(out);
+    p.web_dir = file;
+    assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "is not a folder");
+
+    /* The folder itself is accepted. */
+    p.web_dir = f.dir;
+    start(&f, &p);
     stop(&f);
 }
 
@@ -1118,6 +1185,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(samples_backfill_keeps_grid),
     cmocka_unit_test(samples_future_rejected_and_deleted),
+    cmocka_unit_test(start_rejects_bad_params),
     cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),

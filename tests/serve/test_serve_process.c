@@ -227,6 +227,12 @@ static void serve_flags_rejected(void **state)
     cdnopt_assert_contains(out, "--now 'yesterday' is invalid");
     assert_int_equal(run_capture("serve --db /tmp/x.db --monitor-interval 5x", out, sizeof out), 2);
     cdnopt_assert_contains(out, "--monitor-interval '5x' is invalid");
+    snprintf(args, sizeof args, "serve --db %s/x.db --monitor-interval 2h", dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--monitor-interval 2h is outside 1ms to 1h");
+    snprintf(args, sizeof args, "serve --db %s/x.db --web-dir /nonexistent-cdnopt-web", dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--web-dir '/nonexistent-cdnopt-web' cannot be read");
     assert_int_equal(
         run_capture("serve --db /tmp/x.db --token-file /nonexistent/token", out, sizeof out), 1);
     cdnopt_assert_contains(out, "--token-file /nonexistent/token: cannot open it");
