@@ -221,6 +221,12 @@ static int forecast_baseline(struct cdnopt_server *server, const cdnopt_release_
     return rc;
 }
 
+/* A number, or null where there is none (NaN), as `cdnopt plan --json` writes it. */
+static json_t *finite_or_null(double value)
+{
+    return isfinite(value) ? json_real(value) : json_null();
+}
+
 static json_t *figures_json(const cdnopt_figures *f)
 {
     return json_pack("{s:f, s:f, s:f, s:f}", "peak_gbps", f->peak_gbps, "p95_gbps", f->p95_gbps,
@@ -238,17 +244,16 @@ static json_t *result_json(const struct replan_args *a, const cdnopt_plan_result
     for (size_t i = 0; i < baseline->n; i++)
         json_array_append_new(values, json_real(baseline->v[i]));
     json_t *out = json_pack(
-        "{s:s, s:s, s:s, s:I, s:o, s:o, s:f, s:f, s:f, s:f, s:s, s:s, s:f, s:b, s:s, s:I, s:o}",
+        "{s:s, s:s, s:s, s:I, s:o, s:o, s:f, s:f, s:f, s:f, s:s, s:s, s:o, s:b, s:s, s:I, s:o}",
         "against", a->against == AGAINST_OBSERVED ? "observed" : "forecast", "solver",
         solver_names[a->solver], "objective", cdnopt_objective_name(a->objective), "releases",
         (json_int_t)n_releases, "naive", figures_json(&r->naive), "planned",
         figures_json(&r->planned), "peak_reduction", r->peak_reduction, "p95_reduction",
         r->p95_reduction, "lower_bound_gbps", r->lower_bound_gbps, "solve_s", r->solve_s, "problem",
-        r->problem, "method", r->method, "gap", isfinite(r->gap) ? r->gap : -1.0, "optimal",
+        r->problem, "method", r->method, "gap", finite_or_null(r->gap), "optimal",
         r->optimal, "baseline_from", from, "baseline_step_s", (json_int_t)baseline->step_s,
         "baseline_gbps", values);
-    if (isfinite(r->lp_bound_gbps))
-        json_object_set_new(out, "lp_bound_gbps", json_real(r->lp_bound_gbps));
+    json_object_set_new(out, "lp_bound_gbps", finite_or_null(r->lp_bound_gbps));
     return out;
 }
 

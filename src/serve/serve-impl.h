@@ -396,6 +396,18 @@ json_t *serve_release_json(const cdnopt_store_release *r);
 /** Whether new jobs are shed now (memory alert); sets a 503 response when so. */
 bool serve_shed_job(struct cdnopt_server *server, serve_request *req);
 
+/**
+ * Write value as compact JSON text with each real in its shortest exact form: whole
+ * numbers below 2^53 without a fraction ("98884"), others with the fewest significant
+ * digits that parse back to the same double ("565.4").
+ * @return an owned string freed with cdnopt_free(), or NULL when out of memory or when
+ *         jansson cannot encode the value.
+ */
+char *serve_json_dumps(const json_t *value);
+
+/** Format a double as serve_json_dumps() writes reals, into buf (>= 32 bytes). */
+void serve_format_real(double value, char *buf, size_t size);
+
 /** Parse the request body as JSON or set a 400 response and return NULL. */
 json_t *serve_parse_body(serve_request *req);
 

@@ -67,7 +67,7 @@ static void set_response(serve_request *req, int status, char *owned, const char
 
 void serve_respond_json(serve_request *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body != NULL ? serve_json_dumps(body) : NULL;
     json_decref(body);
     if (text == NULL) {
         /* A NULL body or text comes from a failed allocation or from a value jansson cannot
@@ -81,7 +81,6 @@ void serve_respond_json(serve_request *req, int status, json_t *body)
         return;
     }
 
-    /* jansson allocates through cdnopt_malloc (set at start), so cdnopt_free owns it. */
     set_response(req, status, text, "application/json");
 }
 

@@ -115,6 +115,7 @@ static void release_create_get_cancel(void **state)
     json_t *root = body_json(&r);
     json_t *release = json_object_get(root, "release");
     assert_float_equal(json_number_value(json_object_get(release, "size_mb")), 650, 0);
+    cdnopt_assert_contains(r.body, "\"size_mb\":650,\"users\":1000,");
     assert_string_equal(json_string_value(json_object_get(release, "latest_start_at")),
                         "2004-12-15 09:00:00"); // planned_at + 23 h
     assert_string_equal(json_string_value(json_object_get(release, "created_at")),
@@ -764,6 +765,10 @@ static void replan_names_release_to_cancel(void **state)
         fail_msg("re-plan beside a deferred release: %d %s", r.status, r.body ? r.body : "");
     cdnopt_assert_contains(r.body, "\"deferred\":[\"late\"]");
     cdnopt_assert_contains(r.body, "\"releases\":1");
+
+    /* Greedy has no LP bound, so both are null, as in `cdnopt plan --json`. */
+    cdnopt_assert_contains(r.body, "\"gap\":null");
+    cdnopt_assert_contains(r.body, "\"lp_bound_gbps\":null");
     http_response_free(&r);
 
     /* After the cancel, an exact re-plan of the release that fits succeeds. Under
@@ -777,6 +782,11 @@ static void replan_names_release_to_cancel(void **state)
         fail_msg("exact re-plan: %d %s", r.status, r.body ? r.body : "");
     cdnopt_assert_contains(r.body, "\"solver\":\"exact\"");
     cdnopt_assert_contains(r.body, "\"deferred\":[]");
+    json_t *exact = body_json(&r);
+    json_t *schedule = json_object_get(exact, "schedule");
+    assert_true(json_is_number(json_object_get(schedule, "gap")));
+    assert_true(json_is_number(json_object_get(schedule, "lp_bound_gbps")));
+    json_decref(exact);
     http_response_free(&r);
 
     /* time_limit_s outside 1 s to 7 days is rejected. */
@@ -785,6 +795,58 @@ static void replan_names_release_to_cancel(void **state)
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":1e308}", NULL),
                  422, "invalid_value", "field 'time_limit_s' is 1e+308");
     stop(&f);
+}
+
+/* Reals are written in their shortest exact form and whole numbers without ".0". */
+static void json_reals_shortest(void **state)
+{
+    (void)state;
+    const struct {
+        double value;
+        const char *text;
+    } cases[] = {
+        {565.4, "565.4"},
+        {98884.0, "98884"},
+        {0.1, "0.1"},
+        {-0.5, "-0.5"},
+        {1.0 / 3.0, "0.3333333333333333"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1e300, "1e+300"},
+        {1e6, "1000000"},
+        {9007199254740992.0, "9007199254740992"},
+        {1e16, "1e+16"},
+        {5e-324, "5e-324"},
+    };
+    char text[32];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        serve_format_real(cases[i].value, text, sizeof text);
+        assert_string_equal(text, cases[i].text);
+    }
+
+    /* Random doubles over many magnitudes read back exactly, and one digit fewer does not. */
+    cdnopt_rng rng;
+    cdnopt_rng_seed(&rng, 42);
+    for (int i = 0; i < 20000; i++) {
+        double value = ldexp(cdnopt_rng_uniform(&rng), (int)cdnopt_rng_below(&rng, 200) - 100);
+        serve_format_real(value, text, sizeof text);
+        assert_true(strtod(text, NULL) == value);
+        if (value != floor(value) && strchr(text, 'e') == NULL) {
+            /* Significant digits: those after the leading zeros, without the point. */
+            const char *first = text + strspn(text, "-0.");
+            size_t digits = strspn(first, "0123456789.") - (strchr(first, '.') != NULL);
+            char shorter[400];
+            snprintf(shorter, sizeof shorter, "%.*g", (int)digits - 1, value);
+            assert_true(digits <= 1 || strtod(shorter, NULL) != value);
+        }
+    }
+
+    /* Digits inside strings and keys stay as they are, escaped quotes included. */
+    json_t *value = json_pack("{s:s, s:[f, f, i, f]}", "k\"1.50", "x 1.5 \" 2.0", "v", 565.4,
+                              98884.0, 3, -1.25e-7);
+    char *dumped = serve_json_dumps(value);
+    assert_string_equal(dumped, "{\"k\\\"1.50\":\"x 1.5 \\\" 2.0\",\"v\":[565.4,98884,3,-1.25e-07]}");
+    cdnopt_free(dumped);
+    json_decref(value);
 }
 
 static void log_value_escapes_json(void **state)
@@ -1187,6 +1249,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_future_rejected_and_deleted),
     cmocka_unit_test(start_rejects_bad_params),
     cmocka_unit_test(replan_names_release_to_cancel),
+    cmocka_unit_test(json_reals_shortest),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
