@@ -72,8 +72,8 @@ int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cd
 }
 
 /* Load the observed samples before the service clock as the model's history. When there
- * are fewer than the model's window, the message counts the stored samples, the ones before
- * the clock and the number the model needs, because samples posted after the clock do not
+ * are fewer than the model's window, the message gives the number the model needs, the ones
+ * before the clock and the stored samples, because samples posted after the clock do not
  * count. */
 static int load_history(struct cdnopt_server *server, cdnopt_series **out, char *err)
 {
@@ -105,10 +105,10 @@ static int load_history(struct cdnopt_server *server, cdnopt_series **out, char 
     char clock[32];
     serve_format_time(now, clock, sizeof clock);
     return cdnopt_fail(err, CDNOPT_ENOTFOUND,
-                       "%zu samples are stored and %zu of them lie before the service clock %s, "
-                       "but the model needs %d consecutive samples before the clock; POST the "
-                       "earlier samples to /api/v1/samples",
-                       stored, before, clock, window);
+                       "the model needs %d consecutive samples before the service clock %s; "
+                       "samples stored before it: %zu of %zu. POST the traffic history that "
+                       "ends at the clock to /api/v1/samples",
+                       window, clock, before, stored);
 }
 
 /* Set the HTTP status and error code of a failed job. */

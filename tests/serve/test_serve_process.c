@@ -310,8 +310,8 @@ static void forecast_with_trained_model(void **state)
     http_response_free(&r);
     r = http_request(port, "GET", "/api/v1/forecast?horizon=12&samples=10", NULL, NULL, 0);
     assert_int_equal(r.status, 422);
-    cdnopt_assert_contains(r.body, "1 samples are stored and 0 of them lie before the service "
-                                   "clock 2004-12-14 00:00:00, but the model needs 72");
+    cdnopt_assert_contains(r.body, "the model needs 72 consecutive samples before the service "
+                                   "clock 2004-12-14 00:00:00; samples stored before it: 0 of 1.");
     http_response_free(&r);
 
     size_t len = 0;
