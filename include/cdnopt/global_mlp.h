@@ -17,11 +17,13 @@
  * Windows are drawn from anywhere in a series, not only its end: a series first
  * (uniformly), then an origin in it. The last 2 * horizon steps of every series are
  * held out of training. The first of these two blocks gives the validation loss that
- * stops training and picks the kept weights. The second calibrates the intervals:
- * per horizon step, the empirical quantiles of the error divided by the series' mean
- * absolute seasonal difference, pooled over all series and nearby steps. By default
- * each member is then retrained on every step for its best number of epochs, and that
- * network forecasts.
+ * stops training and picks the kept weights. Both blocks calibrate the intervals,
+ * which are symmetric around the forecast. The half-width of a horizon step is the
+ * `level` quantile of the absolute error over the series' mean absolute seasonal
+ * difference. The quantile pools both blocks, all series and nearby steps. When
+ * many series move the same way during one block, one-sided quantiles of that block
+ * would follow the move, and these bounds do not. By default each member is then
+ * retrained on every step for its best number of epochs, and that network forecasts.
  * Several members with their own seeds and window lengths are trained, and their
  * forecasts are combined by the median.
  *
@@ -37,9 +39,12 @@
  *   around 0 the input is not scale-free.
  * - Inputs that start before the first value of a series repeat the series' first
  *   period, so short series get made-up history.
- * - The calibration errors come from networks whose training data ends one horizon
- *   before the calibration block starts. The retrained networks have no such gap, so
- *   the bounds are likely a little wide for them (an estimate, not measured apart).
+ * - The calibration errors come from networks whose training data ends where the
+ *   first block starts, so the second block's forecasts reach one horizon further
+ *   than the retrained networks' do. The first block also picked the kept epoch, so
+ *   its errors are likely a little small. Neither effect is measured apart.
+ * - Symmetric bounds fit a skewed error distribution less tightly than one-sided
+ *   quantiles would.
  * - Nothing is saved: the model lives for one call.
  */
 #ifndef CDNOPT_GLOBAL_MLP_H
@@ -77,7 +82,7 @@ typedef struct cdnopt_global_mlp_params {
     int n_hidden_layers;    /* ReLU layers before the output, default 2 */
     int members;            /* networks in the ensemble, default 12 */
     int epochs;             /* maximum epochs per member, default 80 */
-    int windows_per_epoch;  /* training windows drawn per epoch, default 16384 */
+    int windows_per_epoch;  /* training windows drawn per epoch, default 65536 */
     int batch;              /* windows per gradient step, default 256 */
     int patience;           /* epochs without a better validation loss before stopping,
                                default 8 */

@@ -304,7 +304,7 @@ static void print_help(FILE *out)
             "  --epochs N      maximum training epochs (default 5; global-mlp 80)\n"
             "  --units N       LSTM units per layer (default 64)\n"
             "  --max-windows N training windows per epoch, 0 = all (default 12000;\n"
-            "                  global-mlp 16384, where 0 keeps that default)\n"
+            "                  global-mlp 65536, where 0 keeps that default)\n"
             "  --samples N     MC-dropout paths per forecast (default 50)\n"
             "  --norm NAME     per-series scaling: mean, minmax or change (the mean change\n"
             "                  over --seasonal-diff steps) (default change)\n"

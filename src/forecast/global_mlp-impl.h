@@ -43,4 +43,19 @@ void cdnopt__global_mlp_example(const cdnopt_global_mlp_params *p, size_t window
  */
 double cdnopt__global_mlp_scale(const double *v, size_t n, size_t period);
 
+/**
+ * Set symmetric bounds around the final forecasts fc [n_series, horizon] from the
+ * errors of the held-out forecasts held_out_fc [2, n_series, horizon]. Block 0 starts
+ * 2 * horizon steps before each series' end and block 1 horizon steps before it. Each
+ * error is |actual - forecast| divided by the series' MASE scale (period
+ * p->period) over the values before its block. The half-width of step k is the
+ * p->level quantile of the errors pooled over both blocks, all series and the steps
+ * within p->calib_steps_pooled of k; lower and upper [n_series, horizon] receive fc
+ * -+ that half-width times the series' MASE scale over all its values.
+ * Returns CDNOPT_OK or CDNOPT_ENOMEM.
+ */
+int cdnopt__global_mlp_calibrate(const cdnopt_global_mlp_params *p, const mlp_data *d,
+                                 const double *held_out_fc, const double *fc, double *lower,
+                                 double *upper);
+
 #endif /* CDNOPT_GLOBAL_MLP_IMPL_H */

@@ -434,16 +434,20 @@ static int median_of_members(const double *all, size_t n_members, size_t n, doub
 }
 
 /*
- * Train member j on d and write its forecasts of the calibration block (the last
- * horizon of every series) and after the end. With p->refit the final forecasts
- * come from a second network trained on every step, held-out ones included, for as
- * many epochs as the first one's best.
+ * Train member j on d and write its forecasts of the two held-out blocks into
+ * held_out_fc [2, n_series, horizon] and those after the end into fc. Block 0 is the
+ * validation block that stopped training, and block 1 the last horizon of every
+ * series. With p->refit the final forecasts come from a second network trained on every step,
+ * held-out ones included, for as many epochs as the first one's best.
  */
 static int run_member(const cdnopt_global_mlp_params *p, const mlp_data *d, int j,
-                      cdnopt_epoch_cb cb, void *user, double *calib_fc, double *fc)
+                      cdnopt_epoch_cb cb, void *user, double *held_out_fc, double *fc)
 {
     member mb;
     size_t window = (size_t)p->windows[j % p->n_windows];
+    size_t horizon = (size_t)p->horizon;
+    double *validation_fc = held_out_fc;
+    double *calib_fc = held_out_fc + d->n_series * horizon;
     uint64_t seed = p->seed + (uint64_t)j;
     float *lr_used = cdnopt_malloc((size_t)p->epochs * sizeof *lr_used);
     int n_best = 0;
@@ -454,8 +458,12 @@ static int run_member(const cdnopt_global_mlp_params *p, const mlp_data *d, int 
         rc = CDNOPT_EINVAL;
     if (rc == CDNOPT_OK)
         rc = member_fit(&mb, cb, user, calib_fc, lr_used, &n_best);
+
+    /* Forecast both held-out blocks with the kept weights of the best epoch. */
     if (rc == CDNOPT_OK)
-        rc = member_predict(&mb, (size_t)p->horizon, calib_fc, NULL);
+        rc = member_predict(&mb, 2 * horizon, validation_fc, NULL);
+    if (rc == CDNOPT_OK)
+        rc = member_predict(&mb, horizon, calib_fc, NULL);
     if (rc == CDNOPT_OK && !p->refit)
         rc = member_predict(&mb, 0, fc, NULL);
     member_free(&mb);
@@ -476,47 +484,52 @@ static int run_member(const cdnopt_global_mlp_params *p, const mlp_data *d, int 
     return rc;
 }
 
-/*
- * Set bounds from the errors of the median forecast on the calibration block. The
- * errors are (actual - forecast) / scale, with scale the series' MASE scale. For step
- * k they are pooled over all series and the steps within p->calib_steps_pooled of k.
- * Their quantiles at (1 -+ level) / 2, times the series' own scale, are added to its
- * final forecast. Neither training nor early stopping used the calibration block.
- */
-static int calibrate_bounds(const cdnopt_global_mlp_params *p, const mlp_data *d,
-                            const double *calib_fc, const double *fc, double *lower,
-                            double *upper)
+/* Write the absolute errors of the forecasts fc [n_series, horizon] of held-out block
+ * `block` into errors [horizon, n_series]. Block 0 is the second-last horizon of every
+ * series and block 1 the last. Each error is divided by the series' MASE scale over
+ * the values before the block. */
+static void block_errors(const cdnopt_global_mlp_params *p, const mlp_data *d, size_t block,
+                         const double *fc, double *errors)
 {
     size_t h = (size_t)p->horizon;
-    size_t period = (size_t)p->period;
+    for (size_t i = 0; i < d->n_series; i++) {
+        size_t origin = d->length[i] - (2 - block) * h;
+        double scale = cdnopt__global_mlp_scale(d->values[i], origin, (size_t)p->period);
+        for (size_t k = 0; k < h; k++)
+            errors[k * d->n_series + i] = fabs(d->values[i][origin + k] - fc[i * h + k]) / scale;
+    }
+}
+
+int cdnopt__global_mlp_calibrate(const cdnopt_global_mlp_params *p, const mlp_data *d,
+                                 const double *held_out_fc, const double *fc, double *lower,
+                                 double *upper)
+{
+    size_t h = (size_t)p->horizon;
+    size_t n = d->n_series;
     size_t reach = (size_t)p->calib_steps_pooled;
-    double *errors = cdnopt_malloc(d->n_series * h * sizeof *errors);
-    double *pool = cdnopt_malloc(d->n_series * h * sizeof *pool);
+    double *errors = cdnopt_malloc(2 * n * h * sizeof *errors);
+    double *pool = cdnopt_malloc(2 * n * h * sizeof *pool);
     if (errors == NULL || pool == NULL) {
         cdnopt_free(errors);
         cdnopt_free(pool);
         return CDNOPT_ENOMEM;
     }
-    for (size_t i = 0; i < d->n_series; i++) {
-        size_t fit_n = d->length[i] - h;
-        double scale = cdnopt__global_mlp_scale(d->values[i], fit_n, period);
-        for (size_t k = 0; k < h; k++) {
-            double error = d->values[i][fit_n + k] - calib_fc[i * h + k];
-            errors[k * d->n_series + i] = error / scale;
-        }
-    }
+    for (size_t block = 0; block < 2; block++)
+        block_errors(p, d, block, held_out_fc + block * n * h, errors + block * n * h);
 
     for (size_t k = 0; k < h; k++) {
         size_t first = k > reach ? k - reach : 0;
         size_t end = k + reach + 1 < h ? k + reach + 1 : h;
-        size_t n_pool = (end - first) * d->n_series;
-        memcpy(pool, errors + first * d->n_series, n_pool * sizeof *pool);
-        double q_low = cdnopt__quantile_select(pool, n_pool, 0.5 - 0.5 * p->level);
-        double q_high = cdnopt__quantile_select(pool, n_pool, 0.5 + 0.5 * p->level);
-        for (size_t i = 0; i < d->n_series; i++) {
-            double scale = cdnopt__global_mlp_scale(d->values[i], d->length[i], period);
-            lower[i * h + k] = fc[i * h + k] + q_low * scale;
-            upper[i * h + k] = fc[i * h + k] + q_high * scale;
+        size_t n_block = (end - first) * n;
+        for (size_t block = 0; block < 2; block++)
+            memcpy(pool + block * n_block, errors + block * n * h + first * n,
+                   n_block * sizeof *pool);
+        double half_width = cdnopt__quantile_select(pool, 2 * n_block, p->level);
+        for (size_t i = 0; i < n; i++) {
+            double scale = cdnopt__global_mlp_scale(d->values[i], d->length[i],
+                                                    (size_t)p->period);
+            lower[i * h + k] = fc[i * h + k] - half_width * scale;
+            upper[i * h + k] = fc[i * h + k] + half_width * scale;
         }
     }
     cdnopt_free(errors);
@@ -594,15 +607,16 @@ static int run_ensemble(const cdnopt_global_mlp_params *p, const mlp_data *d, cd
                         void *user, double *mean, double *lower, double *upper, char *err)
 {
     size_t n = d->n_series * (size_t)p->horizon;
+    size_t n_held_out = 2 * n;
     size_t n_members = (size_t)p->members;
-    double *calib_all = cdnopt_malloc(n_members * n * sizeof *calib_all);
+    double *held_out_all = cdnopt_malloc(n_members * n_held_out * sizeof *held_out_all);
     double *fc_all = cdnopt_malloc(n_members * n * sizeof *fc_all);
-    double *calib_median = cdnopt_malloc(n * sizeof *calib_median);
+    double *held_out_median = cdnopt_malloc(n_held_out * sizeof *held_out_median);
     int rc = CDNOPT_OK;
-    if (calib_all == NULL || fc_all == NULL || calib_median == NULL)
+    if (held_out_all == NULL || fc_all == NULL || held_out_median == NULL)
         rc = CDNOPT_ENOMEM;
     for (size_t j = 0; j < n_members && rc == CDNOPT_OK; j++) {
-        rc = run_member(p, d, (int)j, cb, user, calib_all + j * n, fc_all + j * n);
+        rc = run_member(p, d, (int)j, cb, user, held_out_all + j * n_held_out, fc_all + j * n);
         if (rc == CDNOPT_EINVAL)
             cdnopt_fail(err, rc, "no series is long enough to train on");
         else if (rc != CDNOPT_OK)
@@ -610,14 +624,14 @@ static int run_ensemble(const cdnopt_global_mlp_params *p, const mlp_data *d, cd
                         cdnopt_strerror(rc));
     }
     if (rc == CDNOPT_OK)
-        rc = median_of_members(calib_all, n_members, n, calib_median);
+        rc = median_of_members(held_out_all, n_members, n_held_out, held_out_median);
     if (rc == CDNOPT_OK)
         rc = median_of_members(fc_all, n_members, n, mean);
     if (rc == CDNOPT_OK)
-        rc = calibrate_bounds(p, d, calib_median, mean, lower, upper);
-    cdnopt_free(calib_all);
+        rc = cdnopt__global_mlp_calibrate(p, d, held_out_median, mean, lower, upper);
+    cdnopt_free(held_out_all);
     cdnopt_free(fc_all);
-    cdnopt_free(calib_median);
+    cdnopt_free(held_out_median);
     return rc;
 }
 

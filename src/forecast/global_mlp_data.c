@@ -19,7 +19,7 @@ cdnopt_global_mlp_params cdnopt_global_mlp_params_default(void)
         .n_hidden_layers = 2,
         .members = 12,
         .epochs = 80,
-        .windows_per_epoch = 16384,
+        .windows_per_epoch = 65536,
         .batch = 256,
         .patience = 8,
         .lr = 1e-3f,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The global MLP: its per-window level, seasonal base, losses and normalised example
- * on hand-computed cases, and a whole run on exactly periodic series, where the
- * network must keep the seasonal naive forecast it starts from.
+ * The global MLP: its per-window level, seasonal base, losses, normalised example and
+ * calibrated bounds on hand-computed cases, and a whole run on exactly periodic
+ * series, where the network must keep the seasonal naive forecast it starts from.
  */
 #include "cdnopt/core.h"
 #include "cdnopt/global_mlp.h"
@@ -153,6 +153,58 @@ static void mlp_scale_hand_case(void **state)
     assert_near(cdnopt__global_mlp_scale(flat, 3, 1), 5.0, 1e-12);
 }
 
+/*
+ * Two series of 6 values, horizon 2 and period 1, so the held-out blocks start at
+ * steps 2 and 4. Series A = 1, 2, 4, 7, 11, 16 has MASE scale 1 before block 0, 2
+ * before block 1 and 3 over all values. Series B = 0, 2, ..., 10 has scale 2 throughout.
+ * Scaled absolute errors: A block 0 |4 - 3| / 1 = 1 and 0, A block 1 0 and
+ * |16 - 10| / 2 = 3, B block 0 |4 - 0| / 2 = 2 and 0, B block 1 0 and |10 - 2| / 2 = 4.
+ */
+static void mlp_calibrate_hand_case(void **state)
+{
+    (void)state;
+    const double a[] = {1.0, 2.0, 4.0, 7.0, 11.0, 16.0};
+    const double b[] = {0.0, 2.0, 4.0, 6.0, 8.0, 10.0};
+    const double *values[] = {a, b};
+    const size_t length[] = {6, 6};
+    mlp_data d = {.n_series = 2, .values = values, .length = length, .fit_end_offset = 4};
+    const double held_out_fc[] = {3.0, 7.0, 0.0, 6.0, /* block 0: A, then B */
+                                  11.0, 10.0, 8.0, 2.0}; /* block 1 */
+    const double fc[] = {10.0, 20.0, 30.0, 40.0};
+    double lower[4], upper[4];
+    cdnopt_global_mlp_params p = cdnopt_global_mlp_params_default();
+    p.horizon = 2;
+    p.period = 1;
+    p.calib_steps_pooled = 0;
+    p.level = 0.5;
+    assert_int_equal(cdnopt__global_mlp_calibrate(&p, &d, held_out_fc, fc, lower, upper),
+                     CDNOPT_OK);
+
+    /* Step 0 pools 1, 0, 2, 0: the median is 0.5. Step 1 pools 0, 3, 0, 4: 1.5.
+     * The half-widths scale by each series' scale over all values, 3 for A, 2 for B. */
+    const double expected_lower[] = {10.0 - 1.5, 20.0 - 4.5, 30.0 - 1.0, 40.0 - 3.0};
+    const double expected_upper[] = {10.0 + 1.5, 20.0 + 4.5, 30.0 + 1.0, 40.0 + 3.0};
+    for (size_t j = 0; j < 4; j++) {
+        assert_near(lower[j], expected_lower[j], 1e-12);
+        assert_near(upper[j], expected_upper[j], 1e-12);
+    }
+
+    /* The 0.75 quantile of step 0 lies a quarter of the way from 1 to 2. */
+    p.level = 0.75;
+    assert_int_equal(cdnopt__global_mlp_calibrate(&p, &d, held_out_fc, fc, lower, upper),
+                     CDNOPT_OK);
+    assert_near(upper[0], 10.0 + 1.25 * 3.0, 1e-12);
+    assert_near(lower[2], 30.0 - 1.25 * 2.0, 1e-12);
+
+    /* Pooling one step on either side puts all 8 errors in both steps: 0.5 each. */
+    p.level = 0.5;
+    p.calib_steps_pooled = 1;
+    assert_int_equal(cdnopt__global_mlp_calibrate(&p, &d, held_out_fc, fc, lower, upper),
+                     CDNOPT_OK);
+    assert_near(lower[1], 20.0 - 0.5 * 3.0, 1e-12);
+    assert_near(upper[3], 40.0 + 0.5 * 2.0, 1e-12);
+}
+
 /* A set of n_series series with a period of 4 steps at different scales, each step
  * growing by the factor growth. */
 static cdnopt_m4_set *growing_set(size_t n_series, size_t n, double growth)
@@ -279,6 +331,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(mlp_smape_gradient_matches_difference),
     cmocka_unit_test(mlp_example_hand_case),
     cmocka_unit_test(mlp_scale_hand_case),
+    cmocka_unit_test(mlp_calibrate_hand_case),
     cmocka_unit_test(mlp_periodic_keeps_seasonal_naive),
     cmocka_unit_test(mlp_growth_beats_seasonal_naive),
     cmocka_unit_test(mlp_rejects_short_series),
