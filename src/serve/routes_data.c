@@ -333,18 +333,43 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
     cdnopt_free(list.gbps);
 }
 
+/* Read the time range [from, to) of a GET or DELETE; false after setting an error response.
+ * A delete needs both bounds, so that a bare DELETE removes nothing. */
+static bool parse_range(serve_request *req, bool required, int64_t *from, int64_t *to)
+{
+    const char *keys[2] = {"from", "to"};
+    int64_t *values[2] = {from, to};
+    for (size_t i = 0; i < 2; i++) {
+        const char *text = serve_query(req, keys[i]);
+        if (text == NULL && required) {
+            serve_respond_error(req, 400, "missing_query", keys[i],
+                                "query parameter '%s' is missing; DELETE /api/v1/samples deletes "
+                                "the samples with from <= timestamp < to and needs both",
+                                keys[i]);
+            return false;
+        }
+        if (text != NULL && !serve_parse_time(text, values[i])) {
+            serve_respond_error(req, 400, "invalid_query", keys[i],
+                                "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"",
+                                keys[i], text);
+            return false;
+        }
+    }
+    if (*from >= *to) {
+        serve_respond_error(req, 400, "invalid_query", "to",
+                            "query parameter 'to' must be after 'from'; the range is from <= "
+                            "timestamp < to");
+        return false;
+    }
+    return true;
+}
+
 static void get_samples(struct cdnopt_server *server, serve_request *req)
 {
     int64_t from = INT64_MIN;
     int64_t to = INT64_MAX;
-    const char *from_text = serve_query(req, "from");
-    const char *to_text = serve_query(req, "to");
-    if ((from_text != NULL && !serve_parse_time(from_text, &from)) ||
-        (to_text != NULL && !serve_parse_time(to_text, &to))) {
-        serve_respond_error(req, 400, "invalid_query", from_text != NULL ? "from" : "to",
-                            "query parameters 'from' and 'to' take \"YYYY-MM-DD HH:MM:SS\"");
+    if (!parse_range(req, false, &from, &to))
         return;
-    }
 
     int64_t *t = NULL;
     double *gbps = NULL;
@@ -367,42 +392,13 @@ static void get_samples(struct cdnopt_server *server, serve_request *req)
     serve_respond_json(req, 200, json_pack("{s:o, s:o}", "timestamps", times, "gbps", values));
 }
 
-/* Read the required time-range query of a delete; false after setting an error response. */
-static bool delete_range(serve_request *req, int64_t *from, int64_t *to)
-{
-    const char *keys[2] = {"from", "to"};
-    int64_t *values[2] = {from, to};
-    for (size_t i = 0; i < 2; i++) {
-        const char *text = serve_query(req, keys[i]);
-        if (text == NULL) {
-            serve_respond_error(req, 400, "missing_query", keys[i],
-                                "query parameter '%s' is missing; DELETE /api/v1/samples deletes "
-                                "the samples with from <= timestamp < to and needs both",
-                                keys[i]);
-            return false;
-        }
-        if (!serve_parse_time(text, values[i])) {
-            serve_respond_error(req, 400, "invalid_query", keys[i],
-                                "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"",
-                                keys[i], text);
-            return false;
-        }
-    }
-    if (*from >= *to) {
-        serve_respond_error(req, 400, "invalid_query", "to",
-                            "query parameter 'to' must be after 'from'; the range is from <= "
-                            "timestamp < to");
-        return false;
-    }
-    return true;
-}
-
 /* Delete the samples in [from, to), for example one posted with a wrong date, and keep
  * every other sample. */
 static void delete_samples(struct cdnopt_server *server, serve_request *req)
 {
-    int64_t from = 0, to = 0;
-    if (!delete_range(req, &from, &to))
+    int64_t from = INT64_MIN;
+    int64_t to = INT64_MAX;
+    if (!parse_range(req, true, &from, &to))
         return;
 
     size_t deleted = 0;

@@ -430,6 +430,13 @@ static void bad_requests_rejected(void **state)
 
     expect_error(http_post_json(f.port, path, "{}", NULL), 401, "unauthorized",
                  "missing Authorization header");
+    expect_error(http_request(f.port, "DELETE",
+                              "/api/v1/samples?from=2004-12-14%2000:00:00&to=2004-12-15%2000:00:00",
+                              NULL, NULL, 0),
+                 401, "unauthorized", "missing Authorization header");
+    r = http_request(f.port, "PUT", "/api/v1/samples", NULL, NULL, 0);
+    assert_string_equal(http_header(&r, "Allow", allow, sizeof allow), "GET, POST, DELETE");
+    expect_error(r, 405, "method_not_allowed", "PUT is not allowed");
     expect_error(http_post_json(f.port, path, "{}", "wrong-token"), 401, "unauthorized",
                  "invalid bearer token");
     expect_error(http_request(f.port, "POST", path,
@@ -475,6 +482,10 @@ static void samples_csv_and_json(void **state)
     assert_float_equal(json_number_value(json_array_get(values, 1)), 12.25, 0);
     json_decref(root);
     http_response_free(&r);
+    http_response bad_to = http_request(
+        f.port, "GET", "/api/v1/samples?from=2004-12-14%2000:05:00&to=soon", NULL, NULL, 0);
+    cdnopt_assert_contains(bad_to.body, "\"field\":\"to\"");
+    expect_error(bad_to, 400, "invalid_query", "query parameter 'to' is 'soon'");
 
     const char *bad = "timestamp,gbps\n2004-12-14 00:00:00,1\n2004-12-14 00:05,x\n";
     expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", bad,
@@ -618,9 +629,9 @@ static void samples_future_rejected_and_deleted(void **state)
     http_response_free(&r);
 
     /* 36 years after the clock, in JSON and in CSV. */
-    r = http_post_json(
-        f.port, path,
-        "{\"samples\":[{\"timestamp\":\"2040-12-14 00:05:00\",\"gbps\":512.3}]}", NULL);
+    r = http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2040-12-14 00:05:00\",\"gbps\":512.3}]}",
+                       NULL);
     cdnopt_assert_contains(r.body, "\"field\":\"samples[0].timestamp\"");
     expect_error(r, 422, "invalid_value",
                  "samples[0].timestamp is 2040-12-14 00:05:00, more than 30 days after the "
@@ -631,9 +642,9 @@ static void samples_future_rejected_and_deleted(void **state)
     expect_error(r, 422, "invalid_value", "CSV line 2 timestamp is 2040-12-14 00:05:00");
 
     /* Ten days ahead is accepted, and it leaves a gap in the grid. */
-    r = http_post_json(
-        f.port, path,
-        "{\"samples\":[{\"timestamp\":\"2004-12-24 00:00:00\",\"gbps\":512.3}]}", NULL);
+    r = http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"2004-12-24 00:00:00\",\"gbps\":512.3}]}",
+                       NULL);
     assert_int_equal(r.status, 201);
     http_response_free(&r);
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
@@ -642,9 +653,9 @@ static void samples_future_rejected_and_deleted(void **state)
                  "samples, or delete wrong ones with DELETE /api/v1/samples");
 
     /* Both bounds are required, and from must come before to. */
-    expect_error(http_request(f.port, "DELETE", "/api/v1/samples?from=2004-12-15%2000:00:00",
-                              NULL, NULL, 0),
-                 400, "missing_query", "query parameter 'to' is missing");
+    expect_error(
+        http_request(f.port, "DELETE", "/api/v1/samples?from=2004-12-15%2000:00:00", NULL, NULL, 0),
+        400, "missing_query", "query parameter 'to' is missing");
     expect_error(http_request(f.port, "DELETE",
                               "/api/v1/samples?from=2004-12-15%2000:00:00&to=2004-13-15", NULL,
                               NULL, 0),
@@ -844,7 +855,8 @@ static void json_reals_shortest(void **state)
     json_t *value = json_pack("{s:s, s:[f, f, i, f]}", "k\"1.50", "x 1.5 \" 2.0", "v", 565.4,
                               98884.0, 3, -1.25e-7);
     char *dumped = serve_json_dumps(value);
-    assert_string_equal(dumped, "{\"k\\\"1.50\":\"x 1.5 \\\" 2.0\",\"v\":[565.4,98884,3,-1.25e-07]}");
+    assert_string_equal(dumped,
+                        "{\"k\\\"1.50\":\"x 1.5 \\\" 2.0\",\"v\":[565.4,98884,3,-1.25e-07]}");
     cdnopt_free(dumped);
     json_decref(value);
 }
