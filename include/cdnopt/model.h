@@ -270,6 +270,19 @@ const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m);
 /** Return the step of the series the model works on, in seconds. */
 int64_t cdnopt_model_step_s(const cdnopt_model *m);
 
+/* Longest unit name a model records, with its NUL ("bytes-per-interval" and room). */
+#define CDNOPT_MODEL_UNIT_MAX 32
+
+/**
+ * Record the unit of the training data (a cdnopt_unit_name() string), which
+ * cdnopt_model_save stores, so that a forecast on data read in another unit can be
+ * refused. A name of CDNOPT_MODEL_UNIT_MAX bytes or more is CDNOPT_EINVAL.
+ */
+int cdnopt_model_set_unit(cdnopt_model *m, const char *unit);
+
+/** The unit recorded at training, or "" for a model saved before models kept one. */
+const char *cdnopt_model_unit(const cdnopt_model *m);
+
 /**
  * Return the minimum number of observed samples before a forecast start: one
  * input window, plus one day less one step when the model has a seasonal lag.

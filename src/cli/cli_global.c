@@ -164,10 +164,13 @@ static int global_params(const cdnopt_cli_global_opts *g, const cdnopt_cli_train
     return CDNOPT_OK;
 }
 
-static int save_all(const cdnopt_model *m, const cdnopt_global_params *gp,
-                    const cdnopt_calibration *cal, const char *out_path, char *err)
+static int save_all(cdnopt_model *m, const cdnopt_global_params *gp,
+                    const cdnopt_calibration *cal, const cdnopt_cli_data_opts *d,
+                    const char *out_path, char *err)
 {
-    int rc = cdnopt_model_save(m, out_path, err);
+    int rc = cdnopt_cli_model_unit_set(m, d, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_model_save(m, out_path, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_pipeline_calibration_save(cal, out_path, err);
     if (rc == CDNOPT_OK)
@@ -198,7 +201,7 @@ int cdnopt_cli_global_train(const cdnopt_cli_global_opts *g, const cdnopt_cli_da
                         cdnopt_clock_s() - t0, cal.n_origins, cal.coverage_raw,
                         cal.coverage_calibrated);
     if (rc == CDNOPT_OK)
-        rc = save_all(m, &gp, &cal, out_path, err);
+        rc = save_all(m, &gp, &cal, d, out_path, err);
     if (rc == CDNOPT_OK)
         CDNOPT_LOG_INFO(GLOBAL_LOG, "saved model=%s", out_path);
 

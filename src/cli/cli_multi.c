@@ -140,9 +140,12 @@ static int evaluate_rows(const char *name, size_t index, const cdnopt_series *s,
     return rc;
 }
 
-static int load_model(evaluate_ctx *ctx, const char *path, char *err)
+static int load_model(evaluate_ctx *ctx, const char *path, const cdnopt_cli_data_opts *d,
+                      char *err)
 {
     int rc = cdnopt_model_load(path, &ctx->model, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_unit_check(ctx->model, path, d, err);
     if (rc != CDNOPT_OK)
         return rc;
     rc = cdnopt_pipeline_calibration_load(path, &ctx->cal, err);
@@ -159,7 +162,7 @@ int cdnopt_cli_evaluate_dir(const char *dir, const cdnopt_cli_data_opts *d,
                             char *err)
 {
     evaluate_ctx ctx = {.a = a};
-    int rc = a->model_path != NULL ? load_model(&ctx, a->model_path, err) : CDNOPT_OK;
+    int rc = a->model_path != NULL ? load_model(&ctx, a->model_path, d, err) : CDNOPT_OK;
     if (rc == CDNOPT_OK)
         rc = cdnopt_cli_series_dir_run(dir, d,
                                        "series,method,mae,rmse,smape,mase,coverage_raw,"

@@ -95,6 +95,47 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
     return CDNOPT_OK;
 }
 
+int cdnopt_cli_model_unit_set(cdnopt_model *m, const cdnopt_cli_data_opts *d, char *err)
+{
+    enum cdnopt_unit unit;
+    char reason[CDNOPT_ERRMSG_MAX];
+    if (cdnopt_unit_parse(d->unit, &unit, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
+    return cdnopt_model_set_unit(m, cdnopt_unit_name(unit));
+}
+
+int cdnopt_cli_model_step_check(const cdnopt_model *m, const char *model_path,
+                                const cdnopt_series *s, const char *data_path, char *err)
+{
+    int64_t step_s = cdnopt_model_step_s(m);
+    if (step_s == s->step_s)
+        return CDNOPT_OK;
+    char model_step[32], data_step[32];
+    cdnopt_duration_format(step_s, model_step, sizeof model_step);
+    cdnopt_duration_format(s->step_s, data_step, sizeof data_step);
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s has a step of %s but model %s was trained on a step of %s; "
+                       "resample the data or train a model on it",
+                       data_path, data_step, model_path, model_step);
+}
+
+int cdnopt_cli_model_unit_check(const cdnopt_model *m, const char *model_path,
+                                const cdnopt_cli_data_opts *d, char *err)
+{
+    enum cdnopt_unit unit;
+    char reason[CDNOPT_ERRMSG_MAX];
+    if (cdnopt_unit_parse(d->unit, &unit, reason) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
+    const char *trained = cdnopt_model_unit(m);
+    if (trained[0] == '\0' || strcmp(trained, cdnopt_unit_name(unit)) == 0)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "model %s was trained on data in %s, but --unit reads %s as %s; pass "
+                       "--unit %s, or train a model on data in %s",
+                       model_path, trained, d->data != NULL ? d->data : "the data",
+                       cdnopt_unit_name(unit), trained, cdnopt_unit_name(unit));
+}
+
 cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
 {
     cdnopt_model_params p = cdnopt_model_params_default();

@@ -77,6 +77,27 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
  */
 int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err);
 
+/**
+ * Record the unit of --unit in a model about to be saved, so that forecasts on data
+ * read in another unit are refused. CDNOPT_EINVAL for a bad --unit.
+ */
+int cdnopt_cli_model_unit_set(cdnopt_model *m, const cdnopt_cli_data_opts *d, char *err);
+
+/**
+ * Check that series s (read from data_path) has the step the model was trained on.
+ * CDNOPT_EINVAL with a message naming both steps and the fix.
+ */
+int cdnopt_cli_model_step_check(const cdnopt_model *m, const char *model_path,
+                                const cdnopt_series *s, const char *data_path, char *err);
+
+/**
+ * Check that --unit is the unit the model was trained on. A model that recorded no
+ * unit (saved before models kept one) passes. CDNOPT_EINVAL with a message naming
+ * the model, both units and the fix.
+ */
+int cdnopt_cli_model_unit_check(const cdnopt_model *m, const char *model_path,
+                                const cdnopt_cli_data_opts *d, char *err);
+
 /** Values of the training flags. */
 typedef struct cdnopt_cli_train_opts {
     const char *arch;   /* "residual-lstm" or "transformer" */

@@ -109,13 +109,18 @@ typedef struct evaluate_args {
 } evaluate_args;
 
 /* Evaluate with a saved model and its stored calibration (if it has one). */
-static int evaluate_saved(const char *path, const cdnopt_series *s, const cdnopt_eval_params *p,
+static int evaluate_saved(const char *path, const cdnopt_cli_data_opts *data,
+                          const cdnopt_series *s, const cdnopt_eval_params *p,
                           cdnopt_eval_report *r, char *err)
 {
     cdnopt_model *m = NULL;
     int rc = cdnopt_model_load(path, &m, err);
-    if (rc != CDNOPT_OK)
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_unit_check(m, path, data, err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_model_free(m);
         return rc;
+    }
 
     cdnopt_calibration cal;
     int cal_rc = cdnopt_pipeline_calibration_load(path, &cal, err);
@@ -154,7 +159,7 @@ static int run_evaluation(const evaluate_args *a, const cdnopt_cli_data_opts *da
         if (rc == CDNOPT_OK)
             rc = cdnopt_pipeline_evaluate(s, NULL, NULL, &p, &r, err);
     } else {
-        rc = evaluate_saved(a->model_path, s, &p, &r, err);
+        rc = evaluate_saved(a->model_path, data, s, &p, &r, err);
     }
 
     if (rc == CDNOPT_OK && a->json)

@@ -44,21 +44,6 @@ static int load_calibration(const char *path, cdnopt_calibration *cal, bool *hav
     return rc;
 }
 
-static int check_step(const cdnopt_model *m, const cdnopt_series *s, const char *model_path,
-                      const char *data_path, char *err)
-{
-    int64_t step_s = cdnopt_model_step_s(m);
-    if (step_s == s->step_s)
-        return CDNOPT_OK;
-    char model_step[32], data_step[32];
-    cdnopt_duration_format(step_s, model_step, sizeof model_step);
-    cdnopt_duration_format(s->step_s, data_step, sizeof data_step);
-    return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "%s has a step of %s but model %s was trained on a step of %s; "
-                       "resample the data or train a model on it",
-                       data_path, data_step, model_path, model_step);
-}
-
 /* Fail early, naming the file, when the data is shorter than one model window. */
 static int check_history(const cdnopt_model *m, const cdnopt_series *s, const char *model_path,
                          const char *data_path, char *err)
@@ -124,7 +109,7 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
     cdnopt_series *s = NULL;
     int rc = cdnopt_cli_read_series(data, &s, err);
     if (rc == CDNOPT_OK)
-        rc = check_step(m, s, a->model_path, data->data, err);
+        rc = cdnopt_cli_model_step_check(m, a->model_path, s, data->data, err);
     if (rc == CDNOPT_OK)
         rc = check_history(m, s, a->model_path, data->data, err);
     if (rc == CDNOPT_OK)
@@ -209,6 +194,8 @@ int cdnopt_cmd_forecast(int argc, char **argv)
     cdnopt_calibration cal;
     bool have_cal = false;
     int rc = cdnopt_model_load(a.model_path, &m, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_unit_check(m, a.model_path, &data, err);
     if (rc == CDNOPT_OK)
         rc = load_calibration(a.model_path, &cal, &have_cal, err);
     cdnopt_global_params gp = cdnopt_global_params_default();

@@ -267,6 +267,20 @@ static int report_risk(const plan_flags *flags, const plan_inputs *in,
 }
 
 /*
+ * The model must work on the history's step and unit: on another step the forecast
+ * would leave it out, and in another unit it would read the history at the wrong
+ * scale, both without an error.
+ */
+static int check_model_fits(const plan_flags *flags, const cdnopt_model *model,
+                            const cdnopt_series *history, char *err)
+{
+    int rc = cdnopt_cli_model_step_check(model, flags->model, history, flags->history, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_unit_check(model, flags->model, &flags->read, err);
+    return rc;
+}
+
+/*
  * With --history: load the --model, choose the method under --plan-on auto, and
  * replace the history in `in` by the forecast line to plan on. chosen receives the
  * flags with the chosen --plan-on, and *backtested is true when report was filled.
@@ -278,6 +292,8 @@ static int forecast_from_history(const plan_flags *flags, const cdnopt_plan_para
 {
     cdnopt_model *model = NULL;
     int rc = flags->model != NULL ? cdnopt_model_load(flags->model, &model, err) : 0;
+    if (rc == 0 && model != NULL)
+        rc = check_model_fits(flags, model, in->baseline, err);
     if (rc == 0 && strcmp(flags->plan_on, "auto") == 0) {
         rc = choose_by_backtest(flags, model, in, params, chosen, report, err);
         *backtested = rc == 0 && strcmp(chosen->plan_on, "critical") != 0;

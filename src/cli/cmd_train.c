@@ -37,8 +37,9 @@ static void log_calibration(const cdnopt_calibration *cal)
                     cal->coverage_calibrated, cal->factor[0], cal->factor[cal->horizon - 1]);
 }
 
-static int train_and_save(const cdnopt_series *s, const cdnopt_cli_train_opts *t,
-                          const cdnopt_cli_checkpoint_opts *ck, const char *out_path, char *err)
+static int train_and_save(const cdnopt_series *s, const cdnopt_cli_data_opts *data,
+                          const cdnopt_cli_train_opts *t, const cdnopt_cli_checkpoint_opts *ck,
+                          const char *out_path, char *err)
 {
     cdnopt_model_params mp;
     int rc = cdnopt_cli_model_params(t, s->step_s, &mp, err);
@@ -56,7 +57,9 @@ static int train_and_save(const cdnopt_series *s, const cdnopt_cli_train_opts *t
     log_calibration(&cal);
 
     /* The calibration group goes into the file the model save has just written. */
-    rc = cdnopt_model_save(m, out_path, err);
+    rc = cdnopt_cli_model_unit_set(m, data, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_model_save(m, out_path, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_pipeline_calibration_save(&cal, out_path, err);
     if (rc == CDNOPT_OK)
@@ -112,7 +115,7 @@ int cdnopt_cmd_train(int argc, char **argv)
     cdnopt_series *s = NULL;
     int rc = cdnopt_cli_read_series(&data, &s, err);
     if (rc == CDNOPT_OK)
-        rc = train_and_save(s, &train, &ck, out_path, err);
+        rc = train_and_save(s, &data, &train, &ck, out_path, err);
     cdnopt_series_free(s);
     if (rc != CDNOPT_OK)
         return cdnopt_cli_report_error("train", rc, err);

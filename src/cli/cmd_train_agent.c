@@ -43,8 +43,8 @@ static const char description[] =
     "With --model (a file written by cdnopt train), the agent observes the model's point\n"
     "forecast of each window, made from the history before its first day, in place of\n"
     "the window's traffic; rewards and validation figures stay on the actual traffic.\n"
-    "Days with less history before them than the model needs are not drawn. Read\n"
-    "--history with the --unit the model was trained with.\n"
+    "Days with less history before them than the model needs are not drawn. --history\n"
+    "is then read in the unit the model was trained on, unless --unit names another.\n"
     "Under mpirun the --workers episodes of each round are shared over the ranks, rank 0\n"
     "learns from all of them and sends the weights back; the agent is the same as in one\n"
     "process with the same --seed and --workers.";
@@ -481,9 +481,11 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
                           .demo_episodes = 200, .demo_expert = "onestep", .demo_margin = 0.05,
                           .val_days = 3};
     /* --history is read with the same repair flags as --data elsewhere. Its unit does
-     * not matter, because each window is rescaled, so values are kept as written. */
+     * not matter, because each window is rescaled, so values are kept as written;
+     * with --model it is the model's own unit unless --unit says otherwise. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
-    data.unit = "raw";
+    const char *unit_unset = "raw";
+    data.unit = unit_unset;
     cdnopt_cli_option opts[] = {
         {"--history", CDNOPT_CLI_STRING, &o.history, 0, 0, "FILE",
          "CSV of past traffic (time, value; any unit, each window is rescaled)", true, false},
@@ -551,6 +553,11 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     cdnopt_series *history = NULL;
     cdnopt_model *model = NULL;
     rc = o.model ? cdnopt_model_load(o.model, &model, err) : CDNOPT_OK;
+    if (rc == CDNOPT_OK && model != NULL && data.unit == unit_unset &&
+        cdnopt_model_unit(model)[0] != '\0')
+        data.unit = cdnopt_model_unit(model);
+    if (rc == CDNOPT_OK && model != NULL)
+        rc = cdnopt_cli_model_unit_check(model, o.model, &data, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_cli_read_series(&data, &history, err);
     if (rc == CDNOPT_OK)

@@ -40,6 +40,7 @@ struct cdnopt_model {
     int n_features;         /* input channels per step */
     int n_out;              /* head outputs: 1 for the recursive head, horizon for direct */
 
+    char unit[CDNOPT_MODEL_UNIT_MAX]; /* unit of the training data, "" when unknown */
     double scale_min;       /* min-max scaler fitted on the training span, series units */
     double scale_max;
 

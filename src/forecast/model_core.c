@@ -227,6 +227,16 @@ const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m) { retu
 
 int64_t cdnopt_model_step_s(const cdnopt_model *m) { return m->step_s; }
 
+int cdnopt_model_set_unit(cdnopt_model *m, const char *unit)
+{
+    if (strlen(unit) >= sizeof m->unit)
+        return CDNOPT_EINVAL;
+    strcpy(m->unit, unit);
+    return CDNOPT_OK;
+}
+
+const char *cdnopt_model_unit(const cdnopt_model *m) { return m->unit; }
+
 size_t cdnopt_model_history_min(const cdnopt_model *m) { return cdnopt__model_first_target(m); }
 
 void cdnopt_model_training_range(const cdnopt_model *m, double *min, double *max)

@@ -60,6 +60,8 @@ static herr_t write_root_attrs(hid_t file, const cdnopt_model *m)
     rc |= cdnopt_h5_put_i64(file, "head", p->head);
     rc |= cdnopt_h5_put_i64(file, "horizon", p->horizon);
     rc |= cdnopt_h5_put_i64(file, "head_base", p->base);
+    if (m->unit[0] != '\0')
+        rc |= cdnopt_h5_put_text(file, "unit", m->unit);
     return rc < 0 ? -1 : 0;
 }
 
@@ -557,6 +559,23 @@ static int read_weights(const reader *r, cdnopt_model *m)
     return CDNOPT_OK;
 }
 
+/* The unit of the training data; files written before models kept one have none. */
+static int read_unit(const reader *r, cdnopt_model *m)
+{
+    htri_t exists = H5Aexists(r->file, "unit");
+    if (exists < 0)
+        return damaged(r, "root attribute ", "unit");
+    if (exists == 0)
+        return CDNOPT_OK;
+    char unit[256];
+    int rc = read_string(r, "unit", unit, sizeof unit);
+    if (rc == CDNOPT_OK && cdnopt_model_set_unit(m, unit) != CDNOPT_OK)
+        rc = cdnopt_fail(r->err, CDNOPT_EPARSE,
+                         "model file '%s': root attribute 'unit' ('%s') is too long for a unit "
+                         "name", r->path, unit);
+    return rc;
+}
+
 /* Build the model from an open, format-checked file. */
 static int read_model(const reader *r, cdnopt_model **out)
 {
@@ -583,6 +602,8 @@ static int read_model(const reader *r, cdnopt_model **out)
     }
 
     rc = read_meta_groups(r, m);
+    if (rc == CDNOPT_OK)
+        rc = read_unit(r, m);
     if (rc == CDNOPT_OK)
         rc = read_weights(r, m);
     if (rc != CDNOPT_OK) {

@@ -30,6 +30,18 @@ int serve_forecaster_open(const char *path, serve_forecaster **out, char *err)
         return rc;
     }
 
+    /* Samples arrive in Gbit/s, so a model trained on another unit would forecast
+     * at the wrong scale. A model that recorded no unit is taken as it is. */
+    const char *unit = cdnopt_model_unit(f->model);
+    if (unit[0] != '\0' && strcmp(unit, "gbit/s") != 0) {
+        cdnopt_model_free(f->model);
+        cdnopt_free(f);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: model %s was trained on data in %s, but the service takes "
+                           "samples in gbit/s; train the model on Gbit/s data for serve",
+                           path, unit);
+    }
+
     /* A model without a /calibration group still forecasts, with raw intervals. */
     char cal_err[CDNOPT_ERRMSG_MAX] = "";
     rc = cdnopt_pipeline_calibration_load(path, &f->cal, cal_err);

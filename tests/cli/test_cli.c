@@ -306,15 +306,48 @@ static void train_forecast_evaluate(void **state)
     assert_null(strstr(r.err, "far outside the range"));
     assert_int_equal(count_lines(first), 25);
 
-    /* The same file read as Mbit/s is a thousand times lower than in training: the
-     * forecast still runs, with a warning that names --unit. */
+    /* The model records the unit it was trained on, so the same file read as Mbit/s
+     * (values a thousand times lower) is refused with both units and the fix. */
     snprintf(args, sizeof args,
              "forecast --model '%s/m.h5' --data '%s' --unit mbit/s --samples 20 --out '%s/fu.csv'",
              dir, csv, dir);
     run_cdnopt(dir, args, &r);
-    assert_int_equal(r.status, 0);
-    cdnopt_assert_contains(r.err, "far outside the range");
-    cdnopt_assert_contains(r.err, "check that --unit is the one used in training");
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "m.h5 was trained on data in gbit/s, but --unit reads");
+    cdnopt_assert_contains(r.err, "as mbit/s; pass --unit gbit/s");
+    snprintf(args, sizeof args,
+             "evaluate --data '%s' --unit mbit/s --test-days 2 --model '%s/m.h5' --samples 10",
+             csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "pass --unit gbit/s");
+
+    /* plan --history checks the model against the history: unit, then step. */
+    char releases[300], half_hourly[300];
+    snprintf(releases, sizeof releases, "%s/releases.csv", dir);
+    cdnopt_test_write_file(releases,
+                           "id,size_mb,users,planned_at\nr1,100,1000,2024-01-22 10:00:00\n");
+    snprintf(args, sizeof args,
+             "plan --history '%s' --unit mbit/s --model '%s/m.h5' --releases '%s' --out '%s/s.csv'",
+             csv, dir, releases, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "pass --unit gbit/s");
+    snprintf(half_hourly, sizeof half_hourly, "%s/half.csv", dir);
+    FILE *half = fopen(half_hourly, "w");
+    assert_non_null(half);
+    fprintf(half, "time,gbps\n");
+    for (int i = 0; i < 21 * 48; i++)
+        fprintf(half, "2024-01-%02d %02d:%02d:00,%d\n", 1 + i / 48, i % 48 / 2, 30 * (i % 2),
+                10 + i % 48);
+    fclose(half);
+    snprintf(args, sizeof args,
+             "plan --history '%s' --model '%s/m.h5' --releases '%s' --out '%s/s.csv'",
+             half_hourly, dir, releases, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "half.csv has a step of 30m but model");
+    cdnopt_assert_contains(r.err, "was trained on a step of 1h; resample the data");
     cdnopt_assert_contains(first, "timestamp,mean,lower,upper,critical\n2024-01-22 00:00:00,");
 
     /* Data shorter than one window names the file, its length and the length needed. */

@@ -790,6 +790,32 @@ static void load_rejects_damaged_attribute(void **state)
     expect_load_error(path, CDNOPT_EIO, "so the file is damaged", "train the model again");
 }
 
+/* The unit of the training data survives a save and load; a file without one (saved
+ * before models kept it) loads with an empty unit. */
+static void save_load_keeps_unit(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-unit");
+    save_tiny_model(path);
+    cdnopt_model *m = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_load(path, &m, err), CDNOPT_OK);
+    assert_string_equal(cdnopt_model_unit(m), "");
+
+    assert_int_equal(cdnopt_model_set_unit(m, "bytes-per-interval"), CDNOPT_OK);
+    assert_int_equal(cdnopt_model_set_unit(m, "a-unit-name-far-longer-than-any-unit"),
+                     CDNOPT_EINVAL);
+    assert_string_equal(cdnopt_model_unit(m), "bytes-per-interval");
+    assert_int_equal(cdnopt_model_save(m, path, err), CDNOPT_OK);
+    cdnopt_model_free(m);
+
+    m = NULL;
+    assert_int_equal(cdnopt_model_load(path, &m, err), CDNOPT_OK);
+    assert_string_equal(cdnopt_model_unit(m), "bytes-per-interval");
+    cdnopt_model_free(m);
+}
+
 static void load_rejects_non_hdf5(void **state)
 {
     (void)state;
@@ -949,6 +975,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_truncated_file),
         cmocka_unit_test(load_rejects_damaged_weight),
         cmocka_unit_test(load_rejects_damaged_attribute),
+        cmocka_unit_test(save_load_keeps_unit),
         cmocka_unit_test(load_rejects_non_hdf5),
         cmocka_unit_test(save_rejects_missing_folder),
         cmocka_unit_test(load_rejects_feature_count_mismatch),
