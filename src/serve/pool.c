@@ -27,6 +27,7 @@ struct serve_pool {
     int min_workers, max_workers;
     int64_t idle_ms;     /* idle time after which a worker above the minimum exits */
     int workers;         /* live worker threads */
+    int staying;         /* workers of the current generation that have not chosen to exit */
     int busy;            /* workers running a job */
     uint64_t generation; /* bumped by recycle; older workers exit */
     uint64_t recycles;   /* number of recycles */
@@ -118,17 +119,24 @@ static serve_job *next_job(serve_pool *pool, uint64_t generation)
             pool->depth--;
             return job;
         }
-        if (pool->stopping || generation != pool->generation)
+        if (pool->stopping || generation != pool->generation) {
+            pool->staying -= generation == pool->generation;
             return NULL;
+        }
 
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
         int64_t ns = deadline.tv_nsec + (pool->idle_ms % 1000) * 1000000;
         deadline.tv_sec += (time_t)(pool->idle_ms / 1000 + ns / 1000000000);
         deadline.tv_nsec = (long)(ns % 1000000000);
+        /* Count the exit before the lock is released: a worker stays counted in
+         * pool->workers until it has freed its GLPK environment, so idle workers that
+         * time out together would all see the pool above its minimum and all exit. */
         if (pthread_cond_timedwait(&pool->work, &pool->lock, &deadline) != 0 &&
-            pool->head == NULL && pool->workers > pool->min_workers)
+            pool->head == NULL && pool->staying > pool->min_workers) {
+            pool->staying--;
             return NULL;
+        }
     }
 }
 
@@ -187,6 +195,7 @@ static bool spawn_worker(serve_pool *pool)
         return false;
     }
     pool->workers++;
+    pool->staying++;
     return true;
 }
 
@@ -303,6 +312,7 @@ void serve_pool_recycle(serve_pool *pool)
     if (!pool->stopping) {
         pool->generation++;
         pool->recycles++;
+        pool->staying = 0; // the older workers exit after their current job
         pthread_cond_broadcast(&pool->work);
         for (int i = 0; i < pool->min_workers; i++)
             spawn_worker(pool);
