@@ -7,6 +7,7 @@
 
 #include "cdnopt/core.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -63,9 +64,12 @@ int cdnopt_cli_parse_duration(const char *flag, const char *text, int64_t min_s,
         char lo[32], hi[32];
         cdnopt_duration_format(min_s, lo, sizeof lo);
         cdnopt_duration_format(max_s, hi, sizeof hi);
+        /* A bare number parses as seconds, which surprises when minutes were meant. */
+        bool bare = text[0] != '\0' && isdigit((unsigned char)text[strlen(text) - 1]);
+        const char *note = bare ? " (a number without a unit counts as seconds)" : "";
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "duration '%s' for %s is out of range: use %s to %s", text, flag, lo,
-                           hi);
+                           "duration '%s'%s for %s is out of range: use %s to %s", text, note,
+                           flag, lo, hi);
     }
     *out_s = value;
     return CDNOPT_OK;

@@ -264,19 +264,25 @@ static int get_net(const agent_reader *r, const char *group, dqn_mlp *m)
         int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
         if (rank == 2)
             H5Sget_simple_extent_dims(space, dims, NULL);
-        herr_t rc = rank == 2 && dims[0] == t.n_rows && dims[1] == t.n_cols
-                        ? H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  values + t.offset)
-                        : -1;
+        bool shape_ok = rank == 2 && dims[0] == t.n_rows && dims[1] == t.n_cols;
+        herr_t rc = shape_ok ? H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                       values + t.offset)
+                             : -1;
         if (space >= 0)
             H5Sclose(space);
         H5Dclose(set);
-        if (rc < 0)
+        if (!shape_ok)
             return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                               "agent file '%s': dataset /%s is %llux%llu or unreadable, "
-                               "expected %zux%zu; the file is damaged or from another build",
+                               "agent file '%s': dataset /%s is %llux%llu, expected %zux%zu; "
+                               "the file is from another build of the agent, so train it again",
                                r->path, path, (unsigned long long)dims[0],
                                (unsigned long long)dims[1], t.n_rows, t.n_cols);
+        if (rc < 0)
+            return cdnopt_fail(r->err, CDNOPT_EIO,
+                               "agent file '%s': dataset /%s cannot be read, so the file is "
+                               "damaged (a checksum failed or it was cut short); train the "
+                               "agent again or restore the file from a copy",
+                               r->path, path);
     }
     return cdnopt_nn_check_finite(values, cdnopt_params_count(m->ps)) == CDNOPT_OK
                ? CDNOPT_OK

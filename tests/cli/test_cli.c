@@ -114,6 +114,14 @@ static void forecast_bad_duration(void **state)
     run_cdnopt(dir, "forecast --model m.h5 --data d.csv --horizon 5x --out f.csv", &r);
     assert_int_equal(r.status, 2);
     cdnopt_assert_contains(r.err, "cdnopt forecast: --horizon: invalid duration unit in '5x'");
+
+    /* A bare number is seconds: out of range, the message says how it was read. */
+    run_cdnopt(dir, "forecast --model m.h5 --data d.csv --horizon 1 --out f.csv", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "duration '1' (a number without a unit counts as seconds)");
+    run_cdnopt(dir, "forecast --model m.h5 --data d.csv --horizon 1s --out f.csv", &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "duration '1s' for --horizon is out of range");
 }
 
 static void evaluate_unknown_flag(void **state)

@@ -348,6 +348,26 @@ static void load_rejects_bad_files(void **state)
 
     assert_int_equal(cdnopt_agent_load("/nonexistent/agent.h5", &loaded, err), CDNOPT_EIO);
     cdnopt_assert_contains(err, "cannot open agent file '/nonexistent/agent.h5'");
+
+    /* A flipped bit in a weight fails the dataset's checksum: reported as damage, not
+     * as a shape that would look the same as the expected one. */
+    float weight = 0.0f;
+    file = H5Fopen(good, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t set = H5Dopen2(file, "global/global0/kernel", H5P_DEFAULT);
+    assert_true(set >= 0);
+    hid_t one = H5Screate_simple(1, (hsize_t[]){1}, NULL);
+    hid_t stored = H5Dget_space(set);
+    H5Sselect_hyperslab(stored, H5S_SELECT_SET, (hsize_t[]){0, 0}, NULL, (hsize_t[]){1, 1},
+                        NULL);
+    assert_true(H5Dread(set, H5T_NATIVE_FLOAT, one, stored, H5P_DEFAULT, &weight) >= 0);
+    H5Sclose(stored);
+    H5Sclose(one);
+    H5Dclose(set);
+    H5Fclose(file);
+    cdnopt_test_flip_first_match(good, &weight, sizeof weight);
+    assert_int_equal(cdnopt_agent_load(good, &loaded, err), CDNOPT_EIO);
+    assert_null(loaded);
+    cdnopt_assert_contains(err, "dataset /global/global0/kernel cannot be read, so the file is");
 }
 
 /* A history of 12 days of the fixture's daily cycle with some day-to-day variation. */
