@@ -21,8 +21,8 @@ int plan_inputs_read(const cdnopt_cli_data_opts *baseline, const char *releases_
         rc = cdnopt_rules_read(rules_path, &in->rules, err);
     if (rc == 0 && (in->baseline->step_s <= 0 || 3600 % in->baseline->step_s != 0))
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                         "%s: the grid step of %lld s does not divide one hour; resample the "
-                         "baseline to e.g. 5m or 1h",
+                         "%s: the grid step of %lld s does not divide one hour, which release "
+                         "batches start on; resample the series to e.g. 5m or 1h",
                          baseline->data, (long long)in->baseline->step_s);
     if (rc != 0)
         plan_inputs_free(in);
