@@ -288,7 +288,8 @@ static void print_help(FILE *out)
             "\n"
             "  --train FILE    wide CSV: header, then id and values per row\n"
             "  --out DIR       output folder, created if missing\n"
-            "  --method NAME   %s (default naive2)\n"
+            "  --method NAME   %s,\n"
+            "                  residual-lstm, transformer or global-mlp (default naive2)\n"
             "  --validation    hold out the last N values of each series, forecast them,\n"
             "                  print the scores and also write DIR/train.csv, DIR/test.csv\n"
             "  --horizon N     steps to forecast (default 48, M4 Hourly)\n"
@@ -540,11 +541,14 @@ static int parse_args(int argc, char **argv, m4_options *o)
 /* Output                                                                    */
 /* ------------------------------------------------------------------------- */
 
-static void print_summary(const char *method, const cdnopt_m4_summary *s, double level)
+/* Print the scores of one row; its first column is headed heading ("method" when
+ * forecasting, "folder" when scoring a folder) and holds label. */
+static void print_summary(const char *heading, const char *label, const cdnopt_m4_summary *s,
+                          double level)
 {
-    printf("%-8s %7s %9s %8s %7s %9s %9s %7s %9s\n", "method", "series", "sMAPE", "MASE", "OWA",
+    printf("%-8s %7s %9s %8s %7s %9s %9s %7s %9s\n", heading, "series", "sMAPE", "MASE", "OWA",
            "MSIS", "coverage", "ACD", "width");
-    printf("%-8s %7zu %9.3f %8.3f %7.3f %9.3f %9.3f %7.3f %9.3f\n", method, s->n_series, s->smape,
+    printf("%-8s %7zu %9.3f %8.3f %7.3f %9.3f %9.3f %7.3f %9.3f\n", label, s->n_series, s->smape,
            s->mase, s->owa, s->msis, s->coverage, s->acd, s->width);
     printf("naive2 reference: sMAPE %.3f, MASE %.3f; %zu of %zu series seasonal; "
            "MSIS and coverage at level %.2f, width in MASE scales\n",
@@ -639,7 +643,7 @@ static int run_forecast(const m4_options *o, char *err)
     if (rc == CDNOPT_OK && o->validation)
         rc = cdnopt_m4_score(train, test, &fc, (size_t)o->period, o->level, &summary, err);
     if (rc == CDNOPT_OK && o->validation)
-        print_summary(o->method, &summary, o->level);
+        print_summary("method", o->method, &summary, o->level);
 
     cdnopt_m4_forecasts_fini(&fc);
     cdnopt_m4_set_free(full);
@@ -681,7 +685,7 @@ static int run_score(const m4_options *o, char *err)
     if (rc == CDNOPT_OK)
         rc = cdnopt_m4_score(train, test, &fc, (size_t)o->period, o->level, &summary, err);
     if (rc == CDNOPT_OK)
-        print_summary(o->out, &summary, o->level);
+        print_summary("folder", o->out, &summary, o->level);
 
     cdnopt_m4_forecasts_fini(&fc);
     cdnopt_m4_set_free(train);

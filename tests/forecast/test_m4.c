@@ -396,6 +396,7 @@ static void m4_cli_validation_and_score(void **state)
              "--period 2 '%s/out'", dir, dir, dir);
     assert_int_equal(run_cli(args, log), 0);
     cdnopt_assert_contains(read_log(log), "19.091    1.250");
+    cdnopt_assert_contains(read_log(log), "folder    series");
 
     /* Usage errors exit with 2 and name the value. */
     snprintf(args, sizeof args, "--train '%s' --out '%s/x' --method arima", train, dir);
