@@ -160,6 +160,9 @@ static size_t count_fields(const char *line)
     return n;
 }
 
+/* Largest value a series may hold; see parse_row. */
+#define M4_VALUE_MAX 1e18
+
 /* Parse the value fields of one row into values; returns the count before the padding. */
 static int parse_row(const char *path, size_t line, char **fields, size_t n_fields,
                      double *values, size_t *n_values, char *err)
@@ -182,6 +185,14 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
             return cdnopt_fail(err, CDNOPT_EPARSE,
                                "%s:%zu: series %s: field %zu is '%s', not a finite number", path,
                                line, id, f + 1, text);
+        /* The competition's series are positive, and Naive2's multiplicative
+         * decomposition and the scaled errors need them so; a value near double's
+         * range would overflow the sums of the scores. */
+        if (value < 0.0 || value > M4_VALUE_MAX)
+            return cdnopt_fail(err, CDNOPT_ENUMERIC,
+                               "%s:%zu: series %s: field %zu is '%s'; M4 values must lie in "
+                               "0 .. 1e18, so fix the value or check the column",
+                               path, line, id, f + 1, text);
         values[n++] = value;
     }
     *n_values = n;

@@ -71,6 +71,12 @@ static void m4_read_errors_name_line(void **state)
     assert_int_equal(read_text("V1,V2,V3\nH1,,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "series H1: value '2' in field 3 follows an empty field");
 
+    /* Negative values and values near double's range are refused by field. */
+    assert_int_equal(read_text("V1,V2,V3\nH1,1,-2\n", err), CDNOPT_ENUMERIC);
+    cdnopt_assert_contains(err, ":2: series H1: field 3 is '-2'; M4 values must lie in 0 .. 1e18");
+    assert_int_equal(read_text("V1,V2,V3\nH1,1e308,2\n", err), CDNOPT_ENUMERIC);
+    cdnopt_assert_contains(err, "field 2 is '1e308'");
+
     assert_int_equal(read_text("V1,V2\nH1,1\nH1,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, ":3: series id H1 repeats the id of line 2");
 
