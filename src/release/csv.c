@@ -147,6 +147,19 @@ int release_csv_column(const release_csv *csv, const char *name)
     return -1;
 }
 
+const char *release_csv_delimiter_hint(const release_csv *csv)
+{
+    if (csv->n_names != 1)
+        return "";
+    if (strchr(csv->names[0], ';') != NULL)
+        return "; the header is one column holding ';', so the file seems to use ';' between "
+               "fields: write commas";
+    if (strchr(csv->names[0], '\t') != NULL)
+        return "; the header is one column holding tabs, so the file seems to use tabs between "
+               "fields: write commas";
+    return "";
+}
+
 const char *release_csv_field(const release_csv *csv, int col)
 {
     if (col < 0 || (size_t)col >= csv->n_fields)

@@ -254,8 +254,8 @@ static int find_columns(const release_csv *csv, int cols[5], char *err)
         if (cols[i] < 0 && i < 4)
             return cdnopt_fail(err, CDNOPT_EPARSE,
                                "%s line 1: missing column '%s'; the header must name id, "
-                               "size_mb, users, planned_at and optionally latest_start_at",
-                               csv->path, names[i]);
+                               "size_mb, users, planned_at and optionally latest_start_at%s",
+                               csv->path, names[i], release_csv_delimiter_hint(csv));
     }
     return 0;
 }

@@ -101,8 +101,8 @@ static int read_entries(release_csv *csv, const cdnopt_release_set *releases,
     int ratio_col = release_csv_column(csv, "batch_ratio");
     if (id_col < 0 || start_col < 0 || ratio_col < 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s line 1: the header must name id, start_at and batch_ratio",
-                           csv->path);
+                           "%s line 1: the header must name id, start_at and batch_ratio%s",
+                           csv->path, release_csv_delimiter_hint(csv));
 
     int rc;
     while ((rc = release_csv_next(csv, err)) == 1) {

@@ -492,6 +492,14 @@ static void releases_file_errors_name_line(void **state)
     scratch_file(path, sizeof path, "cols.csv", "id,size,users,planned_at\n");
     assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "missing column 'size_mb'");
+    assert_null(strstr(err, "seems to use"));
+
+    /* A file written with ';' between fields reads as one column: say so. */
+    scratch_file(path, sizeof path, "semi.csv",
+                 "id;size_mb;users;planned_at\na;1;1;2024-01-01 10:00:00\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "missing column 'id'");
+    cdnopt_assert_contains(err, "the file seems to use ';' between fields: write commas");
 
     assert_int_equal(cdnopt_release_set_read_csv("/nonexistent/r.csv", &set, err), CDNOPT_EIO);
     cdnopt_assert_contains(err, "/nonexistent/r.csv: cannot open");
