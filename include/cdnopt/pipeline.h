@@ -322,12 +322,14 @@ size_t cdnopt_pipeline_val_start(size_t n, double val_fraction);
 /** Most members one planning forecast combines. */
 #define CDNOPT_PLAN_FORECAST_MAX_MEMBERS 3
 
-/** Max number of past weeks, and of past days, that are scenarios of a planning forecast. */
+/** Max number of past weeks, of past days and of residual days that are scenarios of a
+ * planning forecast. */
 #define CDNOPT_PLAN_SCENARIO_MAX_LAGS 7
 
-/** Max number of scenarios of a planning forecast: the members, past weeks and past days. */
+/** Max number of scenarios of a planning forecast: the members, past weeks, past days and
+ * residual days. */
 #define CDNOPT_PLAN_FORECAST_MAX_SCENARIOS \
-    (CDNOPT_PLAN_FORECAST_MAX_MEMBERS + 2 * CDNOPT_PLAN_SCENARIO_MAX_LAGS)
+    (CDNOPT_PLAN_FORECAST_MAX_MEMBERS + 3 * CDNOPT_PLAN_SCENARIO_MAX_LAGS)
 
 /** Settings of cdnopt_pipeline_plan_forecast(); start from cdnopt_plan_forecast_params_default(). */
 typedef struct cdnopt_plan_forecast_params {
@@ -345,6 +347,10 @@ typedef struct cdnopt_plan_forecast_params {
                                its time of day on the k-th latest day of the history of the
                                same kind (weekday or weekend), 0 to
                                CDNOPT_PLAN_SCENARIO_MAX_LAGS; default 3 */
+    int scenario_residual_days; /* scenario k (1 .. this) is the mean plus the backtest's
+                                   error, actual - forecast, at each step's time of day on
+                                   the k-th latest whole day of the backtest window, 0 to
+                                   CDNOPT_PLAN_SCENARIO_MAX_LAGS; default 3 */
 } cdnopt_plan_forecast_params;
 
 /** Return the defaults listed in the field comments of cdnopt_plan_forecast_params. */
@@ -374,7 +380,8 @@ typedef struct cdnopt_plan_forecast {
     cdnopt_series *scenarios[CDNOPT_PLAN_FORECAST_MAX_SCENARIOS]; /* plausible baselines on
                                 the mean's grid, raised to 0: each used member's forecast,
                                 then past weeks, then past days, as far as the history
-                                reaches (owned) */
+                                reaches, then the mean plus past days' backtest errors, as
+                                far as the backtest window reaches (owned) */
 } cdnopt_plan_forecast;
 
 /**
@@ -389,7 +396,8 @@ typedef struct cdnopt_plan_forecast {
  * of the history and are averaged. The used members' forecasts, and the past weeks and
  * days that p->scenario_weeks and p->scenario_days request, are also kept one by one as
  * scenarios for cdnopt_plan_robust(). A past week or day that the history does not
- * reach is left out.
+ * reach is left out. So are the residual days of p->scenario_residual_days that the
+ * backtest window does not cover whole: a window of 2.9 days yields at most 2.
  *
  * @param model    forecaster (its dropout-off path, n_samples = 0), or NULL
  * @param history  observed series; its step must divide one day; at least two days

@@ -28,8 +28,8 @@
 static const char synopsis[] =
     "plan (--baseline FILE | --history FILE [--model MODEL.h5] [--horizon DURATION]\n"
     "       [--safety FACTOR] [--plan-on auto|mean|critical|scenarios] [--worst-weight W]\n"
-    "       [--scenario-weeks N] [--scenario-days N] [--backtest-folds N]\n"
-    "       [--backtest-wide])\n"
+    "       [--scenario-weeks N] [--scenario-days N] [--scenario-residual-days N]\n"
+    "       [--backtest-folds N] [--backtest-wide])\n"
     "       --releases FILE --out SCHEDULE.csv [--solver greedy|exact|dqn|dqn+greedy]\n"
     "       [--agent AGENT.h5] [--objective peak|p95] [--rules FILE] [--time-limit DURATION] [--passes N]\n"
     "       [--start-step DURATION] [--json]";
@@ -45,13 +45,14 @@ static const char description[] =
     "the history through the last instant a legal schedule can reach: the mean of a\n"
     "weekly seasonal naive, a daily profile and the --model's forecast, each kept only\n"
     "if a backtest on the end of the history accepts it. --plan-on scenarios plans\n"
-    "greedy against every member's forecast (and past weeks and days of the history)\n"
-    "at once, judging each option by its mean peak over them; mean and critical plan\n"
-    "on one line. The default, auto, moves the releases back by whole weeks (or days)\n"
-    "onto known traffic, plans them from the history before it with mean and with\n"
-    "scenarios, and uses the one whose peak there came closer to greedy's plan on that\n"
-    "traffic. The schedule's peak on the critical line, the mean plus --safety x the\n"
-    "95th percentile of the absolute backtest errors, is printed as the capacity to provision.";
+    "greedy against every member's forecast, past weeks and days of the history and\n"
+    "the mean plus the backtest's errors on recent days at once, judging each option by\n"
+    "its mean peak over them; mean and critical plan on one line. The default, auto,\n"
+    "moves the releases back by whole weeks (or days) onto known traffic, plans them\n"
+    "from the history before it with mean and with scenarios, and uses the one whose\n"
+    "peak there came closer to greedy's plan on that traffic. The schedule's peak on the\n"
+    "critical line, the mean plus --safety x the 95th percentile of the absolute\n"
+    "backtest errors, is printed as the capacity to provision.";
 
 typedef struct plan_flags {
     const char *baseline, *releases, *out, *rules, *solver, *objective;
@@ -63,6 +64,7 @@ typedef struct plan_flags {
     double safety;
     double worst_weight;          /* --plan-on scenarios: weight of the worst scenario */
     long scenario_weeks, scenario_days; /* past weeks and days that are scenarios */
+    long scenario_residual_days;        /* backtest days whose errors make scenarios */
     long passes;
     long backtest_folds; /* --plan-on auto: maximum number of backtest folds */
     bool backtest_wide;  /* --plan-on auto: also try the wide scenario set */
@@ -93,6 +95,7 @@ static cdnopt_plan_forecast_params forecast_params(const plan_flags *flags,
     fp.safety = flags->safety;
     fp.scenario_weeks = (int)flags->scenario_weeks;
     fp.scenario_days = (int)flags->scenario_days;
+    fp.scenario_residual_days = (int)flags->scenario_residual_days;
     int64_t steps = flags->horizon_s > 0 ? flags->horizon_s / in->baseline->step_s
                                          : reach_steps(in->baseline, in->releases, &in->rules);
     fp.horizon = (int)(steps > 0 ? steps : 1);
@@ -363,6 +366,7 @@ static int check_history_only(cdnopt_cli_option *opts, size_t n_opts, const plan
     static const char *const history_only[] = {
         "--horizon",        "--safety",         "--plan-on",     "--worst-weight",
         "--scenario-weeks", "--scenario-days",  "--backtest-folds", "--backtest-wide",
+        "--scenario-residual-days",
     };
     if (flags->history != NULL)
         return CDNOPT_OK;
@@ -428,6 +432,8 @@ int cdnopt_cmd_plan(int argc, char **argv)
                         .worst_weight = 0.0,
                         .scenario_weeks = cdnopt_plan_forecast_params_default().scenario_weeks,
                         .scenario_days = cdnopt_plan_forecast_params_default().scenario_days,
+                        .scenario_residual_days =
+                            cdnopt_plan_forecast_params_default().scenario_residual_days,
                         .start_step_s = params.start_step_s,
                         .passes = params.local_search_passes,
                         .backtest_folds = 2,
@@ -469,6 +475,11 @@ int cdnopt_cmd_plan(int argc, char **argv)
          CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
          "--plan-on scenarios: the values of the last N days of the same kind (weekday or "
          "weekend) as each step are scenarios too",
+         false, false},
+        {"--scenario-residual-days", CDNOPT_CLI_INT, &flags.scenario_residual_days, 0,
+         CDNOPT_PLAN_SCENARIO_MAX_LAGS, "N",
+         "--plan-on scenarios: the mean forecast plus the backtest's errors on each of its "
+         "last N whole days, at the same time of day, are scenarios too (0 = none)",
          false, false},
         {"--backtest-folds", CDNOPT_CLI_INT, &flags.backtest_folds, 1,
          CDNOPT_PLAN_BACKTEST_MAX_FOLDS, "N",

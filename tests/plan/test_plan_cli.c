@@ -144,6 +144,13 @@ static void plan_rejects_bad_flags(void **state)
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
+             "--scenario-residual-days 2",
+             dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "--scenario-residual-days is used only with --history");
+
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--plan-on upper",
              dir, dir, dir);
     assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
