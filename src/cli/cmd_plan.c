@@ -128,6 +128,15 @@ static int choose_by_backtest(const plan_flags *flags, const cdnopt_model *model
         .try_wide = flags->backtest_wide,
     };
     int rc = plan_backtest_run(&setup, report, err);
+    if (rc == CDNOPT_EINVAL) {
+        /* A fold that cannot be planned (a --horizon too short for the moved releases)
+         * would report the dates of the fold, not the user's. Plan on the scenarios, as
+         * with no fold, and let the real run name its own dates if it fails too. */
+        CDNOPT_LOG_WARN(PLAN_LOG, "backtest skipped, planning on the scenarios: %s", err);
+        *report = (plan_backtest_report){.chosen = CDNOPT_PLAN_METHOD_SCENARIOS};
+        chosen->plan_on = "scenarios";
+        return 0;
+    }
     if (rc != 0)
         return rc;
     if (!flags->json)

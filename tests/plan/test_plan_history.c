@@ -164,12 +164,31 @@ static void day_on_scenarios_without_model(void **state)
     plan_from_history(build_dir(), dir, &c);
 }
 
+/* A --horizon too short for the releases fails with the releases' own dates, not
+ * those of the backtest fold that moved them a week back. */
+static void short_horizon_names_real_dates(void **state)
+{
+    (void)state;
+    char workload[512], command[4096], text[16384], dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-history-horizon");
+    cdnopt_test_shared_path(workload, sizeof workload, "workloads/day");
+    snprintf(command, sizeof command,
+             "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
+             "'%s/releases.csv' --horizon 1h --out '%s/s.csv'",
+             build_dir(), workload, workload, dir);
+    assert_int_equal(run(command, text, sizeof text), 2);
+    cdnopt_assert_contains(text, "its window 2004-12-14 10:00:00 to 2004-12-15 09:00:00");
+    cdnopt_assert_contains(text, "raise --horizon");
+    assert_null(strstr(text, "2004-12-07"));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(day_from_history_scores),
         cmocka_unit_test(week_from_history_without_model),
         cmocka_unit_test(day_on_scenarios_without_model),
+        cmocka_unit_test(short_horizon_names_real_dates),
     };
     return cdnopt_test_main(argc, argv, "plan_history", tests, sizeof tests / sizeof tests[0]);
 }
