@@ -257,25 +257,42 @@ static int plan_with_agent(const plan_flags *flags, const plan_inputs *in,
     return rc;
 }
 
-/* Log the schedule's peak and p95 on the critical line (mean + safety x margin): the
- * capacity to provision when the traffic runs at the top of the forecast. Text output
- * also prints it. */
-static int report_risk(const plan_flags *flags, const plan_inputs *in,
-                       const cdnopt_series *critical, const cdnopt_schedule *schedule, char *err)
+/* The schedule's peak and p95 on the critical line (mean + safety x margin): the
+ * capacity to provision when the traffic runs at the top of the forecast. */
+static int capacity_figures(const plan_inputs *in, const cdnopt_series *critical,
+                            const cdnopt_schedule *schedule, cdnopt_figures *figures, char *err)
 {
-    cdnopt_figures figures;
     int rc = cdnopt_schedule_evaluate(critical, in->releases, schedule, &in->rules, NULL,
-                                      &figures);
+                                      figures);
     if (rc != 0)
         return cdnopt_fail(err, rc, "evaluating the schedule on the critical line failed: %s",
                            cdnopt_strerror(rc));
     CDNOPT_LOG_INFO(PLAN_LOG, "risk critical_peak_gbps=%.3f critical_p95_gbps=%.3f",
-                    figures.peak_gbps, figures.p95_gbps);
-    if (!flags->json)
+                    figures->peak_gbps, figures->p95_gbps);
+    return 0;
+}
+
+/* Print the result as JSON or text, with the capacity figures when there are some. */
+static void print_result(const plan_flags *flags, const cdnopt_plan_result *result,
+                         size_t n_releases, const cdnopt_figures *capacity,
+                         const plan_backtest_report *backtest)
+{
+    if (flags->json) {
+        plan_report_parts parts = {.n_releases = n_releases,
+                                   .solver = flags->solver,
+                                   .objective = flags->objective,
+                                   .schedule_path = flags->out,
+                                   .backtest = backtest,
+                                   .capacity = capacity,
+                                   .safety = flags->safety};
+        plan_report_json(stdout, result, &parts);
+        return;
+    }
+    plan_report_text(stdout, result, flags->solver, flags->objective);
+    if (capacity != NULL)
         printf("capacity to provision (critical line, mean + %g x margin): peak %.3f Gbit/s, "
                "p95 %.3f Gbit/s\n",
-               flags->safety, figures.peak_gbps, figures.p95_gbps);
-    return 0;
+               flags->safety, capacity->peak_gbps, capacity->p95_gbps);
 }
 
 /*
@@ -354,13 +371,12 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
                         flags->solver, flags->objective, in.releases->n,
                         result.planned.peak_gbps, result.planned.p95_gbps, result.solve_s,
                         flags->out);
-        if (flags->json)
-            plan_report_json(stdout, &result, in.releases->n, flags->solver, flags->objective,
-                             flags->out, NULL, 0, NULL, backtested ? &backtest : NULL);
-        else
-            plan_report_text(stdout, &result, flags->solver, flags->objective);
+        cdnopt_figures capacity;
         if (forecast != NULL)
-            rc = report_risk(flags, &in, forecast->critical, result.schedule, err);
+            rc = capacity_figures(&in, forecast->critical, result.schedule, &capacity, err);
+        if (rc == 0)
+            print_result(flags, &result, in.releases->n, forecast != NULL ? &capacity : NULL,
+                         backtested ? &backtest : NULL);
         cdnopt_plan_result_clear(&result);
     }
     cdnopt_plan_forecast_free(forecast);

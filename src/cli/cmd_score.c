@@ -100,8 +100,12 @@ static int score(const score_flags *flags, size_t *n_violations, char *err)
                         cdnopt_strerror(rc));
     }
     if (rc == 0 && flags->json) {
-        plan_report_json(stdout, &result, in.releases->n, NULL, NULL, flags->schedule,
-                         violations, *n_violations, in.releases, NULL);
+        plan_report_parts parts = {.n_releases = in.releases->n,
+                                   .schedule_path = flags->schedule,
+                                   .violations = violations,
+                                   .n_violations = *n_violations,
+                                   .releases = in.releases};
+        plan_report_json(stdout, &result, &parts);
     } else if (rc == 0) {
         printf("releases: %zu\n", in.releases->n);
         print_violations(violations, *n_violations, in.releases);

@@ -106,14 +106,13 @@ static void json_violations(FILE *out, const cdnopt_violation *violations, size_
     fprintf(out, "],\n");
 }
 
-void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_releases,
-                      const char *solver, const char *objective, const char *schedule_path,
-                      const cdnopt_violation *violations, size_t n_violations,
-                      const cdnopt_release_set *releases, const plan_backtest_report *backtest)
+void plan_report_json(FILE *out, const cdnopt_plan_result *result, const plan_report_parts *parts)
 {
-    fprintf(out, "{\n  \"releases\": %zu,\n", n_releases);
-    if (backtest != NULL)
-        plan_backtest_print_json(out, backtest);
+    const char *solver = parts->solver, *objective = parts->objective;
+    const char *schedule_path = parts->schedule_path;
+    fprintf(out, "{\n  \"releases\": %zu,\n", parts->n_releases);
+    if (parts->backtest != NULL)
+        plan_backtest_print_json(out, parts->backtest);
     if (solver != NULL) {
         fprintf(out, "  \"solver\": \"%s\",\n  \"objective\": \"%s\",\n  \"problem\": ", solver,
                 objective);
@@ -129,8 +128,13 @@ void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_rele
     }
     json_figures(out, "naive", &result->naive);
     json_figures(out, "schedule", &result->planned);
-    if (releases != NULL)
-        json_violations(out, violations, n_violations, releases);
+    if (parts->capacity != NULL) {
+        /* The capacity to provision, as the text output prints it. */
+        json_figures(out, "capacity", parts->capacity);
+        json_number(out, "capacity_safety", parts->safety, false);
+    }
+    if (parts->releases != NULL)
+        json_violations(out, parts->violations, parts->n_violations, parts->releases);
     json_number(out, "peak_reduction", result->peak_reduction, false);
     json_number(out, "p95_reduction", result->p95_reduction, false);
     json_number(out, "lower_bound_gbps", result->lower_bound_gbps, false);

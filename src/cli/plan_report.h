@@ -37,11 +37,20 @@ void plan_inputs_free(plan_inputs *in);
 void plan_report_text(FILE *out, const cdnopt_plan_result *result, const char *solver,
                       const char *objective);
 
-/** Print one result as a JSON object. solver and objective may be NULL (score), and so
- * may backtest (no "backtest" member). */
-void plan_report_json(FILE *out, const cdnopt_plan_result *result, size_t n_releases,
-                      const char *solver, const char *objective, const char *schedule_path,
-                      const cdnopt_violation *violations, size_t n_violations,
-                      const cdnopt_release_set *releases, const plan_backtest_report *backtest);
+/** What a JSON report holds beside the result; a NULL member leaves its part out. */
+typedef struct plan_report_parts {
+    size_t n_releases;
+    const char *solver, *objective;   /* NULL for score */
+    const char *schedule_path;
+    const cdnopt_violation *violations; /* with releases: the "violations" member */
+    size_t n_violations;
+    const cdnopt_release_set *releases;
+    const plan_backtest_report *backtest; /* the "backtest" member */
+    const cdnopt_figures *capacity;   /* the schedule on the critical line (--history) */
+    double safety;                    /* the critical line's margin factor */
+} plan_report_parts;
+
+/** Print one result as a JSON object with the parts that are set. */
+void plan_report_json(FILE *out, const cdnopt_plan_result *result, const plan_report_parts *parts);
 
 #endif

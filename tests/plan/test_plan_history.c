@@ -182,6 +182,25 @@ static void short_horizon_names_real_dates(void **state)
     assert_null(strstr(text, "2004-12-07"));
 }
 
+/* plan --json carries the capacity to provision that the text output prints. */
+static void json_lists_capacity(void **state)
+{
+    (void)state;
+    char workload[512], command[4096], text[16384], dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-history-json");
+    cdnopt_test_shared_path(workload, sizeof workload, "workloads/day");
+    snprintf(command, sizeof command,
+             "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
+             "'%s/releases.csv' --plan-on mean --safety 1.5 --json --out '%s/s.csv'",
+             build_dir(), workload, workload, dir);
+    assert_int_equal(run(command, text, sizeof text), 0);
+    cdnopt_assert_contains(text, "\"capacity_safety\": 1.5");
+    const char *capacity = strstr(text, "\"capacity\"");
+    assert_non_null(capacity);
+    /* The critical line lies above the mean line, so its peak does too. */
+    assert_true(json_number(capacity, "peak_gbps") > schedule_peak(text));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +208,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(week_from_history_without_model),
         cmocka_unit_test(day_on_scenarios_without_model),
         cmocka_unit_test(short_horizon_names_real_dates),
+        cmocka_unit_test(json_lists_capacity),
     };
     return cdnopt_test_main(argc, argv, "plan_history", tests, sizeof tests / sizeof tests[0]);
 }
