@@ -58,11 +58,11 @@
  *   while the rewards stay on the actual traffic.
  * - The global mask is exact (a shard is valid while it has pending releases), so the
  *   mask network covers local actions only.
- * - A trained agent plans peaks about 3 to 13 % above the greedy planner's on the
- *   benchmark workloads, depending on the seed (docs/benchmarks.md). It learns from a one-step expert that
- *   plans one day at a time with no local search, and its own episodes have not
- *   improved on that. cdnopt_plan_dqn() with repair closes the gap with greedy's
- *   local search.
+ * - A trained agent plans peaks about 3 to 7 % above the greedy planner's on the
+ *   benchmark workloads, depending on the seed and the workload (docs/benchmarks.md).
+ *   It imitates a one-step expert that plans one day at a time with no local search,
+ *   and its own episodes have not improved on that. cdnopt_plan_dqn() with repair
+ *   closes the gap with greedy's local search.
  * - An agent object is not thread-safe: acting uses its scratch arena. Training runs
  *   its worker threads on the weights read-only, each with its own arena.
  */
