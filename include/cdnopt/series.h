@@ -258,7 +258,7 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
 
 /**
  * Write text as one CSV field into out, as RFC 4180 asks: in double quotes, with each
- * quote doubled, when it holds a comma, a quote, CR or LF, and as it is otherwise.
+ * quote doubled, when it contains a comma, a quote, CR or LF, and as it is otherwise.
  * Returns the length the field needs without the NUL, as snprintf does; out holds
  * the whole field only when that is below size.
  */

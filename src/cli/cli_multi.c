@@ -16,7 +16,7 @@
  * doubles, plus its two quotes and the NUL. */
 #define CSV_NAME_MAX 520
 
-/* Write name as the first field of a CSV row, quoted when it holds a comma or quote. */
+/* Write name as the first field of a CSV row, quoted when it contains a comma or quote. */
 static void csv_name(const char *name, char field[static CSV_NAME_MAX])
 {
     cdnopt_csv_field(field, CSV_NAME_MAX, name);

@@ -79,7 +79,7 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
 
 /**
  * Record the unit of --unit in a model about to be saved, so that forecasts on data
- * read in another unit are refused. CDNOPT_EINVAL for a bad --unit.
+ * read in another unit are rejected. CDNOPT_EINVAL for a bad --unit.
  */
 int cdnopt_cli_model_unit_set(cdnopt_model *m, const cdnopt_cli_data_opts *d, char *err);
 

@@ -53,7 +53,7 @@ static bool written_by_generate(const char *dir)
 }
 
 /*
- * Refuse a folder that holds one of the files generate writes unless an earlier
+ * Reject a folder that contains one of the files generate writes unless an earlier
  * generate run wrote them, so that measured traffic named bandwidth.csv is kept.
  */
 static int check_folder_spare(const char *dir, char *err)
@@ -67,7 +67,7 @@ static int check_folder_spare(const char *dir, char *err)
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         if (access(path, F_OK) == 0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--out folder '%s' already holds %s, which cdnopt generate did "
+                               "--out folder '%s' already contains %s, which cdnopt generate did "
                                "not write (its README.txt is missing or differs); choose a new "
                                "or empty folder so that the file is kept",
                                dir, files[i]);

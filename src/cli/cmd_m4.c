@@ -586,7 +586,7 @@ static const char *const folder_files[] = {"forecasts.csv", "lower.csv", "upper.
                                            "train.csv", "test.csv"};
 
 /*
- * Refuse an --out folder where a file that this run writes is the --train file
+ * Reject an --out folder where a file that this run writes is the --train file
  * itself, before any work: --validation would otherwise replace the training
  * series with their shortened copies, and each rerun would cut them again.
  */

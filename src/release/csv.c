@@ -152,10 +152,10 @@ const char *release_csv_delimiter_hint(const release_csv *csv)
     if (csv->n_names != 1)
         return "";
     if (strchr(csv->names[0], ';') != NULL)
-        return "; the header is one column holding ';', so the file seems to use ';' between "
+        return "; the header is one column containing ';', so the file seems to use ';' between "
                "fields: write commas";
     if (strchr(csv->names[0], '\t') != NULL)
-        return "; the header is one column holding tabs, so the file seems to use tabs between "
+        return "; the header is one column containing tabs, so the file seems to use tabs between "
                "fields: write commas";
     return "";
 }

@@ -52,7 +52,7 @@ void release_strip_bom(char *line);
 int release_csv_next(release_csv *csv, char *err);
 
 /* A note to append to a missing-column message when the header is one column that
- * holds ';' or a tab, the likely delimiter of a file written for another locale;
+ * contains ';' or a tab, the likely delimiter of a file written for another locale;
  * "" otherwise. */
 const char *release_csv_delimiter_hint(const release_csv *csv);
 

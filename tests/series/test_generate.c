@@ -389,7 +389,7 @@ static void cli_keeps_foreign_files(void **state)
 
     snprintf(args, sizeof args, "--out '%s' --days 1 --seed 3", dir);
     assert_int_equal(run_cli(args, output, sizeof output), 2);
-    cdnopt_assert_contains(output, "already holds bandwidth.csv, which cdnopt generate did not");
+    cdnopt_assert_contains(output, "already contains bandwidth.csv, which cdnopt generate did not");
     char *kept = slurp(path);
     assert_string_equal(kept, measured);
     free(kept);
