@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct env_case {
@@ -389,6 +390,93 @@ static void expert_plan_matches_episode(void **state)
     case_close(&c);
 }
 
+/* Plan one day of releases with expert episodes on background and add the traffic of
+ * their placements to background. */
+static void plan_day_with_expert(cdnopt_series *background, const cdnopt_release_set *day,
+                                 int64_t midnight)
+{
+    cdnopt_env_params params = cdnopt_env_params_default();
+    params.day_start = midnight;
+    cdnopt_env *env = NULL;
+    assert_int_equal(cdnopt_env_new(background, day, &params, &env, NULL), CDNOPT_OK);
+    while (cdnopt_env_phase_of(env) != CDNOPT_ENV_DONE) {
+        int action = -1;
+        assert_int_equal(cdnopt_env_expert_action(env, &action), CDNOPT_OK);
+        cdnopt_env_step_result result;
+        assert_int_equal(cdnopt_env_step(env, action, &result, NULL), CDNOPT_OK);
+    }
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_new(day->n, &schedule), CDNOPT_OK);
+    assert_int_equal(cdnopt_env_schedule(env, schedule), CDNOPT_OK);
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(background, day, schedule, &params.rules,
+                                              background->v, &figures),
+                     CDNOPT_OK);
+    cdnopt_schedule_free(schedule);
+    cdnopt_env_free(env);
+}
+
+/* On two days of releases, cdnopt_expert_plan() plans every day again after the first
+ * round and returns the round with the lowest peak. So its peak is at most that of the
+ * first round (each day in order on the days before it), which is replayed here. */
+static void expert_rounds_never_raise_peak(void **state)
+{
+    (void)state;
+    enum { PER_DAY = 80 };
+    cdnopt_series *baseline = fixture_baseline(4, 300);
+    cdnopt_release_set *first_day = fixture_releases(PER_DAY, 21);
+    cdnopt_release_set *later = fixture_releases(PER_DAY, 22);
+    assert_non_null(baseline);
+    assert_non_null(first_day);
+    assert_non_null(later);
+
+    cdnopt_release items[2 * PER_DAY];
+    for (size_t i = 0; i < PER_DAY; i++) {
+        items[i] = first_day->items[i];
+        items[PER_DAY + i] = later->items[i];
+        items[PER_DAY + i].planned_at += 86400;
+        snprintf(items[PER_DAY + i].id, sizeof items[0].id, "second-%03zu", i);
+    }
+    cdnopt_release_set *second_day = NULL, *both = NULL;
+    assert_int_equal(cdnopt_release_set_new(items + PER_DAY, PER_DAY, &second_day, NULL),
+                     CDNOPT_OK);
+    assert_int_equal(cdnopt_release_set_new(items, 2 * PER_DAY, &both, NULL), CDNOPT_OK);
+
+    cdnopt_series *background = NULL;
+    assert_int_equal(cdnopt_series_slice(baseline, 0, baseline->n, &background, NULL),
+                     CDNOPT_OK);
+    plan_day_with_expert(background, first_day, FIXTURE_DAY);
+    plan_day_with_expert(background, second_day, FIXTURE_DAY + 86400);
+    double first_round_peak = 0;
+    for (size_t j = 0; j < background->n; j++)
+        first_round_peak = fmax(first_round_peak, background->v[j]);
+
+    cdnopt_env_params params = cdnopt_env_params_default();
+    cdnopt_schedule *planned = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_schedule_new(both->n, &planned), CDNOPT_OK);
+    assert_int_equal(cdnopt_expert_plan(baseline, both, &params, planned, err), CDNOPT_OK);
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(baseline, both, planned, &params.rules, NULL,
+                                              &figures),
+                     CDNOPT_OK);
+    assert_true(figures.peak_gbps <= first_round_peak * (1 + 1e-12));
+
+    /* On these releases the later rounds lower the peak (from about 871.0 to 861.0
+     * Gbit/s), so a plan of the first round alone fails here. */
+    assert_true(figures.peak_gbps < first_round_peak - 1.0);
+    cdnopt_grid grid = cdnopt_grid_of(baseline);
+    assert_int_equal(cdnopt_schedule_check(both, planned, &params.rules, &grid, NULL, 0), 0);
+
+    cdnopt_schedule_free(planned);
+    cdnopt_series_free(background);
+    cdnopt_release_set_free(both);
+    cdnopt_release_set_free(second_day);
+    cdnopt_release_set_free(later);
+    cdnopt_release_set_free(first_day);
+    cdnopt_series_free(baseline);
+}
+
 /* Over a random episode that waits in 70 % of its global decisions,
  * cdnopt_env_wait_forces() is true exactly before the waits that make the environment
  * place a release. */
@@ -610,6 +698,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(lookahead_matches_p95_reward),
         cmocka_unit_test(expert_episode_forces_nothing),
         cmocka_unit_test(expert_plan_matches_episode),
+        cmocka_unit_test(expert_rounds_never_raise_peak),
         cmocka_unit_test(planner_expert_replays_greedy),
         cmocka_unit_test(expert_schedule_maps_actions),
         cmocka_unit_test(wait_forces_predicts_forcing),
