@@ -404,6 +404,8 @@ int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
     else
         snprintf(out->method, sizeof out->method,
                  "masked DQN agent (%d training episodes), greedy policy over whole-hour "
-                 "delays and ratios 0.1/0.3/0.5", agent->episodes);
+                 "delays and ratios 0.1/0.3/0.5, one episode per release day, the best of "
+                 "%d rounds when there are several days",
+                 agent->episodes, PLAN_ROUNDS);
     return CDNOPT_OK;
 }
