@@ -437,8 +437,8 @@ static int median_of_members(const double *all, size_t n_members, size_t n, doub
  * Train member j on d and write its forecasts of the two held-out blocks into
  * held_out_fc [2, n_series, horizon] and those after the end into fc. Block 0 is the
  * validation block that stopped training, and block 1 the last horizon of every
- * series. With p->refit the final forecasts come from a second network trained on every step,
- * held-out ones included, for as many epochs as the first one's best.
+ * series. With p->refit the final forecasts come from a second network trained on
+ * every step, held-out ones included, for as many epochs as the first one's best.
  */
 static int run_member(const cdnopt_global_mlp_params *p, const mlp_data *d, int j,
                       cdnopt_epoch_cb cb, void *user, double *held_out_fc, double *fc)
