@@ -33,16 +33,42 @@ cdnopt_rules cdnopt_rules_default(void)
 /* Rules file                                                                */
 /* ------------------------------------------------------------------------- */
 
+/* Cut text at its first comma; return what follows it, or NULL after the last item. */
+static char *cut_at_comma(char *text)
+{
+    char *comma = strchr(text, ',');
+    if (comma == NULL)
+        return NULL;
+    *comma = '\0';
+    return comma + 1;
+}
+
+static char *trim(char *text)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    char *end = text + strlen(text);
+    while (end > text && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return text;
+}
+
 static int parse_ratios(cdnopt_rules *rules, char *value, const char *where, char *err)
 {
     size_t n = 0;
     double ratios[CDNOPT_RULES_MAX_RATIOS];
-    for (char *item = strtok(value, ","); item != NULL; item = strtok(NULL, ",")) {
-        while (isspace((unsigned char)*item))
-            item++;
-        char *end = item + strlen(item);
-        while (end > item && isspace((unsigned char)end[-1]))
-            *--end = '\0';
+    bool blank = *trim(value) == '\0';
+    for (char *next = blank ? NULL : value, *item; next != NULL;) {
+        item = next;
+        next = cut_at_comma(item);
+        item = trim(item);
+
+        /* strtok would skip an empty item, so "0.1,,1" would quietly lose a value. */
+        if (*item == '\0')
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s: batch_ratios has an empty item; separate values such as "
+                               "0.1, 0.3, 0.5, 1.0 by single commas",
+                               where);
         double ratio;
         if (n == CDNOPT_RULES_MAX_RATIOS)
             return cdnopt_fail(err, CDNOPT_EINVAL, "%s: batch_ratios lists more than %d values",
