@@ -9,6 +9,7 @@
 
 #include "stats-impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -160,6 +161,24 @@ static size_t count_fields(const char *line)
     return n;
 }
 
+/*
+ * Read a decimal number with optional spaces around it, as some writers pad fields.
+ * strtod would also read a hexadecimal number, which no file of measurements holds.
+ */
+static bool parse_value(const char *text, double *value)
+{
+    if (strpbrk(text, "xX") != NULL)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    *value = strtod(text, &end);
+    if (end == text || errno == ERANGE || !isfinite(*value))
+        return false;
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == '\0';
+}
+
 /* Largest value a series may hold; see parse_row. */
 #define M4_VALUE_MAX 1e18
 
@@ -178,10 +197,8 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
                                "%s:%zu: series %s: value '%s' in field %zu follows an empty "
                                "field; values must be contiguous from field 2",
                                path, line, id, text, f + 1);
-        char *end = NULL;
-        errno = 0;
-        double value = strtod(text, &end);
-        if (end == text || *end != '\0' || errno == ERANGE || !isfinite(value))
+        double value;
+        if (!parse_value(text, &value))
             return cdnopt_fail(err, CDNOPT_EPARSE,
                                "%s:%zu: series %s: field %zu is '%s', not a finite number", path,
                                line, id, f + 1, text);

@@ -43,7 +43,7 @@ static void m4_read_quoted_padded(void **state)
     (void)state;
     char path[PATH_MAX], err[CDNOPT_ERRMSG_MAX] = "";
     scratch_file(path, sizeof path, "train.csv",
-                 "\"V1\",\"V2\",\"V3\",\"V4\"\n\"H1\",\"1.5\",\"2\",\"3\"\r\nH2,4,5,\n");
+                 "\"V1\",\"V2\",\"V3\",\"V4\"\n\"H1\",\"1.5\",\"2\",\"3\"\r\nH2,4, 5 ,\n");
     cdnopt_m4_set *set = NULL;
     assert_int_equal(cdnopt_m4_read(path, &set, err), CDNOPT_OK);
     assert_int_equal(set->n_series, 2);
@@ -76,6 +76,8 @@ static void m4_read_errors_name_line(void **state)
     cdnopt_assert_contains(err, ":2: series H1: field 3 is '-2'; M4 values must lie in 0 .. 1e18");
     assert_int_equal(read_text("V1,V2,V3\nH1,1e308,2\n", err), CDNOPT_ENUMERIC);
     cdnopt_assert_contains(err, "field 2 is '1e308'");
+    assert_int_equal(read_text("V1,V2,V3\nH1,0x10,2\n", err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "field 2 is '0x10', not a finite number");
 
     assert_int_equal(read_text("V1,V2\nH1,1\nH1,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, ":3: series id H1 repeats the id of line 2");
