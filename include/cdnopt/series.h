@@ -264,6 +264,20 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
  */
 size_t cdnopt_csv_field(char *out, size_t size, const char *text);
 
+/** The first repeated id of a file, in file order. */
+typedef struct cdnopt_id_repeat {
+    const char *id;     /* the repeated id, borrowed from the caller's array; NULL if none */
+    size_t line;        /* line of the repeat: the smallest line whose id came earlier */
+    size_t first_line;  /* line where that id came first */
+} cdnopt_id_repeat;
+
+/**
+ * Find the first repeated id among n ids, ids[i] read on lines[i], in O(n log n).
+ * @return CDNOPT_OK (out->id is NULL when every id is unique) or CDNOPT_ENOMEM.
+ */
+int cdnopt_ids_find_repeat(const char *const *ids, const size_t *lines, size_t n,
+                           cdnopt_id_repeat *out);
+
 /**
  * Write a series as CSV: header "timestamp,<value_name>", then one row per sample
  * with the civil time "YYYY-MM-DD HH:MM:SS" and the value with 12 significant

@@ -6,6 +6,7 @@
  */
 #include "cdnopt/core.h"
 #include "cdnopt/m4.h"
+#include "cdnopt/series.h"
 
 #include "stats-impl.h"
 
@@ -216,47 +217,19 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
     return CDNOPT_OK;
 }
 
-/* An id and its line, sorted by id to find repeats in O(n log n). */
-typedef struct id_line {
-    const char *id;
-    size_t line;
-} id_line;
-
-static int compare_id_lines(const void *a, const void *b)
-{
-    const id_line *x = a, *y = b;
-    int order = strcmp(x->id, y->id);
-    if (order != 0)
-        return order;
-    return (x->line > y->line) - (x->line < y->line);
-}
-
 /* Report the first repeated id, naming the later line and the earlier one. */
 static int check_duplicates(const cdnopt_m4_set *set, char *err)
 {
-    id_line *sorted = cdnopt_malloc(set->n_series * sizeof *sorted);
-    if (sorted == NULL)
+    cdnopt_id_repeat repeat;
+    if (cdnopt_ids_find_repeat((const char *const *)set->ids, set->line, set->n_series,
+                               &repeat) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory for %zu ids", set->path,
                            set->n_series);
-    for (size_t i = 0; i < set->n_series; i++)
-        sorted[i] = (id_line){set->ids[i], set->line[i]};
-    qsort(sorted, set->n_series, sizeof *sorted, compare_id_lines);
-
-    /* Among all repeats, the one whose later line comes first in the file. */
-    size_t repeat = set->n_series;
-    for (size_t i = 1; i < set->n_series; i++) {
-        bool same = strcmp(sorted[i].id, sorted[i - 1].id) == 0;
-        if (same && (repeat == set->n_series || sorted[i].line < sorted[repeat].line))
-            repeat = i;
-    }
-    int rc = CDNOPT_OK;
-    if (repeat < set->n_series)
-        rc = cdnopt_fail(err, CDNOPT_EPARSE,
-                         "%s:%zu: series id %s repeats the id of line %zu; ids must be unique",
-                         set->path, sorted[repeat].line, sorted[repeat].id,
-                         sorted[repeat - 1].line);
-    cdnopt_free(sorted);
-    return rc;
+    if (repeat.id != NULL)
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s:%zu: series id %s repeats the id of line %zu; ids must be unique",
+                           set->path, repeat.line, repeat.id, repeat.first_line);
+    return CDNOPT_OK;
 }
 
 /* Parse every row after the header; the header's field count sets the row width. */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -190,6 +191,42 @@ int cdnopt_series_resample(const cdnopt_series *s, int64_t step_s, enum cdnopt_r
         r->v[b] = op == CDNOPT_RESAMPLE_SUM ? sum : sum / (double)per_bucket;
     }
     *out = r;
+    return CDNOPT_OK;
+}
+
+/* An id and its line, sorted by id and then line. */
+typedef struct id_line {
+    const char *id;
+    size_t line;
+} id_line;
+
+static int compare_id_lines(const void *a, const void *b)
+{
+    const id_line *x = a, *y = b;
+    int order = strcmp(x->id, y->id);
+    if (order != 0)
+        return order;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+int cdnopt_ids_find_repeat(const char *const *ids, const size_t *lines, size_t n,
+                           cdnopt_id_repeat *out)
+{
+    *out = (cdnopt_id_repeat){NULL, 0, 0};
+    id_line *sorted = cdnopt_malloc((n > 0 ? n : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return CDNOPT_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (id_line){ids[i], lines[i]};
+    qsort(sorted, n, sizeof *sorted, compare_id_lines);
+
+    /* Among all repeats, the one whose later line comes first in the file. */
+    for (size_t i = 1; i < n; i++) {
+        bool same = strcmp(sorted[i].id, sorted[i - 1].id) == 0;
+        if (same && (out->id == NULL || sorted[i].line < out->line))
+            *out = (cdnopt_id_repeat){sorted[i].id, sorted[i].line, sorted[i - 1].line};
+    }
+    cdnopt_free(sorted);
     return CDNOPT_OK;
 }
 

@@ -16,6 +16,8 @@ typedef struct wide_reader {
     cdnopt_series **series; /* series read so far */
     size_t n;               /* entries of series */
     size_t cap;             /* allocated entries of series */
+    size_t *lines;          /* file line of each series */
+    size_t lines_cap;       /* allocated entries of lines */
     int64_t step_s;
 } wide_reader;
 
@@ -71,7 +73,8 @@ static int read_row(wide_reader *w, char *line, long line_no)
     rc = count_values(w, line_no, &n_values);
     if (rc != CDNOPT_OK)
         return rc;
-    if (cdnopt__grow((void **)&w->series, &w->cap, w->n + 1, sizeof *w->series) != CDNOPT_OK)
+    if (cdnopt__grow((void **)&w->series, &w->cap, w->n + 1, sizeof *w->series) != CDNOPT_OK ||
+        cdnopt__grow((void **)&w->lines, &w->lines_cap, w->n + 1, sizeof *w->lines) != CDNOPT_OK)
         return cdnopt_fail(w->err, CDNOPT_ENOMEM, "out of memory at %s:%ld", w->path, line_no);
 
     cdnopt_series *s = NULL;
@@ -82,6 +85,7 @@ static int read_row(wide_reader *w, char *line, long line_no)
         cdnopt_series_free(s);
         return cdnopt_fail(w->err, rc, "out of memory at %s:%ld", w->path, line_no);
     }
+    w->lines[w->n] = (size_t)line_no;
     w->series[w->n++] = s;
     return parse_values(w, line_no, s);
 }
@@ -103,6 +107,28 @@ static bool is_header(wide_reader *w, char *line)
     return header;
 }
 
+/* Reject a repeated id: forecasts are written one row per id, so two series with
+ * one id could not be told apart. */
+static int check_unique_ids(const wide_reader *w)
+{
+    const char **ids = cdnopt_malloc(w->n * sizeof *ids);
+    cdnopt_id_repeat repeat;
+    int rc = ids != NULL ? CDNOPT_OK : CDNOPT_ENOMEM;
+    for (size_t i = 0; rc == CDNOPT_OK && i < w->n; i++)
+        ids[i] = w->series[i]->name;
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_ids_find_repeat(ids, w->lines, w->n, &repeat);
+    cdnopt_free(ids);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(w->err, rc, "out of memory checking the ids of %s", w->path);
+    if (repeat.id != NULL)
+        return cdnopt_fail(w->err, CDNOPT_EPARSE,
+                           "%s:%zu: series id '%s' repeats the id of line %zu; give each series "
+                           "its own id",
+                           w->path, repeat.line, repeat.id, repeat.first_line);
+    return CDNOPT_OK;
+}
+
 static int read_rows(wide_reader *w, char *text)
 {
     cdnopt__line_cursor cursor;
@@ -122,6 +148,8 @@ static int read_rows(wide_reader *w, char *text)
     }
     if (rc == CDNOPT_OK && w->n == 0)
         rc = cdnopt_fail(w->err, CDNOPT_EPARSE, "%s: no series rows after the header", w->path);
+    if (rc == CDNOPT_OK)
+        rc = check_unique_ids(w);
     return rc;
 }
 
@@ -141,6 +169,7 @@ int cdnopt_series_read_wide_csv(const char *path, int64_t step_s, cdnopt_series 
         rc = read_rows(&w, text);
 
     cdnopt__fields_fini(&w.fields);
+    cdnopt_free(w.lines);
     cdnopt_free(text);
     if (rc != CDNOPT_OK) {
         cdnopt_series_array_free(w.series, w.n);

@@ -721,6 +721,11 @@ static void wide_rejects_holes_and_text(void **state)
                                                  err),
                      CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "wide_non_numeric.csv:3: non-numeric value 'x5' in column 3");
+
+    /* Two repeats: the one whose second row comes first in the file is named. */
+    assert_int_equal(cdnopt_series_read_wide_csv(DATA_DIR "wide_repeat.csv", 0, &all, &n, err),
+                     CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "wide_repeat.csv:4: series id 'H1' repeats the id of line 2");
     assert_null(all);
     assert_int_equal(cdnopt_alloc_live_blocks(), live);
 }
