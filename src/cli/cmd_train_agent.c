@@ -81,12 +81,41 @@ static int parse_excludes(const char *text, int64_t *from, int64_t *to, size_t *
                                "YYYY-MM-DD..YYYY-MM-DD, at most %d spans", span, MAX_EXCLUDE);
         snprintf(first, sizeof first, "%.*s 00:00:00", (int)(dots - span), span);
         snprintf(second, sizeof second, "%s 00:00:00", dots + 2);
-        if (cdnopt_civil_parse(first, &from[*n], NULL) != CDNOPT_OK ||
-            cdnopt_civil_parse(second, &to[*n], NULL) != CDNOPT_OK || to[*n] <= from[*n])
+        bool first_ok = cdnopt_civil_parse(first, &from[*n], NULL) == CDNOPT_OK;
+        if (!first_ok || cdnopt_civil_parse(second, &to[*n], NULL) != CDNOPT_OK)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--exclude span '%s' is invalid; write FROM..TO as "
-                               "YYYY-MM-DD..YYYY-MM-DD with FROM before TO", span);
+                               "--exclude span '%s': '%.10s' is not a valid date; write FROM..TO "
+                               "as YYYY-MM-DD..YYYY-MM-DD",
+                               span, first_ok ? dots + 2 : span);
+        if (to[*n] <= from[*n])
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--exclude span '%s' is empty; FROM must come before TO (TO is "
+                               "exclusive)", span);
         (*n)++;
+    }
+    return CDNOPT_OK;
+}
+
+/* Reject a span that covers no time of the history: a mistyped year would otherwise
+ * leave the days it was meant to hide in the training data without a word. */
+static int check_excludes_overlap(const train_agent_opts *o, const cdnopt_series *history,
+                                  const int64_t *from, const int64_t *to, size_t n, char *err)
+{
+    int64_t first = history->t[0];
+    int64_t end = history->t[history->n - 1] + history->step_s;
+    for (size_t k = 0; k < n; k++) {
+        if (from[k] < end && first < to[k])
+            continue;
+        char span_from[CDNOPT_CIVIL_TEXT_MAX], span_to[CDNOPT_CIVIL_TEXT_MAX];
+        char start[CDNOPT_CIVIL_TEXT_MAX], last[CDNOPT_CIVIL_TEXT_MAX];
+        cdnopt_civil_format(from[k], span_from, sizeof span_from);
+        cdnopt_civil_format(to[k], span_to, sizeof span_to);
+        cdnopt_civil_format(first, start, sizeof start);
+        cdnopt_civil_format(history->t[history->n - 1], last, sizeof last);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--exclude span %.10s..%.10s covers no time of %s, which runs from "
+                           "%s to %s; check the dates",
+                           span_from, span_to, o->history, start, last);
     }
     return CDNOPT_OK;
 }
@@ -403,6 +432,8 @@ static int train(const train_agent_opts *o, const cdnopt_series *history,
     int64_t from[MAX_EXCLUDE], to[MAX_EXCLUDE];
     size_t n_exclude = 0;
     int rc = parse_excludes(o->exclude, from, to, &n_exclude, err);
+    if (rc == CDNOPT_OK)
+        rc = check_excludes_overlap(o, history, from, to, n_exclude, err);
     if (rc != CDNOPT_OK)
         return rc;
     size_t n_days = cdnopt_episode_days(history, from, to, n_exclude, NULL, 0);

@@ -92,6 +92,26 @@ static void train_agent_bad_exclude(void **state)
              dir, dir);
     assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "has 0 midnights that start a 3-day window");
+
+    /* A span outside the history (a mistyped year) hides nothing, so it is an error. */
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2030-01-01..2030-02-01",
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "--exclude span 2030-01-01..2030-02-01 covers no time of");
+    cdnopt_assert_contains(out, "which runs from 2024-01-01 00:00:00 to");
+
+    /* An impossible date is named, not reported as FROM after TO. */
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-02-30..2024-03-01",
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "'2024-02-30' is not a valid date");
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-05..2024-01-03",
+             dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "is empty; FROM must come before TO");
 }
 
 /* Train a tiny forecasting model, train an agent that observes its forecasts, and reject
