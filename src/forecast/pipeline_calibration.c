@@ -208,6 +208,10 @@ int cdnopt_pipeline_calibrate(const cdnopt_sampler *s, const cdnopt_series *seri
 
 #define CALIBRATION_GROUP "/calibration"
 
+/* Largest scale or relative factor a file may hold: bounds 10^4 times as wide as the
+ * Monte-Carlo spread or the forecast level, which no usable calibration needs. */
+#define CALIBRATION_MAX_FACTOR 1e4
+
 /* Largest horizon a file may declare: four weeks of one-minute steps. */
 #define CALIBRATION_MAX_HORIZON 40320
 
@@ -336,15 +340,22 @@ static int read_factors(hid_t group, const stored_header *hd, const char *path,
         rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu calibration factors",
                          horizon);
     else if (H5Dread(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->factor) < 0)
-        rc = cdnopt_fail(err, CDNOPT_EIO, "%s: failed to read %s/factor", path,
-                         CALIBRATION_GROUP);
+        rc = cdnopt_fail(err, CDNOPT_EIO,
+                         "%s: failed to read %s/factor, so the file is damaged; train the "
+                         "model again or restore the file from a copy",
+                         path, CALIBRATION_GROUP);
     H5Dclose(set);
 
+    /* Scale and relative factors multiply the spread or level of the forecast, so one
+     * above CALIBRATION_MAX_FACTOR is a damaged or edited file, not a calibration.
+     * Shift factors are in series units and have no such bound. */
+    double max_factor = hd->kind == CDNOPT_CALIB_SHIFT ? INFINITY : CALIBRATION_MAX_FACTOR;
     for (size_t h = 0; rc == CDNOPT_OK && h < horizon; h++) {
-        if (!isfinite(out->factor[h]) || out->factor[h] < 0)
+        if (!isfinite(out->factor[h]) || out->factor[h] < 0 || out->factor[h] > max_factor)
             rc = cdnopt_fail(err, CDNOPT_EPARSE,
-                             "%s: %s/factor[%zu] is %g; expected a finite value >= 0", path,
-                             CALIBRATION_GROUP, h, out->factor[h]);
+                             "%s: %s/factor[%zu] is %g; expected a finite value from 0 to %g, "
+                             "so train the model again",
+                             path, CALIBRATION_GROUP, h, out->factor[h], max_factor);
     }
     return rc;
 }

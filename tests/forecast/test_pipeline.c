@@ -320,6 +320,32 @@ static void calibration_damaged_is_error(void **state)
     cdnopt_assert_contains(err, "group /calibration cannot be read, so the file is damaged");
 }
 
+/* A finite but absurd factor (an edited or damaged file) is refused by name. */
+static void calibration_absurd_factor_is_error(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
+    snprintf(path, sizeof path, "%s/model.h5", dir);
+    make_empty_h5(path);
+
+    cdnopt_calibration cal;
+    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_RELATIVE, 0.95, 3), CDNOPT_OK);
+    cal.factor[0] = 0.25;
+    cal.factor[1] = 1e300;
+    cal.factor[2] = 0.25;
+    cal.n_origins = 7;
+    cal.coverage_raw = 0.5;
+    cal.coverage_calibrated = 0.95;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
+    cdnopt_calibration_fini(&cal);
+
+    cdnopt_calibration back;
+    assert_int_equal(cdnopt_pipeline_calibration_load(path, &back, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "/calibration/factor[1] is 1e+300; expected a finite value from 0");
+}
+
 /* ------------------------------------------------------------------------- */
 /* Forecasts                                                                 */
 /* ------------------------------------------------------------------------- */
@@ -698,6 +724,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(calibration_h5_round_trip),
         cmocka_unit_test(calibration_load_errors),
         cmocka_unit_test(calibration_damaged_is_error),
+        cmocka_unit_test(calibration_absurd_factor_is_error),
         cmocka_unit_test(forecast_bounds_and_times),
         cmocka_unit_test(forecast_recent_widens_factors),
         cmocka_unit_test(forecast_lower_bound_clipped),
