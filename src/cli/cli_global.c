@@ -4,6 +4,8 @@
  */
 #include "cli_global.h"
 
+#include "cli_dist.h"
+
 #include "cdnopt/core.h"
 #include "cdnopt/pipeline.h"
 
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GLOBAL_LOG "global"
 
@@ -164,23 +167,53 @@ static int global_params(const cdnopt_cli_global_opts *g, const cdnopt_cli_train
     return CDNOPT_OK;
 }
 
+/* Write the model, its calibration and its /global group to a temporary file next to
+ * out_path, then rename it over out_path. A failed or killed job so leaves no model
+ * file without its /global group, which would load as a single-series model. */
 static int save_all(cdnopt_model *m, const cdnopt_global_params *gp,
                     const cdnopt_calibration *cal, const cdnopt_cli_data_opts *d,
                     const char *out_path, char *err)
 {
+    char tmp_path[PATH_MAX];
+    if ((size_t)snprintf(tmp_path, sizeof tmp_path, "%s.tmp-%ld", out_path,
+                         (long)getpid()) >= sizeof tmp_path)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--out: path '%s' is too long", out_path);
+
     int rc = cdnopt_cli_model_unit_set(m, d, err);
     if (rc == CDNOPT_OK)
-        rc = cdnopt_model_save(m, out_path, err);
+        rc = cdnopt_model_save(m, tmp_path, err);
     if (rc == CDNOPT_OK)
-        rc = cdnopt_pipeline_calibration_save(cal, out_path, err);
+        rc = cdnopt_pipeline_calibration_save(cal, tmp_path, err);
     if (rc == CDNOPT_OK)
-        rc = cdnopt_global_info_save(gp, out_path, err);
+        rc = cdnopt_global_info_save(gp, tmp_path, err);
+    if (rc == CDNOPT_OK && rename(tmp_path, out_path) != 0)
+        rc = cdnopt_fail(err, CDNOPT_EIO, "cannot rename %s to model file %s: %s", tmp_path,
+                         out_path, strerror(errno));
+    if (rc != CDNOPT_OK)
+        remove(tmp_path);
     return rc;
+}
+
+/* Return true on the ranks that stay out of a global run under mpirun. Global training
+ * and forecasting have no data-parallel path, so rank 0 runs them alone and writes the
+ * files while the other ranks return at once. The job's exit status is then rank 0's,
+ * and a failure on rank 0 still stops the job with MPI_Abort. */
+static bool is_idle_rank(const char *what)
+{
+    if (cdnopt_cli_size() == 1)
+        return false;
+    if (cdnopt_cli_rank() == 0)
+        CDNOPT_LOG_INFO(GLOBAL_LOG, "global %s runs on rank 0 alone; idle_ranks=%d",
+                        what, cdnopt_cli_size() - 1);
+    return cdnopt_cli_rank() != 0;
 }
 
 int cdnopt_cli_global_train(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
                             const cdnopt_cli_train_opts *t, const char *out_path, char *err)
 {
+    if (is_idle_rank("training"))
+        return CDNOPT_OK;
+
     cdnopt_series **series = NULL;
     size_t n = 0;
     int rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);
@@ -250,6 +283,9 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
                                const cdnopt_calibration *cal,
                                const cdnopt_cli_global_forecast_args *a, char *err)
 {
+    if (is_idle_rank("forecasting"))
+        return CDNOPT_OK;
+
     cdnopt_series **series = NULL;
     size_t n = 0;
     int rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);

@@ -26,7 +26,8 @@ static const char description[] =
     "summed with MPI_Allreduce; rank 0 logs progress and writes the files.\n"
     "With --wide or --series-dir, one global model is trained over all series, each\n"
     "scaled by its own --norm; the last --calib-steps of every series are held out and\n"
-    "calibrate the intervals, pooled over the series. Global training runs in one process.";
+    "calibrate the intervals, pooled over the series. Global training runs in one process:\n"
+    "under mpirun rank 0 trains and writes the model while the other ranks wait.";
 
 static void log_calibration(const cdnopt_calibration *cal)
 {

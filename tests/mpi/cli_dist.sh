@@ -7,7 +7,8 @@
 #
 # usage: cli_dist.sh CDNOPT MPIEXEC NP CASE
 #   CASE is forecast_sharded, evaluate_sharded, kill_and_resume, train_agent_same,
-#   bad_series_aborts or series_dir_flags (which runs without mpiexec).
+#   bad_series_aborts, global_on_rank_0, global_failure_once or series_dir_flags (which
+#   runs without mpiexec).
 set -euo pipefail
 
 cdnopt=$1
@@ -136,6 +137,64 @@ bad_series_aborts() {
     grep -q "zzz.csv" bad.log || fail "the error does not name the file: $(cat bad.log)"
     grep -q "stopping the job" bad.log || fail "no MPI_Abort message: $(cat bad.log)"
     [ ! -f out.csv ] || fail "an output file was written by the failed job"
+}
+
+# A wide CSV of four hourly series of 10 days with a daily cycle, one per row.
+make_wide() {
+    awk 'BEGIN {
+        printf "id"
+        for (t = 1; t <= 240; t++) printf ",V%d", t
+        printf "\n"
+        for (s = 0; s < 4; s++) {
+            printf "H%d", s
+            for (t = 0; t < 240; t++) printf ",%.3f", 10 + s + 5 * sin(6.2831853 * t / 24) + (t * 7 + s) % 5 / 10
+            printf "\n"
+        }
+    }' > wide.csv
+}
+
+# Global training and forecasting have no data-parallel path: under mpiexec rank 0 runs
+# them alone and writes the files, the other ranks exit 0, and the results equal a plain
+# run's.
+global_on_rank_0() {
+    make_wide
+    make_inputs
+    local train=(train --epochs 1 --max-windows 64 --units 8 --seed 3)
+    "$cdnopt" -q "${train[@]}" --wide wide.csv --out plain.h5
+    run_np "${train[@]}" --wide wide.csv --out shared.h5 2> shared.log ||
+        fail "global training failed: $(cat shared.log)"
+    grep -q "global training runs on rank 0 alone" shared.log || fail "no rank 0 line"
+    [ "$(grep -c "saved model=shared.h5" shared.log)" -eq 1 ] ||
+        fail "expected one save: $(cat shared.log)"
+    h5diff plain.h5 shared.h5 || fail "the model trained under mpiexec differs from one process"
+
+    run_np "${train[@]}" --series-dir series --out dir.h5 2> dir.log ||
+        fail "global training on --series-dir failed: $(cat dir.log)"
+    [ -f dir.h5 ] || fail "no model file from --series-dir"
+
+    local flags=(forecast --model plain.h5 --wide wide.csv --samples 10 --horizon 6h --seed 2)
+    "$cdnopt" -q "${flags[@]}" --out plain.csv
+    run_np -q "${flags[@]}" --out shared.csv || fail "global forecast failed"
+    for part in "" -lower -upper; do
+        cmp "plain$part.csv" "shared$part.csv" || fail "shared$part.csv differs from the plain run"
+    done
+    if ls ./*.tmp-* > /dev/null 2>&1; then
+        fail "temporary files left: $(ls ./*.tmp-*)"
+    fi
+}
+
+# A global training that fails on rank 0 reports the error once, exits non-zero and
+# leaves no model file.
+global_failure_once() {
+    printf 'id,V1,V2\nH0,1,oops\n' > bad.csv
+    set +e
+    run_np train --wide bad.csv --epochs 1 --out bad.h5 2> bad.log
+    local status=$?
+    set -e
+    [ "$status" -ne 0 ] || fail "the job exited 0 with an invalid wide file"
+    [ "$(grep -c "cdnopt train: " bad.log)" -eq 1 ] || fail "expected one error: $(cat bad.log)"
+    grep -q "bad.csv" bad.log || fail "the error does not name the file: $(cat bad.log)"
+    [ ! -e bad.h5 ] || fail "a model file was written by the failed job"
 }
 
 # Usage errors of --series-dir: exit status 2 and a message that names the fix.
