@@ -217,6 +217,18 @@ int cdnopt_global_info_save(const cdnopt_global_params *gp, const char *path, ch
  */
 int cdnopt_global_info_load(const char *path, cdnopt_global_params *gp, char *err);
 
+/**
+ * Reject a global model where a single-series model is expected. A global model scales
+ * each series by its own /global settings, so code that runs it as a single-series
+ * model forecasts on the wrong scale and with intervals far too narrow.
+ * @param path    model file, already loaded with cdnopt_model_load()
+ * @param option  the flag that received path, such as "--model", for the message
+ * @return CDNOPT_OK for a single-series model; CDNOPT_EINVAL for a global model, with a
+ *         message naming path and what to use instead; CDNOPT_EIO or CDNOPT_EPARSE
+ *         when the file cannot be read
+ */
+int cdnopt_global_model_reject(const char *path, const char *option, char *err);
+
 /** Parse "minmax", "mean" or "change". @return CDNOPT_OK or CDNOPT_EINVAL with the choices */
 int cdnopt_global_norm_parse(const char *text, cdnopt_global_norm *out, char *err);
 

@@ -278,6 +278,25 @@ static int write_sets(const cdnopt_global_forecasts *fc, const char *out_path, c
     return rc;
 }
 
+/* A --wide row takes its step from --step, but a --series-dir CSV from its timestamps,
+ * so only the former can be fixed with a flag. */
+static int step_mismatch(const cdnopt_cli_global_opts *g, const cdnopt_series *s,
+                         const char *model_path, int64_t model_step_s, char *err)
+{
+    const char *name = s->name != NULL ? s->name : "(unnamed)";
+    if (g->wide != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "series '%s' of %s has a step of %lld s but model %s was trained on "
+                           "%lld s; give --step %llds", name, g->wide, (long long)s->step_s,
+                           model_path, (long long)model_step_s, (long long)model_step_s);
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "series '%s' in %s has a step of %lld s but model %s was trained on "
+                       "%lld s; resample its CSV to %lld s, or train a model on series of "
+                       "%lld s", name, g->series_dir, (long long)s->step_s, model_path,
+                       (long long)model_step_s, (long long)model_step_s,
+                       (long long)s->step_s);
+}
+
 int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli_data_opts *d,
                                const cdnopt_model *m, const cdnopt_global_params *gp,
                                const cdnopt_calibration *cal,
@@ -292,11 +311,7 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
     int64_t step_s = cdnopt_model_step_s(m);
     for (size_t i = 0; rc == CDNOPT_OK && i < n; i++)
         if (series[i]->step_s != step_s)
-            rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                             "series '%s' has a step of %lld s but model %s was trained on "
-                             "%lld s; give --step or resample the data",
-                             series[i]->name != NULL ? series[i]->name : "(unnamed)",
-                             (long long)series[i]->step_s, a->model_path, (long long)step_s);
+            rc = step_mismatch(g, series[i], a->model_path, step_s, err);
     if (rc == CDNOPT_OK && a->horizon_s % step_s != 0)
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
                          "--horizon of %lld s is not a multiple of the model's step of %lld s",

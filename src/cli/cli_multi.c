@@ -7,6 +7,7 @@
 #include "cli_dist.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 #include "cdnopt/series.h"
 
 #include <math.h>
@@ -144,6 +145,8 @@ static int load_model(evaluate_ctx *ctx, const char *path, const cdnopt_cli_data
                       char *err)
 {
     int rc = cdnopt_model_load(path, &ctx->model, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_model_reject(path, "--model", err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_cli_model_unit_check(ctx->model, path, d, err);
     if (rc != CDNOPT_OK)

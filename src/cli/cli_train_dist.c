@@ -7,6 +7,7 @@
 #include "cli_dist.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,8 +58,13 @@ static int make_model(const cdnopt_series *s, const cdnopt_model_params *mp,
     /* NOTE: a checkpoint is a model file. It holds the weights and the epoch count but
      * not Adam's moment estimates, which restart from zero on resume. */
     int rc = cdnopt_model_load(ck->resume, out, err);
-    if (rc != CDNOPT_OK)
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_model_reject(ck->resume, "--resume", err);
+    if (rc != CDNOPT_OK) {
+        cdnopt_model_free(*out);
+        *out = NULL;
         return rc;
+    }
     const cdnopt_model_params *p = cdnopt_model_get_params(*out);
     CDNOPT_LOG_INFO(TRAIN_LOG,
                     "resuming file=%s epochs=%d units=%d batch=%d (the checkpoint's "

@@ -9,6 +9,7 @@
 #include "commands.h"
 
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 #include "cdnopt/pipeline.h"
 
 #include <math.h>
@@ -115,6 +116,8 @@ static int evaluate_saved(const char *path, const cdnopt_cli_data_opts *data,
 {
     cdnopt_model *m = NULL;
     int rc = cdnopt_model_load(path, &m, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_global_model_reject(path, "--model", err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_cli_model_unit_check(m, path, data, err);
     if (rc != CDNOPT_OK) {

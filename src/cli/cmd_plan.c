@@ -13,6 +13,7 @@
 
 #include "cdnopt/agent.h"
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 #include "cdnopt/pipeline.h"
 #include "cdnopt/plan.h"
 
@@ -321,6 +322,8 @@ static int forecast_from_history(const plan_flags *flags, const cdnopt_plan_para
 {
     cdnopt_model *model = NULL;
     int rc = flags->model != NULL ? cdnopt_model_load(flags->model, &model, err) : 0;
+    if (rc == 0 && model != NULL)
+        rc = cdnopt_global_model_reject(flags->model, "--model", err);
     if (rc == 0 && model != NULL)
         rc = check_model_fits(flags, model, in->baseline, err);
     if (rc == 0 && strcmp(flags->plan_on, "auto") == 0) {

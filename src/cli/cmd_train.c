@@ -108,6 +108,11 @@ int cdnopt_cmd_train(int argc, char **argv)
                                        "--series-dir DIR");
     if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK)
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL, err);
+    if (data.data == NULL && (ck.resume != NULL || ck.every > 0 || ck.path != NULL))
+        return cdnopt_cli_report_error("train", CDNOPT_EINVAL,
+                                       "--resume, --checkpoint and --checkpoint-every apply "
+                                       "only to --data training; global training (--wide, "
+                                       "--series-dir) starts afresh, so drop them");
     if (data.data == NULL) {
         int rc = cdnopt_cli_global_train(&global, &data, &train, out_path, err);
         return rc == CDNOPT_OK ? CDNOPT_EXIT_OK : cdnopt_cli_report_error("train", rc, err);

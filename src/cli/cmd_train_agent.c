@@ -14,6 +14,7 @@
 
 #include "cdnopt/agent.h"
 #include "cdnopt/core.h"
+#include "cdnopt/global.h"
 #include "cdnopt/plan.h"
 
 #include <math.h>
@@ -584,6 +585,8 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
     cdnopt_series *history = NULL;
     cdnopt_model *model = NULL;
     rc = o.model ? cdnopt_model_load(o.model, &model, err) : CDNOPT_OK;
+    if (rc == CDNOPT_OK && model != NULL)
+        rc = cdnopt_global_model_reject(o.model, "--model", err);
     if (rc == CDNOPT_OK && model != NULL && data.unit == unit_unset &&
         cdnopt_model_unit(model)[0] != '\0')
         data.unit = cdnopt_model_unit(model);

@@ -382,6 +382,22 @@ int cdnopt_global_info_load(const char *path, cdnopt_global_params *gp, char *er
     return rc;
 }
 
+int cdnopt_global_model_reject(const char *path, const char *option, char *err)
+{
+    cdnopt_global_params gp = cdnopt_global_params_default();
+    int rc = cdnopt_global_info_load(path, &gp, err);
+    if (rc == CDNOPT_ENOTFOUND)
+        return CDNOPT_OK;
+    if (rc != CDNOPT_OK)
+        return rc;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s %s is a global model (cdnopt train --wide or --series-dir), but "
+                       "this command takes a single-series model; forecast with it through "
+                       "cdnopt forecast --model %s --wide FILE or --series-dir DIR, or give %s "
+                       "a model of cdnopt train --data FILE",
+                       option, path, path, option);
+}
+
 int cdnopt_global_norm_parse(const char *text, cdnopt_global_norm *out, char *err)
 {
     if (strcmp(text, "minmax") == 0)

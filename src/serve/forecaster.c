@@ -6,6 +6,7 @@
  */
 #include "serve-impl.h"
 
+#include "cdnopt/global.h"
 #include "cdnopt/model.h"
 
 #include <string.h>
@@ -25,7 +26,14 @@ int serve_forecaster_open(const char *path, serve_forecaster **out, char *err)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "serve: out of memory loading %s", path);
 
     int rc = cdnopt_model_load(path, &f->model, err);
+    if (rc == CDNOPT_OK) {
+        char why[CDNOPT_ERRMSG_MAX] = "";
+        rc = cdnopt_global_model_reject(path, "--model", why);
+        if (rc != CDNOPT_OK)
+            cdnopt_fail(err, rc, "serve: %s", why);
+    }
     if (rc != CDNOPT_OK) {
+        cdnopt_model_free(f->model);
         cdnopt_free(f);
         return rc;
     }

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Output of one run of the binary. */
 typedef struct run_result {
@@ -51,19 +53,26 @@ static void run_cdnopt(const char *dir, const char *args, run_result *r)
     read_text(path, r->err, sizeof r->err);
 }
 
-/* An hourly CSV of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
-static void write_hourly_csv(const char *path, int n_days)
+/* A CSV of n_days days from 2024-01-01, one value every step_min minutes, with a daily
+ * cycle, in Gbit/s. */
+static void write_csv_every(const char *path, int n_days, int step_min)
 {
     FILE *out = fopen(path, "w");
     assert_non_null(out);
     fprintf(out, "time,gbps\n");
-    for (int d = 0; d < n_days; d++) {
-        for (int h = 0; h < 24; h++) {
-            double value = 10.0 + 3.0 * sin(2.0 * M_PI * h / 24.0) + 0.1 * ((d * 7 + h) % 5);
-            fprintf(out, "2024-01-%02d %02d:00:00,%.4f\n", 1 + d, h, value);
-        }
+    for (int i = 0; i < n_days * 1440 / step_min; i++) {
+        int minute = i * step_min;
+        int d = minute / 1440, h = minute % 1440 / 60, m = minute % 60;
+        double hour = (minute % 1440) / 60.0;
+        double value = 10.0 + 3.0 * sin(2.0 * M_PI * hour / 24.0) + 0.1 * ((d * 7 + h) % 5);
+        fprintf(out, "2024-01-%02d %02d:%02d:00,%.4f\n", 1 + d, h, m, value);
     }
     fclose(out);
+}
+
+static void write_hourly_csv(const char *path, int n_days)
+{
+    write_csv_every(path, n_days, 60);
 }
 
 static int count_lines(const char *text)
@@ -404,6 +413,147 @@ static void evaluate_trains_and_prints_table(void **state)
     cdnopt_assert_contains(r.err, "too short for 16 test days");
 }
 
+/* ------------------------------------------------------------------------- */
+/* Global models                                                             */
+/* ------------------------------------------------------------------------- */
+
+/* Train a small global model dir/g.h5 on dir/series/{a,b}.csv, 10 hourly days each. */
+static void train_global_model(const char *dir)
+{
+    char series_dir[300], csv[400], args[1024];
+    snprintf(series_dir, sizeof series_dir, "%s/series", dir);
+    assert_int_equal(mkdir(series_dir, 0755), 0);
+    snprintf(csv, sizeof csv, "%s/a.csv", series_dir);
+    write_hourly_csv(csv, 10);
+    snprintf(csv, sizeof csv, "%s/b.csv", series_dir);
+    write_hourly_csv(csv, 10);
+
+    snprintf(args, sizeof args,
+             "train --series-dir '%s' --epochs 1 --units 8 --max-windows 64 --out '%s/g.h5'",
+             series_dir, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "saved model=");
+}
+
+/* Every command that runs a single-series model rejects a global one, naming the file
+ * and the flag, instead of forecasting without the global scaling. */
+static void global_model_rejected(void **state)
+{
+    (void)state;
+    char dir[256], args[2048];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    train_global_model(dir);
+    char releases[300];
+    snprintf(releases, sizeof releases, "%s/releases.csv", dir);
+    cdnopt_test_write_file(releases,
+                           "id,size_mb,users,planned_at\nr1,100,1000,2024-01-11 10:00:00\n");
+
+    /* %1$s is the scratch folder. */
+    static const struct {
+        const char *args;
+        const char *flag;
+    } cases[] = {
+        {"evaluate --model '%1$s/g.h5' --data '%1$s/series/a.csv' --test-days 1", "--model"},
+        {"evaluate --model '%1$s/g.h5' --series-dir '%1$s/series' --test-days 1 "
+         "--out '%1$s/e.csv'", "--model"},
+        {"plan --history '%1$s/series/a.csv' --model '%1$s/g.h5' --releases "
+         "'%1$s/releases.csv' --out '%1$s/s.csv'", "--model"},
+        {"train-agent --model '%1$s/g.h5' --history '%1$s/series/a.csv' --episodes 2 "
+         "--out '%1$s/agent.h5'", "--model"},
+        {"train --resume '%1$s/g.h5' --data '%1$s/series/a.csv' --out '%1$s/r.h5'",
+         "--resume"},
+        {"serve --db '%1$s/serve.db' --model '%1$s/g.h5' --listen 127.0.0.1 --port 0",
+         "--model"},
+    };
+    char expected[400];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, cases[i].args, dir);
+        run_result r;
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        snprintf(expected, sizeof expected, "%s %s/g.h5 is a global model", cases[i].flag, dir);
+        cdnopt_assert_contains(r.err, expected);
+        cdnopt_assert_contains(r.err, "--wide FILE or --series-dir DIR");
+    }
+
+    char path[400];
+    snprintf(path, sizeof path, "%s/r.h5", dir);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Global training has no checkpoints, so the checkpoint flags are rejected. */
+static void global_train_rejects_resume(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    snprintf(csv, sizeof csv, "%s/a.csv", dir);
+    write_hourly_csv(csv, 10);
+    snprintf(args, sizeof args,
+             "train --series-dir '%s' --resume '%s/m.h5.ckpt' --out '%s/m.h5'", dir, dir, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--resume, --checkpoint and --checkpoint-every apply only "
+                                  "to --data training");
+}
+
+/* A step that differs from the model's names the fix the input allows: --step for a
+ * --wide file, resampling for a --series-dir CSV (which rejects --step). */
+static void global_forecast_step_hint(void **state)
+{
+    (void)state;
+    char dir[256], args[2048], path[400];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    train_global_model(dir);
+
+    snprintf(path, sizeof path, "%s/half", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/half/h.csv", dir);
+    write_csv_every(path, 10, 30);
+    snprintf(args, sizeof args,
+             "forecast --model '%s/g.h5' --series-dir '%s/half' --out '%s/f.csv'", dir, dir,
+             dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "series 'h' in ");
+    cdnopt_assert_contains(r.err, "has a step of 1800 s but model");
+    cdnopt_assert_contains(r.err, "resample its CSV to 3600 s");
+    assert_null(strstr(r.err, "give --step"));
+
+    /* Two rows of 30 daily values, read with the default --step of 1 h. */
+    char wide[300];
+    snprintf(wide, sizeof wide, "%s/wide.csv", dir);
+    FILE *out = fopen(wide, "w");
+    assert_non_null(out);
+    fprintf(out, "id");
+    for (int i = 1; i <= 30; i++)
+        fprintf(out, ",V%d", i);
+    for (int row = 0; row < 2; row++) {
+        fprintf(out, "\nD%d", row);
+        for (int i = 0; i < 30; i++)
+            fprintf(out, ",%d", 10 + row + i % 7);
+    }
+    fprintf(out, "\n");
+    fclose(out);
+    snprintf(args, sizeof args,
+             "train --wide '%s' --step 1d --window 7d --calib-steps 7 --epochs 1 --units 8 "
+             "--out '%s/w.h5'", wide, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    snprintf(args, sizeof args,
+             "forecast --model '%s/w.h5' --wide '%s' --horizon 2d --out '%s/fw.csv'", dir, wide,
+             dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "series 'D0' of ");
+    cdnopt_assert_contains(r.err, "has a step of 3600 s but model");
+    cdnopt_assert_contains(r.err, "give --step 86400s");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +570,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(help_lists_defaults),
         cmocka_unit_test(train_forecast_evaluate),
         cmocka_unit_test(evaluate_trains_and_prints_table),
+        cmocka_unit_test(global_model_rejected),
+        cmocka_unit_test(global_train_rejects_resume),
+        cmocka_unit_test(global_forecast_step_hint),
     };
     return cdnopt_test_main(argc, argv, "cli", tests, sizeof tests / sizeof tests[0]);
 }
