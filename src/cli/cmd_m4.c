@@ -159,11 +159,17 @@ static int resolve_global(const char *name, const m4_options *o, cdnopt_m4_metho
     return CDNOPT_OK;
 }
 
+/* Log one epoch. An epoch without held-out values, as in the MLP's refit on every
+ * value, has no validation loss to log. */
 static void log_global_epoch(const cdnopt_epoch_report *r, void *user)
 {
     (void)user;
-    CDNOPT_LOG_INFO(LOG_MODULE, "epoch=%d loss=%.6f val_loss=%.6f windows=%d seconds=%.1f",
-                    r->epoch, r->train_loss, r->val_loss, r->n_windows, r->seconds);
+    if (isnan(r->val_loss))
+        CDNOPT_LOG_INFO(LOG_MODULE, "epoch=%d loss=%.6f windows=%d seconds=%.1f",
+                        r->epoch, r->train_loss, r->n_windows, r->seconds);
+    else
+        CDNOPT_LOG_INFO(LOG_MODULE, "epoch=%d loss=%.6f val_loss=%.6f windows=%d seconds=%.1f",
+                        r->epoch, r->train_loss, r->val_loss, r->n_windows, r->seconds);
 }
 
 static int forecast_global(const cdnopt_m4_set *in_sample, const m4_options *o, void *ctx,
