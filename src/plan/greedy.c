@@ -51,6 +51,7 @@ typedef struct greedy {
     double *block_sorted;   /* per offset and block, its T values in ascending order */
     double p95_cap;         /* BY_P95_THEN_PEAK: p95 an option may not exceed, Gbit/s */
     double *scratch;        /* copy of T for selection */
+    double deadline;        /* cdnopt_clock_s() value after which no pass starts or goes on */
 } greedy;
 
 static int greedy_init(greedy *g, const plan_problem *problem, cdnopt_objective objective)
@@ -469,13 +470,26 @@ size_t *plan_energy_order(const cdnopt_release_set *releases)
     return order;
 }
 
-/* One pass of re-placing every release with the others fixed. Returns whether any
- * release moved. */
+/* Releases re-placed between two reads of the clock in a local-search pass. */
+#define RELEASES_PER_CLOCK_READ 64
+
+/* Return whether the deadline has passed, reading the clock only every
+ * RELEASES_PER_CLOCK_READ releases of a pass. */
+static bool past_deadline(const greedy *g, size_t k)
+{
+    return k % RELEASES_PER_CLOCK_READ == 0 && cdnopt_clock_s() >= g->deadline;
+}
+
+/* One pass of re-placing every release with the others fixed, stopped early at the
+ * deadline. Every release keeps a legal option either way. Returns whether any release
+ * moved and the deadline has not passed. */
 static bool improve_pass(greedy *g, const size_t *order, criterion by, size_t *choice)
 {
     const plan_problem *problem = g->problem;
     bool moved = false;
     for (size_t k = 0; k < problem->releases->n; k++) {
+        if (past_deadline(g, k))
+            return false;
         size_t i = order[k];
         const plan_option *options = problem->options + problem->option_offset[i];
         plan_apply(problem, g->total, i, &options[choice[i]], -1.0);
@@ -488,7 +502,7 @@ static bool improve_pass(greedy *g, const size_t *order, criterion by, size_t *c
 }
 
 static int run(const plan_problem *problem, cdnopt_objective objective, int passes,
-               size_t *choice, bool from_scratch)
+               double deadline, size_t *choice, bool from_scratch)
 {
     greedy g;
     size_t *order = plan_energy_order(problem->releases);
@@ -499,8 +513,10 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
         cdnopt_free(order);
         return rc;
     }
+    g.deadline = deadline;
 
-    /* First pass: valley filling by the highest total each release reaches. */
+    /* First pass: valley filling by the highest total each release reaches. It runs to
+     * the end whatever the deadline because it gives every release its option. */
     for (size_t k = 0; k < problem->releases->n; k++) {
         size_t i = order[k];
         if (from_scratch)
@@ -549,13 +565,25 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
 int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, int passes,
                        size_t *choice)
 {
-    return run(problem, objective, passes, choice, true);
+    return run(problem, objective, passes, INFINITY, choice, true);
 }
 
 int plan_local_search(const plan_problem *problem, cdnopt_objective objective, int passes,
                       size_t *choice)
 {
-    return run(problem, objective, passes, choice, false);
+    return run(problem, objective, passes, INFINITY, choice, false);
+}
+
+int plan_greedy_choose_until(const plan_problem *problem, cdnopt_objective objective, int passes,
+                             double deadline, size_t *choice)
+{
+    return run(problem, objective, passes, deadline, choice, true);
+}
+
+int plan_local_search_until(const plan_problem *problem, cdnopt_objective objective, int passes,
+                            double deadline, size_t *choice)
+{
+    return run(problem, objective, passes, deadline, choice, false);
 }
 
 int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *releases,

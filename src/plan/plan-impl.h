@@ -59,6 +59,14 @@ int plan_greedy_choose(const plan_problem *problem, cdnopt_objective objective, 
 int plan_local_search(const plan_problem *problem, cdnopt_objective objective, int passes,
                       size_t *choice);
 
+/* As plan_greedy_choose and plan_local_search, but no local-search pass starts or goes
+ * on once cdnopt_clock_s() reaches deadline. Greedy's first placement of every release
+ * always runs to the end. */
+int plan_greedy_choose_until(const plan_problem *problem, cdnopt_objective objective, int passes,
+                             double deadline, size_t *choice);
+int plan_local_search_until(const plan_problem *problem, cdnopt_objective objective, int passes,
+                            double deadline, size_t *choice);
+
 /* Settings of plan_ruin_recreate. */
 typedef struct plan_ruin_params {
     double deadline;   /* cdnopt_clock_s() value at which the search stops */

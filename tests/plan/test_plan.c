@@ -204,17 +204,23 @@ static double peak_of_choice(const plan_problem *problem, const size_t *choice)
     return peak;
 }
 
+/* The six-release case and its planning problem on whole-hour delays. */
+static void six_problem_init(small_case *c, plan_problem *problem)
+{
+    six_case_init(c);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(plan_problem_init(problem, &c->baseline, c->releases, &c->rules, HOUR, err),
+                     0);
+}
+
 /* From every release at its first option (no delay, ratio 0.5) ruin and recreate
  * lowers the peak, and with a round limit the same seed gives the same schedule. */
 static void ruin_recreate_lowers_peak(void **state)
 {
     (void)state;
     small_case c;
-    six_case_init(&c);
     plan_problem problem;
-    char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(plan_problem_init(&problem, &c.baseline, c.releases, &c.rules, HOUR, err),
-                     0);
+    six_problem_init(&c, &problem);
     size_t first_run[6] = {0}, second_run[6] = {0};
     double first_option_peak = peak_of_choice(&problem, first_run);
 
@@ -239,6 +245,30 @@ static void ruin_recreate_lowers_peak(void **state)
     assert_int_equal(plan_ruin_recreate(&problem, &params, &rng, second_run, &stats), 0);
     assert_int_equal(stats.rounds, 0);
     assert_memory_equal(first_run, second_run, sizeof first_run);
+    plan_problem_free(&problem);
+    cdnopt_release_set_free(c.releases);
+}
+
+/* A local search whose deadline has passed leaves the choice as it is, and the same
+ * search without a deadline moves releases off the first options' peak. */
+static void local_search_stops_at_deadline(void **state)
+{
+    (void)state;
+    small_case c;
+    plan_problem problem;
+    six_problem_init(&c, &problem);
+    const size_t first_options[6] = {0};
+    size_t choice[6] = {0};
+    double first_option_peak = peak_of_choice(&problem, first_options);
+
+    double passed = cdnopt_clock_s() - 1.0;
+    assert_int_equal(
+        plan_local_search_until(&problem, CDNOPT_OBJECTIVE_PEAK, 2, passed, choice), 0);
+    assert_memory_equal(choice, first_options, sizeof choice);
+
+    assert_int_equal(
+        plan_local_search_until(&problem, CDNOPT_OBJECTIVE_PEAK, 2, INFINITY, choice), 0);
+    assert_true(peak_of_choice(&problem, choice) <= first_option_peak - 10.0);
     plan_problem_free(&problem);
     cdnopt_release_set_free(c.releases);
 }
@@ -370,6 +400,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(greedy_reaches_brute_force_optimum),
         cmocka_unit_test(exact_beats_greedy_above_bound),
         cmocka_unit_test(ruin_recreate_lowers_peak),
+        cmocka_unit_test(local_search_stops_at_deadline),
         cmocka_unit_test(p95_objective_not_worse),
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),
