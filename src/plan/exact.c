@@ -23,6 +23,10 @@
  * The model is exact for whole-hour delays: its P equals the dense evaluation's
  * peak of the chosen schedule, up to rounding. Its LP relaxation bounds that
  * restricted problem only (finer starts may do better).
+ *
+ * The root program is counted before it is built, and its LP is skipped when the
+ * estimated solve time exceeds its share of the time limit (decide_root_lp), so that a
+ * large input costs neither minutes of building nor gigabytes of memory.
  */
 #include "plan-impl.h"
 
@@ -49,6 +53,19 @@
 /* Max share of the time left that the root LP may take. When it does not finish, ruin
  * and recreate gets the rest. */
 #define ROOT_LP_SHARE 0.6
+
+/* Estimated seconds of the root LP per squared nonzero of the program. The primal
+ * simplex takes about as many iterations as there are rows, and each costs more as the
+ * nonzeros grow, so the time grows about as the square of the program's size.
+ * NOTE: estimated on a 2-core AMD EPYC from a single program of 361,685 nonzeros whose
+ * LP took 0.56 s (4.3e-12 s per squared nonzero), and checked against one of 3.5
+ * million nonzeros whose LP did not finish in 32 s (estimate 52 s). */
+#define LP_SECONDS_PER_NONZERO_SQUARED 4e-12
+
+/* Share of the time limit that the p95 local search may run past the deadline. */
+#define P95_SHARE 0.1
+
+#define EXACT_LOG "plan.exact"
 
 /* Triplets of the constraint matrix, 1-based as glp_load_matrix wants them. */
 typedef struct triplets {
@@ -106,10 +123,21 @@ typedef struct milp {
     bool warm_offered;
 } milp;
 
+/* Index of the (phase, hour) block that starts at grid step start. */
+static size_t hour_block_key(int64_t steps_per_hour, size_t n_hours, int64_t start)
+{
+    return (size_t)(start % steps_per_hour) * n_hours + (size_t)(start / steps_per_hour);
+}
+
 static size_t block_key(const milp *m, int64_t start)
 {
-    int64_t sph = m->problem->steps_per_hour;
-    return (size_t)(start % sph) * m->n_hours + (size_t)(start / sph);
+    return hour_block_key(m->problem->steps_per_hour, m->n_hours, start);
+}
+
+/* Hour blocks per phase that the program over a grid of n steps needs. */
+static size_t hours_of_grid(const plan_problem *problem)
+{
+    return problem->n / (size_t)problem->steps_per_hour + 2;
 }
 
 static size_t option_count(const plan_problem *problem, size_t i)
@@ -196,7 +224,7 @@ static int add_steps(milp *m, triplets *t)
 static int build(milp *m)
 {
     const plan_problem *problem = m->problem;
-    m->n_hours = problem->n / (size_t)problem->steps_per_hour + 2;
+    m->n_hours = hours_of_grid(problem);
     size_t keys = (size_t)problem->steps_per_hour * m->n_hours;
     m->g_col = cdnopt_calloc(keys, sizeof *m->g_col);
     m->g_row = cdnopt_calloc(keys, sizeof *m->g_row);
@@ -225,6 +253,56 @@ static void milp_free(milp *m)
     cdnopt_free(m->x_first);
     m->lp = NULL;
     m->g_col = m->g_row = m->x_first = NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Size of the root program                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* Rows, columns and constraint nonzeros of the program over every release. */
+typedef struct program_size {
+    size_t rows, cols, nonzeros;
+} program_size;
+
+/* Count the program that build() would make over every release, without building
+ * it. The G blocks are counted exactly. The step rows are counted as if every step
+ * had all steps_per_hour blocks, which overestimates them by at most n * sph
+ * nonzeros, little next to the options' entries. */
+static int count_program(const plan_problem *problem, program_size *size)
+{
+    int64_t sph = problem->steps_per_hour;
+    size_t n_hours = hours_of_grid(problem);
+    bool *used = cdnopt_calloc((size_t)sph * n_hours, sizeof *used);
+    if (used == NULL)
+        return CDNOPT_ENOMEM;
+
+    *size = (program_size){.cols = 1}; /* the peak P */
+    for (size_t i = 0; i < problem->releases->n; i++) {
+        size_t count = option_count(problem, i);
+        size->rows++; /* sum_k x[i][k] = 1 */
+        size->cols += count;
+        size->nonzeros += count;
+        for (size_t k = 0; k < count; k++) {
+            const plan_option *o = &problem->options[problem->option_offset[i] + k];
+            size_t hours;
+            plan_profile(problem, i, o->ratio, &hours);
+            size->nonzeros += hours; /* one entry per hour in the G rows */
+            for (size_t h = 0; h < hours; h++) {
+                size_t key = hour_block_key(sph, n_hours, o->first + (int64_t)h * sph);
+                if (!used[key]) {
+                    used[key] = true;
+                    size->rows++;
+                    size->cols++;
+                    size->nonzeros++;
+                }
+            }
+        }
+    }
+
+    size->rows += problem->n;
+    size->nonzeros += problem->n * ((size_t)sph + 1);
+    cdnopt_free(used);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -482,8 +560,8 @@ static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
     if (rc == 0 && solve_lp(&m, state->params, round_deadline)) {
         memcpy(candidate, state->choice, n_releases * sizeof *candidate);
         read_choice(&m, false, candidate);
-        rc = plan_local_search(problem, CDNOPT_OBJECTIVE_PEAK, state->params->local_search_passes,
-                               candidate);
+        rc = plan_local_search_until(problem, CDNOPT_OBJECTIVE_PEAK,
+                                     state->params->local_search_passes, deadline, candidate);
         if (rc == 0)
             rc = lns_consider(state, candidate);
         if (rc == 0 && solve_mip(&m, state->params, round_deadline, &proved)) {
@@ -495,8 +573,9 @@ static int lns_round(lns *state, cdnopt_rng *rng, double deadline)
             /* The program ignores every step below the peak. The local search lowers
              * them too, so the next round has fewer steps at the peak to cut. */
             if (rc == 0)
-                rc = plan_local_search(problem, CDNOPT_OBJECTIVE_PEAK,
-                                       state->params->local_search_passes, candidate);
+                rc = plan_local_search_until(problem, CDNOPT_OBJECTIVE_PEAK,
+                                             state->params->local_search_passes, deadline,
+                                             candidate);
             if (rc == 0)
                 rc = lns_consider(state, candidate);
         }
@@ -813,6 +892,10 @@ typedef struct exact_outcome {
     double root_lp;  /* the root LP value, before branching */
     bool proved;
     size_t ruin_rounds; /* ruin-and-recreate rounds */
+    bool lp_skipped;    /* the root program was too large for the time left */
+    program_size size;  /* of the root program, counted before building it */
+    double lp_budget_s; /* time the root LP could have had, s */
+    double lp_estimate_s; /* estimated time of the root LP, s */
 } exact_outcome;
 
 /* Root LP over every release: the bound, and a rounded schedule when it beats choice. */
@@ -828,15 +911,21 @@ static int root_lp(const plan_problem *problem, const cdnopt_plan_params *params
     int rc = all == NULL || rounded == NULL || total == NULL ? CDNOPT_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < n_releases; i++)
         all[i] = i;
+    double built_started = cdnopt_clock_s();
     if (rc == 0)
         rc = build(&m);
 
-    if (rc == 0 && solve_lp(&m, params, lp_deadline)) {
+    double lp_started = cdnopt_clock_s();
+    bool solved = rc == 0 && solve_lp(&m, params, lp_deadline);
+    CDNOPT_LOG_DEBUG(EXACT_LOG, "root program built_s=%.3f lp_s=%.3f solved=%s",
+                     lp_started - built_started, cdnopt_clock_s() - lp_started,
+                     solved ? "yes" : "no");
+    if (solved) {
         outcome->lp_bound = outcome->root_lp = glp_get_obj_val(m.lp);
         memcpy(rounded, choice, n_releases * sizeof *rounded);
         read_choice(&m, false, rounded);
-        rc = plan_local_search(problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes,
-                               rounded);
+        rc = plan_local_search_until(problem, CDNOPT_OBJECTIVE_PEAK,
+                                     params->local_search_passes, deadline, rounded);
         if (rc == 0 && total_of_choice(problem, rounded, total) <
                            total_of_choice(problem, choice, total)) {
             memcpy(choice, rounded, n_releases * sizeof *choice);
@@ -872,9 +961,40 @@ static int improve_without_lp(const plan_problem *problem, double deadline, size
     return rc;
 }
 
+/* Count the root program and decide whether its LP may run. It is skipped when the
+ * LP's estimated time exceeds the time it may take, because then building the program
+ * costs memory and time that the LP cannot repay before the deadline. */
+static int decide_root_lp(const plan_problem *problem, double deadline, exact_outcome *outcome)
+{
+    double now = cdnopt_clock_s();
+    outcome->lp_budget_s = now < deadline ? ROOT_LP_SHARE * (deadline - now) : 0.0;
+    int rc = count_program(problem, &outcome->size);
+    if (rc != 0)
+        return rc;
+    double nonzeros = (double)outcome->size.nonzeros;
+    outcome->lp_estimate_s = LP_SECONDS_PER_NONZERO_SQUARED * nonzeros * nonzeros;
+    outcome->lp_skipped = outcome->lp_estimate_s > outcome->lp_budget_s;
+    CDNOPT_LOG_DEBUG(EXACT_LOG,
+                     "root program rows=%zu cols=%zu nonzeros=%zu lp_estimate_s=%.3f "
+                     "lp_budget_s=%.3f count_s=%.3f skipped=%s",
+                     outcome->size.rows, outcome->size.cols, outcome->size.nonzeros,
+                     outcome->lp_estimate_s, outcome->lp_budget_s, cdnopt_clock_s() - now,
+                     outcome->lp_skipped ? "yes" : "no");
+    return 0;
+}
+
 static void describe(cdnopt_plan_result *out, const cdnopt_plan_params *params,
                      const exact_outcome *outcome)
 {
+    if (outcome->lp_skipped) {
+        snprintf(out->method, sizeof out->method,
+                 "greedy schedule and %zu ruin-and-recreate rounds: the LP relaxation was "
+                 "skipped because the whole-hour program (%zu rows, %zu columns, %zu nonzeros) "
+                 "needs about %.0f s, more than the %.1f s it could have had",
+                 outcome->ruin_rounds, outcome->size.rows, outcome->size.cols,
+                 outcome->size.nonzeros, outcome->lp_estimate_s, outcome->lp_budget_s);
+        return;
+    }
     if (isnan(outcome->lp_bound)) {
         snprintf(out->method, sizeof out->method,
                  "greedy schedule and %zu ruin-and-recreate rounds: the LP relaxation of the "
@@ -921,12 +1041,15 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
     exact_outcome outcome = {.lp_bound = NAN};
     cdnopt_rng rng;
     cdnopt_rng_seed(&rng, 1);
-    rc = plan_greedy_choose(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes, choice);
+    double early_deadline = started + EARLY_SHARE * params->time_limit_s;
+    rc = plan_greedy_choose_until(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes,
+                                  early_deadline, choice);
     if (rc == 0)
-        rc = improve_without_lp(&problem, started + EARLY_SHARE * params->time_limit_s,
-                                RUIN_PATIENCE, &rng, choice, &outcome);
-    if (rc == 0 && cdnopt_clock_s() < deadline) {
-        double lp_deadline = cdnopt_clock_s() + ROOT_LP_SHARE * (deadline - cdnopt_clock_s());
+        rc = improve_without_lp(&problem, early_deadline, RUIN_PATIENCE, &rng, choice, &outcome);
+    if (rc == 0)
+        rc = decide_root_lp(&problem, deadline, &outcome);
+    if (rc == 0 && !outcome.lp_skipped) {
+        double lp_deadline = cdnopt_clock_s() + outcome.lp_budget_s;
         rc = root_lp(&problem, params, lp_deadline, deadline, choice, &outcome);
     }
     if (rc == 0 && !isnan(outcome.lp_bound)) {
@@ -940,10 +1063,13 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
         rc = improve_without_lp(&problem, deadline, 0, &rng, choice, &outcome);
     }
 
-    /* The program minimises the peak; for p95 the greedy local search takes over. */
+    /* The program minimises the peak; for p95 the greedy local search takes over. It
+     * may run past the deadline by P95_SHARE of the time limit. */
     if (rc == 0 && params->objective == CDNOPT_OBJECTIVE_P95)
-        rc = plan_local_search(&problem, CDNOPT_OBJECTIVE_P95, params->local_search_passes,
-                               choice);
+        rc = plan_local_search_until(&problem, CDNOPT_OBJECTIVE_P95, params->local_search_passes,
+                                     fmax(deadline, cdnopt_clock_s()) +
+                                         P95_SHARE * params->time_limit_s,
+                                     choice);
     rc = plan_conclude(&problem, choice, rc, "exact", out, err);
     if (rc != 0)
         return rc;

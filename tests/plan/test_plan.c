@@ -273,6 +273,28 @@ static void local_search_stops_at_deadline(void **state)
     cdnopt_release_set_free(c.releases);
 }
 
+/* With no time at all the exact planner skips the LP, names the skip in its method
+ * text, and still returns greedy's legal schedule. */
+static void exact_without_time_skips_lp(void **state)
+{
+    (void)state;
+    small_case c;
+    six_case_init(&c);
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.time_limit_s = 0;
+    cdnopt_plan_result r;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_exact(&c.baseline, c.releases, &c.rules, &params, &r, err), 0);
+    check_result(&c, &r);
+    assert_true(isnan(r.lp_bound_gbps));
+    assert_false(r.optimal);
+    cdnopt_assert_contains(r.method, "the LP relaxation was skipped");
+    cdnopt_assert_contains(r.method, "0 ruin-and-recreate rounds");
+    assert_true(r.planned.peak_gbps < r.naive.peak_gbps);
+    cdnopt_plan_result_clear(&r);
+    cdnopt_release_set_free(c.releases);
+}
+
 static void greedy_reaches_brute_force_optimum(void **state)
 {
     (void)state;
@@ -401,6 +423,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(exact_beats_greedy_above_bound),
         cmocka_unit_test(ruin_recreate_lowers_peak),
         cmocka_unit_test(local_search_stops_at_deadline),
+        cmocka_unit_test(exact_without_time_skips_lp),
         cmocka_unit_test(p95_objective_not_worse),
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),
