@@ -127,6 +127,8 @@ static int evaluate_rows(const char *name, size_t index, const cdnopt_series *s,
     if (ctx->model == NULL) {
         rc = cdnopt_cli_model_params(a->train, s->step_s, &p.model, err);
         p.model.seed = p.seed;
+    } else {
+        rc = cdnopt_cli_model_step_check(ctx->model, a->model_path, s, name, err);
     }
 
     cdnopt_eval_report r;

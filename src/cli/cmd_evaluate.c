@@ -120,6 +120,8 @@ static int evaluate_saved(const char *path, const cdnopt_cli_data_opts *data,
         rc = cdnopt_global_model_reject(path, "--model", err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_cli_model_unit_check(m, path, data, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_step_check(m, path, s, data->data, err);
     if (rc != CDNOPT_OK) {
         cdnopt_model_free(m);
         return rc;

@@ -365,6 +365,11 @@ static void train_forecast_evaluate(void **state)
     assert_int_equal(r.status, 2);
     cdnopt_assert_contains(r.err, "half.csv has a step of 30m but model");
     cdnopt_assert_contains(r.err, "was trained on a step of 1h; resample the data");
+    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 2 --model '%s/m.h5'",
+             half_hourly, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "half.csv has a step of 30m but model");
     cdnopt_assert_contains(first, "timestamp,mean,lower,upper,critical\n2024-01-22 00:00:00,");
 
     /* Data shorter than one window names the file, its length and the length needed. */
