@@ -40,8 +40,13 @@
  * Limitations:
  * - The exact program has one binary per release and option (about 96 per release).
  *   It proves optimality only for small instances; on larger ones the result is the
- *   best schedule found, with its gap to the root LP bound. When even the LP
- *   relaxation runs out of time the greedy schedule is returned with no LP bound.
+ *   best schedule found, with its gap to the root LP bound. When the LP relaxation
+ *   runs out of time, the greedy schedule improved by ruin and recreate is returned
+ *   with no LP bound. The same happens, without building the program, when the LP's
+ *   estimated time exceeds its share of time_limit_s.
+ * - time_limit_s bounds the exact planner's search, but greedy's first placement of
+ *   every release always runs to its end, and the p95 local search may take up to a
+ *   tenth of time_limit_s more.
  * - For the p95 objective the exact solver is not exact: it solves the peak program
  *   and then runs the greedy p95 local search on its schedule (result.method says so).
  * - The p95 local search ends with a peak repair that may raise p95 by up to 1 %.
@@ -68,7 +73,7 @@ typedef struct cdnopt_plan_params {
     cdnopt_objective objective; /* default peak */
     int64_t start_step_s;       /* spacing of candidate starts from planned_at, s; 3600 */
     int local_search_passes;    /* re-placement passes per local-search stage; default 2 */
-    double time_limit_s;        /* exact: wall-clock limit for GLPK, s; default 60 */
+    double time_limit_s;        /* exact: wall-clock limit of the search, s; default 60 */
     double mip_gap;             /* exact: stop when (incumbent - bound) / incumbent is below; 1e-3 */
     bool verbose;               /* exact: let GLPK print its progress to stdout */
 } cdnopt_plan_params;
