@@ -216,6 +216,13 @@ void cdnopt_forecast_result_free(cdnopt_forecast_result *f);
  */
 int cdnopt_forecast_write_csv(const cdnopt_forecast_result *f, const char *path, char *err);
 
+/**
+ * Return the first step (0-based) whose mean lies more than one range (hi - lo, or 1
+ * when hi <= lo) outside [lo, hi], the values the model was trained on, or -1 when
+ * none does. A recursive head trained on too little data can run away like this.
+ */
+int cdnopt_forecast_first_runaway(const cdnopt_forecast_result *f, double lo, double hi);
+
 /* ------------------------------------------------------------------------- */
 /* Evaluation                                                                */
 /* ------------------------------------------------------------------------- */

@@ -84,6 +84,22 @@ static void warn_far_level(const cdnopt_model *m, const cdnopt_series *s, const 
                         data_path, level, lo, hi, model_path);
 }
 
+/* Warn when the forecast mean leaves the training range by more than that range, as
+ * an undertrained recursive head can; the numbers alone would not show it. */
+static void warn_runaway(const cdnopt_model *m, const cdnopt_forecast_result *f,
+                         const char *model_path)
+{
+    double lo = 0, hi = 0;
+    cdnopt_model_training_range(m, &lo, &hi);
+    int k = cdnopt_forecast_first_runaway(f, lo, hi);
+    if (k >= 0)
+        CDNOPT_LOG_WARN("forecast",
+                        "the forecast mean reaches %g at step %d, beyond the range %g to %g "
+                        "that model %s was trained on by more than that range; the model may be "
+                        "undertrained: train it longer, or with --head direct",
+                        f->mean[k], k + 1, lo, hi, model_path);
+}
+
 /* Set *is_global when the model file has a /global group (cdnopt train --wide). */
 static int probe_global(const char *path, cdnopt_global_params *gp, bool *is_global, char *err)
 {
@@ -132,6 +148,8 @@ static int forecast_and_write(const forecast_args *a, const cdnopt_cli_data_opts
     }
     if (rc == CDNOPT_OK)
         rc = cdnopt_forecast_write_csv(f, a->out_path, err);
+    if (rc == CDNOPT_OK)
+        warn_runaway(m, f, a->model_path);
     if (rc == CDNOPT_OK)
         CDNOPT_LOG_INFO(FORECAST_LOG,
                         "wrote file=%s steps=%d samples=%ld calibrated=%s recent_days_used=%d",

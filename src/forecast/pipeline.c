@@ -234,6 +234,16 @@ int cdnopt_pipeline_forecast(const cdnopt_sampler *s, const cdnopt_calibration *
     return CDNOPT_OK;
 }
 
+int cdnopt_forecast_first_runaway(const cdnopt_forecast_result *f, double lo, double hi)
+{
+    double range = hi > lo ? hi - lo : 1.0;
+    for (int k = 0; k < f->horizon; k++) {
+        if (f->mean[k] > hi + range || f->mean[k] < lo - range)
+            return k;
+    }
+    return -1;
+}
+
 int cdnopt_forecast_write_csv(const cdnopt_forecast_result *f, const char *path, char *err)
 {
     FILE *out = fopen(path, "w");

@@ -320,6 +320,24 @@ static void calibration_damaged_is_error(void **state)
     cdnopt_assert_contains(err, "group /calibration cannot be read, so the file is damaged");
 }
 
+/* Hand cases of the runaway check: range 100 to 300, so the band is -100 to 500. */
+static void forecast_runaway_hand_cases(void **state)
+{
+    (void)state;
+    double mean[4] = {250.0, 480.0, 499.0, 120.0};
+    cdnopt_forecast_result f = {.horizon = 4, .mean = mean};
+    assert_int_equal(cdnopt_forecast_first_runaway(&f, 100.0, 300.0), -1);
+    mean[2] = 501.0;
+    assert_int_equal(cdnopt_forecast_first_runaway(&f, 100.0, 300.0), 2);
+    mean[0] = -101.0;
+    assert_int_equal(cdnopt_forecast_first_runaway(&f, 100.0, 300.0), 0);
+
+    /* A flat training range counts as a range of 1. */
+    double flat[2] = {5.5, 6.5};
+    cdnopt_forecast_result g = {.horizon = 2, .mean = flat};
+    assert_int_equal(cdnopt_forecast_first_runaway(&g, 5.0, 5.0), 1);
+}
+
 /* A finite but absurd factor (an edited or damaged file) is refused by name. */
 static void calibration_absurd_factor_is_error(void **state)
 {
@@ -725,6 +743,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(calibration_load_errors),
         cmocka_unit_test(calibration_damaged_is_error),
         cmocka_unit_test(calibration_absurd_factor_is_error),
+        cmocka_unit_test(forecast_runaway_hand_cases),
         cmocka_unit_test(forecast_bounds_and_times),
         cmocka_unit_test(forecast_recent_widens_factors),
         cmocka_unit_test(forecast_lower_bound_clipped),
