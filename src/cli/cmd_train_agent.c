@@ -210,11 +210,12 @@ typedef struct curve_writer {
     FILE *file;
 } curve_writer;
 
-/* Format value with format, or "-" when it is NaN (no update ran in the round). */
-static const char *format_or_dash(char *buf, size_t size, const char *format, double value)
+/* Format value with format, or as missing when it is NaN (no update ran in the round). */
+static const char *format_or(char *buf, size_t size, const char *format, double value,
+                             const char *missing)
 {
     if (isnan(value))
-        snprintf(buf, size, "-");
+        snprintf(buf, size, "%s", missing);
     else
         snprintf(buf, size, format, value);
     return buf;
@@ -228,12 +229,17 @@ static int log_progress(const cdnopt_train_progress *p, void *user)
                     "episode=%d mean_return_gbps=%.3f epsilon=%.3f loss=%s mask_accuracy=%s "
                     "val_peak_reduction=%.4f elapsed_s=%.1f",
                     p->episode, p->mean_return, p->epsilon,
-                    format_or_dash(loss, sizeof loss, "%.5f", p->loss),
-                    format_or_dash(accuracy, sizeof accuracy, "%.4f", p->mask_accuracy),
+                    format_or(loss, sizeof loss, "%.5f", p->loss, "-"),
+                    format_or(accuracy, sizeof accuracy, "%.4f", p->mask_accuracy, "-"),
                     p->val_reduction, p->elapsed_s);
+    /* A round without updates (the row after pretraining) has no loss or accuracy:
+     * an empty field, which CSV readers take as missing, where "nan" is not portable. */
+    char loss_field[32], accuracy_field[32];
     if (curve->file)
-        fprintf(curve->file, "%d,%.6f,%.4f,%.6g,%.5f,%.6f,%.2f\n", p->episode, p->mean_return,
-                p->epsilon, p->loss, p->mask_accuracy, p->val_reduction, p->elapsed_s);
+        fprintf(curve->file, "%d,%.6f,%.4f,%s,%s,%.6f,%.2f\n", p->episode, p->mean_return,
+                p->epsilon, format_or(loss_field, sizeof loss_field, "%.6g", p->loss, ""),
+                format_or(accuracy_field, sizeof accuracy_field, "%.5f", p->mask_accuracy, ""),
+                p->val_reduction, p->elapsed_s);
     if (curve->file)
         fflush(curve->file); /* so that a long run can be plotted while it trains */
     return 0;

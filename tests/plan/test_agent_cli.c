@@ -163,9 +163,22 @@ static void train_then_plan_with_agent(void **state)
 
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --episodes 4 --workers 2 "
-             "--hidden 8 --updates 2 --batch 8 --min-releases 5 --max-releases 20",
-             dir, dir);
+             "--hidden 8 --updates 2 --batch 8 --min-releases 5 --max-releases 20 "
+             "--curve %s/c.csv",
+             dir, dir, dir);
     assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+
+    /* The curve starts with the row after pretraining and writes no "nan" field. */
+    char curve[4096];
+    snprintf(path, sizeof path, "%s/c.csv", dir);
+    FILE *curve_file = fopen(path, "r");
+    assert_non_null(curve_file);
+    size_t curve_len = fread(curve, 1, sizeof curve - 1, curve_file);
+    curve[curve_len] = '\0';
+    fclose(curve_file);
+    cdnopt_assert_contains(curve, "episode,mean_return_gbps,epsilon,loss,mask_accuracy,"
+                                  "val_peak_reduction,elapsed_s\n0,");
+    assert_null(strstr(curve, "nan"));
 
     const char *solvers[] = {"dqn", "dqn+greedy"};
     for (int k = 0; k < 2; k++) {
