@@ -1042,8 +1042,12 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
     cdnopt_rng rng;
     cdnopt_rng_seed(&rng, 1);
     double early_deadline = started + EARLY_SHARE * params->time_limit_s;
+
+    /* Greedy may use the whole limit: cut at the early share, its local search left
+     * scale (10,000 releases) at 1166.8 Gbit/s with a 1 s limit, above greedy's own
+     * 1156.7, and exact should not end above the schedule it starts from. */
     rc = plan_greedy_choose_until(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes,
-                                  early_deadline, choice);
+                                  deadline, choice);
     if (rc == 0)
         rc = improve_without_lp(&problem, early_deadline, RUIN_PATIENCE, &rng, choice, &outcome);
     if (rc == 0)
