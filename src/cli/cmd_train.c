@@ -27,7 +27,7 @@ static const char description[] =
     "With --wide or --series-dir, one global model is trained over all series, each\n"
     "scaled by its own --norm; the last --calib-steps of every series are held out and\n"
     "calibrate the intervals, pooled over the series. Global training runs in one process:\n"
-    "under mpirun rank 0 trains and writes the model while the other ranks wait.";
+    "under mpirun rank 0 trains and writes the model, and the other ranks exit 0.";
 
 static void log_calibration(const cdnopt_calibration *cal)
 {
