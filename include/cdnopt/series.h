@@ -260,7 +260,7 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
  * Write text as one CSV field into out, as RFC 4180 asks: in double quotes, with each
  * quote doubled, when it contains a comma, a quote, CR or LF, and as it is otherwise.
  * Returns the length the field needs without the NUL, as snprintf does; out holds
- * the whole field only when that is below size.
+ * the whole field only when that is below size, and may be NULL when size is 0.
  */
 size_t cdnopt_csv_field(char *out, size_t size, const char *text);
 

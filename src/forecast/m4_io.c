@@ -379,7 +379,17 @@ int cdnopt_m4_write(const char *path, const cdnopt_m4_set *set, char *err)
         fprintf(file, ",F%zu", k + 1);
     fputc('\n', file);
     for (size_t i = 0; i < set->n_series; i++) {
-        fprintf(file, "%s", set->ids[i]);
+        /* Series named after files may contain a comma or a quote: quote them as CSV. */
+        size_t need = cdnopt_csv_field(NULL, 0, set->ids[i]) + 1;
+        char *id = cdnopt_malloc(need);
+        if (id == NULL) {
+            fclose(file);
+            remove(path);
+            return cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory writing id %zu", path, i);
+        }
+        cdnopt_csv_field(id, need, set->ids[i]);
+        fputs(id, file);
+        cdnopt_free(id);
         for (size_t k = 0; k < width; k++) {
             if (k < set->length[i])
                 fprintf(file, ",%.17g", set->values[i][k]);

@@ -140,6 +140,19 @@ static void m4_write_read_round_trip(void **state)
     assert_int_equal(again->length[0], 2);
     assert_true(again->values[0][0] == 3.0 && again->values[0][1] == 4.0);
 
+    /* An id with a comma or quote is written as a quoted CSV field. */
+    char *plain_id = test->ids[0];
+    test->ids[0] = (char *)"say \"a,b\"";
+    assert_int_equal(cdnopt_m4_write(out, test, err), CDNOPT_OK);
+    test->ids[0] = plain_id;
+    FILE *written = fopen(out, "r");
+    assert_non_null(written);
+    char line[128] = "";
+    assert_non_null(fgets(line, sizeof line, written));
+    assert_non_null(fgets(line, sizeof line, written));
+    fclose(written);
+    assert_string_equal(line, "\"say \"\"a,b\"\"\",3,4\n");
+
     /* A series no longer than the held-out part cannot be split. */
     cdnopt_m4_set *a = NULL, *b = NULL;
     assert_int_equal(cdnopt_m4_split(full, 3, &a, &b, err), CDNOPT_EINVAL);
