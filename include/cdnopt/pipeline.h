@@ -138,6 +138,14 @@ int cdnopt_pipeline_calibrate(const cdnopt_sampler *s, const cdnopt_series *seri
                               cdnopt_calibration *out /* OUT */, char *err);
 
 /**
+ * Check that every factor of c is finite, not negative and, for scale and relative
+ * calibrations, at most 1e4, the bound the model loader enforces. A trainer calls it
+ * before saving, so that it never writes a model that cannot be loaded.
+ * @return CDNOPT_OK, or CDNOPT_EINVAL with a message naming the first bad step
+ */
+int cdnopt_calibration_check_factors(const cdnopt_calibration *c, char *err);
+
+/**
  * Write c into the /calibration group of an existing HDF5 file (the model file),
  * replacing an older group: dataset `factor` (float64, horizon) and attributes kind,
  * level, coverage_raw, coverage_calibrated and n_origins.

@@ -234,6 +234,8 @@ int cdnopt_cli_global_train(const cdnopt_cli_global_opts *g, const cdnopt_cli_da
                         cdnopt_clock_s() - t0, cal.n_origins, cal.coverage_raw,
                         cal.coverage_calibrated);
     if (rc == CDNOPT_OK)
+        rc = cdnopt_calibration_check_factors(&cal, err);
+    if (rc == CDNOPT_OK)
         rc = save_all(m, &gp, &cal, d, out_path, err);
     if (rc == CDNOPT_OK)
         CDNOPT_LOG_INFO(GLOBAL_LOG, "saved model=%s", out_path);

@@ -58,7 +58,9 @@ static int train_and_save(const cdnopt_series *s, const cdnopt_cli_data_opts *da
     log_calibration(&cal);
 
     /* The calibration group goes into the file the model save has just written. */
-    rc = cdnopt_cli_model_unit_set(m, data, err);
+    rc = cdnopt_calibration_check_factors(&cal, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_model_unit_set(m, data, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_model_save(m, out_path, err);
     if (rc == CDNOPT_OK)

@@ -321,6 +321,38 @@ static int factor_length(hid_t set, size_t *horizon)
     return rank == 1 && dims[0] >= 1 && dims[0] <= CALIBRATION_MAX_HORIZON ? 0 : -1;
 }
 
+/* Scale and relative factors multiply the spread or level of the forecast, so one
+ * above CALIBRATION_MAX_FACTOR is a damaged file or a degenerate training set, not a
+ * calibration. Shift factors are in series units and have no such bound. */
+static double max_factor(const cdnopt_calibration *c)
+{
+    return c->kind == CDNOPT_CALIB_SHIFT ? INFINITY : CALIBRATION_MAX_FACTOR;
+}
+
+/* Index of the first factor that is not finite, negative or above max_factor, or the
+ * horizon when all are valid. */
+static size_t first_bad_factor(const cdnopt_calibration *c)
+{
+    double top = max_factor(c);
+    for (size_t h = 0; h < c->horizon; h++) {
+        if (!isfinite(c->factor[h]) || c->factor[h] < 0 || c->factor[h] > top)
+            return h;
+    }
+    return c->horizon;
+}
+
+int cdnopt_calibration_check_factors(const cdnopt_calibration *c, char *err)
+{
+    size_t h = first_bad_factor(c);
+    if (h == c->horizon)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "calibration factor %zu is %g, outside 0 to %g: the training series give "
+                       "no usable error scale, which a constant or all-zero series can cause; "
+                       "remove such series and train again",
+                       h, c->factor[h], max_factor(c));
+}
+
 static int read_factors(hid_t group, const stored_header *hd, const char *path,
                         cdnopt_calibration *out, char *err)
 {
@@ -346,16 +378,12 @@ static int read_factors(hid_t group, const stored_header *hd, const char *path,
                          path, CALIBRATION_GROUP);
     H5Dclose(set);
 
-    /* Scale and relative factors multiply the spread or level of the forecast, so one
-     * above CALIBRATION_MAX_FACTOR is a damaged or edited file, not a calibration.
-     * Shift factors are in series units and have no such bound. */
-    double max_factor = hd->kind == CDNOPT_CALIB_SHIFT ? INFINITY : CALIBRATION_MAX_FACTOR;
-    for (size_t h = 0; rc == CDNOPT_OK && h < horizon; h++) {
-        if (!isfinite(out->factor[h]) || out->factor[h] < 0 || out->factor[h] > max_factor)
-            rc = cdnopt_fail(err, CDNOPT_EPARSE,
-                             "%s: %s/factor[%zu] is %g; expected a finite value from 0 to %g, "
-                             "so train the model again",
-                             path, CALIBRATION_GROUP, h, out->factor[h], max_factor);
+    if (rc == CDNOPT_OK && first_bad_factor(out) < horizon) {
+        size_t h = first_bad_factor(out);
+        rc = cdnopt_fail(err, CDNOPT_EPARSE,
+                         "%s: %s/factor[%zu] is %g; expected a finite value from 0 to %g, so "
+                         "train the model again",
+                         path, CALIBRATION_GROUP, h, out->factor[h], max_factor(out));
     }
     return rc;
 }

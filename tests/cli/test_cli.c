@@ -442,6 +442,44 @@ static void train_global_model(const char *dir)
     cdnopt_assert_contains(r.err, "saved model=");
 }
 
+/* A wide set with an all-zero series calibrates to factors the loader would reject:
+ * train stops with the reason and writes no model, instead of an unusable one. */
+static void global_train_rejects_zero_series(void **state)
+{
+    (void)state;
+    char dir[256], wide[300], model[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-zero");
+    snprintf(wide, sizeof wide, "%s/wide.csv", dir);
+    snprintf(model, sizeof model, "%s/wz.h5", dir);
+    FILE *out = fopen(wide, "w");
+    assert_non_null(out);
+    fprintf(out, "id");
+    for (int k = 0; k < 480; k++)
+        fprintf(out, ",V%d", k + 1);
+    fprintf(out, "\n");
+    for (int i = 0; i < 5; i++) {
+        if (i < 4)
+            fprintf(out, "S%d", i);
+        else
+            fprintf(out, "Z");
+        for (int k = 0; k < 480; k++)
+            fprintf(out, ",%.3f", i < 4 ? 100.0 + 50.0 * sin(2.0 * M_PI * k / 24.0) + 10.0 * i +
+                                              (double)(k % 7)
+                                        : 0.0);
+        fprintf(out, "\n");
+    }
+    fclose(out);
+
+    run_result r;
+    snprintf(args, sizeof args,
+             "train --wide '%s' --epochs 1 --max-windows 64 --units 8 --out '%s'", wide, model);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "a constant or all-zero series can cause");
+    FILE *saved = fopen(model, "rb");
+    assert_null(saved);
+}
+
 /* Every command that runs a single-series model rejects a global one, naming the file
  * and the flag, instead of forecasting without the global scaling. */
 static void global_model_rejected(void **state)
@@ -576,6 +614,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(train_forecast_evaluate),
         cmocka_unit_test(evaluate_trains_and_prints_table),
         cmocka_unit_test(global_model_rejected),
+        cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
         cmocka_unit_test(global_forecast_step_hint),
     };
