@@ -64,34 +64,60 @@ typedef struct train_agent_opts {
     double lr, gamma, demo_margin;
 } train_agent_opts;
 
-/* Parse "2004-12-01..2004-12-17,2005-01-01..2005-01-02" into spans of civil seconds. */
+/* Parse one span "2004-12-01..2004-12-17" into from and to, in civil seconds. */
+static int parse_span(const char *span, int64_t *from, int64_t *to, char *err)
+{
+    const char *dots = strstr(span, "..");
+    char first[32], second[32];
+    if (!dots || dots - span > 10 || strlen(dots + 2) > 10)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--exclude span '%s' is invalid; write FROM..TO as "
+                           "YYYY-MM-DD..YYYY-MM-DD", span);
+    snprintf(first, sizeof first, "%.*s 00:00:00", (int)(dots - span), span);
+    snprintf(second, sizeof second, "%s 00:00:00", dots + 2);
+    bool first_ok = cdnopt_civil_parse(first, from, NULL) == CDNOPT_OK;
+    if (!first_ok || cdnopt_civil_parse(second, to, NULL) != CDNOPT_OK)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--exclude span '%s': '%.10s' is not a valid date; write FROM..TO "
+                           "as YYYY-MM-DD..YYYY-MM-DD",
+                           span, first_ok ? dots + 2 : span);
+    if (*to <= *from)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--exclude span '%s' is empty; FROM must come before TO (TO is "
+                           "exclusive)", span);
+    return CDNOPT_OK;
+}
+
+/*
+ * Parse "2004-12-01..2004-12-17,2005-01-01..2005-01-02" into spans of civil seconds.
+ * An empty value or item is an error: an unset shell variable would otherwise exclude
+ * nothing, and the days meant for judging would be trained on.
+ */
 static int parse_excludes(const char *text, int64_t *from, int64_t *to, size_t *n, char *err)
 {
     *n = 0;
     if (!text)
         return CDNOPT_OK;
     char buf[1024];
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save = NULL;
-    for (char *span = strtok_r(buf, ",", &save); span; span = strtok_r(NULL, ",", &save)) {
-        char *dots = strstr(span, "..");
-        char first[32], second[32];
-        if (!dots || *n == MAX_EXCLUDE || dots - span > 10 || strlen(dots + 2) > 10)
+    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "--exclude is longer than %zu characters",
+                           sizeof buf - 1);
+    for (char *span = buf, *next; span != NULL; span = next) {
+        char *comma = strchr(span, ',');
+        next = comma != NULL ? comma + 1 : NULL;
+        if (comma != NULL)
+            *comma = '\0';
+        if (*span == '\0')
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--exclude span '%s' is invalid; write FROM..TO as "
-                               "YYYY-MM-DD..YYYY-MM-DD, at most %d spans", span, MAX_EXCLUDE);
-        snprintf(first, sizeof first, "%.*s 00:00:00", (int)(dots - span), span);
-        snprintf(second, sizeof second, "%s 00:00:00", dots + 2);
-        bool first_ok = cdnopt_civil_parse(first, &from[*n], NULL) == CDNOPT_OK;
-        if (!first_ok || cdnopt_civil_parse(second, &to[*n], NULL) != CDNOPT_OK)
+                               "--exclude '%s' has an empty span; give spans FROM..TO separated "
+                               "by single commas", text);
+        if (*n == MAX_EXCLUDE)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--exclude span '%s': '%.10s' is not a valid date; write FROM..TO "
-                               "as YYYY-MM-DD..YYYY-MM-DD",
-                               span, first_ok ? dots + 2 : span);
-        if (to[*n] <= from[*n])
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "--exclude span '%s' is empty; FROM must come before TO (TO is "
-                               "exclusive)", span);
+                               "--exclude lists more than %d spans; merge neighbouring ones",
+                               MAX_EXCLUDE);
+        int rc = parse_span(span, &from[*n], &to[*n], err);
+        if (rc != CDNOPT_OK)
+            return rc;
         (*n)++;
     }
     return CDNOPT_OK;

@@ -112,6 +112,15 @@ static void train_agent_bad_exclude(void **state)
              dir, dir);
     assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "is empty; FROM must come before TO");
+
+    /* An empty value or item (an unset shell variable) excludes nothing: an error. */
+    const char *empty[] = {"''", "','", "2024-01-05..2024-01-06,"};
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        snprintf(args, sizeof args, "train-agent --history %s/h.csv --out %s/a.h5 --exclude %s",
+                 dir, dir, empty[i]);
+        assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+        cdnopt_assert_contains(out, "has an empty span");
+    }
 }
 
 /* Train a tiny forecasting model, train an agent that observes its forecasts, and reject
