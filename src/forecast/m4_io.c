@@ -173,7 +173,9 @@ static bool parse_value(const char *text, double *value)
     char *end = NULL;
     errno = 0;
     *value = strtod(text, &end);
-    if (end == text || errno == ERANGE || !isfinite(*value))
+    /* An underflow such as 1e-400 reads as 0, as the CSV reader takes it. */
+    bool overflow = errno == ERANGE && fabs(*value) > 1.0;
+    if (end == text || overflow || !isfinite(*value))
         return false;
     while (isspace((unsigned char)*end))
         end++;

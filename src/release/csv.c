@@ -176,7 +176,8 @@ void release_csv_close(release_csv *csv)
 
 int release_parse_double(const char *text, double *out)
 {
-    if (text == NULL || *text == '\0')
+    /* strtod would also read hexadecimal and "inf"; release files hold decimals. */
+    if (text == NULL || *text == '\0' || strpbrk(text, "xX") != NULL)
         return CDNOPT_EPARSE;
     errno = 0;
     char *end = NULL;

@@ -48,14 +48,23 @@ static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
     for (size_t i = 0; i < s->n; i++) {
         const char *text = cdnopt__trim(w->fields.v[i + 1]);
         enum cdnopt__number_kind kind = cdnopt__number_parse(text, &s->v[i]);
-        if (kind == CDNOPT__NUMBER_OK)
-            continue;
-        int code = kind == CDNOPT__NUMBER_INVALID ? CDNOPT_EPARSE : CDNOPT_ENUMERIC;
-        return cdnopt_fail(w->err, code,
-                           "%s:%ld: %s value '%s' in column %zu of series '%s'; fix the value",
-                           w->path, line_no,
-                           kind == CDNOPT__NUMBER_INVALID ? "non-numeric" : "infinite or beyond +-1e18", text,
-                           i + 2, s->name);
+        if (kind == CDNOPT__NUMBER_INVALID)
+            return cdnopt_fail(w->err, CDNOPT_EPARSE,
+                               "%s:%ld: non-numeric value '%s' in column %zu of series '%s'; "
+                               "fix the value",
+                               w->path, line_no, text, i + 2, s->name);
+        if (kind != CDNOPT__NUMBER_OK)
+            return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
+                               "%s:%ld: value '%s' in column %zu of series '%s' is missing, "
+                               "infinite or beyond +-1e18; fix the value",
+                               w->path, line_no, text, i + 2, s->name);
+
+        /* Traffic is never negative, as the one-series reader also insists. */
+        if (s->v[i] < 0.0)
+            return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
+                               "%s:%ld: negative value '%s' in column %zu of series '%s'; "
+                               "traffic cannot be negative, so fix the value",
+                               w->path, line_no, text, i + 2, s->name);
     }
     return CDNOPT_OK;
 }

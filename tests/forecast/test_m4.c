@@ -79,6 +79,9 @@ static void m4_read_errors_name_line(void **state)
     assert_int_equal(read_text("V1,V2,V3\nH1,0x10,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "field 2 is '0x10', not a finite number");
 
+    /* An underflow reads as 0, as in the one-series reader. */
+    assert_int_equal(read_text("V1,V2,V3\nH1,1e-400,2\n", err), CDNOPT_OK);
+
     assert_int_equal(read_text("V1,V2\nH1,1\nH1,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, ":3: series id H1 repeats the id of line 2");
 

@@ -659,6 +659,7 @@ static void rules_bad_lines_rejected(void **state)
         {"batch_ratios = ,", "batch_ratios has an empty item"},
         {"batch_ratios = 0.1,,1", "batch_ratios has an empty item"},
         {"batch_ratios = ,0.5", "batch_ratios has an empty item"},
+        {"batch_ratios = 0x1p-1, 1", "batch_ratios value '0x1p-1' is not a number"},
         {"batch_ratios =  ", "key 'batch_ratios' has no value"},
         {"blackout = 1am-5am", "blackout '1am-5am' is not HH:MM-HH:MM"},
         {"blackout = 25:00-04:59", "is not HH:MM-HH:MM"},

@@ -726,6 +726,9 @@ static void wide_rejects_holes_and_text(void **state)
     assert_int_equal(cdnopt_series_read_wide_csv(DATA_DIR "wide_repeat.csv", 0, &all, &n, err),
                      CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "wide_repeat.csv:4: series id 'H1' repeats the id of line 2");
+    assert_int_equal(cdnopt_series_read_wide_csv(DATA_DIR "wide_negative.csv", 0, &all, &n, err),
+                     CDNOPT_ENUMERIC);
+    cdnopt_assert_contains(err, "wide_negative.csv:3: negative value '-4' in column 3 of series");
     assert_null(all);
     assert_int_equal(cdnopt_alloc_live_blocks(), live);
 }
