@@ -95,13 +95,24 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
     return CDNOPT_OK;
 }
 
+/*
+ * The scale a model works in: every unit but raw is converted to Gbit/s on reading,
+ * so a model trained on Mbit/s files forecasts Gbit/s files as well; raw values keep
+ * the file's own scale.
+ */
+static const char *working_unit(enum cdnopt_unit unit)
+{
+    return unit == CDNOPT_UNIT_RAW ? cdnopt_unit_name(CDNOPT_UNIT_RAW)
+                                   : cdnopt_unit_name(CDNOPT_UNIT_GBPS);
+}
+
 int cdnopt_cli_model_unit_set(cdnopt_model *m, const cdnopt_cli_data_opts *d, char *err)
 {
     enum cdnopt_unit unit;
     char reason[CDNOPT_ERRMSG_MAX];
     if (cdnopt_unit_parse(d->unit, &unit, reason) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
-    return cdnopt_model_set_unit(m, cdnopt_unit_name(unit));
+    return cdnopt_model_set_unit(m, working_unit(unit));
 }
 
 int cdnopt_cli_model_step_check(const cdnopt_model *m, const char *model_path,
@@ -126,14 +137,24 @@ int cdnopt_cli_model_unit_check(const cdnopt_model *m, const char *model_path,
     char reason[CDNOPT_ERRMSG_MAX];
     if (cdnopt_unit_parse(d->unit, &unit, reason) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_EINVAL, "--unit: %s", reason);
-    const char *trained = cdnopt_model_unit(m);
-    if (trained[0] == '\0' || strcmp(trained, cdnopt_unit_name(unit)) == 0)
+    /* A model that recorded a converting unit (before the working unit was stored)
+     * works in Gbit/s too. */
+    const char *recorded = cdnopt_model_unit(m);
+    bool trained_raw = strcmp(recorded, cdnopt_unit_name(CDNOPT_UNIT_RAW)) == 0;
+    if (recorded[0] == '\0' || trained_raw == (unit == CDNOPT_UNIT_RAW))
         return CDNOPT_OK;
+    const char *data = d->data != NULL ? d->data : "the data";
+    if (trained_raw)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "model %s was trained on raw values (--unit raw), but --unit %s "
+                           "converts %s to Gbit/s; pass --unit raw, or train a model on "
+                           "converted data",
+                           model_path, cdnopt_unit_name(unit), data);
     return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "model %s was trained on data in %s, but --unit reads %s as %s; pass "
-                       "--unit %s, or train a model on data in %s",
-                       model_path, trained, d->data != NULL ? d->data : "the data",
-                       cdnopt_unit_name(unit), trained, cdnopt_unit_name(unit));
+                       "model %s was trained on values converted to Gbit/s, but --unit raw "
+                       "keeps %s unconverted; pass the file's unit (gbit/s, mbit/s, bit/s, "
+                       "bits-per-interval or bytes-per-interval), or train with --unit raw",
+                       model_path, data);
 }
 
 cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)

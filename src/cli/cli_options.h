@@ -78,8 +78,9 @@ cdnopt_cli_data_opts cdnopt_cli_data_opts_default(void);
 int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, char *err);
 
 /**
- * Record the unit of --unit in a model about to be saved, so that forecasts on data
- * read in another unit are rejected. CDNOPT_EINVAL for a bad --unit.
+ * Record the scale of --unit in a model about to be saved: "raw" for --unit raw, else
+ * "gbit/s", since every other unit is converted to Gbit/s on reading. CDNOPT_EINVAL
+ * for a bad --unit.
  */
 int cdnopt_cli_model_unit_set(cdnopt_model *m, const cdnopt_cli_data_opts *d, char *err);
 
@@ -91,9 +92,9 @@ int cdnopt_cli_model_step_check(const cdnopt_model *m, const char *model_path,
                                 const cdnopt_series *s, const char *data_path, char *err);
 
 /**
- * Check that --unit is the unit the model was trained on. A model that recorded no
- * unit (saved before models kept one) passes. CDNOPT_EINVAL with a message naming
- * the model, both units and the fix.
+ * Check that --unit reads the data at the model's scale: raw for a raw model,
+ * converted to Gbit/s for any other. A model that recorded no unit (saved before
+ * models kept one) passes. CDNOPT_EINVAL with a message naming the model and the fix.
  */
 int cdnopt_cli_model_unit_check(const cdnopt_model *m, const char *model_path,
                                 const cdnopt_cli_data_opts *d, char *err);

@@ -45,7 +45,7 @@ static const char description[] =
     "forecast of each window, made from the history before its first day, in place of\n"
     "the window's traffic; rewards and validation figures stay on the actual traffic.\n"
     "Days with less history before them than the model needs are not drawn. --history\n"
-    "is then read in the unit the model was trained on, unless --unit names another.\n"
+    "is then read raw for a raw model, else converted to Gbit/s with --unit.\n"
     "Under mpirun the --workers episodes of each round are shared over the ranks, rank 0\n"
     "learns from all of them and sends the weights back; the agent is the same as in one\n"
     "process with the same --seed and --workers.";

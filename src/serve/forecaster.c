@@ -38,16 +38,17 @@ int serve_forecaster_open(const char *path, serve_forecaster **out, char *err)
         return rc;
     }
 
-    /* Samples arrive in Gbit/s, so a model trained on another unit would forecast
-     * at the wrong scale. A model that recorded no unit is taken as it is. */
+    /* Samples arrive in Gbit/s, so a model trained on raw values would forecast at
+     * the file's own scale. A model that recorded no unit is taken as it is. */
     const char *unit = cdnopt_model_unit(f->model);
-    if (unit[0] != '\0' && strcmp(unit, "gbit/s") != 0) {
+    if (strcmp(unit, "raw") == 0) {
         cdnopt_model_free(f->model);
         cdnopt_free(f);
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "serve: model %s was trained on data in %s, but the service takes "
-                           "samples in gbit/s; train the model on Gbit/s data for serve",
-                           path, unit);
+                           "serve: model %s was trained on raw values (--unit raw), but the "
+                           "service takes samples in Gbit/s; train the model with the data's "
+                           "unit for serve",
+                           path);
     }
 
     /* A model without a /calibration group still forecasts, with raw intervals. */

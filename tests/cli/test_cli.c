@@ -323,21 +323,30 @@ static void train_forecast_evaluate(void **state)
     assert_null(strstr(r.err, "far outside the range"));
     assert_int_equal(count_lines(first), 25);
 
-    /* The model records the unit it was trained on, so the same file read as Mbit/s
-     * (values a thousand times lower) is refused with both units and the fix. */
+    /* Every unit but raw is converted to Gbit/s, so the model accepts --unit mbit/s; the
+     * same file read so is a thousand times lower, which the level check warns about. */
     snprintf(args, sizeof args,
              "forecast --model '%s/m.h5' --data '%s' --unit mbit/s --samples 20 --out '%s/fu.csv'",
              dir, csv, dir);
     run_cdnopt(dir, args, &r);
-    assert_int_equal(r.status, 2);
-    cdnopt_assert_contains(r.err, "m.h5 was trained on data in gbit/s, but --unit reads");
-    cdnopt_assert_contains(r.err, "as mbit/s; pass --unit gbit/s");
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "far outside the range");
+    cdnopt_assert_contains(r.err, "check that --unit is the one used in training");
+
+    /* Raw values keep the file's scale: the model records it and rejects --unit raw. */
     snprintf(args, sizeof args,
-             "evaluate --data '%s' --unit mbit/s --test-days 2 --model '%s/m.h5' --samples 10",
+             "forecast --model '%s/m.h5' --data '%s' --unit raw --samples 20 --out '%s/fr.csv'",
+             dir, csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "m.h5 was trained on values converted to Gbit/s, but --unit raw");
+    cdnopt_assert_contains(r.err, "or train with --unit raw");
+    snprintf(args, sizeof args,
+             "evaluate --data '%s' --unit raw --test-days 2 --model '%s/m.h5' --samples 10",
              csv, dir);
     run_cdnopt(dir, args, &r);
     assert_int_equal(r.status, 2);
-    cdnopt_assert_contains(r.err, "pass --unit gbit/s");
+    cdnopt_assert_contains(r.err, "but --unit raw");
 
     /* plan --history checks the model against the history: unit, then step. */
     char releases[300], half_hourly[300];
@@ -345,11 +354,11 @@ static void train_forecast_evaluate(void **state)
     cdnopt_test_write_file(releases,
                            "id,size_mb,users,planned_at\nr1,100,1000,2024-01-22 10:00:00\n");
     snprintf(args, sizeof args,
-             "plan --history '%s' --unit mbit/s --model '%s/m.h5' --releases '%s' --out '%s/s.csv'",
+             "plan --history '%s' --unit raw --model '%s/m.h5' --releases '%s' --out '%s/s.csv'",
              csv, dir, releases, dir);
     run_cdnopt(dir, args, &r);
     assert_int_equal(r.status, 2);
-    cdnopt_assert_contains(r.err, "pass --unit gbit/s");
+    cdnopt_assert_contains(r.err, "but --unit raw");
     snprintf(half_hourly, sizeof half_hourly, "%s/half.csv", dir);
     FILE *half = fopen(half_hourly, "w");
     assert_non_null(half);
