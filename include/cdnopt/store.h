@@ -205,6 +205,15 @@ int cdnopt_store_samples_delete(cdnopt_store *store, int64_t from, int64_t to,
 int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n, char *err);
 
 /**
+ * Find the stored sample nearest before a time: the latest one at or before t, or the
+ * earliest one after t when none is at or before it.
+ * @param nearest receives its civil seconds when *found is true.
+ * @return CDNOPT_OK (also when the store contains no sample) or CDNOPT_EDB.
+ */
+int cdnopt_store_samples_nearest(cdnopt_store *store, int64_t t, int64_t *nearest /* OUT */,
+                                 bool *found /* OUT */, char *err);
+
+/**
  * Save a schedule (its figures and items) in its own transaction on the writer.
  * @param schedule borrowed; its id is ignored and the new row id written to *id_out.
  */

@@ -25,6 +25,11 @@
  * more than 30 days late, so a sample further ahead is a wrong date. */
 #define SAMPLE_AHEAD_MAX_S CDNOPT_RELEASE_MAX_DELAY_S
 
+/* How far before the service clock a sample may lie: 366 days, a year of history with a leap
+ * day. Forecasts read only the last days before the clock, so an older sample is most
+ * likely a wrong date. */
+#define SAMPLE_BEHIND_MAX_S (366 * 86400)
+
 struct sample_list {
     int64_t *t;
     double *gbps;
@@ -61,19 +66,22 @@ static bool check_sample(serve_request *req, const char *where, double gbps)
     return false;
 }
 
-/* Reject a sample more than SAMPLE_AHEAD_MAX_S after the service clock, naming the field,
- * the timestamp and the clock. */
+/* Reject a sample more than SAMPLE_AHEAD_MAX_S after or SAMPLE_BEHIND_MAX_S before the
+ * service clock, naming the field, the timestamp and the clock. */
 static bool check_sample_time(serve_request *req, const char *field, int64_t t, int64_t now)
 {
-    if (t <= now + SAMPLE_AHEAD_MAX_S)
+    bool ahead = t > now + SAMPLE_AHEAD_MAX_S;
+    bool behind = t < now - SAMPLE_BEHIND_MAX_S;
+    if (!ahead && !behind)
         return true;
     char at[32], clock[32];
     serve_format_time(t, at, sizeof at);
     serve_format_time(now, clock, sizeof clock);
     serve_respond_error(req, 422, "invalid_value", field,
-                        "%s is %s, more than %d days after the service clock %s; observed "
-                        "samples cannot lie that far ahead, so check the date",
-                        field, at, SAMPLE_AHEAD_MAX_S / 86400, clock);
+                        "%s is %s, more than %d days %s the service clock %s; observed "
+                        "samples cannot lie that far %s, so check the date",
+                        field, at, (ahead ? SAMPLE_AHEAD_MAX_S : SAMPLE_BEHIND_MAX_S) / 86400,
+                        ahead ? "after" : "before", clock, ahead ? "ahead" : "back");
     return false;
 }
 
@@ -199,43 +207,50 @@ static int compare_time(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The samples' grid as an anchor time and a step in seconds (0 while unknown). The first two
- * stored samples fix it; before there are two, the earliest two distinct times among the
- * stored sample and the batch do. */
-static void find_grid(const int64_t *stored, size_t n_stored, const int64_t *sorted, size_t n,
-                      int64_t *anchor, int64_t *step)
+/* The grid a batch must lie on, as an anchor time and a step in seconds (0 while unknown).
+ * The step is the loaded model's, else the stored samples' (the smaller gap of the first and
+ * the last two), else the batch's first gap, else the gap between a lone stored sample and a
+ * one-sample batch. The anchor is the stored sample nearest before the batch, or the batch's
+ * first time while fewer than two are stored, so one stray sample elsewhere does not move it.
+ * NOTE: without a model, a lone stored sample and a one-sample batch still fix the step. */
+static bool find_batch_grid(struct cdnopt_server *server, serve_request *req,
+                            const int64_t *sorted, size_t n, int64_t *anchor, int64_t *step)
 {
-    if (n_stored == 2) {
-        *anchor = stored[0];
-        *step = stored[1] - stored[0];
-        return;
+    int64_t stored[2];
+    size_t n_stored = 0;
+    bool found = false;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int rc = cdnopt_store_samples_first(server->store, stored, &n_stored, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_store_samples_nearest(server->store, sorted[0], anchor, &found, err);
+    if (rc != CDNOPT_OK) {
+        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
+        return false;
     }
-    int64_t times[3];
-    size_t count = 0;
-    for (size_t i = 0; i < n_stored; i++)
-        times[count++] = stored[i];
-    for (size_t i = 0; i < n && i < 2; i++)
-        times[count++] = sorted[i];
-    qsort(times, count, sizeof *times, compare_time);
-    *anchor = times[0];
+
     *step = 0;
-    for (size_t i = 1; i < count && *step == 0; i++)
-        *step = times[i] - times[0];
+    if (n_stored == 2) {
+        *step = stored[1] - stored[0];
+    } else if (n >= 2) {
+        *anchor = sorted[0];
+        *step = sorted[1] - sorted[0];
+    } else if (n_stored == 1) {
+        *step = sorted[0] > stored[0] ? sorted[0] - stored[0] : stored[0] - sorted[0];
+    } else {
+        *anchor = sorted[0];
+    }
+    if (server->forecaster != NULL)
+        *step = serve_forecaster_step_s(server->forecaster);
+    return true;
 }
 
 /* Reject a batch with a timestamp twice or off the samples' grid, naming the timestamp. */
 static bool check_times(struct cdnopt_server *server, serve_request *req, const int64_t *sorted,
                         size_t n)
 {
-    int64_t stored[2];
-    size_t n_stored = 0;
-    char err[CDNOPT_ERRMSG_MAX] = "";
-    if (cdnopt_store_samples_first(server->store, stored, &n_stored, err) != CDNOPT_OK) {
-        serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
-        return false;
-    }
     int64_t anchor = 0, step = 0;
-    find_grid(stored, n_stored, sorted, n, &anchor, &step);
+    if (!find_batch_grid(server, req, sorted, n, &anchor, &step))
+        return false;
 
     char at[32], first[32];
     for (size_t i = 0; i < n; i++) {
@@ -250,8 +265,8 @@ static bool check_times(struct cdnopt_server *server, serve_request *req, const 
         if (step > 0 && ((sorted[i] - anchor) % step + step) % step != 0) {
             serve_format_time(anchor, first, sizeof first);
             serve_respond_error(req, 422, "invalid_value", "timestamp",
-                                "timestamp %s is off the samples' grid of %lld s steps from %s; "
-                                "send samples on that grid",
+                                "timestamp %s is off the samples' grid of %lld s steps from "
+                                "%s; send samples on that grid",
                                 at, (long long)step, first);
             return false;
         }

@@ -294,7 +294,32 @@ static bool token_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-/* Checks that need only the headers: route, method, auth, content type, size.
+/* Set *bad to the first query argument whose decoded key or value contains a NUL byte
+ * ("%00"), which the C string of serve_query would cut short. */
+static enum MHD_Result find_nul_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (strlen(key) == key_size && (value == NULL || strlen(value) == value_size))
+        return MHD_YES;
+    *bad = key;
+    return MHD_NO;
+}
+
+/* Reject a query with a NUL byte in a key or value, naming the parameter. */
+static bool check_query_bytes(serve_request *req)
+{
+    const char *bad = NULL;
+    MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, find_nul_argument, &bad);
+    if (bad == NULL)
+        return true;
+    serve_respond_error(req, 400, "invalid_query", bad,
+                        "query parameter '%.40s' contains a NUL byte (%%00); remove it", bad);
+    return false;
+}
+
+/* Checks that need only the headers: route, method, query bytes, auth, content type, size.
  * Returns false after setting an error response. */
 static bool check_headers(struct cdnopt_server *server, serve_request *req)
 {
@@ -310,6 +335,8 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
                             serve_route_label(req->route), req->allow);
         return false;
     }
+    if (!check_query_bytes(req))
+        return false;
     if (!is_mutating(req->method))
         return true;
 

@@ -655,6 +655,36 @@ int cdnopt_store_samples_first(cdnopt_store *store, int64_t t_out[2], size_t *n,
     return CDNOPT_OK;
 }
 
+int cdnopt_store_samples_nearest(cdnopt_store *store, int64_t t, int64_t *nearest, bool *found,
+                                 char *err)
+{
+    *found = false;
+    /* The latest sample at or before t, else the earliest one after it. */
+    static const char *const queries[2] = {
+        "SELECT t FROM samples WHERE t <= ?1 ORDER BY t DESC LIMIT 1",
+        "SELECT t FROM samples WHERE t > ?1 ORDER BY t LIMIT 1"};
+    int rc = CDNOPT_OK;
+    pthread_mutex_lock(&store->read_lock);
+    for (size_t i = 0; rc == CDNOPT_OK && !*found && i < 2; i++) {
+        sqlite3_stmt *stmt = NULL;
+        if (sqlite3_prepare_v2(store->reader, queries[i], -1, &stmt, NULL) != SQLITE_OK) {
+            rc = db_fail(store, store->reader, err, "reading samples");
+            break;
+        }
+        sqlite3_bind_int64(stmt, 1, t);
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+            *nearest = sqlite3_column_int64(stmt, 0);
+            *found = true;
+        } else if (step != SQLITE_DONE) {
+            rc = db_fail(store, store->reader, err, "reading samples");
+        }
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Schedules                                                                 */
 /* ------------------------------------------------------------------------- */

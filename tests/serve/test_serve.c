@@ -529,8 +529,8 @@ static void samples_backfill_keeps_grid(void **state)
                        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:17:00\",\"gbps\":5}]}",
                        NULL),
         422, "invalid_value",
-        "timestamp 2004-12-14 00:17:00 is off the samples' grid of 300 s steps from 2004-12-13 "
-        "00:00:00");
+        "timestamp 2004-12-14 00:17:00 is off the samples' grid of 300 s steps from 2004-12-14 "
+        "00:15:00");
     stop(&f);
 }
 
@@ -664,6 +664,21 @@ static void samples_future_rejected_and_deleted(void **state)
                               "/api/v1/samples?from=2004-12-25%2000:00:00&to=2004-12-15%2000:00:00",
                               NULL, NULL, 0),
                  400, "invalid_query", "'to' must be after 'from'");
+
+    /* A NUL byte (%00) would cut the value short, so the request is rejected. */
+    expect_error(http_request(f.port, "DELETE",
+                              "/api/v1/samples?from=2004-12-15%2000:00:00%00&to=2005-01-01", NULL,
+                              NULL, 0),
+                 400, "invalid_query", "query parameter 'from' contains a NUL byte (%00)");
+
+    /* More than 366 days before the clock is a wrong date too. */
+    expect_error(
+        http_post_json(f.port, path,
+                       "{\"samples\":[{\"timestamp\":\"1900-01-01 00:00:00\",\"gbps\":600}]}",
+                       NULL),
+        422, "invalid_value",
+        "samples[0].timestamp is 1900-01-01 00:00:00, more than 366 days before the service "
+        "clock 2004-12-14 00:00:00");
 
     r = http_request(f.port, "DELETE",
                      "/api/v1/samples?from=2004-12-15%2000:00:00&to=2005-01-01%2000:00:00", NULL,
@@ -1115,6 +1130,30 @@ static double referee_figure(const char *json_text, const char *group, const cha
     return value;
 }
 
+/* Assert that each batch_ratio of a schedule CSV is one of the rules' ratios written in
+ * the shortest form, as JSON writes them ("0.1", not "0.10000000000000001"). */
+static void assert_batch_ratios_shortest(const char *csv)
+{
+    static const char *const ratios[] = {"0.1", "0.3", "0.5", "1"};
+    size_t rows = 0;
+    for (const char *line = strchr(csv, '\n'); line != NULL && line[1] != '\0';
+         line = strchr(line + 1, '\n')) {
+        const char *end = strchr(line + 1, '\n');
+        const char *comma = line + 1;
+        for (int i = 0; i < 2 && comma != NULL; i++)
+            comma = strchr(comma, ',') != NULL ? strchr(comma, ',') + 1 : NULL;
+        assert_non_null(comma);
+        size_t len = (size_t)((end != NULL ? end : comma + strlen(comma)) - comma);
+        bool known = false;
+        for (size_t k = 0; k < sizeof ratios / sizeof *ratios; k++)
+            known = known || (strlen(ratios[k]) == len && strncmp(comma, ratios[k], len) == 0);
+        if (!known)
+            fail_msg("batch_ratio '%.*s' is not a shortest rule ratio", (int)len, comma);
+        rows++;
+    }
+    assert_int_equal(rows, 200);
+}
+
 static void replan_day_matches_referee(void **state)
 {
     (void)state;
@@ -1165,6 +1204,7 @@ static void replan_day_matches_referee(void **state)
     /* The schedule as CSV, scored by the referee. */
     r = http_request(f.port, "GET", "/api/v1/schedule?format=csv", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
+    assert_batch_ratios_shortest(r.body);
     char schedule_path[700];
     snprintf(schedule_path, sizeof schedule_path, "%s/schedule.csv", f.dir);
     cdnopt_test_write_file(schedule_path, r.body);

@@ -275,6 +275,57 @@ static int json_numbers(const char *text, const char *key, double *out, int max)
     return n;
 }
 
+/* Assert that a request gets status and that its body contains needle. */
+static void expect_status(int port, const char *method, const char *path, const char *type,
+                          const char *body, int status, const char *needle)
+{
+    http_response r = http_request(port, method, path, type, body, body != NULL ? strlen(body) : 0);
+    if (r.status != status)
+        fail_msg("%s %s: expected %d, got %d: %s", method, path, status, r.status,
+                 r.body != NULL ? r.body : "");
+    cdnopt_assert_contains(r.body, needle);
+    http_response_free(&r);
+}
+
+/* The forecast's horizon is at most 7 days of the model's 300 s steps, and samples 500. */
+static void check_forecast_bounds(int port)
+{
+    expect_status(port, "GET", "/api/v1/forecast?horizon=20000&samples=10", NULL, NULL, 400,
+                  "query parameter 'horizon' is '20000'; give an integer from 0 to 2016 steps");
+    expect_status(port, "GET", "/api/v1/forecast?horizon=3&samples=1000", NULL, NULL, 400,
+                  "query parameter 'samples' is '1000'; give an integer from 2 to 500 paths");
+    expect_status(port, "GET", "/api/v1/forecast?horizon=3x", NULL, NULL, 400,
+                  "\"field\":\"horizon\"");
+    expect_status(port, "GET", "/api/v1/forecast?horizon=2016&samples=2", NULL, NULL, 200,
+                  "\"timestamps\":[\"2004-12-14 00:00:00\"");
+}
+
+/* Old samples and gaps outside the steps a forecast reads do not stop it, and a sample more
+ * than 366 days back or off the model's grid is rejected without moving the grid. */
+static void check_stray_samples_ignored(int port)
+{
+    const char *csv_type = "Content-Type: text/csv\r\n";
+    expect_status(port, "POST", "/api/v1/samples", csv_type, "1900-01-01 00:00:00,600\n", 422,
+                  "CSV line 1 timestamp is 1900-01-01 00:00:00, more than 366 days before the "
+                  "service clock 2004-12-14 00:00:00");
+    expect_status(port, "POST", "/api/v1/samples", csv_type, "2004-11-18 09:30:07,600\n", 422,
+                  "off the samples' grid of 300 s steps from 2004-11-19 09:30:00");
+
+    /* A sample before the history starts, then an hour deleted 19 days back. */
+    expect_status(port, "POST", "/api/v1/samples", csv_type, "2004-11-18 09:30:00,600\n", 201,
+                  "\"stored\":1");
+    expect_status(port, "DELETE",
+                  "/api/v1/samples?from=2004-11-25%2010:00:00&to=2004-11-25%2011:00:00", NULL,
+                  NULL, 200, "\"deleted\":12");
+    expect_status(port, "GET", "/api/v1/forecast?horizon=3&samples=10", NULL, NULL, 200,
+                  "\"timestamps\":[\"2004-12-14 00:00:00\",\"2004-12-14 00:05:00\","
+                  "\"2004-12-14 00:10:00\"]");
+
+    /* The next live sample still lies on the 300 s grid. */
+    expect_status(port, "POST", "/api/v1/samples", csv_type, "2004-12-14 00:05:00,530\n", 201,
+                  "\"stored\":1");
+}
+
 /* A model trained for two epochs is enough to check the wiring: the forecast
  * route returns the horizon with lower <= mean <= upper <= critical, and a
  * re-plan against the forecast succeeds. Its accuracy is not checked here. */
@@ -336,6 +387,9 @@ static void forecast_with_trained_model(void **state)
     cdnopt_assert_contains(r.body, "\"timestamps\":[\"2004-12-14 00:00:00\"");
     http_response_free(&r);
 
+    check_forecast_bounds(port);
+    check_stray_samples_ignored(port);
+
     r = http_post_json(port, "/api/v1/releases",
                        "{\"id\":\"f1\",\"size_mb\":600,\"users\":50000,"
                        "\"planned_at\":\"2004-12-14 10:00:00\"}",
@@ -346,6 +400,14 @@ static void forecast_with_trained_model(void **state)
     assert_int_equal(r.status, 200);
     cdnopt_assert_contains(r.body, "\"against\":\"forecast\"");
     http_response_free(&r);
+
+    /* A gap within the model's 6 h window before the clock is named. */
+    expect_status(port, "DELETE",
+                  "/api/v1/samples?from=2004-12-13%2023:00:00&to=2004-12-13%2023:05:00", NULL,
+                  NULL, 200, "\"deleted\":1");
+    expect_status(port, "GET", "/api/v1/forecast?horizon=3&samples=10", NULL, NULL, 422,
+                  "observed samples break the regular 300 s grid between 2004-12-13 22:55:00 "
+                  "and 2004-12-13 23:05:00, inside the ");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 }
