@@ -255,6 +255,25 @@ async function main() {
   devtools.socket.close();
 }
 
+// Stop the server and the browser: SIGTERM, then SIGKILL for any still running after
+// five seconds, so that a browser slow to quit on a loaded machine cannot hang the test.
+async function stopChildren() {
+  const exited = children.map((child) => (child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => child.once('exit', resolve))));
+  for (const child of children) {
+    child.kill('SIGTERM');
+  }
+  const grace = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+  await Promise.race([Promise.all(exited), grace]);
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+    }
+    child.stderr?.destroy();
+  }
+}
+
 try {
   await main();
   console.log('1 passed, 0 failed');
@@ -263,7 +282,8 @@ try {
   console.log('0 passed, 1 failed');
   process.exitCode = 1;
 } finally {
-  for (const child of children) {
-    child.kill('SIGTERM');
-  }
+  await stopChildren();
+  // Chromium's helper processes may keep a pipe open after the browser has gone, and
+  // an open pipe keeps Node (and so ctest) waiting until the test's timeout.
+  process.exit(process.exitCode ?? 0);
 }
