@@ -291,26 +291,35 @@ static void calibration_load_errors(void **state)
     cdnopt_calibration_fini(&cal);
 }
 
-/* A calibration whose group cannot be read is an error, not a model without one:
- * raw intervals would hide the damage behind narrower bounds. */
-static void calibration_damaged_is_error(void **state)
+/* Save a calibration of kind with the n factors into a new HDF5 file at path, with
+ * coverage_calibrated 0.953125, a value whose bytes occur once in the file. */
+static void save_calibration(char *path, size_t size, enum cdnopt_calib_kind kind,
+                             const double *factors, size_t n)
 {
-    (void)state;
-    char dir[256], path[300];
+    char dir[256];
     cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
-    snprintf(path, sizeof path, "%s/model.h5", dir);
+    snprintf(path, size, "%s/model.h5", dir);
     make_empty_h5(path);
 
     cdnopt_calibration cal;
-    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_SCALE, 0.95, 2), CDNOPT_OK);
-    cal.factor[0] = 1.5;
-    cal.factor[1] = 2.5;
+    assert_int_equal(cdnopt_calibration_init(&cal, kind, 0.95, n), CDNOPT_OK);
+    memcpy(cal.factor, factors, n * sizeof *factors);
     cal.n_origins = 7;
     cal.coverage_raw = 0.3125;
     cal.coverage_calibrated = 0.953125;
     char err[CDNOPT_ERRMSG_MAX] = "";
     assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
     cdnopt_calibration_fini(&cal);
+}
+
+/* A calibration whose group cannot be read is an error, not a model without one,
+ * because raw intervals would hide the damage behind narrower bounds. */
+static void calibration_damaged_is_error(void **state)
+{
+    (void)state;
+    char path[300], err[CDNOPT_ERRMSG_MAX] = "";
+    const double factors[] = {1.5, 2.5};
+    save_calibration(path, sizeof path, CDNOPT_CALIB_SCALE, factors, 2);
 
     /* The attribute sits in the group's header, which carries a checksum. */
     double stored = 0.953125;
@@ -338,26 +347,13 @@ static void forecast_runaway_hand_cases(void **state)
     assert_int_equal(cdnopt_forecast_first_runaway(&g, 5.0, 5.0), 1);
 }
 
-/* A finite but absurd factor (an edited or damaged file) is refused by name. */
+/* A finite but absurd factor (an edited or damaged file) is rejected by name. */
 static void calibration_absurd_factor_is_error(void **state)
 {
     (void)state;
-    char dir[256], path[300];
-    cdnopt_test_scratch_dir(dir, sizeof dir, "pipeline");
-    snprintf(path, sizeof path, "%s/model.h5", dir);
-    make_empty_h5(path);
-
-    cdnopt_calibration cal;
-    assert_int_equal(cdnopt_calibration_init(&cal, CDNOPT_CALIB_RELATIVE, 0.95, 3), CDNOPT_OK);
-    cal.factor[0] = 0.25;
-    cal.factor[1] = 1e300;
-    cal.factor[2] = 0.25;
-    cal.n_origins = 7;
-    cal.coverage_raw = 0.5;
-    cal.coverage_calibrated = 0.95;
-    char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(cdnopt_pipeline_calibration_save(&cal, path, err), CDNOPT_OK);
-    cdnopt_calibration_fini(&cal);
+    char path[300], err[CDNOPT_ERRMSG_MAX] = "";
+    const double factors[] = {0.25, 1e300, 0.25};
+    save_calibration(path, sizeof path, CDNOPT_CALIB_RELATIVE, factors, 3);
 
     cdnopt_calibration back;
     assert_int_equal(cdnopt_pipeline_calibration_load(path, &back, err), CDNOPT_EPARSE);

@@ -164,19 +164,27 @@ static void day_on_scenarios_without_model(void **state)
     plan_from_history(build_dir(), dir, &c);
 }
 
+/* Plan the day workload from its history with the extra flags; return the exit
+ * status, with the combined output in text. */
+static int plan_day(const char *tag, const char *flags, char *text, size_t size)
+{
+    char workload[512], command[4096], dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, tag);
+    cdnopt_test_shared_path(workload, sizeof workload, "workloads/day");
+    snprintf(command, sizeof command,
+             "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
+             "'%s/releases.csv' %s --out '%s/s.csv'",
+             build_dir(), workload, workload, flags, dir);
+    return run(command, text, size);
+}
+
 /* A --horizon too short for the releases fails with the releases' own dates, not
  * those of the backtest fold that moved them a week back. */
 static void short_horizon_names_real_dates(void **state)
 {
     (void)state;
-    char workload[512], command[4096], text[16384], dir[512];
-    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-history-horizon");
-    cdnopt_test_shared_path(workload, sizeof workload, "workloads/day");
-    snprintf(command, sizeof command,
-             "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
-             "'%s/releases.csv' --horizon 1h --out '%s/s.csv'",
-             build_dir(), workload, workload, dir);
-    assert_int_equal(run(command, text, sizeof text), 2);
+    char text[16384];
+    assert_int_equal(plan_day("plan-history-horizon", "--horizon 1h", text, sizeof text), 2);
     cdnopt_assert_contains(text, "its window 2004-12-14 10:00:00 to 2004-12-15 09:00:00");
     cdnopt_assert_contains(text, "raise --horizon");
     assert_null(strstr(text, "2004-12-07"));
@@ -186,17 +194,13 @@ static void short_horizon_names_real_dates(void **state)
 static void json_lists_capacity(void **state)
 {
     (void)state;
-    char workload[512], command[4096], text[16384], dir[512];
-    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-history-json");
-    cdnopt_test_shared_path(workload, sizeof workload, "workloads/day");
-    snprintf(command, sizeof command,
-             "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
-             "'%s/releases.csv' --plan-on mean --safety 1.5 --json --out '%s/s.csv'",
-             build_dir(), workload, workload, dir);
-    assert_int_equal(run(command, text, sizeof text), 0);
+    char text[16384];
+    assert_int_equal(
+        plan_day("plan-history-json", "--plan-on mean --safety 1.5 --json", text, sizeof text), 0);
     cdnopt_assert_contains(text, "\"capacity_safety\": 1.5");
     const char *capacity = strstr(text, "\"capacity\"");
     assert_non_null(capacity);
+
     /* The critical line lies above the mean line, so its peak does too. */
     assert_true(json_number(capacity, "peak_gbps") > schedule_peak(text));
 }
