@@ -7,7 +7,7 @@
  * in every object header and in the chunk index, so a damaged header, attribute or
  * chunk address fails the open or the read with an error. With the 1.6 format that
  * HDF5 writes by default, libhdf5 1.10 read some damaged headers past the end of its
- * buffers; with the 1.8 format, a damaged chunk index read back as a tensor of zeros.
+ * buffers. With the 1.8 format, a damaged chunk index read back as a tensor of zeros.
  * Weight and factor datasets also carry the Fletcher-32 filter, a checksum of their
  * values. Readers need HDF5 1.10 or later (Debian 10 and later ship it).
  *

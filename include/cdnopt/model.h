@@ -270,7 +270,7 @@ const cdnopt_model_params *cdnopt_model_get_params(const cdnopt_model *m);
 /** Return the step of the series the model works on, in seconds. */
 int64_t cdnopt_model_step_s(const cdnopt_model *m);
 
-/* Longest unit name a model records, with its NUL ("bytes-per-interval" and room). */
+/* Maximum size of the unit name a model records, NUL included. */
 #define CDNOPT_MODEL_UNIT_MAX 32
 
 /**

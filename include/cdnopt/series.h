@@ -259,7 +259,7 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
 /**
  * Write text as one CSV field into out, as RFC 4180 asks: in double quotes, with each
  * quote doubled, when it contains a comma, a quote, CR or LF, and as it is otherwise.
- * Returns the length the field needs without the NUL, as snprintf does; out holds
+ * Returns the length the field needs without the NUL, as snprintf does; out contains
  * the whole field only when that is below size, and may be NULL when size is 0.
  */
 size_t cdnopt_csv_field(char *out, size_t size, const char *text);
@@ -384,7 +384,7 @@ int cdnopt_generate(const cdnopt_generate_params *params, cdnopt_generated **out
 void cdnopt_generated_free(cdnopt_generated *g);
 
 /* First words of the README.txt that cdnopt_generated_write writes: a folder whose
- * README.txt starts with them holds files that a new run may replace. */
+ * README.txt starts with them contains files that a new run may replace. */
 #define CDNOPT_GENERATED_README_START "Synthetic CDN traffic made by `cdnopt generate`"
 
 /**

@@ -96,9 +96,9 @@ int cdnopt_cli_read_series(const cdnopt_cli_data_opts *d, cdnopt_series **out, c
 }
 
 /*
- * The scale a model works in: every unit but raw is converted to Gbit/s on reading,
- * so a model trained on Mbit/s files forecasts Gbit/s files as well; raw values keep
- * the file's own scale.
+ * Return the scale a model works in. Every unit but raw is converted to Gbit/s on
+ * reading, so a model trained on Mbit/s files also forecasts Gbit/s files. Raw values
+ * keep the file's own scale.
  */
 static const char *working_unit(enum cdnopt_unit unit)
 {

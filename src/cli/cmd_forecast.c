@@ -84,8 +84,8 @@ static void warn_far_level(const cdnopt_model *m, const cdnopt_series *s, const 
                         data_path, level, lo, hi, model_path);
 }
 
-/* Warn when the forecast mean leaves the training range by more than that range, as
- * an undertrained recursive head can; the numbers alone would not show it. */
+/* Warn when the forecast mean leaves the training range by more than that range.
+ * An undertrained recursive head can do so, and the numbers alone would not show it. */
 static void warn_runaway(const cdnopt_model *m, const cdnopt_forecast_result *f,
                          const char *model_path)
 {

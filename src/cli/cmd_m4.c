@@ -548,7 +548,7 @@ static int parse_args(int argc, char **argv, m4_options *o)
 /* ------------------------------------------------------------------------- */
 
 /* Print the scores of one row; its first column is headed heading ("method" when
- * forecasting, "folder" when scoring a folder) and holds label. */
+ * forecasting, "folder" when scoring a folder) and contains label. */
 static void print_summary(const char *heading, const char *label, const cdnopt_m4_summary *s,
                           double level)
 {

@@ -546,7 +546,7 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
                           .val_days = 3};
     /* --history is read with the same repair flags as --data elsewhere. Its unit does
      * not matter, because each window is rescaled, so values are kept as written;
-     * with --model it is the model's own unit unless --unit says otherwise. */
+     * with --model it is the model's own unit unless --unit names another. */
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
     const char *unit_unset = "raw";
     data.unit = unit_unset;

@@ -37,7 +37,7 @@ void plan_inputs_free(plan_inputs *in);
 void plan_report_text(FILE *out, const cdnopt_plan_result *result, const char *solver,
                       const char *objective);
 
-/** What a JSON report holds beside the result; a NULL member leaves its part out. */
+/** Parts of a JSON report beside the result. A NULL member leaves its part out. */
 typedef struct plan_report_parts {
     size_t n_releases;
     const char *solver, *objective;   /* NULL for score */

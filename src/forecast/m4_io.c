@@ -205,9 +205,9 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
             return cdnopt_fail(err, CDNOPT_EPARSE,
                                "%s:%zu: series %s: field %zu is '%s', not a finite number", path,
                                line, id, f + 1, text);
-        /* The competition's series are positive, and Naive2's multiplicative
-         * decomposition and the scaled errors need them so; a value near double's
-         * range would overflow the sums of the scores. */
+        /* The competition's series are positive, as Naive2's multiplicative
+         * decomposition needs. A value near double's range would overflow the sums
+         * of the scores. */
         if (value < 0.0 || value > M4_VALUE_MAX)
             return cdnopt_fail(err, CDNOPT_ENUMERIC,
                                "%s:%zu: series %s: field %zu is '%s'; M4 values must lie in "

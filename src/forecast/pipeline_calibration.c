@@ -390,8 +390,8 @@ static int read_factors(hid_t group, const stored_header *hd, const char *path,
 
 static int read_group(hid_t file, const char *path, cdnopt_calibration *out, char *err)
 {
-    /* A negative answer is a read error, not absence: the root group is damaged, and
-     * falling back to raw intervals would hide it behind narrower bounds. */
+    /* A negative result is a read error, not absence, because the root group is
+     * damaged. Falling back to raw intervals would hide that behind narrower bounds. */
     htri_t exists = H5Lexists(file, CALIBRATION_GROUP, H5P_DEFAULT);
     if (exists == 0)
         return cdnopt_fail(err, CDNOPT_ENOTFOUND,

@@ -24,9 +24,9 @@
  * peak of the chosen schedule, up to rounding. Its LP relaxation bounds that
  * restricted problem only (finer starts may do better).
  *
- * The root program is counted before it is built, and its LP is skipped when the
- * estimated solve time exceeds its share of the time limit (decide_root_lp), so that a
- * large input costs neither minutes of building nor gigabytes of memory.
+ * The root program is counted before it is built. Its LP is skipped when the estimated
+ * solve time exceeds its share of the time limit (decide_root_lp), so a large input
+ * costs neither minutes of building nor gigabytes of memory.
  */
 #include "plan-impl.h"
 
@@ -57,9 +57,9 @@
 /* Estimated seconds of the root LP per squared nonzero of the program. The primal
  * simplex takes about as many iterations as there are rows, and each costs more as the
  * nonzeros grow, so the time grows about as the square of the program's size.
- * NOTE: estimated on a 2-core AMD EPYC from a single program of 361,685 nonzeros whose
- * LP took 0.56 s (4.3e-12 s per squared nonzero), and checked against one of 3.5
- * million nonzeros whose LP did not finish in 32 s (estimate 52 s). */
+ * NOTE: an estimate from one 2-core AMD EPYC. A program of 361,685 nonzeros solved its
+ * LP in 0.56 s (4.3e-12 s per squared nonzero). One of 3.5 million nonzeros did not
+ * finish in 32 s, against an estimate of 52 s. */
 #define LP_SECONDS_PER_NONZERO_SQUARED 4e-12
 
 /* Share of the time limit that the p95 local search may run past the deadline. */
@@ -1043,9 +1043,9 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
     cdnopt_rng_seed(&rng, 1);
     double early_deadline = started + EARLY_SHARE * params->time_limit_s;
 
-    /* Greedy may use the whole limit: cut at the early share, its local search left
-     * scale (10,000 releases) at 1166.8 Gbit/s with a 1 s limit, above greedy's own
-     * 1156.7, and exact should not end above the schedule it starts from. */
+    /* Greedy may use the whole limit, because exact must not end above the schedule it
+     * starts from. Cut at the early share, greedy's local search left 10,000 releases
+     * at 1166.8 Gbit/s with a 1 s limit, above the 1156.7 of greedy run alone. */
     rc = plan_greedy_choose_until(&problem, CDNOPT_OBJECTIVE_PEAK, params->local_search_passes,
                                   deadline, choice);
     if (rc == 0)

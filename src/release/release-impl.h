@@ -51,9 +51,9 @@ void release_strip_bom(char *line);
  * field). */
 int release_csv_next(release_csv *csv, char *err);
 
-/* A note to append to a missing-column message when the header is one column that
- * contains ';' or a tab, the likely delimiter of a file written for another locale;
- * "" otherwise. */
+/* Return a note for a missing-column message when the header is one column that
+ * contains ';' or a tab, the likely delimiter of a file written for another locale.
+ * Returns "" otherwise. */
 const char *release_csv_delimiter_hint(const release_csv *csv);
 
 /* Index of a column by name, or -1 when the header lacks it. */

@@ -116,8 +116,8 @@ static bool is_header(wide_reader *w, char *line)
     return header;
 }
 
-/* Reject a repeated id: forecasts are written one row per id, so two series with
- * one id could not be told apart. */
+/* Reject a repeated id, because forecasts are written one row per id and two series
+ * with one id could not be distinguished. */
 static int check_unique_ids(const wide_reader *w)
 {
     const char **ids = cdnopt_malloc(w->n * sizeof *ids);

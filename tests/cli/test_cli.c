@@ -124,7 +124,7 @@ static void forecast_bad_duration(void **state)
     assert_int_equal(r.status, 2);
     cdnopt_assert_contains(r.err, "cdnopt forecast: --horizon: invalid duration unit in '5x'");
 
-    /* A bare number is seconds: out of range, the message says how it was read. */
+    /* A bare number is read as seconds, and an out-of-range message states that. */
     run_cdnopt(dir, "forecast --model m.h5 --data d.csv --horizon 1 --out f.csv", &r);
     assert_int_equal(r.status, 2);
     cdnopt_assert_contains(r.err, "duration '1' (a number without a unit counts as seconds)");
@@ -323,8 +323,8 @@ static void train_forecast_evaluate(void **state)
     assert_null(strstr(r.err, "far outside the range"));
     assert_int_equal(count_lines(first), 25);
 
-    /* Every unit but raw is converted to Gbit/s, so the model accepts --unit mbit/s; the
-     * same file read so is a thousand times lower, which the level check warns about. */
+    /* Every unit but raw is converted to Gbit/s, so the model accepts --unit mbit/s.
+     * The same file read that way is a thousand times lower, so the level check warns. */
     snprintf(args, sizeof args,
              "forecast --model '%s/m.h5' --data '%s' --unit mbit/s --samples 20 --out '%s/fu.csv'",
              dir, csv, dir);

@@ -42,8 +42,8 @@ const char *cdnopt_test_scratch_dir(char *buf, size_t buf_size, const char *tag)
 void cdnopt_test_write_file(const char *path, const char *text);
 
 /**
- * Flip the lowest bit of the first place in path that holds the n bytes of value, as
- * a damaged disk block would; fails the test when no place holds them.
+ * Flip the lowest bit at the first place in path that contains the n bytes of value,
+ * as a damaged disk block would. Fails the test when no place contains them.
  */
 void cdnopt_test_flip_first_match(const char *path, const void *value, size_t n);
 

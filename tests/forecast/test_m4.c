@@ -71,7 +71,7 @@ static void m4_read_errors_name_line(void **state)
     assert_int_equal(read_text("V1,V2,V3\nH1,,2\n", err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "series H1: value '2' in field 3 follows an empty field");
 
-    /* Negative values and values near double's range are refused by field. */
+    /* Negative values and values near double's range are rejected by field. */
     assert_int_equal(read_text("V1,V2,V3\nH1,1,-2\n", err), CDNOPT_ENUMERIC);
     cdnopt_assert_contains(err, ":2: series H1: field 3 is '-2'; M4 values must lie in 0 .. 1e18");
     assert_int_equal(read_text("V1,V2,V3\nH1,1e308,2\n", err), CDNOPT_ENUMERIC);
@@ -435,8 +435,8 @@ static void m4_cli_validation_and_score(void **state)
     assert_int_equal(run_cli(args, log), 1);
     cdnopt_assert_contains(read_log(log), "has 2 forecasts; the horizon is 10");
 
-    /* --validation into the folder that holds --train would replace the training
-     * series with their shortened copies: refused before any work, file unchanged. */
+    /* --validation into the folder that contains --train would replace the training
+     * series with shortened copies, so it is rejected before any work. */
     snprintf(args, sizeof args, "--train '%s' --out '%s' --method snaive --validation "
              "--horizon 2 --period 2", train, dir);
     assert_int_equal(run_cli(args, log), 2);

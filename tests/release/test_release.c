@@ -494,7 +494,8 @@ static void releases_file_errors_name_line(void **state)
     cdnopt_assert_contains(err, "missing column 'size_mb'");
     assert_null(strstr(err, "seems to use"));
 
-    /* A file written with ';' between fields reads as one column: say so. */
+    /* A file written with ';' between fields reads as one column, and the message
+     * names the delimiter. */
     scratch_file(path, sizeof path, "semi.csv",
                  "id;size_mb;users;planned_at\na;1;1;2024-01-01 10:00:00\n");
     assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
