@@ -50,11 +50,20 @@ int release_fgets(char *buf, int size, FILE *file, bool *has_nul)
     memset(buf, '\n', (size_t)size);
     *has_nul = false;
     if (fgets(buf, size, file) == NULL)
-        return 0;
+        return ferror(file) ? -1 : 0;
     size_t len = strlen(buf);
     if (len + 1 < (size_t)size)
         *has_nul = memchr(buf + len + 1, '\0', (size_t)size - len - 1) != NULL;
     return 1;
+}
+
+int release_read_error(char *err, const char *path)
+{
+    /* fopen() opens a folder for reading on Linux, and only the first read fails with
+     * EISDIR, so name that case in the words of the command line. */
+    if (errno == EISDIR)
+        return cdnopt_fail(err, CDNOPT_EIO, "%s: is a folder; give the path of a file", path);
+    return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot read: %s", path, strerror(errno));
 }
 
 void release_strip_bom(char *line)
@@ -65,11 +74,14 @@ void release_strip_bom(char *line)
 }
 
 /* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long or a
- * NUL byte. */
+ * NUL byte, CDNOPT_EIO a read error. */
 static int read_line(release_csv *csv, char *buf, char *err)
 {
     bool has_nul = false;
-    if (release_fgets(buf, RELEASE_LINE_MAX, csv->file, &has_nul) == 0)
+    int got = release_fgets(buf, RELEASE_LINE_MAX, csv->file, &has_nul);
+    if (got < 0)
+        return release_read_error(err, csv->path);
+    if (got == 0)
         return 0;
     csv->line_no++;
     if (has_nul)

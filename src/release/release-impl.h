@@ -29,13 +29,18 @@ typedef struct release_csv {
     size_t n_names;
 } release_csv;
 
-/* Open path and read its header. Returns 0, CDNOPT_EIO or CDNOPT_EPARSE (empty file). */
+/* Open path and read its header. Returns 0, CDNOPT_EIO (cannot open or read, a folder) or
+ * CDNOPT_EPARSE (empty file). */
 int release_csv_open(release_csv *csv, const char *path, char *err);
 
 /* Read a line with fgets() into buf (size bytes) and set *has_nul when the line
  * contains a NUL byte, which would otherwise hide the rest of the line.
- * Returns 1 for a line, 0 at the end of the file or on a read error. */
+ * Returns 1 for a line, 0 at the end of the file, -1 on a read error (errno set). */
 int release_fgets(char *buf, int size, FILE *file, bool *has_nul);
+
+/* Fill err for a failed read of path from errno, with its own message for a folder.
+ * Returns CDNOPT_EIO. */
+int release_read_error(char *err, const char *path);
 
 /* Remove a UTF-8 byte order mark from the start of line, in place. Spreadsheet
  * programs write one, and it would otherwise stick to the first column name or key. */

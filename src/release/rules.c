@@ -225,7 +225,8 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
     long line_no = 0;
     int rc = 0;
     bool has_nul = false;
-    while (rc == 0 && release_fgets(line, (int)sizeof line, file, &has_nul) != 0) {
+    int got = 0;
+    while (rc == 0 && (got = release_fgets(line, (int)sizeof line, file, &has_nul)) > 0) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", path, ++line_no);
         if (line_no == 1)
@@ -235,6 +236,8 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
         else
             rc = cdnopt_rules_parse_line(&rules, line, where, err);
     }
+    if (rc == 0 && got < 0)
+        rc = release_read_error(err, path);
     fclose(file);
     if (rc == 0)
         *out = rules;

@@ -439,6 +439,34 @@ static void rules_nul_byte_rejected(void **state)
     cdnopt_assert_contains(err, "nul_byte_rules.txt line 2: contains a NUL byte");
 }
 
+/* fopen() opens a folder on Linux and only the first read fails. The readers took that
+ * failure for the end of the file, so a folder passed as --rules gave the defaults. */
+static void folder_paths_rejected(void **state)
+{
+    (void)state;
+    const char *folder = "tests/data/release";
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_rules rules = cdnopt_rules_default();
+    assert_int_equal(cdnopt_rules_read(folder, &rules, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "tests/data/release: is a folder; give the path of a file");
+
+    err[0] = '\0';
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(folder, &set, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "tests/data/release: is a folder");
+    assert_null(set);
+
+    cdnopt_release items[1] = {make_release("a", 1, 1, day0 + 10 * HOUR)};
+    assert_int_equal(cdnopt_release_set_new(items, 1, &set, NULL), 0);
+    cdnopt_grid grid = {day0, 300, 1000};
+    cdnopt_schedule *schedule = NULL;
+    err[0] = '\0';
+    assert_int_equal(cdnopt_schedule_read_csv(folder, set, &grid, &schedule, err), CDNOPT_EIO);
+    cdnopt_assert_contains(err, "tests/data/release: is a folder");
+    assert_null(schedule);
+    cdnopt_release_set_free(set);
+}
+
 /* Write text to a scratch file and return its path in buf. */
 static const char *scratch_file(char *buf, size_t size, const char *name, const char *text)
 {
@@ -840,6 +868,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(releases_row_extra_field_rejected),
         cmocka_unit_test(releases_nul_byte_rejected),
         cmocka_unit_test(rules_nul_byte_rejected),
+        cmocka_unit_test(folder_paths_rejected),
         cmocka_unit_test(releases_file_errors_name_line),
     cmocka_unit_test(files_with_bom_read),
         cmocka_unit_test(releases_file_reads_example),
