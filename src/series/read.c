@@ -38,6 +38,7 @@ typedef struct reader {
     size_t time_col;        /* 0-based */
     size_t value_col;       /* 0-based */
     const char *value_name; /* header text of the value column, in the file buffer */
+    size_t n_columns;       /* fields of the first line, the header or the first row */
     raw_rows rows;
     cdnopt__fields fields;
     cdnopt_series_read_report report;
@@ -194,6 +195,7 @@ static int resolve_columns(reader *r, char *first_line, long line_no, bool *is_h
     if (rc != CDNOPT_OK)
         return cdnopt_fail(r->err, rc, "out of memory splitting %s:%ld", r->path, line_no);
 
+    r->n_columns = r->fields.n;
     rc = resolve_named(r, &r->fields, line_no);
     if (rc != CDNOPT_OK)
         return rc;
@@ -263,6 +265,28 @@ static double value_limit(enum cdnopt_unit unit)
     return CDNOPT__VALUE_MAX;
 }
 
+/*
+ * Reject a row with more non-empty fields than the first line. A value written with a
+ * decimal comma in a comma-separated file ("5,7") splits in two, and reading only the
+ * first part would change the value without a word. Empty fields after the last
+ * column, from a trailing delimiter, are allowed.
+ */
+static int check_extra_fields(reader *r, long line_no)
+{
+    for (size_t i = r->n_columns; i < r->fields.n; i++) {
+        const char *extra = cdnopt__trim(r->fields.v[i]);
+        if (extra[0] == '\0')
+            continue;
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "%s:%ld: the row has %zu fields with delimiter %s but the %s has %zu "
+                           "(extra field '%.40s'); a decimal comma splits a value in two, so "
+                           "write 5.7 for 5,7, or remove the extra fields",
+                           r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
+                           r->report.has_header ? "header" : "first row", r->n_columns, extra);
+    }
+    return CDNOPT_OK;
+}
+
 static int parse_row(reader *r, char *line, long line_no)
 {
     int rc = cdnopt__fields_split(line, r->delimiter, &r->fields);
@@ -280,6 +304,9 @@ static int parse_row(reader *r, char *line, long line_no)
                            "column with --column",
                            r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
                            r->value_col + 1 == need ? "value" : "time", need);
+    rc = check_extra_fields(r, line_no);
+    if (rc != CDNOPT_OK)
+        return rc;
 
     char *time_text = cdnopt__trim(r->fields.v[r->time_col]);
     int64_t t = 0;

@@ -414,6 +414,35 @@ static void missing_column_names_line(void **state)
     cdnopt_assert_contains(err, "'timestamp', 'gbps'");
 }
 
+/* "11,5" with a decimal comma used to read as 11, and the ",5" was lost. */
+static void extra_field_rejected(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    read_fails(DATA_DIR "decimal_comma.csv", NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "decimal_comma.csv:3: the row has 3 fields");
+    cdnopt_assert_contains(err, "but the header has 2 (extra field '5')");
+    cdnopt_assert_contains(err, "write 5.7 for 5,7");
+
+    char dir[256], path[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-extra");
+    snprintf(path, sizeof path, "%s/plain.csv", dir);
+    cdnopt_test_write_file(path, "2024-03-01 00:00:00,5\n2024-03-01 01:00:00,6,25\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "plain.csv:2: the row has 3 fields");
+    cdnopt_assert_contains(err, "but the first row has 2 (extra field '25')");
+
+    /* A trailing delimiter adds only empty fields, and the values stay whole. */
+    cdnopt_test_write_file(path, "timestamp,gbps\n2024-03-01 00:00:00,10,\n"
+                                 "2024-03-01 00:05:00,11.5, \n");
+    cdnopt_series *s = read_ok(path, NULL, NULL);
+    assert_int_equal(s->n, 2);
+    assert_close(s->v[1], 11.5, 0.0);
+    cdnopt_series_free(s);
+    remove(path);
+    remove(dir);
+}
+
 static void too_few_rows_rejected(void **state)
 {
     (void)state;
@@ -918,6 +947,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(value_beyond_limit_in_gbps_names_line),
     cmocka_unit_test(csv_field_quotes_when_needed),
     cmocka_unit_test(negative_names_line),
+    cmocka_unit_test(extra_field_rejected),
     cmocka_unit_test(non_numeric_names_line),
     cmocka_unit_test(empty_file_rejected),
     cmocka_unit_test(missing_column_names_line),
