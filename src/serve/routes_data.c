@@ -112,6 +112,10 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
     if (!check_csv_bytes(req))
         return false;
     char *line = req->body != NULL ? req->body : "";
+    /* Spreadsheet programs start a UTF-8 CSV with a byte order mark, as the command
+     * line's readers accept; it would otherwise hide the header. */
+    if (strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+        line += 3;
     for (size_t number = 1; *line != '\0'; number++) {
         char *end = strchr(line, '\n');
         if (end != NULL)

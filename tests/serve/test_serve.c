@@ -487,6 +487,14 @@ static void samples_csv_and_json(void **state)
     cdnopt_assert_contains(bad_to.body, "\"field\":\"to\"");
     expect_error(bad_to, 400, "invalid_query", "query parameter 'to' is 'soon'");
 
+    /* A byte order mark before the header, as spreadsheet programs write it. */
+    const char *bom = "\xEF\xBB\xBFtimestamp,gbps\r\n2004-12-14 00:15:00,13\r\n";
+    r = http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", bom,
+                     strlen(bom));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":1");
+    http_response_free(&r);
+
     const char *bad = "timestamp,gbps\n2004-12-14 00:00:00,1\n2004-12-14 00:05,x\n";
     expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", bad,
                               strlen(bad)),
