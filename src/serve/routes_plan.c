@@ -501,6 +501,79 @@ static void run_replan(serve_job *job)
 /* Maximum wall-clock limit a re-plan may set for the exact solver: 7 days, in seconds. */
 #define REPLAN_TIME_LIMIT_MAX_S (7 * 86400)
 
+/* Name the JSON type of value for an error message. */
+static const char *json_type_words(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value of another type";
+}
+
+/* The fields of a re-plan request and the JSON type each must have. */
+static const struct replan_field {
+    const char *name;
+    json_type type; // JSON_TRUE means either boolean
+    const char *expected;
+} replan_fields[] = {
+    {"against", JSON_STRING, "a string: observed or forecast"},
+    {"solver", JSON_STRING, "a string: greedy, exact or dqn"},
+    {"objective", JSON_STRING, "a string: peak or p95"},
+    {"wait", JSON_TRUE, "true or false"},
+    {"time_limit_s", JSON_REAL, "a number of seconds"},
+};
+
+/* Check that root is an object of known fields, each of its type, and respond with the
+ * first field that is not. json_unpack_ex() names neither the field nor its type. */
+static bool check_replan_fields(serve_request *req, json_t *root)
+{
+    if (!json_is_object(root)) {
+        serve_respond_error(req, 400, "invalid_type", NULL,
+                            "a re-plan request must be a JSON object such as "
+                            "{\"against\": \"observed\", \"wait\": true}");
+        return false;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(root, key, value)
+    {
+        const struct replan_field *field = NULL;
+        for (size_t i = 0; i < sizeof replan_fields / sizeof replan_fields[0]; i++)
+            if (strcmp(key, replan_fields[i].name) == 0)
+                field = &replan_fields[i];
+        if (field == NULL) {
+            serve_respond_error(req, 400, "unknown_field", key,
+                                "unknown field '%.40s'; a re-plan request has against, solver, "
+                                "objective, wait and time_limit_s",
+                                key);
+            return false;
+        }
+        bool ok = field->type == JSON_STRING ? json_is_string(value)
+                  : field->type == JSON_TRUE ? json_is_boolean(value)
+                                             : json_is_number(value);
+        if (!ok) {
+            serve_respond_error(req, 400, "invalid_type", field->name,
+                                "field '%s' must be %s, not %s", field->name, field->expected,
+                                json_type_words(value));
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a, bool *wait)
 {
     *a = (struct replan_args){AGAINST_OBSERVED, SOLVER_GREEDY, CDNOPT_OBJECTIVE_PEAK, 0};
@@ -508,6 +581,8 @@ static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a
     const char *against = NULL;
     const char *solver = NULL;
     const char *objective = NULL;
+    if (!check_replan_fields(req, root))
+        return false;
     json_error_t error;
     if (json_unpack_ex(root, &error, JSON_STRICT, "{s?s, s?s, s?s, s?b, s?F}", "against", &against,
                        "solver", &solver, "objective", &objective, "wait", wait, "time_limit_s",

@@ -1261,15 +1261,27 @@ static void replan_async_job_and_errors(void **state)
     expect_error(
         http_post_json(f.port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL), 422,
         "unprocessable", "start the server with --agent");
-    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":\"yes\"}", NULL), 400,
-                 "invalid_field", "invalid re-plan request");
+    /* Type errors and unknown fields name the field, in the message and in "field". */
+    http_response r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":\"yes\"}", NULL);
+    cdnopt_assert_contains(r.body, "\"field\":\"wait\"");
+    expect_error(r, 400, "invalid_type", "field 'wait' must be true or false, not a string");
+    r = http_post_json(f.port, "/api/v1/replan", "{\"time_limit_s\":\"60\"}", NULL);
+    cdnopt_assert_contains(r.body, "\"field\":\"time_limit_s\"");
+    expect_error(r, 400, "invalid_type", "'time_limit_s' must be a number of seconds, not a string");
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"solver\":null}", NULL), 400,
+                 "invalid_type", "'solver' must be a string: greedy, exact or dqn, not null");
+    r = http_post_json(f.port, "/api/v1/replan", "{\"time_limit\":60}", NULL);
+    cdnopt_assert_contains(r.body, "\"field\":\"time_limit\"");
+    expect_error(r, 400, "unknown_field", "unknown field 'time_limit'");
+    expect_error(http_post_json(f.port, "/api/v1/replan", "[]", NULL), 400, "invalid_type",
+                 "must be a JSON object");
     expect_error(http_request(f.port, "GET", "/api/v1/forecast", NULL, NULL, 0), 503, "no_model",
                  "start the server with --model");
     expect_error(http_request(f.port, "GET", "/api/v1/schedule", NULL, NULL, 0), 404, "not_found",
                  "no schedule yet");
 
     /* Without wait: 202 and a job to poll, which fails for lack of releases. */
-    http_response r = http_post_json(f.port, "/api/v1/replan", "{}", NULL);
+    r = http_post_json(f.port, "/api/v1/replan", "{}", NULL);
     assert_int_equal(r.status, 202);
     char location[64];
     assert_non_null(http_header(&r, "Location", location, sizeof location));
