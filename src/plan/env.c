@@ -404,6 +404,31 @@ static void sort_shard(size_t *idx, size_t n, const double *gbit)
     }
 }
 
+/* Check that the baseline's grid contains day_start, the midnight from which an episode
+ * observes and plans the releases' day. */
+static int check_day_on_grid(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                             int64_t day_start, char *err)
+{
+    int64_t offset = day_start - baseline->t[0];
+    int64_t end = baseline->t[0] + (int64_t)baseline->n * baseline->step_s;
+    if (offset >= 0 && offset % baseline->step_s == 0 && day_start < end)
+        return CDNOPT_OK;
+
+    char midnight[32], first[32], last[32];
+    cdnopt_release_format_time(day_start, midnight, sizeof midnight);
+    cdnopt_release_format_time(baseline->t[0], first, sizeof first);
+    cdnopt_release_format_time(end, last, sizeof last);
+    const char *baseline_fault = offset < 0 ? "starts after that midnight"
+                                 : day_start < end ? "has no step at that midnight"
+                                                   : "ends before that midnight";
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "the DQN planner plans each release day from its midnight, and release "
+                       "%s is planned on the day from %s, but the baseline runs from %s to %s, "
+                       "which %s; give traffic from that midnight on, or plan with the greedy "
+                       "solver",
+                       releases->items[0].id, midnight, first, last, baseline_fault);
+}
+
 static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set *releases,
                         cdnopt_env_params *p, char *err)
 {
@@ -437,11 +462,7 @@ static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set 
                            "give a forecast of the same span",
                            seen->n, (long long)seen->step_s, baseline->n,
                            (long long)baseline->step_s);
-    int64_t offset = p->day_start - baseline->t[0];
-    if (offset < 0 || offset % baseline->step_s != 0 || (size_t)(offset / baseline->step_s) >= baseline->n)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "the baseline does not contain the release day's midnight on its grid");
-    return CDNOPT_OK;
+    return check_day_on_grid(baseline, releases, p->day_start, err);
 }
 
 static int alloc_arrays(cdnopt_env *env)
