@@ -261,21 +261,25 @@ static const char *allowed_methods(enum serve_route route)
     }
 }
 
-static bool method_allowed(enum serve_route route, const char *method)
+/* Whether key is a whole item of the comma-separated list names, so that "OST" matches
+ * nothing in "GET, POST". */
+static bool name_listed(const char *names, const char *key)
 {
-    const char *allowed = allowed_methods(route);
-    if (strcmp(method, "HEAD") == 0)
-        method = "GET";
-
-    /* Compare whole tokens of the comma-separated list, so "OST" matches nothing. */
-    size_t len = strlen(method);
-    for (const char *at = strstr(allowed, method); at != NULL; at = strstr(at + 1, method)) {
-        bool starts = at == allowed || at[-1] == ' ';
+    size_t len = strlen(key);
+    for (const char *at = strstr(names, key); len > 0 && at != NULL; at = strstr(at + 1, key)) {
+        bool starts = at == names || at[-1] == ' ';
         bool ends = at[len] == '\0' || at[len] == ',';
         if (starts && ends)
             return true;
     }
     return false;
+}
+
+static bool method_allowed(enum serve_route route, const char *method)
+{
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    return name_listed(allowed_methods(route), method);
 }
 
 static bool is_mutating(const char *method)
@@ -319,6 +323,86 @@ static bool check_query_bytes(serve_request *req)
     return false;
 }
 
+/* Query parameters each API route reads, as a list for messages, or NULL for a route
+ * outside the API whose clients may add their own (the dashboard's ?lang=, a scraper's
+ * parameters). */
+static const char *route_query_names(enum serve_route route)
+{
+    switch (route) {
+    case ROUTE_RELEASES:
+        return "status, planned_from, planned_to, after, limit";
+    case ROUTE_SAMPLES:
+        return "from, to";
+    case ROUTE_SCHEDULE:
+        return "format, series";
+    case ROUTE_FORECAST:
+        return "horizon, samples";
+    case ROUTE_SYSTEM:
+        return "samples";
+    case ROUTE_RELEASE:
+    case ROUTE_RELEASE_CANCEL:
+    case ROUTE_REPLAN:
+    case ROUTE_JOB:
+        return "";
+    default:
+        return NULL;
+    }
+}
+
+struct query_scan {
+    const char *names;     // parameters the route reads
+    const char *unknown;   // first parameter the route does not read
+    const char *repeated;  // first parameter given twice
+    const char *seen[8];   // parameters met so far, to find repeats
+    size_t n_seen;
+};
+
+static enum MHD_Result scan_query_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_scan *scan = cls;
+    if (!name_listed(scan->names, key)) {
+        scan->unknown = key;
+        return MHD_NO;
+    }
+    for (size_t i = 0; i < scan->n_seen; i++) {
+        if (strcmp(scan->seen[i], key) == 0) {
+            scan->repeated = key;
+            return MHD_NO;
+        }
+    }
+    if (scan->n_seen < sizeof scan->seen / sizeof scan->seen[0])
+        scan->seen[scan->n_seen++] = key;
+    return MHD_YES;
+}
+
+/* Reject a query parameter that the API route does not read, such as a misspelt
+ * "horizn" that would leave the default in place without a word. Reject a parameter
+ * given twice too, because only one of its values would count. */
+static bool check_query_names(serve_request *req)
+{
+    struct query_scan scan = {route_query_names(req->route), NULL, NULL, {NULL}, 0};
+    if (scan.names == NULL)
+        return true;
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_argument, &scan);
+    const char *label = serve_route_label(req->route);
+    if (scan.unknown != NULL && scan.names[0] == '\0')
+        serve_respond_error(req, 400, "invalid_query", scan.unknown,
+                            "unknown query parameter '%.40s'; %s takes no query parameters",
+                            scan.unknown, label);
+    else if (scan.unknown != NULL)
+        serve_respond_error(req, 400, "invalid_query", scan.unknown,
+                            "unknown query parameter '%.40s'; %s takes %s", scan.unknown, label,
+                            scan.names);
+    else if (scan.repeated != NULL)
+        serve_respond_error(req, 400, "invalid_query", scan.repeated,
+                            "query parameter '%.40s' is given more than once; give it once",
+                            scan.repeated);
+    return scan.unknown == NULL && scan.repeated == NULL;
+}
+
 /* Checks that need only the headers: route, method, query bytes, auth, content type, size.
  * Returns false after setting an error response. */
 static bool check_headers(struct cdnopt_server *server, serve_request *req)
@@ -335,7 +419,7 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
                             serve_route_label(req->route), req->allow);
         return false;
     }
-    if (!check_query_bytes(req))
+    if (!check_query_bytes(req) || !check_query_names(req))
         return false;
     if (!is_mutating(req->method))
         return true;

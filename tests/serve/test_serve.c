@@ -1249,6 +1249,38 @@ static void replan_day_matches_referee(void **state)
     stop(&f);
 }
 
+/* A misspelt query parameter used to be ignored, so the default applied without a word,
+ * and of a repeated one only the first counted. */
+static void query_parameters_checked(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-query");
+    start(&f, &p);
+
+    http_response r = http_request(f.port, "GET", "/api/v1/forecast?horizn=12", NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "\"field\":\"horizn\"");
+    expect_error(r, 400, "invalid_query",
+                 "unknown query parameter 'horizn'; /api/v1/forecast takes horizon, samples");
+    expect_error(http_request(f.port, "GET",
+                              "/api/v1/samples?from=2004-12-14%2000:00:00&from=2004-12-15%2000:00:00",
+                              NULL, NULL, 0),
+                 400, "invalid_query", "query parameter 'from' is given more than once");
+    expect_error(http_post_json(f.port, "/api/v1/replan?wait=true", "{}", NULL), 400,
+                 "invalid_query", "/api/v1/replan takes no query parameters");
+    expect_error(http_request(f.port, "GET", "/api/v1/releases?limit=2&page=3", NULL, NULL, 0),
+                 400, "invalid_query", "unknown query parameter 'page'");
+
+    /* Routes outside the API leave the query to their clients. */
+    r = http_request(f.port, "GET", "/metrics?debug=1", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/releases?limit=2&status=pending", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    stop(&f);
+}
+
 static void replan_async_job_and_errors(void **state)
 {
     (void)state;
@@ -1315,6 +1347,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_batch_and_paging),
     cmocka_unit_test(release_group_commit_concurrent),
     cmocka_unit_test(bad_requests_rejected),
+    cmocka_unit_test(query_parameters_checked),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(samples_backfill_keeps_grid),
