@@ -112,8 +112,8 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
     if (!check_csv_bytes(req))
         return false;
     char *line = req->body != NULL ? req->body : "";
-    /* Spreadsheet programs start a UTF-8 CSV with a byte order mark, as the command
-     * line's readers accept; it would otherwise hide the header. */
+    /* Spreadsheet programs start a UTF-8 CSV with a byte order mark. The command line's
+     * readers skip it too, and here it would hide the header. */
     if (strncmp(line, "\xEF\xBB\xBF", 3) == 0)
         line += 3;
     for (size_t number = 1; *line != '\0'; number++) {
@@ -447,12 +447,16 @@ void serve_route_samples(struct cdnopt_server *server, serve_request *req)
         get_samples(server, req);
 }
 
+/* Largest samples= of GET /api/v1/system: a day of samples at the 1 s default interval. */
+#define SYSTEM_SAMPLES_MAX 86400
+
 void serve_route_system(struct cdnopt_server *server, serve_request *req)
 {
-    size_t max_samples = 300;
-    const char *limit = serve_query(req, "samples");
-    if (limit != NULL)
-        max_samples = (size_t)strtoul(limit, NULL, 10);
+    /* The bound only keeps the number sane; the monitor returns at most what it keeps. */
+    long max_samples = 300;
+    if (!serve_query_integer(req, "samples", 0, SYSTEM_SAMPLES_MAX, "monitor samples",
+                             &max_samples))
+        return;
 
     size_t depth = 0;
     int workers = 0;
@@ -462,7 +466,7 @@ void serve_route_system(struct cdnopt_server *server, serve_request *req)
     char now[32];
     serve_format_time(serve_now(server), now, sizeof now);
     json_t *body = json_pack("{s:s, s:o, s:{s:i, s:i, s:i, s:i, s:I, s:I}, s:I}", "clock", now,
-                             "monitor", serve_monitor_json(server->monitor, max_samples), "workers",
+                             "monitor", serve_monitor_json(server->monitor, (size_t)max_samples), "workers",
                              "live", workers, "busy", busy, "min", server->params.min_workers,
                              "max", server->params.max_workers, "queued", (json_int_t)depth,
                              "recycles", (json_int_t)recycles, "writer_queue",

@@ -13,7 +13,6 @@
 #include "cdnopt/plan.h"
 #include "cdnopt/release.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -891,27 +890,6 @@ static void run_forecast(serve_job *job)
     cdnopt_series_free(history);
 }
 
-/* Read the optional integer query parameter key into *value (left as is when absent);
- * false after a 400 naming the parameter and its bounds. */
-static bool parse_query_integer(serve_request *req, const char *key, long min, long max,
-                                const char *unit, long *value)
-{
-    const char *text = serve_query(req, key);
-    if (text == NULL)
-        return true;
-    char *end = NULL;
-    errno = 0;
-    long parsed = strtol(text, &end, 10);
-    if (end != text && *end == '\0' && errno == 0 && parsed >= min && parsed <= max) {
-        *value = parsed;
-        return true;
-    }
-    serve_respond_error(req, 400, "invalid_query", key,
-                        "query parameter '%s' is '%.40s'; give an integer from %ld to %ld %s",
-                        key, text, min, max, unit);
-    return false;
-}
-
 void serve_route_forecast(struct cdnopt_server *server, serve_request *req)
 {
     if (server->forecaster == NULL) {
@@ -925,8 +903,8 @@ void serve_route_forecast(struct cdnopt_server *server, serve_request *req)
     int64_t step_s = serve_forecaster_step_s(server->forecaster);
     long horizon_max = (long)(FORECAST_HORIZON_MAX_S / (step_s > 0 ? step_s : 300));
     long horizon = 0, n_samples = FORECAST_DEFAULT_SAMPLES;
-    if (!parse_query_integer(req, "horizon", 0, horizon_max, "steps (7 days)", &horizon) ||
-        !parse_query_integer(req, "samples", 2, FORECAST_SAMPLES_MAX, "paths", &n_samples))
+    if (!serve_query_integer(req, "horizon", 0, horizon_max, "steps (7 days)", &horizon) ||
+        !serve_query_integer(req, "samples", 2, FORECAST_SAMPLES_MAX, "paths", &n_samples))
         return;
     struct forecast_args parsed = {(int)horizon, (int)n_samples};
     if (serve_shed_job(server, req))

@@ -368,6 +368,12 @@ void serve_route_system(struct cdnopt_server *server, serve_request *req);
 /** Value of a query-string argument, or NULL. */
 const char *serve_query(const serve_request *req, const char *key);
 
+/** Read the optional integer query parameter key into *value, which stays as it is when
+ * the parameter is absent. Returns false after a 400 naming the parameter and its bounds
+ * from min to max in unit. */
+bool serve_query_integer(serve_request *req, const char *key, long min, long max,
+                         const char *unit, long *value);
+
 /** Parse local time text as cdnopt_civil_parse() does; false when invalid. */
 bool serve_parse_time(const char *text, int64_t *out);
 

@@ -684,6 +684,25 @@ const char *serve_query(const serve_request *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool serve_query_integer(serve_request *req, const char *key, long min, long max,
+                         const char *unit, long *value)
+{
+    const char *text = serve_query(req, key);
+    if (text == NULL)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    long parsed = strtol(text, &end, 10);
+    if (end != text && *end == '\0' && errno == 0 && parsed >= min && parsed <= max) {
+        *value = parsed;
+        return true;
+    }
+    serve_respond_error(req, 400, "invalid_query", key,
+                        "query parameter '%s' is '%.40s'; give an integer from %ld to %ld %s",
+                        key, text, min, max, unit);
+    return false;
+}
+
 json_t *serve_parse_body(serve_request *req)
 {
     json_error_t error;

@@ -1271,6 +1271,17 @@ static void query_parameters_checked(void **state)
     expect_error(http_request(f.port, "GET", "/api/v1/releases?limit=2&page=3", NULL, NULL, 0),
                  400, "invalid_query", "unknown query parameter 'page'");
 
+    /* samples= of the system route used to read "abc" as 0 and "-1" as all. */
+    r = http_request(f.port, "GET", "/api/v1/system?samples=abc", NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "\"field\":\"samples\"");
+    expect_error(r, 400, "invalid_query",
+                 "query parameter 'samples' is 'abc'; give an integer from 0 to 86400");
+    expect_error(http_request(f.port, "GET", "/api/v1/system?samples=-1", NULL, NULL, 0), 400,
+                 "invalid_query", "'samples' is '-1'");
+    r = http_request(f.port, "GET", "/api/v1/system?samples=1", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+
     /* Routes outside the API leave the query to their clients. */
     r = http_request(f.port, "GET", "/metrics?debug=1", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
