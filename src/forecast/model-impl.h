@@ -145,6 +145,16 @@ int cdnopt__model_backward(const cdnopt_model *m, cdnopt_scratch *scratch, const
 void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t *ends,
                           size_t n_batch, float *x);
 
+/**
+ * Score the windows that end at the n_batch indices in ends with dropout off: *loss
+ * receives the mean squared error against the n_out targets that start at
+ * targets + ends[b], in scaled units. x [B, window, n_features] and y [B, n_out] are
+ * work buffers, and the scratch arena is reset first.
+ */
+int cdnopt__model_batch_mse(const cdnopt_model *m, cdnopt_scratch *scratch, const float *rows,
+                            const float *targets, const size_t *ends, size_t n_batch, float *x,
+                            float *y, float *loss);
+
 /* ---- model_direct.c ---- */
 
 /**

@@ -412,18 +412,9 @@ static int validate(global_trainer *tr, double *mean_loss)
     double sum = 0.0;
     for (size_t start = 0; start < tr->n_val; start += VAL_BATCH) {
         size_t n_batch = tr->n_val - start < VAL_BATCH ? tr->n_val - start : VAL_BATCH;
-        const size_t *ends = tr->val_rows + start;
-        size_t n_out = (size_t)tr->m->n_out;
-        for (size_t b = 0; b < n_batch; b++)
-            memcpy(tr->y + b * n_out, tr->targets + ends[b], n_out * sizeof *tr->y);
-
-        cdnopt_scratch_reset(tr->scratch);
-        cdnopt__model_gather(tr->m, tr->rows, ends, n_batch, tr->x);
-        model_pass pass;
         float loss = 0.0f;
-        int rc = cdnopt__model_forward(tr->m, tr->scratch, n_batch, tr->x, NULL, NULL, &pass);
-        if (rc == CDNOPT_OK)
-            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch * n_out, &loss);
+        int rc = cdnopt__model_batch_mse(tr->m, tr->scratch, tr->rows, tr->targets,
+                                         tr->val_rows + start, n_batch, tr->x, tr->y, &loss);
         if (rc != CDNOPT_OK)
             return rc;
         sum += (double)loss * (double)n_batch;

@@ -104,3 +104,20 @@ void cdnopt__model_gather(const cdnopt_model *m, const float *rows, const size_t
     for (size_t b = 0; b < n_batch; b++)
         memcpy(x + b * w * f, rows + (ends[b] - w) * f, w * f * sizeof *x);
 }
+
+int cdnopt__model_batch_mse(const cdnopt_model *m, cdnopt_scratch *scratch, const float *rows,
+                            const float *targets, const size_t *ends, size_t n_batch, float *x,
+                            float *y, float *loss)
+{
+    size_t n_out = (size_t)m->n_out;
+    for (size_t b = 0; b < n_batch; b++)
+        memcpy(y + b * n_out, targets + ends[b], n_out * sizeof *y);
+
+    cdnopt_scratch_reset(scratch);
+    cdnopt__model_gather(m, rows, ends, n_batch, x);
+    model_pass pass;
+    int rc = cdnopt__model_forward(m, scratch, n_batch, x, NULL, NULL, &pass);
+    if (rc != CDNOPT_OK)
+        return rc;
+    return cdnopt_mse_forward(pass.pred, y, n_batch * n_out, loss);
+}

@@ -240,18 +240,12 @@ static int validate(trainer *tr, double *mean_loss)
     double sum = 0.0;
     for (size_t start = val_start + first; start < part_end; start += VAL_BATCH) {
         size_t n_batch = part_end - start < VAL_BATCH ? part_end - start : VAL_BATCH;
-        for (size_t b = 0; b < n_batch; b++) {
+        for (size_t b = 0; b < n_batch; b++)
             ends[b] = start + b;
-            memcpy(tr->y + b * n_out, tr->targets + start + b, n_out * sizeof *tr->y);
-        }
 
-        cdnopt_scratch_reset(tr->scratch);
-        cdnopt__model_gather(tr->m, tr->rows, ends, n_batch, tr->x);
-        model_pass pass;
         float loss = 0.0f;
-        int rc = cdnopt__model_forward(tr->m, tr->scratch, n_batch, tr->x, NULL, NULL, &pass);
-        if (rc == CDNOPT_OK)
-            rc = cdnopt_mse_forward(pass.pred, tr->y, n_batch * n_out, &loss);
+        int rc = cdnopt__model_batch_mse(tr->m, tr->scratch, tr->rows, tr->targets, ends,
+                                         n_batch, tr->x, tr->y, &loss);
         if (rc != CDNOPT_OK)
             return rc;
         sum += (double)loss * (double)n_batch;
