@@ -273,10 +273,12 @@ static int capacity_figures(const plan_inputs *in, const cdnopt_series *critical
     return 0;
 }
 
-/* Print the result as JSON or text, with the capacity figures when there are some. */
+/* Print the result as JSON or text, with the capacity figures when there are some.
+ * flags has the --plan-on that was used, and forecast is NULL with --baseline. */
 static void print_result(const plan_flags *flags, const cdnopt_plan_result *result,
                          size_t n_releases, const cdnopt_figures *capacity,
-                         const plan_backtest_report *backtest)
+                         const plan_backtest_report *backtest,
+                         const cdnopt_plan_forecast *forecast)
 {
     if (flags->json) {
         plan_report_parts parts = {.n_releases = n_releases,
@@ -285,7 +287,10 @@ static void print_result(const plan_flags *flags, const cdnopt_plan_result *resu
                                    .schedule_path = flags->out,
                                    .backtest = backtest,
                                    .capacity = capacity,
-                                   .safety = flags->safety};
+                                   .safety = flags->safety,
+                                   .forecast = forecast,
+                                   .plan_on = flags->plan_on,
+                                   .worst_weight = flags->worst_weight};
         plan_report_json(stdout, result, &parts);
         return;
     }
@@ -378,8 +383,8 @@ static int plan(const plan_flags *flags, const cdnopt_plan_params *params, char 
         if (forecast != NULL)
             rc = capacity_figures(&in, forecast->critical, result.schedule, &capacity, err);
         if (rc == 0)
-            print_result(flags, &result, in.releases->n, forecast != NULL ? &capacity : NULL,
-                         backtested ? &backtest : NULL);
+            print_result(&chosen, &result, in.releases->n, forecast != NULL ? &capacity : NULL,
+                         backtested ? &backtest : NULL, forecast);
         cdnopt_plan_result_clear(&result);
     }
     cdnopt_plan_forecast_free(forecast);

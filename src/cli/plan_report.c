@@ -106,6 +106,32 @@ static void json_violations(FILE *out, const cdnopt_violation *violations, size_
     fprintf(out, "],\n");
 }
 
+/* The forecast planned on, as the text output's "forecast:" line gives it: every
+ * member with its backtest error, the backtest's length, the line and its margin. */
+static void json_forecast(FILE *out, const plan_report_parts *parts)
+{
+    const cdnopt_plan_forecast *f = parts->forecast;
+    fprintf(out, "  \"forecast\": {\"members\": [");
+    for (int k = 0; k < f->n_members; k++) {
+        fprintf(out, "%s{\"name\": ", k == 0 ? "" : ", ");
+        json_string(out, f->members[k].name);
+        fprintf(out, ", \"used\": %s, \"backtest_shape_mae\": ",
+                f->members[k].used ? "true" : "false");
+        if (isfinite(f->members[k].backtest_mae))
+            fprintf(out, "%.17g}", f->members[k].backtest_mae);
+        else
+            fprintf(out, "null}");
+    }
+    double hours = (double)f->backtest_steps * (double)f->mean->step_s / 3600.0;
+    fprintf(out, "], \"backtest_hours\": %.17g, \"plan_on\": ", hours);
+    json_string(out, parts->plan_on);
+    fprintf(out, ", \"margin_gbps\": %.17g", f->margin);
+    if (strcmp(parts->plan_on, "scenarios") == 0)
+        fprintf(out, ", \"scenarios\": %d, \"worst_weight\": %.17g", f->n_scenarios,
+                parts->worst_weight);
+    fprintf(out, "},\n");
+}
+
 void plan_report_json(FILE *out, const cdnopt_plan_result *result, const plan_report_parts *parts)
 {
     const char *solver = parts->solver, *objective = parts->objective;
@@ -113,6 +139,8 @@ void plan_report_json(FILE *out, const cdnopt_plan_result *result, const plan_re
     fprintf(out, "{\n  \"releases\": %zu,\n", parts->n_releases);
     if (parts->backtest != NULL)
         plan_backtest_print_json(out, parts->backtest);
+    if (parts->forecast != NULL)
+        json_forecast(out, parts);
     if (solver != NULL) {
         fprintf(out, "  \"solver\": \"%s\",\n  \"objective\": \"%s\",\n  \"problem\": ", solver,
                 objective);

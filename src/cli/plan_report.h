@@ -10,6 +10,7 @@
 #include "cli_options.h"
 #include "plan_backtest.h"
 
+#include "cdnopt/pipeline.h"
 #include "cdnopt/plan.h"
 
 #include <stdio.h>
@@ -48,6 +49,9 @@ typedef struct plan_report_parts {
     const plan_backtest_report *backtest; /* the "backtest" member */
     const cdnopt_figures *capacity;   /* the schedule on the critical line (--history) */
     double safety;                    /* the critical line's margin factor */
+    const cdnopt_plan_forecast *forecast; /* the "forecast" member (--history) */
+    const char *plan_on;              /* with forecast: mean, critical or scenarios */
+    double worst_weight;              /* with plan_on scenarios: --worst-weight */
 } plan_report_parts;
 
 /** Print one result as a JSON object with the parts that are set. */

@@ -205,6 +205,36 @@ static void json_lists_capacity(void **state)
     assert_true(json_number(capacity, "peak_gbps") > schedule_peak(text));
 }
 
+/* plan --json carries the forecast that the text output's "forecast:" line describes:
+ * its members, the backtest's length, the line planned on and the margin. */
+static void json_lists_forecast(void **state)
+{
+    (void)state;
+    char text[16384];
+    assert_int_equal(plan_day("plan-history-json-forecast", "--plan-on mean --json", text,
+                              sizeof text),
+                     0);
+    cdnopt_assert_contains(text, "\"forecast\": {\"members\": [{\"name\": "
+                                 "\"seasonal-naive-1w\", \"used\": true");
+    cdnopt_assert_contains(text, "{\"name\": \"daily-profile\", \"used\": true");
+    cdnopt_assert_contains(text, "\"plan_on\": \"mean\"");
+    const char *forecast = strstr(text, "\"forecast\"");
+    assert_non_null(forecast);
+    assert_true(json_number(forecast, "backtest_hours") > 24.0);
+    assert_true(json_number(forecast, "margin_gbps") > 0.0);
+    assert_null(strstr(text, "\"worst_weight\""));
+
+    assert_int_equal(plan_day("plan-history-json-scenarios",
+                              "--plan-on scenarios --worst-weight 0.25 --json", text,
+                              sizeof text),
+                     0);
+    cdnopt_assert_contains(text, "\"plan_on\": \"scenarios\"");
+    forecast = strstr(text, "\"forecast\"");
+    assert_non_null(forecast);
+    assert_true(json_number(forecast, "scenarios") >= 2.0);
+    assert_float_equal(json_number(forecast, "worst_weight"), 0.25, 1e-12);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +243,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(day_on_scenarios_without_model),
         cmocka_unit_test(short_horizon_names_real_dates),
         cmocka_unit_test(json_lists_capacity),
+        cmocka_unit_test(json_lists_forecast),
     };
     return cdnopt_test_main(argc, argv, "plan_history", tests, sizeof tests / sizeof tests[0]);
 }
