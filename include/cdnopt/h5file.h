@@ -17,6 +17,8 @@
 #ifndef CDNOPT_H5FILE_H
 #define CDNOPT_H5FILE_H
 
+#include "cdnopt/nn.h"
+
 #include <hdf5.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,5 +45,11 @@ herr_t cdnopt_h5_put_f32_matrix(hid_t loc, const char *name, hid_t lcpl, size_t 
 
 /** Write a checksummed float64 vector of n >= 1 values named name under loc. */
 herr_t cdnopt_h5_put_f64_vector(hid_t loc, const char *name, size_t n, const double *values);
+
+/**
+ * Write every tensor of ps as a checksummed float32 matrix under loc, named by the
+ * tensor: "lstm1/kernel" becomes loc/lstm1/kernel, with its groups made on the way.
+ */
+herr_t cdnopt_h5_put_params(hid_t loc, const cdnopt_params *ps);
 
 #endif /* CDNOPT_H5FILE_H */

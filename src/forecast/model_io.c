@@ -90,27 +90,16 @@ static herr_t write_meta_groups(hid_t file, const cdnopt_model *m)
     return rc < 0 ? -1 : 0;
 }
 
-/* Tensor "lstm1/kernel" becomes dataset /weights/lstm1/kernel, its groups made on the way. */
+/* Tensor "lstm1/kernel" becomes dataset /weights/lstm1/kernel. The checksum of each
+ * makes a damaged weight fail the read instead of giving absurd forecasts. */
 static herr_t write_weights(hid_t file, const cdnopt_model *m)
 {
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    const float *values = cdnopt_params_values_const(m->ps);
-
-    herr_t rc = 0;
-    size_t n = cdnopt_params_n_tensors(m->ps);
-    for (size_t i = 0; i < n && rc >= 0; i++) {
-        cdnopt_param_tensor t;
-        cdnopt_params_tensor(m->ps, i, &t);
-        char path[256];
-        snprintf(path, sizeof path, "weights/%s", t.name);
-
-        /* The checksum makes a damaged weight fail the read instead of giving
-         * absurd forecasts. */
-        rc = cdnopt_h5_put_f32_matrix(file, path, lcpl, (size_t)t.n_rows, (size_t)t.n_cols,
-                                      values + t.offset);
-    }
-    H5Pclose(lcpl);
+    hid_t group = H5Gcreate2(file, "weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (group < 0)
+        return -1;
+    herr_t rc = cdnopt_h5_put_params(group, m->ps);
+    if (H5Gclose(group) < 0)
+        rc = -1;
     return rc;
 }
 

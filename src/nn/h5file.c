@@ -118,3 +118,22 @@ herr_t cdnopt_h5_put_f64_vector(hid_t loc, const char *name, size_t n, const dou
     return put_checksummed(loc, name, H5P_DEFAULT, 1, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                            values);
 }
+
+herr_t cdnopt_h5_put_params(hid_t loc, const cdnopt_params *ps)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0)
+        return -1;
+    H5Pset_create_intermediate_group(lcpl, 1);
+    const float *values = cdnopt_params_values_const(ps);
+
+    herr_t rc = 0;
+    for (size_t i = 0; i < cdnopt_params_n_tensors(ps) && rc >= 0; i++) {
+        cdnopt_param_tensor t;
+        cdnopt_params_tensor(ps, i, &t);
+        rc = cdnopt_h5_put_f32_matrix(loc, t.name, lcpl, (size_t)t.n_rows, (size_t)t.n_cols,
+                                      values + t.offset);
+    }
+    H5Pclose(lcpl);
+    return rc;
+}

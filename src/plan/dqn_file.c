@@ -53,25 +53,15 @@ static herr_t put_root(hid_t file, const cdnopt_agent *agent)
     return rc < 0 ? -1 : 0;
 }
 
+/* A checksum per tensor makes a damaged weight fail the read. */
 static herr_t put_net(hid_t file, const char *group_name, const dqn_mlp *m)
 {
     hid_t group = H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (group < 0)
         return -1;
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    const float *values = cdnopt_params_values_const(m->ps);
-
-    herr_t rc = 0;
-    for (size_t i = 0; i < cdnopt_params_n_tensors(m->ps) && rc >= 0; i++) {
-        cdnopt_param_tensor t;
-        cdnopt_params_tensor(m->ps, i, &t);
-        /* A checksum per tensor makes a damaged weight fail the read. */
-        rc = cdnopt_h5_put_f32_matrix(group, t.name, lcpl, (size_t)t.n_rows, (size_t)t.n_cols,
-                                      values + t.offset);
-    }
-    H5Pclose(lcpl);
-    H5Gclose(group);
+    herr_t rc = cdnopt_h5_put_params(group, m->ps);
+    if (H5Gclose(group) < 0)
+        rc = -1;
     return rc;
 }
 
