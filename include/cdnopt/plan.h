@@ -49,6 +49,7 @@
  *   tenth of time_limit_s more.
  * - For the p95 objective the exact solver is not exact: it solves the peak program
  *   and then runs the greedy p95 local search on its schedule (result.method says so).
+ *   It returns greedy's own p95 schedule instead when that has the lower p95.
  * - The p95 local search ends with a peak repair that may raise p95 by up to 1 %.
  * - start_step_s must be a multiple of the baseline step that divides one hour, and
  *   the exact planner takes only 3600 (whole-hour delays).
