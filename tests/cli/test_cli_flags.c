@@ -13,23 +13,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Run "cdnopt <args>" in dir, put its combined output in text and return its exit status. */
-static int run_in(const char *dir, const char *args, char *text, size_t size)
-{
-    const char *build = getenv("CDNOPT_BUILD_DIR");
-    if (build == NULL)
-        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
-
-    char command[4096];
-    snprintf(command, sizeof command, "cd '%s' && '%s/bin/cdnopt' %s 2>&1", dir, build, args);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t n = fread(text, 1, size - 1, pipe);
-    text[n] = '\0';
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Four days of an hourly series in dir/traffic.csv, in Gbit/s. */
 static void write_traffic(const char *dir)
 {
@@ -50,7 +33,7 @@ static void repeated_flag_rejected(void **state)
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
     write_traffic(dir);
 
-    int status = run_in(dir, "train --data traffic.csv --data other.csv --out m.h5", text,
+    int status = cdnopt_test_run_cli(dir, "train --data traffic.csv --data other.csv --out m.h5", text,
                         sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt train: flag --data is given more than once");
@@ -63,18 +46,18 @@ static void log_flags_after_command(void **state)
     char dir[512], text[8192];
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
 
-    int status = run_in(dir, "train -q --data none.csv --out m.h5", text, sizeof text);
+    int status = cdnopt_test_run_cli(dir, "train -q --data none.csv --out m.h5", text, sizeof text);
     assert_int_equal(status, 1);
     cdnopt_assert_contains(text, "none.csv");
     assert_null(strstr(text, "unknown flag"));
 
-    status = run_in(dir, "forecast --model none.h5 --data none.csv --out f.csv -v", text,
+    status = cdnopt_test_run_cli(dir, "forecast --model none.h5 --data none.csv --out f.csv -v", text,
                     sizeof text);
     assert_int_equal(status, 1);
     cdnopt_assert_contains(text, "none.h5");
     assert_null(strstr(text, "unknown flag"));
 
-    status = run_in(dir, "train --help", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "train --help", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "-q, --quiet");
 }
@@ -87,7 +70,7 @@ static void missing_out_folder_fails_first(void **state)
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
     write_traffic(dir);
 
-    int status = run_in(dir, "train --data traffic.csv --out missing/m.h5 --epochs 1", text,
+    int status = cdnopt_test_run_cli(dir, "train --data traffic.csv --out missing/m.h5 --epochs 1", text,
                         sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "--out 'missing/m.h5': folder 'missing' does not exist");
@@ -101,12 +84,12 @@ static void missing_out_folder_fails_first(void **state)
         "train --data traffic.csv --out m.h5 --checkpoint missing/c.ckpt",
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        status = run_in(dir, commands[i], text, sizeof text);
+        status = cdnopt_test_run_cli(dir, commands[i], text, sizeof text);
         assert_int_equal(status, 2);
         cdnopt_assert_contains(text, "folder 'missing' does not exist");
     }
 
-    status = run_in(dir, "train --data traffic.csv --out . --epochs 1", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "train --data traffic.csv --out . --epochs 1", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "--out '.' is a folder; give a file name");
 }
@@ -118,7 +101,7 @@ static void step_without_wide_rejected(void **state)
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
     write_traffic(dir);
 
-    int status = run_in(dir, "train --data traffic.csv --step 1h --out m.h5", text, sizeof text);
+    int status = cdnopt_test_run_cli(dir, "train --data traffic.csv --step 1h --out m.h5", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "--step applies only to --wide rows");
 }
@@ -129,24 +112,24 @@ static void m4_unknown_flag_named(void **state)
     char dir[512], text[8192];
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-flags");
 
-    int status = run_in(dir, "m4 --train t.csv --out o --bogus", text, sizeof text);
+    int status = cdnopt_test_run_cli(dir, "m4 --train t.csv --out o --bogus", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: unknown option '--bogus'");
 
-    status = run_in(dir, "m4 --train t.csv --horizon", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "m4 --train t.csv --horizon", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: --horizon needs a value");
 
-    status = run_in(dir, "m4 --train t.csv --train u.csv --out o", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "m4 --train t.csv --train u.csv --out o", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: flag --train is given more than once");
 
     /* Equal values of two different flags are no repeat. */
-    status = run_in(dir, "m4 --train t.csv --horizon 24 --period 24 --out o", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "m4 --train t.csv --horizon 24 --period 24 --out o", text, sizeof text);
     assert_int_equal(status, 1);
     assert_null(strstr(text, "more than once"));
 
-    status = run_in(dir, "m4 --train t.csv --out missing/o", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "m4 --train t.csv --out missing/o", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "cdnopt m4: --out: cannot create folder 'missing/o'");
 }
@@ -166,7 +149,7 @@ static void out_same_as_input_rejected(void **state)
     fputs(releases, out);
     fclose(out);
 
-    int status = run_in(dir,
+    int status = cdnopt_test_run_cli(dir,
                         "plan --baseline traffic.csv --releases releases.csv --out ./releases.csv",
                         text, sizeof text);
     assert_int_equal(status, 2);
@@ -180,7 +163,7 @@ static void out_same_as_input_rejected(void **state)
     fclose(in);
     assert_string_equal(kept, releases);
 
-    status = run_in(dir, "forecast --model m.h5 --data traffic.csv --out traffic.csv", text,
+    status = cdnopt_test_run_cli(dir, "forecast --model m.h5 --data traffic.csv --out traffic.csv", text,
                     sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "is the same file as --data 'traffic.csv'");
@@ -193,20 +176,20 @@ static void version_help_and_extra_argument(void **state)
     char dir[512], text[8192];
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-version");
 
-    int status = run_in(dir, "version --help", text, sizeof text);
+    int status = cdnopt_test_run_cli(dir, "version --help", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "usage: cdnopt version");
     assert_null(strstr(text, "blas:"));
 
-    status = run_in(dir, "version --bogus", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "version --bogus", text, sizeof text);
     assert_int_equal(status, 2);
     cdnopt_assert_contains(text, "invalid argument '--bogus'");
 
-    status = run_in(dir, "version", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "version", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "cdnopt 0.1.0");
 
-    status = run_in(dir, "version -q", text, sizeof text);
+    status = cdnopt_test_run_cli(dir, "version -q", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "cdnopt 0.1.0");
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int cdnopt_test_main(int argc, char **argv, const char *suite, const struct CMUnitTest *tests,
@@ -76,4 +77,33 @@ void cdnopt__assert_contains(const char *haystack, const char *needle, const cha
     print_error("'%s' does not contain '%s'\n", haystack != NULL ? haystack : "(null)",
                 needle != NULL ? needle : "(null)");
     _fail(file, line);
+}
+
+int cdnopt_test_run_shell(const char *command, char *output, size_t size)
+{
+    char joined[16384];
+    int n = snprintf(joined, sizeof joined, "%s 2>&1", command);
+    if (n < 0 || (size_t)n >= sizeof joined)
+        fail_msg("command line of %d bytes is too long for the test runner", n);
+
+    FILE *pipe = popen(joined, "r");
+    assert_non_null(pipe);
+    size_t length = fread(output, 1, size - 1, pipe);
+    output[length] = '\0';
+    int status = pclose(pipe);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int cdnopt_test_run_cli(const char *dir, const char *args, char *output, size_t size)
+{
+    const char *build = getenv("CDNOPT_BUILD_DIR");
+    if (build == NULL)
+        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
+
+    char command[8192];
+    int n = snprintf(command, sizeof command, "cd '%s' && OPENBLAS_NUM_THREADS=1 '%s/bin/cdnopt' %s",
+                     dir != NULL ? dir : ".", build, args);
+    if (n < 0 || (size_t)n >= sizeof command)
+        fail_msg("command line of %d bytes is too long for the test runner", n);
+    return cdnopt_test_run_shell(command, output, size);
 }

@@ -47,6 +47,19 @@ void cdnopt_test_write_file(const char *path, const char *text);
  */
 void cdnopt_test_flip_first_match(const char *path, const void *value, size_t n);
 
+/**
+ * Run a shell command with its stderr joined to its stdout, put that output in output
+ * (cut to size - 1 bytes) and return the exit status (-1 when it did not exit normally).
+ */
+int cdnopt_test_run_shell(const char *command, char *output, size_t size);
+
+/**
+ * Run "cdnopt ARGS" from the build that CTest names in CDNOPT_BUILD_DIR, in dir (NULL:
+ * the current folder) and with one OpenBLAS thread, as cdnopt_test_run_shell() runs a
+ * command. Fails the test when CDNOPT_BUILD_DIR is not set.
+ */
+int cdnopt_test_run_cli(const char *dir, const char *args, char *output, size_t size);
+
 /** Assert that haystack contains needle, printing both when it does not. */
 #define cdnopt_assert_contains(haystack, needle)                                \
     cdnopt__assert_contains((haystack), (needle), __FILE__, __LINE__)

@@ -13,21 +13,14 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Run "cdnopt <args>" and return its exit status; output receives stdout and stderr. */
+/* Run "cdnopt -q <args>" and return its exit status; output receives stdout and stderr. */
 static int cdnopt_run(const char *args, char *output, size_t size)
 {
-    const char *build = getenv("CDNOPT_BUILD_DIR");
-    if (build == NULL)
-        fail_msg("CDNOPT_BUILD_DIR is not set: run this test through ctest");
-    char command[4096];
-    snprintf(command, sizeof command, "OPENBLAS_NUM_THREADS=1 '%s/bin/cdnopt' -q %s 2>&1",
-             build, args);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t len = fread(output, 1, size - 1, pipe);
-    output[len] = '\0';
-    int raw = pclose(pipe);
-    return raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    char quiet[8192];
+    int n = snprintf(quiet, sizeof quiet, "-q %s", args);
+    if (n < 0 || (size_t)n >= sizeof quiet)
+        fail_msg("arguments of %d bytes are too long for the test runner", n);
+    return cdnopt_test_run_cli(NULL, quiet, output, size);
 }
 
 /* An hourly series of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */

@@ -14,19 +14,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Run a shell command, put its combined output in text and return its exit status. */
-static int run(const char *command, char *text, size_t size)
-{
-    char line[8192];
-    snprintf(line, sizeof line, "%s 2>&1", command);
-    FILE *pipe = popen(line, "r");
-    assert_non_null(pipe);
-    size_t n = fread(text, 1, size - 1, pipe);
-    text[n] = '\0';
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* The number after "key": in the referee's JSON. */
 static double json_number(const char *text, const char *key)
 {
@@ -53,7 +40,7 @@ static void referee(const char *workload, const char *schedule, char *text, size
     snprintf(command, sizeof command,
              "python3 '%s' '%s/baseline.csv' '%s/releases.csv' '%s' --json", tool, workload,
              workload, schedule);
-    int status = run(command, text, size);
+    int status = cdnopt_test_run_shell(command, text, size);
     if (status != 0)
         print_error("referee exited with %d:\n%s\n", status, text);
     assert_int_equal(status, 0);
@@ -69,7 +56,7 @@ static double peak_on_real_baseline(const char *build, const char *workload, con
              "'%s/bin/cdnopt' -q plan --baseline '%s/baseline.csv' --releases "
              "'%s/releases.csv' --out '%s'",
              build, workload, workload, schedule);
-    assert_int_equal(run(command, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_shell(command, text, sizeof text), 0);
     referee(workload, schedule, text, sizeof text);
     return schedule_peak(text);
 }
@@ -103,7 +90,7 @@ static void plan_from_history(const char *build, const char *dir, const history_
              "'%s/bin/cdnopt' -q plan --history '%s/history.csv' %s --releases "
              "'%s/releases.csv' --out '%s'",
              build, workload, c->model_option, workload, schedule);
-    assert_int_equal(run(command, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_shell(command, text, sizeof text), 0);
     cdnopt_assert_contains(text, c->members);
     cdnopt_assert_contains(text, "capacity to provision (critical line, mean + 1.2 x margin)");
 
@@ -126,7 +113,7 @@ static void day_from_history_scores(void **state)
              "'%s/bin/cdnopt' -q train --data '%s/history.csv' --units 8 --epochs 1 "
              "--max-windows 300 --seed 1 --out '%s/model.h5'",
              build, workload, dir);
-    assert_int_equal(run(command, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_shell(command, text, sizeof text), 0);
 
     /* This model's plan reached 49.0 % and ended 8.8 % above the plan on the real
      * baseline. */
@@ -175,7 +162,7 @@ static int plan_day(const char *tag, const char *flags, char *text, size_t size)
              "'%s/bin/cdnopt' -q plan --history '%s/history.csv' --releases "
              "'%s/releases.csv' %s --out '%s/s.csv'",
              build_dir(), workload, workload, flags, dir);
-    return run(command, text, size);
+    return cdnopt_test_run_shell(command, text, size);
 }
 
 /* A --horizon too short for the releases fails with the releases' own dates, not

@@ -343,20 +343,17 @@ static void generate_survives_allocation_failures(void **state)
 static int run_cli(const char *args, char *output, size_t output_size)
 {
     const char *build = getenv("CDNOPT_BUILD_DIR");
-    char binary[512], command[1024];
+    char binary[512], command[2048];
     snprintf(binary, sizeof binary, "%s/bin/cdnopt", build != NULL ? build : "build");
     FILE *probe = fopen(binary, "rb");
     if (probe == NULL)
         skip(); // NOTE: the CLI target was not built; the library cases still ran.
     fclose(probe);
 
-    snprintf(command, sizeof command, "'%s' -q generate %s 2>&1", binary, args);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t used = fread(output, 1, output_size - 1, pipe);
-    output[used] = '\0';
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int n = snprintf(command, sizeof command, "'%s' -q generate %s", binary, args);
+    if (n < 0 || (size_t)n >= sizeof command)
+        fail_msg("command line of %d bytes is too long for the test runner", n);
+    return cdnopt_test_run_shell(command, output, output_size);
 }
 
 static void cli_rejects_bad_flags(void **state)

@@ -200,14 +200,11 @@ static void sigterm_stops_gracefully(void **state)
 static int run_capture(const char *args, char *out, size_t size)
 {
     char exe[600];
-    char command[1400];
-    snprintf(command, sizeof command, "%s %s 2>&1", binary(exe, sizeof exe), args);
-    FILE *p = popen(command, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char command[2048];
+    int n = snprintf(command, sizeof command, "%s %s", binary(exe, sizeof exe), args);
+    if (n < 0 || (size_t)n >= sizeof command)
+        fail_msg("command line of %d bytes is too long for the test runner", n);
+    return cdnopt_test_run_shell(command, out, size);
 }
 
 static void serve_flags_rejected(void **state)
