@@ -8,6 +8,7 @@
 #include "cdnopt/core.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -82,6 +83,19 @@ int cdnopt_cli_report_error(const char *command, int rc, const char *err)
     return rc == CDNOPT_EINVAL ? 2 : 1;
 }
 
+/* Write the folder of path to buf: everything before the last '/', or "." for a bare
+ * name. */
+static void folder_of(const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(buf, size, ".");
+    else if (slash == path)
+        snprintf(buf, size, "/");
+    else
+        snprintf(buf, size, "%.*s", (int)(slash - path), path);
+}
+
 int cdnopt_cli_check_output(const char *flag, const char *path, char *err)
 {
     struct stat st;
@@ -89,15 +103,8 @@ int cdnopt_cli_check_output(const char *flag, const char *path, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL, "%s '%s' is a folder; give a file name", flag,
                            path);
 
-    /* The folder is everything before the last '/', or "." for a bare name. */
     char folder[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(folder, sizeof folder, ".");
-    else if (slash == path)
-        snprintf(folder, sizeof folder, "/");
-    else
-        snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    folder_of(path, folder, sizeof folder);
 
     if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
         return cdnopt_fail(err, CDNOPT_EINVAL,
@@ -156,6 +163,52 @@ static int check_required(const cdnopt_cli_option *opts, size_t n_opts, char *er
                                opts[i].name, opts[i].metavar != NULL ? opts[i].metavar : "");
     }
     return CDNOPT_OK;
+}
+
+/* Whether the folder part of path is the folder dir, compared by device and inode. */
+static bool path_in_folder(const char *path, const char *dir)
+{
+    char folder[4096];
+    folder_of(path, folder, sizeof folder);
+    struct stat a, b;
+    return stat(folder, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+int cdnopt_cli_check_output_not_in_series_dir(const char *flag, const char *out_path,
+                                              const char *dir, char *err)
+{
+    size_t len = strlen(out_path);
+    if (len > 4 && strcmp(out_path + len - 4, ".csv") == 0 && path_in_folder(out_path, dir))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s '%s' lies in --series-dir %s, where it would replace a series "
+                           "or be read as one on the next run; write the output outside that "
+                           "folder",
+                           flag, out_path, dir);
+
+    /* A link elsewhere can still name a series file. */
+    struct stat out;
+    DIR *folder = stat(out_path, &out) == 0 ? opendir(dir) : NULL;
+    if (folder == NULL)
+        return CDNOPT_OK; // a new file, or a folder the series reader reports on
+
+    int rc = CDNOPT_OK;
+    struct dirent *entry;
+    while (rc == CDNOPT_OK && (entry = readdir(folder)) != NULL) {
+        size_t n = strlen(entry->d_name);
+        if (n <= 4 || strcmp(entry->d_name + n - 4, ".csv") != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        struct stat st;
+        if (stat(path, &st) == 0 && st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "%s '%s' is the series file '%s' of --series-dir %s; write the "
+                             "output outside that folder so that the series is kept",
+                             flag, out_path, path, dir);
+    }
+    closedir(folder);
+    return rc;
 }
 
 bool cdnopt_cli_set_log_flag(const char *name)

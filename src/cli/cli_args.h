@@ -114,6 +114,15 @@ int cdnopt_cli_report_error(const char *command, int rc, const char *err);
 int cdnopt_cli_check_output(const char *flag, const char *path, char *err);
 
 /**
+ * Check that writing out_path, the file of flag, keeps the series files of
+ * --series-dir dir, the .csv files that the commands read from it. A .csv path in dir
+ * is rejected even when it is new, because the next run would read it as a series.
+ * @return 0 or CDNOPT_EINVAL naming the flag, out_path and dir.
+ */
+int cdnopt_cli_check_output_not_in_series_dir(const char *flag, const char *out_path,
+                                              const char *dir, char *err);
+
+/**
  * Apply the global flag -q/--quiet or -v/--verbose given after the command name.
  * @return true when name was one of them and the log level was set, else false
  */

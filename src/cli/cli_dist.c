@@ -299,6 +299,8 @@ int cdnopt_cli_series_dir_run(const char *dir, const cdnopt_cli_data_opts *d, co
 {
     name_list names = {0};
     int rc = list_csv(dir, &names, err);
+    if (rc == CDNOPT_OK && out_path != NULL)
+        rc = cdnopt_cli_check_output_not_in_series_dir("--out", out_path, dir, err);
     if (rc != CDNOPT_OK) {
         names_free(&names);
         return rc;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GLOBAL_LOG "global"
@@ -262,6 +263,37 @@ static int bound_path(const char *out_path, const char *suffix, char *buf, size_
     return CDNOPT_OK;
 }
 
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Check that none of the three files write_sets() writes is an input: a series file of
+ * --series-dir, or the --wide file, which the option parser compares with --out only. */
+static int check_sets_keep_inputs(const cdnopt_cli_global_opts *g, const char *out_path,
+                                  char *err)
+{
+    char paths[3][PATH_MAX];
+    const char *flags[3] = {"--out", "--out's lower bound file", "--out's upper bound file"};
+    snprintf(paths[0], sizeof paths[0], "%s", out_path);
+    int rc = bound_path(out_path, "lower", paths[1], sizeof paths[1], err);
+    if (rc == CDNOPT_OK)
+        rc = bound_path(out_path, "upper", paths[2], sizeof paths[2], err);
+    for (int k = 0; k < 3 && rc == CDNOPT_OK; k++) {
+        if (g->series_dir != NULL)
+            rc = cdnopt_cli_check_output_not_in_series_dir(flags[k], paths[k], g->series_dir,
+                                                           err);
+        else if (g->wide != NULL && same_file(paths[k], g->wide))
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "%s '%s' is the --wide file '%s'; give another --out so that the "
+                             "series are kept",
+                             flags[k], paths[k], g->wide);
+    }
+    return rc;
+}
+
 static int write_sets(const cdnopt_global_forecasts *fc, const char *out_path, char *err)
 {
     char lower[PATH_MAX], upper[PATH_MAX];
@@ -309,7 +341,9 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
 
     cdnopt_series **series = NULL;
     size_t n = 0;
-    int rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);
+    int rc = check_sets_keep_inputs(g, a->out_path, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_cli_read_series_set(g, d, &series, &n, err);
     int64_t step_s = cdnopt_model_step_s(m);
     for (size_t i = 0; rc == CDNOPT_OK && i < n; i++)
         if (series[i]->step_s != step_s)

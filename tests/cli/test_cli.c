@@ -552,6 +552,57 @@ static void global_train_rejects_resume(void **state)
                                   "to --data training");
 }
 
+/* forecast and evaluate --series-dir used to write --out over a series file of the
+ * folder, or put new CSV files there that the next run read as series. */
+static void series_dir_output_kept_outside(void **state)
+{
+    (void)state;
+    char dir[256], args[2048], series_a[400], before[8192], after[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-series-out");
+    train_global_model(dir);
+    snprintf(series_a, sizeof series_a, "%s/series/a.csv", dir);
+    read_text(series_a, before, sizeof before);
+
+    /* %1$s is the scratch folder; each --out lies in or links into the series folder. */
+    static const struct {
+        const char *args;
+        const char *message;
+    } cases[] = {
+        {"forecast --model '%1$s/g.h5' --series-dir '%1$s/series' --out '%1$s/series/a.csv'",
+         "--out '%1$s/series/a.csv' lies in --series-dir %1$s/series"},
+        {"forecast --model '%1$s/g.h5' --series-dir '%1$s/series' --out '%1$s/series/f'",
+         "--out's lower bound file '%1$s/series/f-lower.csv' lies in --series-dir"},
+        {"forecast --model '%1$s/m.h5' --series-dir '%1$s/series' --out '%1$s/series/f.csv'",
+         "--out '%1$s/series/f.csv' lies in --series-dir"},
+        {"evaluate --model '%1$s/m.h5' --series-dir '%1$s/series' --test-days 1 "
+         "--out '%1$s/link.csv'",
+         "--out '%1$s/link.csv' is the series file '%1$s/series/a.csv'"},
+    };
+    snprintf(args, sizeof args,
+             "train --data '%s' --epochs 1 --units 8 --max-windows 16 --out '%s/m.h5'", series_a,
+             dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    char link[400];
+    snprintf(link, sizeof link, "%s/link.csv", dir);
+    assert_int_equal(symlink(series_a, link), 0);
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char message[1024];
+        snprintf(args, sizeof args, cases[i].args, dir);
+        snprintf(message, sizeof message, cases[i].message, dir);
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        cdnopt_assert_contains(r.err, message);
+        read_text(series_a, after, sizeof after);
+        assert_string_equal(after, before);
+    }
+    char path[400];
+    snprintf(path, sizeof path, "%s/series/f-lower.csv", dir);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* A step that differs from the model's names the fix the input allows: --step for a
  * --wide file, resampling for a --series-dir CSV (which rejects --step). */
 static void global_forecast_step_hint(void **state)
@@ -626,6 +677,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
         cmocka_unit_test(global_forecast_step_hint),
+        cmocka_unit_test(series_dir_output_kept_outside),
     };
     return cdnopt_test_main(argc, argv, "cli", tests, sizeof tests / sizeof tests[0]);
 }
