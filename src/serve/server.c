@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const route_labels[ROUTE_COUNT] = {
 #define SERVE_ROUTE_LABEL_(name, label) label,
@@ -844,6 +845,25 @@ static int check_web_dir(const char *dir, char *err)
     return CDNOPT_OK;
 }
 
+/* Reject a proc folder without the files the CPU and memory alerts read. The monitor
+ * skips a reading it cannot take, so a mistyped --proc-dir would disable both alerts
+ * without a word. */
+static int check_proc_dir(const char *dir, char *err)
+{
+    static const char *const needed[] = {"stat", "meminfo"};
+    for (size_t i = 0; dir != NULL && i < sizeof needed / sizeof needed[0]; i++) {
+        char path[640];
+        snprintf(path, sizeof path, "%s/%s", dir, needed[i]);
+        if (access(path, R_OK) != 0)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "serve: --proc-dir '%s' has no readable %s (%s); the monitor "
+                               "reads CPU and memory there, so give the proc file system, "
+                               "/proc by default",
+                               dir, needed[i], strerror(errno));
+    }
+    return CDNOPT_OK;
+}
+
 static int check_params(const cdnopt_serve_params *p, char *err)
 {
     if (p->db_path == NULL)
@@ -871,7 +891,8 @@ static int check_params(const cdnopt_serve_params *p, char *err)
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);
-    return check_web_dir(p->web_dir, err);
+    int rc = check_proc_dir(p->proc_dir, err);
+    return rc == CDNOPT_OK ? check_web_dir(p->web_dir, err) : rc;
 }
 
 static int copy_params(struct cdnopt_server *s, const cdnopt_serve_params *p)

@@ -749,8 +749,23 @@ static void start_rejects_bad_params(void **state)
     assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "is not a folder");
 
-    /* The folder itself is accepted. */
+    /* A proc folder without stat or meminfo would leave the monitor without CPU and
+     * memory readings, so the alerts would never fire. */
     p.web_dir = f.dir;
+    p.proc_dir = "/nonexistent-cdnopt-proc";
+    assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+    assert_null(server);
+    cdnopt_assert_contains(err, "--proc-dir '/nonexistent-cdnopt-proc' has no readable stat "
+                                "(No such file");
+    char proc[600];
+    snprintf(proc, sizeof proc, "%s/stat", f.dir);
+    cdnopt_test_write_file(proc, "cpu  1 0 0 1 0 0 0 0 0 0\n");
+    p.proc_dir = f.dir;
+    assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "has no readable meminfo");
+    p.proc_dir = "/proc";
+
+    /* The folder itself is accepted. */
     start(&f, &p);
     stop(&f);
 }
