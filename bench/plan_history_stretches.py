@@ -12,7 +12,8 @@ one, over all stretches and per series.
 
 Usage:
     bench/plan_history_stretches.py [--cdnopt BIN] [--shared DIR] [--work DIR]
-                                    [--set first|later|all] [--jobs N] [-- PLAN ARGS...]
+                                    [--set first|later|fresh|all|every] [--jobs N]
+                                    [-- PLAN ARGS...]
 
 Example, the default against the former one without residual scenarios:
     bench/plan_history_stretches.py
@@ -31,8 +32,10 @@ import sys
 
 # Rows of (name, series, first day, slice kind, seed, set). "day" and "week" are cut with
 # the settings of the shared day and week workloads. The others are stretches of the UK
-# and EU 5-minute series. Set "first" is the one earlier defaults were chosen on, and
-# "later" holds the stretches cut afterwards to check those choices.
+# and EU 5-minute series. Set "first" is the one earlier defaults were chosen on,
+# "later" holds the stretches cut afterwards to check those choices, and "fresh" 12
+# more cut to check later trials. Sets "all" (first and later, the 32 that
+# docs/benchmarks.md reports) and "every" (all 44) combine them.
 STRETCHES = [
     ("day", "uk", "2004-12-14", "3d", 1, "first"),
     ("week", "uk", "2004-12-06", "9d", 2, "first"),
@@ -66,6 +69,18 @@ STRETCHES = [
     ("s40", "uk", "2004-12-09", "9d", 40, "later"),
     ("s41", "eu", "2005-06-24", "9d", 41, "later"),
     ("s42", "eu", "2005-07-10", "9d", 42, "later"),
+    ("s51", "uk", "2004-11-30", "3d", 51, "fresh"),
+    ("s52", "uk", "2004-12-07", "3d", 52, "fresh"),
+    ("s53", "uk", "2004-12-22", "3d", 53, "fresh"),
+    ("s54", "uk", "2004-12-30", "3d", 54, "fresh"),
+    ("s55", "uk", "2004-12-12", "9d", 55, "fresh"),
+    ("s56", "uk", "2004-12-21", "9d", 56, "fresh"),
+    ("s57", "eu", "2005-06-15", "3d", 57, "fresh"),
+    ("s58", "eu", "2005-06-30", "3d", 58, "fresh"),
+    ("s59", "eu", "2005-07-13", "3d", 59, "fresh"),
+    ("s60", "eu", "2005-07-22", "3d", 60, "fresh"),
+    ("s61", "eu", "2005-06-19", "9d", 61, "fresh"),
+    ("s62", "eu", "2005-07-14", "9d", 62, "fresh"),
 ]
 
 SERIES = {
@@ -142,12 +157,15 @@ def main():
     parser.add_argument("--cdnopt", default="build/bin/cdnopt")
     parser.add_argument("--shared", default="../shared")
     parser.add_argument("--work", default="/tmp/cdnopt-plan-stretches")
-    parser.add_argument("--set", choices=("first", "later", "all"), default="all")
+    parser.add_argument("--set", choices=("first", "later", "fresh", "all", "every"),
+                        default="all")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("plan_args", nargs="*", help="arguments added to plan --history")
     args = parser.parse_args()
 
-    stretches = [s for s in STRETCHES if args.set in ("all", s[5])]
+    wanted = {"all": ("first", "later"), "every": ("first", "later", "fresh")}.get(args.set,
+                                                                             (args.set,))
+    stretches = [s for s in STRETCHES if s[5] in wanted]
     # Every run rewrites the history schedules in the work dir. Two runs at once need
     # two work dirs.
     os.makedirs(args.work, exist_ok=True)
@@ -164,7 +182,7 @@ def main():
     for stretch, ratio in zip(stretches, ratios):
         print(f"| {stretch[0]} | {stretch[1]} | {stretch[2]} | {stretch[3]} | {100 * (ratio - 1):+.1f} % |")
     print()
-    for label, keep in (("all", lambda s: True), ("uk", lambda s: s[1] == "uk"),
+    for label, keep in (("every stretch run", lambda s: True), ("uk", lambda s: s[1] == "uk"),
                         ("eu", lambda s: s[1] == "eu")):
         chosen = [r for s, r in zip(stretches, ratios) if keep(s)]
         if chosen:
