@@ -30,8 +30,8 @@
  */
 #include "plan-impl.h"
 
-#include <glpk.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -306,6 +306,73 @@ static int count_program(const plan_problem *problem, program_size *size)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Calls into GLPK                                                           */
+/* ------------------------------------------------------------------------- */
+
+/* GLPK ends the process with abort() when one of its internal checks fails. GLPK 5.0's
+ * primal simplex stopped that way on "teta_lim >= 0.0" (spxprim.c line 663) inside
+ * glp_intopt on a neighbourhood program. GLPK's error hook may leave by longjmp, after
+ * which glp_free_env() must free the thread's whole GLPK environment. */
+typedef struct glpk_call {
+    jmp_buf trap;
+    bool verbose;
+    char text[256]; /* GLPK's latest lines when not verbose, for the log */
+} glpk_call;
+
+static void on_glpk_error(void *info)
+{
+    longjmp(((glpk_call *)info)->trap, 1);
+}
+
+/* GLPK prints some lines whatever msg_lev is set to, such as "Constructing initial
+ * basis..." and the check that an internal failure broke. They went to stdout in the
+ * middle of plan --json, so without verbose they are kept for the log instead. */
+static int on_glpk_text(void *info, const char *text)
+{
+    glpk_call *call = info;
+    if (call->verbose)
+        return 0; /* GLPK prints it to stdout */
+    size_t have = strlen(call->text), add = strlen(text);
+    if (have + add >= sizeof call->text)
+        have = 0; /* keep the latest lines only */
+    snprintf(call->text + have, sizeof call->text - have, "%s", text);
+    return 1;
+}
+
+int plan_glpk_solve(glp_prob **lp, const glp_smcp *lp_params, const glp_iocp *mip_params,
+                    bool verbose)
+{
+    /* GLPK keeps these settings in thread-local storage, so they hold for this thread's
+     * call only. The call is static because an automatic object changed after setjmp()
+     * is indeterminate after longjmp(), and thread-local for the server's threads. */
+    static _Thread_local glpk_call call;
+    memset(&call, 0, sizeof call);
+    call.verbose = verbose;
+    int term_out = glp_term_out(verbose ? GLP_ON : GLP_OFF);
+    glp_term_hook(on_glpk_text, &call);
+    if (setjmp(call.trap) != 0) {
+        glp_free_env();
+        *lp = NULL;
+        glp_term_out(term_out);
+        /* One log line: GLPK's lines joined by spaces. */
+        for (char *end = call.text + strlen(call.text); end > call.text && end[-1] == '\n';)
+            *--end = '\0';
+        for (char *c = strchr(call.text, '\n'); c != NULL; c = strchr(c, '\n'))
+            *c = ' ';
+        CDNOPT_LOG_WARN(EXACT_LOG, "GLPK failed an internal check, so its programs are "
+                                   "dropped and the search goes on without them: %s",
+                        call.text);
+        return PLAN_GLPK_FAILED;
+    }
+    glp_error_hook(on_glpk_error, &call);
+    int rc = lp_params != NULL ? glp_simplex(*lp, lp_params) : glp_intopt(*lp, mip_params);
+    glp_error_hook(NULL, NULL);
+    glp_term_hook(NULL, NULL);
+    glp_term_out(term_out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
 /* Incumbents                                                                */
 /* ------------------------------------------------------------------------- */
 
@@ -432,7 +499,8 @@ static bool solve_lp(milp *m, const cdnopt_plan_params *params, double deadline)
     lp_params.msg_lev = params->verbose ? GLP_MSG_ON : GLP_MSG_OFF;
     lp_params.meth = GLP_PRIMAL;
     lp_params.tm_lim = remaining_ms(deadline);
-    return glp_simplex(m->lp, &lp_params) == 0 && glp_get_status(m->lp) == GLP_OPT;
+    return plan_glpk_solve(&m->lp, &lp_params, NULL, params->verbose) == 0 &&
+           glp_get_status(m->lp) == GLP_OPT;
 }
 
 /* Branch and bound from the solved LP, warm-started with m->warm. Returns whether an
@@ -447,7 +515,11 @@ static bool solve_mip(milp *m, const cdnopt_plan_params *params, double deadline
     mip_params.cb_info = m;
     mip_params.mip_gap = params->mip_gap;
     mip_params.tm_lim = remaining_ms(deadline);
-    int rc = glp_intopt(m->lp, &mip_params);
+    int rc = plan_glpk_solve(&m->lp, NULL, &mip_params, params->verbose);
+    if (rc == PLAN_GLPK_FAILED) {
+        *proved = false;
+        return false;
+    }
     int status = glp_mip_status(m->lp);
     *proved = (rc == 0 && status == GLP_OPT) || rc == GLP_EMIPGAP;
     return status == GLP_OPT || status == GLP_FEAS;
@@ -750,8 +822,11 @@ static double solve_node(branch_search *b, const branch_node *node, double incum
     lp_params.meth = GLP_DUALP;
     lp_params.obj_ul = incumbent;
     lp_params.tm_lim = remaining_ms(deadline);
-    int rc = glp_simplex(lp, &lp_params);
+    int rc = plan_glpk_solve(&b->root->lp, &lp_params, NULL, b->params->verbose);
     b->lp_solves++;
+    b->last_solved = false;
+    if (rc == PLAN_GLPK_FAILED)
+        return NAN; /* the program is gone with GLPK's environment */
 
     /* The dual simplex keeps a dual feasible basis, whose objective value is a lower
      * bound on the node's LP (weak duality) even when it stops early: at the
@@ -816,6 +891,10 @@ static int expand_lowest(branch_search *b, double incumbent, double deadline)
          * which is still valid because fixing more options never lowers the LP. */
         child.bound = solve_node(b, &child, incumbent,
                                  fmin(deadline, cdnopt_clock_s() + NODE_SECONDS));
+        if (b->root->lp == NULL) {
+            b->n_open = first_child; /* GLPK failed, so stop as when time runs out */
+            return 1;
+        }
         child.solved = b->last_solved;
         if (isnan(child.bound) || child.bound < parent.bound)
             child.bound = parent.bound;
@@ -877,6 +956,8 @@ static int branch_bound(milp *root, const cdnopt_plan_params *params, double inc
              * far below its LP value. */
             double value = solve_node(&b, low, incumbent,
                                       fmin(deadline, cdnopt_clock_s() + 4 * NODE_SECONDS));
+            if (root->lp == NULL)
+                break;
             low->solved = true; /* one retry only: a second would stop at the same place */
             low->bound = isnan(value) ? low->bound : fmax(low->bound, value);
             if (low->bound >= incumbent)

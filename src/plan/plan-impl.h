@@ -9,6 +9,9 @@
 
 #include "cdnopt/plan.h"
 
+#include <glpk.h>
+#include <limits.h>
+
 /* One legal way to start a release, on the baseline grid. */
 typedef struct plan_option {
     int64_t first;    /* grid index of the first batch's start */
@@ -100,5 +103,17 @@ int plan_finish(const plan_problem *problem, const size_t *choice, cdnopt_plan_r
  * on failure. Returns the final code. */
 int plan_conclude(plan_problem *problem, size_t *choice, int rc, const char *planner,
                   cdnopt_plan_result *out, char *err);
+
+/* Returned by plan_glpk_solve() when GLPK failed an internal check. */
+#define PLAN_GLPK_FAILED INT_MIN
+
+/* Run glp_simplex(*lp, lp_params), or glp_intopt(*lp, mip_params) when lp_params is
+ * NULL. Unless verbose, GLPK prints nothing to stdout. The thread's GLPK terminal hook
+ * is left unset afterwards. An internal failure of GLPK, which would otherwise abort
+ * the process, is logged with GLPK's message. It frees the thread's GLPK environment
+ * with every program in it, sets *lp to NULL and returns PLAN_GLPK_FAILED. Otherwise
+ * returns the GLPK call's code. */
+int plan_glpk_solve(glp_prob **lp, const glp_smcp *lp_params, const glp_iocp *mip_params,
+                    bool verbose);
 
 #endif

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOUR 3600
 
@@ -382,6 +383,82 @@ static void exact_p95_not_above_greedy(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* A one-column program, min x subject to x >= 1, for the GLPK call tests. */
+static glp_prob *one_column_program(void)
+{
+    glp_prob *lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_cols(lp, 1);
+    glp_set_col_bnds(lp, 1, GLP_LO, 1.0, 0.0);
+    glp_set_obj_coef(lp, 1, 1.0);
+    return lp;
+}
+
+/* An internal failure of GLPK, here an invalid simplex method, would abort the whole
+ * process. The call returns a code instead, and GLPK solves programs afterwards. */
+static void glpk_failure_returns_code(void **state)
+{
+    (void)state;
+    glp_prob *lp = one_column_program();
+    glp_smcp bad;
+    glp_init_smcp(&bad);
+    bad.meth = 0;
+    assert_int_equal(plan_glpk_solve(&lp, &bad, NULL, false), PLAN_GLPK_FAILED);
+    assert_null(lp);
+
+    lp = one_column_program();
+    glp_smcp good;
+    glp_init_smcp(&good);
+    good.msg_lev = GLP_MSG_OFF;
+    assert_int_equal(plan_glpk_solve(&lp, &good, NULL, false), 0);
+    assert_int_equal(glp_get_status(lp), GLP_OPT);
+    assert_near(glp_get_obj_val(lp), 1.0, 0.0);
+    glp_delete_prob(lp);
+}
+
+/* Bytes written to stdout while GLPK solves the one-column program with every message
+ * level on, or with an invalid simplex method when fail is set. */
+static long glpk_stdout_bytes(bool verbose, bool fail)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    FILE *capture = tmpfile();
+    assert_non_null(capture);
+    assert_true(dup2(fileno(capture), STDOUT_FILENO) >= 0);
+
+    glp_prob *lp = one_column_program();
+    glp_smcp chatty;
+    glp_init_smcp(&chatty);
+    chatty.msg_lev = GLP_MSG_ALL;
+    chatty.meth = fail ? 0 : GLP_PRIMAL;
+    int rc = plan_glpk_solve(&lp, &chatty, NULL, verbose);
+    fflush(stdout);
+    long bytes = (long)lseek(fileno(capture), 0, SEEK_END);
+
+    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    fclose(capture);
+    assert_int_equal(rc, fail ? PLAN_GLPK_FAILED : 0);
+    if (lp != NULL)
+        glp_delete_prob(lp);
+    return bytes;
+}
+
+/* Without verbose GLPK writes nothing to stdout, not even the lines it prints whatever
+ * the message level (here the text of an internal failure), so plan --json stays
+ * valid JSON. With verbose its progress goes to stdout as before. */
+static void glpk_quiet_unless_verbose(void **state)
+{
+    (void)state;
+    assert_int_equal(glpk_stdout_bytes(false, false), 0);
+    assert_int_equal(glpk_stdout_bytes(false, true), 0);
+
+    /* verbose turns GLPK's output on for the call and then restores the caller's off. */
+    glp_term_out(GLP_OFF);
+    assert_true(glpk_stdout_bytes(true, false) > 0);
+    assert_int_equal(glp_term_out(GLP_ON), GLP_OFF);
+}
+
 /* On a flat baseline one release goes out at planned_at (ties favour no delay) with
  * ratio 0.5, whose highest hour (1.8 times a half batch's first hour) is below ratio
  * 1.0's (2 times). */
@@ -469,6 +546,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(exact_without_time_skips_lp),
         cmocka_unit_test(p95_objective_not_worse),
         cmocka_unit_test(exact_p95_not_above_greedy),
+        cmocka_unit_test(glpk_failure_returns_code),
+        cmocka_unit_test(glpk_quiet_unless_verbose),
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),
         cmocka_unit_test(objective_names),
