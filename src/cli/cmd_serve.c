@@ -11,6 +11,7 @@
 #include "cdnopt/serve.h"
 #include "cdnopt/series.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ static void on_signal(int signo)
 /* Maximum length of the bearer token in --token-file, in bytes. */
 #define TOKEN_MAX 512
 
+/* Read the bearer token from the first line of path into token (TOKEN_MAX + 1 bytes).
+ * Later lines are ignored, as the help text states. */
 static int read_token(const char *path, char *token, char *err)
 {
     FILE *f = fopen(path, "r");
@@ -40,21 +43,38 @@ static int read_token(const char *path, char *token, char *err)
         return cdnopt_fail(err, CDNOPT_EIO, "--token-file %s: cannot open it; check the path",
                            path);
     size_t n = fread(token, 1, TOKEN_MAX, f);
-    bool too_long = n == TOKEN_MAX;
+    bool failed = ferror(f) != 0;
+    int read_errno = errno;
     fclose(f);
-    if (too_long)
+    if (failed)
+        return cdnopt_fail(err, CDNOPT_EIO, "--token-file %s: cannot read it (%s); give a file",
+                           path, strerror(read_errno));
+    token[n] = '\0';
+    char *newline = memchr(token, '\n', n);
+    if (newline == NULL && n == TOKEN_MAX)
         return cdnopt_fail(err, CDNOPT_EINVAL, "--token-file %s: token is over %d bytes", path,
                            TOKEN_MAX - 1);
-    token[n] = '\0';
+    if (newline != NULL) {
+        *newline = '\0';
+        n = (size_t)(newline - token);
+    }
 
-    /* Trailing newlines and spaces come from editors and `echo`, not the token. */
-    while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' '))
+    /* Trailing spaces and a CR come from editors and `echo`, not the token. */
+    while (n > 0 && (token[n - 1] == '\r' || token[n - 1] == ' '))
         token[--n] = '\0';
     if (n == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "--token-file %s: the file is empty; write the "
-                           "token on its first line",
+                           "--token-file %s: the first line is empty; write the token on it",
                            path);
+
+    /* An Authorization header cannot carry control characters, so no client could send
+     * such a token and every write would get 401. */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "--token-file %s: the token has the control character 0x%02X "
+                               "at byte %zu, which an HTTP header cannot carry; remove it",
+                               path, (unsigned)(unsigned char)token[i], i + 1);
     return CDNOPT_OK;
 }
 

@@ -212,7 +212,7 @@ static void serve_flags_rejected(void **state)
     (void)state;
     char out[4096];
     char dir[512];
-    char args[1200];
+    char args[2048];
     cdnopt_test_scratch_dir(dir, sizeof dir, "serve-flags");
     snprintf(args, sizeof args, "serve --db %s/x.db --listen localhost", dir);
     assert_int_equal(run_capture(args, out, sizeof out), 2);
@@ -233,6 +233,17 @@ static void serve_flags_rejected(void **state)
     assert_int_equal(
         run_capture("serve --db /tmp/x.db --token-file /nonexistent/token", out, sizeof out), 1);
     cdnopt_assert_contains(out, "--token-file /nonexistent/token: cannot open it");
+
+    /* A folder used to read as an empty file. */
+    snprintf(args, sizeof args, "serve --db %s/x.db --token-file %s", dir, dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 1);
+    cdnopt_assert_contains(out, "cannot read it (Is a directory)");
+    char token[600];
+    snprintf(token, sizeof token, "%s/token", dir);
+    cdnopt_test_write_file(token, "ab\tc\n");
+    snprintf(args, sizeof args, "serve --db %s/x.db --token-file %s", dir, token);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "the token has the control character 0x09 at byte 3");
 }
 
 /* ------------------------------------------------------------------------- */
@@ -494,10 +505,47 @@ static void replan_with_dqn_agent(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* The token is the file's first line. The whole file used to be taken, newline and all,
+ * so no Authorization header could match it and every write got 401. */
+static void token_file_first_line(void **state)
+{
+    (void)state;
+    char dir[512], db[600], log[600], token[600];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-token");
+    snprintf(db, sizeof db, "%s/token.db", dir);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(token, sizeof token, "%s/token", dir);
+    cdnopt_test_write_file(token, "s3cret\r\nrotated on the first of the month\n");
+    int port = http_free_port();
+    pid_t pid = spawn_server(port, db, log, "--token-file", token);
+
+    /* 422: past the token check, with no releases to plan. The server stops before the
+     * checks, so that a failed one does not leave it running. */
+    const char *json = "Content-Type: application/json\r\n";
+    char good[200], bad[200];
+    snprintf(good, sizeof good, "%sAuthorization: Bearer s3cret\r\n", json);
+    snprintf(bad, sizeof bad, "%sAuthorization: Bearer other\r\n", json);
+    const char *body = "{\"wait\":true}";
+    http_response accepted = http_request(port, "POST", "/api/v1/replan", good, body,
+                                          strlen(body));
+    http_response rejected = http_request(port, "POST", "/api/v1/replan", bad, body,
+                                          strlen(body));
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    waitpid(pid, NULL, 0);
+
+    assert_int_equal(accepted.status, 422);
+    cdnopt_assert_contains(accepted.body, "no pending releases");
+    assert_int_equal(rejected.status, 401);
+    cdnopt_assert_contains(rejected.body, "invalid bearer token");
+    http_response_free(&accepted);
+    http_response_free(&rejected);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(acknowledged_creates_survive_kill),
     cmocka_unit_test(sigterm_stops_gracefully),
     cmocka_unit_test(serve_flags_rejected),
+    cmocka_unit_test(token_file_first_line),
     cmocka_unit_test(forecast_with_trained_model),
     cmocka_unit_test(replan_with_dqn_agent),
 };
