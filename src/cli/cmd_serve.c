@@ -167,7 +167,7 @@ int cdnopt_cmd_serve(int argc, char **argv)
     cdnopt_cli_option opts[] = {
         {"--port", CDNOPT_CLI_INT, &f.port, 0, 65535, "PORT", "TCP port; 0 picks a free one", false,
          false},
-        {"--db", CDNOPT_CLI_STRING, &f.db, 0, 0, "FILE", "SQLite database file", true, false},
+        {"--db", CDNOPT_CLI_OUTPUT, &f.db, 0, 0, "FILE", "SQLite database file", true, false},
         {"--model", CDNOPT_CLI_STRING, &f.model, 0, 0, "FILE", "forecasting model (HDF5)", false,
          false},
         {"--agent", CDNOPT_CLI_STRING, &f.agent, 0, 0, "FILE", "planning agent (HDF5)", false,

@@ -234,6 +234,13 @@ static void serve_flags_rejected(void **state)
         run_capture("serve --db /tmp/x.db --token-file /nonexistent/token", out, sizeof out), 1);
     cdnopt_assert_contains(out, "--token-file /nonexistent/token: cannot open it");
 
+    /* SQLite's own message named neither the folder nor the fix. */
+    snprintf(args, sizeof args, "serve --db %s", dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "is a folder; give a file name");
+    assert_int_equal(run_capture("serve --db /nonexistent-cdnopt/x.db", out, sizeof out), 2);
+    cdnopt_assert_contains(out, "folder '/nonexistent-cdnopt' does not exist; create it");
+
     /* A folder used to read as an empty file. */
     snprintf(args, sizeof args, "serve --db %s/x.db --token-file %s", dir, dir);
     assert_int_equal(run_capture(args, out, sizeof out), 1);
