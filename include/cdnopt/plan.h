@@ -26,6 +26,8 @@
  *
  * Both consider starts planned_at + k * start_step_s (whole-hour delays by default),
  * so their bounds hold for that restricted problem only; result.problem names it.
+ * Greedy with a step finer than one hour also plans on whole hours and returns that
+ * plan when its objective is lower.
  *
  * Usage:
  *     cdnopt_plan_params params = cdnopt_plan_params_default();

@@ -586,9 +586,10 @@ int plan_local_search_until(const plan_problem *problem, cdnopt_objective object
     return run(problem, objective, passes, deadline, choice, false);
 }
 
-int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *releases,
-                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
-                       cdnopt_plan_result *out, char *err)
+/* Greedy over the starts params->start_step_s apart. */
+static int plan_greedy_at(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                          const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                          cdnopt_plan_result *out, char *err)
 {
     memset(out, 0, sizeof *out);
     double started = cdnopt_clock_s();
@@ -610,5 +611,55 @@ int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *
              "greedy valley filling, largest energy first, then up to %d local-search passes "
              "each by sum of squares, by sum of 16th powers and by %s",
              params->local_search_passes, cdnopt_objective_name(params->objective));
+    return 0;
+}
+
+static double objective_value(const cdnopt_plan_result *result, cdnopt_objective objective)
+{
+    return objective == CDNOPT_OBJECTIVE_P95 ? result->planned.p95_gbps
+                                             : result->planned.peak_gbps;
+}
+
+int cdnopt_plan_greedy(const cdnopt_series *baseline, const cdnopt_release_set *releases,
+                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
+                       cdnopt_plan_result *out, char *err)
+{
+    int rc = plan_greedy_at(baseline, releases, rules, params, out, err);
+    if (rc != 0 || params->start_step_s == 3600)
+        return rc;
+
+    /* The whole-hour starts are among the finer ones, but greedy is a heuristic, and on
+     * 4 of 51 workloads cut from real traffic its finer search ended up to 0.9 % above
+     * its whole-hour one. So a finer step also plans on whole hours and keeps the lower
+     * of the two. A release with legal starts only off the whole hours leaves the finer
+     * plan alone. */
+    cdnopt_plan_params hourly = *params;
+    hourly.start_step_s = 3600;
+    cdnopt_plan_result coarse;
+    char coarse_err[CDNOPT_ERRMSG_MAX] = "";
+    rc = plan_greedy_at(baseline, releases, rules, &hourly, &coarse, coarse_err);
+    if (rc == CDNOPT_EINVAL)
+        return 0;
+    if (rc != 0) {
+        cdnopt_plan_result_clear(out);
+        snprintf(err, CDNOPT_ERRMSG_MAX, "%s", coarse_err);
+        return rc;
+    }
+
+    double solve_s = out->solve_s + coarse.solve_s;
+    if (objective_value(&coarse, params->objective) < objective_value(out, params->objective)) {
+        char problem_text[sizeof out->problem];
+        memcpy(problem_text, out->problem, sizeof problem_text);
+        cdnopt_plan_result_clear(out);
+        *out = coarse;
+        memcpy(out->problem, problem_text, sizeof problem_text);
+        size_t used = strlen(out->method);
+        snprintf(out->method + used, sizeof out->method - used,
+                 "; the whole-hour starts planned lower than the finer step, so their plan "
+                 "is kept");
+    } else {
+        cdnopt_plan_result_clear(&coarse);
+    }
+    out->solve_s = solve_s;
     return 0;
 }
