@@ -368,6 +368,17 @@ int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "the dqn solver plans whole-hour delays; a start step of %lld s is "
                            "not supported", (long long)params->start_step_s);
+
+    /* The agent's episodes minimise the figure it was trained on, and only the local
+     * search of repair follows params->objective. */
+    const char *trained = cdnopt_objective_name(agent->params.objective);
+    const char *asked = cdnopt_objective_name(params->objective);
+    if (!repair && agent->params.objective != params->objective)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the agent was trained for the %s objective and the dqn solver plans "
+                           "for that alone, not for %s; ask for %s, use dqn+greedy, whose local "
+                           "search minimises %s, or train an agent with --objective %s",
+                           trained, asked, trained, asked, asked);
     double started = cdnopt_clock_s();
     plan_problem problem;
     int rc = plan_problem_init(&problem, baseline, releases, rules, params->start_step_s, err);

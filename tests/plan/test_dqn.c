@@ -228,6 +228,36 @@ static cdnopt_schedule *plan_fixture(cdnopt_agent *agent)
     return schedule;
 }
 
+/* The dqn solver alone used to plan for the agent's training objective, while its report
+ * named the objective asked for. With repair, the local search follows the one asked. */
+static void plan_rejects_other_objective(void **state)
+{
+    (void)state;
+    cdnopt_agent *agent = new_small_agent(); // trained for peak, the default
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release_set *set = fixture_releases(20, 4);
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    params.objective = CDNOPT_OBJECTIVE_P95;
+    cdnopt_plan_result result;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_plan_dqn(agent, baseline, set, &rules, &params, false, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "the agent was trained for the peak objective");
+    cdnopt_assert_contains(err, "not for p95; ask for peak, use dqn+greedy");
+
+    assert_int_equal(cdnopt_plan_dqn(agent, baseline, set, &rules, &params, true, &result, err),
+                     CDNOPT_OK);
+    cdnopt_plan_result_clear(&result);
+    params.objective = CDNOPT_OBJECTIVE_PEAK;
+    assert_int_equal(cdnopt_plan_dqn(agent, baseline, set, &rules, &params, false, &result, err),
+                     CDNOPT_OK);
+    cdnopt_plan_result_clear(&result);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+    cdnopt_agent_free(agent);
+}
+
 /* Acting with heavy exploration, the agent waits at times but never so that the
  * environment has to place a release at its latest start. */
 static void agent_never_forces_by_waiting(void **state)
@@ -523,6 +553,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(double_dqn_target_hand_case),
         cmocka_unit_test(q_update_matches_hand_gradient),
         cmocka_unit_test(margin_loss_matches_hand_case),
+        cmocka_unit_test(plan_rejects_other_objective),
         cmocka_unit_test(choice_stays_inside_mask),
         cmocka_unit_test(agent_never_forces_by_waiting),
         cmocka_unit_test(save_load_gives_same_actions),
