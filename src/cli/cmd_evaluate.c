@@ -212,6 +212,16 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
     int rc = cdnopt_cli_check_data_source(data_opt, a.series_dir, err);
     if (rc == CDNOPT_OK && a.series_dir != NULL && a.out_path == NULL)
         rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir needs --out FILE for the results CSV");
+
+    /* Each source has one output, so a flag for the other one would be dropped unseen. */
+    if (rc == CDNOPT_OK && a.series_dir == NULL && a.out_path != NULL)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--out writes the results of --series-dir; with --data the report "
+                         "goes to stdout (add --json for JSON), so remove --out");
+    if (rc == CDNOPT_OK && a.series_dir != NULL && a.json)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--json formats the report of --data; with --series-dir the results "
+                         "go to the --out CSV, so remove --json");
     if (rc == CDNOPT_OK && a.series_dir != NULL) {
         cdnopt_cli_evaluate_dir_args da = {a.model_path, &train, (int)a.test_days,
                                            (int)a.samples, (int)a.recent_days};

@@ -427,6 +427,30 @@ static void evaluate_trains_and_prints_table(void **state)
     cdnopt_assert_contains(r.err, "too short for 16 test days");
 }
 
+/* evaluate used to drop --out with --data and --json with --series-dir without a word:
+ * no file was written, or no JSON printed. */
+static void evaluate_rejects_other_source_output(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-evaluate-out");
+    snprintf(csv, sizeof csv, "%s/series", dir);
+    assert_int_equal(mkdir(csv, 0755), 0);
+    snprintf(csv, sizeof csv, "%s/series/a.csv", dir);
+    write_csv_every(csv, 5, 60);
+    run_result r;
+    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 1 --out '%s/e.csv'", csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--out writes the results of --series-dir; with --data");
+
+    snprintf(args, sizeof args,
+             "evaluate --series-dir '%s/series' --test-days 1 --json --out '%s/e.csv'", dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--json formats the report of --data; with --series-dir");
+}
+
 /* ------------------------------------------------------------------------- */
 /* Global models                                                             */
 /* ------------------------------------------------------------------------- */
@@ -673,6 +697,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(help_lists_defaults),
         cmocka_unit_test(train_forecast_evaluate),
         cmocka_unit_test(evaluate_trains_and_prints_table),
+    cmocka_unit_test(evaluate_rejects_other_source_output),
         cmocka_unit_test(global_model_rejected),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
