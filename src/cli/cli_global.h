@@ -90,4 +90,14 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
 int cdnopt_cli_check_step_flag(const cdnopt_cli_global_opts *g, cdnopt_cli_option *opts,
                                size_t n_opts, char *err);
 
+/**
+ * Reject --norm, --sampling, --calib-steps and --seasonal-diff unless --wide or
+ * --series-dir is given: only a global model reads them, so a --data model would be
+ * trained as if they were absent.
+ * @param opts  the command's parsed options (with the CDNOPT_CLI_GLOBAL_OPTIONS rows)
+ * @return 0 or CDNOPT_EINVAL with a message naming the flag
+ */
+int cdnopt_cli_check_global_only_flags(const cdnopt_cli_global_opts *g,
+                                       cdnopt_cli_option *opts, size_t n_opts, char *err);
+
 #endif

@@ -108,7 +108,8 @@ int cdnopt_cmd_train(int argc, char **argv)
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL,
                                        "give exactly one of --data FILE, --wide FILE and "
                                        "--series-dir DIR");
-    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK)
+    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK ||
+        cdnopt_cli_check_global_only_flags(&global, opts, n_opts, err) != CDNOPT_OK)
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL, err);
     if (data.data == NULL && (ck.resume != NULL || ck.every > 0 || ck.path != NULL))
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL,

@@ -451,6 +451,29 @@ static void evaluate_rejects_other_source_output(void **state)
     cdnopt_assert_contains(r.err, "--json formats the report of --data; with --series-dir");
 }
 
+/* train --data used to accept the global-model flags and train as if they were absent. */
+static void train_data_rejects_global_flags(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-train-global-flags");
+    snprintf(csv, sizeof csv, "%s/a.csv", dir);
+    write_csv_every(csv, 5, 60);
+    static const char *const flags[] = {"--norm minmax", "--sampling series",
+                                        "--calib-steps 10", "--seasonal-diff 24"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        snprintf(args, sizeof args, "train --data '%s' %s --epochs 1 --out '%s/m.h5'", csv,
+                 flags[i], dir);
+        run_result r;
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(flags[i], " "), flags[i]);
+        cdnopt_assert_contains(r.err, name);
+        cdnopt_assert_contains(r.err, "applies only to a global model (--wide or --series-dir)");
+    }
+}
+
 /* ------------------------------------------------------------------------- */
 /* Global models                                                             */
 /* ------------------------------------------------------------------------- */
@@ -698,6 +721,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(train_forecast_evaluate),
         cmocka_unit_test(evaluate_trains_and_prints_table),
     cmocka_unit_test(evaluate_rejects_other_source_output),
+    cmocka_unit_test(train_data_rejects_global_flags),
         cmocka_unit_test(global_model_rejected),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
