@@ -175,6 +175,39 @@ static int run_evaluation(const evaluate_args *a, const cdnopt_cli_data_opts *da
     return rc;
 }
 
+/* Reject a flag that the chosen source and model would ignore without a word. */
+static int check_ignored_flags(const evaluate_args *a, cdnopt_cli_option *opts, size_t n_opts,
+                               char *err)
+{
+    /* A saved model brings its own architecture and training, so of the training flags
+     * only --seed (the Monte-Carlo paths) still counts. */
+    static const char *const training_only[] = {
+        "--arch",   "--head",      "--head-base", "--epochs",      "--window",
+        "--units",  "--batch",     "--lr",        "--patience",    "--max-windows",
+        "--no-calendar", "--seasonal-lag",
+    };
+    for (size_t i = 0; a->model_path != NULL && i < sizeof training_only / sizeof *training_only;
+         i++) {
+        const cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, training_only[i]);
+        if (opt != NULL && opt->seen)
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "%s sets the model that evaluate trains without --model; the "
+                               "--model file brings its own, so drop %s",
+                               training_only[i], training_only[i]);
+    }
+
+    /* Each source has one output, so a flag for the other one would be dropped unseen. */
+    if (a->series_dir == NULL && a->out_path != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--out writes the results of --series-dir; with --data the report "
+                           "goes to stdout (add --json for JSON), so remove --out");
+    if (a->series_dir != NULL && a->json)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--json formats the report of --data; with --series-dir the results "
+                           "go to the --out CSV, so remove --json");
+    return CDNOPT_OK;
+}
+
 int cdnopt_cmd_evaluate(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
@@ -213,15 +246,8 @@ int cdnopt_cmd_evaluate(int argc, char **argv)
     if (rc == CDNOPT_OK && a.series_dir != NULL && a.out_path == NULL)
         rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir needs --out FILE for the results CSV");
 
-    /* Each source has one output, so a flag for the other one would be dropped unseen. */
-    if (rc == CDNOPT_OK && a.series_dir == NULL && a.out_path != NULL)
-        rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                         "--out writes the results of --series-dir; with --data the report "
-                         "goes to stdout (add --json for JSON), so remove --out");
-    if (rc == CDNOPT_OK && a.series_dir != NULL && a.json)
-        rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                         "--json formats the report of --data; with --series-dir the results "
-                         "go to the --out CSV, so remove --json");
+    if (rc == CDNOPT_OK)
+        rc = check_ignored_flags(&a, opts, n_opts, err);
     if (rc == CDNOPT_OK && a.series_dir != NULL) {
         cdnopt_cli_evaluate_dir_args da = {a.model_path, &train, (int)a.test_days,
                                            (int)a.samples, (int)a.recent_days};

@@ -427,8 +427,8 @@ static void evaluate_trains_and_prints_table(void **state)
     cdnopt_assert_contains(r.err, "too short for 16 test days");
 }
 
-/* evaluate used to drop --out with --data and --json with --series-dir without a word:
- * no file was written, or no JSON printed. */
+/* evaluate used to drop --out with --data, --json with --series-dir and training flags
+ * with --model without a word: no file was written, no JSON printed, nothing trained. */
 static void evaluate_rejects_other_source_output(void **state)
 {
     (void)state;
@@ -449,6 +449,13 @@ static void evaluate_rejects_other_source_output(void **state)
     run_cdnopt(dir, args, &r);
     assert_int_equal(r.status, 2);
     cdnopt_assert_contains(r.err, "--json formats the report of --data; with --series-dir");
+
+    /* A training flag beside --model was dropped without a word too. */
+    snprintf(args, sizeof args, "evaluate --data '%s' --test-days 1 --model '%s/none.h5' "
+             "--epochs 5", csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--epochs sets the model that evaluate trains without --model");
 }
 
 /* train --data used to accept the global-model flags and train as if they were absent. */
