@@ -211,6 +211,17 @@ int cdnopt_cli_check_output_not_in_series_dir(const char *flag, const char *out_
     return rc;
 }
 
+const char *cdnopt_cli_first_seen(const cdnopt_cli_option *opts, size_t n_opts,
+                                  const char *const *names, size_t n_names)
+{
+    for (size_t i = 0; i < n_names; i++) {
+        for (size_t j = 0; j < n_opts; j++)
+            if (opts[j].seen && strcmp(opts[j].name, names[i]) == 0)
+                return names[i];
+    }
+    return NULL;
+}
+
 bool cdnopt_cli_set_log_flag(const char *name)
 {
     if (strcmp(name, "-q") == 0 || strcmp(name, "--quiet") == 0) {

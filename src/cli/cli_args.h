@@ -123,6 +123,13 @@ int cdnopt_cli_check_output_not_in_series_dir(const char *flag, const char *out_
                                               const char *dir, char *err);
 
 /**
+ * Find the first of names that was given on the command line.
+ * @return that name (one of names) or NULL when none of them was given
+ */
+const char *cdnopt_cli_first_seen(const cdnopt_cli_option *opts, size_t n_opts,
+                                  const char *const *names, size_t n_names);
+
+/**
  * Apply the global flag -q/--quiet or -v/--verbose given after the command name.
  * @return true when name was one of them and the log level was set, else false
  */

@@ -376,17 +376,14 @@ int cdnopt_cli_check_global_only_flags(const cdnopt_cli_global_opts *g,
 {
     static const char *const global_only[] = {"--norm", "--sampling", "--calib-steps",
                                               "--seasonal-diff"};
-    if (g->wide != NULL || g->series_dir != NULL)
+    const char *flag = cdnopt_cli_first_seen(opts, n_opts, global_only,
+                                             sizeof global_only / sizeof global_only[0]);
+    if (flag == NULL || g->wide != NULL || g->series_dir != NULL)
         return CDNOPT_OK;
-    for (size_t i = 0; i < sizeof global_only / sizeof global_only[0]; i++) {
-        const cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, global_only[i]);
-        if (opt != NULL && opt->seen)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s applies only to a global model (--wide or --series-dir); a "
-                               "--data model does not read it, so drop %s",
-                               global_only[i], global_only[i]);
-    }
-    return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s applies only to a global model (--wide or --series-dir); a --data "
+                       "model does not read it, so drop %s",
+                       flag, flag);
 }
 
 int cdnopt_cli_check_step_flag(const cdnopt_cli_global_opts *g, cdnopt_cli_option *opts,

@@ -186,15 +186,13 @@ static int check_ignored_flags(const evaluate_args *a, cdnopt_cli_option *opts, 
         "--units",  "--batch",     "--lr",        "--patience",    "--max-windows",
         "--no-calendar", "--seasonal-lag",
     };
-    for (size_t i = 0; a->model_path != NULL && i < sizeof training_only / sizeof *training_only;
-         i++) {
-        const cdnopt_cli_option *opt = cdnopt_cli_find(opts, n_opts, training_only[i]);
-        if (opt != NULL && opt->seen)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s sets the model that evaluate trains without --model; the "
-                               "--model file brings its own, so drop %s",
-                               training_only[i], training_only[i]);
-    }
+    const char *flag = cdnopt_cli_first_seen(opts, n_opts, training_only,
+                                             sizeof training_only / sizeof training_only[0]);
+    if (flag != NULL && a->model_path != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s sets the model that evaluate trains without --model; the "
+                           "--model file brings its own, so drop %s",
+                           flag, flag);
 
     /* Each source has one output, so a flag for the other one would be dropped unseen. */
     if (a->series_dir == NULL && a->out_path != NULL)
