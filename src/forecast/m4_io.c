@@ -185,9 +185,10 @@ static bool parse_value(const char *text, double *value)
 /* Largest value a series may hold; see parse_row. */
 #define M4_VALUE_MAX 1e18
 
-/* Parse the value fields of one row into values; returns the count before the padding. */
+/* Parse the value fields of one row into values; returns the count before the padding.
+ * forecasts admits negative values, which a forecast or an interval bound may take. */
 static int parse_row(const char *path, size_t line, char **fields, size_t n_fields,
-                     double *values, size_t *n_values, char *err)
+                     bool forecasts, double *values, size_t *n_values, char *err)
 {
     const char *id = fields[0];
     size_t n = 0;
@@ -206,9 +207,15 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
                                "%s:%zu: series %s: field %zu is '%s', not a finite number", path,
                                line, id, f + 1, text);
         /* The competition's series are positive, as Naive2's multiplicative
-         * decomposition needs. A value near double's range would overflow the sums
-         * of the scores. */
-        if (value < 0.0 || value > M4_VALUE_MAX)
+         * decomposition needs, but the lower bound of an interval around a value near
+         * zero lies below it. A value near double's range would overflow the sums of
+         * the scores. */
+        if (forecasts && fabs(value) > M4_VALUE_MAX)
+            return cdnopt_fail(err, CDNOPT_ENUMERIC,
+                               "%s:%zu: series %s: field %zu is '%s'; forecasts must lie in "
+                               "-1e18 .. 1e18, so fix the value or check the column",
+                               path, line, id, f + 1, text);
+        if (!forecasts && (value < 0.0 || value > M4_VALUE_MAX))
             return cdnopt_fail(err, CDNOPT_ENUMERIC,
                                "%s:%zu: series %s: field %zu is '%s'; M4 values must lie in "
                                "0 .. 1e18, so fix the value or check the column",
@@ -236,7 +243,7 @@ static int check_duplicates(const cdnopt_m4_set *set, char *err)
 
 /* Parse every row after the header; the header's field count sets the row width. */
 static int parse_rows(char *text, cdnopt_m4_set *set, char **fields, double *values,
-                      size_t width, char *err)
+                      size_t width, bool forecasts, char *err)
 {
     size_t line = 1;
     char *next = strchr(text, '\n');
@@ -265,7 +272,7 @@ static int parse_rows(char *text, cdnopt_m4_set *set, char **fields, double *val
                                set->path, line);
 
         size_t n_values = 0;
-        int rc = parse_row(set->path, line, fields, width, values, &n_values, err);
+        int rc = parse_row(set->path, line, fields, width, forecasts, values, &n_values, err);
         if (rc == CDNOPT_OK &&
             cdnopt__m4_set_append(set, fields[0], values, n_values, line) != CDNOPT_OK)
             rc = cdnopt_fail(err, CDNOPT_ENOMEM, "%s:%zu: out of memory", set->path, line);
@@ -283,7 +290,8 @@ static size_t count_lines(const char *text)
     return n + 1;
 }
 
-int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
+/* Read a wide file of observed values, or with forecasts a file that cdnopt m4 writes. */
+static int read_set(const char *path, bool forecasts, cdnopt_m4_set **out, char *err)
 {
     *out = NULL;
     char *text = NULL;
@@ -313,7 +321,7 @@ int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
         rc = cdnopt_fail(err, CDNOPT_EPARSE, "%s:1: the header has %zu field; expected an id "
                          "column and value columns", path, width);
     else
-        rc = parse_rows(text, set, fields, values, width, err);
+        rc = parse_rows(text, set, fields, values, width, forecasts, err);
     if (rc == CDNOPT_OK && set->n_series == 0)
         rc = cdnopt_fail(err, CDNOPT_EPARSE, "%s: no series after the header", path);
     if (rc == CDNOPT_OK)
@@ -328,6 +336,11 @@ int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
     }
     *out = set;
     return CDNOPT_OK;
+}
+
+int cdnopt_m4_read(const char *path, cdnopt_m4_set **out, char *err)
+{
+    return read_set(path, false, out, err);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -428,7 +441,7 @@ static int read_forecast_file(const char *dir, const char *name, size_t h, cdnop
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return cdnopt_fail(err, CDNOPT_EINVAL, "folder path '%s' is too long", dir);
-    int rc = cdnopt_m4_read(path, out, err);
+    int rc = read_set(path, true, out, err);
     if (rc != CDNOPT_OK)
         return rc;
 

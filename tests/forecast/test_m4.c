@@ -252,6 +252,22 @@ static void m4_score_rejects_mismatch(void **state)
     assert_int_equal(cdnopt_m4_forecasts_read(dir, 2, &fc, err), CDNOPT_ENOTFOUND);
     cdnopt_assert_contains(err, "found lower.csv but not upper.csv");
 
+    /* cdnopt m4 writes lower bounds below zero around small values. The reader used to
+     * reject them, so m4 --score failed on m4's own files. */
+    cdnopt_test_write_file(path, "id,F1,F2\nA,-1.5,2\nB,3,4\n");
+    char upper[PATH_MAX + 32];
+    snprintf(upper, sizeof upper, "%s/upper.csv", dir);
+    cdnopt_test_write_file(upper, "id,F1,F2\nA,4,5\nB,6,7\n");
+    snprintf(path, sizeof path, "%s/forecasts.csv", dir);
+    cdnopt_test_write_file(path, "id,F1,F2\nA,1,2\nB,3,4\n");
+    assert_int_equal(cdnopt_m4_forecasts_read(dir, 2, &fc, err), CDNOPT_OK);
+    assert_near(fc.lower->values[0][0], -1.5, 0.0);
+    cdnopt_m4_forecasts_fini(&fc);
+    snprintf(path, sizeof path, "%s/lower.csv", dir);
+    cdnopt_test_write_file(path, "id,F1,F2\nA,-2e18,2\nB,3,4\n");
+    assert_int_equal(cdnopt_m4_forecasts_read(dir, 2, &fc, err), CDNOPT_ENUMERIC);
+    cdnopt_assert_contains(err, "lower.csv:2: series A: field 2 is '-2e18'; forecasts must lie in");
+
     cdnopt_m4_set_free(train);
     cdnopt_m4_set_free(test);
 }
