@@ -157,6 +157,11 @@ int cdnopt_cli_model_unit_check(const cdnopt_model *m, const char *model_path,
                        model_path, data);
 }
 
+const char *const cdnopt_cli_model_flags[CDNOPT_CLI_N_MODEL_FLAGS] = {
+    "--arch",  "--head",  "--head-base", "--epochs",      "--window",      "--units",
+    "--batch", "--lr",    "--patience",  "--max-windows", "--no-calendar", "--seasonal-lag",
+};
+
 cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void)
 {
     cdnopt_model_params p = cdnopt_model_params_default();

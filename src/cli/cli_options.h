@@ -119,6 +119,12 @@ typedef struct cdnopt_cli_train_opts {
 /** Defaults taken from cdnopt_model_params_default() (window one day). */
 cdnopt_cli_train_opts cdnopt_cli_train_opts_default(void);
 
+/* The training flags that set the model a run trains, all of CDNOPT_CLI_TRAIN_OPTIONS
+ * but --seed. A saved model (evaluate --model) or a checkpoint (train --resume) brings
+ * its own values for them. */
+#define CDNOPT_CLI_N_MODEL_FLAGS 12
+extern const char *const cdnopt_cli_model_flags[CDNOPT_CLI_N_MODEL_FLAGS];
+
 /* Rows of the training flags for a cdnopt_cli_option array. */
 #define CDNOPT_CLI_TRAIN_OPTIONS(t)                                                             \
     {"--arch", CDNOPT_CLI_STRING, &(t)->arch, 0, 0, "NAME",                                   \

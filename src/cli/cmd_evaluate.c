@@ -181,13 +181,8 @@ static int check_ignored_flags(const evaluate_args *a, cdnopt_cli_option *opts, 
 {
     /* A saved model brings its own architecture and training, so of the training flags
      * only --seed (the Monte-Carlo paths) still counts. */
-    static const char *const training_only[] = {
-        "--arch",   "--head",      "--head-base", "--epochs",      "--window",
-        "--units",  "--batch",     "--lr",        "--patience",    "--max-windows",
-        "--no-calendar", "--seasonal-lag",
-    };
-    const char *flag = cdnopt_cli_first_seen(opts, n_opts, training_only,
-                                             sizeof training_only / sizeof training_only[0]);
+    const char *flag =
+        cdnopt_cli_first_seen(opts, n_opts, cdnopt_cli_model_flags, CDNOPT_CLI_N_MODEL_FLAGS);
     if (flag != NULL && a->model_path != NULL)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "%s sets the model that evaluate trains without --model; the "

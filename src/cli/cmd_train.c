@@ -73,6 +73,32 @@ static int train_and_save(const cdnopt_series *s, const cdnopt_cli_data_opts *da
     return rc;
 }
 
+/* Warn about the training flags that --resume replaces by the checkpoint's values.
+ * NOTE: this is a warning and not an error, because rerunning a failed command with
+ * --resume appended is the natural way to continue it. --seed still seeds the
+ * calibration, so it is not listed. */
+static void warn_flags_replaced_on_resume(const cdnopt_cli_checkpoint_opts *ck,
+                                          const cdnopt_cli_option *opts, size_t n_opts)
+{
+    if (ck->resume == NULL || cdnopt_cli_rank() != 0)
+        return;
+    char given[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < CDNOPT_CLI_N_MODEL_FLAGS; i++) {
+        const char *flag = cdnopt_cli_model_flags[i];
+        if (cdnopt_cli_first_seen(opts, n_opts, &flag, 1) == NULL)
+            continue;
+        int n = snprintf(given + used, sizeof given - used, "%s%s", used > 0 ? "," : "", flag);
+        if (n > 0 && (size_t)n < sizeof given - used)
+            used += (size_t)n;
+    }
+    if (used > 0)
+        CDNOPT_LOG_WARN(TRAIN_LOG,
+                        "flags=%s resume=%s: the checkpoint's hyper-parameters and epoch "
+                        "count replace these training flags, so they are not used",
+                        given, ck->resume);
+}
+
 int cdnopt_cmd_train(int argc, char **argv)
 {
     cdnopt_cli_data_opts data = cdnopt_cli_data_opts_default();
@@ -116,6 +142,7 @@ int cdnopt_cmd_train(int argc, char **argv)
                                        "--resume, --checkpoint and --checkpoint-every apply "
                                        "only to --data training; global training (--wide, "
                                        "--series-dir) starts afresh, so drop them");
+    warn_flags_replaced_on_resume(&ck, opts, n_opts);
     if (data.data == NULL) {
         int rc = cdnopt_cli_global_train(&global, &data, &train, out_path, err);
         return rc == CDNOPT_OK ? CDNOPT_EXIT_OK : cdnopt_cli_report_error("train", rc, err);

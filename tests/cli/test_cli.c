@@ -481,6 +481,32 @@ static void train_data_rejects_global_flags(void **state)
     }
 }
 
+/* train --resume replaces the training flags by the checkpoint's values; it used to
+ * drop a flag such as --units 16 without a word. */
+static void train_resume_warns_replaced_flags(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-resume-flags");
+    snprintf(csv, sizeof csv, "%s/a.csv", dir);
+    write_csv_every(csv, 10, 60);
+    run_result r;
+    snprintf(args, sizeof args,
+             "train --data '%s' --epochs 1 --units 8 --max-windows 16 --checkpoint-every 1 "
+             "--out '%s/m.h5'", csv, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+
+    snprintf(args, sizeof args,
+             "train --data '%s' --units 16 --lr 0.01 --resume '%s/m.h5.ckpt' --out '%s/r.h5'",
+             csv, dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
+    cdnopt_assert_contains(r.err, "WARN  train flags=--units,--lr resume=");
+    cdnopt_assert_contains(r.err, "replace these training flags, so they are not used");
+    cdnopt_assert_contains(r.err, "resuming file=");
+}
+
 /* ------------------------------------------------------------------------- */
 /* Global models                                                             */
 /* ------------------------------------------------------------------------- */
@@ -729,6 +755,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(evaluate_trains_and_prints_table),
     cmocka_unit_test(evaluate_rejects_other_source_output),
     cmocka_unit_test(train_data_rejects_global_flags),
+    cmocka_unit_test(train_resume_warns_replaced_flags),
         cmocka_unit_test(global_model_rejected),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
