@@ -49,9 +49,18 @@ int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cd
     double *v = NULL;
     size_t n = 0;
     int rc = cdnopt_store_samples_get(server->store, from, to, &t, &v, &n, err);
-    if (rc == CDNOPT_OK && n < 2)
+    if (rc == CDNOPT_OK && n < 2) {
+        char first[32], last[48] = " on";
+        serve_format_time(from, first, sizeof first);
+        if (to != INT64_MAX) {
+            memcpy(last, " to ", 5);
+            serve_format_time(to, last + 4, sizeof last - 4);
+        }
         rc = cdnopt_fail(err, CDNOPT_ENOTFOUND,
-                         "%zu observed samples in the window; POST /api/v1/samples first", n);
+                         "%zu observed samples from %s%s, where at least 2 are needed; POST "
+                         "/api/v1/samples for that span first",
+                         n, first, last);
+    }
 
     int64_t step = n >= 2 ? t[1] - t[0] : 0;
     for (size_t i = 1; rc == CDNOPT_OK && i < n; i++) {

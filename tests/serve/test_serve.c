@@ -1307,6 +1307,25 @@ static void query_parameters_checked(void **state)
     stop(&f);
 }
 
+/* An observed re-plan without samples after the clock named no times: "0 observed
+ * samples in the window". */
+static void replan_names_missing_sample_span(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-no-samples");
+    start(&f, &p);
+    char body[256];
+    http_response r = http_post_json(f.port, "/api/v1/releases",
+                                     release_json(body, sizeof body, "a", 100), NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
+                 "unprocessable",
+                 "0 observed samples from 2004-12-14 00:00:00 on, where at least 2 are needed");
+    stop(&f);
+}
+
 static void replan_async_job_and_errors(void **state)
 {
     (void)state;
@@ -1374,6 +1393,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_group_commit_concurrent),
     cmocka_unit_test(bad_requests_rejected),
     cmocka_unit_test(query_parameters_checked),
+    cmocka_unit_test(replan_names_missing_sample_span),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(samples_backfill_keeps_grid),
