@@ -32,10 +32,18 @@ static const char description[] =
 
 static int make_folder(const char *dir, char *err)
 {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
+    if (mkdir(dir, 0777) == 0)
+        return CDNOPT_OK;
+    int mkdir_errno = errno;
+    struct stat info;
+    if (mkdir_errno == EEXIST && stat(dir, &info) == 0 && !S_ISDIR(info.st_mode))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--out '%s' is a file; give a folder, which is created if it is "
+                           "missing", dir);
+    if (mkdir_errno == EEXIST)
         return CDNOPT_OK;
     return cdnopt_fail(err, CDNOPT_EIO, "cannot create folder %s: %s; check --out", dir,
-                       strerror(errno));
+                       strerror(mkdir_errno));
 }
 
 /* True when dir/README.txt starts as the README that generate writes. */

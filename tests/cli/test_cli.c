@@ -507,6 +507,23 @@ static void train_resume_warns_replaced_flags(void **state)
     cdnopt_assert_contains(r.err, "resuming file=");
 }
 
+/* generate --out naming a file used to fail on "FILE/bandwidth.csv: Not a directory". */
+static void generate_out_file_rejected(void **state)
+{
+    (void)state;
+    char dir[256], file[300], args[1024], text[64];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-generate-file");
+    snprintf(file, sizeof file, "%s/notes.txt", dir);
+    cdnopt_test_write_file(file, "keep me\n");
+    snprintf(args, sizeof args, "generate --out '%s' --days 1", file);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "notes.txt' is a file; give a folder");
+    read_text(file, text, sizeof text);
+    assert_string_equal(text, "keep me\n");
+}
+
 /* ------------------------------------------------------------------------- */
 /* Global models                                                             */
 /* ------------------------------------------------------------------------- */
@@ -756,6 +773,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(evaluate_rejects_other_source_output),
     cmocka_unit_test(train_data_rejects_global_flags),
     cmocka_unit_test(train_resume_warns_replaced_flags),
+    cmocka_unit_test(generate_out_file_rejected),
         cmocka_unit_test(global_model_rejected),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
