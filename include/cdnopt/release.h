@@ -40,7 +40,8 @@
  *     cdnopt_release_set_free(releases);
  *
  * Limitations:
- * - CSV fields may not be quoted and may not contain commas.
+ * - CSV fields may be quoted as RFC 4180 describes (so an id may contain a comma), but a
+ *   quoted field cannot span lines.
  * - Release ids are at most CDNOPT_RELEASE_ID_MAX - 1 bytes.
  * - Timestamps are "YYYY-MM-DD HH:MM:SS" local time; zoned timestamps are rejected.
  * - The impact structure needs wave starts on its grid, and the grid step must

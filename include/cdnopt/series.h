@@ -264,6 +264,16 @@ void cdnopt_series_array_free(cdnopt_series **array, size_t n);
  */
 size_t cdnopt_csv_field(char *out, size_t size, const char *text);
 
+/**
+ * Split one CSV line in place at delimiter, as RFC 4180 reads it: a field that starts
+ * with a double quote runs to the closing quote, may contain the delimiter, and "" in
+ * it is one quote. fields[i] receive pointers into line, at most max_fields of them.
+ * @return CDNOPT_OK; CDNOPT_EPARSE when a quoted field does not close on this line;
+ *         CDNOPT_EINVAL when the line has more than max_fields fields; CDNOPT_ENOMEM
+ */
+int cdnopt_csv_split(char *line, char delimiter, char **fields, size_t max_fields,
+                     size_t *n_fields);
+
 /** The first repeated id of a file, in file order. */
 typedef struct cdnopt_id_repeat {
     const char *id;     /* the repeated id, borrowed from the caller's array; NULL if none */

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CSV reader behind the releases and schedule files. Rows are split on commas
- * in place; surrounding spaces and the line ending are trimmed. Quoted fields are
- * rejected with a message rather than misread, because no field of these files
- * needs quotes.
+ * in place, as RFC 4180 reads them (spreadsheets quote fields, and an id may contain a
+ * comma); surrounding spaces and the line ending are trimmed. A quoted field cannot
+ * span lines.
  */
 #include "release-impl.h"
+
+#include "cdnopt/series.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,23 +25,30 @@ static char *trim(char *s)
     return s;
 }
 
+/* Split a line into trimmed fields; CDNOPT_EPARSE for an open quote, CDNOPT_EINVAL for
+ * more than RELEASE_FIELDS_MAX fields. */
 static int split(char *line, char **fields, size_t *n_fields)
 {
-    size_t n = 0;
-    char *cursor = line;
-    for (;;) {
-        if (n == RELEASE_FIELDS_MAX)
-            return -1;
-        char *comma = strchr(cursor, ',');
-        if (comma != NULL)
-            *comma = '\0';
-        fields[n++] = trim(cursor);
-        if (comma == NULL)
-            break;
-        cursor = comma + 1;
-    }
-    *n_fields = n;
-    return 0;
+    int rc = cdnopt_csv_split(line, ',', fields, RELEASE_FIELDS_MAX, n_fields);
+    if (rc != CDNOPT_OK)
+        return rc;
+    for (size_t i = 0; i < *n_fields; i++)
+        fields[i] = trim(fields[i]);
+    return CDNOPT_OK;
+}
+
+/* Name the way a line failed to split. */
+static int split_error(const release_csv *csv, int rc, char *err)
+{
+    if (rc == CDNOPT_EPARSE)
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s line %ld: a quoted field has no closing quote; close it on the "
+                           "same line (fields cannot contain line breaks)",
+                           csv->path, csv->line_no);
+    if (rc == CDNOPT_EINVAL)
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: more than %d fields", csv->path,
+                           csv->line_no, RELEASE_FIELDS_MAX);
+    return cdnopt_fail(err, rc, "%s line %ld: out of memory", csv->path, csv->line_no);
 }
 
 int release_fgets(char *buf, int size, FILE *file, bool *has_nul)
@@ -118,10 +127,11 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
                                     "%s: empty file; expected a header row of column names", path);
     }
     release_strip_bom(csv->header);
-    if (split(csv->header, csv->names, &csv->n_names) != 0) {
+    rc = split(csv->header, csv->names, &csv->n_names);
+    if (rc != CDNOPT_OK) {
+        split_error(csv, rc, err);
         release_csv_close(csv);
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line 1: more than %d columns", path,
-                           RELEASE_FIELDS_MAX);
+        return rc == CDNOPT_ENOMEM ? rc : CDNOPT_EPARSE;
     }
     return 0;
 }
@@ -134,13 +144,9 @@ int release_csv_next(release_csv *csv, char *err)
             return rc;
         if (is_blank(csv->buf))
             continue;
-        if (strchr(csv->buf, '"') != NULL)
-            return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s line %ld: quoted fields are not supported; remove the quotes",
-                               csv->path, csv->line_no);
-        if (split(csv->buf, csv->fields, &csv->n_fields) != 0)
-            return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: more than %d fields", csv->path,
-                               csv->line_no, RELEASE_FIELDS_MAX);
+        rc = split(csv->buf, csv->fields, &csv->n_fields);
+        if (rc != CDNOPT_OK)
+            return split_error(csv, rc, err);
         if (csv->n_fields > csv->n_names)
             return cdnopt_fail(err, CDNOPT_EPARSE,
                                "%s line %ld: %zu fields but the header names %zu columns; "

@@ -16,6 +16,10 @@
 /* Most fields in one CSV row. */
 #define RELEASE_FIELDS_MAX 16
 
+/* Room for a release id written as a CSV field: every byte a doubled quote, plus the
+ * two enclosing quotes and the NUL. */
+#define RELEASE_ID_FIELD_MAX (2 * CDNOPT_RELEASE_ID_MAX + 3)
+
 /* A CSV file read one line at a time, with the header's column names. */
 typedef struct release_csv {
     FILE *file;

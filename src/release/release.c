@@ -7,6 +7,8 @@
  */
 #include "release-impl.h"
 
+#include "cdnopt/series.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -329,11 +331,12 @@ int cdnopt_release_set_write_csv(const char *path, const cdnopt_release_set *rel
     fprintf(file, "id,size_mb,users,planned_at%s\n", any_latest ? ",latest_start_at" : "");
     for (size_t i = 0; i < releases->n; i++) {
         const cdnopt_release *r = &releases->items[i];
-        char planned[32], latest[32] = "";
+        char planned[32], latest[32] = "", id[RELEASE_ID_FIELD_MAX];
         cdnopt_release_format_time(r->planned_at, planned, sizeof planned);
         if (r->has_latest)
             cdnopt_release_format_time(r->latest_start_at, latest, sizeof latest);
-        fprintf(file, "%s,%.17g,%.17g,%s%s%s\n", r->id, r->size_mb, r->users, planned,
+        cdnopt_csv_field(id, sizeof id, r->id);
+        fprintf(file, "%s,%.17g,%.17g,%s%s%s\n", id, r->size_mb, r->users, planned,
                 any_latest ? "," : "", latest);
     }
     if (fclose(file) != 0)

@@ -6,6 +6,8 @@
  */
 #include "release-impl.h"
 
+#include "cdnopt/series.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,10 +183,11 @@ int cdnopt_schedule_write_csv(const char *path, const cdnopt_release_set *releas
         return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot create: %s", path, strerror(errno));
     fprintf(file, "id,start_at,batch_ratio\n");
     for (size_t i = 0; i < releases->n && i < schedule->n; i++) {
-        char start[32];
+        char start[32], id[RELEASE_ID_FIELD_MAX];
         cdnopt_release_format_time(schedule->start_at[i], start, sizeof start);
+        cdnopt_csv_field(id, sizeof id, releases->items[i].id);
         /* 15 significant digits print 0.1 as "0.1" and still round-trip the ratios. */
-        fprintf(file, "%s,%s,%.15g\n", releases->items[i].id, start, schedule->batch_ratio[i]);
+        fprintf(file, "%s,%s,%.15g\n", id, start, schedule->batch_ratio[i]);
     }
     if (fclose(file) != 0)
         return cdnopt_fail(err, CDNOPT_EIO, "%s: write failed: %s", path, strerror(errno));

@@ -196,6 +196,21 @@ int cdnopt__fields_split(char *line, char delimiter, cdnopt__fields *fields)
     }
 }
 
+int cdnopt_csv_split(char *line, char delimiter, char **fields, size_t max_fields,
+                     size_t *n_fields)
+{
+    cdnopt__fields split = {0};
+    int rc = cdnopt__fields_split(line, delimiter, &split);
+    if (rc == CDNOPT_OK && split.n > max_fields)
+        rc = CDNOPT_EINVAL;
+    if (rc == CDNOPT_OK) {
+        memcpy(fields, split.v, split.n * sizeof *fields);
+        *n_fields = split.n;
+    }
+    cdnopt__fields_fini(&split);
+    return rc;
+}
+
 void cdnopt__fields_fini(cdnopt__fields *fields)
 {
     cdnopt_free(fields->v);

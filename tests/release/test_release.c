@@ -620,6 +620,85 @@ static void schedule_round_trip(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* Spreadsheets and Python's csv module quote fields that need it, and some quote all. */
+static void quoted_fields_read(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "quoted");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "\"id\",\"size_mb\",\"users\",\"planned_at\"\n"
+                                 "\"v,1\",100,\"2000\",2024-01-01 10:00:00\n"
+                                 "\"say \"\"hi\"\"\", 50.5 ,10,\"2024-01-01 11:00:00\"\n");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), 0);
+    assert_int_equal(set->n, 2);
+    assert_string_equal(set->items[0].id, "v,1");
+    assert_near(set->items[0].users, 2000.0, 0.0);
+    assert_string_equal(set->items[1].id, "say \"hi\"");
+    assert_near(set->items[1].size_mb, 50.5, 0.0);
+    assert_int_equal(set->items[1].planned_at, day0 + 11 * HOUR);
+
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\n"
+                                 "\"v,1\",2024-01-01 12:00:00,0.5\n"
+                                 "\"say \"\"hi\"\"\",2024-01-01 11:00:00,\"1.0\"\n");
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &schedule, err), 0);
+    assert_int_equal(schedule->start_at[0], day0 + 12 * HOUR);
+    assert_near(schedule->batch_ratio[0], 0.5, 0.0);
+    assert_int_equal(schedule->start_at[1], day0 + 11 * HOUR);
+    assert_near(schedule->batch_ratio[1], 1.0, 0.0);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
+static void quoted_ids_round_trip(void **state)
+{
+    (void)state;
+    cdnopt_release items[2] = {make_release("app,ios", 300, 10, day0 + 10 * HOUR),
+                               make_release("pkg \"beta\"", 20, 5, day0 + 14 * HOUR)};
+    cdnopt_release_set *set = NULL, *back = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 2, &set, NULL), 0);
+
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "quoted-ids");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    assert_int_equal(cdnopt_release_set_write_csv(path, set, err), 0);
+    assert_int_equal(cdnopt_release_set_read_csv(path, &back, err), 0);
+    assert_int_equal(back->n, 2);
+    assert_string_equal(back->items[0].id, "app,ios");
+    assert_string_equal(back->items[1].id, "pkg \"beta\"");
+
+    cdnopt_schedule *schedule = NULL, *read_back = NULL;
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    schedule->start_at[1] += 2 * HOUR;
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    assert_int_equal(cdnopt_schedule_write_csv(path, set, schedule, err), 0);
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &read_back, err), 0);
+    assert_int_equal(read_back->start_at[0], schedule->start_at[0]);
+    assert_int_equal(read_back->start_at[1], schedule->start_at[1]);
+    cdnopt_schedule_free(read_back);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(back);
+    cdnopt_release_set_free(set);
+}
+
+static void unclosed_quote_rejected(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "open-quote");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "\"v1,100,1,2024-01-01 10:00:00\n");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "releases.csv line 2");
+    cdnopt_assert_contains(err, "no closing quote");
+    assert_null(set);
+}
+
 static void duplicate_ids_rejected_in_memory(void **state)
 {
     (void)state;
@@ -874,6 +953,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(releases_file_reads_example),
         cmocka_unit_test(schedule_file_errors),
         cmocka_unit_test(schedule_round_trip),
+        cmocka_unit_test(quoted_fields_read),
+        cmocka_unit_test(quoted_ids_round_trip),
+        cmocka_unit_test(unclosed_quote_rejected),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
         cmocka_unit_test(rules_lines_change_values),
