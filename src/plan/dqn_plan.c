@@ -308,15 +308,46 @@ static int to_choice(const plan_problem *problem, const cdnopt_schedule *schedul
     return CDNOPT_OK;
 }
 
+/*
+ * Copy releases with each planned_at off the baseline's grid moved up to the next grid
+ * step, keeping its latest start. The planner lists whole-hour delays from that step,
+ * while the agent's delays count from planned_at itself, so an off-grid planned_at
+ * left the agent no legal action and its forced start outside the planner's options.
+ */
+static int snap_to_grid(const cdnopt_release_set *releases, const cdnopt_series *baseline,
+                        const cdnopt_rules *rules, cdnopt_release_set **out, char *err)
+{
+    cdnopt_release *items = cdnopt_malloc((releases->n > 0 ? releases->n : 1) * sizeof *items);
+    if (items == NULL)
+        return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu releases", releases->n);
+    for (size_t i = 0; i < releases->n; i++) {
+        items[i] = releases->items[i];
+        int64_t off = (items[i].planned_at - baseline->t[0]) % baseline->step_s;
+        off = off < 0 ? off + baseline->step_s : off;
+        if (off == 0)
+            continue;
+        items[i].latest_start_at = cdnopt_release_latest_start(&items[i], rules);
+        items[i].has_latest = true;
+        items[i].planned_at += baseline->step_s - off;
+    }
+    int rc = cdnopt_release_set_new(items, releases->n, out, err);
+    cdnopt_free(items);
+    return rc;
+}
+
 static int plan_with_problem(cdnopt_agent *agent, const plan_problem *problem,
                              const cdnopt_plan_params *params, bool repair, size_t *choice,
                              cdnopt_plan_result *out, char *err)
 {
     cdnopt_schedule *schedule = NULL;
+    cdnopt_release_set *snapped = NULL;
     int rc = cdnopt_schedule_new(problem->releases->n, &schedule);
     if (rc == CDNOPT_OK)
-        rc = cdnopt_agent_plan(agent, problem->baseline, problem->releases, problem->rules,
-                               schedule, err);
+        rc = snap_to_grid(problem->releases, problem->baseline, problem->rules, &snapped, err);
+    if (rc == CDNOPT_OK)
+        rc = cdnopt_agent_plan(agent, problem->baseline, snapped, problem->rules, schedule,
+                               err);
+    cdnopt_release_set_free(snapped);
     if (rc == CDNOPT_OK)
         rc = to_choice(problem, schedule, choice, err);
     cdnopt_schedule_free(schedule);

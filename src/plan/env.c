@@ -361,10 +361,15 @@ static int find_forced(cdnopt_env *env, size_t i, char *err)
     if (f->agent_option)
         return CDNOPT_OK;
 
-    /* No local action fits (a narrow window or other ratios): take any legal option. */
+    /* No local action fits (a narrow window or other ratios): take the latest legal
+     * option, at a whole-hour delay when there is one, as the planners list them. */
     cdnopt_option last;
-    size_t count = cdnopt_rules_options(&env->params.rules, rel, &env->grid,
-                                        env->grid.step_s, NULL, 0);
+    int64_t step_s = 3600;
+    size_t count = cdnopt_rules_options(&env->params.rules, rel, &env->grid, step_s, NULL, 0);
+    if (count == 0) {
+        step_s = env->grid.step_s;
+        count = cdnopt_rules_options(&env->params.rules, rel, &env->grid, step_s, NULL, 0);
+    }
     if (count == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "release %s has no legal start on the baseline's grid; check its "
@@ -373,7 +378,7 @@ static int find_forced(cdnopt_env *env, size_t i, char *err)
     cdnopt_option *all = cdnopt_malloc(count * sizeof *all);
     if (!all)
         return CDNOPT_ENOMEM;
-    cdnopt_rules_options(&env->params.rules, rel, &env->grid, env->grid.step_s, all, count);
+    cdnopt_rules_options(&env->params.rules, rel, &env->grid, step_s, all, count);
     last = all[count - 1];
     cdnopt_free(all);
     f->start = last.start_at;

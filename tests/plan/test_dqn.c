@@ -253,6 +253,49 @@ static void plan_rejects_other_objective(void **state)
     assert_int_equal(cdnopt_plan_dqn(agent, baseline, set, &rules, &params, false, &result, err),
                      CDNOPT_OK);
     cdnopt_plan_result_clear(&result);
+
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+    cdnopt_agent_free(agent);
+}
+
+/* A release planned off the baseline's grid (10:03 on a 5-minute grid) used to fail the
+ * dqn solver with "the agent placed release ... at an option the planner does not list":
+ * no whole-hour delay from 10:03 lies on the grid, and the forced start did not either. */
+static void plan_release_off_grid(void **state)
+{
+    (void)state;
+    cdnopt_agent *agent = new_small_agent();
+    cdnopt_series *baseline = fixture_baseline(3, 300);
+    cdnopt_release set_items[2] = {0};
+    strcpy(set_items[0].id, "late");
+    set_items[0].size_mb = 100.0;
+    set_items[0].users = 10000.0;
+    set_items[0].planned_at = FIXTURE_DAY + 10 * 3600 + 180; // 10:03
+    set_items[1] = set_items[0];
+    strcpy(set_items[1].id, "narrow"); // 10:03 to 12:30: starts 10:05, 11:05 or 12:05
+    set_items[1].latest_start_at = FIXTURE_DAY + 12 * 3600 + 1800;
+    set_items[1].has_latest = true;
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(set_items, 2, &set, NULL), CDNOPT_OK);
+    cdnopt_rules rules = cdnopt_rules_default();
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result result;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    for (int repair = 0; repair < 2; repair++) {
+        int rc = cdnopt_plan_dqn(agent, baseline, set, &rules, &params, repair == 1, &result,
+                                 err);
+        if (rc != CDNOPT_OK)
+            fail_msg("dqn plan (repair %d) failed: %s", repair, err);
+        for (size_t i = 0; i < 2; i++) {
+            int64_t start = result.schedule->start_at[i];
+            int64_t first = FIXTURE_DAY + 10 * 3600 + 300; // 10:05, the next grid step
+            assert_true(start >= first);
+            assert_true(start <= cdnopt_release_latest_start(&set->items[i], &rules));
+            assert_int_equal((start - first) % 3600, 0);
+        }
+        cdnopt_plan_result_clear(&result);
+    }
     cdnopt_release_set_free(set);
     cdnopt_series_free(baseline);
     cdnopt_agent_free(agent);
@@ -554,6 +597,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(q_update_matches_hand_gradient),
         cmocka_unit_test(margin_loss_matches_hand_case),
         cmocka_unit_test(plan_rejects_other_objective),
+        cmocka_unit_test(plan_release_off_grid),
         cmocka_unit_test(choice_stays_inside_mask),
         cmocka_unit_test(agent_never_forces_by_waiting),
         cmocka_unit_test(save_load_gives_same_actions),
