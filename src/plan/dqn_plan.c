@@ -389,6 +389,17 @@ static int keep_better_than_greedy(const cdnopt_series *baseline,
     return CDNOPT_OK;
 }
 
+/* Whether the rules allow at least one of the agent's local-action ratios, compared as
+ * the rules compare a schedule's ratio (within 1e-9). */
+static bool rules_allow_agent_ratio(const cdnopt_rules *rules)
+{
+    for (int k = 0; k < CDNOPT_ENV_RATIOS; k++)
+        for (size_t i = 0; i < rules->n_ratios; i++)
+            if (fabs(rules->batch_ratios[i] - cdnopt_env_ratios[k]) < 1e-9)
+                return true;
+    return false;
+}
+
 int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
                     const cdnopt_release_set *releases, const cdnopt_rules *rules,
                     const cdnopt_plan_params *params, bool repair, cdnopt_plan_result *out,
@@ -410,6 +421,13 @@ int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
                            "for that alone, not for %s; ask for %s, use dqn+greedy, whose local "
                            "search minimises %s, or train an agent with --objective %s",
                            trained, asked, trained, asked, asked);
+    if (!repair && !rules_allow_agent_ratio(rules))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the rules allow none of the batch ratios the agent chooses from "
+                           "(0.1, 0.3 and 0.5), so the dqn solver could only place every "
+                           "release at its latest start; use dqn+greedy or greedy, or allow "
+                           "one of those ratios");
+
     double started = cdnopt_clock_s();
     plan_problem problem;
     int rc = plan_problem_init(&problem, baseline, releases, rules, params->start_step_s, err);

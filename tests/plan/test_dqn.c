@@ -230,7 +230,7 @@ static cdnopt_schedule *plan_fixture(cdnopt_agent *agent)
 
 /* The dqn solver alone used to plan for the agent's training objective, while its report
  * named the objective asked for. With repair, the local search follows the one asked. */
-static void plan_rejects_other_objective(void **state)
+static void plan_rejects_unusable_setup(void **state)
 {
     (void)state;
     cdnopt_agent *agent = new_small_agent(); // trained for peak, the default
@@ -254,6 +254,18 @@ static void plan_rejects_other_objective(void **state)
                      CDNOPT_OK);
     cdnopt_plan_result_clear(&result);
 
+    /* Rules that allow none of the agent's ratios left it only forced placements at each
+     * release's latest start, without a word. */
+    rules.batch_ratios[0] = 0.25;
+    rules.batch_ratios[1] = 1.0;
+    rules.n_ratios = 2;
+    assert_int_equal(cdnopt_plan_dqn(agent, baseline, set, &rules, &params, false, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "the rules allow none of the batch ratios the agent chooses");
+    int rc = cdnopt_plan_dqn(agent, baseline, set, &rules, &params, true, &result, err);
+    if (rc != CDNOPT_OK)
+        fail_msg("dqn+greedy under the rules failed: %s", err);
+    cdnopt_plan_result_clear(&result);
     cdnopt_release_set_free(set);
     cdnopt_series_free(baseline);
     cdnopt_agent_free(agent);
@@ -596,7 +608,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(double_dqn_target_hand_case),
         cmocka_unit_test(q_update_matches_hand_gradient),
         cmocka_unit_test(margin_loss_matches_hand_case),
-        cmocka_unit_test(plan_rejects_other_objective),
+        cmocka_unit_test(plan_rejects_unusable_setup),
         cmocka_unit_test(plan_release_off_grid),
         cmocka_unit_test(choice_stays_inside_mask),
         cmocka_unit_test(agent_never_forces_by_waiting),
