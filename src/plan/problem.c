@@ -59,9 +59,20 @@ static int check_grid(const cdnopt_series *baseline, int64_t start_step_s, char 
     return 0;
 }
 
-/* Explain why release has no legal start: its window lies before or after the
- * baseline, or every start in it breaks the blackout or runs past the baseline. */
-static int no_start_error(const plan_problem *problem, const cdnopt_release *release, char *err)
+/* Format seconds of the day as HH:MM. */
+static void format_clock(int seconds_of_day, char *out, size_t size)
+{
+    snprintf(out, size, "%02d:%02d", seconds_of_day / 3600, seconds_of_day / 60 % 60);
+}
+
+/*
+ * Explain why release has no legal start. Its window may lie before or after the
+ * baseline. Otherwise the options are counted again without the blackout and without
+ * the baseline's end, to name the rule that removes them all: the blackout, the end
+ * of the baseline, or the two together.
+ */
+static int no_start_error(const plan_problem *problem, const cdnopt_release *release,
+                          const cdnopt_grid *grid, int64_t start_step_s, char *err)
 {
     const cdnopt_series *base = problem->baseline;
     int64_t first = release->planned_at;
@@ -86,12 +97,45 @@ static int no_start_error(const plan_problem *problem, const cdnopt_release *rel
                            "the baseline ends at %s; extend the baseline (with --history, "
                            "raise --horizon or leave it at 0s), or remove the release",
                            release->id, from, to, end);
+
+    const cdnopt_rules *rules = problem->rules;
+    cdnopt_rules open_rules = *rules;
+    open_rules.blackout = false;
+    bool none_anywhere = cdnopt_rules_options(rules, release, NULL, start_step_s, NULL, 0) == 0;
+    bool none_without_blackout =
+        cdnopt_rules_options(&open_rules, release, NULL, start_step_s, NULL, 0) == 0;
+    bool none_before_end =
+        cdnopt_rules_options(&open_rules, release, grid, start_step_s, NULL, 0) == 0;
+    char blackout_from[16], blackout_to[16];
+    format_clock(rules->blackout_from_s, blackout_from, sizeof blackout_from);
+    format_clock(rules->blackout_to_s, blackout_to, sizeof blackout_to);
+
+    if (none_anywhere && !none_without_blackout)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: every start from %s to %s puts a "
+                           "batch of this %.1f MB release in the %s-%s blackout (releases over "
+                           "%.1f MB); widen its window with latest_start_at, or change the "
+                           "blackout or the batch ratios in the rules",
+                           release->id, from, to, release->size_mb, blackout_from, blackout_to,
+                           rules->blackout_min_size_mb);
+    if (none_anywhere)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start from %s to %s under the rules; "
+                           "check its window and the batch ratios",
+                           release->id, from, to);
+    if (none_before_end)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: from every start from %s to %s "
+                           "its downloads run past the baseline's end at %s (each batch "
+                           "downloads for %d h); extend the baseline (with --history, raise "
+                           "--horizon) or shorten duration_h in the rules",
+                           release->id, from, to, end, rules->duration_h);
     return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "release '%s' has no legal start: every start from %s to %s breaks the "
-                       "blackout or the batch ratios, or its wave runs past the baseline's end "
-                       "at %s; extend the baseline (with --history, raise --horizon) or relax "
-                       "the rules",
-                       release->id, from, to, end);
+                       "release '%s' has no legal start: the starts from %s to %s that keep its "
+                       "batches out of the %s-%s blackout make its downloads run past the "
+                       "baseline's end at %s; extend the baseline (with --history, raise "
+                       "--horizon) or widen its window with latest_start_at",
+                       release->id, from, to, blackout_from, blackout_to, end);
 }
 
 /* Count every release's options so that one array can hold them all. */
@@ -106,7 +150,7 @@ static int count_options(plan_problem *problem, const cdnopt_grid *grid, int64_t
         size_t count = cdnopt_rules_options(problem->rules, &releases->items[i], grid,
                                             start_step_s, NULL, 0);
         if (count == 0)
-            return no_start_error(problem, &releases->items[i], err);
+            return no_start_error(problem, &releases->items[i], grid, start_step_s, err);
         problem->option_offset[i + 1] = problem->option_offset[i] + count;
     }
     return 0;

@@ -546,7 +546,7 @@ static void planners_reject_impossible_input(void **state)
     assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &c.rules, &params, &r, err),
                      CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "release 'r0' has no legal start");
-    cdnopt_assert_contains(err, "or its wave runs past the baseline's end");
+    cdnopt_assert_contains(err, "its downloads run past the baseline's end at 2024-01-01 20:00:00");
     assert_null(r.schedule);
 
     /* A baseline of 10 hours ends before the release's window opens. */
@@ -565,6 +565,57 @@ static void planners_reject_impossible_input(void **state)
                      CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "start step of 1800 s must be a multiple of the baseline step");
     cdnopt_release_set_free(c.releases);
+}
+
+/* A 600 MB release under the default blackout (00:00-04:59 for releases over 500 MB),
+ * batch ratio 1.0 only, on an hourly baseline of n_hours from day0: the error names the
+ * rule that leaves no start. */
+static void expect_no_start(int planned_hour, const char *max_delay, int n_hours,
+                            const char *expected)
+{
+    int64_t times[48];
+    double values[48];
+    for (int h = 0; h < 48; h++) {
+        times[h] = day0 + h * HOUR;
+        values[h] = 100.0;
+    }
+    cdnopt_series baseline = {(size_t)n_hours, HOUR, times, values, NULL};
+    cdnopt_rules rules = cdnopt_rules_default();
+    char err[CDNOPT_ERRMSG_MAX] = "", line[64];
+    snprintf(line, sizeof line, "max_delay = %s", max_delay);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, line, "t", err), 0);
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "batch_ratios = 1.0", "t", err), 0);
+
+    cdnopt_release item;
+    memset(&item, 0, sizeof item);
+    snprintf(item.id, sizeof item.id, "big");
+    item.size_mb = 600;
+    item.users = 1000;
+    item.planned_at = day0 + planned_hour * HOUR;
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&item, 1, &set, err), 0);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result r;
+    assert_int_equal(cdnopt_plan_greedy(&baseline, set, &rules, &params, &r, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "release 'big' has no legal start");
+    cdnopt_assert_contains(err, expected);
+    cdnopt_release_set_free(set);
+}
+
+static void no_start_error_names_rule(void **state)
+{
+    (void)state;
+    /* Window 01:00-04:00 lies inside the blackout. */
+    expect_no_start(1, "3h", 48, "in the 00:00-04:59 blackout (releases over 500.0 MB)");
+    /* Starts from 05:00 keep out of the blackout, but a 15 h wave from 05:00 ends at
+     * 20:00, after the 19 h baseline; without the blackout 02:00 would fit. */
+    expect_no_start(2, "23h", 19,
+                    "that keep its batches out of the 00:00-04:59 blackout make its downloads "
+                    "run past the baseline's end at 2024-01-01 19:00:00");
+    /* Out of the blackout from 10:00, but every wave outlasts a 20 h baseline. */
+    expect_no_start(10, "3h", 20, "its downloads run past the baseline's end");
 }
 
 static void objective_names(void **state)
@@ -594,6 +645,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(fine_step_not_above_hourly),
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),
+        cmocka_unit_test(no_start_error_names_rule),
         cmocka_unit_test(objective_names),
     };
     return cdnopt_test_main(argc, argv, "plan", tests, sizeof tests / sizeof tests[0]);
