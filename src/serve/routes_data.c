@@ -164,20 +164,53 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
     return true;
 }
 
+/* Return the first key of obj that is not one of the n names in known, or NULL. */
+static const char *unknown_key(json_t *obj, const char *const *known, size_t n)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == n)
+            return key;
+    }
+    return NULL;
+}
+
 /* JSON body: {"samples": [{"timestamp": "...", "gbps": 1.0}, ...]}. */
 static bool parse_json(serve_request *req, int64_t now, struct sample_list *list)
 {
     json_t *root = serve_parse_body(req);
     if (root == NULL)
         return false;
+    /* An unknown field is an error rather than dropped: a "unit" beside the values
+     * would otherwise leave them stored as Gbit/s without a word. */
+    static const char *const top_fields[] = {"samples"};
+    static const char *const sample_fields[] = {"timestamp", "gbps"};
     json_t *items = json_object_get(root, "samples");
-    bool ok = json_is_array(items);
-    if (!ok)
+    const char *extra = json_is_object(root) ? unknown_key(root, top_fields, 1) : NULL;
+    bool ok = json_is_array(items) && extra == NULL;
+    if (extra != NULL)
+        serve_respond_error(req, 400, "unknown_field", extra,
+                            "unknown field '%.40s'; the body has one field, 'samples'", extra);
+    else if (!ok)
         serve_respond_error(req, 400, items == NULL ? "missing_field" : "invalid_type", "samples",
                             "field 'samples' must be an array of {\"timestamp\", \"gbps\"}");
 
     for (size_t i = 0; ok && i < json_array_size(items); i++) {
         json_t *item = json_array_get(items, i);
+        extra = json_is_object(item) ? unknown_key(item, sample_fields, 2) : NULL;
+        if (extra != NULL) {
+            serve_respond_error(req, 400, "unknown_field", extra,
+                                "samples[%zu]: unknown field '%.40s'; a sample has timestamp "
+                                "and gbps (in Gbit/s)",
+                                i, extra);
+            ok = false;
+            break;
+        }
         json_t *ts = json_object_get(item, "timestamp");
         json_t *value = json_object_get(item, "gbps");
         char where[48], field[64];

@@ -577,6 +577,20 @@ static void samples_reject_bad_batches(void **state)
                        NULL),
         422, "invalid_value", "samples[0]: gbps is 1e+300; it must be a number from 0 to 1e+06");
 
+    /* Unknown fields used to be dropped: this batch was stored as 5 Gbit/s. */
+    http_response unit = http_post_json(
+        f.port, path,
+        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":5,\"unit\":\"mbit/s\"}]}",
+        NULL);
+    cdnopt_assert_contains(unit.body, "\"field\":\"unit\"");
+    expect_error(unit, 400, "unknown_field",
+                 "samples[0]: unknown field 'unit'; a sample has timestamp and gbps");
+    expect_error(http_post_json(f.port, path,
+                                "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\","
+                                "\"gbps\":5}],\"unit\":\"mbit/s\"}",
+                                NULL),
+                 400, "unknown_field", "unknown field 'unit'; the body has one field, 'samples'");
+
     const char *word = "2004-12-14 00:10:00,abc\n";
     http_response bad_value = http_request(f.port, "POST", path, csv_type, word, strlen(word));
     cdnopt_assert_contains(bad_value.body, "\"field\":\"gbps\"");
