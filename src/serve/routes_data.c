@@ -144,7 +144,8 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
             snprintf(field, sizeof field, "%s timestamp", where);
             if (!check_sample_time(req, field, t, now))
                 return false;
-            if (value_end == comma + 1 || *value_end != '\0') {
+            /* strtod also reads hexadecimal, which the command line's readers reject. */
+            if (value_end == comma + 1 || *value_end != '\0' || strpbrk(comma + 1, "xX")) {
                 serve_respond_error(req, 400, "invalid_csv", "gbps",
                                     "%s: gbps '%.40s' is not a number; write e.g. 511.03", where,
                                     comma + 1);

@@ -591,6 +591,10 @@ static void samples_reject_bad_batches(void **state)
                                 NULL),
                  400, "unknown_field", "unknown field 'unit'; the body has one field, 'samples'");
 
+    const char *hex = "2004-12-14 00:10:00,0x1p9\n";
+    expect_error(http_request(f.port, "POST", path, csv_type, hex, strlen(hex)), 400,
+                 "invalid_csv", "CSV line 1: gbps '0x1p9' is not a number");
+
     const char *word = "2004-12-14 00:10:00,abc\n";
     http_response bad_value = http_request(f.port, "POST", path, csv_type, word, strlen(word));
     cdnopt_assert_contains(bad_value.body, "\"field\":\"gbps\"");
