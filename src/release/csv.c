@@ -133,6 +133,20 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
         release_csv_close(csv);
         return rc == CDNOPT_ENOMEM ? rc : CDNOPT_EPARSE;
     }
+
+    /* A column named twice would be read from its first place only, and the values of
+     * the second dropped without a word. */
+    for (size_t i = 0; i < csv->n_names; i++) {
+        for (size_t j = i + 1; j < csv->n_names; j++) {
+            if (csv->names[i][0] == '\0' || strcmp(csv->names[i], csv->names[j]) != 0)
+                continue;
+            cdnopt_fail(err, CDNOPT_EPARSE,
+                        "%s line 1: column '%s' is named twice (columns %zu and %zu); keep one",
+                        path, csv->names[i], i + 1, j + 1);
+            release_csv_close(csv);
+            return CDNOPT_EPARSE;
+        }
+    }
     return 0;
 }
 

@@ -467,6 +467,23 @@ static void folder_paths_rejected(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* A second planned_at column was dropped: the first one alone was read. */
+static void releases_repeated_column_rejected(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "release-repeated-column");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at,planned_at\n"
+                                 "a,1,2,2024-01-01 10:00:00,2024-01-01 11:00:00\n");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "line 1: column 'planned_at' is named twice (columns 4 and 5)");
+    assert_null(set);
+    remove(path);
+    remove(dir);
+}
+
 /* Write text to a scratch file and return its path in buf. */
 static const char *scratch_file(char *buf, size_t size, const char *name, const char *text)
 {
@@ -948,6 +965,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(releases_nul_byte_rejected),
         cmocka_unit_test(rules_nul_byte_rejected),
         cmocka_unit_test(folder_paths_rejected),
+        cmocka_unit_test(releases_repeated_column_rejected),
         cmocka_unit_test(releases_file_errors_name_line),
     cmocka_unit_test(files_with_bom_read),
         cmocka_unit_test(releases_file_reads_example),
