@@ -6,7 +6,8 @@
  * the ranges of cdnopt_release_check_number. latest_start_at (planned_at + 23 h when
  * absent) lies from planned_at to planned_at + 30 days and not before the service
  * clock. Structural faults (missing field, wrong type, unknown field)
- * get 400, values out of range get 422, and an existing id gets 409.
+ * get 400, values out of range get 422, and an existing id gets 409. A text/csv body
+ * (release_csv.c) is checked the same way, line by line.
  */
 #include "serve-impl.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Default delay window of the release model: a release may start up to 23 h late. */
 #define DEFAULT_MAX_DELAY_S (23 * 3600)
@@ -264,7 +266,9 @@ static void finish_create(serve_request *req)
 {
     if (req->write_rc == CDNOPT_EBUSY) {
         char field[48] = "id";
-        if (req->batch)
+        if (req->csv_lines != NULL)
+            snprintf(field, sizeof field, "CSV line %zu id", req->csv_lines[req->bad_index]);
+        else if (req->batch)
             snprintf(field, sizeof field, "releases[%zu].id", req->bad_index);
         serve_respond_error(req, 409, "conflict", field, "%s", req->write_err);
         return;
@@ -330,9 +334,11 @@ static int compare_id_position(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* Reject a batch that gives one id to two releases, naming both indexes. The store would
- * otherwise report the second one as an id that already exists. */
-static bool check_unique_ids(serve_request *req, const cdnopt_store_release *releases, size_t n)
+/* Reject a batch that gives one id to two releases, naming both indexes (or both CSV
+ * lines when csv_lines is not NULL). The store would otherwise report the second one as
+ * an id that already exists. */
+static bool check_unique_ids(serve_request *req, const cdnopt_store_release *releases, size_t n,
+                             const size_t *csv_lines)
 {
     struct id_position *sorted = cdnopt_malloc(n * sizeof *sorted);
     if (sorted == NULL) {
@@ -358,6 +364,14 @@ static bool check_unique_ids(serve_request *req, const cdnopt_store_release *rel
         return true;
 
     char field[64];
+    if (csv_lines != NULL) {
+        snprintf(field, sizeof field, "CSV line %zu id", csv_lines[second]);
+        serve_respond_error(req, 422, "invalid_value", field,
+                            "release id '%s' appears twice in the request, on CSV lines %zu and "
+                            "%zu; give each release its own id",
+                            releases[second].id, csv_lines[first], csv_lines[second]);
+        return false;
+    }
     snprintf(field, sizeof field, "releases[%zu].id", second);
     serve_respond_error(req, 422, "invalid_value", field,
                         "release id '%s' appears twice in the request, at releases[%zu] and "
@@ -366,7 +380,10 @@ static bool check_unique_ids(serve_request *req, const cdnopt_store_release *rel
     return false;
 }
 
-static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t *items)
+/* Check and copy a batch of release objects. csv_lines, when not NULL, gives each
+ * object's CSV line, and errors name "CSV line N field" instead of "releases[i].field". */
+static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t *items,
+                        const size_t *csv_lines)
 {
     size_t n = json_array_size(items);
     if (!json_is_array(items) || n == 0) {
@@ -389,18 +406,45 @@ static bool parse_batch(struct cdnopt_server *server, serve_request *req, json_t
     int64_t now = serve_now(server);
     for (size_t i = 0; i < n; i++) {
         char prefix[40];
-        batch_prefix(prefix, i);
+        if (csv_lines != NULL)
+            snprintf(prefix, sizeof prefix, "CSV line %zu ", csv_lines[i]);
+        else
+            batch_prefix(prefix, i);
         if (!parse_release(req, json_array_get(items, i), prefix, now, &req->releases[i]))
             return false;
     }
-    if (!check_unique_ids(req, req->releases, n))
+    if (!check_unique_ids(req, req->releases, n, csv_lines))
         return false;
     req->n_releases = n;
     return true;
 }
 
+/* A text/csv body: the releases file of the command line, stored as one batch. */
+static void create_releases_csv(struct cdnopt_server *server, serve_request *req)
+{
+    size_t *lines = NULL;
+    json_t *items = serve_release_csv_items(req, &lines);
+    if (items == NULL)
+        return;
+    req->batch = true;
+    req->csv_lines = lines; // freed with the request, for the field of a 409
+    bool ok = parse_batch(server, req, items, lines);
+    json_decref(items);
+    if (!ok)
+        return;
+
+    serve_request_suspend(req);
+    serve_writer_submit(server->writer, req, finish_create);
+}
+
 static void create_releases(struct cdnopt_server *server, serve_request *req)
 {
+    const char *type =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type != NULL && strncasecmp(type, "text/csv", 8) == 0) {
+        create_releases_csv(server, req);
+        return;
+    }
     json_t *root = serve_parse_body(req);
     if (root == NULL)
         return;
@@ -408,7 +452,7 @@ static void create_releases(struct cdnopt_server *server, serve_request *req)
     bool ok;
     json_t *items = release_items(root, &req->batch);
     if (req->batch) {
-        ok = parse_batch(server, req, items);
+        ok = parse_batch(server, req, items, NULL);
     } else {
         req->releases = cdnopt_malloc(sizeof *req->releases);
         ok = req->releases != NULL &&

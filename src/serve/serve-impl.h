@@ -247,6 +247,7 @@ typedef struct serve_request {
     cdnopt_store_release *releases; /* owned array of n_releases */
     size_t n_releases;
     bool batch;       /* request body was a batch */
+    size_t *csv_lines; /* owned CSV line of each release of a text/csv body, else NULL */
     int write_rc;     /* store result */
     size_t bad_index; /* failing release index */
     char write_err[CDNOPT_ERRMSG_MAX];
@@ -395,6 +396,13 @@ size_t serve_utf8_sequence_length(const unsigned char *p);
  */
 int serve_load_series(struct cdnopt_server *server, int64_t from, int64_t to, cdnopt_series **out,
                       char *err);
+
+/**
+ * Convert a text/csv body of releases into a JSON array of release objects, one per
+ * line after the header. *lines receives each object's CSV line number (the caller
+ * frees it with cdnopt_free). Returns NULL after sending a 400 or 503 response.
+ */
+json_t *serve_release_csv_items(serve_request *req, size_t **lines);
 
 /** JSON of one stored release; owned reference. */
 json_t *serve_release_json(const cdnopt_store_release *r);

@@ -444,11 +444,14 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
     bool json = type != NULL && strncasecmp(type, "application/json", 16) == 0;
     bool csv = type != NULL && strncasecmp(type, "text/csv", 8) == 0;
     bool body_expected = req->route != ROUTE_RELEASE_CANCEL && strcmp(req->method, "DELETE") != 0;
-    if (body_expected && !json && !(csv && req->route == ROUTE_SAMPLES)) {
+    /* Samples and new releases also come as the CSV files the command line reads. */
+    bool csv_route = req->route == ROUTE_SAMPLES ||
+                     (req->route == ROUTE_RELEASES && strcmp(req->method, "POST") == 0);
+    if (body_expected && !json && !(csv && csv_route)) {
         serve_respond_error(req, 415, "unsupported_media_type", "Content-Type",
                             "Content-Type '%s' is not accepted on %s; send application/json%s",
                             type != NULL ? type : "(none)", serve_route_label(req->route),
-                            req->route == ROUTE_SAMPLES ? " or text/csv" : "");
+                            csv_route ? " or text/csv" : "");
         return false;
     }
 
@@ -770,6 +773,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     cdnopt_free(req->body);
     cdnopt_free(req->response);
     cdnopt_free(req->releases);
+    cdnopt_free(req->csv_lines);
     cdnopt_free(req);
     *con_cls = NULL;
 }

@@ -210,6 +210,83 @@ static void release_batch_and_paging(void **state)
     stop(&f);
 }
 
+/* The releases file of the command line, posted as text/csv: stored as one batch, quoted
+ * fields read, and errors that name the CSV line and column. */
+static void releases_csv_batch(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-releases-csv");
+    start(&f, &p);
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    const char *good = "\xEF\xBB\xBFid,size_mb,users,planned_at,latest_start_at\r\n"
+                       "r1,565.4,98884,2004-12-14 10:00:00,\r\n"
+                       "\"r2\",\"20.5\",7,\"2004-12-14 11:00:00\",2004-12-14 13:00:00\r\n"
+                       "\r\n";
+    http_response r =
+        http_request(f.port, "POST", "/api/v1/releases", csv_type, good, strlen(good));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"created\":2");
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/api/v1/releases/r2", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *release = json_object_get(root, "release");
+    assert_true(json_real_value(json_object_get(release, "size_mb")) == 20.5);
+    assert_string_equal(json_string_value(json_object_get(release, "latest_start_at")),
+                        "2004-12-14 13:00:00");
+    json_decref(root);
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/releases/r1", NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "\"latest_start_at\":\"2004-12-15 09:00:00\"");
+    http_response_free(&r);
+
+    const char *bad_number = "id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
+                             "x2,abc,5,2004-12-14 10:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad_number,
+                              strlen(bad_number)),
+                 400, "invalid_type", "CSV line 3: size_mb 'abc' is not a number");
+    const char *bad_users = "id,size_mb,users,planned_at\nx1,1,0,2004-12-14 10:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad_users,
+                              strlen(bad_users)),
+                 422, "invalid_value", "CSV line 2: users 0 is out of range");
+    const char *unknown = "id,size_mb,users,planned_at,team\nx1,1,5,2004-12-14 10:00:00,a\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, unknown,
+                              strlen(unknown)),
+                 400, "unknown_field", "unknown column 'team'");
+    const char *no_time = "id,size_mb,users\nx1,1,5\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, no_time,
+                              strlen(no_time)),
+                 400, "missing_field", "the header has no 'planned_at' column");
+    const char *twice = "id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
+                        "x1,1,3,2004-12-14 11:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, twice,
+                              strlen(twice)),
+                 422, "invalid_value", "appears twice in the request, on CSV lines 2 and 3");
+    const char *open_quote = "id,size_mb,users,planned_at\n\"x1,1,5,2004-12-14 10:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, open_quote,
+                              strlen(open_quote)),
+                 400, "invalid_csv", "CSV line 2: a quoted field has no closing quote");
+    const char *header_only = "id,size_mb,users,planned_at\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, header_only,
+                              strlen(header_only)),
+                 400, "invalid_csv", "no release lines");
+
+    /* An id already stored: 409 for the whole body, naming the CSV line. */
+    const char *taken = "id,size_mb,users,planned_at\nx9,1,5,2004-12-14 10:00:00\n"
+                        "r1,1,5,2004-12-14 10:00:00\n";
+    r = http_request(f.port, "POST", "/api/v1/releases", csv_type, taken, strlen(taken));
+    assert_int_equal(r.status, 409);
+    cdnopt_assert_contains(r.body, "\"field\":\"CSV line 3 id\"");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/releases/x9", NULL, NULL, 0);
+    assert_int_equal(r.status, 404);
+    http_response_free(&r);
+    stop(&f);
+}
+
 /* Many concurrent single creates: every one is acknowledged and stored, and
  * group commit needs no more commits than requests. */
 struct create_thread {
@@ -1408,6 +1485,7 @@ static void replan_async_job_and_errors(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_create_get_cancel),
     cmocka_unit_test(release_batch_and_paging),
+    cmocka_unit_test(releases_csv_batch),
     cmocka_unit_test(release_group_commit_concurrent),
     cmocka_unit_test(bad_requests_rejected),
     cmocka_unit_test(query_parameters_checked),
