@@ -243,36 +243,30 @@ static void releases_csv_batch(void **state)
     cdnopt_assert_contains(r.body, "\"latest_start_at\":\"2004-12-15 09:00:00\"");
     http_response_free(&r);
 
-    const char *bad_number = "id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
-                             "x2,abc,5,2004-12-14 10:00:00\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad_number,
-                              strlen(bad_number)),
-                 400, "invalid_type", "CSV line 3: size_mb 'abc' is not a number");
-    const char *bad_users = "id,size_mb,users,planned_at\nx1,1,0,2004-12-14 10:00:00\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad_users,
-                              strlen(bad_users)),
-                 422, "invalid_value", "CSV line 2: users 0 is out of range");
-    const char *unknown = "id,size_mb,users,planned_at,team\nx1,1,5,2004-12-14 10:00:00,a\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, unknown,
-                              strlen(unknown)),
-                 400, "unknown_field", "unknown column 'team'");
-    const char *no_time = "id,size_mb,users\nx1,1,5\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, no_time,
-                              strlen(no_time)),
-                 400, "missing_field", "the header has no 'planned_at' column");
-    const char *twice = "id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
-                        "x1,1,3,2004-12-14 11:00:00\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, twice,
-                              strlen(twice)),
-                 422, "invalid_value", "appears twice in the request, on CSV lines 2 and 3");
-    const char *open_quote = "id,size_mb,users,planned_at\n\"x1,1,5,2004-12-14 10:00:00\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, open_quote,
-                              strlen(open_quote)),
-                 400, "invalid_csv", "CSV line 2: a quoted field has no closing quote");
-    const char *header_only = "id,size_mb,users,planned_at\n";
-    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, header_only,
-                              strlen(header_only)),
-                 400, "invalid_csv", "no release lines");
+    const struct {
+        const char *body;
+        int status;
+        const char *code, *message;
+    } bad[] = {
+        {"id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
+         "x2,abc,5,2004-12-14 10:00:00\n",
+         400, "invalid_type", "CSV line 3: size_mb 'abc' is not a number"},
+        {"id,size_mb,users,planned_at\nx1,1,0,2004-12-14 10:00:00\n", 422, "invalid_value",
+         "CSV line 2: users 0 is out of range"},
+        {"id,size_mb,users,planned_at,team\nx1,1,5,2004-12-14 10:00:00,a\n", 400,
+         "unknown_field", "unknown column 'team'"},
+        {"id,size_mb,users\nx1,1,5\n", 400, "missing_field",
+         "the header has no 'planned_at' column"},
+        {"id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\nx1,1,3,2004-12-14 11:00:00\n",
+         422, "invalid_value", "appears twice in the request, on CSV lines 2 and 3"},
+        {"id,size_mb,users,planned_at\n\"x1,1,5,2004-12-14 10:00:00\n", 400, "invalid_csv",
+         "CSV line 2: a quoted field has no closing quote"},
+        {"id,size_mb,users,planned_at\n", 400, "invalid_csv", "no release lines"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad[i].body,
+                                  strlen(bad[i].body)),
+                     bad[i].status, bad[i].code, bad[i].message);
 
     /* An id already stored: 409 for the whole body, naming the CSV line. */
     const char *taken = "id,size_mb,users,planned_at\nx9,1,5,2004-12-14 10:00:00\n"
