@@ -467,6 +467,39 @@ static void folder_paths_rejected(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* An id with bytes that are not UTF-8 text went byte for byte into the schedule and the
+ * --json reports, which then did not parse. */
+static void release_id_must_be_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id;
+        const char *message; // NULL: accepted
+    } cases[] = {
+        {"abc\xff\xfe", "id has byte 0xFF at position 4"},
+        {"a\x01" "b", "id has byte 0x01 at position 2"},
+        {"\xc0\xaf", "id has byte 0xC0 at position 1"},    // overlong '/'
+        {"x\xed\xa0\x80", "id has byte 0xED at position 2"}, // a UTF-16 surrogate
+        {"caf\xc3", "id has byte 0xC3 at position 4"},      // cut short
+        {"verzi\xc3\xb3n-1", NULL},
+        {"\xe7\x89\x88\xe6\x9c\xac 2", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cdnopt_release r = make_release(cases[i].id, 1, 1, day0 + 10 * HOUR);
+        cdnopt_release_set *set = NULL;
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        int rc = cdnopt_release_set_new(&r, 1, &set, err);
+        if (cases[i].message == NULL) {
+            assert_int_equal(rc, CDNOPT_OK);
+            cdnopt_release_set_free(set);
+            continue;
+        }
+        assert_int_equal(rc, CDNOPT_EINVAL);
+        cdnopt_assert_contains(err, cases[i].message);
+        assert_null(set);
+    }
+}
+
 /* A second planned_at column was dropped: the first one alone was read. */
 static void releases_repeated_column_rejected(void **state)
 {
@@ -966,6 +999,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rules_nul_byte_rejected),
         cmocka_unit_test(folder_paths_rejected),
         cmocka_unit_test(releases_repeated_column_rejected),
+        cmocka_unit_test(release_id_must_be_text),
         cmocka_unit_test(releases_file_errors_name_line),
     cmocka_unit_test(files_with_bom_read),
         cmocka_unit_test(releases_file_reads_example),
