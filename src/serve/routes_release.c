@@ -513,8 +513,24 @@ static bool parse_list_query(serve_request *req, cdnopt_store_release_query *q)
         }
         q->limit = (size_t)value;
     }
-    return query_time(req, "planned_from", &q->planned_from) &&
-           query_time(req, "planned_to", &q->planned_to);
+    if (!query_time(req, "planned_from", &q->planned_from) ||
+        !query_time(req, "planned_to", &q->planned_to))
+        return false;
+
+    /* The range is [planned_from, planned_to), so a reversed or empty one is a mistake in the
+     * request and not a query with no matches. The samples range is checked the same way. */
+    if (q->planned_from >= q->planned_to) {
+        char from[32];
+        char to[32];
+        serve_format_time(q->planned_from, from, sizeof from);
+        serve_format_time(q->planned_to, to, sizeof to);
+        serve_respond_error(req, 400, "invalid_query", "planned_to",
+                            "query parameter 'planned_to' (%s) must be after 'planned_from' "
+                            "(%s); the range is planned_from <= planned_at < planned_to",
+                            to, from);
+        return false;
+    }
+    return true;
 }
 
 static void list_releases(struct cdnopt_server *server, serve_request *req)

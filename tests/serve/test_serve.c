@@ -1396,6 +1396,37 @@ static void query_parameters_checked(void **state)
     stop(&f);
 }
 
+/* The planned-time range is [planned_from, planned_to), so an empty or reversed range is a
+ * client mistake that gets 400, as the samples range does, and not an empty 200 list. */
+static void release_list_rejects_reversed_range(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-release-range");
+    start(&f, &p);
+
+    http_response r = http_request(
+        f.port, "GET",
+        "/api/v1/releases?planned_from=2004-12-14%2003:00:00&planned_to=2004-12-14%2002:00:00",
+        NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "\"field\":\"planned_to\"");
+    expect_error(r, 400, "invalid_query",
+                 "query parameter 'planned_to' (2004-12-14 02:00:00) must be after "
+                 "'planned_from' (2004-12-14 03:00:00)");
+    expect_error(http_request(f.port, "GET",
+                              "/api/v1/releases?planned_from=2004-12-14%2003:00:00&planned_to="
+                              "2004-12-14%2003:00:00",
+                              NULL, NULL, 0),
+                 400, "invalid_query", "'planned_to' (2004-12-14 03:00:00) must be after");
+
+    /* One bound alone stays open on the other side. */
+    r = http_request(f.port, "GET", "/api/v1/releases?planned_to=2004-12-14%2002:00:00", NULL,
+                     NULL, 0);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    stop(&f);
+}
+
 /* An observed re-plan without samples after the clock named no times: "0 observed
  * samples in the window". */
 static void replan_names_missing_sample_span(void **state)
@@ -1483,6 +1514,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_group_commit_concurrent),
     cmocka_unit_test(bad_requests_rejected),
     cmocka_unit_test(query_parameters_checked),
+    cmocka_unit_test(release_list_rejects_reversed_range),
     cmocka_unit_test(replan_names_missing_sample_span),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
