@@ -65,6 +65,12 @@
 /* Share of the time limit that the p95 local search may run past the deadline. */
 #define P95_SHARE 0.1
 
+/* Relative amount by which GLPK's LP bound may exceed a schedule's peak from rounding
+ * alone. The simplex and the schedule's evaluation reach the same value by different
+ * sums, so they differ by a few ulps (about 1e-16 relative) when the schedule reaches
+ * the bound. */
+#define BOUND_ROUNDING 1e-9
+
 #define EXACT_LOG "plan.exact"
 
 /* Triplets of the constraint matrix, 1-based as glp_load_matrix wants them. */
@@ -1116,6 +1122,16 @@ static void describe(cdnopt_plan_result *out, const cdnopt_plan_params *params,
                  : "");
 }
 
+/* Return the LP bound, lowered to the peak when it exceeds it by rounding only, so that a
+ * schedule at the bound has a gap of 0 and not -0.00 %. A larger excess is returned as it
+ * is, so that a negative gap shows that the LP was no lower bound. */
+static double bound_at_most_peak(double lp_bound, double peak_gbps)
+{
+    if (lp_bound > peak_gbps && lp_bound - peak_gbps <= BOUND_ROUNDING * lp_bound)
+        return peak_gbps;
+    return lp_bound;
+}
+
 int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *releases,
                       const cdnopt_rules *rules, const cdnopt_plan_params *params,
                       cdnopt_plan_result *out, char *err)
@@ -1194,8 +1210,8 @@ int cdnopt_plan_exact(const cdnopt_series *baseline, const cdnopt_release_set *r
         return rc;
 
     out->solve_s = cdnopt_clock_s() - started;
-    out->lp_bound_gbps = outcome.lp_bound;
-    out->gap = (out->planned.peak_gbps - outcome.lp_bound) / out->planned.peak_gbps;
+    out->lp_bound_gbps = bound_at_most_peak(outcome.lp_bound, out->planned.peak_gbps);
+    out->gap = (out->planned.peak_gbps - out->lp_bound_gbps) / out->planned.peak_gbps;
     out->optimal = params->objective == CDNOPT_OBJECTIVE_PEAK &&
                    (outcome.proved || out->gap <= params->mip_gap);
     describe(out, params, &outcome);

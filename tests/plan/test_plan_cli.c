@@ -105,6 +105,38 @@ static void plan_then_score_clean(void **state)
     assert_null(strstr(text, "violation"));
 }
 
+/* One release on a 2-day baseline that the exact planner brings down to its LP bound.
+ * GLPK's bound came out 3e-14 Gbit/s above the schedule's peak, which printed a gap of
+ * "-0.00 %" and -1.3e-16 in the JSON. */
+static void exact_gap_at_bound_is_zero(void **state)
+{
+    (void)state;
+    char dir[512], path[600], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    snprintf(path, sizeof path, "%s/baseline.csv", dir);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out, "timestamp,gbps\n");
+    for (int h = 0; h < 48; h++)
+        fprintf(out, "2024-01-%02d %02d:00:00,%d\n", 1 + h / 24, h % 24, 100 + (h * 7) % 11);
+    fclose(out);
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "r0,30000,20000,2024-01-01 11:00:00\n");
+
+    snprintf(args, sizeof args,
+             "plan --baseline '%s/baseline.csv' --releases '%s' --out '%s/planned.csv' "
+             "--solver exact",
+             dir, path, dir);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    cdnopt_assert_contains(text, "gap of this schedule's peak to it: 0.00 % (within");
+    assert_null(strstr(text, "-0.00"));
+
+    strcat(args, " --json");
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    cdnopt_assert_contains(text, "\"gap\": 0,");
+}
+
 static void plan_rejects_bad_flags(void **state)
 {
     (void)state;
@@ -171,6 +203,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(score_lists_violations),
         cmocka_unit_test(score_unreadable_schedule_is_error),
         cmocka_unit_test(plan_then_score_clean),
+        cmocka_unit_test(exact_gap_at_bound_is_zero),
         cmocka_unit_test(plan_rejects_bad_flags),
     };
     return cdnopt_test_main(argc, argv, "plan_cli", tests, sizeof tests / sizeof tests[0]);
