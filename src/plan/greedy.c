@@ -44,6 +44,8 @@ typedef struct greedy {
     double threshold;       /* v*: p95 of T without the release being placed */
     double floor;           /* lowest T when BY_POWER16 starts, Gbit/s */
     double scale;           /* divisor of T - floor for BY_POWER16, Gbit/s */
+    double *power;          /* ((T - floor) / scale)^16 per step while BY_POWER16 runs */
+    bool powers_current;    /* power follows every change of T */
     size_t *top;            /* steps whose T exceeds v*, largest first */
     double *top_values;     /* their values */
     size_t n_top;
@@ -82,12 +84,13 @@ static int greedy_init(greedy *g, const plan_problem *problem, cdnopt_objective 
     g->top = cdnopt_malloc(n * sizeof *g->top);
     g->top_values = cdnopt_malloc(n * sizeof *g->top_values);
     g->scratch = cdnopt_malloc(n * sizeof *g->scratch);
+    g->power = cdnopt_malloc(n * sizeof *g->power);
     g->touched = cdnopt_malloc((range + 1) * sizeof *g->touched);
     g->block_sorted =
         cdnopt_malloc(g->n_offsets * g->n_blocks * (size_t)sph * sizeof *g->block_sorted);
     if (g->total == NULL || g->block_max == NULL || g->block_sum == NULL || g->top == NULL ||
         g->top_values == NULL || g->scratch == NULL || g->touched == NULL ||
-        g->block_sorted == NULL)
+        g->block_sorted == NULL || g->power == NULL)
         return CDNOPT_ENOMEM;
     memcpy(g->total, problem->baseline->v, n * sizeof *g->total);
     return 0;
@@ -96,6 +99,7 @@ static int greedy_init(greedy *g, const plan_problem *problem, cdnopt_objective 
 static void greedy_free(greedy *g)
 {
     cdnopt_free(g->total);
+    cdnopt_free(g->power);
     cdnopt_free(g->block_max);
     cdnopt_free(g->block_sum);
     cdnopt_free(g->top);
@@ -103,6 +107,13 @@ static void greedy_free(greedy *g)
     cdnopt_free(g->scratch);
     cdnopt_free(g->touched);
     cdnopt_free(g->block_sorted);
+}
+
+/* The larger of two finite values. libm's fmax() also orders NaNs and is a call, not
+ * an instruction, and these loops run for every option of every release. */
+static inline double larger(double a, double b)
+{
+    return a > b ? a : b;
 }
 
 /* Max of T over every candidate hour block of release i. */
@@ -116,7 +127,7 @@ static void compute_block_max(greedy *g, size_t i)
             int64_t lo = base + (int64_t)j * sph, hi = lo + sph;
             double max = -INFINITY, sum = 0;
             for (int64_t s = lo < 0 ? 0 : lo; s < hi && s < n; s++) {
-                max = fmax(max, g->total[s]);
+                max = larger(max, g->total[s]);
                 sum += g->total[s];
             }
             g->block_max[o * g->n_blocks + j] = max;
@@ -136,7 +147,7 @@ static double local_peak(const greedy *g, size_t i, const plan_option *o)
     const double *blocks = g->block_max + offset * g->n_blocks + j0;
     double peak = -INFINITY;
     for (size_t h = 0; h < hours; h++)
-        peak = fmax(peak, blocks[h] + profile[h]);
+        peak = larger(peak, blocks[h] + profile[h]);
     return peak;
 }
 
@@ -162,6 +173,13 @@ static double power16(double x)
     return x8 * x8;
 }
 
+/* The term of step s in the sum of 16th powers, from the current T. */
+static double power_term(const greedy *g, size_t s)
+{
+    double inverse = 1.0 / g->scale;
+    return power16((g->total[s] - g->floor) * inverse);
+}
+
 /* Growth of sum_s ((T(s) - floor) / scale)^16 when the release is added with option o.
  * High powers weigh the highest steps most, like the peak, but every step counts, so
  * the search can still move when several steps share the peak. Measuring from the
@@ -178,7 +196,7 @@ static double power16_growth(const greedy *g, size_t i, const plan_option *o)
         int64_t lo = o->first + (int64_t)h * sph;
         for (int64_t s = lo; s < lo + sph; s++) {
             double before = (g->total[s] - g->floor) * inverse;
-            growth += power16(before + profile[h] * inverse) - power16(before);
+            growth += power16(before + profile[h] * inverse) - g->power[s];
         }
     }
     return growth;
@@ -480,6 +498,23 @@ static bool past_deadline(const greedy *g, size_t k)
     return k % RELEASES_PER_CLOCK_READ == 0 && cdnopt_clock_s() >= g->deadline;
 }
 
+/* Add (sign 1) or remove (sign -1) release i's wave with option o, and keep the power
+ * terms of the steps it covers current while BY_POWER16 reads them. The terms are
+ * stored so that each option's growth evaluates one power per step, not two. */
+static void apply_option(greedy *g, size_t i, const plan_option *o, double sign)
+{
+    const plan_problem *problem = g->problem;
+    plan_apply(problem, g->total, i, o, sign);
+    if (!g->powers_current)
+        return;
+
+    size_t hours;
+    plan_profile(problem, i, o->ratio, &hours);
+    int64_t end = o->first + (int64_t)hours * problem->steps_per_hour;
+    for (int64_t s = o->first; s < end; s++)
+        g->power[s] = power_term(g, (size_t)s);
+}
+
 /* One pass of re-placing every release with the others fixed, stopped early at the
  * deadline. Every release keeps a legal option either way. Returns whether any release
  * moved and the deadline has not passed. */
@@ -492,11 +527,11 @@ static bool improve_pass(greedy *g, const size_t *order, criterion by, size_t *c
             return false;
         size_t i = order[k];
         const plan_option *options = problem->options + problem->option_offset[i];
-        plan_apply(problem, g->total, i, &options[choice[i]], -1.0);
+        apply_option(g, i, &options[choice[i]], -1.0);
         size_t best = best_option(g, i, by);
         moved = moved || best != choice[i];
         choice[i] = best;
-        plan_apply(problem, g->total, i, &options[best], 1.0);
+        apply_option(g, i, &options[best], 1.0);
     }
     return moved;
 }
@@ -537,10 +572,14 @@ static int run(const plan_problem *problem, cdnopt_objective objective, int pass
         g.floor = fmin(g.floor, g.total[s]);
     }
     g.scale = highest > g.floor ? highest - g.floor : 1.0;
+    for (size_t s = 0; s < problem->n; s++)
+        g.power[s] = power_term(&g, s);
+    g.powers_current = true;
     for (int pass = 0; pass < passes; pass++) {
         if (!improve_pass(&g, order, BY_POWER16, choice))
             break;
     }
+    g.powers_current = false;
     criterion by = objective == CDNOPT_OBJECTIVE_P95 ? BY_P95 : BY_PEAK;
     for (int pass = 0; pass < passes; pass++) {
         if (!improve_pass(&g, order, by, choice))
