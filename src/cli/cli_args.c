@@ -235,6 +235,26 @@ bool cdnopt_cli_set_log_flag(const char *name)
     return false;
 }
 
+/* Whether two output paths name the same file. A file that exists is compared by device
+ * and inode. Two files that do not exist yet are the same when they have the same name in
+ * the same folder, so that "m.h5" and "./m.h5" collide before either is written. */
+static bool same_output_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    bool a_exists = stat(a, &sa) == 0;
+    bool b_exists = stat(b, &sb) == 0;
+    if (a_exists || b_exists)
+        return a_exists && b_exists && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+
+    const char *a_name = strrchr(a, '/');
+    const char *b_name = strrchr(b, '/');
+    a_name = a_name != NULL ? a_name + 1 : a;
+    b_name = b_name != NULL ? b_name + 1 : b;
+    char b_folder[4096];
+    folder_of(b, b_folder, sizeof b_folder);
+    return strcmp(a_name, b_name) == 0 && path_in_folder(a, b_folder);
+}
+
 /* Reject an output file that is also the file of another flag: writing it would
  * destroy an input (or another output) before or while it is read. */
 static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, char *err)
@@ -242,14 +262,28 @@ static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, 
     for (size_t i = 0; i < n_opts; i++) {
         if (opts[i].kind != CDNOPT_CLI_OUTPUT || !opts[i].seen)
             continue;
-        struct stat out;
         const char *out_path = *(const char *const *)opts[i].target;
-        if (out_path == NULL || stat(out_path, &out) != 0)
+        if (out_path == NULL)
             continue;
 
         for (size_t j = 0; j < n_opts; j++) {
-            bool names_file = opts[j].kind == CDNOPT_CLI_STRING || opts[j].kind == CDNOPT_CLI_OUTPUT;
-            if (j == i || !opts[j].seen || !names_file)
+            if (j == i || !opts[j].seen || opts[j].kind != CDNOPT_CLI_OUTPUT)
+                continue;
+            const char *other = *(const char *const *)opts[j].target;
+            if (other != NULL && same_output_file(out_path, other))
+                return cdnopt_fail(err, CDNOPT_EINVAL,
+                                   "%s '%s' is the same file as %s '%s', so one output would "
+                                   "replace the other; give them different paths",
+                                   opts[i].name, out_path, opts[j].name, other);
+        }
+
+        /* An input is read from an existing file, so only those are compared. Other string
+         * flags (names, modes) match no file and are skipped by the stat. */
+        struct stat out;
+        if (stat(out_path, &out) != 0)
+            continue;
+        for (size_t j = 0; j < n_opts; j++) {
+            if (!opts[j].seen || opts[j].kind != CDNOPT_CLI_STRING)
                 continue;
             const char *other = *(const char *const *)opts[j].target;
             struct stat st;

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Four days of an hourly series in dir/traffic.csv, in Gbit/s. */
 static void write_traffic(const char *dir)
@@ -169,6 +171,39 @@ static void out_same_as_input_rejected(void **state)
     cdnopt_assert_contains(text, "is the same file as --data 'traffic.csv'");
 }
 
+/* Two outputs that name one new file, under any spelling, are rejected before training.
+ * The final model used to replace the checkpoint written to the same file. */
+static void outputs_same_new_file_rejected(void **state)
+{
+    (void)state;
+    char dir[512], text[8192], path[600];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-out-out");
+    write_traffic(dir);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+
+    int status = cdnopt_test_run_cli(
+        dir, "train --data traffic.csv --epochs 1 --checkpoint m.h5 --out m.h5", text,
+        sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--out 'm.h5' is the same file as --checkpoint 'm.h5'");
+
+    status = cdnopt_test_run_cli(
+        dir, "train --data traffic.csv --epochs 1 --checkpoint ./m.h5 --out m.h5", text,
+        sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "--out 'm.h5' is the same file as --checkpoint './m.h5'");
+
+    status = cdnopt_test_run_cli(
+        dir, "train --data traffic.csv --epochs 1 --checkpoint sub/../m.h5 --out m.h5", text,
+        sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "is the same file as --checkpoint 'sub/../m.h5'");
+
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
 /* version prints its usage for --help and rejects arguments it does not take. */
 static void version_help_and_extra_argument(void **state)
 {
@@ -204,6 +239,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(m4_unknown_flag_named),
         cmocka_unit_test(version_help_and_extra_argument),
         cmocka_unit_test(out_same_as_input_rejected),
+        cmocka_unit_test(outputs_same_new_file_rejected),
     };
     return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
 }
