@@ -98,6 +98,20 @@ static int no_start_error(const plan_problem *problem, const cdnopt_release *rel
                            "raise --horizon or leave it at 0s), or remove the release",
                            release->id, from, to, end);
 
+    /* A start off the grid moves to the next grid step, which lies past the latest start
+     * when the window is shorter than one step and contains none. */
+    int64_t off = (first - grid->origin) % grid->step_s;
+    int64_t first_on_grid = off == 0 ? first : first + (off < 0 ? -off : grid->step_s - off);
+    if (first_on_grid > last) {
+        char next[32];
+        cdnopt_release_format_time(first_on_grid, next, sizeof next);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: its window %s to %s contains no step "
+                           "of the baseline's %lld s grid, whose next step is %s; move "
+                           "latest_start_at to %s or later, or planned_at onto the grid",
+                           release->id, from, to, (long long)grid->step_s, next, next);
+    }
+
     const cdnopt_rules *rules = problem->rules;
     cdnopt_rules open_rules = *rules;
     open_rules.blackout = false;
@@ -125,10 +139,10 @@ static int no_start_error(const plan_problem *problem, const cdnopt_release *rel
                            release->id, from, to);
     if (none_before_end)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "release '%s' has no legal start: from every start from %s to %s "
+                           "release '%s' has no legal start: every start from %s to %s makes "
                            "its downloads run past the baseline's end at %s (each batch "
                            "downloads for %d h); extend the baseline (with --history, raise "
-                           "--horizon) or shorten duration_h in the rules",
+                           "--horizon) or shorten the duration in the rules",
                            release->id, from, to, end, rules->duration_h);
     return cdnopt_fail(err, CDNOPT_EINVAL,
                        "release '%s' has no legal start: the starts from %s to %s that keep its "

@@ -615,7 +615,36 @@ static void no_start_error_names_rule(void **state)
                     "that keep its batches out of the 00:00-04:59 blackout make its downloads "
                     "run past the baseline's end at 2024-01-01 19:00:00");
     /* Out of the blackout from 10:00, but every wave outlasts a 20 h baseline. */
-    expect_no_start(10, "3h", 20, "its downloads run past the baseline's end");
+    expect_no_start(10, "3h", 20,
+                    "every start from 2024-01-01 10:00:00 to 2024-01-01 13:00:00 "
+                    "makes its downloads run past the baseline's end");
+    expect_no_start(10, "3h", 20, "shorten the duration in the rules");
+}
+
+/* A window shorter than one step of the baseline that contains no grid step is named as
+ * such, not as the baseline's end. */
+static void no_start_error_off_grid(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_rules_parse_line(&c.rules, "max_delay = 0h", "t", err), 0);
+    cdnopt_release r = {
+        .id = "off", .size_mb = 100, .users = 1000, .planned_at = day0 + 10 * HOUR + 20 * 60};
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(&r, 1, &set, err), 0);
+
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result result;
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, set, &c.rules, &params, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "release 'off' has no legal start: its window 2024-01-01 "
+                                "10:20:00 to 2024-01-01 10:20:00 contains no step of the "
+                                "baseline's 3600 s grid, whose next step is 2024-01-01 11:00:00");
+    assert_null(result.schedule);
+    cdnopt_release_set_free(set);
+    cdnopt_release_set_free(c.releases);
 }
 
 static void objective_names(void **state)
@@ -646,6 +675,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(greedy_ties_prefer_no_delay),
         cmocka_unit_test(planners_reject_impossible_input),
         cmocka_unit_test(no_start_error_names_rule),
+        cmocka_unit_test(no_start_error_off_grid),
         cmocka_unit_test(objective_names),
     };
     return cdnopt_test_main(argc, argv, "plan", tests, sizeof tests / sizeof tests[0]);
