@@ -172,6 +172,7 @@ json_t *serve_release_csv_items(serve_request *req, size_t **lines_out)
     }
 
     int column_of[N_COLUMNS];
+    size_t n_header = 0;
     bool have_header = false, ok = true;
     char *line = body;
     for (size_t number = 1; ok && line != NULL && *line != '\0'; number++) {
@@ -185,7 +186,14 @@ json_t *serve_release_csv_items(serve_request *req, size_t **lines_out)
             ok = split_line(req, line, number, fields, &n_fields);
             if (ok && !have_header) {
                 ok = read_header(req, fields, n_fields, column_of);
+                n_header = n_fields;
                 have_header = true;
+            } else if (ok && n_fields > n_header) {
+                serve_respond_error(req, 400, "invalid_csv", NULL,
+                                    "CSV line %zu: %zu fields but the header names %zu "
+                                    "columns; remove the extra fields or name them in the header",
+                                    number, n_fields, n_header);
+                ok = false;
             } else if (ok) {
                 json_t *obj = line_object(req, fields, n_fields, column_of, number);
                 ok = obj != NULL && json_array_append_new(items, obj) == 0;
