@@ -119,16 +119,6 @@ static int check_params(const cdnopt_series_read_params *p, char *err)
     return cdnopt__zone_check(p->tz, err);
 }
 
-/* Find a header field by name (case-insensitive, surrounding spaces ignored). */
-static long find_column(const cdnopt__fields *header, const char *name)
-{
-    for (size_t i = 0; i < header->n; i++) {
-        if (strcasecmp(cdnopt__trim(header->v[i]), name) == 0)
-            return (long)i;
-    }
-    return -1;
-}
-
 static void list_header(const cdnopt__fields *header, char *buf, size_t buf_size)
 {
     size_t used = 0;
@@ -141,26 +131,50 @@ static void list_header(const cdnopt__fields *header, char *buf, size_t buf_size
     }
 }
 
+/* Find the header field that a time or value column name selects (case-insensitive,
+ * surrounding spaces ignored). A name that matches no field or two fields is an error,
+ * because the reader cannot tell which column is meant. */
+static int find_named_column(reader *r, const cdnopt__fields *header, long line_no,
+                             const char *kind, const char *name, long *col)
+{
+    *col = -1;
+    for (size_t i = 0; i < header->n; i++) {
+        if (strcasecmp(cdnopt__trim(header->v[i]), name) != 0)
+            continue;
+        if (*col >= 0)
+            return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                               "%s:%ld: %s column '%s' matches two header fields, column %ld "
+                               "('%s') and column %zu ('%s'); rename one of them",
+                               r->path, line_no, kind, name, *col + 1, header->v[*col], i + 1,
+                               header->v[i]);
+        *col = (long)i;
+    }
+    if (*col >= 0)
+        return CDNOPT_OK;
+
+    char names[200];
+    list_header(header, names, sizeof names);
+    return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                       "%s:%ld: missing column: no %s column named '%s'; the header has %s",
+                       r->path, line_no, kind, name, names);
+}
+
 static int resolve_named(reader *r, const cdnopt__fields *header, long line_no)
 {
     const cdnopt_series_read_params *p = r->params;
-    char names[200];
-    list_header(header, names, sizeof names);
+    long time_col = (long)p->time_index - 1;
+    if (p->time_column != NULL) {
+        int rc = find_named_column(r, header, line_no, "time", p->time_column, &time_col);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
 
-    long time_col = p->time_column != NULL ? find_column(header, p->time_column)
-                                           : (long)p->time_index - 1;
-    if (p->time_column != NULL && time_col < 0)
-        return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: missing column: no time column named '%s'; the header has %s",
-                           r->path, line_no, p->time_column, names);
-
-    long value_col = p->value_column != NULL ? find_column(header, p->value_column)
-                     : p->value_index > 0    ? (long)p->value_index - 1
-                                             : time_col + 1;
-    if (p->value_column != NULL && value_col < 0)
-        return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: missing column: no value column named '%s'; the header has %s",
-                           r->path, line_no, p->value_column, names);
+    long value_col = p->value_index > 0 ? (long)p->value_index - 1 : time_col + 1;
+    if (p->value_column != NULL) {
+        int rc = find_named_column(r, header, line_no, "value", p->value_column, &value_col);
+        if (rc != CDNOPT_OK)
+            return rc;
+    }
 
     r->time_col = (size_t)time_col;
     r->value_col = (size_t)value_col;

@@ -443,6 +443,38 @@ static void extra_field_rejected(void **state)
     remove(dir);
 }
 
+/* A --column name that matches two header fields was read from the first of them, and the
+ * second was dropped without a word. Repeated names that no name selects stay allowed. */
+static void column_named_twice_rejected(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-column-twice");
+    snprintf(path, sizeof path, "%s/twice.csv", dir);
+    cdnopt_test_write_file(path, "time,gbps,note,note,Gbps\n"
+                                 "2024-01-01 00:00:00,1,a,b,10\n"
+                                 "2024-01-01 01:00:00,2,a,b,20\n"
+                                 "2024-01-01 02:00:00,3,a,b,30\n");
+    cdnopt_series_read_params params = cdnopt_series_read_params_default();
+    params.value_column = "gbps";
+    read_fails(path, &params, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "twice.csv:1: value column 'gbps' matches two header fields, "
+                                "column 2 ('gbps') and column 5 ('Gbps')");
+
+    params.value_column = NULL;
+    params.time_column = "note";
+    read_fails(path, &params, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "twice.csv:1: time column 'note' matches two header fields, "
+                                "column 3 ('note') and column 4 ('note')");
+
+    /* The repeated 'note' is not selected by default, so the file reads from column 2. */
+    params = cdnopt_series_read_params_default();
+    cdnopt_series *s = read_ok(path, &params, NULL);
+    assert_int_equal(s->n, 3);
+    assert_float_equal(s->v[2], 3.0, 0.0);
+    cdnopt_series_free(s);
+}
+
 static void too_few_rows_rejected(void **state)
 {
     (void)state;
@@ -951,6 +983,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(non_numeric_names_line),
     cmocka_unit_test(empty_file_rejected),
     cmocka_unit_test(missing_column_names_line),
+    cmocka_unit_test(column_named_twice_rejected),
     cmocka_unit_test(too_few_rows_rejected),
     cmocka_unit_test(missing_value_names_line),
     cmocka_unit_test(bad_timestamp_names_line),
