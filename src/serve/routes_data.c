@@ -359,7 +359,7 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
     const char *type =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct sample_list list = {0};
-    bool csv = type != NULL && strncmp(type, "text/csv", 8) == 0;
+    bool csv = serve_media_type_is(type, "text/csv");
     int64_t now = serve_now(server);
     bool ok = csv ? parse_csv(req, now, &list) : parse_json(req, now, &list);
     if (ok && (list.n == 0 || list.n > SAMPLES_MAX)) {

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Default delay window of the release model: a release may start up to 23 h late. */
 #define DEFAULT_MAX_DELAY_S (23 * 3600)
@@ -441,7 +440,7 @@ static void create_releases(struct cdnopt_server *server, serve_request *req)
 {
     const char *type =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (type != NULL && strncasecmp(type, "text/csv", 8) == 0) {
+    if (serve_media_type_is(type, "text/csv")) {
         create_releases_csv(server, req);
         return;
     }

@@ -52,6 +52,10 @@ enum serve_route {
 /** Label of a route for logs and metrics; static storage. */
 const char *serve_route_label(enum serve_route route);
 
+/** Whether a Content-Type value names the media type name. Media types compare without
+ * case, and parameters such as "; charset=utf-8" are ignored. */
+bool serve_media_type_is(const char *content_type, const char *name);
+
 /* ------------------------------------------------------------------------- */
 /* Metrics                                                                   */
 /* ------------------------------------------------------------------------- */

@@ -35,6 +35,15 @@ const char *serve_route_label(enum serve_route route)
     return route >= 0 && route < ROUTE_COUNT ? route_labels[route] : "unknown";
 }
 
+bool serve_media_type_is(const char *content_type, const char *name)
+{
+    size_t n = strlen(name);
+    if (content_type == NULL || strncasecmp(content_type, name, n) != 0)
+        return false;
+    char next = content_type[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
 /* ------------------------------------------------------------------------- */
 /* Clock and time text                                                       */
 /* ------------------------------------------------------------------------- */
@@ -441,8 +450,8 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
 
     const char *type =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    bool json = type != NULL && strncasecmp(type, "application/json", 16) == 0;
-    bool csv = type != NULL && strncasecmp(type, "text/csv", 8) == 0;
+    bool json = serve_media_type_is(type, "application/json");
+    bool csv = serve_media_type_is(type, "text/csv");
     bool body_expected = req->route != ROUTE_RELEASE_CANCEL && strcmp(req->method, "DELETE") != 0;
     /* Samples and new releases also come as the CSV files the command line reads. */
     bool csv_route = req->route == ROUTE_SAMPLES ||

@@ -572,6 +572,21 @@ static void samples_csv_and_json(void **state)
     expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", bad,
                               strlen(bad)),
                  400, "invalid_csv", "CSV line 3");
+
+    /* Media types compare without case and may carry parameters, but a longer name is
+     * another type. */
+    const char *upper = "timestamp,gbps\n2004-12-14 00:20:00,14\n";
+    r = http_request(f.port, "POST", "/api/v1/samples", "Content-Type: TEXT/CSV; charset=utf-8\r\n",
+                     upper, strlen(upper));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":1");
+    http_response_free(&r);
+    expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csvx\r\n",
+                              upper, strlen(upper)),
+                 415, "unsupported_media_type", "'text/csvx' is not accepted");
+    expect_error(http_request(f.port, "POST", "/api/v1/releases",
+                              "Content-Type: application/jsonx\r\n", "{}", 2),
+                 415, "unsupported_media_type", "'application/jsonx' is not accepted");
     expect_error(
         http_post_json(f.port, "/api/v1/samples",
                        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":-1}]}", NULL),
