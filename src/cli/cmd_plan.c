@@ -414,6 +414,20 @@ static int check_history_only(cdnopt_cli_option *opts, size_t n_opts, const plan
     return CDNOPT_OK;
 }
 
+/* Warn that a given --time-limit is not used by the chosen solver.
+ * NOTE: this is a warning and not an error, because scripts such as bench/plan.sh pass one
+ * set of flags to every solver. */
+static void warn_time_limit_unused(const plan_flags *flags, const cdnopt_cli_option *opts,
+                                   size_t n_opts)
+{
+    const char *flag = "--time-limit";
+    if (strcmp(flags->solver, "exact") != 0 && cdnopt_cli_first_seen(opts, n_opts, &flag, 1))
+        CDNOPT_LOG_WARN(PLAN_LOG,
+                        "solver=%s time_limit_s=%lld: --time-limit bounds the exact solver "
+                        "only, so it is not used",
+                        flags->solver, (long long)flags->time_limit_s);
+}
+
 /* Check the flag values the table cannot check, and fill params from them. */
 static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char *err)
 {
@@ -563,6 +577,7 @@ int cdnopt_cmd_plan(int argc, char **argv)
         rc = check_history_only(opts, n_opts, &flags, err);
     if (rc != 0)
         return cdnopt_cli_report_error("plan", rc, err);
+    warn_time_limit_unused(&flags, opts, n_opts);
 
     rc = plan(&flags, &params, err);
     if (rc != 0)

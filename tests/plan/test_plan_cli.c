@@ -105,6 +105,32 @@ static void plan_then_score_clean(void **state)
     assert_null(strstr(text, "violation"));
 }
 
+/* The referee sweep of bench/ on releases whose ids contain a comma and a doubled quote:
+ * the naive schedule it writes must quote them, or the referee reads the id's second
+ * part as start_at. */
+static void referee_sweep_quoted_ids(void **state)
+{
+    (void)state;
+    char dir[512], referee[512], command[4096], text[16384];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-sweep");
+    write_inputs(dir);
+    char path[600];
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "\"a,1\",200,50000,2024-01-01 10:00:00\n"
+                                 "\"b \"\"2\"\"\",900,20000,2024-01-01 18:00:00\n");
+    cdnopt_test_shared_path(referee, sizeof referee, "tools/score_schedule.py");
+    snprintf(command, sizeof command,
+             "python3 bench/plan_referee_sweep.py --cdnopt '%s/bin/cdnopt' --referee '%s' "
+             "--out '%s/sweep' --modes greedy-peak '%s'",
+             getenv("CDNOPT_BUILD_DIR"), referee, dir, dir);
+    int status = cdnopt_test_run_shell(command, text, sizeof text);
+    if (status != 0)
+        print_error("sweep exited with %d:\n%s\n", status, text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "0 failed checks");
+}
+
 /* One release on a 2-day baseline that the exact planner brings down to its LP bound.
  * GLPK's bound came out 3e-14 Gbit/s above the schedule's peak, which printed a gap of
  * "-0.00 %" and -1.3e-16 in the JSON. */
@@ -135,6 +161,30 @@ static void exact_gap_at_bound_is_zero(void **state)
     strcat(args, " --json");
     assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
     cdnopt_assert_contains(text, "\"gap\": 0,");
+}
+
+/* --time-limit bounds the exact planner only. Other solvers used to drop it without a
+ * word, so a given one now gets a warning, and the plan still runs. */
+static void time_limit_warns_other_solvers(void **state)
+{
+    (void)state;
+    char dir[512], args[2048], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    const char *files = "--baseline baseline.csv --releases releases.csv --out planned.csv";
+
+    snprintf(args, sizeof args, "plan %s --time-limit 5s", files);
+    assert_int_equal(cdnopt_test_run_cli(dir, args, text, sizeof text), 0);
+    cdnopt_assert_contains(text, "WARN  plan solver=greedy time_limit_s=5: --time-limit bounds "
+                                 "the exact solver only");
+
+    snprintf(args, sizeof args, "plan %s", files);
+    assert_int_equal(cdnopt_test_run_cli(dir, args, text, sizeof text), 0);
+    assert_null(strstr(text, "time_limit_s"));
+
+    snprintf(args, sizeof args, "plan %s --solver exact --time-limit 5s", files);
+    assert_int_equal(cdnopt_test_run_cli(dir, args, text, sizeof text), 0);
+    assert_null(strstr(text, "time_limit_s"));
 }
 
 static void plan_rejects_bad_flags(void **state)
@@ -203,7 +253,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(score_lists_violations),
         cmocka_unit_test(score_unreadable_schedule_is_error),
         cmocka_unit_test(plan_then_score_clean),
+        cmocka_unit_test(referee_sweep_quoted_ids),
         cmocka_unit_test(exact_gap_at_bound_is_zero),
+        cmocka_unit_test(time_limit_warns_other_solvers),
         cmocka_unit_test(plan_rejects_bad_flags),
     };
     return cdnopt_test_main(argc, argv, "plan_cli", tests, sizeof tests / sizeof tests[0]);
