@@ -229,9 +229,11 @@ def check_score(arguments, case, schedule_path, violations, figures, problems):
 def run_case(arguments, case):
     """Plan and score every mode of one case, and return the count of failed checks."""
     naive_path = os.path.join(arguments.out, f"{case.name}-naive.csv")
-    with open(naive_path, "w", encoding="utf-8") as handle:
-        handle.write("id,start_at,batch_ratio\n")
-        handle.writelines(f"{rid},{r['planned_at']:%Y-%m-%d %H:%M:%S},1.0\n" for rid, r in case.releases.items())
+    # The csv module quotes ids that contain a comma or a quote, as RFC 4180 does.
+    with open(naive_path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", "start_at", "batch_ratio"])
+        writer.writerows([rid, f"{r['planned_at']:%Y-%m-%d %H:%M:%S}", "1.0"] for rid, r in case.releases.items())
     results = {}
     failed = 0
     for mode in ["naive"] + arguments.modes.split(","):
