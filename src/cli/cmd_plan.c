@@ -19,6 +19,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PLAN_LOG "plan"
 
@@ -428,6 +430,28 @@ static void warn_time_limit_unused(const plan_flags *flags, const cdnopt_cli_opt
                         flags->solver, (long long)flags->time_limit_s);
 }
 
+/* Reject an --agent path that cannot be the agent file before any input is read, so that
+ * a wrong path fails before the forecast and its backtest run. The file's content is
+ * checked when the agent is loaded. */
+static int check_agent_path(const char *path, char *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--agent '%s' does not exist; give the agent file written by cdnopt "
+                           "train-agent",
+                           path);
+    if (S_ISDIR(st.st_mode))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--agent '%s' is a folder; give the agent file written by cdnopt "
+                           "train-agent",
+                           path);
+    if (access(path, R_OK) != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--agent '%s' is not readable; check its permissions", path);
+    return CDNOPT_OK;
+}
+
 /* Check the flag values the table cannot check, and fill params from them. */
 static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char *err)
 {
@@ -448,6 +472,8 @@ static int check_flags(const plan_flags *flags, cdnopt_plan_params *params, char
                            dqn ? "--solver %s needs --agent FILE (written by cdnopt train-agent)"
                                : "--agent is used only by --solver dqn or dqn+greedy, not %s",
                            flags->solver);
+    if (dqn && check_agent_path(flags->agent, err) != CDNOPT_OK)
+        return CDNOPT_EINVAL;
     bool scenarios = strcmp(flags->plan_on, "scenarios") == 0;
     if (strcmp(flags->plan_on, "mean") != 0 && strcmp(flags->plan_on, "critical") != 0 &&
         strcmp(flags->plan_on, "auto") != 0 && !scenarios)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* Run "cdnopt -q <args>" and return its exit status; output receives stdout and stderr. */
@@ -64,6 +65,39 @@ static void plan_dqn_needs_agent(void **state)
              dir, dir, dir);
     assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "--agent is used only by --solver dqn or dqn+greedy");
+}
+
+/* An --agent that is a folder or missing is rejected before the history is read and
+ * forecast. A folder used to fail only after the backtest had printed its forecast line. */
+static void plan_agent_path_checked_first(void **state)
+{
+    (void)state;
+    char dir[256], path[300], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(path, sizeof path, "%s/h.csv", dir);
+    write_series(path, 14);
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "a,800,200000,2024-01-15 10:00:00\n");
+    snprintf(path, sizeof path, "%s/agents", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+
+    snprintf(args, sizeof args,
+             "plan --history %s/h.csv --releases %s/r.csv --out %s/s.csv --solver dqn "
+             "--agent %s/agents",
+             dir, dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "/agents' is a folder; give the agent file written by cdnopt "
+                                "train-agent");
+    assert_null(strstr(out, "forecast:"));
+
+    snprintf(args, sizeof args,
+             "plan --history %s/h.csv --releases %s/r.csv --out %s/s.csv --solver dqn+greedy "
+             "--agent %s/missing.h5",
+             dir, dir, dir, dir);
+    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "/missing.h5' does not exist");
+    assert_null(strstr(out, "forecast:"));
 }
 
 static void train_agent_bad_exclude(void **state)
@@ -233,6 +267,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plan_dqn_needs_agent),
+        cmocka_unit_test(plan_agent_path_checked_first),
         cmocka_unit_test(train_agent_bad_exclude),
         cmocka_unit_test(train_then_plan_with_agent),
         cmocka_unit_test(train_agent_with_model),
