@@ -630,6 +630,46 @@ static void samples_backfill_keeps_grid(void **state)
     stop(&f);
 }
 
+/* A body cut off inside its last line, with a timestamp cut short or a missing value, makes the
+ * whole batch fail and stores nothing. A complete last line without a newline, as many tools
+ * write it, is stored. */
+static void samples_csv_cut_last_line(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-samples-cut");
+    start(&f, &p);
+    const char *path = "/api/v1/samples";
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    const char *cut_time = "timestamp,gbps\n2004-12-14 00:00:00,10\n2004-12-14 00:0";
+    expect_error(http_request(f.port, "POST", path, csv_type, cut_time, strlen(cut_time)), 400,
+                 "invalid_csv",
+                 "CSV line 3: expected \"YYYY-MM-DD HH:MM:SS,gbps\", got '2004-12-14 00:0'");
+    const char *no_value = "timestamp,gbps\n2004-12-14 00:00:00,10\n2004-12-14 00:05:00,";
+    expect_error(http_request(f.port, "POST", path, csv_type, no_value, strlen(no_value)), 400,
+                 "invalid_csv", "CSV line 3: gbps '' is not a number");
+    const char *cut_exponent = "2004-12-14 00:00:00,10\n2004-12-14 00:05:00,1.5e";
+    expect_error(
+        http_request(f.port, "POST", path, csv_type, cut_exponent, strlen(cut_exponent)), 400,
+        "invalid_csv", "CSV line 2: gbps '1.5e' is not a number");
+
+    http_response r = http_request(f.port, "GET", path, NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *stored = json_object_get(root, "gbps");
+    assert_true(json_is_array(stored));
+    assert_int_equal(json_array_size(stored), 0);
+    json_decref(root);
+    http_response_free(&r);
+
+    const char *complete = "timestamp,gbps\n2004-12-14 00:00:00,10\n2004-12-14 00:05:00,11";
+    r = http_request(f.port, "POST", path, csv_type, complete, strlen(complete));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":2");
+    http_response_free(&r);
+    stop(&f);
+}
+
 static void samples_reject_bad_batches(void **state)
 {
     (void)state;
@@ -1535,6 +1575,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(replan_names_missing_sample_span),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
+    cmocka_unit_test(samples_csv_cut_last_line),
     cmocka_unit_test(samples_backfill_keeps_grid),
     cmocka_unit_test(samples_future_rejected_and_deleted),
     cmocka_unit_test(start_rejects_bad_params),
