@@ -2,8 +2,8 @@
 /*
  * The CSV reader behind the releases and schedule files. Rows are split on commas
  * in place, as RFC 4180 reads them (spreadsheets quote fields, and an id may contain a
- * comma); surrounding spaces and the line ending are trimmed. A quoted field cannot
- * span lines.
+ * comma). Surrounding spaces and the line ending are trimmed, except that an id with
+ * spaces around it is rejected (release_csv_id). A quoted field cannot span lines.
  */
 #include "release-impl.h"
 
@@ -14,26 +14,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *trim(char *s)
+/* Trim spaces, tabs and the line ending, and set *padded when spaces or tabs were removed. */
+static char *trim(char *s, bool *padded)
 {
+    char *start = s;
     while (*s == ' ' || *s == '\t')
         s++;
+    *padded = s != start;
     size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                       s[len - 1] == '\n'))
+    while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n'))
         s[--len] = '\0';
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
+        s[--len] = '\0';
+        *padded = true;
+    }
     return s;
 }
 
 /* Split a line into trimmed fields; CDNOPT_EPARSE for an open quote, CDNOPT_EINVAL for
  * more than RELEASE_FIELDS_MAX fields. */
-static int split(char *line, char **fields, size_t *n_fields)
+static int split(char *line, char **fields, bool *padded, size_t *n_fields)
 {
     int rc = cdnopt_csv_split(line, ',', fields, RELEASE_FIELDS_MAX, n_fields);
     if (rc != CDNOPT_OK)
         return rc;
     for (size_t i = 0; i < *n_fields; i++)
-        fields[i] = trim(fields[i]);
+        fields[i] = trim(fields[i], &padded[i]);
     return CDNOPT_OK;
 }
 
@@ -127,7 +133,8 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
                                     "%s: empty file; expected a header row of column names", path);
     }
     release_strip_bom(csv->header);
-    rc = split(csv->header, csv->names, &csv->n_names);
+    bool padded[RELEASE_FIELDS_MAX];
+    rc = split(csv->header, csv->names, padded, &csv->n_names);
     if (rc != CDNOPT_OK) {
         split_error(csv, rc, err);
         release_csv_close(csv);
@@ -158,7 +165,7 @@ int release_csv_next(release_csv *csv, char *err)
             return rc;
         if (is_blank(csv->buf))
             continue;
-        rc = split(csv->buf, csv->fields, &csv->n_fields);
+        rc = split(csv->buf, csv->fields, csv->padded, &csv->n_fields);
         if (rc != CDNOPT_OK)
             return split_error(csv, rc, err);
         if (csv->n_fields > csv->n_names)
@@ -197,6 +204,21 @@ const char *release_csv_field(const release_csv *csv, int col)
     if (col < 0 || (size_t)col >= csv->n_fields)
         return "";
     return csv->fields[col];
+}
+
+const char *release_csv_id(const release_csv *csv, int col, char *err)
+{
+    /* Other CSV readers, Python's csv module and spreadsheets among them, keep these
+     * spaces as part of the id, so a schedule written with the trimmed id would name a
+     * release that they do not know. */
+    if (col >= 0 && (size_t)col < csv->n_fields && csv->padded[col]) {
+        cdnopt_fail(err, CDNOPT_EPARSE,
+                    "%s line %ld: id '%s' has spaces or tabs around it; remove them, because "
+                    "other CSV readers keep them as part of the id",
+                    csv->path, csv->line_no, csv->fields[col]);
+        return NULL;
+    }
+    return release_csv_field(csv, col);
 }
 
 void release_csv_close(release_csv *csv)

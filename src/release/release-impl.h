@@ -27,6 +27,7 @@ typedef struct release_csv {
     long line_no;                      /* 1-based number of the line in buf */
     char buf[RELEASE_LINE_MAX];
     char *fields[RELEASE_FIELDS_MAX];  /* point into buf after release_csv_next */
+    bool padded[RELEASE_FIELDS_MAX];   /* whether trimming removed spaces from the field */
     size_t n_fields;
     char header[RELEASE_LINE_MAX];
     char *names[RELEASE_FIELDS_MAX];   /* column names, pointing into header */
@@ -70,6 +71,10 @@ int release_csv_column(const release_csv *csv, const char *name);
 
 /* Field of the current row in column col, or "" when col is -1 or past the row's end. */
 const char *release_csv_field(const release_csv *csv, int col);
+
+/* Return the id in column col of the current row, or NULL after an error when spaces
+ * around it were trimmed. */
+const char *release_csv_id(const release_csv *csv, int col, char *err);
 
 void release_csv_close(release_csv *csv);
 

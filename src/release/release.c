@@ -321,10 +321,15 @@ static int read_rows(release_csv *csv, release_reader *reader, char *err)
     while (rc == 0 && (rc = release_csv_next(csv, err)) == 1) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", csv->path, csv->line_no);
-        cdnopt_release_fields fields = {
-            release_csv_field(csv, cols[0]), release_csv_field(csv, cols[1]),
-            release_csv_field(csv, cols[2]), release_csv_field(csv, cols[3]),
-            release_csv_field(csv, cols[4])};
+        const char *id = release_csv_id(csv, cols[0], err);
+        if (id == NULL) {
+            rc = CDNOPT_EPARSE;
+            break;
+        }
+        cdnopt_release_fields fields = {id, release_csv_field(csv, cols[1]),
+                                        release_csv_field(csv, cols[2]),
+                                        release_csv_field(csv, cols[3]),
+                                        release_csv_field(csv, cols[4])};
         cdnopt_release release;
         rc = cdnopt_release_parse(&fields, where, &release, err);
         if (rc == 0 && reader_push(reader, &release, csv->line_no) != 0)

@@ -113,7 +113,10 @@ static int read_entries(release_csv *csv, const cdnopt_release_set *releases,
         size_t index;
         int64_t start;
         double ratio;
-        rc = cdnopt_schedule_parse_entry(releases, release_csv_field(csv, id_col),
+        const char *id = release_csv_id(csv, id_col, err);
+        if (id == NULL)
+            return CDNOPT_EPARSE;
+        rc = cdnopt_schedule_parse_entry(releases, id,
                                          release_csv_field(csv, start_col),
                                          release_csv_field(csv, ratio_col), grid, where, &index,
                                          &start, &ratio, err);

@@ -734,6 +734,45 @@ static void quoted_ids_round_trip(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* Spaces around an id are trimmed elsewhere in the row but rejected in the id, because
+ * Python's csv module and spreadsheets keep them, and a schedule written with the
+ * trimmed id would not match the releases file there. */
+static void padded_id_rejected(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "padded-id");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    const char *padded[] = {"v1 ,100,1,2024-01-01 10:00:00\n",
+                            "\" v1\",100,1,2024-01-01 10:00:00\n",
+                            "\tv1,100,1,2024-01-01 10:00:00\r\n"};
+    for (size_t i = 0; i < sizeof padded / sizeof padded[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "id,size_mb,users,planned_at\n%s", padded[i]);
+        cdnopt_test_write_file(path, text);
+        cdnopt_release_set *set = NULL;
+        assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+        cdnopt_assert_contains(err, "releases.csv line 2: id 'v1' has spaces or tabs around it");
+        assert_null(set);
+    }
+
+    /* Spaces around the other fields and a CRLF line ending are still trimmed. */
+    cdnopt_test_write_file(path,
+                           "id,size_mb,users,planned_at\r\nv1, 100 ,1,2024-01-01 10:00:00\r\n");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), 0);
+    assert_string_equal(set->items[0].id, "v1");
+    assert_near(set->items[0].size_mb, 100.0, 0.0);
+
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\nv1 ,2024-01-01 10:00:00,1.0\n");
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &schedule, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "schedule.csv line 2: id 'v1' has spaces or tabs around it");
+    assert_null(schedule);
+    cdnopt_release_set_free(set);
+}
+
 static void unclosed_quote_rejected(void **state)
 {
     (void)state;
@@ -1007,6 +1046,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(schedule_round_trip),
         cmocka_unit_test(quoted_fields_read),
         cmocka_unit_test(quoted_ids_round_trip),
+        cmocka_unit_test(padded_id_rejected),
         cmocka_unit_test(unclosed_quote_rejected),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
