@@ -106,7 +106,9 @@ static bool set_text(serve_request *req, json_t *obj, const char *key, const cha
 {
     json_t *value = json_string(text);
     if (value == NULL || json_object_set_new(obj, key, value) != 0) {
-        serve_respond_error(req, 400, "invalid_csv", key,
+        char field[64];
+        snprintf(field, sizeof field, "CSV line %zu %s", number, key);
+        serve_respond_error(req, 400, "invalid_csv", field,
                             "CSV line %zu: %s is not valid UTF-8; send the CSV in UTF-8", number,
                             key);
         return false;

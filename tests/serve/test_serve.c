@@ -270,6 +270,14 @@ static void releases_csv_batch(void **state)
                                   strlen(bad[i].body)),
                      bad[i].status, bad[i].code, bad[i].message);
 
+    /* Bytes that are not UTF-8 name the line and column in the field, as other errors do. */
+    const char *latin1 = "id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00\n"
+                         "caf\xE9,1,5,2004-12-14 10:00:00\n";
+    http_response not_utf8 =
+        http_request(f.port, "POST", "/api/v1/releases", csv_type, latin1, strlen(latin1));
+    cdnopt_assert_contains(not_utf8.body, "\"field\":\"CSV line 3 id\"");
+    expect_error(not_utf8, 400, "invalid_csv", "CSV line 3: id is not valid UTF-8");
+
     /* An id already stored: 409 for the whole body, naming the CSV line. */
     const char *taken = "id,size_mb,users,planned_at\nx9,1,5,2004-12-14 10:00:00\n"
                         "r1,1,5,2004-12-14 10:00:00\n";
