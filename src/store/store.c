@@ -284,8 +284,8 @@ static int insert_one(cdnopt_store *store, const cdnopt_store_release *r, char *
         return CDNOPT_OK;
     if (step == SQLITE_CONSTRAINT)
         return cdnopt_fail(err, CDNOPT_EBUSY,
-                           "release id '%s' already exists; choose a new id or cancel the old "
-                           "release",
+                           "release id '%s' already exists, and an id stays taken after its "
+                           "release is cancelled; choose a new id",
                            r->id);
     return db_fail(store, store->writer, err, "inserting a release");
 }

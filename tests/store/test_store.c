@@ -236,6 +236,15 @@ static void release_cancel_states(void **state)
     cdnopt_assert_contains(err, "already cancelled");
     assert_int_equal(cdnopt_store_release_cancel(store, "nope", err), CDNOPT_ENOTFOUND);
 
+    /* A cancelled release keeps its id, so the error must not offer a cancel as the fix. */
+    size_t bad = 99;
+    assert_int_equal(cdnopt_store_begin(store, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_store_release_insert(store, r, 1, &bad, err), CDNOPT_EBUSY);
+    assert_int_equal(bad, 0);
+    cdnopt_store_rollback(store);
+    cdnopt_assert_contains(err, "release id 'k1' already exists");
+    cdnopt_assert_contains(err, "stays taken after its release is cancelled; choose a new id");
+
     cdnopt_store_release rows[2];
     size_t n = 0;
     cdnopt_store_release_query query = {CDNOPT_RELEASE_CANCELLED, INT64_MIN, INT64_MAX, NULL, 2};
