@@ -401,13 +401,48 @@ static int check_startable(const cdnopt_release_set *releases, const cdnopt_seri
     return CDNOPT_OK;
 }
 
+/* Fail for a release that has no legal start even on a grid that runs far past its
+ * latest start. The blackout or the grid then rules out its whole window, so later
+ * samples cannot help and the release must not wait in deferred. */
+static int check_startable_later(const cdnopt_release *r, const cdnopt_series *baseline,
+                                 const cdnopt_rules *rules, char *err)
+{
+    /* A wave lasts at most 100 batches one hour apart plus 168 h of downloads, so
+     * 400 h past the latest start is room for every one. */
+    int64_t latest = cdnopt_release_latest_start(r, rules);
+    cdnopt_grid grid = cdnopt_grid_of(baseline);
+    grid.n = (size_t)((latest - grid.origin) / grid.step_s + 400 * 3600 / grid.step_s + 1);
+    if (cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) > 0)
+        return CDNOPT_OK;
+
+    char from[32], to[32];
+    serve_format_time(r->planned_at, from, sizeof from);
+    serve_format_time(latest, to, sizeof to);
+    int64_t off = ((r->planned_at - grid.origin) % grid.step_s + grid.step_s) % grid.step_s;
+    if (off != 0 && r->planned_at + (grid.step_s - off) > latest)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release '%s' has no legal start: its window %s to %s contains no "
+                           "step of the samples' %lld s grid; cancel it with POST "
+                           "/api/v1/releases/%s/cancel and post it again with a later "
+                           "latest_start_at",
+                           r->id, from, to, (long long)grid.step_s, r->id);
+    int begin = rules->blackout_from_s, end = rules->blackout_to_s;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "release '%s' has no legal start: every start from %s to %s puts a "
+                       "batch of this %.1f MB release in the %02d:%02d-%02d:%02d blackout of "
+                       "releases over %.1f MB; cancel it with POST /api/v1/releases/%s/cancel "
+                       "and post it again with a later latest_start_at",
+                       r->id, from, to, r->size_mb, begin / 3600, begin / 60 % 60, end / 3600,
+                       end / 60 % 60, rules->blackout_min_size_mb, r->id);
+}
+
 /* Keep in *out the releases with a legal start on this baseline and list the others,
  * which start after the baseline's reach, in deferred: they stay pending for a later
- * re-plan. A release whose latest start has passed, or a set where none can start,
- * is still an error, from check_startable. */
+ * re-plan. A release whose latest start has passed, one that no later samples can help
+ * (check_startable_later), or a set where none can start is still an error. */
 static int defer_unstartable(cdnopt_release_set *releases, const cdnopt_series *baseline,
-                             const cdnopt_rules *rules, cdnopt_release_set **out,
-                             json_t *deferred, char *err)
+                             const cdnopt_rules *rules, cdnopt_release_set **out, json_t *deferred,
+                             char *err)
 {
     *out = NULL;
     cdnopt_grid grid = cdnopt_grid_of(baseline);
@@ -416,16 +451,18 @@ static int defer_unstartable(cdnopt_release_set *releases, const cdnopt_series *
         return cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory for %zu releases", releases->n);
 
     size_t n = 0;
-    for (size_t i = 0; i < releases->n; i++) {
+    int rc = CDNOPT_OK;
+    for (size_t i = 0; i < releases->n && rc == CDNOPT_OK; i++) {
         const cdnopt_release *r = &releases->items[i];
         bool past = cdnopt_release_latest_start(r, rules) < baseline->t[0];
-        if (!past && cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) == 0)
-            json_array_append_new(deferred, json_string(r->id));
-        else
+        if (past || cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) > 0)
             items[n++] = *r;
+        else if ((rc = check_startable_later(r, baseline, rules, err)) == CDNOPT_OK)
+            json_array_append_new(deferred, json_string(r->id));
     }
 
-    int rc = n == 0 ? check_startable(releases, baseline, rules, err)
+    if (rc == CDNOPT_OK)
+        rc = n == 0 ? check_startable(releases, baseline, rules, err)
                     : cdnopt_release_set_new(items, n, out, err);
     cdnopt_free(items);
     return rc;

@@ -924,6 +924,67 @@ static void start_rejects_bad_params(void **state)
     stop(&f);
 }
 
+/* Post n samples of 100 Gbit/s, 5 minutes apart from 2004-12-14 00:00:00. */
+static void post_flat_samples(int port, int n)
+{
+    char csv[32768];
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "2004-12-%02d %02d:%02d:00,100\n",
+                                14 + i / 288, i % 288 / 12, i % 12 * 5);
+    assert_true(len < sizeof csv - 1);
+    http_response r =
+        http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+}
+
+/* A release whose whole window breaks the blackout, or contains no step of the grid,
+ * cannot start on any later samples either: the re-plan names it instead of deferring
+ * it as if more samples would help. */
+static void replan_rejects_never_startable(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-never-startable");
+    start(&f, &p);
+
+    /* Two days of 5-minute samples from the clock's midnight. */
+    post_flat_samples(f.port, 576);
+
+    const char *csv_type = "Content-Type: text/csv\r\n";
+    const char *releases = "id,size_mb,users,planned_at,latest_start_at\n"
+                           "ok,10,100,2004-12-14 10:00:00,\n"
+                           "night,600,100,2004-12-14 01:00:00,2004-12-14 03:00:00\n";
+    http_response r =
+        http_request(f.port, "POST", "/api/v1/releases", csv_type, releases, strlen(releases));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    assert_int_equal(r.status, 422);
+    cdnopt_assert_contains(r.body, "release 'night' has no legal start: every start from "
+                                   "2004-12-14 01:00:00 to 2004-12-14 03:00:00 puts a batch of "
+                                   "this 600.0 MB release in the 00:00-04:59 blackout");
+    cdnopt_assert_contains(r.body, "cancel it with POST /api/v1/releases/night/cancel");
+    http_response_free(&r);
+
+    r = http_post_json(f.port, "/api/v1/releases/night/cancel", "", NULL);
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    const char *off_grid = "id,size_mb,users,planned_at,latest_start_at\n"
+                           "between,10,100,2004-12-14 10:02:00,2004-12-14 10:04:00\n";
+    r = http_request(f.port, "POST", "/api/v1/releases", csv_type, off_grid, strlen(off_grid));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    assert_int_equal(r.status, 422);
+    cdnopt_assert_contains(r.body, "release 'between' has no legal start: its window "
+                                   "2004-12-14 10:02:00 to 2004-12-14 10:04:00 contains no step "
+                                   "of the samples' 300 s grid");
+    http_response_free(&r);
+    stop(&f);
+}
+
 static void replan_names_release_to_cancel(void **state)
 {
     (void)state;
@@ -932,19 +993,11 @@ static void replan_names_release_to_cancel(void **state)
     start(&f, &p);
 
     /* Twenty hours of samples; the release's window starts days after them. */
-    char csv[16384];
-    size_t len = 0;
-    for (int i = 0; i < 240; i++)
-        len += (size_t)snprintf(csv + len, sizeof csv - len, "2004-12-14 %02d:%02d:00,100\n",
-                                i / 12, i % 12 * 5);
-    http_response r = http_request(f.port, "POST", "/api/v1/samples",
-                                   "Content-Type: text/csv\r\n", csv, len);
-    assert_int_equal(r.status, 201);
-    http_response_free(&r);
-    r = http_post_json(f.port, "/api/v1/releases",
-                       "{\"id\":\"late\",\"size_mb\":10,\"users\":100,"
-                       "\"planned_at\":\"2004-12-20 10:00:00\"}",
-                       NULL);
+    post_flat_samples(f.port, 240);
+    http_response r = http_post_json(f.port, "/api/v1/releases",
+                                     "{\"id\":\"late\",\"size_mb\":10,\"users\":100,"
+                                     "\"planned_at\":\"2004-12-20 10:00:00\"}",
+                                     NULL);
     assert_int_equal(r.status, 201);
     http_response_free(&r);
 
@@ -1588,6 +1641,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_future_rejected_and_deleted),
     cmocka_unit_test(start_rejects_bad_params),
     cmocka_unit_test(replan_names_release_to_cancel),
+    cmocka_unit_test(replan_rejects_never_startable),
     cmocka_unit_test(json_reals_shortest),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
