@@ -144,11 +144,14 @@ static int no_start_error(const plan_problem *problem, const cdnopt_release *rel
                            "downloads for %d h); extend the baseline (with --history, raise "
                            "--horizon) or shorten the duration in the rules",
                            release->id, from, to, end, rules->duration_h);
+    /* With ratio 1.0 allowed, every start after the window ends later than the earliest
+     * start in it outside the blackout, so a later latest_start_at would not help. */
     return cdnopt_fail(err, CDNOPT_EINVAL,
                        "release '%s' has no legal start: the starts from %s to %s that keep its "
                        "batches out of the %s-%s blackout make its downloads run past the "
                        "baseline's end at %s; extend the baseline (with --history, raise "
-                       "--horizon) or widen its window with latest_start_at",
+                       "--horizon), move planned_at earlier, or shorten the blackout in the "
+                       "rules",
                        release->id, from, to, blackout_from, blackout_to, end);
 }
 

@@ -614,6 +614,9 @@ static void no_start_error_names_rule(void **state)
     expect_no_start(2, "23h", 19,
                     "that keep its batches out of the 00:00-04:59 blackout make its downloads "
                     "run past the baseline's end at 2024-01-01 19:00:00");
+    expect_no_start(2, "23h", 19,
+                    "extend the baseline (with --history, raise --horizon), move planned_at "
+                    "earlier, or shorten the blackout in the rules");
     /* Out of the blackout from 10:00, but every wave outlasts a 20 h baseline. */
     expect_no_start(10, "3h", 20,
                     "every start from 2024-01-01 10:00:00 to 2024-01-01 13:00:00 "
