@@ -108,10 +108,11 @@ static int read_line(release_csv *csv, char *buf, char *err)
     return 1;
 }
 
+/* A line of only spaces and commas is blank: spreadsheets export empty rows as ",,,". */
 static bool is_blank(const char *s)
 {
     for (; *s != '\0'; s++) {
-        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n' && *s != ',')
             return false;
     }
     return true;
@@ -197,6 +198,19 @@ const char *release_csv_delimiter_hint(const release_csv *csv)
         return "; the header is one column containing tabs, so the file seems to use tabs between "
                "fields: write commas";
     return "";
+}
+
+int release_csv_require(const release_csv *csv, const int *cols, size_t n, char *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cols[i] >= 0 && (size_t)cols[i] >= csv->n_fields)
+            return cdnopt_fail(err, CDNOPT_EPARSE,
+                               "%s line %ld: %zu fields, but the header puts '%s' in column "
+                               "%d; give every required field on each line",
+                               csv->path, csv->line_no, csv->n_fields, csv->names[cols[i]],
+                               cols[i] + 1);
+    }
+    return 0;
 }
 
 const char *release_csv_field(const release_csv *csv, int col)

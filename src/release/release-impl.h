@@ -57,8 +57,8 @@ void release_strip_bom(char *line);
     "remove the NUL bytes"
 
 /* Read the next non-blank row into fields. Returns 1 for a row, 0 at the end, or a
- * negative code (line too long, too many fields or more than the header names, a quoted
- * field). */
+ * negative code (line too long, too many fields or more than the header names, a quote
+ * that does not close). */
 int release_csv_next(release_csv *csv, char *err);
 
 /* Return a note for a missing-column message when the header is one column that
@@ -71,6 +71,11 @@ int release_csv_column(const release_csv *csv, const char *name);
 
 /* Field of the current row in column col, or "" when col is -1 or past the row's end. */
 const char *release_csv_field(const release_csv *csv, int col);
+
+/* Check that the current row reaches every column in cols (n of them, named by the
+ * header): a row may leave out trailing optional fields, never required ones. Returns 0
+ * or CDNOPT_EPARSE naming the line, the field count and the first missing column. */
+int release_csv_require(const release_csv *csv, const int *cols, size_t n, char *err);
 
 /* Return the id in column col of the current row, or NULL after an error when spaces
  * around it were trimmed. */

@@ -321,6 +321,9 @@ static int read_rows(release_csv *csv, release_reader *reader, char *err)
     while (rc == 0 && (rc = release_csv_next(csv, err)) == 1) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", csv->path, csv->line_no);
+        rc = release_csv_require(csv, cols, 4, err); // latest_start_at may be left out
+        if (rc != 0)
+            break;
         const char *id = release_csv_id(csv, cols[0], err);
         if (id == NULL) {
             rc = CDNOPT_EPARSE;

@@ -113,6 +113,10 @@ static int read_entries(release_csv *csv, const cdnopt_release_set *releases,
         size_t index;
         int64_t start;
         double ratio;
+        const int required[3] = {id_col, start_col, ratio_col};
+        rc = release_csv_require(csv, required, 3, err);
+        if (rc != 0)
+            return rc;
         const char *id = release_csv_id(csv, id_col, err);
         if (id == NULL)
             return CDNOPT_EPARSE;

@@ -116,6 +116,22 @@ static bool set_text(serve_request *req, json_t *obj, const char *key, const cha
     return true;
 }
 
+/* Reject a line that stops before a required column (latest_start_at may be left out). */
+static bool check_required(serve_request *req, size_t n_fields, const int *column_of,
+                           size_t number)
+{
+    for (int k = 0; k < COLUMN_LATEST; k++) {
+        if ((size_t)column_of[k] >= n_fields) {
+            serve_respond_error(req, 400, "invalid_csv", NULL,
+                                "CSV line %zu: %zu fields, but the header puts '%s' in column "
+                                "%d; give every required field on each line",
+                                number, n_fields, column_names[k], column_of[k] + 1);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Turn one release line into a JSON object. */
 static json_t *line_object(serve_request *req, char **fields, size_t n_fields,
                            const int *column_of, size_t number)
@@ -197,8 +213,13 @@ json_t *serve_release_csv_items(serve_request *req, size_t **lines_out)
                                     number, n_fields, n_header);
                 ok = false;
             } else if (ok) {
-                json_t *obj = line_object(req, fields, n_fields, column_of, number);
-                ok = obj != NULL && json_array_append_new(items, obj) == 0;
+                ok = check_required(req, n_fields, column_of, number);
+                json_t *obj = ok ? line_object(req, fields, n_fields, column_of, number) : NULL;
+                ok = obj != NULL;
+                if (ok && json_array_append_new(items, obj) != 0) {
+                    serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
+                    ok = false;
+                }
                 if (ok && n_items == cap) {
                     size_t *grown = cdnopt_realloc(lines, 2 * cap * sizeof *lines);
                     ok = grown != NULL;

@@ -773,6 +773,43 @@ static void padded_id_rejected(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* A row may leave out a trailing latest_start_at but no required field, and a row of only
+ * commas (a spreadsheet's empty row) is skipped. */
+static void short_rows_and_comma_rows(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "short-rows");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at,latest_start_at\n"
+                                 "a,1,2,2024-01-01 10:00:00\n"
+                                 ",,,,\n"
+                                 "b,1,2,2024-01-01 11:00:00,2024-01-01 12:00:00\n");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), 0);
+    assert_int_equal(set->n, 2);
+    assert_false(set->items[0].has_latest);
+    assert_true(set->items[1].has_latest);
+
+    snprintf(path, sizeof path, "%s/short.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\na,1,2,2024-01-01 10:00:00\n"
+                                 "b,100\n");
+    cdnopt_release_set *bad = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &bad, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "short.csv line 3: 2 fields, but the header puts 'users' in column 3");
+    assert_null(bad);
+
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\n"
+                                 "b,2024-01-01 11:00:00\n");
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &schedule, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "schedule.csv line 3: 2 fields, but the header puts "
+                                "'batch_ratio' in column 3");
+    assert_null(schedule);
+    cdnopt_release_set_free(set);
+}
+
 static void unclosed_quote_rejected(void **state)
 {
     (void)state;
@@ -1048,6 +1085,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(quoted_ids_round_trip),
         cmocka_unit_test(padded_id_rejected),
         cmocka_unit_test(unclosed_quote_rejected),
+        cmocka_unit_test(short_rows_and_comma_rows),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
         cmocka_unit_test(rules_lines_change_values),

@@ -264,6 +264,8 @@ static void releases_csv_batch(void **state)
         {"id,size_mb,users,planned_at\n", 400, "invalid_csv", "no release lines"},
         {"id,size_mb,users,planned_at\nx1,1,5,2004-12-14 10:00:00,extra\n", 400, "invalid_csv",
          "CSV line 2: 5 fields but the header names 4 columns"},
+        {"id,size_mb,users,planned_at\nx1,1\n", 400, "invalid_csv",
+         "CSV line 2: 2 fields, but the header puts 'users' in column 3"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, bad[i].body,
