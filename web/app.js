@@ -19,12 +19,24 @@ const state = {
   errors: [],
 };
 
-const charts = {
-  bandwidth: echarts.init(document.getElementById('chart-bandwidth'), null, { useUTC: true }),
-  waves: echarts.init(document.getElementById('chart-waves'), null, { useUTC: true }),
-  peaks: echarts.init(document.getElementById('chart-peaks')),
-  system: echarts.init(document.getElementById('chart-system'), null, { useUTC: true }),
-};
+const charts = {};
+
+// Create the charts in the page language, replacing any drawn before. ECharts takes its
+// locale (the month names on a time axis) only when a chart is created, so a language
+// switch calls this.
+function createCharts() {
+  const locale = state.lang === 'zh' ? 'ZH' : 'EN';
+  const make = (id, options) => {
+    const node = document.getElementById(id);
+    echarts.dispose(node);
+    return echarts.init(node, null, { ...options, locale });
+  };
+  charts.bandwidth = make('chart-bandwidth', { useUTC: true });
+  charts.waves = make('chart-waves', { useUTC: true });
+  charts.peaks = make('chart-peaks', {});
+  charts.system = make('chart-system', { useUTC: true });
+}
+createCharts();
 
 function text() {
   return CDNOPT_TEXTS[state.lang];
@@ -145,7 +157,7 @@ function peaksOption() {
     tooltip: { trigger: 'axis' },
     legend: { top: 24 },
     grid: { top: 64, left: 56, right: 16, bottom: 32 },
-    xAxis: { type: 'category', data: ['peak', 'p95'] },
+    xAxis: { type: 'category', data: [t.peakCategory, t.p95Category] },
     yAxis: { type: 'value', name: 'Gbit/s' },
     series: [
       { name: t.naive, type: 'bar', data: naive, itemStyle: { color: '#c23531' } },
@@ -186,7 +198,9 @@ function renderTexts() {
       node.textContent = value;
     }
   }
-  document.getElementById('lang-switch').textContent = t.switchTo;
+  const langSwitch = document.getElementById('lang-switch');
+  langSwitch.textContent = t.switchTo;
+  langSwitch.setAttribute('aria-label', t.switchLabel);
   const system = state.data.system;
   if (!system) {
     return;
@@ -277,6 +291,7 @@ async function refresh() {
 document.getElementById('lang-switch').addEventListener('click', () => {
   state.lang = state.lang === 'zh' ? 'en' : 'zh';
   window.localStorage.setItem('cdnopt.lang', state.lang);
+  createCharts();
   render();
 });
 window.addEventListener('resize', () => Object.values(charts).forEach((c) => c.resize()));
