@@ -320,6 +320,25 @@ window.cdnoptDashboard = {
       alertRows: document.querySelectorAll('#alert-log tbody tr').length,
     };
   },
+  // Collect every text the page shows: its visible lines, the tab title, the switch's
+  // label, and the chart titles, series names and axis names and categories ECharts draws.
+  shownTexts() {
+    const texts = document.body.innerText.split('\n').filter((line) => line.trim() !== '');
+    texts.push(document.title, document.getElementById('lang-switch').getAttribute('aria-label'));
+    for (const chart of Object.values(charts)) {
+      const option = chart.getOption();
+      for (const title of option.title) {
+        texts.push(title.text, title.subtext);
+      }
+      for (const series of option.series) {
+        texts.push(series.name);
+      }
+      for (const axis of [...option.xAxis, ...option.yAxis]) {
+        texts.push(axis.name, ...(axis.data || []));
+      }
+    }
+    return texts.filter((value) => typeof value === 'string' && value !== '');
+  },
 };
 
 refresh();

@@ -240,6 +240,18 @@ async function main() {
   assert.equal(chinese.title, 'cdnopt 实时监控面板');
   assert.ok(chinese.chartTitles[0].startsWith('带宽'), chinese.chartTitles[0]);
   assert.equal(await evaluate(devtools, sessionId, 'document.documentElement.lang'), 'zh-CN');
+  const tables = await evaluate(devtools, sessionId, `[
+    Object.keys(CDNOPT_TEXTS.en).sort(), Object.keys(CDNOPT_TEXTS.zh).sort(),
+    Object.keys(CDNOPT_TEXTS.en.alertNames).sort(), Object.keys(CDNOPT_TEXTS.zh.alertNames).sort()]`);
+  assert.deepEqual(tables[1], tables[0], 'the zh text table has the keys of the en one');
+  assert.deepEqual(tables[3], tables[2], 'the zh alert names have the keys of the en ones');
+  // In Chinese the page shows no English word but field terms, units, the API route
+  // and flag it names, and the switch back to English.
+  const fieldTerms = /cdnopt|Gbit\/s|CPU|p95|POST \/api\/v1\/replan|--model|^English$/g;
+  const shownTexts = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.shownTexts()');
+  assert.ok(shownTexts.some((line) => line.startsWith('排期后的发布下载流量')), shownTexts.join('\n'));
+  const englishTexts = shownTexts.filter((line) => /[A-Za-z]{2,}/.test(line.replace(fieldTerms, '')));
+  assert.deepEqual(englishTexts, [], `English texts in the Chinese page:\n${englishTexts.join('\n')}`);
   const shotZh = await devtools.send('Page.captureScreenshot', { format: 'png' }, sessionId);
   writeFileSync(join(artifacts, 'dashboard-zh.png'), Buffer.from(shotZh.data, 'base64'));
   await evaluate(devtools, sessionId, 'document.getElementById("lang-switch").click()');
