@@ -196,8 +196,9 @@ cdnopt_grid cdnopt_grid_of(const cdnopt_series *series);
  * @param id, start_at, batch_ratio field texts.
  * @param grid   when not NULL, start_at must lie on it ("off the grid" otherwise).
  * @param index  receives the release's index in the set.
- * @return 0, CDNOPT_ENOTFOUND (unknown id), CDNOPT_EPARSE (bad timestamp or ratio
- *         text) or CDNOPT_EINVAL (ratio outside (0, 1], start off the grid).
+ * @return 0, CDNOPT_EPARSE (bad timestamp or ratio text) or CDNOPT_EINVAL (unknown id,
+ *         ratio outside (0, 1], start off the grid), the code of the other broken
+ *         schedule rules, so that `score` exits 2 for all of them.
  */
 int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *id,
                                 const char *start_at, const char *batch_ratio,

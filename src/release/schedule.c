@@ -64,7 +64,7 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
 {
     long found = cdnopt_release_set_find(releases, id);
     if (found < 0)
-        return cdnopt_fail(err, CDNOPT_ENOTFOUND,
+        return cdnopt_fail(err, CDNOPT_EINVAL,
                            "%s: id '%s' is not in the releases file; schedule only known releases",
                            where, id);
     *index = (size_t)found;

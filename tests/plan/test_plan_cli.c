@@ -78,7 +78,7 @@ static void score_unreadable_schedule_is_error(void **state)
     snprintf(args, sizeof args,
              "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
              dir, dir, path);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "id 'zz' is not in the releases file");
 }
 

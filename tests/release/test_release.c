@@ -616,7 +616,7 @@ static void schedule_file_errors(void **state)
         const char *message;
     } cases[] = {
         {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\nc,2024-01-01 10:00:00,1\n",
-         CDNOPT_ENOTFOUND, "line 3: id 'c' is not in the releases file"},
+         CDNOPT_EINVAL, "line 3: id 'c' is not in the releases file"},
         {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\n", CDNOPT_EINVAL,
          "release 'b' is missing from the schedule"},
         {"id,start_at,batch_ratio\na,2024-01-01 10:00:00,1\na,2024-01-01 11:00:00,1\n",
