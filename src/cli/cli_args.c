@@ -255,6 +255,14 @@ static bool same_output_file(const char *a, const char *b)
     return strcmp(a_name, b_name) == 0 && path_in_folder(a, b_folder);
 }
 
+/* Whether output flag out may name the file of input flag in. Resuming reads the whole
+ * checkpoint before training writes the next one, so --checkpoint may name the --resume
+ * file, as its default path (--out + .ckpt) often does. */
+static bool may_rewrite(const char *out, const char *in)
+{
+    return strcmp(out, "--checkpoint") == 0 && strcmp(in, "--resume") == 0;
+}
+
 /* Reject an output file that is also the file of another flag: writing it would
  * destroy an input (or another output) before or while it is read. */
 static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, char *err)
@@ -284,6 +292,8 @@ static int check_outputs_distinct(const cdnopt_cli_option *opts, size_t n_opts, 
             continue;
         for (size_t j = 0; j < n_opts; j++) {
             if (!opts[j].seen || opts[j].kind != CDNOPT_CLI_STRING)
+                continue;
+            if (may_rewrite(opts[i].name, opts[j].name))
                 continue;
             const char *other = *(const char *const *)opts[j].target;
             struct stat st;

@@ -486,7 +486,7 @@ static void train_data_rejects_global_flags(void **state)
 static void train_resume_warns_replaced_flags(void **state)
 {
     (void)state;
-    char dir[256], csv[300], args[1024];
+    char dir[256], csv[300], args[2048];
     cdnopt_test_scratch_dir(dir, sizeof dir, "cli-resume-flags");
     snprintf(csv, sizeof csv, "%s/a.csv", dir);
     write_csv_every(csv, 10, 60);
@@ -504,6 +504,15 @@ static void train_resume_warns_replaced_flags(void **state)
     assert_int_equal(r.status, 0);
     cdnopt_assert_contains(r.err, "WARN  train flags=--units,--lr resume=");
     cdnopt_assert_contains(r.err, "replace these training flags, so they are not used");
+    cdnopt_assert_contains(r.err, "resuming file=");
+
+    /* Naming the resumed checkpoint as --checkpoint carries on writing to it. */
+    snprintf(args, sizeof args,
+             "train --data '%s' --epochs 2 --checkpoint-every 1 --resume '%s/m.h5.ckpt' "
+             "--checkpoint '%s/m.h5.ckpt' --out '%s/s.h5'",
+             csv, dir, dir, dir);
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 0);
     cdnopt_assert_contains(r.err, "resuming file=");
 }
 
