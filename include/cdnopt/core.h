@@ -193,4 +193,16 @@ void cdnopt_duration_format(int64_t seconds, char *buf, size_t buf_size);
 /** Monotonic clock in seconds, for measuring elapsed time. */
 double cdnopt_clock_s(void);
 
+/* ------------------------------------------------------------------------- */
+/* Text                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * Return the length in bytes (1 to 4) of the well-formed UTF-8 sequence at p (RFC 3629),
+ * or 0 when p does not start one: a stray continuation byte, an overlong form, a
+ * surrogate, a byte 0xF5 to 0xFF, or a sequence cut short by a NUL. p[0] must be
+ * readable, and the bytes after it up to the first NUL.
+ */
+size_t cdnopt_utf8_sequence_length(const unsigned char *p);
+
 #endif /* CDNOPT_CORE_H */

@@ -53,46 +53,13 @@ static int check_latest(const cdnopt_release *release, const char *where, char *
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_length(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n = 0;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        n = 3;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        n = 4;
-
-    /* The second byte's range excludes overlong forms (E0, F0), surrogates (ED) and
-     * code points above U+10FFFF (F4); later bytes are plain continuations. */
-    unsigned char low = 0x80, high = 0xBF;
-    if (s[0] == 0xE0)
-        low = 0xA0;
-    else if (s[0] == 0xF0)
-        low = 0x90;
-    else if (s[0] == 0xED)
-        high = 0x9F;
-    else if (s[0] == 0xF4)
-        high = 0x8F;
-    for (size_t i = 1; i < n; i++) {
-        unsigned char min = i == 1 ? low : 0x80, max = i == 1 ? high : 0xBF;
-        if (s[i] < min || s[i] > max)
-            return 0;
-    }
-    return n;
-}
-
 /* Reject an id that is not printable UTF-8 text. Such an id would be copied byte for
  * byte into the schedule file and the --json reports, which would then not parse. */
 static int check_id_text(const char *id, const char *where, char *err)
 {
     const unsigned char *u = (const unsigned char *)id;
     for (size_t i = 0; u[i] != '\0';) {
-        size_t n = u[i] < 0x20 || u[i] == 0x7F ? 0 : utf8_length(u + i);
+        size_t n = u[i] < 0x20 || u[i] == 0x7F ? 0 : cdnopt_utf8_sequence_length(u + i);
         if (n == 0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "%s: id has byte 0x%02X at position %zu, a control character or "

@@ -92,7 +92,7 @@ static bool check_csv_bytes(serve_request *req)
     const unsigned char *body = (const unsigned char *)(req->body != NULL ? req->body : "");
     size_t line = 1;
     for (size_t i = 0; i < req->body_len;) {
-        size_t len = body[i] == '\0' ? 0 : serve_utf8_sequence_length(body + i);
+        size_t len = body[i] == '\0' ? 0 : cdnopt_utf8_sequence_length(body + i);
         if (len == 0 || i + len > req->body_len) {
             serve_respond_error(req, 400, "invalid_csv", NULL,
                                 "CSV line %zu: byte 0x%02X at offset %zu is %s; send plain "

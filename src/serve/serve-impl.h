@@ -389,9 +389,6 @@ void serve_format_time(int64_t t, char *buf, size_t size);
  *  escaped so that the record stays on one line of key="value" pairs. Long text is cut. */
 void serve_escape_log_value(const char *text, char *out, size_t size);
 
-/** Length in bytes (1 to 4) of the valid UTF-8 sequence at p, or 0 when p does not start one
- *  (stray continuation byte, overlong form, surrogate, 0xF5..0xFF, or a cut sequence). */
-size_t serve_utf8_sequence_length(const unsigned char *p);
 
 /**
  * Read the stored samples with from <= t < to as a regular series.
