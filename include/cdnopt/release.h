@@ -228,6 +228,12 @@ int cdnopt_schedule_write_csv(const char *path, const cdnopt_release_set *releas
  */
 int cdnopt_release_set_write_csv(const char *path, const cdnopt_release_set *releases, char *err);
 
+/**
+ * Parse a number field of the release files: a finite decimal with nothing around it
+ * (no hexadecimal, "inf" or "nan"). Returns 0 or CDNOPT_EPARSE.
+ */
+int cdnopt_release_parse_decimal(const char *text, double *out);
+
 /** Parse "YYYY-MM-DD HH:MM:SS" into civil seconds; returns 0 or CDNOPT_EPARSE (no message). */
 int cdnopt_release_parse_time(const char *text, int64_t *out);
 

@@ -242,7 +242,7 @@ void release_csv_close(release_csv *csv)
     csv->file = NULL;
 }
 
-int release_parse_double(const char *text, double *out)
+int cdnopt_release_parse_decimal(const char *text, double *out)
 {
     /* strtod would also read hexadecimal and "inf"; release files hold decimals. */
     if (text == NULL || *text == '\0' || strpbrk(text, "xX") != NULL)

@@ -83,8 +83,5 @@ const char *release_csv_id(const release_csv *csv, int col, char *err);
 
 void release_csv_close(release_csv *csv);
 
-/* Parse a finite double; returns 0 or CDNOPT_EPARSE. Leading/trailing spaces are rejected
- * by the caller's trimming, so the text must be the number alone. */
-int release_parse_double(const char *text, double *out);
 
 #endif

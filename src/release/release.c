@@ -88,7 +88,7 @@ int cdnopt_release_check(const cdnopt_release *release, const char *where, char 
 static int parse_number_field(const char *text, const char *field, const char *where,
                               double *out, char *err)
 {
-    if (release_parse_double(text, out) != 0)
+    if (cdnopt_release_parse_decimal(text, out) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%s' is not a number; write e.g. 250.5",
                            where, field, text);
     return 0;

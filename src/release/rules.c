@@ -73,7 +73,7 @@ static int parse_ratios(cdnopt_rules *rules, char *value, const char *where, cha
         if (n == CDNOPT_RULES_MAX_RATIOS)
             return cdnopt_fail(err, CDNOPT_EINVAL, "%s: batch_ratios lists more than %d values",
                                where, CDNOPT_RULES_MAX_RATIOS);
-        if (release_parse_double(item, &ratio) != 0 || ratio < CDNOPT_RULES_MIN_RATIO ||
+        if (cdnopt_release_parse_decimal(item, &ratio) != 0 || ratio < CDNOPT_RULES_MIN_RATIO ||
             ratio > 1.0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "%s: batch_ratios value '%s' is not a number in [%g, 1]", where,
@@ -130,7 +130,7 @@ static int parse_positive(const char *key, const char *value, double max, const 
                           double *out, char *err)
 {
     double number;
-    if (release_parse_double(value, &number) != 0 || number <= 0 || number > max)
+    if (cdnopt_release_parse_decimal(value, &number) != 0 || number <= 0 || number > max)
         return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s '%s' must be a number in (0, %g]", where,
                            key, value, max);
     *out = number;

@@ -81,7 +81,7 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
                            where, start_at, (long long)grid->step_s);
     }
 
-    if (release_parse_double(batch_ratio, ratio) != 0)
+    if (cdnopt_release_parse_decimal(batch_ratio, ratio) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
                            "%s: batch_ratio '%s' is not a number; write e.g. 0.5", where,
                            batch_ratio);

@@ -8,10 +8,9 @@
  */
 #include "serve-impl.h"
 
+#include "cdnopt/release.h"
 #include "cdnopt/series.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,17 +88,6 @@ static bool read_header(serve_request *req, char **fields, size_t n_fields, int 
     return true;
 }
 
-/* Parse a decimal number as the releases file does: no hexadecimal, inf or nan. */
-static bool parse_decimal(const char *text, double *out)
-{
-    if (*text == '\0' || strpbrk(text, "xXnN") != NULL)
-        return false;
-    errno = 0;
-    char *end = NULL;
-    *out = strtod(text, &end);
-    return *end == '\0' && errno != ERANGE && isfinite(*out);
-}
-
 /* Set key of obj to a JSON string, rejecting text that is not UTF-8. */
 static bool set_text(serve_request *req, json_t *obj, const char *key, const char *text,
                      size_t number)
@@ -148,7 +136,7 @@ static json_t *line_object(serve_request *req, char **fields, size_t n_fields,
             continue; // an empty latest_start_at means the default window
         if (k == COLUMN_SIZE || k == COLUMN_USERS) {
             double value = 0.0;
-            if (!parse_decimal(text, &value)) {
+            if (cdnopt_release_parse_decimal(text, &value) != 0) {
                 char field[64];
                 snprintf(field, sizeof field, "CSV line %zu %s", number, column_names[k]);
                 serve_respond_error(req, 400, "invalid_type", field,
