@@ -33,7 +33,7 @@ import sys
 # Rows of (name, series, first day, slice kind, seed, set). "day" and "week" are cut with
 # the settings of the shared day and week workloads. The others are stretches of the UK
 # and EU 5-minute series. Set "first" is the one earlier defaults were chosen on,
-# "later" holds the stretches cut afterwards to check those choices, and "fresh" 12
+# "later" contains the stretches cut afterwards to check those choices, and "fresh" 12
 # more cut to check later trials. Sets "all" (first and later, the 32 that
 # docs/benchmarks.md reports) and "every" (all 44) combine them.
 STRETCHES = [
@@ -95,7 +95,7 @@ SLICES = {
 
 
 def cut(shared, work, stretch):
-    """Cut a stretch into work/name unless an earlier run did."""
+    """Cut a stretch into work/name unless an earlier run has cut it."""
     name, series, day, kind, seed, _ = stretch
     folder = os.path.join(work, name)
     if os.path.exists(os.path.join(folder, "releases.csv")):
@@ -108,7 +108,7 @@ def cut(shared, work, stretch):
 
 
 def referee_peak(shared, folder, schedule):
-    """Score schedule on the stretch's real baseline; fail on any broken rule."""
+    """Return the referee's peak of schedule on the real baseline; stop on a broken rule."""
     done = subprocess.run(["python3", os.path.join(shared, "tools", "score_schedule.py"), "--json",
                            os.path.join(folder, "baseline.csv"),
                            os.path.join(folder, "releases.csv"), schedule],
@@ -120,7 +120,7 @@ def referee_peak(shared, folder, schedule):
 
 
 def reference_peak(args, folder):
-    """Referee peak of greedy planned on the real baseline, cached per binary."""
+    """Return the referee's peak of greedy planned on the real baseline, cached per binary."""
     stamp = int(os.path.getmtime(args.cdnopt))
     cache = os.path.join(folder, f"reference-{stamp}.peak")
     if os.path.exists(cache):
@@ -137,7 +137,7 @@ def reference_peak(args, folder):
 
 
 def history_peak(args, folder):
-    """Referee peak of `plan --history` with the extra arguments."""
+    """Return the referee's peak of `plan --history` with the extra arguments."""
     schedule = os.path.join(folder, "history-schedule.csv")
     done = subprocess.run([args.cdnopt, "-q", "plan", "--history", os.path.join(folder, "history.csv"),
                            "--releases", os.path.join(folder, "releases.csv"), "--out", schedule,
@@ -148,7 +148,7 @@ def history_peak(args, folder):
 
 
 def geometric_excess(ratios):
-    """Geometric mean of the ratios, minus one, in percent."""
+    """Return the geometric mean of the ratios, minus one, in percent."""
     return 100.0 * (math.exp(sum(math.log(r) for r in ratios) / len(ratios)) - 1.0)
 
 
@@ -163,9 +163,9 @@ def main():
     parser.add_argument("plan_args", nargs="*", help="arguments added to plan --history")
     args = parser.parse_args()
 
-    wanted = {"all": ("first", "later"), "every": ("first", "later", "fresh")}.get(args.set,
+    chosen_sets = {"all": ("first", "later"), "every": ("first", "later", "fresh")}.get(args.set,
                                                                              (args.set,))
-    stretches = [s for s in STRETCHES if s[5] in wanted]
+    stretches = [s for s in STRETCHES if s[5] in chosen_sets]
     # Every run rewrites the history schedules in the work dir. Two runs at once need
     # two work dirs.
     os.makedirs(args.work, exist_ok=True)

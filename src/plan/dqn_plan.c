@@ -414,13 +414,13 @@ int cdnopt_plan_dqn(cdnopt_agent *agent, const cdnopt_series *baseline,
     /* The agent's episodes minimise the figure it was trained on, and only the local
      * search of repair follows params->objective. */
     const char *trained = cdnopt_objective_name(agent->params.objective);
-    const char *asked = cdnopt_objective_name(params->objective);
+    const char *requested = cdnopt_objective_name(params->objective);
     if (!repair && agent->params.objective != params->objective)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "the agent was trained for the %s objective and the dqn solver plans "
                            "for that alone, not for %s; ask for %s, use dqn+greedy, whose local "
                            "search minimises %s, or train an agent with --objective %s",
-                           trained, asked, trained, asked, asked);
+                           trained, requested, trained, requested, requested);
     if (!repair && !rules_allow_agent_ratio(rules))
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "the rules allow none of the batch ratios the agent chooses from "

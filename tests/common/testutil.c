@@ -107,3 +107,12 @@ int cdnopt_test_run_cli(const char *dir, const char *args, char *output, size_t 
         fail_msg("command line of %d bytes is too long for the test runner", n);
     return cdnopt_test_run_shell(command, output, size);
 }
+
+int cdnopt_test_run_quiet(const char *args, char *output, size_t size)
+{
+    char quiet[8192];
+    int n = snprintf(quiet, sizeof quiet, "-q %s", args);
+    if (n < 0 || (size_t)n >= sizeof quiet)
+        fail_msg("arguments of %d bytes are too long for the test runner", n);
+    return cdnopt_test_run_cli(NULL, quiet, output, size);
+}

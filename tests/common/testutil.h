@@ -60,6 +60,9 @@ int cdnopt_test_run_shell(const char *command, char *output, size_t size);
  */
 int cdnopt_test_run_cli(const char *dir, const char *args, char *output, size_t size);
 
+/** Run "cdnopt -q ARGS" in the current folder, as cdnopt_test_run_cli() does. */
+int cdnopt_test_run_quiet(const char *args, char *output, size_t size);
+
 /** Assert that haystack contains needle, printing both when it does not. */
 #define cdnopt_assert_contains(haystack, needle)                                \
     cdnopt__assert_contains((haystack), (needle), __FILE__, __LINE__)

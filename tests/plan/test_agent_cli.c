@@ -14,16 +14,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-/* Run "cdnopt -q <args>" and return its exit status; output receives stdout and stderr. */
-static int cdnopt_run(const char *args, char *output, size_t size)
-{
-    char quiet[8192];
-    int n = snprintf(quiet, sizeof quiet, "-q %s", args);
-    if (n < 0 || (size_t)n >= sizeof quiet)
-        fail_msg("arguments of %d bytes are too long for the test runner", n);
-    return cdnopt_test_run_cli(NULL, quiet, output, size);
-}
-
 /* An hourly series of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
 static void write_series(const char *path, int n_days)
 {
@@ -57,13 +47,13 @@ static void plan_dqn_needs_agent(void **state)
     snprintf(args, sizeof args,
              "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver dqn", dir,
              dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "--solver dqn needs --agent FILE");
 
     snprintf(args, sizeof args,
              "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --agent %s/a.h5", dir,
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "--agent is used only by --solver dqn or dqn+greedy");
 }
 
@@ -86,7 +76,7 @@ static void plan_agent_path_checked_first(void **state)
              "plan --history %s/h.csv --releases %s/r.csv --out %s/s.csv --solver dqn "
              "--agent %s/agents",
              dir, dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "/agents' is a folder; give the agent file written by cdnopt "
                                 "train-agent");
     assert_null(strstr(out, "forecast:"));
@@ -95,7 +85,7 @@ static void plan_agent_path_checked_first(void **state)
              "plan --history %s/h.csv --releases %s/r.csv --out %s/s.csv --solver dqn+greedy "
              "--agent %s/missing.h5",
              dir, dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "/missing.h5' does not exist");
     assert_null(strstr(out, "forecast:"));
 }
@@ -109,7 +99,7 @@ static void train_agent_bad_exclude(void **state)
     write_series(args, 10);
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-03", dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "--exclude span '2024-01-03' is invalid");
     cdnopt_assert_contains(out, "YYYY-MM-DD..YYYY-MM-DD");
 
@@ -117,14 +107,14 @@ static void train_agent_bad_exclude(void **state)
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-01..2024-01-11",
              dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "has 0 midnights that start a 3-day window");
 
     /* A span outside the history (a mistyped year) hides nothing, so it is an error. */
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2030-01-01..2030-02-01",
              dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "--exclude span 2030-01-01..2030-02-01 covers no time of");
     cdnopt_assert_contains(out, "which runs from 2024-01-01 00:00:00 to");
 
@@ -132,12 +122,12 @@ static void train_agent_bad_exclude(void **state)
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-02-30..2024-03-01",
              dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "'2024-02-30' is not a valid date");
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --out %s/a.h5 --exclude 2024-01-05..2024-01-03",
              dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "is empty; FROM must come before TO");
 
     /* An empty value or item (an unset shell variable) excludes nothing: an error. */
@@ -145,7 +135,7 @@ static void train_agent_bad_exclude(void **state)
     for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
         snprintf(args, sizeof args, "train-agent --history %s/h.csv --out %s/a.h5 --exclude %s",
                  dir, dir, empty[i]);
-        assert_int_equal(cdnopt_run(args, out, sizeof out), 2);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
         cdnopt_assert_contains(out, "has an empty span");
     }
 }
@@ -162,14 +152,14 @@ static void train_agent_with_model(void **state)
     snprintf(args, sizeof args,
              "train --data %s/h.csv --units 8 --epochs 1 --max-windows 100 --seed 1 "
              "--out %s/m.h5", dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
 
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --model %s/m.h5 --out %s/a.h5 --episodes 2 "
              "--workers 2 --hidden 8 --updates 2 --batch 8 --min-releases 5 "
              "--max-releases 20 --demo-episodes 2 --val-days 1",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
     snprintf(path, sizeof path, "%s/a.h5", dir);
     FILE *agent = fopen(path, "rb");
     assert_non_null(agent);
@@ -180,7 +170,7 @@ static void train_agent_with_model(void **state)
     snprintf(args, sizeof args,
              "train-agent --history %s/h.csv --model %s --out %s/a.h5 --episodes 2", dir, path,
              dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 1);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 1);
     cdnopt_assert_contains(out, "not-a-model.h5' is not an HDF5 file");
 }
 
@@ -202,7 +192,7 @@ static void train_then_plan_with_agent(void **state)
              "--hidden 8 --updates 2 --batch 8 --min-releases 5 --max-releases 20 "
              "--curve %s/c.csv",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
 
     /* The curve starts with the row after pretraining and writes no "nan" field. */
     char curve[4096];
@@ -222,7 +212,7 @@ static void train_then_plan_with_agent(void **state)
                  "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver %s "
                  "--agent %s/a.h5",
                  dir, dir, dir, solvers[k], dir);
-        assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
         cdnopt_assert_contains(out, "masked DQN agent (4 training episodes)");
         snprintf(path, sizeof path, "%s/s.csv", dir);
         char schedule[4096];
@@ -244,7 +234,7 @@ static void train_then_plan_with_agent(void **state)
         snprintf(args, sizeof args,
                  "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver %s", dir,
                  dir, dir, solver);
-        assert_int_equal(cdnopt_run(args, out, sizeof out), 0);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
         const char *row = strstr(out, "peak (Gbit/s)");
         assert_non_null(row);
         double naive = 0;
@@ -259,7 +249,7 @@ static void train_then_plan_with_agent(void **state)
              "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver dqn "
              "--agent %s/cut.h5",
              dir, dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, out, sizeof out), 1);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 1);
     cdnopt_assert_contains(out, "cut.h5' is not a readable HDF5 file");
 }
 

@@ -610,7 +610,7 @@ static void no_start_error_names_rule(void **state)
     /* Window 01:00-04:00 lies inside the blackout. */
     expect_no_start(1, "3h", 48, "in the 00:00-04:59 blackout (releases over 500.0 MB)");
     /* Starts from 05:00 keep out of the blackout, but a 15 h wave from 05:00 ends at
-     * 20:00, after the 19 h baseline; without the blackout 02:00 would fit. */
+     * 20:00, after the 19 h baseline. Without the blackout 02:00 would fit. */
     expect_no_start(2, "23h", 19,
                     "that keep its batches out of the 00:00-04:59 blackout make its downloads "
                     "run past the baseline's end at 2024-01-01 19:00:00");

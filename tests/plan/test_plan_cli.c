@@ -12,16 +12,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Run "cdnopt -q <args>" and return its exit status; output receives stdout and stderr. */
-static int cdnopt_run(const char *args, char *output, size_t size)
-{
-    char quiet[8192];
-    int n = snprintf(quiet, sizeof quiet, "-q %s", args);
-    if (n < 0 || (size_t)n >= sizeof quiet)
-        fail_msg("arguments of %d bytes are too long for the test runner", n);
-    return cdnopt_test_run_cli(NULL, quiet, output, size);
-}
-
 /* Write a 3-day hourly baseline and two releases into dir. */
 static void write_inputs(const char *dir)
 {
@@ -53,14 +43,14 @@ static void score_lists_violations(void **state)
     snprintf(args, sizeof args,
              "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
              dir, dir, path);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 3);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 3);
     cdnopt_assert_contains(text, "violation: a window start 2024-01-01 09:00:00 outside");
     cdnopt_assert_contains(text, "violation: b blackout batch of 900 MB begins 2024-01-02 01:00:00");
     cdnopt_assert_contains(text, "peak (Gbit/s)");
 
     /* The JSON report lists the same violations. */
     strcat(args, " --json");
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 3);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 3);
     cdnopt_assert_contains(text, "{\"id\": \"a\", \"rule\": \"window\"");
     cdnopt_assert_contains(text, "{\"id\": \"b\", \"rule\": \"blackout\"");
 }
@@ -78,7 +68,7 @@ static void score_unreadable_schedule_is_error(void **state)
     snprintf(args, sizeof args,
              "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule '%s'",
              dir, dir, path);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "id 'zz' is not in the releases file");
 }
 
@@ -92,7 +82,7 @@ static void plan_then_score_clean(void **state)
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out "
              "'%s/planned.csv' --json",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 0);
     cdnopt_assert_contains(text, "\"solver\": \"greedy\"");
     cdnopt_assert_contains(text, "\"problem\": \"whole-hour delays\"");
     cdnopt_assert_contains(text, "\"peak_reduction\": ");
@@ -101,7 +91,7 @@ static void plan_then_score_clean(void **state)
              "score --baseline '%s/baseline.csv' --releases '%s/releases.csv' --schedule "
              "'%s/planned.csv'",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 0);
     assert_null(strstr(text, "violation"));
 }
 
@@ -154,12 +144,12 @@ static void exact_gap_at_bound_is_zero(void **state)
              "plan --baseline '%s/baseline.csv' --releases '%s' --out '%s/planned.csv' "
              "--solver exact",
              dir, path, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 0);
     cdnopt_assert_contains(text, "gap of this schedule's peak to it: 0.00 % (within");
     assert_null(strstr(text, "-0.00"));
 
     strcat(args, " --json");
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 0);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 0);
     cdnopt_assert_contains(text, "\"gap\": 0,");
 }
 
@@ -197,39 +187,39 @@ static void plan_rejects_bad_flags(void **state)
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--solver fast",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "invalid --solver 'fast'");
 
     snprintf(args, sizeof args, "plan --releases '%s/releases.csv' --out '%s/x.csv'", dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "give either --baseline FILE or --history FILE (with --model");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --model '%s/model.h5' --releases "
              "'%s/releases.csv' --out '%s/x.csv'",
              dir, dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "--model is used only with --history");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--safety 2",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "--safety is used only with --history");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--scenario-residual-days 2",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "--scenario-residual-days is used only with --history");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--plan-on upper",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text,
                            "invalid --plan-on 'upper': use auto, mean, critical or scenarios");
 
@@ -237,13 +227,13 @@ static void plan_rejects_bad_flags(void **state)
              "plan --baseline '%s/baseline.csv' --releases '%s/releases.csv' --out '%s/x.csv' "
              "--plan-on scenarios --solver exact",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 2);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
     cdnopt_assert_contains(text, "--plan-on scenarios works with --solver greedy");
 
     snprintf(args, sizeof args,
              "plan --baseline '%s/baseline.csv' --releases '%s/missing.csv' --out '%s/x.csv'",
              dir, dir, dir);
-    assert_int_equal(cdnopt_run(args, text, sizeof text), 1);
+    assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 1);
     cdnopt_assert_contains(text, "missing.csv: cannot open");
 }
 

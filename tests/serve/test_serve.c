@@ -281,9 +281,10 @@ static void releases_csv_batch(void **state)
     expect_error(not_utf8, 400, "invalid_csv", "CSV line 3: id is not valid UTF-8");
 
     /* An id already stored: 409 for the whole body, naming the CSV line. */
-    const char *taken = "id,size_mb,users,planned_at\nx9,1,5,2004-12-14 10:00:00\n"
+    const char *existing_id = "id,size_mb,users,planned_at\nx9,1,5,2004-12-14 10:00:00\n"
                         "r1,1,5,2004-12-14 10:00:00\n";
-    r = http_request(f.port, "POST", "/api/v1/releases", csv_type, taken, strlen(taken));
+    r = http_request(f.port, "POST", "/api/v1/releases", csv_type, existing_id,
+                     strlen(existing_id));
     assert_int_equal(r.status, 409);
     cdnopt_assert_contains(r.body, "\"field\":\"CSV line 3 id\"");
     http_response_free(&r);
