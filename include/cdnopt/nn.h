@@ -614,4 +614,18 @@ void cdnopt_adam_set_lr(cdnopt_adam *opt, float lr);
 /** Number of updates applied so far. */
 uint64_t cdnopt_adam_steps(const cdnopt_adam *opt);
 
+/**
+ * Adam's state, for a training checkpoint: the first and second moments (one float per
+ * parameter each, owned by opt) and the number of updates applied.
+ */
+void cdnopt_adam_state(const cdnopt_adam *opt, const float **m, const float **v, uint64_t *t);
+
+/**
+ * Restore a state read back from a checkpoint, so that the next update equals the one
+ * the saved optimizer would have made.
+ * @return 0, CDNOPT_ESHAPE (n differs from the optimizer's size) or CDNOPT_EINVAL (a
+ *         moment is NaN or Inf, or a second moment is negative); on error opt is unchanged.
+ */
+int cdnopt_adam_restore(cdnopt_adam *opt, const float *m, const float *v, size_t n, uint64_t t);
+
 #endif /* CDNOPT_NN_H */

@@ -55,8 +55,8 @@ static int make_model(const cdnopt_series *s, const cdnopt_model_params *mp,
     if (ck->resume == NULL)
         return cdnopt_model_new(mp, s->step_s, out, err);
 
-    /* NOTE: a checkpoint is a model file. It holds the weights and the epoch count but
-     * not Adam's moment estimates, which restart from zero on resume. */
+    /* A checkpoint is a model file with Adam's state and the best weights added, so the
+     * resumed fit ends as an uninterrupted one would. */
     int rc = cdnopt_model_load(ck->resume, out, err);
     if (rc == CDNOPT_OK)
         rc = cdnopt_global_model_reject(ck->resume, "--resume", err);

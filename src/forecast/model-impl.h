@@ -33,6 +33,20 @@ typedef struct model_training_info {
                               training (see cdnopt__direct_shrink), 1 otherwise */
 } model_training_info;
 
+/**
+ * What a training checkpoint contains beyond the weights, so that a resumed fit goes on
+ * exactly as the interrupted one would have: Adam's state and the weights of the best
+ * epoch so far (info.best_epoch). While a fit runs, the arrays are the trainer's; after
+ * a checkpoint is loaded, they live in storage, which the model frees.
+ */
+typedef struct model_resume {
+    const float *adam_m;  /* Adam's first moments, one per weight; NULL = no state */
+    const float *adam_v;  /* Adam's second moments */
+    uint64_t adam_t;      /* Adam updates applied */
+    const float *best;    /* weights of the best epoch */
+    float *storage;       /* the three arrays read from a file, or NULL */
+} model_resume;
+
 struct cdnopt_model {
     cdnopt_model_params p;  /* window resolved to steps */
     int64_t step_s;         /* series step, seconds */
@@ -53,10 +67,14 @@ struct cdnopt_model {
     cdnopt_dense *head;     /* dense(1) on the dropped-out last state */
 
     model_training_info info;
+    model_resume resume;    /* written to checkpoints; see model_resume */
     cdnopt_fit_hooks hooks; /* data-parallel hooks of the next fit; n_parts 0 = none */
 };
 
 /* ---- model_core.c ---- */
+
+/** Forget the resume state, freeing it if it was read from a file. */
+void cdnopt__model_clear_resume(cdnopt_model *m);
 
 /**
  * Check params against step_s and build a model with freshly initialised weights

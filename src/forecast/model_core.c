@@ -209,11 +209,18 @@ int cdnopt_model_new(const cdnopt_model_params *p, int64_t step_s, cdnopt_model 
     return cdnopt__model_build(p, step_s, out, err);
 }
 
+void cdnopt__model_clear_resume(cdnopt_model *m)
+{
+    cdnopt_free(m->resume.storage);
+    memset(&m->resume, 0, sizeof m->resume);
+}
+
 void cdnopt_model_free(cdnopt_model *m)
 {
     if (m == NULL)
         return;
 
+    cdnopt__model_clear_resume(m);
     cdnopt_dense_free(m->head);
     cdnopt_mha_free(m->mha);
     cdnopt_dense_free(m->proj);

@@ -11,6 +11,9 @@
  *                correction factor, informational; absent in older files)
  *   /weights/... one float32 dataset per tensor of the parameter set, named after it
  *                (tensor "lstm1/kernel" is dataset /weights/lstm1/kernel), with its shape
+ *   /resume      only in training checkpoints: attribute adam_t (Adam updates applied)
+ *                and float32 datasets adam_m, adam_v (Adam's moments) and best (the best
+ *                epoch's weights), each [1, weights] in the order of the parameter set
  * Loading rebuilds the layers from the attributes and checks every dataset's shape
  * against it. Other groups (a /calibration group written by another module) are
  * left alone. HDF5's own error printing is switched off; errors go through err.
@@ -103,6 +106,23 @@ static herr_t write_weights(hid_t file, const cdnopt_model *m)
     return rc;
 }
 
+/* The state a resumed fit needs (see model_resume); written only while a fit runs. */
+static herr_t write_resume(hid_t file, const cdnopt_model *m)
+{
+    const model_resume *rs = &m->resume;
+    size_t n = cdnopt_params_count(m->ps);
+    hid_t group = H5Gcreate2(file, "resume", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (group < 0)
+        return -1;
+    herr_t rc = cdnopt_h5_put_u64(group, "adam_t", rs->adam_t);
+    rc |= cdnopt_h5_put_f32_matrix(group, "adam_m", H5P_DEFAULT, 1, n, rs->adam_m);
+    rc |= cdnopt_h5_put_f32_matrix(group, "adam_v", H5P_DEFAULT, 1, n, rs->adam_v);
+    rc |= cdnopt_h5_put_f32_matrix(group, "best", H5P_DEFAULT, 1, n, rs->best);
+    if (H5Gclose(group) < 0)
+        rc = -1;
+    return rc < 0 ? -1 : 0;
+}
+
 int cdnopt_model_save(const cdnopt_model *m, const char *path, char *err)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -118,6 +138,8 @@ int cdnopt_model_save(const cdnopt_model *m, const char *path, char *err)
         rc = write_meta_groups(file, m);
     if (rc >= 0)
         rc = write_weights(file, m);
+    if (rc >= 0 && m->resume.adam_m != NULL)
+        rc = write_resume(file, m);
     if (H5Fclose(file) < 0)
         rc = -1;
 
@@ -480,10 +502,14 @@ static void format_shape(char *buf, size_t n, int rank, const hsize_t *dims)
         snprintf(buf, n, "(rank %d)", rank);
 }
 
-static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tensor *t)
+/*
+ * Read dataset /path as float into dst when its shape is [rows, cols]. A missing or
+ * unreadable dataset is an error. Another shape sets *same to false and describes the
+ * shape found in found_text, so that the caller can word the error.
+ */
+static int read_matrix(const reader *r, const char *path, size_t rows, size_t cols, float *dst,
+                       bool *same, char *found_text, size_t found_size)
 {
-    char path[256];
-    snprintf(path, sizeof path, "weights/%s", t->name);
     htri_t exists = links_exist(r->file, path);
     if (exists < 0)
         return damaged(r, "dataset /", path);
@@ -495,37 +521,47 @@ static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tens
         return cdnopt_fail(r->err, CDNOPT_EPARSE, "model file '%s': /%s is not a dataset",
                            r->path, path);
 
-    hsize_t want[2] = {(hsize_t)t->n_rows, (hsize_t)t->n_cols};
     hsize_t found[H5S_MAX_RANK] = {0};
     hid_t space = H5Dget_space(set);
     int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
     if (rank >= 0 && rank <= H5S_MAX_RANK)
         H5Sget_simple_extent_dims(space, found, NULL);
-    bool same = rank == 2 && found[0] == want[0] && found[1] == want[1];
+    *same = rank == 2 && found[0] == (hsize_t)rows && found[1] == (hsize_t)cols;
+    format_shape(found_text, found_size, rank, found);
 
     herr_t rc = -1;
-    if (same)
-        rc = H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                     cdnopt_params_values(m->ps) + t->offset);
+    if (*same)
+        rc = H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
     if (space >= 0)
         H5Sclose(space);
     H5Dclose(set);
 
-    if (!same) {
-        char want_text[64], found_text[64];
-        format_shape(want_text, sizeof want_text, 2, want);
-        format_shape(found_text, sizeof found_text, rank, found);
-        return cdnopt_fail(r->err, CDNOPT_ESHAPE,
-                           "model file '%s': dataset /%s has shape %s but the architecture in "
-                           "its attributes (units %d, %d input features) needs %s", r->path,
-                           path, found_text, m->p.units, m->n_features, want_text);
-    }
-    if (rc < 0)
+    if (*same && rc < 0)
         return cdnopt_fail(r->err, CDNOPT_EIO,
                            "model file '%s': cannot read dataset /%s as float; the file is "
                            "truncated or damaged (its checksum does not match): train the "
                            "model again or restore the file", r->path, path);
     return CDNOPT_OK;
+}
+
+static int read_tensor(const reader *r, cdnopt_model *m, const cdnopt_param_tensor *t)
+{
+    char path[256];
+    snprintf(path, sizeof path, "weights/%s", t->name);
+    bool same = false;
+    char found_text[64];
+    int rc = read_matrix(r, path, t->n_rows, t->n_cols, cdnopt_params_values(m->ps) + t->offset,
+                         &same, found_text, sizeof found_text);
+    if (rc != CDNOPT_OK || same)
+        return rc;
+
+    char want_text[64];
+    hsize_t want[2] = {(hsize_t)t->n_rows, (hsize_t)t->n_cols};
+    format_shape(want_text, sizeof want_text, 2, want);
+    return cdnopt_fail(r->err, CDNOPT_ESHAPE,
+                       "model file '%s': dataset /%s has shape %s but the architecture in "
+                       "its attributes (units %d, %d input features) needs %s", r->path, path,
+                       found_text, m->p.units, m->n_features, want_text);
 }
 
 static int read_weights(const reader *r, cdnopt_model *m)
@@ -545,6 +581,75 @@ static int read_weights(const reader *r, cdnopt_model *m)
             return cdnopt_fail(r->err, CDNOPT_EPARSE,
                                "model file '%s': weight %zu is NaN or Inf; the model was saved "
                                "from a diverged training run", r->path, i);
+    return CDNOPT_OK;
+}
+
+/* Read the moments and the best weights of /resume into the model's own storage. */
+static int read_resume_arrays(const reader *r, cdnopt_model *m)
+{
+    static const char *const names[3] = {"resume/adam_m", "resume/adam_v", "resume/best"};
+    size_t n = cdnopt_params_count(m->ps);
+    model_resume *rs = &m->resume;
+    rs->storage = cdnopt_malloc(3 * n * sizeof *rs->storage);
+    if (rs->storage == NULL)
+        return cdnopt_fail(r->err, CDNOPT_ENOMEM, "model file '%s': out of memory reading "
+                           "/resume (%zu weights)", r->path, n);
+
+    for (size_t k = 0; k < 3; k++) {
+        bool same = false;
+        char found_text[64];
+        int rc = read_matrix(r, names[k], 1, n, rs->storage + k * n, &same, found_text,
+                             sizeof found_text);
+        if (rc != CDNOPT_OK)
+            return rc;
+        if (!same)
+            return cdnopt_fail(r->err, CDNOPT_ESHAPE,
+                               "model file '%s': dataset /%s has shape %s but the model has "
+                               "%zu weights, so it needs [1, %zu]; the checkpoint is damaged: "
+                               "resume from an earlier one or train afresh", r->path, names[k],
+                               found_text, n, n);
+    }
+    for (size_t i = 0; i < 3 * n; i++)
+        if (!isfinite(rs->storage[i]) || (i >= n && i < 2 * n && rs->storage[i] < 0.0f))
+            return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                               "model file '%s': value %zu of /%s is %g, which no training "
+                               "run writes; resume from an earlier checkpoint or train afresh",
+                               r->path, i % n, names[i / n], (double)rs->storage[i]);
+    rs->adam_m = rs->storage;
+    rs->adam_v = rs->storage + n;
+    rs->best = rs->storage + 2 * n;
+    return CDNOPT_OK;
+}
+
+/* The state a resumed fit needs; only checkpoints have /resume (see model_resume). */
+static int read_resume(const reader *r, cdnopt_model *m)
+{
+    htri_t exists = H5Lexists(r->file, "resume", H5P_DEFAULT);
+    if (exists < 0)
+        return damaged(r, "group /", "resume");
+    if (exists == 0)
+        return CDNOPT_OK;
+    if (m->info.best_epoch < 1 || m->info.best_epoch > m->info.epochs_run)
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "model file '%s': a checkpoint needs 1 <= best_epoch <= epochs_run "
+                           "in /training, but they are %d and %d; resume from an earlier "
+                           "checkpoint or train afresh", r->path, m->info.best_epoch,
+                           m->info.epochs_run);
+
+    hid_t group;
+    int rc = open_group(r, "resume", &group);
+    if (rc != CDNOPT_OK)
+        return rc;
+    uint64_t adam_t = 0;
+    rc = read_attr(r, group, "/resume/", "adam_t", H5T_NATIVE_UINT64, &adam_t);
+    H5Gclose(group);
+    if (rc == CDNOPT_OK)
+        rc = read_resume_arrays(r, m);
+    if (rc != CDNOPT_OK) {
+        cdnopt__model_clear_resume(m);
+        return rc;
+    }
+    m->resume.adam_t = adam_t;
     return CDNOPT_OK;
 }
 
@@ -595,6 +700,8 @@ static int read_model(const reader *r, cdnopt_model **out)
         rc = read_unit(r, m);
     if (rc == CDNOPT_OK)
         rc = read_weights(r, m);
+    if (rc == CDNOPT_OK)
+        rc = read_resume(r, m);
     if (rc != CDNOPT_OK) {
         cdnopt_model_free(m);
         return rc;

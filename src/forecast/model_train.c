@@ -6,6 +6,11 @@
  * Every buffer is allocated before the first epoch and activations live in scratch
  * arenas reset per batch, so after the first epoch a training step makes no heap
  * allocation.
+ *
+ * Each epoch draws its shuffle and dropout masks from a stream of its own (the seed
+ * forked by the epoch number), and a checkpoint contains Adam's state and the best
+ * weights, so a fit resumed from a checkpoint ends with the weights of an
+ * uninterrupted one.
  */
 #include "model-impl.h"
 
@@ -38,7 +43,11 @@ typedef struct trainer {
     cdnopt_scratch *scratch; /* validation activations */
     model_shards *shards;  /* training gradients, one shard per thread */
     cdnopt_adam *adam;
-    cdnopt_rng rng;        /* shuffling and training dropout */
+    cdnopt_rng base;       /* seeded from the model; forked for every epoch */
+    cdnopt_rng rng;        /* this epoch's shuffling and training dropout */
+    double best_score;     /* validation MSE of the best epoch, or -epoch without
+                              validation; INFINITY before the first */
+    int since_best;        /* epochs since the best one */
 } trainer;
 
 static void trainer_free(trainer *tr)
@@ -86,8 +95,6 @@ static int split_windows(trainer *tr, const cdnopt_series *s, char *err)
     tr->train_ends = cdnopt_malloc(tr->n_train * sizeof *tr->train_ends);
     if (tr->train_ends == NULL)
         return CDNOPT_ENOMEM;
-    for (size_t i = 0; i < tr->n_train; i++)
-        tr->train_ends[i] = first + i;
     return CDNOPT_OK;
 }
 
@@ -134,11 +141,50 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
     for (size_t i = 0; i < s->n; i++)
         tr->targets[i] = (float)cdnopt__model_scale(m, s->v[i]);
 
-    /* A stream of its own, so that shuffling does not repeat the initial weights' draws. */
-    cdnopt_rng base;
-    cdnopt_rng_seed(&base, m->p.seed);
-    cdnopt_rng_fork(&base, (uint64_t)m->info.epochs_run + 1, &tr->rng);
+    cdnopt_rng_seed(&tr->base, m->p.seed);
+    tr->best_score = INFINITY;
+    memcpy(tr->best, cdnopt_params_values(m->ps), cdnopt_params_count(m->ps) * sizeof *tr->best);
     return CDNOPT_OK;
+}
+
+/*
+ * Take over the state of a checkpoint being resumed: Adam's moments, the best weights
+ * and the early-stopping count. A checkpoint without that state (written before
+ * checkpoints kept it) resumes with fresh moments and its own weights as the best.
+ */
+static int trainer_resume(trainer *tr, char *err)
+{
+    cdnopt_model *m = tr->m;
+    const model_resume *rs = &m->resume;
+    if (rs->adam_m == NULL) {
+        CDNOPT_LOG_WARN("train",
+                        "the resumed file holds no optimizer state (a final model, or a "
+                        "checkpoint of an older cdnopt): Adam restarts from zero, so the "
+                        "result differs from an uninterrupted run");
+        m->info.best_epoch = 0;
+        m->info.best_val_loss = NAN;
+        return CDNOPT_OK;
+    }
+
+    size_t n = cdnopt_params_count(m->ps);
+    int rc = cdnopt_adam_restore(tr->adam, rs->adam_m, rs->adam_v, n, rs->adam_t);
+    if (rc != CDNOPT_OK)
+        return cdnopt_fail(err, rc, "cannot restore the checkpoint's optimizer state: %s",
+                           cdnopt_strerror(rc));
+    memcpy(tr->best, rs->best, n * sizeof *tr->best);
+    tr->best_score = tr->n_val > 0 ? m->info.best_val_loss : -(double)m->info.best_epoch;
+    tr->since_best = m->info.epochs_run - m->info.best_epoch;
+    return CDNOPT_OK;
+}
+
+/* Point the model's resume state at the trainer's, for a checkpoint written by the
+ * epoch callback. */
+static void expose_resume(trainer *tr)
+{
+    model_resume *rs = &tr->m->resume;
+    cdnopt__model_clear_resume(tr->m);
+    cdnopt_adam_state(tr->adam, &rs->adam_m, &rs->adam_v, &rs->adam_t);
+    rs->best = tr->best;
 }
 
 /* Rows [*first, *first + *count) of n that this process computes under m's fit hooks:
@@ -160,9 +206,14 @@ static int sum_doubles(const cdnopt_model *m, double *values, size_t n)
     return m->hooks.sum_doubles(values, n, m->hooks.user);
 }
 
-/* Put a random selection of n_pick training windows first (partial Fisher-Yates). */
+/* Put a random selection of n_pick training windows first (partial Fisher-Yates from
+ * the windows in time order, so that the draw depends on the epoch's stream alone). */
 static void shuffle_windows(trainer *tr, size_t n_pick)
 {
+    size_t first = cdnopt__model_first_target(tr->m);
+    for (size_t i = 0; i < tr->n_train; i++)
+        tr->train_ends[i] = first + i;
+
     for (size_t i = 0; i < n_pick && i + 1 < tr->n_train; i++) {
         size_t j = i + (size_t)cdnopt_rng_below(&tr->rng, tr->n_train - i);
         size_t tmp = tr->train_ends[i];
@@ -209,9 +260,10 @@ static int train_batch(trainer *tr, const size_t *ends, size_t n_batch, double *
 }
 
 /* Mean training MSE of one epoch over n_pick shuffled windows. */
-static int train_epoch(trainer *tr, size_t n_pick, double *mean_loss)
+static int train_epoch(trainer *tr, int epoch, size_t n_pick, double *mean_loss)
 {
     size_t batch = (size_t)tr->m->p.batch;
+    cdnopt_rng_fork(&tr->base, (uint64_t)epoch, &tr->rng);
     shuffle_windows(tr, n_pick);
 
     double sum = 0.0;
@@ -275,19 +327,24 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
     if (m->p.max_windows > 0 && (size_t)m->p.max_windows < n_pick)
         n_pick = (size_t)m->p.max_windows;
 
-    double best = INFINITY;
-    int since_best = 0;
-    m->info.best_epoch = 0;
-    m->info.best_val_loss = NAN;
-    int first_epoch = m->hooks.continue_epochs ? m->info.epochs_run + 1 : 1;
-    /* NOTE: a resumed run keeps its best weights from first_epoch on; the epochs
-     * before the checkpoint do not compete, because their weights are gone. */
-    memcpy(tr->best, cdnopt_params_values(m->ps), cdnopt_params_count(m->ps) * sizeof *tr->best);
+    int first_epoch = 1;
+    if (m->hooks.continue_epochs) {
+        int rc = trainer_resume(tr, err);
+        if (rc != CDNOPT_OK)
+            return rc;
+        first_epoch = m->info.epochs_run + 1;
+    } else {
+        m->info.best_epoch = 0;
+        m->info.best_val_loss = NAN;
+    }
+    cdnopt__model_clear_resume(m);
 
-    for (int epoch = first_epoch; epoch <= m->p.epochs; epoch++) {
+    /* A checkpoint taken at the epoch that stopped early resumes to no epoch. */
+    bool stopped = tr->since_best >= m->p.patience;
+    for (int epoch = first_epoch; epoch <= m->p.epochs && !stopped; epoch++) {
         cdnopt_epoch_report r = {.epoch = epoch, .val_loss = NAN, .n_windows = (int)n_pick};
         double t0 = cdnopt_clock_s();
-        int rc = train_epoch(tr, n_pick, &r.train_loss);
+        int rc = train_epoch(tr, epoch, n_pick, &r.train_loss);
         if (rc == CDNOPT_OK && validating)
             rc = validate(tr, &r.val_loss);
         if (rc != CDNOPT_OK)
@@ -298,20 +355,22 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
 
         /* Without validation the last epoch counts as the best. */
         double score = validating ? r.val_loss : -(double)epoch;
-        if (score < best) {
-            best = score;
-            since_best = 0;
+        if (score < tr->best_score) {
+            tr->best_score = score;
+            tr->since_best = 0;
             m->info.best_epoch = epoch;
             m->info.best_val_loss = r.val_loss;
             memcpy(tr->best, cdnopt_params_values(m->ps),
                    cdnopt_params_count(m->ps) * sizeof *tr->best);
         } else {
-            since_best++;
+            tr->since_best++;
         }
-        if (cb != NULL)
+        stopped = tr->since_best >= m->p.patience;
+        if (cb != NULL) {
+            expose_resume(tr);
             cb(&r, user);
-        if (since_best >= m->p.patience)
-            break;
+            cdnopt__model_clear_resume(m);
+        }
     }
 
     memcpy(cdnopt_params_values(m->ps), tr->best, cdnopt_params_count(m->ps) * sizeof *tr->best);

@@ -92,3 +92,35 @@ uint64_t cdnopt_adam_steps(const cdnopt_adam *opt)
 {
     return opt->t;
 }
+
+void cdnopt_adam_state(const cdnopt_adam *opt, const float **m, const float **v, uint64_t *t)
+{
+    *m = opt->m;
+    *v = opt->v;
+    *t = opt->t;
+}
+
+int cdnopt_adam_restore(cdnopt_adam *opt, const float *m, const float *v, size_t n, uint64_t t)
+{
+    if (n != opt->n)
+        return CDNOPT_ESHAPE;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(m[i]) || !isfinite(v[i]) || v[i] < 0.0f)
+            return CDNOPT_EINVAL;
+
+    memcpy(opt->m, m, n * sizeof *opt->m);
+    memcpy(opt->v, v, n * sizeof *opt->v);
+
+    /* The powers are rebuilt by the same products the updates made, not by pow(), so
+     * that the step sizes match the saved run's to the last bit. */
+    opt->t = t;
+    opt->beta1_pow = 1.0;
+    opt->beta2_pow = 1.0;
+    for (uint64_t i = 0; i < t; i++) {
+        if (opt->beta1_pow == 0.0 && opt->beta2_pow == 0.0)
+            break; /* both underflowed, as they do after about 745,000 updates with beta2 = 0.999 */
+        opt->beta1_pow *= opt->p.beta1;
+        opt->beta2_pow *= opt->p.beta2;
+    }
+    return CDNOPT_OK;
+}

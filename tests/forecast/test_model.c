@@ -921,6 +921,127 @@ static void load_rejects_direct_horizon_zero(void **state)
                       "range 0..2147483647");
 }
 
+/* ---- checkpoints ---- */
+
+typedef struct checkpoint_at {
+    cdnopt_model *m;
+    int epoch;        /* epoch whose end is saved */
+    const char *path;
+} checkpoint_at;
+
+static void save_checkpoint(const cdnopt_epoch_report *r, void *user)
+{
+    checkpoint_at *ck = user;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    if (r->epoch == ck->epoch && cdnopt_model_save(ck->m, ck->path, err) != CDNOPT_OK)
+        fail_msg("checkpoint failed: %s", err);
+}
+
+/* Parameters whose fit depends on everything a checkpoint must carry: dropout masks and
+ * a draw of 40 of the windows every epoch, Adam's moments and the best epoch. */
+static cdnopt_model_params resumable_params(void)
+{
+    cdnopt_model_params p = tiny_params();
+    p.epochs = 5;
+    p.patience = 5;
+    p.max_windows = 40;
+    return p;
+}
+
+/* Fit resumable_params() on train and save a checkpoint at the end of epoch 2. */
+static cdnopt_model *fit_with_checkpoint(const cdnopt_series *train, const char *path)
+{
+    cdnopt_model_params p = resumable_params();
+    cdnopt_model *m = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_new(&p, STEP_S, &m, err), CDNOPT_OK);
+    checkpoint_at ck = {.m = m, .epoch = 2, .path = path};
+    if (cdnopt_model_fit(m, train, save_checkpoint, &ck, err) != CDNOPT_OK)
+        fail_msg("fit failed: %s", err);
+    return m;
+}
+
+/* A fit resumed from the checkpoint of epoch 2 ends with the uninterrupted fit's
+ * weights, bit for bit. Before checkpoints kept Adam's moments and the best weights,
+ * and before each epoch drew from a stream of its own, the two differed. */
+static void resume_matches_uninterrupted_fit(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-resume");
+    cdnopt_series *train = sine_series(10 * DAY, 0.2, 5);
+    cdnopt_model *whole = fit_with_checkpoint(train, path);
+    assert_int_equal(whole->info.epochs_run, 5);
+    assert_null(whole->resume.adam_m);
+
+    cdnopt_model *resumed = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_load(path, &resumed, err), CDNOPT_OK);
+    assert_int_equal(resumed->info.epochs_run, 2);
+    assert_non_null(resumed->resume.adam_m);
+    /* 40 windows in batches of 16 are 3 Adam updates per epoch. */
+    assert_int_equal(resumed->resume.adam_t, 6);
+
+    cdnopt_fit_hooks hooks = {.n_parts = 1, .continue_epochs = true};
+    cdnopt_model_set_fit_hooks(resumed, &hooks);
+    if (cdnopt_model_fit(resumed, train, NULL, NULL, err) != CDNOPT_OK)
+        fail_msg("resumed fit failed: %s", err);
+    assert_int_equal(resumed->info.epochs_run, 5);
+    assert_int_equal(resumed->info.best_epoch, whole->info.best_epoch);
+    assert_memory_equal(cdnopt_params_values(resumed->ps), cdnopt_params_values(whole->ps),
+                        cdnopt_params_count(whole->ps) * sizeof(float));
+    assert_null(resumed->resume.adam_m);
+
+    cdnopt_model_free(resumed);
+    cdnopt_model_free(whole);
+    cdnopt_series_free(train);
+}
+
+/* Replace dataset /resume/NAME of a checkpoint by n floats of value. */
+static void rewrite_resume_set(const char *path, const char *name, size_t n, float value)
+{
+    float values[4096];
+    assert_true(n <= sizeof values / sizeof values[0]);
+    for (size_t i = 0; i < n; i++)
+        values[i] = value;
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hid_t group = H5Gopen2(file, "resume", H5P_DEFAULT);
+    assert_true(group >= 0);
+    assert_true(H5Ldelete(group, name, H5P_DEFAULT) >= 0);
+    hsize_t dims[2] = {1, n};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t set = H5Dcreate2(group, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT,
+                           H5P_DEFAULT);
+    assert_true(set >= 0);
+    assert_true(H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+    H5Dclose(set);
+    H5Sclose(space);
+    H5Gclose(group);
+    H5Fclose(file);
+}
+
+/* A checkpoint whose optimizer state has the wrong size or impossible values is
+ * rejected with the dataset and the value. */
+static void load_rejects_damaged_resume_state(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-resume-bad");
+    cdnopt_series *train = sine_series(10 * DAY, 0.2, 5);
+    cdnopt_model *m = fit_with_checkpoint(train, path);
+    size_t n = cdnopt_params_count(m->ps);
+    cdnopt_model_free(m);
+    cdnopt_series_free(train);
+
+    rewrite_resume_set(path, "adam_v", n, -1.0f);
+    expect_load_error(path, CDNOPT_EPARSE, "value 0 of /resume/adam_v is -1",
+                      "resume from an earlier checkpoint");
+    rewrite_resume_set(path, "adam_v", n - 1, 0.0f);
+    expect_load_error(path, CDNOPT_ESHAPE, "dataset /resume/adam_v has shape [1, ",
+                      "so it needs [1, ");
+}
+
 /* Fail each allocation of a load in turn: every failure is reported and nothing leaks. */
 static void load_survives_allocation_failures(void **state)
 {
@@ -981,6 +1102,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_feature_count_mismatch),
         cmocka_unit_test(load_rejects_int64_attributes),
         cmocka_unit_test(load_rejects_direct_horizon_zero),
+        cmocka_unit_test(resume_matches_uninterrupted_fit),
+        cmocka_unit_test(load_rejects_damaged_resume_state),
         cmocka_unit_test(load_survives_allocation_failures),
     };
     return cdnopt_test_main(argc, argv, "model", tests, sizeof tests / sizeof tests[0]);

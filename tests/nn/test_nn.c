@@ -749,6 +749,59 @@ static void adam_two_steps_by_hand(void **state)
     cdnopt_params_free(ps);
 }
 
+/* A second optimizer given the first's state after step 1 makes the same step 2 as the
+ * first, to the bit. A training run resumes from its checkpoint that way. */
+static void adam_restore_continues_exactly(void **state)
+{
+    (void)state;
+    cdnopt_params *ps = NULL, *copy = NULL;
+    size_t off;
+    assert_int_equal(cdnopt_params_new(&ps), CDNOPT_OK);
+    assert_int_equal(cdnopt_params_add(ps, "w", 1, 2, &off), CDNOPT_OK);
+    assert_int_equal(cdnopt_params_new(&copy), CDNOPT_OK);
+    assert_int_equal(cdnopt_params_add(copy, "w", 1, 2, &off), CDNOPT_OK);
+    cdnopt_params_values(ps)[0] = 1.0f;
+    cdnopt_params_values(ps)[1] = 0.5f;
+    const float target[] = {3.0f, 0.0f};
+
+    cdnopt_adam_params ap = cdnopt_adam_params_default();
+    ap.lr = 0.1f;
+    cdnopt_adam *first = NULL, *second = NULL;
+    assert_int_equal(cdnopt_adam_new(&ap, 2, &first), CDNOPT_OK);
+    assert_int_equal(cdnopt_adam_new(&ap, 2, &second), CDNOPT_OK);
+    quadratic_grads(ps, target);
+    assert_int_equal(cdnopt_adam_step(first, ps), CDNOPT_OK);
+
+    /* After one step from w0 = 1, g = -4: m = -0.4 and v = 0.016 (see the case above). */
+    const float *m, *v;
+    uint64_t t;
+    cdnopt_adam_state(first, &m, &v, &t);
+    assert_int_equal(t, 1);
+    assert_float_equal(m[0], -0.4f, 1e-6);
+    assert_float_equal(v[0], 0.016f, 1e-6);
+    assert_int_equal(cdnopt_adam_restore(second, m, v, 2, t), CDNOPT_OK);
+    memcpy(cdnopt_params_values(copy), cdnopt_params_values(ps), 2 * sizeof(float));
+
+    quadratic_grads(ps, target);
+    quadratic_grads(copy, target);
+    assert_int_equal(cdnopt_adam_step(first, ps), CDNOPT_OK);
+    assert_int_equal(cdnopt_adam_step(second, copy), CDNOPT_OK);
+    assert_memory_equal(cdnopt_params_values(copy), cdnopt_params_values(ps), 2 * sizeof(float));
+    assert_int_equal(cdnopt_adam_steps(second), 2);
+
+    /* Another size, a NaN moment and a negative second moment are rejected. */
+    const float bad_m[] = {NAN, 0.0f}, bad_v[] = {0.1f, -0.1f}, zeros[] = {0.0f, 0.0f};
+    assert_int_equal(cdnopt_adam_restore(second, zeros, zeros, 1, 1), CDNOPT_ESHAPE);
+    assert_int_equal(cdnopt_adam_restore(second, bad_m, zeros, 2, 1), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_adam_restore(second, zeros, bad_v, 2, 1), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_adam_steps(second), 2);
+
+    cdnopt_adam_free(first);
+    cdnopt_adam_free(second);
+    cdnopt_params_free(ps);
+    cdnopt_params_free(copy);
+}
+
 static void clip_grad_norm_by_hand(void **state)
 {
     (void)state;
@@ -878,6 +931,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(dropout_mask_shared_across_steps, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(mse_by_hand, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(adam_two_steps_by_hand, leak_setup, leak_teardown),
+    cmocka_unit_test_setup_teardown(adam_restore_continues_exactly, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(clip_grad_norm_by_hand, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(nan_and_inf_detected, leak_setup, leak_teardown),
     cmocka_unit_test_setup_teardown(lstm_propagates_nan, leak_setup, leak_teardown),
