@@ -1042,14 +1042,10 @@ static void load_rejects_damaged_resume_state(void **state)
                       "so it needs [1, ");
 }
 
-/* Fail each allocation of a load in turn: every failure is reported and nothing leaks. */
-static void load_survives_allocation_failures(void **state)
+/* Fail each allocation of a load of path in turn: every failure is reported and nothing
+ * leaks. */
+static void expect_load_survives_failures(const char *path)
 {
-    (void)state;
-    char path[600];
-    model_path(path, sizeof path, "model-oom");
-    save_tiny_model(path);
-
     long before = cdnopt_alloc_live_blocks();
     int n_failed = 0;
     for (long k = 1; k < 200; k++) {
@@ -1066,6 +1062,21 @@ static void load_survives_allocation_failures(void **state)
     }
     assert_true(n_failed > 3);
     assert_int_equal(cdnopt_alloc_live_blocks(), before);
+}
+
+static void load_survives_allocation_failures(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-oom");
+    save_tiny_model(path);
+    expect_load_survives_failures(path);
+
+    /* A checkpoint adds the allocation of its optimizer state. */
+    cdnopt_series *train = sine_series(10 * DAY, 0.2, 5);
+    cdnopt_model_free(fit_with_checkpoint(train, path));
+    cdnopt_series_free(train);
+    expect_load_survives_failures(path);
 }
 
 int main(int argc, char **argv)
