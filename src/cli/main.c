@@ -32,6 +32,8 @@ static void print_usage(FILE *out)
     fprintf(out, "\nglobal options (before or after the command):\n"
                  "  -v, --verbose  log debug records too\n"
                  "  -q, --quiet    log errors only\n"
+                 "\n  -h, --help     print this help\n"
+                 "  -V, --version  print the version and the libraries in use\n"
                  "\nRun 'cdnopt <command> --help' for the options of one command.\n");
 }
 
@@ -46,6 +48,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[arg], "-h") == 0 || strcmp(argv[arg], "--help") == 0) {
             print_usage(stdout);
             return CDNOPT_EXIT_OK;
+        } else if (strcmp(argv[arg], "-V") == 0 || strcmp(argv[arg], "--version") == 0) {
+            /* The flag most tools take, as a short form of the version command. */
+            char name[] = "version";
+            char *version_argv[] = {name, NULL};
+            return cdnopt_cmd_version(1, version_argv);
         } else {
             fprintf(stderr, "cdnopt: unknown option '%s'; run 'cdnopt --help'\n", argv[arg]);
             return CDNOPT_EXIT_USAGE;

@@ -229,6 +229,26 @@ static void version_help_and_extra_argument(void **state)
     cdnopt_assert_contains(text, "cdnopt 0.1.0");
 }
 
+/* --version and -V print what the version command prints; --version was an unknown
+ * option before. */
+static void version_flag_runs_command(void **state)
+{
+    (void)state;
+    char dir[512], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-version-flag");
+    const char *const flags[] = {"--version", "-V", "-q --version"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        int status = cdnopt_test_run_cli(dir, flags[i], text, sizeof text);
+        assert_int_equal(status, 0);
+        cdnopt_assert_contains(text, "cdnopt 0.1.0");
+        cdnopt_assert_contains(text, "blas:");
+    }
+
+    int status = cdnopt_test_run_cli(dir, "--help", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "-V, --version  print the version");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +258,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(step_without_wide_rejected),
         cmocka_unit_test(m4_unknown_flag_named),
         cmocka_unit_test(version_help_and_extra_argument),
+        cmocka_unit_test(version_flag_runs_command),
         cmocka_unit_test(out_same_as_input_rejected),
         cmocka_unit_test(outputs_same_new_file_rejected),
     };
