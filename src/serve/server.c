@@ -923,13 +923,17 @@ static int start_daemon(struct cdnopt_server *s, char *err)
                            "serve: listen address '%s' is not an IPv4 address such as 127.0.0.1",
                            s->listen_addr);
 
+    /* NOTE: no MHD_OPTION_LISTENING_ADDRESS_REUSE. Its SO_REUSEPORT would let a second
+     * server bind the same port, and the kernel would then split the requests between
+     * the two servers and their databases. Without the option libmicrohttpd sets only
+     * SO_REUSEADDR, so a restart still binds while old connections are in TIME_WAIT. */
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->params.port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->params.http_threads,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        (unsigned)60, MHD_OPTION_END);
     if (s->daemon == NULL)
         return cdnopt_fail(err, CDNOPT_EIO,
                            "serve: cannot listen on %s:%d (in use, or not allowed); pick another "

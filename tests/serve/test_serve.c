@@ -869,6 +869,32 @@ static void samples_future_rejected_and_deleted(void **state)
     stop(&f);
 }
 
+/* A second server on a port that one already listens on must fail to start. If it
+ * shared the port, the kernel would split the requests between the two servers and
+ * their two databases. */
+static void start_rejects_port_in_use(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-port-taken");
+    start(&f, &p);
+
+    struct fixture other;
+    cdnopt_serve_params q = base_params(&other, "serve-port-taken-2");
+    q.port = f.port;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_server *server = NULL;
+    int rc = cdnopt_server_start(&q, &server, err);
+    if (rc == CDNOPT_OK)
+        cdnopt_server_stop(server);
+    assert_int_equal(rc, CDNOPT_EIO);
+    assert_null(server);
+    char text[64];
+    snprintf(text, sizeof text, "cannot listen on 127.0.0.1:%d", f.port);
+    cdnopt_assert_contains(err, text);
+    stop(&f);
+}
+
 /* Bad start parameters name the command-line flag and use its units. */
 static void start_rejects_bad_params(void **state)
 {
@@ -1642,6 +1668,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_csv_cut_last_line),
     cmocka_unit_test(samples_backfill_keeps_grid),
     cmocka_unit_test(samples_future_rejected_and_deleted),
+    cmocka_unit_test(start_rejects_port_in_use),
     cmocka_unit_test(start_rejects_bad_params),
     cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(replan_rejects_never_startable),
