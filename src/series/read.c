@@ -116,6 +116,15 @@ static int check_params(const cdnopt_series_read_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "--drop-missing leaves gaps where rows were dropped, so add "
                            "--fill-gaps linear or --fill-gaps previous");
+    if (p->max_gap_s > 0 && p->fill_gaps == CDNOPT_FILL_NONE) {
+        char max_gap[32];
+        cdnopt_duration_format(p->max_gap_s, max_gap, sizeof max_gap);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--max-gap %s limits the gaps that --fill-gaps fills, but gap "
+                           "filling is off, so add --fill-gaps linear or --fill-gaps previous, "
+                           "or remove --max-gap",
+                           max_gap);
+    }
     return cdnopt__zone_check(p->tz, err);
 }
 

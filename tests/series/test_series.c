@@ -527,6 +527,24 @@ static void bad_params_rejected(void **state)
     cdnopt_assert_contains(err, "unknown time zone 'Mars/Olympus'");
 }
 
+/* A gap limit without gap filling would otherwise be ignored without a word. */
+static void max_gap_needs_fill_gaps(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    cdnopt_series_read_params params = cdnopt_series_read_params_default();
+    params.max_gap_s = 3600;
+    read_fails(DATA_DIR "gap.csv", &params, CDNOPT_EINVAL, err);
+    cdnopt_assert_contains(err, "--max-gap 1h limits the gaps that --fill-gaps fills");
+    cdnopt_assert_contains(err, "add --fill-gaps linear or --fill-gaps previous");
+
+    params.fill_gaps = CDNOPT_FILL_LINEAR;
+    cdnopt_series_read_report report;
+    cdnopt_series *s = read_ok(DATA_DIR "gap.csv", &params, &report);
+    assert_int_equal(report.n_gaps_filled, 1);
+    cdnopt_series_free(s);
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -989,6 +1007,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(bad_timestamp_names_line),
     cmocka_unit_test(missing_file_rejected),
     cmocka_unit_test(bad_params_rejected),
+    cmocka_unit_test(max_gap_needs_fill_gaps),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
