@@ -12,12 +12,17 @@
  * - local (CDNOPT_ENV_LOCAL_ACTIONS = 24 x 3), once for each release the level lets
  *   through, largest traffic first: a delay of 0-23 whole hours from planned_at and
  *   a batch ratio of 0.1, 0.3 or 0.5 (never all at once).
- * A start before the clock is invalid. When the clock passes the latest start of a
- * pending release, the environment places it there, and the objective increase this
- * causes is reported as the step's forced reward.
+ * The earliest start is the later of the day's midnight and the baseline's first step,
+ * so a baseline that starts during the day plans from then on (a re-plan at 14:20). The
+ * clock starts at the hour that contains the earliest start. A start before the clock
+ * or the earliest start is invalid, and the observation reads the hours before the
+ * baseline's first step as 0, like the hours past its end. When the clock passes the
+ * latest start of a pending release, the environment places it there, and the
+ * objective increase this causes is reported as the step's forced reward.
  * Rewards are minus the increase of the objective (peak, or p95) in Gbit/s that a
  * decision caused, with no other shaping. Actions that break a rule (delay window,
- * allowed ratios, blackout, spill, a start before the clock) are masked. A step with
+ * allowed ratios, blackout, spill, a start before the clock or the earliest start) are
+ * masked. A step with
  * a masked action is rejected with CDNOPT_EINVAL and changes nothing.
  *
  * Agent (cdnopt_agent). One Q-network per decision kind (MLP over nn, with a target
@@ -176,13 +181,16 @@ typedef struct cdnopt_env cdnopt_env;
 /**
  * Create an environment for one day of releases on a baseline and reset it.
  * @param baseline  traffic the releases add to, Gbit/s; copied. Traffic of releases
- *                  planned on other days belongs in it. Its step must divide 3600.
+ *                  planned on other days belongs in it. Its step must divide 3600, its
+ *                  steps must fall on day_start (it may start later) and it must not
+ *                  end before day_start.
  * @param releases  the day's releases, borrowed until cdnopt_env_free(); every
  *                  planned_at must fall on [day_start, day_start + 24 h).
  * @param out       OUT: the environment, freed with cdnopt_env_free(); NULL on failure.
  * @param err       CDNOPT_ERRMSG_MAX bytes, names the release or value at fault.
  * @return 0, CDNOPT_EINVAL (release outside the day, a release without any legal
- *         option on the baseline's grid, bad baseline step) or CDNOPT_ENOMEM.
+ *         option on the baseline's grid, bad baseline step, a baseline that ends before
+ *         day_start or whose steps miss it) or CDNOPT_ENOMEM.
  */
 int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *releases,
                    const cdnopt_env_params *params, cdnopt_env **out, char *err);
@@ -190,7 +198,8 @@ int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *rele
 /** Free an environment; NULL is a no-op. */
 void cdnopt_env_free(cdnopt_env *env);
 
-/** Undo every placement, set the clock to the day's midnight and wait for a global action. */
+/** Undo every placement, set the clock to the hour of the earliest start (the day's
+ * midnight when the baseline starts by then) and wait for a global action. */
 void cdnopt_env_reset(cdnopt_env *env);
 
 /** Current phase. */
@@ -503,7 +512,9 @@ int cdnopt_agent_load(const char *path, cdnopt_agent **out, char *err);
 
 /**
  * Plan a whole release set with the agent: one episode per release day, in day order,
- * each on the baseline plus the traffic of the days already planned. With several
+ * each on the baseline plus the traffic of the days already planned. An episode plans
+ * from the day's midnight, or from the baseline's first step when that is later, so no
+ * release starts before the baseline. With several
  * release days, 3 more rounds plan every day again on the baseline plus the other
  * days' traffic as the round before placed it. The schedule is the round with the
  * lowest objective on what the agent observes, so the extra rounds never make it worse

@@ -21,14 +21,18 @@ struct cdnopt_env {
     const cdnopt_release_set *releases; /* borrowed */
     cdnopt_grid grid;          /* the baseline's grid */
     size_t steps_per_hour;     /* grid steps in one hour */
-    size_t day_index;          /* grid index of the day's midnight */
-    int n_hours;               /* whole hours of grid from the day's midnight */
+    long day_index;            /* grid index of the day's midnight; negative when the
+                                  baseline starts after it */
+    int n_hours;               /* whole hours from the day's midnight to the grid's end */
+    int64_t earliest;          /* first instant a release may start: the later of the
+                                  day's midnight and the baseline's first step, civil s */
     double scale;              /* observation divisor, Gbit/s */
 
     double *base;              /* baseline, grid.n values, Gbit/s */
     double *total;             /* baseline + placed releases, grid.n values */
     double *select;            /* scratch for the p95 selection, grid.n values */
-    float *base_hmax;          /* max baseline of each hour from midnight, n_hours */
+    float *base_hmax;          /* max baseline of each hour from midnight, n_hours; 0 for
+                                  an hour before the baseline starts (unknown) */
     float *total_hmax;         /* max total of each hour, n_hours */
     float *impact_hmax;        /* max release traffic of each hour, n_hours */
     double *profile;           /* scratch hourly profile, CDNOPT_PROFILE_MAX_H values */
@@ -89,6 +93,10 @@ double env_p95_sort(double *values, size_t n);
 
 /* Civil seconds of the current clock. */
 int64_t env_clock_time(const cdnopt_env *env);
+
+/* Civil seconds of the first start a local action may take now: the later of the clock
+ * and the environment's earliest start. */
+int64_t env_first_start(const cdnopt_env *env);
 
 /* Total traffic the agent observes: the observed one, or the true one without it. */
 const double *env_seen_total(const cdnopt_env *env);

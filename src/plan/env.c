@@ -45,6 +45,12 @@ int64_t env_clock_time(const cdnopt_env *env)
     return env->params.day_start + (int64_t)env->clock * 3600;
 }
 
+int64_t env_first_start(const cdnopt_env *env)
+{
+    int64_t now = env_clock_time(env);
+    return now > env->earliest ? now : env->earliest;
+}
+
 const double *env_seen_total(const cdnopt_env *env)
 {
     return env->seen_total ? env->seen_total : env->total;
@@ -58,7 +64,7 @@ static int64_t local_start(const cdnopt_env *env, size_t i, int action)
 bool env_local_valid(const cdnopt_env *env, size_t i, int action)
 {
     int64_t start = local_start(env, i, action);
-    if (start < env_clock_time(env))
+    if (start < env_first_start(env))
         return false;
     double ratio = cdnopt_env_ratios[action % CDNOPT_ENV_RATIOS];
     return cdnopt_rules_check(&env->params.rules, &env->releases->items[i], start, ratio,
@@ -108,15 +114,27 @@ static double seen_objective_of(const cdnopt_env *env)
 /* Placement                                                                 */
 /* ------------------------------------------------------------------------- */
 
-/* Recompute the hourly maxima of hours [first, last] (hours from midnight). */
+/* Grid steps [*lo, *hi) of hour h from midnight that lie on the baseline; an empty
+ * range for an hour before the baseline starts. */
+static void hour_steps(const cdnopt_env *env, long h, size_t *lo, size_t *hi)
+{
+    long sph = (long)env->steps_per_hour;
+    long first = env->day_index + h * sph;
+    long end = first + sph;
+    *lo = first < 0 ? 0 : (size_t)first;
+    *hi = end < 0 ? 0 : (size_t)end;
+}
+
+/* Recompute the hourly maxima of hours [first, last] (hours from midnight). An hour
+ * before the baseline starts keeps 0, as an hour past its end does in the observation. */
 static void refresh_hours(cdnopt_env *env, long first, long last)
 {
-    size_t sph = env->steps_per_hour;
     const double *seen = env_seen_total(env);
     for (long h = first < 0 ? 0 : first; h <= last && h < env->n_hours; h++) {
-        size_t i0 = env->day_index + (size_t)h * sph;
+        size_t lo, hi;
+        hour_steps(env, h, &lo, &hi);
         double total_max = 0, impact_max = 0;
-        for (size_t j = i0; j < i0 + sph; j++) {
+        for (size_t j = lo; j < hi; j++) {
             double impact = env->total[j] - env->base[j];
             total_max = seen[j] > total_max ? seen[j] : total_max;
             impact_max = impact > impact_max ? impact : impact_max;
@@ -154,7 +172,7 @@ static double apply_wave(cdnopt_env *env, size_t i, int64_t start, double ratio,
         }
     }
 
-    long h0 = ((long)first - (long)env->day_index) / (long)sph;
+    long h0 = ((long)first - env->day_index) / (long)sph;
     refresh_hours(env, h0, h0 + (long)hours + 1);
     return touched;
 }
@@ -309,7 +327,8 @@ static int step_local(cdnopt_env *env, int action, cdnopt_env_step_result *resul
         cdnopt_release_format_time(local_start(env, i, action), when, sizeof when);
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "local action %d is masked for release %s: start %s with batch "
-                           "ratio %g breaks a rule or lies before the clock",
+                           "ratio %g breaks a rule or lies before the clock or the earliest "
+                           "start",
                            action, env->releases->items[i].id, when,
                            cdnopt_env_ratios[action % CDNOPT_ENV_RATIOS]);
     }
@@ -409,29 +428,35 @@ static void sort_shard(size_t *idx, size_t n, const double *gbit)
     }
 }
 
-/* Check that the baseline's grid contains day_start, the midnight from which an episode
- * observes and plans the releases' day. */
+/* Check that day_start, from which an episode counts its hours, lies on the baseline's
+ * grid extended back in time, and that the baseline does not end before it. The baseline
+ * may start after the midnight, as in a re-plan during the day, and then no release
+ * starts before its first step. */
 static int check_day_on_grid(const cdnopt_series *baseline, const cdnopt_release_set *releases,
                              int64_t day_start, char *err)
 {
     int64_t offset = day_start - baseline->t[0];
     int64_t end = baseline->t[0] + (int64_t)baseline->n * baseline->step_s;
-    if (offset >= 0 && offset % baseline->step_s == 0 && day_start < end)
+    bool on_grid = (offset % baseline->step_s + baseline->step_s) % baseline->step_s == 0;
+    if (on_grid && day_start < end)
         return CDNOPT_OK;
 
     char midnight[32], first[32], last[32];
     cdnopt_release_format_time(day_start, midnight, sizeof midnight);
     cdnopt_release_format_time(baseline->t[0], first, sizeof first);
     cdnopt_release_format_time(end, last, sizeof last);
-    const char *baseline_fault = offset < 0 ? "starts after that midnight"
-                                 : day_start < end ? "has no step at that midnight"
-                                                   : "ends before that midnight";
+    if (day_start >= end)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "release %s is planned on the day from %s, but the baseline runs "
+                           "from %s to %s, which ends before that day; give traffic of the "
+                           "release days",
+                           releases->items[0].id, midnight, first, last);
     return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "the DQN planner plans each release day from its midnight, and release "
-                       "%s is planned on the day from %s, but the baseline runs from %s to %s, "
-                       "which %s; give traffic from that midnight on, or plan with the greedy "
-                       "solver",
-                       releases->items[0].id, midnight, first, last, baseline_fault);
+                       "the DQN planner counts the hours of each release day from its midnight, "
+                       "and release %s is planned on the day from %s, but the baseline's "
+                       "%lld s steps from %s do not fall on that midnight; give timestamps that "
+                       "are whole steps from midnight, or plan with the greedy solver",
+                       releases->items[0].id, midnight, (long long)baseline->step_s, first);
 }
 
 static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set *releases,
@@ -507,10 +532,11 @@ static void setup_baseline(cdnopt_env *env, const cdnopt_series *baseline)
         memcpy(env->seen_base, env->params.observed->v, env->grid.n * sizeof(double));
     const double *seen_base = env->seen_base ? env->seen_base : env->base;
     double window_max = 0;
-    size_t sph = env->steps_per_hour;
     for (int h = 0; h < env->n_hours; h++) {
         double m = 0;
-        for (size_t j = env->day_index + (size_t)h * sph; j < env->day_index + (size_t)(h + 1) * sph; j++)
+        size_t lo, hi;
+        hour_steps(env, h, &lo, &hi);
+        for (size_t j = lo; j < hi; j++)
             m = fmax(m, seen_base[j]);
         env->base_hmax[h] = (float)m;
         if (h < 72)
@@ -562,8 +588,9 @@ int cdnopt_env_new(const cdnopt_series *baseline, const cdnopt_release_set *rele
     env->n = releases->n;
     env->grid = cdnopt_grid_of(baseline);
     env->steps_per_hour = (size_t)(3600 / baseline->step_s);
-    env->day_index = (size_t)((p.day_start - baseline->t[0]) / baseline->step_s);
-    env->n_hours = (int)((baseline->n - env->day_index) / env->steps_per_hour);
+    env->day_index = (long)((p.day_start - baseline->t[0]) / baseline->step_s);
+    env->n_hours = (int)(((long)baseline->n - env->day_index) / (long)env->steps_per_hour);
+    env->earliest = baseline->t[0] > p.day_start ? baseline->t[0] : p.day_start;
 
     rc = alloc_arrays(env);
     if (rc != CDNOPT_OK) {
@@ -636,7 +663,9 @@ void cdnopt_env_reset(cdnopt_env *env)
             env->pending_gbit[h] += env->gbit[env->order[k]];
         refresh_shard(env, h);
     }
-    env->clock = 0;
+    /* The clock starts at the hour that contains the earliest start, so that a re-plan
+     * during the day waits for no hour that has passed. */
+    env->clock = (int)((env->earliest - env->params.day_start) / 3600);
     env->level = 0;
     env->current = -1;
     env->phase = CDNOPT_ENV_GLOBAL;

@@ -45,6 +45,7 @@ static void observe_calendar(const cdnopt_env *env, int anchor, float *obs)
     obs[7] = env->phase == CDNOPT_ENV_LOCAL ? clip01(env->level / 100.0) : 0.0f;
 }
 
+/* Hours before the baseline starts and past its end are unknown and read 0. */
 static void observe_window(const cdnopt_env *env, int anchor, float *obs)
 {
     for (int k = 0; k < CDNOPT_ENV_WINDOW_H && anchor + k < env->n_hours; k++)
@@ -99,7 +100,7 @@ static void observe_release(const cdnopt_env *env, float *obs)
 
     size_t i = (size_t)env->current;
     const cdnopt_release *rel = &env->releases->items[i];
-    int64_t now = env_clock_time(env);
+    int64_t now = env_first_start(env);
     int64_t from = rel->planned_at > now ? rel->planned_at : now;
     r[0] = clip01(rel->size_mb / 8000.0);
     r[1] = rel->size_mb > env->params.rules.blackout_min_size_mb ? 1.0f : 0.0f;

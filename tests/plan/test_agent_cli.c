@@ -14,18 +14,25 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-/* An hourly series of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
-static void write_series(const char *path, int n_days)
+/* An hourly series from 2024-01-01 first_hour:00 to the end of day n_days with a daily
+ * cycle, in Gbit/s. */
+static void write_series_from(const char *path, int n_days, int first_hour)
 {
     FILE *out = fopen(path, "w");
     assert_non_null(out);
     fprintf(out, "timestamp,gbps\n");
     for (int d = 0; d < n_days; d++) {
-        for (int h = 0; h < 24; h++)
+        for (int h = d == 0 ? first_hour : 0; h < 24; h++)
             fprintf(out, "2024-01-%02d %02d:00:00,%.3f\n", 1 + d, h,
                     500.0 + 300.0 * sin(2.0 * M_PI * (h - 14) / 24.0) + 10.0 * (d % 3));
     }
     fclose(out);
+}
+
+/* An hourly series of n_days days from 2024-01-01 with a daily cycle, in Gbit/s. */
+static void write_series(const char *path, int n_days)
+{
+    write_series_from(path, n_days, 0);
 }
 
 /* Five releases planned on 2024-01-01, one of them over the blackout size. */
@@ -253,6 +260,66 @@ static void train_then_plan_with_agent(void **state)
     cdnopt_assert_contains(out, "cut.h5' is not a readable HDF5 file");
 }
 
+/* Check that schedule lists the 5 releases of write_releases(), none before `earliest`. */
+static void assert_starts_from(const char *path, const char *earliest)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, in));
+    assert_string_equal(line, "id,start_at,batch_ratio\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        char id[64], start[32];
+        assert_int_equal(sscanf(line, "%63[^,],%31[^,]", id, start), 2);
+        if (strcmp(start, earliest) < 0)
+            fail_msg("release %s starts at %s, before the baseline's first step %s", id, start,
+                     earliest);
+        rows++;
+    }
+    fclose(in);
+    assert_int_equal(rows, 5);
+}
+
+/* A baseline that starts at 14:00 on the release day (a re-plan during the day) is
+ * planned from 14:00 on, and the schedule keeps every rule. dqn used to reject it,
+ * because each episode began at the release day's midnight. */
+static void plan_dqn_mid_day_baseline(void **state)
+{
+    (void)state;
+    char dir[256], path[512], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli");
+    snprintf(path, sizeof path, "%s/h.csv", dir);
+    write_series(path, 10);
+    snprintf(path, sizeof path, "%s/b.csv", dir);
+    write_series_from(path, 3, 14);
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    write_releases(path);
+    snprintf(args, sizeof args,
+             "train-agent --history %s/h.csv --out %s/a.h5 --episodes 2 --workers 1 "
+             "--hidden 8 --updates 2 --batch 8 --min-releases 5 --max-releases 20",
+             dir, dir);
+    assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
+
+    const char *solvers[] = {"dqn", "dqn+greedy"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args,
+                 "plan --baseline %s/b.csv --releases %s/r.csv --out %s/s.csv --solver %s "
+                 "--agent %s/a.h5",
+                 dir, dir, dir, solvers[k], dir);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
+        snprintf(path, sizeof path, "%s/s.csv", dir);
+        assert_starts_from(path, "2024-01-01 14:00:00");
+
+        /* Exit status 0 of score means no rule is broken; the list confirms it. */
+        snprintf(args, sizeof args,
+                 "score --baseline %s/b.csv --releases %s/r.csv --schedule %s/s.csv --json",
+                 dir, dir, dir);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 0);
+        cdnopt_assert_contains(out, "\"violations\": []");
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +328,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(train_agent_bad_exclude),
         cmocka_unit_test(train_then_plan_with_agent),
         cmocka_unit_test(train_agent_with_model),
+        cmocka_unit_test(plan_dqn_mid_day_baseline),
     };
     return cdnopt_test_main(argc, argv, "agent_cli", tests, sizeof tests / sizeof tests[0]);
 }

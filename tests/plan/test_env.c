@@ -532,6 +532,80 @@ static void rejects_release_outside_day(void **state)
     cdnopt_series_free(baseline);
 }
 
+/* A re-plan at 14:20 has a flat 100 Gbit/s baseline on 5-minute steps from 14:20 to the
+ * end of the third day, and two small releases planned that morning, "ten" at 10:00
+ * and "ten20" at 10:20. Whole-hour delays count from planned_at, so "ten" may start
+ * at 15:00 at the earliest (delay 5) and "ten20" at 14:20 (delay 4). */
+static void mask_starts_at_baseline_start(void **state)
+{
+    (void)state;
+    const int64_t earliest = FIXTURE_DAY + 14 * 3600 + 20 * 60;
+    size_t n = (size_t)((FIXTURE_DAY + 3 * 86400 - earliest) / 300);
+    cdnopt_series *baseline = NULL;
+    assert_int_equal(cdnopt_series_new(n, earliest, 300, &baseline), CDNOPT_OK);
+    for (size_t i = 0; i < n; i++)
+        baseline->v[i] = 100.0;
+    cdnopt_release r[2] = {{.size_mb = 200, .users = 1e4, .planned_at = FIXTURE_DAY + 36000},
+                           {.size_mb = 100, .users = 1e4,
+                            .planned_at = FIXTURE_DAY + 36000 + 1200}};
+    strcpy(r[0].id, "ten");
+    strcpy(r[1].id, "ten20");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_new(r, 2, &set, NULL), CDNOPT_OK);
+    cdnopt_env *env = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_env_new(baseline, set, NULL, &env, err), CDNOPT_OK);
+
+    /* The clock starts at 14:00, the hour of the earliest start. The scale is 2.5 x 100. */
+    float obs[CDNOPT_ENV_OBS];
+    cdnopt_env_observe(env, obs);
+    assert_float_equal(obs[CDNOPT_OBS_CALENDAR + 5], 14.0 / 47.0, 1e-6);
+    assert_float_equal(cdnopt_env_scale(env), 250.0, 1e-9);
+    assert_float_equal(obs[CDNOPT_OBS_TOTAL], 100.0 / 250.0, 1e-6);
+
+    /* Shard 10 at level 100 % places "ten" (the larger) first. */
+    cdnopt_env_step_result result;
+    assert_int_equal(cdnopt_env_step(env, 10 * CDNOPT_ENV_LEVELS + 4, &result, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_env_current_release(env), 0);
+    uint8_t mask[CDNOPT_ENV_MAX_ACTIONS];
+    cdnopt_env_mask(env, mask);
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++)
+        assert_int_equal(mask[a], a / CDNOPT_ENV_RATIOS >= 5 ? 1 : 0);
+
+    /* Seen from 10:00, hours 10 to 13 lie before the baseline and read 0, while hour 14
+     * is known from 14:20. A wave that would start before 14:20 gets REACH's top, 1. */
+    cdnopt_env_observe(env, obs);
+    for (int k = 0; k < 4; k++)
+        assert_float_equal(obs[CDNOPT_OBS_TOTAL + k], 0.0, 0.0);
+    assert_float_equal(obs[CDNOPT_OBS_TOTAL + 4], 100.0 / 250.0, 1e-6);
+    assert_float_equal(obs[CDNOPT_OBS_REACH + 4 * CDNOPT_ENV_RATIOS], 1.0, 0.0);
+    assert_float_equal(obs[CDNOPT_OBS_REACH + 5 * CDNOPT_ENV_RATIOS], 0.0, 1e-6);
+
+    /* The step rejects the masked 14:00 and takes 15:00. */
+    assert_int_equal(cdnopt_env_step(env, 4 * CDNOPT_ENV_RATIOS, &result, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "start 2004-12-14 14:00:00 with batch ratio 0.1 breaks a rule "
+                                "or lies before the clock or the earliest start");
+    assert_int_equal(cdnopt_env_step(env, 5 * CDNOPT_ENV_RATIOS, &result, err), CDNOPT_OK);
+
+    /* "ten20" may start at the earliest start itself, 14:20. */
+    assert_int_equal(cdnopt_env_current_release(env), 1);
+    cdnopt_env_mask(env, mask);
+    for (int a = 0; a < CDNOPT_ENV_LOCAL_ACTIONS; a++)
+        assert_int_equal(mask[a], a / CDNOPT_ENV_RATIOS >= 4 ? 1 : 0);
+    assert_int_equal(cdnopt_env_step(env, 4 * CDNOPT_ENV_RATIOS, &result, err), CDNOPT_OK);
+    assert_int_equal(result.phase, CDNOPT_ENV_DONE);
+
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_new(2, &schedule), CDNOPT_OK);
+    assert_int_equal(cdnopt_env_schedule(env, schedule), CDNOPT_OK);
+    assert_int_equal(schedule->start_at[0], FIXTURE_DAY + 15 * 3600);
+    assert_int_equal(schedule->start_at[1], earliest);
+    cdnopt_schedule_free(schedule);
+    cdnopt_env_free(env);
+    cdnopt_release_set_free(set);
+    cdnopt_series_free(baseline);
+}
+
 /* Windows of 3 days start at midnights and skip the excluded span. */
 static void episode_days_skip_excluded(void **state)
 {
@@ -703,6 +777,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(expert_schedule_maps_actions),
         cmocka_unit_test(wait_forces_predicts_forcing),
         cmocka_unit_test(rejects_release_outside_day),
+        cmocka_unit_test(mask_starts_at_baseline_start),
         cmocka_unit_test(episode_days_skip_excluded),
     };
     return cdnopt_test_main(argc, argv, "env", tests, sizeof tests / sizeof tests[0]);

@@ -148,24 +148,32 @@ static void env_rejects_observed_off_grid(void **state)
     case_close(&c);
 }
 
-/* A baseline that starts after the release day's midnight (a re-plan at 10:00) was
- * rejected without the times or a way out. */
-static void env_rejects_baseline_after_midnight(void **state)
+/* A baseline may start after the release day's midnight (a re-plan during the day), but
+ * its steps must fall on that midnight and it must not end before it. */
+static void env_rejects_baseline_off_day(void **state)
 {
     (void)state;
     observed_case c;
     case_open(&c);
-    cdnopt_series *late = NULL;
-    assert_int_equal(cdnopt_series_slice(c.truth, 10, HOURS - 10, &late, NULL), CDNOPT_OK);
+    cdnopt_series *off = NULL;
+    assert_int_equal(cdnopt_series_new(40, FIXTURE_DAY + 10 * 3600 + 1800, 3600, &off),
+                     CDNOPT_OK);
     cdnopt_env *env = NULL;
     char err[CDNOPT_ERRMSG_MAX] = "";
-    assert_int_equal(cdnopt_env_new(late, c.releases, NULL, &env, err), CDNOPT_EINVAL);
+    assert_int_equal(cdnopt_env_new(off, c.releases, NULL, &env, err), CDNOPT_EINVAL);
     assert_null(env);
-    cdnopt_assert_contains(err, "release small is planned on the day from 2004-12-14 00:00:00");
-    cdnopt_assert_contains(err, "the baseline runs from 2004-12-14 10:00:00 to 2004-12-17 "
-                                "00:00:00, which starts after that midnight");
+    cdnopt_assert_contains(err, "release small is planned on the day from 2004-12-14 00:00:00, "
+                                "but the baseline's 3600 s steps from 2004-12-14 10:30:00 do "
+                                "not fall on that midnight");
     cdnopt_assert_contains(err, "or plan with the greedy solver");
-    cdnopt_series_free(late);
+
+    cdnopt_series *before = NULL;
+    assert_int_equal(cdnopt_series_new(24, FIXTURE_DAY - 86400, 3600, &before), CDNOPT_OK);
+    assert_int_equal(cdnopt_env_new(before, c.releases, NULL, &env, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "the baseline runs from 2004-12-13 00:00:00 to 2004-12-14 "
+                                "00:00:00, which ends before that day");
+    cdnopt_series_free(before);
+    cdnopt_series_free(off);
     case_close(&c);
 }
 
@@ -241,7 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(env_observes_given_series),
         cmocka_unit_test(env_rejects_observed_off_grid),
-        cmocka_unit_test(env_rejects_baseline_after_midnight),
+        cmocka_unit_test(env_rejects_baseline_off_day),
         cmocka_unit_test(episode_rescales_observed_window),
         cmocka_unit_test(plan_observed_equal_series_same),
     };
