@@ -2,8 +2,8 @@
 /*
  * Planning routes: re-plan jobs, job status, the latest schedule with its
  * figures (JSON, CSV, or the series the dashboard draws), and the forecast. A
- * re-plan uses the observed samples from the start of the service clock's hour
- * on, or the forecast's critical line. Re-plans and forecasts run on the
+ * re-plan uses the observed samples or the forecast's critical line from the
+ * service clock on. Re-plans and forecasts run on the
  * worker pool; a request either waits for its job ("wait": true) or gets 202
  * and polls /api/v1/jobs/{id}.
  */
@@ -468,19 +468,46 @@ static int defer_unstartable(cdnopt_release_set *releases, const cdnopt_series *
     return rc;
 }
 
+/* Drop the steps of a forecast baseline before the clock `now`, because the planners
+ * start releases from a baseline's first step and no batch can start in the past. */
+static int trim_to_clock(cdnopt_series **baseline, int64_t now, char *err)
+{
+    cdnopt_series *b = *baseline;
+    if (now <= b->t[0])
+        return CDNOPT_OK;
+    size_t first = (size_t)((now - b->t[0] + b->step_s - 1) / b->step_s);
+    if (first + 2 > b->n) {
+        char clock[32];
+        serve_format_time(now, clock, sizeof clock);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the forecast has fewer than 2 steps after the service clock %s; "
+                           "post the samples up to the clock first",
+                           clock);
+    }
+    cdnopt_series *trimmed = NULL;
+    int rc = cdnopt_series_slice(b, first, b->n - first, &trimmed, err);
+    if (rc != CDNOPT_OK)
+        return rc;
+    cdnopt_series_free(b);
+    *baseline = trimmed;
+    return CDNOPT_OK;
+}
+
 static int replan(serve_job *job, const struct replan_args *a, char *err)
 {
     struct cdnopt_server *server = job->server;
     cdnopt_release_set *releases = NULL;
     cdnopt_series *baseline = NULL;
     int rc = load_releases(server, &releases, err);
-    /* Observed traffic counts from the start of the clock's hour, which lies on
-     * every grid whose step divides one hour. */
-    int64_t hour_start = serve_now(server) - ((serve_now(server) % 3600) + 3600) % 3600;
+    /* Both baselines start at the clock or the first step after it, so that no planner
+     * starts a release in the past and the DQN agent plans from that instant on. */
+    int64_t now = serve_now(server);
     if (rc == CDNOPT_OK && a->against == AGAINST_OBSERVED)
-        rc = serve_load_series(server, hour_start, INT64_MAX, &baseline, err);
+        rc = serve_load_series(server, now, INT64_MAX, &baseline, err);
     else if (rc == CDNOPT_OK)
         rc = forecast_baseline(server, releases, &baseline, err);
+    if (rc == CDNOPT_OK && a->against != AGAINST_OBSERVED)
+        rc = trim_to_clock(&baseline, now, err);
 
     cdnopt_rules rules = cdnopt_rules_default();
     cdnopt_plan_params params = cdnopt_plan_params_default();

@@ -33,9 +33,10 @@ static void pause_ms(long ms)
     nanosleep(&t, NULL);
 }
 
-/* Start `cdnopt serve` with stderr to log; returns its pid once /healthz is up. */
-static pid_t spawn_server(int port, const char *db, const char *log, const char *extra,
-                          const char *extra_value)
+/* Start `cdnopt serve` with the clock at now, stderr to log and the flag extra with its
+ * extra_value (both may be NULL). Returns the server's pid once /healthz is up. */
+static pid_t spawn_server_at(int port, const char *db, const char *log, const char *now,
+                             const char *extra, const char *extra_value)
 {
     char exe[600];
     binary(exe, sizeof exe);
@@ -47,8 +48,8 @@ static pid_t spawn_server(int port, const char *db, const char *log, const char 
     if (pid == 0) {
         FILE *err = freopen(log, "a", stderr);
         (void)err;
-        execl(exe, exe, "serve", "--port", port_text, "--db", db, "--now", "2004-12-14 00:00:00",
-              "--http-threads", "4", extra, extra_value, (char *)NULL);
+        execl(exe, exe, "serve", "--port", port_text, "--db", db, "--now", now, "--http-threads",
+              "4", extra, extra_value, (char *)NULL);
         _exit(127);
     }
 
@@ -64,6 +65,14 @@ static pid_t spawn_server(int port, const char *db, const char *log, const char 
     waitpid(pid, NULL, 0);
     fail_msg("cdnopt serve did not come up on port %d; see %s", port, log);
     return -1;
+}
+
+/* spawn_server_at() with the clock at 2004-12-14 00:00:00, the day workload's first
+ * sample. */
+static pid_t spawn_server(int port, const char *db, const char *log, const char *extra,
+                          const char *extra_value)
+{
+    return spawn_server_at(port, db, log, "2004-12-14 00:00:00", extra, extra_value);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -451,12 +460,11 @@ static char *releases_batch_json(const char *csv)
     return out;
 }
 
-/* A tiny agent checks the wiring of --agent and solver dqn, not its quality. */
-static void replan_with_dqn_agent(void **state)
+/* Train a tiny agent in dir, start `cdnopt serve --agent` with the clock at now, and post
+ * the day workload's samples and its 200 releases. Returns the server's pid. A tiny agent
+ * checks the wiring of --agent and solver dqn, not its quality. */
+static pid_t start_dqn_server(const char *dir, const char *now, int *port)
 {
-    (void)state;
-    char dir[512];
-    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-dqn");
     char exe[600];
     char history[512];
     char command[2400];
@@ -473,15 +481,15 @@ static void replan_with_dqn_agent(void **state)
     snprintf(db, sizeof db, "%s/dqn.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(agent, sizeof agent, "%s/agent.h5", dir);
-    int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, "--agent", agent);
+    *port = http_free_port();
+    pid_t pid = spawn_server_at(*port, db, log, now, "--agent", agent);
 
     char path[512];
     size_t len = 0;
     cdnopt_test_shared_path(path, sizeof path, "workloads/day/baseline.csv");
     char *csv = read_file_text(path, &len);
     http_response r =
-        http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
+        http_request(*port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n", csv, len);
     free(csv);
     assert_int_equal(r.status, 201);
     http_response_free(&r);
@@ -490,13 +498,24 @@ static void replan_with_dqn_agent(void **state)
     csv = read_file_text(path, &len);
     char *batch = releases_batch_json(csv);
     free(csv);
-    r = http_post_json(port, "/api/v1/releases", batch, NULL);
+    r = http_post_json(*port, "/api/v1/releases", batch, NULL);
     free(batch);
     assert_int_equal(r.status, 201);
     cdnopt_assert_contains(r.body, "\"created\":200");
     http_response_free(&r);
+    return pid;
+}
 
-    r = http_post_json(port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL);
+static void replan_with_dqn_agent(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-dqn");
+    int port = 0;
+    pid_t pid = start_dqn_server(dir, "2004-12-14 00:00:00", &port);
+
+    http_response r =
+        http_post_json(port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL);
     assert_int_equal(r.status, 200);
     cdnopt_assert_contains(r.body, "\"solver\":\"dqn\"");
     const char *naive_at = strstr(r.body, "\"naive\":{\"peak_gbps\":");
@@ -510,6 +529,63 @@ static void replan_with_dqn_agent(void **state)
     http_response_free(&r);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+}
+
+/* Check that the schedule CSV lists the day workload's 200 releases, none before clock. */
+static void assert_schedule_from(const char *csv, const char *clock)
+{
+    const char *line = strchr(csv, '\n');
+    assert_non_null(line);
+    int rows = 0;
+    while (line[1] != '\0') {
+        char id[64], start[32];
+        assert_int_equal(sscanf(line + 1, "%63[^,],%31[^,]", id, start), 2);
+        if (strcmp(start, clock) < 0)
+            fail_msg("release %s starts at %s, before the service clock %s", id, start, clock);
+        rows++;
+        line = strchr(line + 1, '\n');
+        assert_non_null(line);
+    }
+    assert_int_equal(rows, 200);
+}
+
+/* A dqn re-plan at 14:20 plans the morning's releases from the clock on. It used to get
+ * 422, because the agent's episodes began at the release day's midnight while the
+ * baseline began at the clock's hour. */
+static void replan_dqn_mid_day(void **state)
+{
+    (void)state;
+    char dir[512];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "serve-dqn-mid-day");
+    int port = 0;
+    pid_t pid = start_dqn_server(dir, "2004-12-14 14:20:00", &port);
+    http_response plan =
+        http_post_json(port, "/api/v1/replan", "{\"solver\":\"dqn\",\"wait\":true}", NULL);
+    http_response csv = http_request(port, "GET", "/api/v1/schedule?format=csv", NULL, NULL, 0);
+    /* The server stops before the checks, so that a failed one does not leave it running. */
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+
+    if (plan.status != 200)
+        fail_msg("re-plan at 14:20 returned %d: %s", plan.status, plan.body);
+    cdnopt_assert_contains(plan.body, "\"solver\":\"dqn\"");
+    cdnopt_assert_contains(plan.body, "\"releases\":200");
+    cdnopt_assert_contains(plan.body, "\"deferred\":[]");
+    assert_int_equal(csv.status, 200);
+    assert_schedule_from(csv.body, "2004-12-14 14:20:00");
+
+    /* The schedule keeps every rule on the whole day workload: score exits 0. */
+    char path[700], baseline[512], releases[512], command[4096], exe[600];
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, csv.body);
+    cdnopt_test_shared_path(baseline, sizeof baseline, "workloads/day/baseline.csv");
+    cdnopt_test_shared_path(releases, sizeof releases, "workloads/day/releases.csv");
+    snprintf(command, sizeof command,
+             "%s -q score --baseline %s --releases %s --schedule %s > %s/score.log 2>&1",
+             binary(exe, sizeof exe), baseline, releases, path, dir);
+    assert_int_equal(system(command), 0);
+    http_response_free(&csv);
+    http_response_free(&plan);
 }
 
 /* The token is the file's first line. The whole file used to be taken, newline and all,
@@ -555,6 +631,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(token_file_first_line),
     cmocka_unit_test(forecast_with_trained_model),
     cmocka_unit_test(replan_with_dqn_agent),
+    cmocka_unit_test(replan_dqn_mid_day),
 };
 
 CDNOPT_TEST_MAIN("serve_process", tests)
