@@ -142,6 +142,12 @@ int cdnopt_cmd_train(int argc, char **argv)
                                        "--resume, --checkpoint and --checkpoint-every apply "
                                        "only to --data training; global training (--wide, "
                                        "--series-dir) starts afresh, so drop them");
+    if (ck.path != NULL && ck.every == 0)
+        return cdnopt_cli_report_error("train", CDNOPT_EINVAL,
+                                       "--checkpoint names the checkpoint file, but "
+                                       "--checkpoint-every is 0, so no checkpoint would be "
+                                       "written; add --checkpoint-every N (epochs between "
+                                       "checkpoints) or drop --checkpoint");
     warn_flags_replaced_on_resume(&ck, opts, n_opts);
     if (data.data == NULL) {
         int rc = cdnopt_cli_global_train(&global, &data, &train, out_path, err);

@@ -481,6 +481,26 @@ static void train_data_rejects_global_flags(void **state)
     }
 }
 
+/* --checkpoint FILE without --checkpoint-every used to train to the end and write no
+ * checkpoint, so a run that failed later had nothing to resume from. */
+static void train_checkpoint_needs_every(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024], ckpt[300];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-checkpoint-every");
+    snprintf(csv, sizeof csv, "%s/a.csv", dir);
+    write_csv_every(csv, 5, 60);
+    snprintf(ckpt, sizeof ckpt, "%s/c.h5", dir);
+    snprintf(args, sizeof args, "train --data '%s' --epochs 1 --checkpoint '%s' --out '%s/m.h5'",
+             csv, ckpt, dir);
+    run_result r;
+    run_cdnopt(dir, args, &r);
+    assert_int_equal(r.status, 2);
+    cdnopt_assert_contains(r.err, "--checkpoint-every is 0");
+    cdnopt_assert_contains(r.err, "add --checkpoint-every N");
+    assert_int_equal(access(ckpt, F_OK), -1);
+}
+
 /* train --resume replaces the training flags by the checkpoint's values; it used to
  * drop a flag such as --units 16 without a word. */
 static void train_resume_warns_replaced_flags(void **state)
@@ -781,6 +801,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(evaluate_trains_and_prints_table),
     cmocka_unit_test(evaluate_rejects_other_source_output),
     cmocka_unit_test(train_data_rejects_global_flags),
+    cmocka_unit_test(train_checkpoint_needs_every),
     cmocka_unit_test(train_resume_warns_replaced_flags),
     cmocka_unit_test(generate_out_file_rejected),
         cmocka_unit_test(global_model_rejected),
