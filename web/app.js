@@ -5,6 +5,12 @@
 // alert log. Civil times ("YYYY-MM-DD HH:MM:SS", local wall clock with no zone)
 // are placed on the time axis as if they were UTC, and ECharts labels the axis
 // in UTC (useUTC), so the labels show the civil time unchanged.
+//
+// Two clocks appear, and each time shown is labelled with its own. The service clock
+// (the header's clock, the bandwidth and waves axes, an alert's traffic time) is the
+// --now clock, which a replay sets to the years of its traffic. The host clock in UTC
+// (the system chart and the time an alert fired) is the machine's real time. A
+// bandwidth or forecast alert is also drawn on the bandwidth chart at its traffic time.
 'use strict';
 
 const REFRESH_MS = 2000;
@@ -59,6 +65,23 @@ async function getJson(path) {
   return response.json();
 }
 
+// The host's UTC time of seconds since the epoch, in the civil text format.
+function utcText(unixS) {
+  return civilText(unixS * 1000);
+}
+
+// Alerts about traffic (bandwidth and forecast) name the service-clock instant of the
+// sample or forecast step they are about. CPU and memory alerts have traffic_at null.
+function trafficAlerts() {
+  const system = state.data.system;
+  return system ? system.monitor.alerts.filter((a) => typeof a.traffic_at === 'string') : [];
+}
+
+// Axis options of a time axis named after its clock.
+function timeAxis(name) {
+  return { type: 'time', name, nameLocation: 'middle', nameGap: 28 };
+}
+
 function zip(times, values) {
   return times.map((t, i) => [civilToMs(t), values[i]]);
 }
@@ -101,13 +124,22 @@ function bandwidthOption() {
       data: zip(f.timestamps, f.critical_gbps),
     });
   }
+  // Raised alerts are red and cleared ones green, at the value that crossed.
+  series.push({
+    name: t.alertMarks, type: 'scatter', symbol: 'triangle', symbolSize: 12,
+    itemStyle: { color: '#c23531' },
+    data: trafficAlerts().map((a) => ({
+      value: [civilToMs(a.traffic_at), a.value],
+      itemStyle: { color: a.state === 'raised' ? '#c23531' : '#2f9e44' },
+    })),
+  });
   return {
     title: { text: t.bandwidth, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker
     tooltip: { trigger: 'axis' },
     legend: { top: 24 },
-    grid: { top: 64, left: 56, right: 24, bottom: 32 },
-    xAxis: { type: 'time' },
+    grid: { top: 64, left: 56, right: 24, bottom: 48 },
+    xAxis: timeAxis(t.serviceClockAxis),
     yAxis: { type: 'value', name: 'Gbit/s' },
     series,
   };
@@ -139,8 +171,8 @@ function wavesOption() {
     animation: false, // redrawn every refresh, so transitions would only flicker
     tooltip: { trigger: 'axis' },
     legend: { top: 24 },
-    grid: { top: 64, left: 56, right: 24, bottom: 32 },
-    xAxis: { type: 'time' },
+    grid: { top: 64, left: 56, right: 24, bottom: 48 },
+    xAxis: timeAxis(t.serviceClockAxis),
     yAxis: { type: 'value', name: 'Gbit/s' },
     series,
   };
@@ -175,8 +207,8 @@ function systemOption() {
     animation: false, // redrawn every refresh, so transitions would only flicker
     tooltip: { trigger: 'axis' },
     legend: { top: 24 },
-    grid: { top: 64, left: 48, right: 16, bottom: 32 },
-    xAxis: { type: 'time' },
+    grid: { top: 64, left: 48, right: 16, bottom: 48 },
+    xAxis: timeAxis(t.hostTimeAxis),
     yAxis: { type: 'value', min: 0, max: 100 },
     series: [
       { name: t.cpu, type: 'line', showSymbol: false, data: points('cpu_ratio') },
@@ -206,6 +238,7 @@ function renderTexts() {
     return;
   }
   document.getElementById('clock').textContent = t.clock(system.clock);
+  document.getElementById('host-time').textContent = t.hostTime(utcText(system.unix_s));
   document.getElementById('workers').textContent = t.workers(system.workers);
   document.getElementById('forecast-note').hidden = system.model_loaded;
 
@@ -219,8 +252,10 @@ function renderTexts() {
   const body = document.querySelector('#alert-log tbody');
   body.replaceChildren(...system.monitor.alerts.slice().reverse().map((a) => {
     const row = document.createElement('tr');
-    const cells = [new Date(a.unix_s * 1000).toISOString().replace('T', ' ').slice(0, 19),
-      t.alertNames[a.alert] || a.alert, t[a.state] || a.state, `${(a.value * 100).toFixed(1)}%`];
+    const amount = a.unit === 'Gbit/s' ? `${a.value.toFixed(1)} Gbit/s`
+      : `${(a.value * 100).toFixed(1)}%`;
+    const cells = [utcText(a.unix_s), a.clock || '—', a.traffic_at || '—',
+      t.alertNames[a.alert] || a.alert, t[a.state] || a.state, amount];
     for (const value of cells) {
       const cell = document.createElement('td');
       cell.textContent = value;
@@ -318,6 +353,18 @@ window.cdnoptDashboard = {
       waveBaselinePoints: waves.series.length ? waves.series[0].data.length : 0,
       systemPoints: charts.system.getOption().series[0].data.length,
       alertRows: document.querySelectorAll('#alert-log tbody tr').length,
+      alertMarks: bandwidth.series.find((s) => s.type === 'scatter').data
+        .map((point) => point.value),
+      clocks: ['clock', 'host-time'].map((id) => document.getElementById(id).textContent),
+      axisNames: Object.values(charts).map((c) => c.getOption().xAxis[0].name || ''),
+    };
+  },
+  // The alert log's header and rows as shown, newest row first.
+  alertTable() {
+    const cells = (row, tag) => [...row.querySelectorAll(tag)].map((cell) => cell.textContent);
+    return {
+      header: cells(document.querySelector('#alert-log thead tr'), 'th'),
+      rows: [...document.querySelectorAll('#alert-log tbody tr')].map((row) => cells(row, 'td')),
     };
   },
   // Collect every text the page shows: its visible lines, the tab title, the switch's

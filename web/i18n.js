@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dashboard texts in English and Chinese. The page starts in the browser's
 // language (Chinese for any zh-* locale), a ?lang=en|zh query overrides it, and
-// the header button switches and remembers the choice in localStorage.
+// the header button switches and remembers the choice in localStorage. Every time
+// shown names its clock: the service clock (the --now clock that a replay sets to the
+// traffic's years) or the host's UTC wall clock.
 'use strict';
 
 const CDNOPT_TEXTS = {
@@ -23,11 +25,16 @@ const CDNOPT_TEXTS = {
     p95Category: 'p95',
     naive: 'Naive',
     planned: 'Planned',
-    system: 'System (%)',
+    system: 'System (%) by host time (UTC)',
     cpu: 'CPU',
     memory: 'Memory',
+    serviceClockAxis: 'Service clock',
+    hostTimeAxis: 'Host time (UTC)',
+    alertMarks: 'Alerts at their traffic time',
     alertLog: 'Alert log',
-    time: 'Time',
+    firedHost: 'Fired (host time, UTC)',
+    firedClock: 'Fired (service clock)',
+    trafficAt: 'Traffic time (service clock)',
     alert: 'Alert',
     state: 'State',
     value: 'Value',
@@ -40,7 +47,11 @@ const CDNOPT_TEXTS = {
     workers: (w) => `Workers: ${w.live} live, ${w.busy} busy (${w.min}-${w.max}); ` +
       `jobs queued: ${w.queued}; recycles: ${w.recycles}`,
     clock: (t) => `Service clock: ${t}`,
-    alertNames: { cpu: 'CPU over threshold', memory: 'Memory over threshold' },
+    hostTime: (t) => `Host time (UTC): ${t}`,
+    alertNames: {
+      cpu: 'CPU over threshold', memory: 'Memory over threshold',
+      bandwidth: 'Bandwidth over threshold', forecast: 'Forecast safety line over threshold',
+    },
   },
   zh: {
     title: 'cdnopt 实时监控面板',
@@ -60,11 +71,16 @@ const CDNOPT_TEXTS = {
     p95Category: 'p95',
     naive: '不错峰',
     planned: '错峰后',
-    system: '系统负载（%）',
+    system: '系统负载（%），按主机时间（UTC）',
     cpu: 'CPU',
     memory: '内存',
+    serviceClockAxis: '服务时钟',
+    hostTimeAxis: '主机时间（UTC）',
+    alertMarks: '告警（标在流量时刻）',
     alertLog: '告警记录',
-    time: '时间',
+    firedHost: '触发时间（主机时间，UTC）',
+    firedClock: '触发时间（服务时钟）',
+    trafficAt: '流量时刻（服务时钟）',
     alert: '告警',
     state: '状态',
     value: '数值',
@@ -77,7 +93,11 @@ const CDNOPT_TEXTS = {
     workers: (w) => `工作线程：${w.live} 个在运行，${w.busy} 个忙碌（下限 ${w.min}，上限 ${w.max}）；` +
       `排队任务：${w.queued}；回收次数：${w.recycles}`,
     clock: (t) => `服务时钟：${t}`,
-    alertNames: { cpu: 'CPU 超过阈值', memory: '内存超过阈值' },
+    hostTime: (t) => `主机时间（UTC）：${t}`,
+    alertNames: {
+      cpu: 'CPU 超过阈值', memory: '内存超过阈值',
+      bandwidth: '带宽超过阈值', forecast: '预测安全线超过阈值',
+    },
   },
 };
 

@@ -8,9 +8,10 @@
  * and the dashboard under /monitor. Release creates are acknowledged only after
  * their SQLite commit: a writer thread commits every queued create in one
  * transaction and sends all their responses after the COMMIT (group commit). A monitor
- * thread samples CPU, memory and network from /proc and raises alerts. A worker
- * pool runs re-plan and forecast jobs and grows and shrinks with its queue and the
- * CPU load.
+ * thread samples CPU, memory and network from /proc and raises alerts, and posted
+ * samples and forecasts raise the bandwidth and forecast alerts. Each alert keeps
+ * the host's time and the service clock's. A worker pool runs re-plan and forecast
+ * jobs and grows and shrinks with its queue and the CPU load.
  *
  * Usage:
  *     cdnopt_serve_params p = cdnopt_serve_params_default();
@@ -57,6 +58,8 @@ typedef struct cdnopt_serve_params {
     const char *proc_dir;        /* where /proc is read, default "/proc" (tests use a fake) */
     double cpu_alert_ratio;      /* CPU busy share that scales workers out, default 0.90 */
     double memory_alert_ratio;   /* memory used share that sheds load, default 0.85 */
+    double bandwidth_alert_gbps; /* observed Gbit/s above which the bandwidth alert is
+                                    raised, 0 to 1e6; 0 (default) raises none */
     size_t max_body_bytes;       /* larger request bodies get 413, default 32 MiB */
     size_t max_batch_releases;   /* maximum releases in one create request, default 100000 */
     size_t max_job_queue;        /* queued jobs beyond this get 503, default 64 */

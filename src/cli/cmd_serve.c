@@ -99,6 +99,7 @@ static int parse_interval_us(const char *text, int64_t *out, char *err)
 struct serve_flags {
     long port, min_workers, max_workers, http_threads, max_body_mb;
     const char *db, *model, *agent, *token_file, *now, *listen, *interval, *web_dir, *proc_dir;
+    double bandwidth_alert_gbps;
     bool sync_full;
 };
 
@@ -114,6 +115,7 @@ static int apply_flags(const struct serve_flags *f, cdnopt_serve_params *p, char
     p->http_threads = (int)f->http_threads;
     p->max_body_bytes = (size_t)f->max_body_mb << 20;
     p->synchronous_full = f->sync_full;
+    p->bandwidth_alert_gbps = f->bandwidth_alert_gbps;
     /* The built-in default folder exists only when the build ran npm; serve rejects a
      * missing folder, so a missing default means no dashboard. */
     const char *default_web = CDNOPT_WEB_DIR;
@@ -187,6 +189,10 @@ int cdnopt_cmd_serve(int argc, char **argv)
          false, false},
         {"--monitor-interval", CDNOPT_CLI_STRING, &f.interval, 0, 0, "DURATION",
          "system sampling period, 1ms to 1h (e.g. 1s, 10ms)", false, false},
+        {"--bandwidth-alert-gbps", CDNOPT_CLI_DOUBLE, &f.bandwidth_alert_gbps, 0, 1e6, "GBPS",
+         "raise the bandwidth alert when an observed sample is above this many Gbit/s; "
+         "0 raises none",
+         false, false},
         {"--max-body-mb", CDNOPT_CLI_INT, &f.max_body_mb, 1, 1024, "MB",
          "largest request body in MiB; larger ones get 413", false, false},
         {"--synchronous-full", CDNOPT_CLI_FLAG, &f.sync_full, 0, 0, "",

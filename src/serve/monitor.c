@@ -6,7 +6,9 @@
  * its threshold. The /proc folder is a parameter so tests can feed fake files.
  * The thread CPU time spent inside each sample is summed, so the monitor's own
  * cost is measurable from /metrics. Only the monitor's thread reads the files
- * (or a test thread while no monitor thread runs).
+ * (or a test thread while no monitor thread runs). The same alert log contains the
+ * bandwidth alert, which the samples route raises from observed traffic, and the
+ * forecast alert, which each forecast job raises from its safety line.
  */
 #include "serve-impl.h"
 
@@ -36,6 +38,7 @@ struct serve_monitor {
     bool active[MONITOR_ALERT_KINDS];
     monitor_alert alerts[MONITOR_MAX_ALERTS]; /* ring of alert events */
     size_t n_alerts;
+    int64_t traffic_newest; /* civil seconds of the newest sample checked, or INT64_MIN */
 
     /* Counters of the previous reading, for rates. */
     uint64_t prev_busy, prev_total;
@@ -47,7 +50,9 @@ struct serve_monitor {
 
 const char *monitor_alert_name(enum monitor_alert_kind kind)
 {
-    return kind == MONITOR_ALERT_CPU ? "cpu" : "memory";
+    static const char *const names[MONITOR_ALERT_KINDS] = {"cpu", "memory", "bandwidth",
+                                                           "forecast"};
+    return names[kind];
 }
 
 /* ------------------------------------------------------------------------- */
@@ -168,27 +173,38 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Update one alert's state; returns true when it changed. Called locked. */
-static bool update_alert(serve_monitor *m, enum monitor_alert_kind kind, double value,
-                         double threshold, double now_s)
+/* Record the event when its value's side of the threshold differs from the alert's state;
+ * returns true when it did. The caller fills every field but raised. Called locked. */
+static bool update_alert(serve_monitor *m, monitor_alert event)
 {
-    bool over = value > threshold;
-    if (over == m->active[kind])
+    event.raised = event.value > event.threshold;
+    if (event.raised == m->active[event.kind])
         return false;
-    m->active[kind] = over;
-    m->alerts[m->n_alerts % MONITOR_MAX_ALERTS] = (monitor_alert){
-        .unix_s = now_s, .kind = kind, .raised = over, .value = value, .threshold = threshold};
+    m->active[event.kind] = event.raised;
+    m->alerts[m->n_alerts % MONITOR_MAX_ALERTS] = event;
     m->n_alerts++;
     return true;
+}
+
+static double wall_clock_s(void)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (double)wall.tv_sec + (double)wall.tv_nsec * 1e-9;
+}
+
+static int64_t service_clock(const serve_monitor *m)
+{
+    return m->params.service_clock != NULL ? m->params.service_clock(m->params.user)
+                                           : MONITOR_NO_TIME;
 }
 
 static void take_sample(serve_monitor *m)
 {
     double cpu_start = thread_cpu_s();
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    monitor_sample s = {.unix_s = (double)wall.tv_sec + (double)wall.tv_nsec * 1e-9};
+    monitor_sample s = {.unix_s = wall_clock_s()};
     double mono = cdnopt_clock_s();
+    int64_t clock = service_clock(m);
 
     uint64_t busy = 0;
     uint64_t total = 0;
@@ -214,21 +230,60 @@ static void take_sample(serve_monitor *m)
     m->n_taken++;
 
     /* The first reading has no CPU delta, so the CPU alert waits for the second. */
-    bool cpu_changed =
-        have_cpu && m->n_taken > 1 &&
-        update_alert(m, MONITOR_ALERT_CPU, s.cpu_ratio, m->params.cpu_alert_ratio, s.unix_s);
-    bool memory_changed = have_memory && update_alert(m, MONITOR_ALERT_MEMORY, s.memory_ratio,
-                                                      m->params.memory_alert_ratio, s.unix_s);
-    bool cpu_raised = m->active[MONITOR_ALERT_CPU];
-    bool memory_raised = m->active[MONITOR_ALERT_MEMORY];
+    monitor_alert cpu = {.unix_s = s.unix_s,
+                         .clock = clock,
+                         .traffic_at = MONITOR_NO_TIME,
+                         .kind = MONITOR_ALERT_CPU,
+                         .value = s.cpu_ratio,
+                         .threshold = m->params.cpu_alert_ratio};
+    monitor_alert memory = cpu;
+    memory.kind = MONITOR_ALERT_MEMORY;
+    memory.value = s.memory_ratio;
+    memory.threshold = m->params.memory_alert_ratio;
+    bool cpu_changed = have_cpu && m->n_taken > 1 && update_alert(m, cpu);
+    bool memory_changed = have_memory && update_alert(m, memory);
+    cpu.raised = m->active[MONITOR_ALERT_CPU];
+    memory.raised = m->active[MONITOR_ALERT_MEMORY];
     m->cost_cpu_s += thread_cpu_s() - cpu_start;
     pthread_mutex_unlock(&m->lock);
 
     /* Callbacks run unlocked: they take the pool's lock and log. */
     if (m->params.on_alert != NULL && cpu_changed)
-        m->params.on_alert(m->params.user, MONITOR_ALERT_CPU, cpu_raised, s.cpu_ratio);
+        m->params.on_alert(m->params.user, &cpu);
     if (m->params.on_alert != NULL && memory_changed)
-        m->params.on_alert(m->params.user, MONITOR_ALERT_MEMORY, memory_raised, s.memory_ratio);
+        m->params.on_alert(m->params.user, &memory);
+}
+
+void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const double *gbps, size_t n)
+{
+    if (m->params.bandwidth_alert_gbps <= 0 || n == 0)
+        return;
+    monitor_alert event = {.unix_s = wall_clock_s(),
+                           .clock = service_clock(m),
+                           .kind = MONITOR_ALERT_BANDWIDTH,
+                           .threshold = m->params.bandwidth_alert_gbps};
+
+    /* The events are copied out so that the callback runs unlocked, as in take_sample().
+     * NOTE: a batch that changes the state more than MONITOR_MAX_ALERTS times loses its
+     * older events from the ring, and the callback does not see them either. */
+    monitor_alert changes[MONITOR_MAX_ALERTS];
+    size_t n_changes = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < m->traffic_newest)
+            continue;
+        m->traffic_newest = t[i];
+        event.traffic_at = t[i];
+        event.value = gbps[i];
+        if (update_alert(m, event))
+            changes[n_changes++ % MONITOR_MAX_ALERTS] =
+                m->alerts[(m->n_alerts - 1) % MONITOR_MAX_ALERTS];
+    }
+    pthread_mutex_unlock(&m->lock);
+
+    size_t kept = n_changes < MONITOR_MAX_ALERTS ? n_changes : MONITOR_MAX_ALERTS;
+    for (size_t i = n_changes - kept; m->params.on_alert != NULL && i < n_changes; i++)
+        m->params.on_alert(m->params.user, &changes[i % MONITOR_MAX_ALERTS]);
 }
 
 void serve_monitor_sample_now(serve_monitor *m)
@@ -278,6 +333,7 @@ int serve_monitor_start(const monitor_params *params, serve_monitor **out, char 
     for (int i = 0; i < PROC_FILES; i++)
         m->fds[i] = -1;
     m->page_size = sysconf(_SC_PAGESIZE);
+    m->traffic_newest = INT64_MIN;
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -349,6 +405,51 @@ static json_t *sample_json(const monitor_sample *s)
                      "net_rx_bps", s->net_rx_bps, "net_tx_bps", s->net_tx_bps);
 }
 
+void serve_monitor_check_forecast(serve_monitor *m, const int64_t *t, const double *critical,
+                                  size_t n)
+{
+    if (m->params.bandwidth_alert_gbps <= 0 || n == 0)
+        return;
+    /* The running maximum stops at the first step above the threshold, so `at` ends on
+     * that step, or on the highest step when none is above. */
+    size_t at = 0;
+    for (size_t i = 0; i < n && critical[at] <= m->params.bandwidth_alert_gbps; i++)
+        if (critical[i] > critical[at])
+            at = i;
+    monitor_alert event = {.unix_s = wall_clock_s(),
+                           .clock = service_clock(m),
+                           .traffic_at = t[at],
+                           .kind = MONITOR_ALERT_FORECAST,
+                           .value = critical[at],
+                           .threshold = m->params.bandwidth_alert_gbps};
+    pthread_mutex_lock(&m->lock);
+    bool changed = update_alert(m, event);
+    event.raised = m->active[MONITOR_ALERT_FORECAST];
+    pthread_mutex_unlock(&m->lock);
+    if (changed && m->params.on_alert != NULL)
+        m->params.on_alert(m->params.user, &event);
+}
+
+/* Civil seconds as JSON text, or null for MONITOR_NO_TIME. */
+static json_t *civil_json(int64_t t)
+{
+    if (t == MONITOR_NO_TIME)
+        return json_null();
+    char text[32];
+    serve_format_time(t, text, sizeof text);
+    return json_string(text);
+}
+
+static json_t *alert_json(const monitor_alert *a)
+{
+    bool is_traffic = a->kind == MONITOR_ALERT_BANDWIDTH || a->kind == MONITOR_ALERT_FORECAST;
+    return json_pack("{s:f, s:o, s:o, s:s, s:s, s:f, s:f, s:s}", "unix_s", a->unix_s, "clock",
+                     civil_json(a->clock), "traffic_at", civil_json(a->traffic_at), "alert",
+                     monitor_alert_name(a->kind), "state", a->raised ? "raised" : "cleared",
+                     "value", a->value, "threshold", a->threshold, "unit",
+                     is_traffic ? "Gbit/s" : "ratio");
+}
+
 json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
 {
     json_t *samples = json_array();
@@ -362,13 +463,8 @@ json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
         json_array_append_new(samples, sample_json(&m->ring[i % m->params.history]));
 
     size_t n_alerts = m->n_alerts < MONITOR_MAX_ALERTS ? m->n_alerts : MONITOR_MAX_ALERTS;
-    for (size_t i = m->n_alerts - n_alerts; i < m->n_alerts; i++) {
-        const monitor_alert *a = &m->alerts[i % MONITOR_MAX_ALERTS];
-        json_array_append_new(alerts, json_pack("{s:f, s:s, s:s, s:f, s:f}", "unix_s", a->unix_s,
-                                                "alert", monitor_alert_name(a->kind), "state",
-                                                a->raised ? "raised" : "cleared", "value", a->value,
-                                                "threshold", a->threshold));
-    }
+    for (size_t i = m->n_alerts - n_alerts; i < m->n_alerts; i++)
+        json_array_append_new(alerts, alert_json(&m->alerts[i % MONITOR_MAX_ALERTS]));
     for (int k = 0; k < MONITOR_ALERT_KINDS; k++)
         if (m->active[k])
             json_array_append_new(active, json_string(monitor_alert_name(k)));

@@ -13,12 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Most samples one request may post (a year of 5-minute steps). */
 #define SAMPLES_MAX 105120
-
-/* Largest accepted sample: 1e6 Gbit/s (1 Pbit/s), far above any CDN's total. */
-#define SAMPLE_GBPS_MAX 1e6
 
 /* How far after the service clock a sample may lie. Re-plans against observed traffic read
  * the samples after the clock (a replay posts the coming days), and no release may start
@@ -58,11 +56,11 @@ static bool sample_push(struct sample_list *list, int64_t t, double gbps)
 
 static bool check_sample(serve_request *req, const char *where, double gbps)
 {
-    if (isfinite(gbps) && gbps >= 0 && gbps <= SAMPLE_GBPS_MAX)
+    if (isfinite(gbps) && gbps >= 0 && gbps <= SERVE_GBPS_MAX)
         return true;
     serve_respond_error(req, 422, "invalid_value", "gbps",
                         "%s: gbps is %g; it must be a number from 0 to %g Gbit/s", where, gbps,
-                        SAMPLE_GBPS_MAX);
+                        SERVE_GBPS_MAX);
     return false;
 }
 
@@ -354,6 +352,41 @@ static bool check_batch(struct cdnopt_server *server, serve_request *req,
     return ok;
 }
 
+struct timed_sample {
+    int64_t t;
+    double gbps;
+};
+
+static int compare_sample_time(const void *a, const void *b)
+{
+    return compare_time(&((const struct timed_sample *)a)->t, &((const struct timed_sample *)b)->t);
+}
+
+/* Check a stored batch against the bandwidth alert in time order, because a batch may list
+ * its samples in any order and the alert follows the traffic's own timeline. Sorts list. */
+static void check_alert(struct cdnopt_server *server, struct sample_list *list)
+{
+    if (server->params.bandwidth_alert_gbps <= 0)
+        return;
+    struct timed_sample *sorted = cdnopt_malloc(list->n * sizeof *sorted);
+    if (sorted == NULL) {
+        /* The samples are stored, so the request succeeds without the check. */
+        CDNOPT_LOG_ERROR(SERVE_LOG,
+                         "event=bandwidth_alert_skipped samples=%zu error=\"out of memory\"",
+                         list->n);
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++)
+        sorted[i] = (struct timed_sample){list->t[i], list->gbps[i]};
+    qsort(sorted, list->n, sizeof *sorted, compare_sample_time);
+    for (size_t i = 0; i < list->n; i++) {
+        list->t[i] = sorted[i].t;
+        list->gbps[i] = sorted[i].gbps;
+    }
+    cdnopt_free(sorted);
+    serve_monitor_check_traffic(server->monitor, list->t, list->gbps, list->n);
+}
+
 static void post_samples(struct cdnopt_server *server, serve_request *req)
 {
     const char *type =
@@ -379,9 +412,12 @@ static void post_samples(struct cdnopt_server *server, serve_request *req)
         serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
         ok = false;
     }
-    if (ok)
-        serve_respond_json(req, 201, json_pack("{s:I, s:I}", "stored", (json_int_t)list.n,
-                                               "replaced", (json_int_t)replaced));
+    if (ok) {
+        check_alert(server, &list);
+        serve_respond_json(req, 201,
+                           json_pack("{s:I, s:I}", "stored", (json_int_t)list.n, "replaced",
+                                     (json_int_t)replaced));
+    }
     cdnopt_free(list.t);
     cdnopt_free(list.gbps);
 }
@@ -506,5 +542,11 @@ void serve_route_system(struct cdnopt_server *server, serve_request *req)
                              "recycles", (json_int_t)recycles, "writer_queue",
                              (json_int_t)serve_writer_depth(server->writer));
     json_object_set_new(body, "model_loaded", json_boolean(server->forecaster != NULL));
+    /* The host's clock beside the service clock, because the dashboard labels the system
+     * chart and alert times with it and a replay's service clock lies years away. */
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    json_object_set_new(body, "unix_s",
+                        json_real((double)wall.tv_sec + (double)wall.tv_nsec * 1e-9));
     serve_respond_json(req, 200, body);
 }

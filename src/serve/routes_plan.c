@@ -952,6 +952,7 @@ static void run_forecast(serve_job *job)
     if (rc == CDNOPT_OK)
         rc = serve_forecaster_run(server->forecaster, history, a->horizon, a->n_samples, &f, err);
     if (rc == CDNOPT_OK) {
+        serve_monitor_check_forecast(server->monitor, f->t, f->critical, (size_t)f->horizon);
         job->result = json_pack("{s:o}", "forecast",
                                 forecast_json(f, cdnopt_forecast_params_default().safety));
     } else {

@@ -22,6 +22,10 @@
 
 #define SERVE_LOG "serve"
 
+/* Largest accepted sample and bandwidth alert threshold: 1e6 Gbit/s (1 Pbit/s), far above
+ * any CDN's total. */
+#define SERVE_GBPS_MAX 1e6
+
 /* ------------------------------------------------------------------------- */
 /* Routes                                                                    */
 /* ------------------------------------------------------------------------- */
@@ -104,31 +108,57 @@ typedef struct monitor_sample {
     double net_tx_bytes; /* sent bytes counter, all interfaces */
 } monitor_sample;
 
-enum monitor_alert_kind { MONITOR_ALERT_CPU = 0, MONITOR_ALERT_MEMORY = 1, MONITOR_ALERT_KINDS };
+/* Kinds of alert. CPU and memory come from the host's /proc readings. Bandwidth comes
+ * from the observed samples posted to /api/v1/samples, and forecast from the safety line
+ * of each forecast the server runs. Append only: the names are metric labels and API
+ * values. */
+enum monitor_alert_kind {
+    MONITOR_ALERT_CPU = 0,
+    MONITOR_ALERT_MEMORY = 1,
+    MONITOR_ALERT_BANDWIDTH = 2,
+    MONITOR_ALERT_FORECAST = 3,
+    MONITOR_ALERT_KINDS
+};
 
-/** One alert event, raised or cleared. */
+/* Service-clock field of an alert that has no such time. */
+#define MONITOR_NO_TIME INT64_MIN
+
+/** One alert event, raised or cleared. It carries the host's time and the service
+ * clock's, because a replay runs the service clock years away from the host's. */
 typedef struct monitor_alert {
-    double unix_s;                /* when it was raised or cleared */
+    double unix_s;                /* host wall clock when raised or cleared, seconds since
+                                     the epoch (UTC) */
+    int64_t clock;                /* service clock then, civil seconds, or MONITOR_NO_TIME */
+    int64_t traffic_at;           /* civil seconds of the sample or forecast step the alert
+                                     is about (bandwidth and forecast), else MONITOR_NO_TIME */
     enum monitor_alert_kind kind; /* what crossed its threshold */
     bool raised;                  /* true when raised, false when cleared */
-    double value;                 /* the ratio that crossed */
-    double threshold;             /* the threshold it crossed */
+    double value;                 /* the value compared: a ratio for CPU and memory, Gbit/s
+                                     for bandwidth and forecast */
+    double threshold;             /* the threshold it crossed, in the unit of value */
 } monitor_alert;
 
 typedef struct serve_monitor serve_monitor;
 
-/** Called from the monitor thread when an alert is raised (raised) or cleared. */
-typedef void (*monitor_alert_cb)(void *user, enum monitor_alert_kind kind, bool raised,
-                                 double value);
+/** Called when an alert is raised or cleared: from the monitor thread for CPU and memory,
+ * from the posting request's thread for bandwidth and from a job worker for forecast. The
+ * event is borrowed for the call. */
+typedef void (*monitor_alert_cb)(void *user, const monitor_alert *alert);
+
+/** Returns the service clock in civil seconds. user is monitor_params.user. */
+typedef int64_t (*monitor_clock_fn)(void *user);
 
 typedef struct monitor_params {
-    int64_t interval_us;       /* sampling period */
-    size_t history;            /* ring size in samples */
-    const char *proc_dir;      /* "/proc" or a test folder with stat, meminfo, net/dev */
-    double cpu_alert_ratio;    /* threshold of the CPU alert */
-    double memory_alert_ratio; /* threshold of the memory alert */
-    monitor_alert_cb on_alert; /* may be NULL */
-    void *user;                /* passed to on_alert */
+    int64_t interval_us;            /* sampling period */
+    size_t history;                 /* ring size in samples */
+    const char *proc_dir;           /* "/proc" or a test folder with stat, meminfo, net/dev */
+    double cpu_alert_ratio;         /* threshold of the CPU alert */
+    double memory_alert_ratio;      /* threshold of the memory alert */
+    double bandwidth_alert_gbps;    /* threshold of the bandwidth and forecast alerts in
+                                       Gbit/s; 0: neither is raised */
+    monitor_alert_cb on_alert;      /* may be NULL */
+    monitor_clock_fn service_clock; /* may be NULL: alerts then carry no service clock */
+    void *user;                     /* passed to on_alert and service_clock */
 } monitor_params;
 
 int serve_monitor_start(const monitor_params *params, serve_monitor **out, char *err);
@@ -140,6 +170,29 @@ void serve_monitor_sample_now(serve_monitor *m);
 /** Copy the latest sample; returns false when none was taken yet. */
 bool serve_monitor_latest(serve_monitor *m, monitor_sample *out);
 
+/**
+ * Check observed samples against the bandwidth threshold, raising the bandwidth alert at
+ * the first sample above it and clearing it at the first one back at or below it. Each
+ * event records the sample's timestamp as traffic_at. Samples older than the newest one
+ * checked before leave the alert as it is, so a backfill cannot flip today's state.
+ * Does nothing while bandwidth_alert_gbps is 0. Thread-safe.
+ * @param t    civil seconds of each sample, ascending
+ * @param gbps each sample's value in Gbit/s
+ */
+void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const double *gbps, size_t n);
+
+/**
+ * Check a forecast's safety line against the bandwidth threshold. The forecast alert is
+ * raised when a step lies above it, with that first step as traffic_at and its value. It
+ * is cleared by a forecast that stays at or under the threshold, with the forecast's
+ * highest step as traffic_at and value. Does nothing while bandwidth_alert_gbps is 0.
+ * Thread-safe.
+ * @param t        civil seconds of each forecast step
+ * @param critical the safety line at each step in Gbit/s
+ */
+void serve_monitor_check_forecast(serve_monitor *m, const int64_t *t, const double *critical,
+                                  size_t n);
+
 /** Whether an alert of this kind is active now. */
 bool serve_monitor_alert_active(serve_monitor *m, enum monitor_alert_kind kind);
 
@@ -149,7 +202,7 @@ void serve_monitor_cost(serve_monitor *m, double *cpu_s, uint64_t *n_samples);
 /** Render history (last max_samples) and alerts as a JSON object; owned reference. */
 json_t *serve_monitor_json(serve_monitor *m, size_t max_samples);
 
-/** Short name of an alert kind ("cpu", "memory"). */
+/** Short name of an alert kind ("cpu", "memory", "bandwidth", "forecast"). */
 const char *monitor_alert_name(enum monitor_alert_kind kind);
 
 /* ------------------------------------------------------------------------- */

@@ -872,6 +872,11 @@ static int check_params(const cdnopt_serve_params *p, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "serve: listen address '%s' is not an IPv4 address such as 127.0.0.1",
                            p->listen_addr);
+    if (!(p->bandwidth_alert_gbps >= 0 && p->bandwidth_alert_gbps <= SERVE_GBPS_MAX))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --bandwidth-alert-gbps %g is outside 0 to %.0f Gbit/s; give "
+                           "the observed bandwidth to alert above, or 0 for no alert",
+                           p->bandwidth_alert_gbps, SERVE_GBPS_MAX);
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);
@@ -899,18 +904,32 @@ static int copy_params(struct cdnopt_server *s, const cdnopt_serve_params *p)
 }
 
 /* The monitor's alerts drive the pool: CPU high adds a worker, memory high
- * recycles them (load shedding itself is checked per request). */
-static void on_alert(void *user, enum monitor_alert_kind kind, bool raised, double value)
+ * recycles them (load shedding itself is checked per request). The bandwidth
+ * and forecast alerts are only logged. */
+static void on_alert(void *user, const monitor_alert *alert)
 {
     struct cdnopt_server *server = user;
-    CDNOPT_LOG_WARN(SERVE_LOG, "alert=%s state=%s value=%.3f", monitor_alert_name(kind),
-                    raised ? "raised" : "cleared", value);
-    if (!raised || server->pool == NULL)
+    char clock[32] = "", traffic_at[32] = "";
+    if (alert->clock != MONITOR_NO_TIME)
+        serve_format_time(alert->clock, clock, sizeof clock);
+    if (alert->traffic_at != MONITOR_NO_TIME)
+        serve_format_time(alert->traffic_at, traffic_at, sizeof traffic_at);
+    CDNOPT_LOG_WARN(SERVE_LOG,
+                    "alert=%s state=%s value=%.3f threshold=%.3f clock=\"%s\" "
+                    "traffic_at=\"%s\"",
+                    monitor_alert_name(alert->kind), alert->raised ? "raised" : "cleared",
+                    alert->value, alert->threshold, clock, traffic_at);
+    if (!alert->raised || server->pool == NULL)
         return;
-    if (kind == MONITOR_ALERT_CPU)
+    if (alert->kind == MONITOR_ALERT_CPU)
         serve_pool_scale_out(server->pool);
-    else
+    else if (alert->kind == MONITOR_ALERT_MEMORY)
         serve_pool_recycle(server->pool);
+}
+
+static int64_t monitor_service_clock(void *user)
+{
+    return serve_now(user);
 }
 
 static int start_daemon(struct cdnopt_server *s, char *err)
@@ -969,7 +988,9 @@ static int start_parts(struct cdnopt_server *s, char *err)
             .proc_dir = s->proc_dir,
             .cpu_alert_ratio = s->params.cpu_alert_ratio,
             .memory_alert_ratio = s->params.memory_alert_ratio,
+            .bandwidth_alert_gbps = s->params.bandwidth_alert_gbps,
             .on_alert = on_alert,
+            .service_clock = monitor_service_clock,
             .user = s,
         };
         rc = serve_monitor_start(&mp, &s->monitor, err);

@@ -4,7 +4,10 @@
 // /monitor in Debian's headless Chromium through the DevTools protocol. It then
 // checks that the page logs no console error, that the charts contain the
 // numbers the API returns, and that the language switch turns the page into
-// Chinese and back. Screenshots are kept under <build>/artifacts/.
+// Chinese and back. A sample above the bandwidth alert's threshold, posted after
+// the baseline, checks that each time shown names its clock in both languages and
+// that the alert shows the service-clock time of its traffic. Screenshots are kept
+// under <build>/artifacts/.
 //
 // Run: node browser_dashboard.mjs (CTest sets CDNOPT_BUILD_DIR and SHARED_DIR).
 
@@ -59,13 +62,13 @@ async function waitFor(what, probe, timeoutMs = 20000) {
 // The server and its data
 // ---------------------------------------------------------------------------
 
-async function startServer() {
+async function startServer(bandwidthAlertGbps) {
   const port = await freePort();
   const log = [];
   const server = spawn(join(buildDir, 'bin', 'cdnopt'), [
     'serve', '--port', String(port), '--db', join(scratch, 'dashboard.db'),
     '--now', '2004-12-14 00:00:00', '--web-dir', join(buildDir, 'web'),
-    '--monitor-interval', '200ms',
+    '--monitor-interval', '200ms', '--bandwidth-alert-gbps', String(bandwidthAlertGbps),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(server);
   server.stderr.on('data', (chunk) => log.push(chunk.toString()));
@@ -89,8 +92,22 @@ function releasesBatch(csv) {
   };
 }
 
-async function seed(base) {
-  const day = join(sharedDir, 'workloads', 'day');
+const day = join(sharedDir, 'workloads', 'day');
+
+const civilMs = (text) => Date.parse(`${text.replace(' ', 'T')}Z`);
+const civilText = (ms) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+
+// A threshold above every baseline sample, so that only the test's own sample one grid
+// step after the baseline's last raises the bandwidth alert.
+function alertPlan() {
+  const rows = readFileSync(join(day, 'baseline.csv'), 'utf8').trim().split('\n').slice(1)
+    .map((line) => line.split(','));
+  const threshold = Math.ceil(Math.max(...rows.map((row) => Number(row[1])))) + 1;
+  const [before, last] = rows.slice(-2).map((row) => civilMs(row[0]));
+  return { threshold, timestamp: civilText(2 * last - before), gbps: threshold + 100.25 };
+}
+
+async function seed(base, plan) {
   let response = await fetch(`${base}/api/v1/samples`, {
     method: 'POST', headers: { 'Content-Type': 'text/csv' },
     body: readFileSync(join(day, 'baseline.csv')),
@@ -106,6 +123,12 @@ async function seed(base) {
     body: JSON.stringify({ against: 'observed', wait: true }),
   });
   assert.equal(response.status, 200, 're-planning against observed traffic');
+  // Posted after the re-plan, so that the waves chart shows the plan of the baseline alone.
+  response = await fetch(`${base}/api/v1/samples`, {
+    method: 'POST', headers: { 'Content-Type': 'text/csv' },
+    body: `${plan.timestamp},${plan.gbps}\n`,
+  });
+  assert.equal(response.status, 201, 'posting the sample above the alert threshold');
 }
 
 // ---------------------------------------------------------------------------
@@ -198,13 +221,32 @@ function pageErrors(devtools) {
 // The test
 // ---------------------------------------------------------------------------
 
+// The bandwidth alert's row in the alert log, in the page's language, against the alert
+// as the API returns it: the host's UTC time it fired, the service clock then, and the
+// service-clock time of the sample that raised it.
+function checkAlertRow(table, alert, plan, names) {
+  assert.deepEqual(table.header, names.header);
+  const row = table.rows.find((cells) => cells[3] === names.bandwidth);
+  assert.ok(row, `no bandwidth alert in the log:\n${JSON.stringify(table.rows)}`);
+  assert.deepEqual(row, [civilText(alert.unix_s * 1000), alert.clock, plan.timestamp,
+    names.bandwidth, names.raised, `${plan.gbps.toFixed(1)} Gbit/s`]);
+}
+
 async function main() {
-  const { base, log } = await startServer();
-  await seed(base);
+  const plan = alertPlan();
+  const { base, log } = await startServer(plan.threshold);
+  await seed(base, plan);
   const api = {
     samples: await (await fetch(`${base}/api/v1/samples`)).json(),
     schedule: (await (await fetch(`${base}/api/v1/schedule?series=1`)).json()).schedule,
   };
+  // The alert the sample raised, with its traffic time on the service clock.
+  const alerts = (await (await fetch(`${base}/api/v1/system`)).json()).monitor.alerts;
+  const alert = alerts.find((a) => a.alert === 'bandwidth');
+  assert.ok(alert, `no bandwidth alert in ${JSON.stringify(alerts)}`);
+  assert.equal(alert.traffic_at, plan.timestamp);
+  assert.equal(alert.value, plan.gbps);
+  assert.ok(alert.clock.startsWith('2004-12-14 '), alert.clock);
 
   const devtools = new DevTools(await launchChromium());
   await devtools.opened();
@@ -228,6 +270,19 @@ async function main() {
   assert.equal(summary.waveBaselinePoints, api.schedule.series.baseline_gbps.length);
   assert.ok(summary.systemPoints >= 1, 'the system chart has monitor samples');
 
+  // Each time names its clock, and the alert sits on the bandwidth chart at its traffic time.
+  assert.ok(summary.clocks[0].startsWith('Service clock: 2004-12-14 '), summary.clocks[0]);
+  assert.match(summary.clocks[1], /^Host time \(UTC\): \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+  assert.deepEqual(summary.axisNames, ['Service clock', 'Service clock', '', 'Host time (UTC)']);
+  assert.equal(summary.chartTitles[3], 'System (%) by host time (UTC)');
+  assert.deepEqual(summary.alertMarks, [[civilMs(plan.timestamp), plan.gbps]]);
+  checkAlertRow(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.alertTable()'), alert,
+    plan, {
+      header: ['Fired (host time, UTC)', 'Fired (service clock)', 'Traffic time (service clock)',
+        'Alert', 'State', 'Value'],
+      bandwidth: 'Bandwidth over threshold', raised: 'raised',
+    });
+
   // The screenshot is taken in English, with every chart drawn.
   const shot = await devtools.send('Page.captureScreenshot', { format: 'png' }, sessionId);
   const artifacts = join(buildDir, 'artifacts');
@@ -240,14 +295,24 @@ async function main() {
   assert.equal(chinese.title, 'cdnopt 实时监控面板');
   assert.ok(chinese.chartTitles[0].startsWith('带宽'), chinese.chartTitles[0]);
   assert.equal(await evaluate(devtools, sessionId, 'document.documentElement.lang'), 'zh-CN');
+  assert.ok(chinese.clocks[0].startsWith('服务时钟：2004-12-14 '), chinese.clocks[0]);
+  assert.ok(chinese.clocks[1].startsWith('主机时间（UTC）：'), chinese.clocks[1]);
+  assert.deepEqual(chinese.axisNames, ['服务时钟', '服务时钟', '', '主机时间（UTC）']);
+  assert.equal(chinese.chartTitles[3], '系统负载（%），按主机时间（UTC）');
+  checkAlertRow(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.alertTable()'), alert,
+    plan, {
+      header: ['触发时间（主机时间，UTC）', '触发时间（服务时钟）', '流量时刻（服务时钟）', '告警',
+        '状态', '数值'],
+      bandwidth: '带宽超过阈值', raised: '触发',
+    });
   const tables = await evaluate(devtools, sessionId, `[
     Object.keys(CDNOPT_TEXTS.en).sort(), Object.keys(CDNOPT_TEXTS.zh).sort(),
     Object.keys(CDNOPT_TEXTS.en.alertNames).sort(), Object.keys(CDNOPT_TEXTS.zh.alertNames).sort()]`);
   assert.deepEqual(tables[1], tables[0], 'the zh text table has the keys of the en one');
   assert.deepEqual(tables[3], tables[2], 'the zh alert names have the keys of the en ones');
-  // In Chinese the page shows no English word but field terms, units, the API route
+  // In Chinese the page shows no English word but field terms, units, the zone UTC, the API route
   // and flag it names, and the switch back to English.
-  const fieldTerms = /cdnopt|Gbit\/s|CPU|p95|POST \/api\/v1\/replan|--model|^English$/g;
+  const fieldTerms = /cdnopt|Gbit\/s|CPU|UTC|p95|POST \/api\/v1\/replan|--model|^English$/g;
   const shownTexts = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.shownTexts()');
   assert.ok(shownTexts.some((line) => line.startsWith('排期后的发布下载流量')), shownTexts.join('\n'));
   const englishTexts = shownTexts.filter((line) => /[A-Za-z]{2,}/.test(line.replace(fieldTerms, '')));

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOKEN "test-token-1"
 
@@ -918,6 +919,15 @@ static void start_rejects_bad_params(void **state)
     }
     p.monitor_interval_us = 0;
 
+    const double thresholds[] = {-1, NAN, 2e6};
+    for (size_t i = 0; i < sizeof thresholds / sizeof thresholds[0]; i++) {
+        p.bandwidth_alert_gbps = thresholds[i];
+        assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+        assert_null(server);
+        cdnopt_assert_contains(err, "is outside 0 to 1000000 Gbit/s");
+    }
+    p.bandwidth_alert_gbps = 0;
+
     p.web_dir = "/nonexistent-cdnopt-web";
     assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "--web-dir '/nonexistent-cdnopt-web' cannot be read (No such file");
@@ -1262,6 +1272,12 @@ static void monitor_alerts_shed_and_scale(void **state)
     assert_int_equal(json_array_size(json_object_get(monitor, "samples")), 3);
     json_t *alerts = json_object_get(monitor, "alerts");
     assert_int_equal(json_array_size(alerts), 3); // cpu raised, cpu cleared, memory raised
+    /* A host alert carries the service clock it fired at, but no traffic time. */
+    json_t *cpu = json_array_get(alerts, 0);
+    assert_string_equal(json_string_value(json_object_get(cpu, "alert")), "cpu");
+    assert_string_equal(json_string_value(json_object_get(cpu, "unit")), "ratio");
+    cdnopt_assert_contains(json_string_value(json_object_get(cpu, "clock")), "2004-12-14 ");
+    assert_true(json_is_null(json_object_get(cpu, "traffic_at")));
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(monitor, "active_alerts"), 0)), "memory");
     json_decref(root);
@@ -1272,6 +1288,148 @@ static void monitor_alerts_shed_and_scale(void **state)
     serve_monitor_sample_now(m);
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
                  "unprocessable", "no pending releases");
+    stop(&f);
+}
+
+static double host_unix_s(void)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (double)wall.tv_sec + (double)wall.tv_nsec * 1e-9;
+}
+
+static void post_csv_samples(int port, const char *csv, int status)
+{
+    http_response r = http_request(port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n",
+                                   csv, strlen(csv));
+    if (r.status != status)
+        fail_msg("POST %s: expected %d, got %d: %s", csv, status, r.status, r.body ? r.body : "");
+    http_response_free(&r);
+}
+
+/* Assert one bandwidth alert event of GET /api/v1/system. */
+static void expect_bandwidth_event(json_t *alert, const char *state, const char *traffic_at,
+                                   double gbps)
+{
+    assert_string_equal(json_string_value(json_object_get(alert, "alert")), "bandwidth");
+    assert_string_equal(json_string_value(json_object_get(alert, "state")), state);
+    assert_string_equal(json_string_value(json_object_get(alert, "traffic_at")), traffic_at);
+    assert_float_equal(json_number_value(json_object_get(alert, "value")), gbps, 0);
+    assert_float_equal(json_number_value(json_object_get(alert, "threshold")), 800, 0);
+    assert_string_equal(json_string_value(json_object_get(alert, "unit")), "Gbit/s");
+}
+
+/* A replay posts old traffic while the service clock reads 2004. The bandwidth alert
+ * names the sample's own time as traffic_at, so it lines up with the bandwidth chart, and
+ * records the host's time and the service clock at which it fired. The samples are posted
+ * out of order: the alert follows their timestamps, not their order in the body. */
+static void bandwidth_alert_carries_traffic_time(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bandwidth-alert");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+    double before_s = host_unix_s();
+
+    /* Over 800 from 00:10 (812.5) to 00:15 (830), back under at 00:20 (640). */
+    post_csv_samples(f.port,
+                     "timestamp,gbps\n2004-12-14 00:20:00,640\n2004-12-14 00:00:00,500\n"
+                     "2004-12-14 00:10:00,812.5\n2004-12-14 00:05:00,790\n"
+                     "2004-12-14 00:15:00,830\n",
+                     201);
+    /* A backfill before the newest sample leaves the alert as it is. */
+    post_csv_samples(f.port, "2004-12-13 23:55:00,900\n", 201);
+    post_csv_samples(f.port, "2004-12-14 00:25:00,950\n", 201);
+
+    http_response r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *monitor = json_object_get(root, "monitor");
+    json_t *alerts = json_object_get(monitor, "alerts");
+    assert_int_equal(json_array_size(alerts), 3);
+    expect_bandwidth_event(json_array_get(alerts, 0), "raised", "2004-12-14 00:10:00", 812.5);
+    expect_bandwidth_event(json_array_get(alerts, 1), "cleared", "2004-12-14 00:20:00", 640);
+    expect_bandwidth_event(json_array_get(alerts, 2), "raised", "2004-12-14 00:25:00", 950);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(monitor, "active_alerts"), 0)),
+        "bandwidth");
+
+    /* Fired between the first post and the GET on both clocks. Civil times of one format
+     * compare as text. */
+    double response_s = json_number_value(json_object_get(root, "unix_s"));
+    const char *response_clock = json_string_value(json_object_get(root, "clock"));
+    assert_true(response_s >= before_s);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *alert = json_array_get(alerts, i);
+        double fired_s = json_number_value(json_object_get(alert, "unix_s"));
+        const char *clock = json_string_value(json_object_get(alert, "clock"));
+        assert_non_null(clock);
+        assert_true(fired_s >= before_s && fired_s <= response_s);
+        assert_true(strcmp(clock, "2004-12-14 00:00:00") >= 0);
+        assert_true(strcmp(clock, response_clock) <= 0);
+    }
+    json_decref(root);
+    http_response_free(&r);
+
+    r = http_request(f.port, "GET", "/metrics", NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "cdnopt_alert_active{alert=\"bandwidth\"} 1\n");
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* The forecast alert names the first step whose safety line is above the threshold, and a
+ * later forecast under it clears the alert at its highest step. */
+static void forecast_alert_names_first_step(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-forecast-alert");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+    const int64_t t[3] = {DAY_START, DAY_START + 300, DAY_START + 600};
+    serve_monitor_check_forecast(f.server->monitor, t, (const double[]){700, 850, 900}, 3);
+    serve_monitor_check_forecast(f.server->monitor, t, (const double[]){810, 820, 830}, 3);
+    serve_monitor_check_forecast(f.server->monitor, t, (const double[]){600, 790, 700}, 3);
+
+    http_response r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *alerts = json_object_get(json_object_get(root, "monitor"), "alerts");
+    assert_int_equal(json_array_size(alerts), 2); // the second forecast changes nothing
+    const struct {
+        const char *state, *traffic_at;
+        double gbps;
+    } expected[2] = {{"raised", "2004-12-14 00:05:00", 850},
+                     {"cleared", "2004-12-14 00:05:00", 790}};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *alert = json_array_get(alerts, i);
+        assert_string_equal(json_string_value(json_object_get(alert, "alert")), "forecast");
+        assert_string_equal(json_string_value(json_object_get(alert, "state")), expected[i].state);
+        assert_string_equal(json_string_value(json_object_get(alert, "traffic_at")),
+                            expected[i].traffic_at);
+        assert_float_equal(json_number_value(json_object_get(alert, "value")), expected[i].gbps, 0);
+        assert_string_equal(json_string_value(json_object_get(alert, "unit")), "Gbit/s");
+    }
+    json_decref(root);
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* Without a threshold no sample raises the bandwidth alert. */
+static void bandwidth_alert_off_by_default(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bandwidth-off");
+    start(&f, &p);
+    post_csv_samples(f.port, "2004-12-14 00:00:00,900000\n", 201);
+    http_response r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *monitor = json_object_get(root, "monitor");
+    assert_int_equal(json_array_size(json_object_get(monitor, "alerts")), 0);
+    assert_int_equal(json_array_size(json_object_get(monitor, "active_alerts")), 0);
+    json_decref(root);
+    http_response_free(&r);
     stop(&f);
 }
 
@@ -1676,6 +1834,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
+    cmocka_unit_test(bandwidth_alert_carries_traffic_time),
+    cmocka_unit_test(bandwidth_alert_off_by_default),
+    cmocka_unit_test(forecast_alert_names_first_step),
     cmocka_unit_test(pool_grows_and_shrinks),
     cmocka_unit_test(replan_day_matches_referee),
     cmocka_unit_test(replan_async_job_and_errors),

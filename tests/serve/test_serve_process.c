@@ -33,23 +33,31 @@ static void pause_ms(long ms)
     nanosleep(&t, NULL);
 }
 
-/* Start `cdnopt serve` with the clock at now, stderr to log and the flag extra with its
- * extra_value (both may be NULL). Returns the server's pid once /healthz is up. */
+/* Start `cdnopt serve` with the clock at now and stderr to log. The NULL-terminated
+ * arguments extra (none when NULL) follow the common ones. Returns the server's pid once
+ * /healthz is up. */
 static pid_t spawn_server_at(int port, const char *db, const char *log, const char *now,
-                             const char *extra, const char *extra_value)
+                             const char *const *extra)
 {
     char exe[600];
     binary(exe, sizeof exe);
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
 
+    const char *argv[24] = {exe, "serve", "--port", port_text, "--db", db, "--now", now,
+                            "--http-threads", "4"};
+    size_t argc = 10;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        assert_true(argc + 1 < sizeof argv / sizeof argv[0]);
+        argv[argc++] = extra[i];
+    }
+
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         FILE *err = freopen(log, "a", stderr);
         (void)err;
-        execl(exe, exe, "serve", "--port", port_text, "--db", db, "--now", now, "--http-threads",
-              "4", extra, extra_value, (char *)NULL);
+        execv(exe, (char *const *)argv);
         _exit(127);
     }
 
@@ -69,10 +77,9 @@ static pid_t spawn_server_at(int port, const char *db, const char *log, const ch
 
 /* spawn_server_at() with the clock at 2004-12-14 00:00:00, the day workload's first
  * sample. */
-static pid_t spawn_server(int port, const char *db, const char *log, const char *extra,
-                          const char *extra_value)
+static pid_t spawn_server(int port, const char *db, const char *log, const char *const *extra)
 {
-    return spawn_server_at(port, db, log, "2004-12-14 00:00:00", extra, extra_value);
+    return spawn_server_at(port, db, log, "2004-12-14 00:00:00", extra);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -122,7 +129,7 @@ static void acknowledged_creates_survive_kill(void **state)
     snprintf(db, sizeof db, "%s/crash.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, "--synchronous-full", NULL);
+    pid_t pid = spawn_server(port, db, log, (const char *[]){"--synchronous-full", NULL});
 
     atomic_int total = 0;
     static struct creator creators[CRASH_THREADS];
@@ -145,7 +152,7 @@ static void acknowledged_creates_survive_kill(void **state)
     assert_true(acked >= 50); // 400 unless the machine is very slow; any number shows loss
 
     /* Restart on the same file: every acknowledged id must be there. */
-    pid = spawn_server(port, db, log, NULL, NULL);
+    pid = spawn_server(port, db, log, NULL);
     int missing = 0;
     for (int t = 0; t < CRASH_THREADS; t++) {
         for (int k = 0; k < creators[t].n_acked; k++) {
@@ -192,7 +199,7 @@ static void sigterm_stops_gracefully(void **state)
     snprintf(db, sizeof db, "%s/stop.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, NULL, NULL);
+    pid_t pid = spawn_server(port, db, log, NULL);
 
     assert_int_equal(kill(pid, SIGTERM), 0);
     int status = -1;
@@ -350,6 +357,31 @@ static void check_stray_samples_ignored(int port)
                   "\"stored\":1");
 }
 
+/* The forecast raised the forecast alert at its first 5-minute step from 2004-12-14
+ * 00:00:00 whose safety line is above the server's 1 Gbit/s threshold, with that step's
+ * value. */
+static void check_forecast_alert(int port, const double *critical, int horizon)
+{
+    int first = 0;
+    while (first < horizon && critical[first] <= 1)
+        first++;
+    if (first == horizon)
+        fail_msg("no forecast step is above 1 Gbit/s, so no forecast alert can be checked");
+    char expected[160];
+    snprintf(expected, sizeof expected,
+             "\"traffic_at\":\"2004-12-14 %02d:%02d:00\",\"alert\":\"forecast\","
+             "\"state\":\"raised\",\"value\":",
+             first * 5 / 60, first * 5 % 60);
+    http_response r = http_request(port, "GET", "/api/v1/system", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    const char *at = strstr(r.body, expected);
+    if (at == NULL)
+        fail_msg("no alert %s in %s", expected, r.body);
+    assert_float_equal(strtod(at + strlen(expected), NULL), critical[first], 0);
+    cdnopt_assert_contains(r.body, "\"active_alerts\":[\"bandwidth\",\"forecast\"]");
+    http_response_free(&r);
+}
+
 /* A model trained for two epochs is enough to check the wiring: the forecast
  * route returns the horizon with lower <= mean <= upper <= critical, and a
  * re-plan against the forecast succeeds. Its accuracy is not checked here. */
@@ -375,7 +407,10 @@ static void forecast_with_trained_model(void **state)
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(model, sizeof model, "%s/model.h5", dir);
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, "--model", model);
+    /* A threshold of 1 Gbit/s lets the forecast alert show which step it names. */
+    pid_t pid =
+        spawn_server(port, db, log,
+                     (const char *[]){"--model", model, "--bandwidth-alert-gbps", "1", NULL});
 
     /* A sample after the clock does not count towards the model's 6 h window of 72 steps. */
     const char *late = "2004-12-14 01:00:00,5\n";
@@ -410,6 +445,7 @@ static void forecast_with_trained_model(void **state)
     }
     cdnopt_assert_contains(r.body, "\"timestamps\":[\"2004-12-14 00:00:00\"");
     http_response_free(&r);
+    check_forecast_alert(port, critical, 12);
 
     check_forecast_bounds(port);
     check_stray_samples_ignored(port);
@@ -482,7 +518,7 @@ static pid_t start_dqn_server(const char *dir, const char *now, int *port)
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(agent, sizeof agent, "%s/agent.h5", dir);
     *port = http_free_port();
-    pid_t pid = spawn_server_at(*port, db, log, now, "--agent", agent);
+    pid_t pid = spawn_server_at(*port, db, log, now, (const char *[]){"--agent", agent, NULL});
 
     char path[512];
     size_t len = 0;
@@ -600,7 +636,7 @@ static void token_file_first_line(void **state)
     snprintf(token, sizeof token, "%s/token", dir);
     cdnopt_test_write_file(token, "s3cret\r\nrotated on the first of the month\n");
     int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, "--token-file", token);
+    pid_t pid = spawn_server(port, db, log, (const char *[]){"--token-file", token, NULL});
 
     /* 422: past the token check, with no releases to plan. The server stops before the
      * checks, so that a failed one does not leave it running. */
