@@ -72,9 +72,18 @@ function utcText(unixS) {
 
 // Alerts about traffic (bandwidth and forecast) name the service-clock instant of the
 // sample or forecast step they are about. CPU and memory alerts have traffic_at null.
+// Only those inside the window of samples drawn are returned, because ECharts would
+// stretch the time axis to show one outside it.
 function trafficAlerts() {
   const system = state.data.system;
-  return system ? system.monitor.alerts.filter((a) => typeof a.traffic_at === 'string') : [];
+  if (!system) {
+    return [];
+  }
+  const clock = civilToMs(system.clock);
+  return system.monitor.alerts.filter((a) => {
+    const at = typeof a.traffic_at === 'string' ? civilToMs(a.traffic_at) : NaN;
+    return at >= clock - SAMPLES_BEFORE_MS && at <= clock + SAMPLES_AFTER_MS;
+  });
 }
 
 // Axis options of a time axis named after its clock.
