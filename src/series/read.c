@@ -260,16 +260,16 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            r->path, line_no, r->value_col + 1, column_label(r), time_text);
     if (kind == CDNOPT__NUMBER_MISSING)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%s' at %s is not a number (NaN); fix the row, or give "
-                           "--drop-missing with --fill-gaps linear to fill it like a gap",
+                           "%s:%ld: value '%.40s' at %s is not a number (NaN); fix the row, or "
+                           "give --drop-missing with --fill-gaps linear to fill it like a gap",
                            r->path, line_no, text, time_text);
     if (kind == CDNOPT__NUMBER_INFINITE)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%s' at %s is infinite or beyond +-1e18; fix the row, "
-                           "or check the value column and its unit",
+                           "%s:%ld: value '%.40s' at %s is infinite or beyond +-1e18; fix the "
+                           "row, or check the value column and its unit",
                            r->path, line_no, text, time_text);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                       "%s:%ld: non-numeric value '%s' in column %zu ('%s') at %s; fix the row, "
+                       "%s:%ld: non-numeric value '%.40s' in column %zu ('%s') at %s; fix the row, "
                        "or choose another value column with --column NAME",
                        r->path, line_no, text, r->value_col + 1, column_label(r), time_text);
 }
@@ -336,7 +336,7 @@ static int parse_row(reader *r, char *line, long line_no)
     bool is_utc = false;
     if (!cdnopt__time_parse(time_text, &t, &is_utc))
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: invalid timestamp '%s' in column %zu; expected local "
+                           "%s:%ld: invalid timestamp '%.40s' in column %zu; expected local "
                            "YYYY-MM-DD HH:MM[:SS], ISO 8601 with Z or an offset such as +08:00, "
                            "or 10-digit Unix seconds",
                            r->path, line_no, time_text, r->time_col + 1);

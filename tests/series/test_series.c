@@ -545,6 +545,43 @@ static void max_gap_needs_fill_gaps(void **state)
     cdnopt_series_free(s);
 }
 
+/* A long field in an error used to fill the whole message, so the advice after it was
+ * cut off. The field is now clipped to 40 bytes. */
+static void long_field_keeps_advice(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-long-field");
+    snprintf(path, sizeof path, "%s/long.csv", dir);
+    static char text[2400];
+    char run[1001];
+    memset(run, '7', 1000);
+    run[1000] = '\0';
+    const char *first_rows = "timestamp,gbps\n2024-03-01 00:00:00,1\n";
+
+    snprintf(text, sizeof text, "%s2024-03-01 00:05:00,x%s\n", first_rows, run);
+    cdnopt_test_write_file(path, text);
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "non-numeric value 'x777777777777777777777777777777777777777'");
+    cdnopt_assert_contains(err, "or choose another value column with --column NAME");
+
+    snprintf(text, sizeof text, "%s2024-03-01 00:05:00,%s\n", first_rows, run);
+    cdnopt_test_write_file(path, text);
+    read_fails(path, NULL, CDNOPT_ENUMERIC, err);
+    cdnopt_assert_contains(err, "value '7777777777777777777777777777777777777777' at "
+                                "2024-03-01 00:05:00");
+    cdnopt_assert_contains(err, "or check the value column and its unit");
+
+    snprintf(text, sizeof text, "%s2024-03-01 %s,2\n", first_rows, run);
+    cdnopt_test_write_file(path, text);
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "long.csv:3: invalid timestamp '2024-03-01 "
+                                "77777777777777777777777777777' in column 1");
+    cdnopt_assert_contains(err, "or 10-digit Unix seconds");
+    remove(path);
+    remove(dir);
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -1008,6 +1045,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(missing_file_rejected),
     cmocka_unit_test(bad_params_rejected),
     cmocka_unit_test(max_gap_needs_fill_gaps),
+    cmocka_unit_test(long_field_keeps_advice),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
