@@ -30,6 +30,19 @@ int cdnopt__grow(void **array, size_t *cap, size_t need, size_t elem)
     return CDNOPT_OK;
 }
 
+/* Reject classic Mac OS line ends: the line reader splits at LF only, so a file whose
+ * lines end in a bare CR would read as one long header line with no rows. */
+static int check_bare_cr(const char *text, size_t len, const char *path, char *err)
+{
+    if (memchr(text, '\n', len) != NULL || memchr(text, '\r', len) == NULL)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EPARSE,
+                       "%s: lines end in a bare CR (classic Mac OS), so the file reads as one "
+                       "line; convert the line ends to LF or CRLF, for example with tr '\\r' "
+                       "'\\n'",
+                       path);
+}
+
 int cdnopt__file_read_all(const char *path, char **text, size_t *size, char *err)
 {
     *text = NULL;
@@ -64,6 +77,8 @@ int cdnopt__file_read_all(const char *path, char **text, size_t *size, char *err
 
     buf[len] = '\0';
     rc = cdnopt__text_check_nul(buf, len, path, err);
+    if (rc == CDNOPT_OK)
+        rc = check_bare_cr(buf, len, path, err);
     if (rc != CDNOPT_OK) {
         cdnopt_free(buf);
         return rc;

@@ -19,7 +19,8 @@
 /**
  * Read a whole file into a new NUL-terminated buffer the caller frees with
  * cdnopt_free(). A leading UTF-8 byte order mark is skipped by the line reader.
- * A file that contains a NUL byte fails with CDNOPT_EPARSE (cdnopt__text_check_nul).
+ * A file that contains a NUL byte fails with CDNOPT_EPARSE (cdnopt__text_check_nul), and
+ * so does one whose lines end in a bare CR with no LF anywhere.
  */
 int cdnopt__file_read_all(const char *path, char **text /* OUT */, size_t *size /* OUT */,
                           char *err);

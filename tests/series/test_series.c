@@ -582,6 +582,30 @@ static void long_field_keeps_advice(void **state)
     remove(dir);
 }
 
+/* A file with classic Mac OS line ends used to read as one header line and fail with
+ * "no data rows". */
+static void bare_cr_line_ends_named(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-bare-cr");
+    snprintf(path, sizeof path, "%s/mac.csv", dir);
+    cdnopt_test_write_file(path, "timestamp,gbps\r2024-03-01 00:00:00,1\r2024-03-01 00:05:00,2\r");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "mac.csv: lines end in a bare CR");
+    cdnopt_assert_contains(err, "convert the line ends to LF or CRLF");
+
+    /* CRLF line ends read as before. */
+    cdnopt_test_write_file(path, "timestamp,gbps\r\n2024-03-01 00:00:00,1\r\n"
+                                 "2024-03-01 00:05:00,2\r\n");
+    cdnopt_series *s = read_ok(path, NULL, NULL);
+    assert_int_equal(s->n, 2);
+    assert_close(s->v[1], 2.0, 0.0);
+    cdnopt_series_free(s);
+    remove(path);
+    remove(dir);
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -1046,6 +1070,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(bad_params_rejected),
     cmocka_unit_test(max_gap_needs_fill_gaps),
     cmocka_unit_test(long_field_keeps_advice),
+    cmocka_unit_test(bare_cr_line_ends_named),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
