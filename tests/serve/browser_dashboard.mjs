@@ -13,7 +13,6 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -30,17 +29,6 @@ assert.ok(sharedDir, 'SHARED_DIR is not set; run the test through ctest');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const scratch = mkdtempSync(join(tmpdir(), 'cdnopt-browser-'));
 const children = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -62,16 +50,21 @@ async function waitFor(what, probe, timeoutMs = 20000) {
 // The server and its data
 // ---------------------------------------------------------------------------
 
+// The server listens on a port the kernel picks (--port 0), read from its start line: a
+// port chosen beforehand could be taken by a test running beside this one.
 async function startServer(bandwidthAlertGbps) {
-  const port = await freePort();
   const log = [];
   const server = spawn(join(buildDir, 'bin', 'cdnopt'), [
-    'serve', '--port', String(port), '--db', join(scratch, 'dashboard.db'),
+    'serve', '--port', '0', '--db', join(scratch, 'dashboard.db'),
     '--now', '2004-12-14 00:00:00', '--web-dir', join(buildDir, 'web'),
     '--monitor-interval', '200ms', '--bandwidth-alert-gbps', String(bandwidthAlertGbps),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(server);
   server.stderr.on('data', (chunk) => log.push(chunk.toString()));
+  const port = await waitFor('the start line of cdnopt serve', async () => {
+    const match = / event=start .* port=(\d+) /.exec(log.join(''));
+    return match ? Number(match[1]) : undefined;
+  });
   const base = `http://127.0.0.1:${port}`;
   await waitFor('cdnopt serve /healthz', async () => (await fetch(`${base}/healthz`)).ok);
   return { base, log };

@@ -33,7 +33,4 @@ const char *http_header(const http_response *r, const char *name, char *buf, siz
 
 void http_response_free(http_response *r);
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-int http_free_port(void);
-
 #endif

@@ -33,18 +33,52 @@ static void pause_ms(long ms)
     nanosleep(&t, NULL);
 }
 
-/* Start `cdnopt serve` with the clock at now and stderr to log. The NULL-terminated
- * arguments extra (none when NULL) follow the common ones. Returns the server's pid once
- * /healthz is up. */
-static pid_t spawn_server_at(int port, const char *db, const char *log, const char *now,
+/* Bytes in the file at path, 0 when it does not exist yet. */
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* The port of the first "event=start" line of log past byte offset, or 0 before the
+ * server has written it. */
+static int logged_port(const char *log, long offset)
+{
+    FILE *f = fopen(log, "r");
+    if (f == NULL)
+        return 0;
+    fseek(f, offset, SEEK_SET);
+    char line[1024];
+    int port = 0;
+    while (port == 0 && fgets(line, sizeof line, f) != NULL) {
+        const char *start = strstr(line, "event=start ");
+        const char *field = start != NULL ? strstr(start, " port=") : NULL;
+        if (field != NULL)
+            port = atoi(field + strlen(" port="));
+    }
+    fclose(f);
+    return port;
+}
+
+/*
+ * Start `cdnopt serve` on a port the kernel picks (--port 0) with the clock at now and
+ * stderr appended to log, and set *port from its start line. A port chosen beforehand
+ * could be taken by a test running beside this one before the server binds it, and the
+ * health check would then reach the other test's server. The NULL-terminated arguments
+ * extra (none when NULL) follow the common ones. Returns the server's pid once /healthz
+ * returns 200.
+ */
+static pid_t spawn_server_at(int *port, const char *db, const char *log, const char *now,
                              const char *const *extra)
 {
     char exe[600];
     binary(exe, sizeof exe);
-    char port_text[16];
-    snprintf(port_text, sizeof port_text, "%d", port);
-
-    const char *argv[24] = {exe, "serve", "--port", port_text, "--db", db, "--now", now,
+    const char *argv[24] = {exe, "serve", "--port", "0", "--db", db, "--now", now,
                             "--http-threads", "4"};
     size_t argc = 10;
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
@@ -52,6 +86,7 @@ static pid_t spawn_server_at(int port, const char *db, const char *log, const ch
         argv[argc++] = extra[i];
     }
 
+    long log_offset = file_size(log);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -61,8 +96,15 @@ static pid_t spawn_server_at(int port, const char *db, const char *log, const ch
         _exit(127);
     }
 
+    *port = 0;
     for (int i = 0; i < 200; i++) {
-        http_response r = http_request(port, "GET", "/healthz", NULL, NULL, 0);
+        if (*port == 0)
+            *port = logged_port(log, log_offset);
+        if (*port == 0 && waitpid(pid, NULL, WNOHANG) == pid)
+            fail_msg("cdnopt serve exited before it started; see %s", log);
+        http_response r = {0};
+        if (*port != 0)
+            r = http_request(*port, "GET", "/healthz", NULL, NULL, 0);
         int status = r.status;
         http_response_free(&r);
         if (status == 200)
@@ -71,13 +113,13 @@ static pid_t spawn_server_at(int port, const char *db, const char *log, const ch
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    fail_msg("cdnopt serve did not come up on port %d; see %s", port, log);
+    fail_msg("cdnopt serve did not come up (port %d); see %s", *port, log);
     return -1;
 }
 
 /* spawn_server_at() with the clock at 2004-12-14 00:00:00, the day workload's first
  * sample. */
-static pid_t spawn_server(int port, const char *db, const char *log, const char *const *extra)
+static pid_t spawn_server(int *port, const char *db, const char *log, const char *const *extra)
 {
     return spawn_server_at(port, db, log, "2004-12-14 00:00:00", extra);
 }
@@ -128,8 +170,8 @@ static void acknowledged_creates_survive_kill(void **state)
     char log[600];
     snprintf(db, sizeof db, "%s/crash.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
-    int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, (const char *[]){"--synchronous-full", NULL});
+    int port = 0;
+    pid_t pid = spawn_server(&port, db, log, (const char *[]){"--synchronous-full", NULL});
 
     atomic_int total = 0;
     static struct creator creators[CRASH_THREADS];
@@ -152,7 +194,7 @@ static void acknowledged_creates_survive_kill(void **state)
     assert_true(acked >= 50); // 400 unless the machine is very slow; any number shows loss
 
     /* Restart on the same file: every acknowledged id must be there. */
-    pid = spawn_server(port, db, log, NULL);
+    pid = spawn_server(&port, db, log, NULL);
     int missing = 0;
     for (int t = 0; t < CRASH_THREADS; t++) {
         for (int k = 0; k < creators[t].n_acked; k++) {
@@ -198,8 +240,8 @@ static void sigterm_stops_gracefully(void **state)
     char log[600];
     snprintf(db, sizeof db, "%s/stop.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
-    int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, NULL);
+    int port = 0;
+    pid_t pid = spawn_server(&port, db, log, NULL);
 
     assert_int_equal(kill(pid, SIGTERM), 0);
     int status = -1;
@@ -406,10 +448,10 @@ static void forecast_with_trained_model(void **state)
     snprintf(db, sizeof db, "%s/forecast.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(model, sizeof model, "%s/model.h5", dir);
-    int port = http_free_port();
+    int port = 0;
     /* A threshold of 1 Gbit/s lets the forecast alert show which step it names. */
     pid_t pid =
-        spawn_server(port, db, log,
+        spawn_server(&port, db, log,
                      (const char *[]){"--model", model, "--bandwidth-alert-gbps", "1", NULL});
 
     /* A sample after the clock does not count towards the model's 6 h window of 72 steps. */
@@ -517,8 +559,7 @@ static pid_t start_dqn_server(const char *dir, const char *now, int *port)
     snprintf(db, sizeof db, "%s/dqn.db", dir);
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(agent, sizeof agent, "%s/agent.h5", dir);
-    *port = http_free_port();
-    pid_t pid = spawn_server_at(*port, db, log, now, (const char *[]){"--agent", agent, NULL});
+    pid_t pid = spawn_server_at(port, db, log, now, (const char *[]){"--agent", agent, NULL});
 
     char path[512];
     size_t len = 0;
@@ -635,8 +676,8 @@ static void token_file_first_line(void **state)
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(token, sizeof token, "%s/token", dir);
     cdnopt_test_write_file(token, "s3cret\r\nrotated on the first of the month\n");
-    int port = http_free_port();
-    pid_t pid = spawn_server(port, db, log, (const char *[]){"--token-file", token, NULL});
+    int port = 0;
+    pid_t pid = spawn_server(&port, db, log, (const char *[]){"--token-file", token, NULL});
 
     /* 422: past the token check, with no releases to plan. The server stops before the
      * checks, so that a failed one does not leave it running. */
