@@ -88,8 +88,8 @@ void release_strip_bom(char *line)
         memmove(line, line + 3, strlen(line + 3) + 1);
 }
 
-/* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long or a
- * NUL byte, CDNOPT_EIO a read error. */
+/* Read one physical line into buf; 1 read, 0 end of file, CDNOPT_EPARSE too long, a
+ * NUL byte or a bare CR, CDNOPT_EIO a read error. */
 static int read_line(release_csv *csv, char *buf, char *err)
 {
     bool has_nul = false;
@@ -101,6 +101,15 @@ static int read_line(release_csv *csv, char *buf, char *err)
     csv->line_no++;
     if (has_nul)
         return cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, csv->path, csv->line_no);
+    /* A quoted field cannot span lines, so a CR with more bytes after it on the same line
+     * is a line end that fgets() does not split at, as in classic Mac OS files. */
+    const char *cr = strchr(buf, '\r');
+    if (cr != NULL && cr[1] != '\n' && cr[1] != '\0')
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s line %ld: a bare CR ends a line inside this one (classic Mac OS "
+                           "line ends); convert the line ends to LF or CRLF, for example with "
+                           "tr '\\r' '\\n'",
+                           csv->path, csv->line_no);
     size_t len = strlen(buf);
     if (len == RELEASE_LINE_MAX - 1 && buf[len - 1] != '\n' && !feof(csv->file))
         return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",

@@ -825,6 +825,33 @@ static void unclosed_quote_rejected(void **state)
     assert_null(set);
 }
 
+/* Classic Mac OS line ends used to read as one long header line and fail with a
+ * misleading error about the header's columns. */
+static void bare_cr_line_ends_named(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "release-bare-cr");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\ra,1,2,2024-01-01 10:00:00\r");
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "releases.csv line 1: a bare CR ends a line");
+    cdnopt_assert_contains(err, "convert the line ends to LF or CRLF");
+    assert_null(set);
+
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\r\na,1,2,2024-01-01 10:00:00\r\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), 0);
+
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    cdnopt_test_write_file(path, "id,start_at,batch_ratio\ra,2024-01-01 10:00:00,1\r");
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &schedule, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "schedule.csv line 1: a bare CR ends a line");
+    assert_null(schedule);
+    cdnopt_release_set_free(set);
+}
+
 static void duplicate_ids_rejected_in_memory(void **state)
 {
     (void)state;
@@ -1085,6 +1112,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(quoted_ids_round_trip),
         cmocka_unit_test(padded_id_rejected),
         cmocka_unit_test(unclosed_quote_rejected),
+    cmocka_unit_test(bare_cr_line_ends_named),
         cmocka_unit_test(short_rows_and_comma_rows),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
