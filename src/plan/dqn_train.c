@@ -480,7 +480,8 @@ static int naive_peak_of(const cdnopt_series *base, const cdnopt_release_set *se
     if (rc == CDNOPT_OK)
         rc = cdnopt_schedule_evaluate(base, set, naive, &rules, NULL, &figures);
     cdnopt_schedule_free(naive);
-    *peak = figures.peak_gbps;
+    if (rc == CDNOPT_OK)
+        *peak = figures.peak_gbps;
     return rc;
 }
 
