@@ -81,6 +81,20 @@ int release_read_error(char *err, const char *path)
     return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot read: %s", path, strerror(errno));
 }
 
+int release_check_bare_cr(const char *line, const char *path, long line_no, char *err)
+{
+    /* A quoted field cannot span lines, so a CR with more bytes after it on the same line
+     * is a line end that fgets() does not split at, as in classic Mac OS files. */
+    const char *cr = strchr(line, '\r');
+    if (cr == NULL || cr[1] == '\n' || cr[1] == '\0')
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EPARSE,
+                       "%s line %ld: a bare CR ends a line inside this one (classic Mac OS line "
+                       "ends); convert the line ends to LF or CRLF, for example with tr '\\r' "
+                       "'\\n'",
+                       path, line_no);
+}
+
 void release_strip_bom(char *line)
 {
     const unsigned char *u = (const unsigned char *)line;
@@ -101,15 +115,9 @@ static int read_line(release_csv *csv, char *buf, char *err)
     csv->line_no++;
     if (has_nul)
         return cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, csv->path, csv->line_no);
-    /* A quoted field cannot span lines, so a CR with more bytes after it on the same line
-     * is a line end that fgets() does not split at, as in classic Mac OS files. */
-    const char *cr = strchr(buf, '\r');
-    if (cr != NULL && cr[1] != '\n' && cr[1] != '\0')
-        return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s line %ld: a bare CR ends a line inside this one (classic Mac OS "
-                           "line ends); convert the line ends to LF or CRLF, for example with "
-                           "tr '\\r' '\\n'",
-                           csv->path, csv->line_no);
+    int rc = release_check_bare_cr(buf, csv->path, csv->line_no, err);
+    if (rc != CDNOPT_OK)
+        return rc;
     size_t len = strlen(buf);
     if (len == RELEASE_LINE_MAX - 1 && buf[len - 1] != '\n' && !feof(csv->file))
         return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",

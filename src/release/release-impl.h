@@ -51,6 +51,10 @@ int release_read_error(char *err, const char *path);
  * programs write one, and it would otherwise stick to the first column name or key. */
 void release_strip_bom(char *line);
 
+/* Check that no CR inside line ends an earlier line, as happens when fgets() reads a file
+ * with classic Mac OS line ends. Returns 0, or CDNOPT_EPARSE naming path and line_no. */
+int release_check_bare_cr(const char *line, const char *path, long line_no, char *err);
+
 /* Message for a line with a NUL byte; arguments: path, line number. */
 #define RELEASE_NUL_MESSAGE                                                                      \
     "%s line %ld: contains a NUL byte, so the file is binary or corrupt; regenerate it or "     \

@@ -234,6 +234,8 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
         if (has_nul)
             rc = cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, path, line_no);
         else
+            rc = release_check_bare_cr(line, path, line_no, err);
+        if (rc == 0)
             rc = cdnopt_rules_parse_line(&rules, line, where, err);
     }
     if (rc == 0 && got < 0)

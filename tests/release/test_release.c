@@ -850,6 +850,17 @@ static void bare_cr_line_ends_named(void **state)
     cdnopt_assert_contains(err, "schedule.csv line 1: a bare CR ends a line");
     assert_null(schedule);
     cdnopt_release_set_free(set);
+
+    /* The rules file read "max_delay = 2h\rdecay = 0.5" as one line and printed the CR
+     * in its message, which hid the start of the message on a terminal. */
+    snprintf(path, sizeof path, "%s/rules.txt", dir);
+    cdnopt_test_write_file(path, "max_delay = 2h\rdecay = 0.5\r");
+    cdnopt_rules rules;
+    assert_int_equal(cdnopt_rules_read(path, &rules, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "rules.txt line 1: a bare CR ends a line");
+    cdnopt_test_write_file(path, "max_delay = 2h\r\ndecay = 0.5\r\n");
+    assert_int_equal(cdnopt_rules_read(path, &rules, err), 0);
+    assert_int_equal(rules.max_delay_s, 7200);
 }
 
 static void duplicate_ids_rejected_in_memory(void **state)
