@@ -187,6 +187,12 @@ json_t *serve_release_csv_items(serve_request *req, size_t **lines_out)
             *end = '\0';
         char *fields[MAX_FIELDS];
         size_t n_fields = 0;
+        const char *cr = strchr(line, '\r');
+        if (cr != NULL && cr[1] != '\0') {
+            serve_respond_error(req, 400, "invalid_csv", NULL, SERVE_BARE_CR_MESSAGE, number);
+            ok = false;
+            break;
+        }
         bool blank = strspn(line, " \t\r,") == strlen(line);
         if (!blank) {
             ok = split_line(req, line, number, fields, &n_fields);

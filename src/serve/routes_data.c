@@ -83,8 +83,8 @@ static bool check_sample_time(serve_request *req, const char *field, int64_t t, 
     return false;
 }
 
-/* Reject NUL bytes (they would end the text early and drop the rows after them) and bytes
- * that are not UTF-8, naming the line and the byte offset. */
+/* Reject NUL bytes (they would end the text early and drop the rows after them), bytes
+ * that are not UTF-8 and bare CRs, naming the line. */
 static bool check_csv_bytes(serve_request *req)
 {
     const unsigned char *body = (const unsigned char *)(req->body != NULL ? req->body : "");
@@ -96,6 +96,10 @@ static bool check_csv_bytes(serve_request *req)
                                 "CSV line %zu: byte 0x%02X at offset %zu is %s; send plain "
                                 "\"YYYY-MM-DD HH:MM:SS,gbps\" lines in UTF-8",
                                 line, body[i], i, body[i] == '\0' ? "a NUL" : "not valid UTF-8");
+            return false;
+        }
+        if (body[i] == '\r' && i + 1 < req->body_len && body[i + 1] != '\n') {
+            serve_respond_error(req, 400, "invalid_csv", NULL, SERVE_BARE_CR_MESSAGE, line);
             return false;
         }
         line += body[i] == '\n';

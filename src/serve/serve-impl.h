@@ -26,6 +26,13 @@
  * any CDN's total. */
 #define SERVE_GBPS_MAX 1e6
 
+/* Error for a CSV body line that a bare CR splits, as classic Mac OS line ends do; the
+ * argument is the CSV line number. Line splitting is at LF only, so such a body reads as
+ * one line. */
+#define SERVE_BARE_CR_MESSAGE                                                                    \
+    "CSV line %zu: a bare CR ends a line inside this one (classic Mac OS line ends); send "    \
+    "LF or CRLF line ends"
+
 /* ------------------------------------------------------------------------- */
 /* Routes                                                                    */
 /* ------------------------------------------------------------------------- */

@@ -642,6 +642,35 @@ static void samples_backfill_keeps_grid(void **state)
     stop(&f);
 }
 
+/* CSV bodies with classic Mac OS line ends read as one line: the samples as a header
+ * alone ("the body holds 0 samples") and the releases as a header with unknown columns. */
+static void csv_bare_cr_named(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bare-cr");
+    start(&f, &p);
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    const char *samples = "timestamp,gbps\r2004-12-14 00:00:00,10\r2004-12-14 00:05:00,11\r";
+    expect_error(
+        http_request(f.port, "POST", "/api/v1/samples", csv_type, samples, strlen(samples)),
+        400, "invalid_csv", "CSV line 1: a bare CR ends a line inside this one");
+    const char *releases = "id,size_mb,users,planned_at\rv1,100,1000,2004-12-14 10:00:00\r";
+    expect_error(
+        http_request(f.port, "POST", "/api/v1/releases", csv_type, releases, strlen(releases)),
+        400, "invalid_csv", "CSV line 1: a bare CR ends a line inside this one");
+
+    /* CRLF line ends are accepted. */
+    const char *crlf = "timestamp,gbps\r\n2004-12-14 00:00:00,10\r\n2004-12-14 00:05:00,11\r\n";
+    http_response r = http_request(f.port, "POST", "/api/v1/samples", csv_type, crlf,
+                                   strlen(crlf));
+    assert_int_equal(r.status, 201);
+    cdnopt_assert_contains(r.body, "\"stored\":2");
+    http_response_free(&r);
+    stop(&f);
+}
+
 /* A body cut off inside its last line, with a timestamp cut short or a missing value, makes the
  * whole batch fail and stores nothing. A complete last line without a newline, as many tools
  * write it, is stored. */
@@ -1824,6 +1853,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
     cmocka_unit_test(samples_csv_cut_last_line),
+    cmocka_unit_test(csv_bare_cr_named),
     cmocka_unit_test(samples_backfill_keeps_grid),
     cmocka_unit_test(samples_future_rejected_and_deleted),
     cmocka_unit_test(start_rejects_port_in_use),
