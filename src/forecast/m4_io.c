@@ -302,6 +302,14 @@ static int read_set(const char *path, bool forecasts, cdnopt_m4_set **out, char 
 
     /* The header line fixes the width of every row. */
     char *header_end = strchr(text, '\n');
+    if (header_end == NULL && strchr(text, '\r') != NULL) {
+        cdnopt_free(text);
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "%s:1: lines end in a bare CR (classic Mac OS), so the file reads as "
+                           "one line; convert the line ends to LF or CRLF, for example with "
+                           "tr '\\r' '\\n'",
+                           path);
+    }
     if (size == 0 || header_end == NULL) {
         cdnopt_free(text);
         return cdnopt_fail(err, CDNOPT_EPARSE,

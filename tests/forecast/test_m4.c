@@ -120,6 +120,18 @@ static void m4_read_rejects_nul_byte(void **state)
     cdnopt_assert_contains(err, "nul.csv:3: contains a NUL byte at byte offset 11");
 }
 
+/* A file with classic Mac OS line ends has no LF and used to fail with "no header line
+ * followed by rows", though the header and the rows are there. */
+static void m4_read_names_bare_cr(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(read_text("\"V1\",\"V2\",\"V3\"\r\"H1\",1,2\r", err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "bad.csv:1: lines end in a bare CR (classic Mac OS)");
+    cdnopt_assert_contains(err, "convert the line ends to LF or CRLF");
+    assert_int_equal(read_text("\"V1\",\"V2\",\"V3\"\r\n\"H1\",1,2\r\n", err), CDNOPT_OK);
+}
+
 static void m4_write_read_round_trip(void **state)
 {
     (void)state;
@@ -471,6 +483,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(m4_read_quoted_padded),
     cmocka_unit_test(m4_read_errors_name_line),
     cmocka_unit_test(m4_read_rejects_nul_byte),
+    cmocka_unit_test(m4_read_names_bare_cr),
     cmocka_unit_test(m4_write_read_round_trip),
     cmocka_unit_test(m4_score_hand_case),
     cmocka_unit_test(m4_score_rejects_mismatch),
