@@ -250,6 +250,20 @@ static const char *column_label(const reader *r)
     return r->value_name != NULL ? r->value_name : "value";
 }
 
+/* Copy text into out with its one comma turned into a point, and return whether that
+ * reads as a number, as a decimal comma such as "620,7" does. The caller only names it in
+ * the error, because "1,234" may also be a thousands separator. */
+static bool decimal_comma_to_point(const char *text, char *out, size_t out_size)
+{
+    const char *comma = strchr(text, ',');
+    if (comma == NULL || strchr(comma + 1, ',') != NULL || strlen(text) >= out_size)
+        return false;
+    strcpy(out, text);
+    out[comma - text] = '.';
+    double value = 0.0;
+    return cdnopt__number_parse(out, &value) == CDNOPT__NUMBER_OK;
+}
+
 static int value_error(reader *r, long line_no, const char *time_text, const char *text,
                        enum cdnopt__number_kind kind)
 {
@@ -268,6 +282,13 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            "%s:%ld: value '%.40s' at %s is infinite or beyond +-1e18; fix the "
                            "row, or check the value column and its unit",
                            r->path, line_no, text, time_text);
+    char point[64];
+    if (decimal_comma_to_point(text, point, sizeof point))
+        return cdnopt_fail(r->err, CDNOPT_EPARSE,
+                           "%s:%ld: value '%s' in column %zu ('%s') at %s has a decimal comma; "
+                           "write %s with a decimal point",
+                           r->path, line_no, text, r->value_col + 1, column_label(r), time_text,
+                           point);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
                        "%s:%ld: non-numeric value '%.40s' in column %zu ('%s') at %s; fix the row, "
                        "or choose another value column with --column NAME",

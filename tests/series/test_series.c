@@ -606,6 +606,29 @@ static void bare_cr_line_ends_named(void **state)
     remove(dir);
 }
 
+/* A spreadsheet set to a European locale writes "620,7" in a ';'-separated file. The
+ * error used to suggest another value column; it now names the decimal comma. The value
+ * is not read as 620.7, because "1,234" could equally be a thousands separator. */
+static void decimal_comma_value_named(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-decimal-comma");
+    snprintf(path, sizeof path, "%s/semicolon.csv", dir);
+    cdnopt_test_write_file(path, "timestamp;gbps\n2024-03-01 00:00:00;620,7\n"
+                                 "2024-03-01 00:05:00;621,5\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "semicolon.csv:2: value '620,7' in column 2 ('gbps')");
+    cdnopt_assert_contains(err, "has a decimal comma; write 620.7 with a decimal point");
+
+    /* A text value keeps the advice to choose another column. */
+    cdnopt_test_write_file(path, "timestamp;gbps\n2024-03-01 00:00:00;high\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "or choose another value column with --column NAME");
+    remove(path);
+    remove(dir);
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -1071,6 +1094,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(max_gap_needs_fill_gaps),
     cmocka_unit_test(long_field_keeps_advice),
     cmocka_unit_test(bare_cr_line_ends_named),
+    cmocka_unit_test(decimal_comma_value_named),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
