@@ -416,6 +416,36 @@ static int check_history_only(cdnopt_cli_option *opts, size_t n_opts, const plan
     return CDNOPT_OK;
 }
 
+/* Reject the flags that the given --plan-on never reads. A single forecast line reads no
+ * scenario flag, and only auto runs the backtest that the backtest flags set. */
+static int check_plan_on_only(const cdnopt_cli_option *opts, size_t n_opts,
+                              const plan_flags *flags, char *err)
+{
+    static const char *const scenario_flags[] = {"--worst-weight", "--scenario-weeks",
+                                                 "--scenario-days", "--scenario-residual-days"};
+    static const char *const backtest_flags[] = {"--backtest-folds", "--backtest-wide"};
+    bool one_line =
+        strcmp(flags->plan_on, "mean") == 0 || strcmp(flags->plan_on, "critical") == 0;
+    const char *flag = NULL;
+    if (one_line)
+        flag = cdnopt_cli_first_seen(opts, n_opts, scenario_flags,
+                                     sizeof scenario_flags / sizeof *scenario_flags);
+    if (flag != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s sets the scenarios, which --plan-on %s does not use; drop it, or "
+                           "plan with --plan-on scenarios or auto",
+                           flag, flags->plan_on);
+    if (strcmp(flags->plan_on, "auto") != 0)
+        flag = cdnopt_cli_first_seen(opts, n_opts, backtest_flags,
+                                     sizeof backtest_flags / sizeof *backtest_flags);
+    if (flag != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s sets the backtest of --plan-on auto, which --plan-on %s skips; "
+                           "drop it, or plan with --plan-on auto",
+                           flag, flags->plan_on);
+    return CDNOPT_OK;
+}
+
 /* Warn that a given --time-limit is not used by the chosen solver.
  * NOTE: this is a warning and not an error, because scripts such as bench/plan.sh pass one
  * set of flags to every solver. */
@@ -601,6 +631,8 @@ int cdnopt_cmd_plan(int argc, char **argv)
         rc = check_flags(&flags, &params, err);
     if (rc == 0)
         rc = check_history_only(opts, n_opts, &flags, err);
+    if (rc == 0)
+        rc = check_plan_on_only(opts, n_opts, &flags, err);
     if (rc != 0)
         return cdnopt_cli_report_error("plan", rc, err);
     warn_time_limit_unused(&flags, opts, n_opts);

@@ -237,6 +237,39 @@ static void plan_rejects_bad_flags(void **state)
     cdnopt_assert_contains(text, "missing.csv: cannot open");
 }
 
+/* The scenario flags with --plan-on mean or critical, and the backtest flags with any
+ * --plan-on but auto, used to be read and then ignored without a word. */
+static void plan_on_rejects_unused_flags(void **state)
+{
+    (void)state;
+    char dir[512], args[4096], text[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "plan-cli");
+    write_inputs(dir);
+    static const struct {
+        const char *flags;
+        const char *message;
+    } cases[] = {
+        {"--plan-on mean --worst-weight 0.5",
+         "--worst-weight sets the scenarios, which --plan-on mean does not use"},
+        {"--plan-on critical --scenario-weeks 3",
+         "--scenario-weeks sets the scenarios, which --plan-on critical does not use"},
+        {"--plan-on mean --scenario-residual-days 2",
+         "--scenario-residual-days sets the scenarios, which --plan-on mean does not use"},
+        {"--plan-on mean --backtest-folds 3",
+         "--backtest-folds sets the backtest of --plan-on auto, which --plan-on mean skips"},
+        {"--plan-on scenarios --backtest-wide",
+         "--backtest-wide sets the backtest of --plan-on auto, which --plan-on scenarios skips"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args,
+                 "plan --history '%s/baseline.csv' --releases '%s/releases.csv' --out "
+                 "'%s/x.csv' %s",
+                 dir, dir, dir, cases[i].flags);
+        assert_int_equal(cdnopt_test_run_quiet(args, text, sizeof text), 2);
+        cdnopt_assert_contains(text, cases[i].message);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +280,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(exact_gap_at_bound_is_zero),
         cmocka_unit_test(time_limit_warns_other_solvers),
         cmocka_unit_test(plan_rejects_bad_flags),
+        cmocka_unit_test(plan_on_rejects_unused_flags),
     };
     return cdnopt_test_main(argc, argv, "plan_cli", tests, sizeof tests / sizeof tests[0]);
 }
