@@ -9,8 +9,9 @@
  * their SQLite commit: a writer thread commits every queued create in one
  * transaction and sends all their responses after the COMMIT (group commit). A monitor
  * thread samples CPU, memory and network from /proc and raises alerts, and posted
- * samples and forecasts raise the bandwidth and forecast alerts. Each alert keeps
- * the host's time and the service clock's. A worker pool runs re-plan and forecast
+ * samples and forecasts raise the bandwidth and forecast alerts. A raised alert clears
+ * only alert_clear_margin below its threshold. Each alert keeps the host's time and
+ * the service clock's. A worker pool runs re-plan and forecast
  * jobs and grows and shrinks with its queue and the CPU load.
  *
  * Usage:
@@ -60,6 +61,9 @@ typedef struct cdnopt_serve_params {
     double memory_alert_ratio;   /* memory used share that sheds load, default 0.85 */
     double bandwidth_alert_gbps; /* observed Gbit/s above which the bandwidth alert is
                                     raised, 0 to 1e6; 0 (default) raises none */
+    double alert_clear_margin;   /* a raised alert clears at or under threshold x (1 -
+                                    margin), so a value hovering at the threshold does not
+                                    flap; 0 to below 1, default 0.05 */
     size_t max_body_bytes;       /* larger request bodies get 413, default 32 MiB */
     size_t max_batch_releases;   /* maximum releases in one create request, default 100000 */
     size_t max_job_queue;        /* queued jobs beyond this get 503, default 64 */

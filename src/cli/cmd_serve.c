@@ -96,9 +96,25 @@ static int parse_interval_us(const char *text, int64_t *out, char *err)
                        "--monitor-interval '%s' is invalid; use e.g. 1s, 10ms or 1ms", text);
 }
 
+/* Parse the number of --alert-clear-margin. cdnopt_server_start() checks its range, so only
+ * text that is not a number is rejected here. */
+static int parse_clear_margin(const char *text, double *out, char *err)
+{
+    char *end = NULL;
+    double value = strtod(text, &end);
+    if (end == text || *end != '\0')
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--alert-clear-margin '%s' is not a number; give a share in "
+                           "[0, 1), such as 0.05",
+                           text);
+    *out = value;
+    return CDNOPT_OK;
+}
+
 struct serve_flags {
     long port, min_workers, max_workers, http_threads, max_body_mb;
     const char *db, *model, *agent, *token_file, *now, *listen, *interval, *web_dir, *proc_dir;
+    const char *clear_margin;
     double bandwidth_alert_gbps;
     bool sync_full;
 };
@@ -126,6 +142,8 @@ static int apply_flags(const struct serve_flags *f, cdnopt_serve_params *p, char
     p->proc_dir = f->proc_dir;
 
     int rc = parse_interval_us(f->interval, &p->monitor_interval_us, err);
+    if (rc == CDNOPT_OK)
+        rc = parse_clear_margin(f->clear_margin, &p->alert_clear_margin, err);
     if (rc == CDNOPT_OK && f->now != NULL && cdnopt_civil_parse(f->now, &p->now, NULL) != 0)
         rc = cdnopt_fail(err, CDNOPT_EINVAL,
                          "--now '%s' is invalid; use local time \"YYYY-MM-DD HH:MM:SS\"", f->now);
@@ -155,6 +173,10 @@ static void wait_for_signal(void)
 
 int cdnopt_cmd_serve(int argc, char **argv)
 {
+    /* The flag's value is text, so the library's default is formatted into it for the help. */
+    char default_margin[32];
+    snprintf(default_margin, sizeof default_margin, "%g",
+             cdnopt_serve_params_default().alert_clear_margin);
     struct serve_flags f = {
         .port = 8000,
         .min_workers = 1,
@@ -165,6 +187,7 @@ int cdnopt_cmd_serve(int argc, char **argv)
         .interval = "1s",
         .web_dir = CDNOPT_WEB_DIR,
         .proc_dir = "/proc",
+        .clear_margin = default_margin,
     };
     cdnopt_cli_option opts[] = {
         {"--port", CDNOPT_CLI_INT, &f.port, 0, 65535, "PORT", "TCP port; 0 picks a free one", false,
@@ -192,6 +215,10 @@ int cdnopt_cmd_serve(int argc, char **argv)
         {"--bandwidth-alert-gbps", CDNOPT_CLI_DOUBLE, &f.bandwidth_alert_gbps, 0, 1e6, "GBPS",
          "raise the bandwidth alert when an observed sample is above this many Gbit/s; "
          "0 raises none",
+         false, false},
+        {"--alert-clear-margin", CDNOPT_CLI_STRING, &f.clear_margin, 0, 0, "SHARE",
+         "a raised alert clears only when its value falls to threshold x (1 - SHARE) or "
+         "below, so a value hovering at the threshold does not flap; 0 to below 1",
          false, false},
         {"--max-body-mb", CDNOPT_CLI_INT, &f.max_body_mb, 1, 1024, "MB",
          "largest request body in MiB; larger ones get 413", false, false},

@@ -2,8 +2,10 @@
 /*
  * The system monitor: a thread that reads /proc/stat, /proc/meminfo,
  * /proc/net/dev and /proc/self/statm every interval, keeps the readings in a
- * ring, and raises or clears the CPU and memory alerts when a reading crosses
- * its threshold. The /proc folder is a parameter so tests can feed fake files.
+ * ring, and raises the CPU and memory alerts when a reading goes above its
+ * threshold. A raised alert clears only when a reading falls to threshold x
+ * (1 - alert_clear_margin) or below. The /proc folder is a parameter so tests
+ * can feed fake files.
  * The thread CPU time spent inside each sample is summed, so the monitor's own
  * cost is measurable from /metrics. Only the monitor's thread reads the files
  * (or a test thread while no monitor thread runs). The same alert log contains the
@@ -173,15 +175,30 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Record the event when its value's side of the threshold differs from the alert's state;
- * returns true when it did. The caller fills every field but raised. Called locked. */
-static bool update_alert(serve_monitor *m, monitor_alert event)
+/* Rationale for the clear line: a value that hovers around the threshold, such as traffic
+ * at 795 to 805 Gbit/s against 800, would raise and clear the alert at every reading. That
+ * floods the alert log and adds a worker at each CPU raise. So an active alert clears only
+ * at or under threshold x (1 - alert_clear_margin), and a margin of 0 clears at the
+ * threshold itself. */
+double serve_monitor_clear_threshold(const serve_monitor *m, double threshold)
 {
-    event.raised = event.value > event.threshold;
-    if (event.raised == m->active[event.kind])
+    return threshold * (1.0 - m->params.alert_clear_margin);
+}
+
+/* Set the alert's state from the event's value, and record the event when the state
+ * changed. Returns true when it did. The caller fills every field except raised and
+ * clear_threshold, which this function sets: raised becomes the alert's state after the
+ * value. Called with the lock held. */
+static bool update_alert(serve_monitor *m, monitor_alert *event)
+{
+    bool was_raised = m->active[event->kind];
+    event->clear_threshold = serve_monitor_clear_threshold(m, event->threshold);
+    event->raised = was_raised ? event->value > event->clear_threshold
+                               : event->value > event->threshold;
+    if (event->raised == was_raised)
         return false;
-    m->active[event.kind] = event.raised;
-    m->alerts[m->n_alerts % MONITOR_MAX_ALERTS] = event;
+    m->active[event->kind] = event->raised;
+    m->alerts[m->n_alerts % MONITOR_MAX_ALERTS] = *event;
     m->n_alerts++;
     return true;
 }
@@ -240,10 +257,8 @@ static void take_sample(serve_monitor *m)
     memory.kind = MONITOR_ALERT_MEMORY;
     memory.value = s.memory_ratio;
     memory.threshold = m->params.memory_alert_ratio;
-    bool cpu_changed = have_cpu && m->n_taken > 1 && update_alert(m, cpu);
-    bool memory_changed = have_memory && update_alert(m, memory);
-    cpu.raised = m->active[MONITOR_ALERT_CPU];
-    memory.raised = m->active[MONITOR_ALERT_MEMORY];
+    bool cpu_changed = have_cpu && m->n_taken > 1 && update_alert(m, &cpu);
+    bool memory_changed = have_memory && update_alert(m, &memory);
     m->cost_cpu_s += thread_cpu_s() - cpu_start;
     pthread_mutex_unlock(&m->lock);
 
@@ -275,9 +290,8 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
         m->traffic_newest = t[i];
         event.traffic_at = t[i];
         event.value = gbps[i];
-        if (update_alert(m, event))
-            changes[n_changes++ % MONITOR_MAX_ALERTS] =
-                m->alerts[(m->n_alerts - 1) % MONITOR_MAX_ALERTS];
+        if (update_alert(m, &event))
+            changes[n_changes++ % MONITOR_MAX_ALERTS] = event;
     }
     pthread_mutex_unlock(&m->lock);
 
@@ -423,8 +437,7 @@ void serve_monitor_check_forecast(serve_monitor *m, const int64_t *t, const doub
                            .value = critical[at],
                            .threshold = m->params.bandwidth_alert_gbps};
     pthread_mutex_lock(&m->lock);
-    bool changed = update_alert(m, event);
-    event.raised = m->active[MONITOR_ALERT_FORECAST];
+    bool changed = update_alert(m, &event);
     pthread_mutex_unlock(&m->lock);
     if (changed && m->params.on_alert != NULL)
         m->params.on_alert(m->params.user, &event);
@@ -443,11 +456,12 @@ static json_t *civil_json(int64_t t)
 static json_t *alert_json(const monitor_alert *a)
 {
     bool is_traffic = a->kind == MONITOR_ALERT_BANDWIDTH || a->kind == MONITOR_ALERT_FORECAST;
-    return json_pack("{s:f, s:o, s:o, s:s, s:s, s:f, s:f, s:s}", "unix_s", a->unix_s, "clock",
-                     civil_json(a->clock), "traffic_at", civil_json(a->traffic_at), "alert",
-                     monitor_alert_name(a->kind), "state", a->raised ? "raised" : "cleared",
-                     "value", a->value, "threshold", a->threshold, "unit",
-                     is_traffic ? "Gbit/s" : "ratio");
+    return json_pack("{s:f, s:o, s:o, s:s, s:s, s:f, s:f, s:s, s:f}", "unix_s", a->unix_s,
+                     "clock", civil_json(a->clock), "traffic_at", civil_json(a->traffic_at),
+                     "alert", monitor_alert_name(a->kind), "state",
+                     a->raised ? "raised" : "cleared", "value", a->value, "threshold",
+                     a->threshold, "unit", is_traffic ? "Gbit/s" : "ratio", "clear_threshold",
+                     a->clear_threshold);
 }
 
 json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
@@ -472,6 +486,7 @@ json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
     double cost = m->n_taken > 0 ? m->cost_cpu_s / (double)m->n_taken : 0;
     pthread_mutex_unlock(&m->lock);
 
-    return json_pack("{s:o, s:o, s:o, s:f, s:f}", "samples", samples, "alerts", alerts,
-                     "active_alerts", active, "interval_s", interval_s, "sample_cpu_s", cost);
+    return json_pack("{s:o, s:o, s:o, s:f, s:f, s:f}", "samples", samples, "alerts", alerts,
+                     "active_alerts", active, "interval_s", interval_s, "sample_cpu_s", cost,
+                     "alert_clear_margin", m->params.alert_clear_margin);
 }

@@ -35,9 +35,12 @@ bool serve_shed_job(struct cdnopt_server *server, serve_request *req)
         return false;
     serve_metrics_shed(server->metrics);
     req->retry_after_s = 30;
+    double threshold = server->params.memory_alert_ratio;
     serve_respond_error(req, 503, "overloaded", NULL,
-                        "memory use is over %.0f%%, so new jobs are refused; retry later",
-                        server->params.memory_alert_ratio * 100);
+                        "memory use went over %g%% and is not yet back at or under %g%%, so "
+                        "new jobs are refused; retry later",
+                        threshold * 100,
+                        serve_monitor_clear_threshold(server->monitor, threshold) * 100);
     return true;
 }
 

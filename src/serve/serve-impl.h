@@ -143,6 +143,9 @@ typedef struct monitor_alert {
     double value;                 /* the value compared: a ratio for CPU and memory, Gbit/s
                                      for bandwidth and forecast */
     double threshold;             /* the threshold it crossed, in the unit of value */
+    double clear_threshold;       /* an active alert clears at a value at or under this:
+                                     threshold x (1 - alert_clear_margin), in the unit of
+                                     value */
 } monitor_alert;
 
 typedef struct serve_monitor serve_monitor;
@@ -163,6 +166,8 @@ typedef struct monitor_params {
     double memory_alert_ratio;      /* threshold of the memory alert */
     double bandwidth_alert_gbps;    /* threshold of the bandwidth and forecast alerts in
                                        Gbit/s; 0: neither is raised */
+    double alert_clear_margin;      /* share of each threshold, in [0, 1), by which a value
+                                       must fall below it to clear an active alert */
     monitor_alert_cb on_alert;      /* may be NULL */
     monitor_clock_fn service_clock; /* may be NULL: alerts then carry no service clock */
     void *user;                     /* passed to on_alert and service_clock */
@@ -179,7 +184,8 @@ bool serve_monitor_latest(serve_monitor *m, monitor_sample *out);
 
 /**
  * Check observed samples against the bandwidth threshold, raising the bandwidth alert at
- * the first sample above it and clearing it at the first one back at or below it. Each
+ * the first sample above it and clearing it at the first one back at or below its clear
+ * threshold (threshold x (1 - alert_clear_margin)). Each
  * event records the sample's timestamp as traffic_at. Samples older than the newest one
  * checked before leave the alert as it is, so a backfill cannot flip today's state.
  * Does nothing while bandwidth_alert_gbps is 0. Thread-safe.
@@ -191,14 +197,17 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
 /**
  * Check a forecast's safety line against the bandwidth threshold. The forecast alert is
  * raised when a step lies above it, with that first step as traffic_at and its value. It
- * is cleared by a forecast that stays at or under the threshold, with the forecast's
- * highest step as traffic_at and value. Does nothing while bandwidth_alert_gbps is 0.
- * Thread-safe.
+ * is cleared by a forecast that stays at or under the clear threshold (threshold x
+ * (1 - alert_clear_margin)), with the forecast's highest step as traffic_at and value.
+ * Does nothing while bandwidth_alert_gbps is 0. Thread-safe.
  * @param t        civil seconds of each forecast step
  * @param critical the safety line at each step in Gbit/s
  */
 void serve_monitor_check_forecast(serve_monitor *m, const int64_t *t, const double *critical,
                                   size_t n);
+
+/** Return the value at or under which an active alert of this threshold clears. */
+double serve_monitor_clear_threshold(const serve_monitor *m, double threshold);
 
 /** Whether an alert of this kind is active now. */
 bool serve_monitor_alert_active(serve_monitor *m, enum monitor_alert_kind kind);

@@ -776,6 +776,7 @@ cdnopt_serve_params cdnopt_serve_params_default(void)
         .proc_dir = "/proc",
         .cpu_alert_ratio = 0.90,
         .memory_alert_ratio = 0.85,
+        .alert_clear_margin = 0.05,
         .max_body_bytes = 32u << 20,
         .max_batch_releases = 100000,
         .max_job_queue = 64,
@@ -877,6 +878,12 @@ static int check_params(const cdnopt_serve_params *p, char *err)
                            "serve: --bandwidth-alert-gbps %g is outside 0 to %.0f Gbit/s; give "
                            "the observed bandwidth to alert above, or 0 for no alert",
                            p->bandwidth_alert_gbps, SERVE_GBPS_MAX);
+    if (!(p->alert_clear_margin >= 0 && p->alert_clear_margin < 1))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --alert-clear-margin %g is outside [0, 1); give the share "
+                           "of a threshold by which a value must fall below it to clear the "
+                           "alert, such as 0.05, or 0 to clear at the threshold",
+                           p->alert_clear_margin);
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);
@@ -915,10 +922,10 @@ static void on_alert(void *user, const monitor_alert *alert)
     if (alert->traffic_at != MONITOR_NO_TIME)
         serve_format_time(alert->traffic_at, traffic_at, sizeof traffic_at);
     CDNOPT_LOG_WARN(SERVE_LOG,
-                    "alert=%s state=%s value=%.3f threshold=%.3f clock=\"%s\" "
-                    "traffic_at=\"%s\"",
+                    "alert=%s state=%s value=%.3f threshold=%.3f clear_threshold=%.3f "
+                    "clock=\"%s\" traffic_at=\"%s\"",
                     monitor_alert_name(alert->kind), alert->raised ? "raised" : "cleared",
-                    alert->value, alert->threshold, clock, traffic_at);
+                    alert->value, alert->threshold, alert->clear_threshold, clock, traffic_at);
     if (!alert->raised || server->pool == NULL)
         return;
     if (alert->kind == MONITOR_ALERT_CPU)
@@ -989,6 +996,7 @@ static int start_parts(struct cdnopt_server *s, char *err)
             .cpu_alert_ratio = s->params.cpu_alert_ratio,
             .memory_alert_ratio = s->params.memory_alert_ratio,
             .bandwidth_alert_gbps = s->params.bandwidth_alert_gbps,
+            .alert_clear_margin = s->params.alert_clear_margin,
             .on_alert = on_alert,
             .service_clock = monitor_service_clock,
             .user = s,

@@ -249,6 +249,40 @@ static void version_flag_runs_command(void **state)
     cdnopt_assert_contains(text, "-V, --version  print the version");
 }
 
+/* serve rejects an --alert-clear-margin outside [0, 1) or not a number before it opens the
+ * database, and its help shows the default. */
+static void serve_clear_margin_checked(void **state)
+{
+    (void)state;
+    char dir[512], text[8192], args[256], db[600];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-serve-margin");
+    static const struct {
+        const char *value;
+        const char *message;
+    } cases[] = {
+        {"abc", "--alert-clear-margin 'abc' is not a number; give a share in [0, 1)"},
+        {"0.1x", "--alert-clear-margin '0.1x' is not a number"},
+        {"-0.1", "--alert-clear-margin -0.1 is outside [0, 1)"},
+        {"1", "--alert-clear-margin 1 is outside [0, 1)"},
+        {"1.5", "--alert-clear-margin 1.5 is outside [0, 1)"},
+        {"nan", "--alert-clear-margin nan is outside [0, 1)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "serve --db serve.db --port 0 --alert-clear-margin %s",
+                 cases[i].value);
+        int status = cdnopt_test_run_cli(dir, args, text, sizeof text);
+        assert_int_equal(status, 2);
+        cdnopt_assert_contains(text, cases[i].message);
+    }
+    snprintf(db, sizeof db, "%s/serve.db", dir);
+    assert_int_not_equal(access(db, F_OK), 0);
+
+    int status = cdnopt_test_run_cli(dir, "serve --help", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "--alert-clear-margin SHARE");
+    cdnopt_assert_contains(text, "0 to below 1 (default 0.05)");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +295,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(version_flag_runs_command),
         cmocka_unit_test(out_same_as_input_rejected),
         cmocka_unit_test(outputs_same_new_file_rejected),
+        cmocka_unit_test(serve_clear_margin_checked),
     };
     return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
 }

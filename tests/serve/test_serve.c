@@ -957,6 +957,21 @@ static void start_rejects_bad_params(void **state)
     }
     p.bandwidth_alert_gbps = 0;
 
+    const struct {
+        double margin;
+        const char *text;
+    } margins[] = {{-0.1, "--alert-clear-margin -0.1 is outside [0, 1)"},
+                   {1, "--alert-clear-margin 1 is outside [0, 1)"},
+                   {1.5, "--alert-clear-margin 1.5 is outside [0, 1)"},
+                   {NAN, "--alert-clear-margin nan is outside [0, 1)"}};
+    for (size_t i = 0; i < sizeof margins / sizeof margins[0]; i++) {
+        p.alert_clear_margin = margins[i].margin;
+        assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+        assert_null(server);
+        cdnopt_assert_contains(err, margins[i].text);
+    }
+    p.alert_clear_margin = cdnopt_serve_params_default().alert_clear_margin;
+
     p.web_dir = "/nonexistent-cdnopt-web";
     assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "--web-dir '/nonexistent-cdnopt-web' cannot be read (No such file");
@@ -1247,19 +1262,25 @@ static void write_fake_proc(const char *dir, unsigned long long busy, unsigned l
     cdnopt_test_write_file(path, text);
 }
 
-static void monitor_alerts_shed_and_scale(void **state)
+/* Make f->dir/proc with net/dev and the folders the monitor reads; proc receives its path. */
+static void make_fake_proc(const struct fixture *f, char *proc, size_t size)
 {
-    (void)state;
-    struct fixture f;
-    cdnopt_serve_params p = base_params(&f, "serve-monitor");
-    char proc[600];
-    snprintf(proc, sizeof proc, "%s/proc", f.dir);
+    snprintf(proc, size, "%s/proc", f->dir);
     char command[2048];
     snprintf(command, sizeof command, "mkdir -p %s/net %s/self", proc, proc);
     assert_int_equal(system(command), 0);
     char path[700];
     snprintf(path, sizeof path, "%s/net/dev", proc);
     cdnopt_test_write_file(path, "h1\nh2\n  lo: 1000 1 0 0 0 0 0 0 2000 1 0 0 0 0 0 0\n");
+}
+
+static void monitor_alerts_shed_and_scale(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-monitor");
+    char proc[600];
+    make_fake_proc(&f, proc, sizeof proc);
     p.proc_dir = proc;
     p.max_workers = 3;
     write_fake_proc(proc, 100, 900, 1000, 500);
@@ -1293,7 +1314,8 @@ static void monitor_alerts_shed_and_scale(void **state)
     http_response r = http_post_json(f.port, "/api/v1/replan", "{}", NULL);
     char retry[16];
     assert_string_equal(http_header(&r, "Retry-After", retry, sizeof retry), "30");
-    expect_error(r, 503, "overloaded", "memory use is over 85%");
+    expect_error(r, 503, "overloaded",
+                 "memory use went over 85% and is not yet back at or under 80.75%");
 
     r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
     json_t *root = body_json(&r);
@@ -1408,7 +1430,8 @@ static void bandwidth_alert_carries_traffic_time(void **state)
 }
 
 /* The forecast alert names the first step whose safety line is above the threshold, and a
- * later forecast under it clears the alert at its highest step. */
+ * later forecast under its clear threshold (760 = 800 x 0.95) clears the alert at its
+ * highest step. */
 static void forecast_alert_names_first_step(void **state)
 {
     (void)state;
@@ -1419,7 +1442,7 @@ static void forecast_alert_names_first_step(void **state)
     const int64_t t[3] = {DAY_START, DAY_START + 300, DAY_START + 600};
     serve_monitor_check_forecast(f.server->monitor, t, (const double[]){700, 850, 900}, 3);
     serve_monitor_check_forecast(f.server->monitor, t, (const double[]){810, 820, 830}, 3);
-    serve_monitor_check_forecast(f.server->monitor, t, (const double[]){600, 790, 700}, 3);
+    serve_monitor_check_forecast(f.server->monitor, t, (const double[]){600, 750, 700}, 3);
 
     http_response r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
     json_t *root = body_json(&r);
@@ -1429,7 +1452,7 @@ static void forecast_alert_names_first_step(void **state)
         const char *state, *traffic_at;
         double gbps;
     } expected[2] = {{"raised", "2004-12-14 00:05:00", 850},
-                     {"cleared", "2004-12-14 00:05:00", 790}};
+                     {"cleared", "2004-12-14 00:05:00", 750}};
     for (size_t i = 0; i < 2; i++) {
         json_t *alert = json_array_get(alerts, i);
         assert_string_equal(json_string_value(json_object_get(alert, "alert")), "forecast");
@@ -1459,6 +1482,233 @@ static void bandwidth_alert_off_by_default(void **state)
     assert_int_equal(json_array_size(json_object_get(monitor, "active_alerts")), 0);
     json_decref(root);
     http_response_free(&r);
+    stop(&f);
+}
+
+/* One expected event of the alert log. Its traffic_at is NULL for cpu and memory. */
+struct alert_event {
+    const char *alert, *state, *traffic_at;
+    double value, clear_threshold;
+};
+
+/* Assert the alert log of GET /api/v1/system, oldest first, and the clear margin it reports. */
+static void expect_alert_log(int port, double margin, const struct alert_event *expected,
+                             size_t n)
+{
+    http_response r = http_request(port, "GET", "/api/v1/system", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *monitor = json_object_get(root, "monitor");
+    assert_float_equal(json_number_value(json_object_get(monitor, "alert_clear_margin")), margin,
+                       0);
+    json_t *alerts = json_object_get(monitor, "alerts");
+    if (json_array_size(alerts) != n)
+        fail_msg("expected %zu alert events, got %zu: %s", n, json_array_size(alerts), r.body);
+    for (size_t i = 0; i < n; i++) {
+        json_t *alert = json_array_get(alerts, i);
+        assert_string_equal(json_string_value(json_object_get(alert, "alert")), expected[i].alert);
+        assert_string_equal(json_string_value(json_object_get(alert, "state")), expected[i].state);
+        if (expected[i].traffic_at == NULL)
+            assert_true(json_is_null(json_object_get(alert, "traffic_at")));
+        else
+            assert_string_equal(json_string_value(json_object_get(alert, "traffic_at")),
+                                expected[i].traffic_at);
+        assert_float_equal(json_number_value(json_object_get(alert, "value")), expected[i].value,
+                           1e-12);
+        assert_float_equal(json_number_value(json_object_get(alert, "clear_threshold")),
+                           expected[i].clear_threshold, 1e-12);
+    }
+    json_decref(root);
+    http_response_free(&r);
+}
+
+/* Assert the cdnopt_alert_active gauge of one alert in /metrics. */
+static void expect_alert_gauge(int port, const char *alert, int active)
+{
+    char line[128];
+    snprintf(line, sizeof line, "cdnopt_alert_active{alert=\"%s\"} %d\n", alert, active);
+    http_response r = http_request(port, "GET", "/metrics", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, line);
+    http_response_free(&r);
+}
+
+/* Traffic hovering around 800 Gbit/s raises the bandwidth alert once. With the default
+ * margin of 0.05 it clears only at 760 = 800 x 0.95 or less, and rises again only above
+ * 800. */
+static void bandwidth_alert_hysteresis(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bandwidth-hysteresis");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+
+    post_csv_samples(f.port,
+                     "timestamp,gbps\n2004-12-14 00:00:00,805\n2004-12-14 00:05:00,795\n"
+                     "2004-12-14 00:10:00,802\n2004-12-14 00:15:00,798\n"
+                     "2004-12-14 00:20:00,770\n2004-12-14 00:25:00,761\n",
+                     201);
+    const struct alert_event hovering[] = {
+        {"bandwidth", "raised", "2004-12-14 00:00:00", 805, 760}};
+    expect_alert_log(f.port, 0.05, hovering, 1);
+    expect_alert_gauge(f.port, "bandwidth", 1);
+
+    /* 760 clears the alert, 790 stays under the threshold, and 801 raises it again. */
+    post_csv_samples(f.port,
+                     "2004-12-14 00:30:00,760\n2004-12-14 00:35:00,790\n"
+                     "2004-12-14 00:40:00,801\n",
+                     201);
+    const struct alert_event all[] = {
+        {"bandwidth", "raised", "2004-12-14 00:00:00", 805, 760},
+        {"bandwidth", "cleared", "2004-12-14 00:30:00", 760, 760},
+        {"bandwidth", "raised", "2004-12-14 00:40:00", 801, 760}};
+    expect_alert_log(f.port, 0.05, all, 3);
+    expect_alert_gauge(f.port, "bandwidth", 1);
+    stop(&f);
+}
+
+/* A forecast whose safety line stays between the clear threshold (760) and the threshold
+ * (800) leaves the forecast alert as it is, whichever state that is. */
+static void forecast_alert_hysteresis(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-forecast-hysteresis");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+    serve_monitor *m = f.server->monitor;
+    const int64_t t[3] = {DAY_START, DAY_START + 300, DAY_START + 600};
+    serve_monitor_check_forecast(m, t, (const double[]){700, 850, 900}, 3); // raises
+    serve_monitor_check_forecast(m, t, (const double[]){600, 790, 700}, 3);
+    serve_monitor_check_forecast(m, t, (const double[]){761, 700, 600}, 3);
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_FORECAST));
+    serve_monitor_check_forecast(m, t, (const double[]){700, 760, 600}, 3); // clears
+    serve_monitor_check_forecast(m, t, (const double[]){790, 800, 700}, 3);
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_FORECAST));
+    serve_monitor_check_forecast(m, t, (const double[]){700, 780, 801}, 3); // raises
+
+    const struct alert_event expected[] = {
+        {"forecast", "raised", "2004-12-14 00:05:00", 850, 760},
+        {"forecast", "cleared", "2004-12-14 00:05:00", 760, 760},
+        {"forecast", "raised", "2004-12-14 00:10:00", 801, 760}};
+    expect_alert_log(f.port, 0.05, expected, 3);
+    stop(&f);
+}
+
+/* Cumulative jiffies of the fake /proc/stat. */
+struct fake_cpu {
+    const char *proc;
+    unsigned long long busy, idle;
+};
+
+/* Add 1000 jiffies to the fake /proc/stat, of which `busy` are busy, keep memory at 50%
+ * used, and take a sample. The CPU reading is then busy / 1000. */
+static void sample_cpu(serve_monitor *m, struct fake_cpu *cpu, unsigned busy)
+{
+    cpu->busy += busy;
+    cpu->idle += 1000 - busy;
+    write_fake_proc(cpu->proc, cpu->busy, cpu->idle, 1000, 500);
+    serve_monitor_sample_now(m);
+}
+
+/* Start a server whose monitor reads a fake /proc under f->dir, with memory at 50% used
+ * and room for three workers beyond the first that stay while the test runs. */
+static void start_with_fake_cpu(struct fixture *f, cdnopt_serve_params *p, char *proc,
+                                size_t size, struct fake_cpu *cpu)
+{
+    make_fake_proc(f, proc, size);
+    p->proc_dir = proc;
+    p->max_workers = 4;
+    p->worker_idle_ms = 600000;
+    *cpu = (struct fake_cpu){proc, 100, 900};
+    write_fake_proc(proc, cpu->busy, cpu->idle, 1000, 500);
+    start(f, p);
+}
+
+static int live_workers(const struct fixture *f)
+{
+    size_t depth = 0;
+    int workers = 0;
+    int busy = 0;
+    uint64_t recycles = 0;
+    serve_pool_stats(f->server->pool, &depth, &workers, &busy, &recycles);
+    return workers;
+}
+
+/* CPU at 89-91% against the 90% threshold raises the CPU alert once, so the pool gains one
+ * worker and not one per crossing. The alert clears at 85.5% = 90% x 0.95 or less. */
+static void cpu_alert_hysteresis(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-cpu-hysteresis");
+    char proc[600];
+    struct fake_cpu cpu;
+    start_with_fake_cpu(&f, &p, proc, sizeof proc, &cpu);
+    serve_monitor *m = f.server->monitor;
+    serve_monitor_sample_now(m); // the first reading has no CPU delta
+    assert_int_equal(live_workers(&f), 1);
+
+    const unsigned hovering[] = {910, 890, 910, 890, 910, 860};
+    for (size_t i = 0; i < sizeof hovering / sizeof hovering[0]; i++)
+        sample_cpu(m, &cpu, hovering[i]);
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_int_equal(live_workers(&f), 2);
+
+    sample_cpu(m, &cpu, 850); // clears
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    sample_cpu(m, &cpu, 890);
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    sample_cpu(m, &cpu, 910); // raises again
+    assert_int_equal(live_workers(&f), 3);
+
+    const struct alert_event expected[] = {{"cpu", "raised", NULL, 0.91, 0.855},
+                                           {"cpu", "cleared", NULL, 0.85, 0.855},
+                                           {"cpu", "raised", NULL, 0.91, 0.855}};
+    expect_alert_log(f.port, 0.05, expected, 3);
+    stop(&f);
+}
+
+/* A margin of 0 clears every alert at its threshold, so hovering values raise and clear
+ * it at each crossing. */
+static void alert_margin_zero_clears_at_threshold(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-margin-zero");
+    p.bandwidth_alert_gbps = 800;
+    p.alert_clear_margin = 0;
+    char proc[600];
+    struct fake_cpu cpu;
+    start_with_fake_cpu(&f, &p, proc, sizeof proc, &cpu);
+    serve_monitor *m = f.server->monitor;
+
+    post_csv_samples(f.port,
+                     "timestamp,gbps\n2004-12-14 00:00:00,805\n2004-12-14 00:05:00,795\n"
+                     "2004-12-14 00:10:00,802\n2004-12-14 00:15:00,800\n",
+                     201);
+    const int64_t t[3] = {DAY_START, DAY_START + 300, DAY_START + 600};
+    serve_monitor_check_forecast(m, t, (const double[]){700, 850, 900}, 3);
+    serve_monitor_check_forecast(m, t, (const double[]){600, 790, 700}, 3);
+    serve_monitor_sample_now(m);
+    sample_cpu(m, &cpu, 910);
+    sample_cpu(m, &cpu, 890);
+    sample_cpu(m, &cpu, 910);
+    assert_int_equal(live_workers(&f), 3); // one worker per raise
+
+    const struct alert_event expected[] = {
+        {"bandwidth", "raised", "2004-12-14 00:00:00", 805, 800},
+        {"bandwidth", "cleared", "2004-12-14 00:05:00", 795, 800},
+        {"bandwidth", "raised", "2004-12-14 00:10:00", 802, 800},
+        {"bandwidth", "cleared", "2004-12-14 00:15:00", 800, 800},
+        {"forecast", "raised", "2004-12-14 00:05:00", 850, 800},
+        {"forecast", "cleared", "2004-12-14 00:05:00", 790, 800},
+        {"cpu", "raised", NULL, 0.91, 0.9},
+        {"cpu", "cleared", NULL, 0.89, 0.9},
+        {"cpu", "raised", NULL, 0.91, 0.9}};
+    expect_alert_log(f.port, 0, expected, sizeof expected / sizeof expected[0]);
+    expect_alert_gauge(f.port, "bandwidth", 0);
     stop(&f);
 }
 
@@ -1867,6 +2117,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bandwidth_alert_carries_traffic_time),
     cmocka_unit_test(bandwidth_alert_off_by_default),
     cmocka_unit_test(forecast_alert_names_first_step),
+    cmocka_unit_test(bandwidth_alert_hysteresis),
+    cmocka_unit_test(forecast_alert_hysteresis),
+    cmocka_unit_test(cpu_alert_hysteresis),
+    cmocka_unit_test(alert_margin_zero_clears_at_threshold),
     cmocka_unit_test(pool_grows_and_shrinks),
     cmocka_unit_test(replan_day_matches_referee),
     cmocka_unit_test(replan_async_job_and_errors),
