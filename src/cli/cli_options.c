@@ -208,6 +208,12 @@ static int parse_head(const cdnopt_cli_train_opts *t, cdnopt_model_params *p, ch
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "invalid value '%s' for --head-base: use auto, seasonal or last",
                            t->head_base);
+    if (p->head == CDNOPT_HEAD_RECURSIVE && strcmp(t->head_base, "auto") != 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "--head-base sets the base of the direct head, but this model has the "
+                           "recursive head (--head %s, --arch %s); drop --head-base, or use "
+                           "--head direct with the residual LSTM",
+                           t->head, t->arch);
     return CDNOPT_OK;
 }
 

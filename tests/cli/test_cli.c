@@ -501,6 +501,28 @@ static void train_checkpoint_needs_every(void **state)
     assert_int_equal(access(ckpt, F_OK), -1);
 }
 
+/* --head-base sets the base of the direct head only. The recursive head, from --head
+ * recursive or from --head auto for the transformer, used to ignore it without a word. */
+static void train_head_base_needs_direct(void **state)
+{
+    (void)state;
+    char dir[256], csv[300], args[1024];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-head-base");
+    snprintf(csv, sizeof csv, "%s/a.csv", dir);
+    write_csv_every(csv, 5, 60);
+    static const char *const flags[] = {"--head recursive --head-base last",
+                                        "--arch transformer --head-base seasonal"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        snprintf(args, sizeof args, "train --data '%s' %s --epochs 1 --out '%s/m.h5'", csv,
+                 flags[i], dir);
+        run_result r;
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        cdnopt_assert_contains(r.err, "--head-base sets the base of the direct head, but this "
+                                      "model has the recursive head");
+    }
+}
+
 /* train --resume replaces the training flags by the checkpoint's values; it used to
  * drop a flag such as --units 16 without a word. */
 static void train_resume_warns_replaced_flags(void **state)
@@ -802,6 +824,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(evaluate_rejects_other_source_output),
     cmocka_unit_test(train_data_rejects_global_flags),
     cmocka_unit_test(train_checkpoint_needs_every),
+    cmocka_unit_test(train_head_base_needs_direct),
     cmocka_unit_test(train_resume_warns_replaced_flags),
     cmocka_unit_test(generate_out_file_rejected),
         cmocka_unit_test(global_model_rejected),
