@@ -503,6 +503,92 @@ static bool given_before(char **argv, int i)
     return false;
 }
 
+/* Methods that read a method-specific flag. */
+enum { READ_BY_HW = 1, READ_BY_GLOBAL = 2, READ_BY_MLP = 4 };
+
+static const struct {
+    const char *flag;
+    unsigned readers; /* READ_BY_* bits */
+} method_flags[] = {
+    {"--hw-one-step", READ_BY_HW},
+    {"--window", READ_BY_GLOBAL},
+    {"--units", READ_BY_GLOBAL},
+    {"--samples", READ_BY_GLOBAL},
+    {"--norm", READ_BY_GLOBAL},
+    {"--sampling", READ_BY_GLOBAL},
+    {"--seasonal-lag", READ_BY_GLOBAL},
+    {"--seasonal-diff", READ_BY_GLOBAL},
+    {"--direct", READ_BY_GLOBAL},
+    {"--epochs", READ_BY_GLOBAL | READ_BY_MLP},
+    {"--max-windows", READ_BY_GLOBAL | READ_BY_MLP},
+    {"--seed", READ_BY_GLOBAL | READ_BY_MLP},
+    {"--windows", READ_BY_MLP},
+    {"--members", READ_BY_MLP},
+    {"--hidden", READ_BY_MLP},
+    {"--layers", READ_BY_MLP},
+    {"--loss", READ_BY_MLP},
+    {"--level-steps", READ_BY_MLP},
+    {"--lr-plateau", READ_BY_MLP},
+    {"--no-refit", READ_BY_MLP},
+};
+
+static unsigned method_reader(const char *method)
+{
+    if (strcmp(method, "hw") == 0 || strcmp(method, "hw-damped") == 0)
+        return READ_BY_HW;
+    if (strcmp(method, "residual-lstm") == 0 || strcmp(method, "transformer") == 0)
+        return READ_BY_GLOBAL;
+    return strcmp(method, "global-mlp") == 0 ? READ_BY_MLP : 0;
+}
+
+static const char *reader_names(unsigned readers)
+{
+    switch (readers) {
+    case READ_BY_HW:
+        return "hw and hw-damped";
+    case READ_BY_GLOBAL:
+        return "residual-lstm and transformer";
+    case READ_BY_MLP:
+        return "global-mlp";
+    default:
+        return "residual-lstm, transformer and global-mlp";
+    }
+}
+
+/* Return the index of flag in method_flags, or -1 when it is not a method flag. */
+static int method_flag_index(const char *flag)
+{
+    for (size_t k = 0; k < sizeof method_flags / sizeof method_flags[0]; k++)
+        if (strcmp(flag, method_flags[k].flag) == 0)
+            return (int)k;
+    return -1;
+}
+
+/* Reject a flag that the run never reads: a method flag of another method, or one of the
+ * forecasting flags with --score, which scores the forecasts already in the folder. */
+static int check_flags_read(int argc, char **argv, const m4_options *o)
+{
+    unsigned reader = method_reader(o->method);
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        int k = method_flag_index(flag);
+        bool forecast_only = k >= 0 || strcmp(flag, "--method") == 0 ||
+                             strcmp(flag, "--validation") == 0 || strcmp(flag, "--horizon") == 0;
+        if (o->score && forecast_only) {
+            fprintf(stderr, "cdnopt m4: %s is not read by --score, which scores the forecasts "
+                    "already in the folder; drop it\n", flag);
+            return CDNOPT_EINVAL;
+        }
+        if (k >= 0 && (method_flags[k].readers & reader) == 0) {
+            fprintf(stderr, "cdnopt m4: %s is read only by --method %s, not %s; drop it or "
+                    "choose such a method\n", flag, reader_names(method_flags[k].readers),
+                    o->method);
+            return CDNOPT_EINVAL;
+        }
+    }
+    return CDNOPT_OK;
+}
+
 /* Returns CDNOPT_OK, CDNOPT_EINVAL for a usage error, or 1 when help was printed. */
 static int parse_args(int argc, char **argv, m4_options *o)
 {
@@ -540,7 +626,7 @@ static int parse_args(int argc, char **argv, m4_options *o)
         fprintf(stderr, "cdnopt m4: missing %s; run 'cdnopt m4 --help'\n", missing);
         return CDNOPT_EINVAL;
     }
-    return CDNOPT_OK;
+    return check_flags_read(argc, argv, o);
 }
 
 /* ------------------------------------------------------------------------- */

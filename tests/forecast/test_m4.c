@@ -427,6 +427,35 @@ static char *read_log(const char *path)
     return text;
 }
 
+/* Method flags that the chosen method, or --score, does not read used to be parsed and
+ * then ignored without a word, so tuning them changed nothing. */
+static void m4_cli_rejects_unread_flags(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX / 4], log[PATH_MAX / 2], args[2 * PATH_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "m4cli-unread");
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    static const struct {
+        const char *flags;
+        const char *message;
+    } cases[] = {
+        {"--method naive2 --hw-one-step", "--hw-one-step is read only by --method hw and "
+                                          "hw-damped, not naive2"},
+        {"--method theta --epochs 3", "--epochs is read only by --method residual-lstm, "
+                                      "transformer and global-mlp, not theta"},
+        {"--method global-mlp --window 48", "--window is read only by --method residual-lstm "
+                                            "and transformer, not global-mlp"},
+        {"--method residual-lstm --members 3", "--members is read only by --method global-mlp, "
+                                               "not residual-lstm"},
+        {"--score --test t.csv --method theta", "--method is not read by --score"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "--train a.csv --out '%s/out' %s", dir, cases[i].flags);
+        assert_int_equal(run_cli(args, log), 2);
+        cdnopt_assert_contains(read_log(log), cases[i].message);
+    }
+}
+
 static void m4_cli_validation_and_score(void **state)
 {
     (void)state;
@@ -491,6 +520,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(m4_forecast_survives_alloc_failure),
     cmocka_unit_test(m4_hourly_benchmarks),
     cmocka_unit_test(m4_cli_validation_and_score),
+    cmocka_unit_test(m4_cli_rejects_unread_flags),
 };
 
 CDNOPT_TEST_MAIN("m4", tests)
