@@ -268,6 +268,13 @@ int cdnopt__zone_check(const char *tz, char *err)
     int64_t offset_s = 0;
     if (tz == NULL || fixed_offset_zone(tz, &offset_s))
         return CDNOPT_OK;
+    /* No zone file is named UTC+ or UTC-, so such a name is a fixed offset written wrong. */
+    if (strncmp(tz, "UTC+", 4) == 0 || strncmp(tz, "UTC-", 4) == 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "invalid fixed offset '%s': write UTC+HH:MM or UTC-HH:MM with hours "
+                           "from 00 to 23 and minutes from 00 to 59, such as UTC+01:00 or "
+                           "UTC-05:30",
+                           tz);
     if (tz[0] == '\0' || tz[0] == '/' || strstr(tz, "..") != NULL)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "invalid time zone '%s': give an IANA name such as Europe/London, UTC "

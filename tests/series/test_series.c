@@ -629,6 +629,24 @@ static void decimal_comma_value_named(void **state)
     remove(dir);
 }
 
+/* A fixed offset out of range, or with one hour digit, used to be looked up as a zone
+ * file and reported as an unknown zone, with UTC+01:00 given as the fix. */
+static void bad_fixed_offset_named(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX];
+    static const char *const zones[] = {"UTC+25:00", "UTC+1", "UTC-05:60"};
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+        cdnopt_series_read_params params = cdnopt_series_read_params_default();
+        params.tz = zones[i];
+        read_fails(DATA_DIR "gap.csv", &params, CDNOPT_EINVAL, err);
+        char text[64];
+        snprintf(text, sizeof text, "invalid fixed offset '%s'", zones[i]);
+        cdnopt_assert_contains(err, text);
+        cdnopt_assert_contains(err, "hours from 00 to 23");
+    }
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -822,7 +840,7 @@ static void dst_change_names_fixed_zone(void **state)
 
     params.tz = "UTC+1:00";
     read_fails(DATA_DIR "utc_dst_autumn.csv", &params, CDNOPT_EINVAL, err);
-    cdnopt_assert_contains(err, "time zone 'UTC+1:00'");
+    cdnopt_assert_contains(err, "invalid fixed offset 'UTC+1:00'");
 }
 
 static void no_header_detected(void **state)
@@ -1095,6 +1113,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(long_field_keeps_advice),
     cmocka_unit_test(bare_cr_line_ends_named),
     cmocka_unit_test(decimal_comma_value_named),
+    cmocka_unit_test(bad_fixed_offset_named),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
