@@ -227,7 +227,17 @@ int cdnopt_cmd_forecast(int argc, char **argv)
     if (rc == CDNOPT_OK && is_global) {
         cdnopt_cli_global_forecast_args ga = {a.model_path, a.out_path, a.horizon_s,
                                               (int)a.samples, (uint64_t)a.seed};
-        if (data.data != NULL)
+        /* The global forecast writes the mean and the stored bounds only. It has no
+         * critical line and does not widen the bounds by the recent days. */
+        static const char *const single_flags[] = {"--safety", "--recent-days"};
+        const char *flag = cdnopt_cli_first_seen(opts, n_opts, single_flags,
+                                                 sizeof single_flags / sizeof *single_flags);
+        if (flag != NULL)
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "%s applies only to a single-series model, but %s is a global "
+                             "model, which writes the mean and its bounds alone; drop %s",
+                             flag, a.model_path, flag);
+        else if (data.data != NULL)
             rc = cdnopt_fail(err, CDNOPT_EINVAL, "%s is a global model; give its series with "
                              "--wide FILE or --series-dir DIR", a.model_path);
         else

@@ -683,6 +683,33 @@ static void global_model_rejected(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+/* A global model writes no critical line and has no recent-day recalibration, so
+ * forecast used to accept --safety and --recent-days for it and ignore them. */
+static void global_forecast_rejects_single_flags(void **state)
+{
+    (void)state;
+    char dir[256], args[2048];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli");
+    train_global_model(dir);
+    static const char *const flags[] = {"--safety 1.5", "--recent-days 3"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        snprintf(args, sizeof args,
+                 "forecast --model '%s/g.h5' --series-dir '%s/series' --horizon 1d %s "
+                 "--out '%s/f.csv'",
+                 dir, dir, flags[i], dir);
+        run_result r;
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        char expected[300];
+        snprintf(expected, sizeof expected, "%.*s applies only to a single-series model",
+                 (int)strcspn(flags[i], " "), flags[i]);
+        cdnopt_assert_contains(r.err, expected);
+    }
+    char path[400];
+    snprintf(path, sizeof path, "%s/f.csv", dir);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* Global training has no checkpoints, so the checkpoint flags are rejected. */
 static void global_train_rejects_resume(void **state)
 {
@@ -828,6 +855,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(train_resume_warns_replaced_flags),
     cmocka_unit_test(generate_out_file_rejected),
         cmocka_unit_test(global_model_rejected),
+    cmocka_unit_test(global_forecast_rejects_single_flags),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
         cmocka_unit_test(global_forecast_step_hint),
