@@ -386,6 +386,22 @@ int cdnopt_cli_check_global_only_flags(const cdnopt_cli_global_opts *g,
                        flag, flag);
 }
 
+int cdnopt_cli_check_wide_read_flags(const cdnopt_cli_global_opts *g,
+                                     const cdnopt_cli_option *opts, size_t n_opts, char *err)
+{
+    static const char *const read_flags[] = {"--unit",       "--column",     "--tz",
+                                             "--fill-gaps",  "--max-gap",    "--duplicates",
+                                             "--drop-missing"};
+    const char *flag = cdnopt_cli_first_seen(opts, n_opts, read_flags,
+                                             sizeof read_flags / sizeof read_flags[0]);
+    if (flag == NULL || g->wide == NULL)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s applies to CSV files with a time column; --wide rows are read as "
+                       "they are, without unit conversion, times or repairs, so drop %s",
+                       flag, flag);
+}
+
 int cdnopt_cli_check_step_flag(const cdnopt_cli_global_opts *g, cdnopt_cli_option *opts,
                                size_t n_opts, char *err)
 {

@@ -82,6 +82,15 @@ int cdnopt_cli_global_forecast(const cdnopt_cli_global_opts *g, const cdnopt_cli
                                const cdnopt_cli_global_forecast_args *a, char *err);
 
 /**
+ * Reject the CSV read flags (--unit, --column, --tz, --fill-gaps, --max-gap,
+ * --duplicates, --drop-missing) with --wide. The wide reader takes each row's values as
+ * they are, so these flags would be ignored, and --unit would label unconverted values.
+ * @return 0 or CDNOPT_EINVAL with a message naming the flag
+ */
+int cdnopt_cli_check_wide_read_flags(const cdnopt_cli_global_opts *g,
+                                     const cdnopt_cli_option *opts, size_t n_opts, char *err);
+
+/**
  * Reject --step unless --wide is given. Only a wide row lacks times, because a --data or
  * --series-dir CSV takes its step from its timestamps, so --step would be ignored there.
  * @param opts  the command's parsed options (with a "--step" row)

@@ -204,7 +204,8 @@ int cdnopt_cmd_forecast(int argc, char **argv)
                                        "give exactly one of --data, --series-dir and --wide");
     if (global.wide == NULL && cdnopt_cli_check_data_source(data_opt, a.series_dir, err) != 0)
         return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
-    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK)
+    if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK ||
+        cdnopt_cli_check_wide_read_flags(&global, opts, n_opts, err) != CDNOPT_OK)
         return cdnopt_cli_report_error("forecast", CDNOPT_EINVAL, err);
     global.series_dir = a.series_dir;
 

@@ -135,6 +135,7 @@ int cdnopt_cmd_train(int argc, char **argv)
                                        "give exactly one of --data FILE, --wide FILE and "
                                        "--series-dir DIR");
     if (cdnopt_cli_check_step_flag(&global, opts, n_opts, err) != CDNOPT_OK ||
+        cdnopt_cli_check_wide_read_flags(&global, opts, n_opts, err) != CDNOPT_OK ||
         cdnopt_cli_check_global_only_flags(&global, opts, n_opts, err) != CDNOPT_OK)
         return cdnopt_cli_report_error("train", CDNOPT_EINVAL, err);
     if (data.data == NULL && (ck.resume != NULL || ck.every > 0 || ck.path != NULL))

@@ -710,6 +710,39 @@ static void global_forecast_rejects_single_flags(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+/* --wide rows are read as given, without unit conversion, times, a column choice or
+ * repairs. train and forecast used to accept the CSV read flags with --wide and ignore
+ * them, so --unit mbit/s left Mbit/s values in a model labelled Gbit/s. */
+static void wide_rejects_read_flags(void **state)
+{
+    (void)state;
+    char dir[256], wide[300], args[2048];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-wide-read");
+    snprintf(wide, sizeof wide, "%s/wide.csv", dir);
+    cdnopt_test_write_file(wide, "id,V1,V2,V3\nS1,1,2,3\n");
+    static const char *const flags[] = {"--unit mbit/s",      "--column V2",
+                                        "--tz UTC",           "--fill-gaps linear",
+                                        "--max-gap 1h",       "--duplicates mean",
+                                        "--drop-missing"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        char expected[300];
+        snprintf(expected, sizeof expected, "%.*s applies to CSV files with a time column",
+                 (int)strcspn(flags[i], " "), flags[i]);
+        snprintf(args, sizeof args, "train --wide '%s' %s --epochs 1 --out '%s/m.h5'", wide,
+                 flags[i], dir);
+        run_result r;
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        cdnopt_assert_contains(r.err, expected);
+
+        snprintf(args, sizeof args, "forecast --model '%s/none.h5' --wide '%s' %s --out '%s/f.csv'",
+                 dir, wide, flags[i], dir);
+        run_cdnopt(dir, args, &r);
+        assert_int_equal(r.status, 2);
+        cdnopt_assert_contains(r.err, expected);
+    }
+}
+
 /* Global training has no checkpoints, so the checkpoint flags are rejected. */
 static void global_train_rejects_resume(void **state)
 {
@@ -856,6 +889,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(generate_out_file_rejected),
         cmocka_unit_test(global_model_rejected),
     cmocka_unit_test(global_forecast_rejects_single_flags),
+    cmocka_unit_test(wide_rejects_read_flags),
         cmocka_unit_test(global_train_rejects_zero_series),
         cmocka_unit_test(global_train_rejects_resume),
         cmocka_unit_test(global_forecast_step_hint),
