@@ -166,7 +166,7 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
             if (csv->names[i][0] == '\0' || strcmp(csv->names[i], csv->names[j]) != 0)
                 continue;
             cdnopt_fail(err, CDNOPT_EPARSE,
-                        "%s line 1: column '%s' is named twice (columns %zu and %zu); keep one",
+                        "%s line 1: column '%.40s' is named twice (columns %zu and %zu); keep one",
                         path, csv->names[i], i + 1, j + 1);
             release_csv_close(csv);
             return CDNOPT_EPARSE;
@@ -222,7 +222,7 @@ int release_csv_require(const release_csv *csv, const int *cols, size_t n, char 
     for (size_t i = 0; i < n; i++) {
         if (cols[i] >= 0 && (size_t)cols[i] >= csv->n_fields)
             return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s line %ld: %zu fields, but the header puts '%s' in column "
+                               "%s line %ld: %zu fields, but the header puts '%.40s' in column "
                                "%d; give every required field on each line",
                                csv->path, csv->line_no, csv->n_fields, csv->names[cols[i]],
                                cols[i] + 1);

@@ -89,7 +89,7 @@ static int parse_number_field(const char *text, const char *field, const char *w
                               double *out, char *err)
 {
     if (cdnopt_release_parse_decimal(text, out) != 0)
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%s' is not a number; write e.g. 250.5",
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%.40s' is not a number; write e.g. 250.5",
                            where, field, text);
     return 0;
 }
@@ -99,7 +99,7 @@ static int parse_time_field(const char *text, const char *field, const char *whe
 {
     if (cdnopt_release_parse_time(text, out) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: %s '%s' is not a valid timestamp; write YYYY-MM-DD HH:MM:SS "
+                           "%s: %s '%.40s' is not a valid timestamp; write YYYY-MM-DD HH:MM:SS "
                            "in local time",
                            where, field, text);
     return 0;

@@ -76,12 +76,12 @@ static int parse_ratios(cdnopt_rules *rules, char *value, const char *where, cha
         if (cdnopt_release_parse_decimal(item, &ratio) != 0 || ratio < CDNOPT_RULES_MIN_RATIO ||
             ratio > 1.0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s: batch_ratios value '%s' is not a number in [%g, 1]", where,
+                               "%s: batch_ratios value '%.40s' is not a number in [%g, 1]", where,
                                item, CDNOPT_RULES_MIN_RATIO);
         if (n > 0 && ratio <= ratios[n - 1])
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "%s: batch_ratios must be listed in ascending order without "
-                               "repeats ('%s' follows %g)",
+                               "repeats ('%.40s' follows %g)",
                                where, item, ratios[n - 1]);
         ratios[n++] = ratio;
     }
@@ -118,7 +118,7 @@ static int parse_blackout(cdnopt_rules *rules, const char *value, const char *wh
     int to = dash != NULL ? parse_clock(dash + 1, strlen(dash + 1)) : -1;
     if (from < 0 || to < 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: blackout '%s' is not HH:MM-HH:MM (e.g. 00:00-04:59) or none",
+                           "%s: blackout '%.40s' is not HH:MM-HH:MM (e.g. 00:00-04:59) or none",
                            where, value);
     rules->blackout = true;
     rules->blackout_from_s = from;
@@ -131,7 +131,7 @@ static int parse_positive(const char *key, const char *value, double max, const 
 {
     double number;
     if (cdnopt_release_parse_decimal(value, &number) != 0 || number <= 0 || number > max)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s '%s' must be a number in (0, %g]", where,
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s '%.40s' must be a number in (0, %g]", where,
                            key, value, max);
     *out = number;
     return 0;
@@ -143,7 +143,7 @@ static int parse_hours(const char *key, const char *value, int64_t min_s, int64_
     int64_t seconds;
     if (cdnopt_duration_parse(value, &seconds, NULL) != 0 || seconds < min_s || seconds > max_s)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: %s '%s' must be a duration from %llds to %lldh, e.g. 23h", where,
+                           "%s: %s '%.40s' must be a duration from %llds to %lldh, e.g. 23h", where,
                            key, value, (long long)min_s, (long long)(max_s / 3600));
     *out = seconds;
     return 0;
@@ -169,14 +169,14 @@ static int apply_key(cdnopt_rules *rules, const char *key, char *value, const ch
         rc = parse_hours(key, value, 3600, CDNOPT_RULES_MAX_DURATION_H * 3600LL, where,
                          &seconds, err);
         if (rc == 0 && seconds % 3600 != 0)
-            rc = cdnopt_fail(err, CDNOPT_EINVAL, "%s: duration '%s' must be whole hours, e.g. 15h",
-                             where, value);
+            rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                             "%s: duration '%.40s' must be whole hours, e.g. 15h", where, value);
         if (rc == 0)
             rules->duration_h = (int)(seconds / 3600);
         return rc;
     }
     return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "%s: unknown key '%s'; known keys are max_delay, batch_ratios, blackout, "
+                       "%s: unknown key '%.40s'; known keys are max_delay, batch_ratios, blackout, "
                        "blackout_min_size_mb, decay and duration",
                        where, key);
 }
@@ -205,12 +205,12 @@ int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *w
     char *equals = strchr(text, '=');
     if (equals == NULL)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: '%s' is not a 'key = value' line (e.g. max_delay = 23h)", where,
+                           "%s: '%.40s' is not a 'key = value' line (e.g. max_delay = 23h)", where,
                            text);
     *equals = '\0';
     char *key = strip(text), *value = strip(equals + 1);
     if (*value == '\0')
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: key '%s' has no value", where, key);
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: key '%.40s' has no value", where, key);
     return apply_key(rules, key, value, where, err);
 }
 

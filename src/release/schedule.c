@@ -65,13 +65,14 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
     long found = cdnopt_release_set_find(releases, id);
     if (found < 0)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: id '%s' is not in the releases file; schedule only known releases",
+                           "%s: id '%.40s' is not in the releases file; schedule only known "
+                           "releases",
                            where, id);
     *index = (size_t)found;
 
     if (cdnopt_release_parse_time(start_at, start) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: start_at '%s' is not a valid timestamp; write YYYY-MM-DD "
+                           "%s: start_at '%.40s' is not a valid timestamp; write YYYY-MM-DD "
                            "HH:MM:SS in local time",
                            where, start_at);
     if (grid != NULL && grid->step_s > 0 && (*start - grid->origin) % grid->step_s != 0) {
@@ -83,7 +84,7 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
 
     if (cdnopt_release_parse_decimal(batch_ratio, ratio) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: batch_ratio '%s' is not a number; write e.g. 0.5", where,
+                           "%s: batch_ratio '%.40s' is not a number; write e.g. 0.5", where,
                            batch_ratio);
     if (!(*ratio > 0 && *ratio <= 1))
         return cdnopt_fail(err, CDNOPT_EINVAL,

@@ -863,6 +863,43 @@ static void bare_cr_line_ends_named(void **state)
     assert_int_equal(rules.max_delay_s, 7200);
 }
 
+/* A long field in an error used to fill the whole 512-byte message, so the advice after
+ * it was cut off. The field is now clipped to 40 bytes. */
+static void long_field_keeps_advice(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "release-long-field");
+    static char run[1001], text[1400];
+    memset(run, '7', 1000);
+    run[1000] = '\0';
+
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    snprintf(text, sizeof text, "id,size_mb,users,planned_at\na,x%s,2,2024-01-01 10:00:00\n",
+             run);
+    cdnopt_test_write_file(path, text);
+    cdnopt_release_set *set = NULL;
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "is not a number; write e.g. 250.5");
+
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\na,1,2,2024-01-01 10:00:00\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), 0);
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    snprintf(text, sizeof text, "id,start_at,batch_ratio\nb%s,2024-01-01 10:00:00,1\n", run);
+    cdnopt_test_write_file(path, text);
+    cdnopt_schedule *schedule = NULL;
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &schedule, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "is not in the releases file; schedule only known releases");
+    cdnopt_release_set_free(set);
+
+    snprintf(path, sizeof path, "%s/rules.txt", dir);
+    snprintf(text, sizeof text, "max_delay = %sh\n", run);
+    cdnopt_test_write_file(path, text);
+    cdnopt_rules rules;
+    assert_int_equal(cdnopt_rules_read(path, &rules, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "must be a duration from 0s to 720h, e.g. 23h");
+}
+
 static void duplicate_ids_rejected_in_memory(void **state)
 {
     (void)state;
@@ -1123,7 +1160,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(quoted_ids_round_trip),
         cmocka_unit_test(padded_id_rejected),
         cmocka_unit_test(unclosed_quote_rejected),
-    cmocka_unit_test(bare_cr_line_ends_named),
+        cmocka_unit_test(bare_cr_line_ends_named),
+        cmocka_unit_test(long_field_keeps_advice),
         cmocka_unit_test(short_rows_and_comma_rows),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
