@@ -198,13 +198,13 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
             continue;
         if (n + 1 != f)
             return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s:%zu: series %s: value '%s' in field %zu follows an empty "
+                               "%s:%zu: series %s: value '%.40s' in field %zu follows an empty "
                                "field; values must be contiguous from field 2",
                                path, line, id, text, f + 1);
         double value;
         if (!parse_value(text, &value))
             return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s:%zu: series %s: field %zu is '%s', not a finite number", path,
+                               "%s:%zu: series %s: field %zu is '%.40s', not a finite number", path,
                                line, id, f + 1, text);
         /* The competition's series are positive, as Naive2's multiplicative
          * decomposition needs, but the lower bound of an interval around a value near
@@ -212,12 +212,12 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
          * the scores. */
         if (forecasts && fabs(value) > M4_VALUE_MAX)
             return cdnopt_fail(err, CDNOPT_ENUMERIC,
-                               "%s:%zu: series %s: field %zu is '%s'; forecasts must lie in "
+                               "%s:%zu: series %s: field %zu is '%.40s'; forecasts must lie in "
                                "-1e18 .. 1e18, so fix the value or check the column",
                                path, line, id, f + 1, text);
         if (!forecasts && (value < 0.0 || value > M4_VALUE_MAX))
             return cdnopt_fail(err, CDNOPT_ENUMERIC,
-                               "%s:%zu: series %s: field %zu is '%s'; M4 values must lie in "
+                               "%s:%zu: series %s: field %zu is '%.40s'; M4 values must lie in "
                                "0 .. 1e18, so fix the value or check the column",
                                path, line, id, f + 1, text);
         values[n++] = value;

@@ -31,7 +31,7 @@ static int count_values(wide_reader *w, long line_no, size_t *n_values)
         const char *text = cdnopt__trim(w->fields.v[i]);
         if (text[0] != '\0')
             return cdnopt_fail(w->err, CDNOPT_EPARSE,
-                               "%s:%ld: value '%s' in column %zu follows an empty field in "
+                               "%s:%ld: value '%.40s' in column %zu follows an empty field in "
                                "column %zu; a row's values must be contiguous, padded with empty "
                                "fields only at the end",
                                w->path, line_no, text, i + 1, n + 2);
@@ -50,19 +50,19 @@ static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
         enum cdnopt__number_kind kind = cdnopt__number_parse(text, &s->v[i]);
         if (kind == CDNOPT__NUMBER_INVALID)
             return cdnopt_fail(w->err, CDNOPT_EPARSE,
-                               "%s:%ld: non-numeric value '%s' in column %zu of series '%s'; "
+                               "%s:%ld: non-numeric value '%.40s' in column %zu of series '%s'; "
                                "fix the value",
                                w->path, line_no, text, i + 2, s->name);
         if (kind != CDNOPT__NUMBER_OK)
             return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
-                               "%s:%ld: value '%s' in column %zu of series '%s' is missing, "
+                               "%s:%ld: value '%.40s' in column %zu of series '%s' is missing, "
                                "infinite or beyond +-1e18; fix the value",
                                w->path, line_no, text, i + 2, s->name);
 
         /* Traffic is never negative, as the one-series reader also insists. */
         if (s->v[i] < 0.0)
             return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
-                               "%s:%ld: negative value '%s' in column %zu of series '%s'; "
+                               "%s:%ld: negative value '%.40s' in column %zu of series '%s'; "
                                "traffic cannot be negative, so fix the value",
                                w->path, line_no, text, i + 2, s->name);
     }

@@ -120,6 +120,20 @@ static void m4_read_rejects_nul_byte(void **state)
     cdnopt_assert_contains(err, "nul.csv:3: contains a NUL byte at byte offset 11");
 }
 
+/* A long field used to fill the whole error, so the advice after it was cut off. */
+static void m4_read_clips_long_field(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    static char text[1100];
+    char run[1001];
+    memset(run, '7', 1000);
+    run[1000] = '\0';
+    snprintf(text, sizeof text, "\"V1\",\"V2\",\"V3\"\n\"H1\",1,x%s\n", run);
+    assert_int_equal(read_text(text, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "', not a finite number");
+}
+
 /* A file with classic Mac OS line ends has no LF and used to fail with "no header line
  * followed by rows", though the header and the rows are there. */
 static void m4_read_names_bare_cr(void **state)
@@ -513,6 +527,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(m4_read_errors_name_line),
     cmocka_unit_test(m4_read_rejects_nul_byte),
     cmocka_unit_test(m4_read_names_bare_cr),
+    cmocka_unit_test(m4_read_clips_long_field),
     cmocka_unit_test(m4_write_read_round_trip),
     cmocka_unit_test(m4_score_hand_case),
     cmocka_unit_test(m4_score_rejects_mismatch),

@@ -647,6 +647,29 @@ static void bad_fixed_offset_named(void **state)
     }
 }
 
+/* The wide reader's errors used to quote a long field whole, so the advice after it was
+ * cut off. */
+static void wide_long_field_keeps_advice(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-wide-long");
+    snprintf(path, sizeof path, "%s/wide.csv", dir);
+    static char text[1100];
+    char run[1001];
+    memset(run, '7', 1000);
+    run[1000] = '\0';
+    snprintf(text, sizeof text, "id,V1,V2\nS1,1,x%s\n", run);
+    cdnopt_test_write_file(path, text);
+    cdnopt_series **all = NULL;
+    size_t n = 0;
+    assert_int_equal(cdnopt_series_read_wide_csv(path, 0, &all, &n, err), CDNOPT_EPARSE);
+    assert_null(all);
+    cdnopt_assert_contains(err, "in column 3 of series 'S1'; fix the value");
+    remove(path);
+    remove(dir);
+}
+
 /* ---- Repairs ------------------------------------------------------------------ */
 
 static void duplicates_keep_last_and_mean(void **state)
@@ -1114,6 +1137,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(bare_cr_line_ends_named),
     cmocka_unit_test(decimal_comma_value_named),
     cmocka_unit_test(bad_fixed_offset_named),
+    cmocka_unit_test(wide_long_field_keeps_advice),
     cmocka_unit_test(duplicates_keep_last_and_mean),
     cmocka_unit_test(semicolon_and_short_times),
     cmocka_unit_test(tab_with_time_by_index),
