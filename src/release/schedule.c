@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cdnopt_schedule_new(size_t n, cdnopt_schedule **out)
@@ -191,11 +192,16 @@ int cdnopt_schedule_write_csv(const char *path, const cdnopt_release_set *releas
         return cdnopt_fail(err, CDNOPT_EIO, "%s: cannot create: %s", path, strerror(errno));
     fprintf(file, "id,start_at,batch_ratio\n");
     for (size_t i = 0; i < releases->n && i < schedule->n; i++) {
-        char start[32], id[RELEASE_ID_FIELD_MAX];
+        char start[32], id[RELEASE_ID_FIELD_MAX], ratio[32];
         cdnopt_release_format_time(schedule->start_at[i], start, sizeof start);
         cdnopt_csv_field(id, sizeof id, releases->items[i].id);
-        /* 15 significant digits print 0.1 as "0.1" and still round-trip the ratios. */
-        fprintf(file, "%s,%s,%.15g\n", id, start, schedule->batch_ratio[i]);
+        /* 15 significant digits print 0.1 as "0.1". A ratio they do not read back exactly,
+         * such as 0.55555555555555558 from a rules file, gets the 17 that any double needs. */
+        double value = schedule->batch_ratio[i];
+        snprintf(ratio, sizeof ratio, "%.15g", value);
+        if (strtod(ratio, NULL) != value)
+            snprintf(ratio, sizeof ratio, "%.17g", value);
+        fprintf(file, "%s,%s,%s\n", id, start, ratio);
     }
     if (fclose(file) != 0)
         return cdnopt_fail(err, CDNOPT_EIO, "%s: write failed: %s", path, strerror(errno));

@@ -670,6 +670,29 @@ static void schedule_round_trip(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* A ratio that 15 significant digits do not print exactly, as a rules file may list, reads
+ * back as the same double. */
+static void schedule_ratio_round_trips_exactly(void **state)
+{
+    (void)state;
+    cdnopt_release items[1] = {make_release("a", 1, 1, day0 + 10 * HOUR)};
+    cdnopt_release_set *set = NULL;
+    cdnopt_schedule *schedule = NULL, *back = NULL;
+    assert_int_equal(cdnopt_release_set_new(items, 1, &set, NULL), 0);
+    assert_int_equal(cdnopt_schedule_naive(set, &schedule), 0);
+    schedule->batch_ratio[0] = 5.0 / 9.0;
+
+    char dir[512], path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "schedule-ratio");
+    snprintf(path, sizeof path, "%s/schedule.csv", dir);
+    assert_int_equal(cdnopt_schedule_write_csv(path, set, schedule, err), 0);
+    assert_int_equal(cdnopt_schedule_read_csv(path, set, NULL, &back, err), 0);
+    assert_true(back->batch_ratio[0] == 5.0 / 9.0);
+    cdnopt_schedule_free(back);
+    cdnopt_schedule_free(schedule);
+    cdnopt_release_set_free(set);
+}
+
 /* Spreadsheets and Python's csv module quote fields that need it, and some quote all. */
 static void quoted_fields_read(void **state)
 {
@@ -1172,6 +1195,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(schedule_check_lists_violations),
         cmocka_unit_test(shards_by_planned_hour),
         cmocka_unit_test(allocation_failures_are_reported),
+        cmocka_unit_test(schedule_ratio_round_trips_exactly),
     };
     return cdnopt_test_main(argc, argv, "release", tests, sizeof tests / sizeof tests[0]);
 }
