@@ -95,6 +95,18 @@ int release_check_bare_cr(const char *line, const char *path, long line_no, char
                        path, line_no);
 }
 
+int release_check_line_length(const char *line, FILE *file, const char *path, long line_no,
+                              char *err)
+{
+    /* fgets() stops at a full buffer without a newline, and the next call returns the rest
+     * of the line as if it were a line of its own. */
+    size_t len = strlen(line);
+    if (len == RELEASE_LINE_MAX - 1 && line[len - 1] != '\n' && !feof(file))
+        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",
+                           path, line_no, RELEASE_LINE_MAX - 2);
+    return CDNOPT_OK;
+}
+
 void release_strip_bom(char *line)
 {
     const unsigned char *u = (const unsigned char *)line;
@@ -118,11 +130,8 @@ static int read_line(release_csv *csv, char *buf, char *err)
     int rc = release_check_bare_cr(buf, csv->path, csv->line_no, err);
     if (rc != CDNOPT_OK)
         return rc;
-    size_t len = strlen(buf);
-    if (len == RELEASE_LINE_MAX - 1 && buf[len - 1] != '\n' && !feof(csv->file))
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s line %ld: line longer than %d bytes",
-                           csv->path, csv->line_no, RELEASE_LINE_MAX - 2);
-    return 1;
+    rc = release_check_line_length(buf, csv->file, csv->path, csv->line_no, err);
+    return rc != CDNOPT_OK ? rc : 1;
 }
 
 /* A line of only spaces and commas is blank: spreadsheets export empty rows as ",,,". */

@@ -55,6 +55,12 @@ void release_strip_bom(char *line);
  * with classic Mac OS line ends. Returns 0, or CDNOPT_EPARSE naming path and line_no. */
 int release_check_bare_cr(const char *line, const char *path, long line_no, char *err);
 
+/* Check that fgets() read the whole line: a line of RELEASE_LINE_MAX bytes or more fills
+ * line (a RELEASE_LINE_MAX buffer) without its newline. Returns 0, or CDNOPT_EPARSE naming
+ * path and line_no. */
+int release_check_line_length(const char *line, FILE *file, const char *path, long line_no,
+                              char *err);
+
 /* Message for a line with a NUL byte; arguments: path, line number. */
 #define RELEASE_NUL_MESSAGE                                                                      \
     "%s line %ld: contains a NUL byte, so the file is binary or corrupt; regenerate it or "     \

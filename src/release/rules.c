@@ -229,11 +229,14 @@ int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
     while (rc == 0 && (got = release_fgets(line, (int)sizeof line, file, &has_nul)) > 0) {
         char where[600];
         snprintf(where, sizeof where, "%s line %ld", path, ++line_no);
+        /* Checked before the byte order mark goes, because removing it shortens a full
+         * buffer. */
+        rc = release_check_line_length(line, file, path, line_no, err);
         if (line_no == 1)
             release_strip_bom(line);
-        if (has_nul)
+        if (rc == 0 && has_nul)
             rc = cdnopt_fail(err, CDNOPT_EPARSE, RELEASE_NUL_MESSAGE, path, line_no);
-        else
+        else if (rc == 0)
             rc = release_check_bare_cr(line, path, line_no, err);
         if (rc == 0)
             rc = cdnopt_rules_parse_line(&rules, line, where, err);

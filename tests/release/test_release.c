@@ -1019,6 +1019,23 @@ static void rules_bad_lines_rejected(void **state)
     cdnopt_assert_contains(err, "rules.txt line 3: duration '3x'");
 }
 
+/* fgets() returns a line longer than its buffer in pieces. The tail of a long comment must
+ * fail the read rather than set a rule of its own. */
+static void rules_long_line_rejected(void **state)
+{
+    (void)state;
+    static char text[4200];
+    text[0] = '#';
+    memset(text + 1, 'x', 4094);
+    strcpy(text + 4095, "max_delay = 2d\n");
+    char path[600], err[CDNOPT_ERRMSG_MAX] = "";
+    scratch_file(path, sizeof path, "long_rules.txt", text);
+    cdnopt_rules rules = cdnopt_rules_default();
+    assert_int_equal(cdnopt_rules_read(path, &rules, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "long_rules.txt line 1: line longer than 4094 bytes");
+    assert_int_equal(rules.max_delay_s, 23 * HOUR);
+}
+
 static void rules_check_each_violation(void **state)
 {
     (void)state;
@@ -1196,6 +1213,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(shards_by_planned_hour),
         cmocka_unit_test(allocation_failures_are_reported),
         cmocka_unit_test(schedule_ratio_round_trips_exactly),
+        cmocka_unit_test(rules_long_line_rejected),
     };
     return cdnopt_test_main(argc, argv, "release", tests, sizeof tests / sizeof tests[0]);
 }
