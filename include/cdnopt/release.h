@@ -280,6 +280,17 @@ int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *w
  */
 int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err);
 
+/**
+ * Check rules built in code against the limits a rules file enforces, which the planners
+ * size their buffers by: max_delay_s 0 to CDNOPT_RELEASE_MAX_DELAY_S, 1 to
+ * CDNOPT_RULES_MAX_RATIOS ascending ratios in [CDNOPT_RULES_MIN_RATIO, 1], blackout times
+ * within the day (it may wrap past midnight), blackout_min_size_mb in (0, 1e12], decay
+ * in (0, 1] and duration_h 1 to CDNOPT_RULES_MAX_DURATION_H. The planners, the agent's
+ * environment and the schedule evaluation call it first.
+ * @return 0 or CDNOPT_EINVAL naming the field, its value and the accepted range.
+ */
+int cdnopt_rules_validate(const cdnopt_rules *rules, char *err);
+
 /** Latest allowed start of a release under rules, in civil seconds. */
 int64_t cdnopt_release_latest_start(const cdnopt_release *release, const cdnopt_rules *rules);
 

@@ -468,6 +468,9 @@ static int check_inputs(const cdnopt_series *baseline, const cdnopt_release_set 
                            (long long)baseline->step_s);
     if (releases->n == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "no release to plan");
+    int rc = cdnopt_rules_validate(&p->rules, err);
+    if (rc != CDNOPT_OK)
+        return rc;
 
     if (p->day_start < 0) {
         int64_t first = releases->items[0].planned_at;

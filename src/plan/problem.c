@@ -244,7 +244,9 @@ int plan_problem_init(plan_problem *problem, const cdnopt_series *baseline,
                       int64_t start_step_s, char *err)
 {
     memset(problem, 0, sizeof *problem);
-    int rc = check_grid(baseline, start_step_s, err);
+    int rc = cdnopt_rules_validate(rules, err);
+    if (rc == 0)
+        rc = check_grid(baseline, start_step_s, err);
     if (rc != 0)
         return rc;
     problem->baseline = baseline;

@@ -72,7 +72,7 @@ int cdnopt_schedule_evaluate(const cdnopt_series *baseline, const cdnopt_release
 {
     memset(out, 0, sizeof *out);
     if (schedule->n != releases->n || baseline->n == 0 || baseline->step_s <= 0 ||
-        3600 % baseline->step_s != 0)
+        3600 % baseline->step_s != 0 || cdnopt_rules_validate(rules, NULL) != 0)
         return CDNOPT_EINVAL;
 
     size_t n = baseline->n;

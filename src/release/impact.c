@@ -43,7 +43,7 @@ int cdnopt_impact_new(int64_t origin, int64_t step_s, const cdnopt_rules *rules,
                       cdnopt_impact **out)
 {
     *out = NULL;
-    if (step_s <= 0 || 3600 % step_s != 0 || rules->duration_h < 1)
+    if (step_s <= 0 || 3600 % step_s != 0 || cdnopt_rules_validate(rules, NULL) != 0)
         return CDNOPT_EINVAL;
 
     cdnopt_impact *impact = cdnopt_calloc(1, sizeof *impact);

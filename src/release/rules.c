@@ -214,6 +214,60 @@ int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *w
     return apply_key(rules, key, value, where, err);
 }
 
+/* Whether both ends of the blackout are seconds of a day. A blackout may wrap past
+ * midnight (22:00-04:59), so the first may come after the last. */
+static bool blackout_in_day(const cdnopt_rules *rules)
+{
+    return rules->blackout_from_s >= 0 && rules->blackout_from_s < 86400 &&
+           rules->blackout_to_s >= 0 && rules->blackout_to_s < 86400;
+}
+
+static int validate_ratios(const cdnopt_rules *rules, char *err)
+{
+    if (rules->n_ratios < 1 || rules->n_ratios > CDNOPT_RULES_MAX_RATIOS)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "rules: n_ratios is %zu; it must be 1 to %d",
+                           rules->n_ratios, CDNOPT_RULES_MAX_RATIOS);
+    for (size_t i = 0; i < rules->n_ratios; i++) {
+        double ratio = rules->batch_ratios[i];
+        if (!(ratio >= CDNOPT_RULES_MIN_RATIO && ratio <= 1.0))
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "rules: batch_ratios[%zu] is %g; it must be in [%g, 1]", i, ratio,
+                               CDNOPT_RULES_MIN_RATIO);
+        if (i > 0 && ratio <= rules->batch_ratios[i - 1])
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "rules: batch_ratios[%zu] is %g after %g; list them ascending "
+                               "without repeats", i, ratio, rules->batch_ratios[i - 1]);
+    }
+    return 0;
+}
+
+int cdnopt_rules_validate(const cdnopt_rules *rules, char *err)
+{
+    if (rules->max_delay_s < 0 || rules->max_delay_s > CDNOPT_RELEASE_MAX_DELAY_S)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "rules: max_delay_s is %lld; it must be 0 to %d (30 days)",
+                           (long long)rules->max_delay_s, CDNOPT_RELEASE_MAX_DELAY_S);
+    int rc = validate_ratios(rules, err);
+    if (rc != 0)
+        return rc;
+    if (rules->blackout && !blackout_in_day(rules))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "rules: blackout runs from second %d to second %d of the day; both "
+                           "must lie in 0 to 86399",
+                           rules->blackout_from_s, rules->blackout_to_s);
+    if (!(rules->blackout_min_size_mb > 0 && rules->blackout_min_size_mb <= 1e12))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "rules: blackout_min_size_mb is %g; it must be in (0, 1e12]",
+                           rules->blackout_min_size_mb);
+    if (!(rules->decay > 0 && rules->decay <= 1.0))
+        return cdnopt_fail(err, CDNOPT_EINVAL, "rules: decay is %g; it must be in (0, 1]",
+                           rules->decay);
+    if (rules->duration_h < 1 || rules->duration_h > CDNOPT_RULES_MAX_DURATION_H)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "rules: duration_h is %d; it must be 1 to %d",
+                           rules->duration_h, CDNOPT_RULES_MAX_DURATION_H);
+    return 0;
+}
+
 int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err)
 {
     FILE *file = fopen(path, "r");

@@ -532,6 +532,37 @@ static void greedy_ties_prefer_no_delay(void **state)
     cdnopt_release_set_free(set);
 }
 
+/* Every planner and the schedule evaluation reject rules outside a rules file's limits
+ * before they size a buffer by them. A duration of 300 h used to overflow the wave
+ * profile in greedy (found with ASan). */
+static void planners_reject_rules_out_of_range(void **state)
+{
+    (void)state;
+    small_case c;
+    small_case_init(&c);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_rules rules = c.rules;
+    rules.duration_h = 300;
+    cdnopt_plan_params params = cdnopt_plan_params_default();
+    cdnopt_plan_result result;
+    assert_int_equal(cdnopt_plan_greedy(&c.baseline, c.releases, &rules, &params, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "rules: duration_h is 300; it must be 1 to 168");
+    err[0] = '\0';
+    params.start_step_s = HOUR;
+    assert_int_equal(cdnopt_plan_exact(&c.baseline, c.releases, &rules, &params, &result, err),
+                     CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "rules: duration_h is 300");
+
+    cdnopt_schedule *naive = NULL;
+    assert_int_equal(cdnopt_schedule_naive(c.releases, &naive), 0);
+    cdnopt_figures figures;
+    assert_int_equal(cdnopt_schedule_evaluate(&c.baseline, c.releases, naive, &rules, NULL, &figures),
+                     CDNOPT_EINVAL);
+    cdnopt_schedule_free(naive);
+    cdnopt_release_set_free(c.releases);
+}
+
 static void planners_reject_impossible_input(void **state)
 {
     (void)state;
@@ -666,6 +697,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_finds_brute_force_optimum),
         cmocka_unit_test(greedy_reaches_brute_force_optimum),
+        cmocka_unit_test(planners_reject_rules_out_of_range),
         cmocka_unit_test(exact_beats_greedy_above_bound),
         cmocka_unit_test(ruin_recreate_lowers_peak),
         cmocka_unit_test(local_search_stops_at_deadline),

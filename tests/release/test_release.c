@@ -956,6 +956,70 @@ static void rules_example_file_is_default(void **state)
     assert_int_equal(rules.duration_h, 15);
 }
 
+/* The default rules with limit k (0 to 7) broken, for rules_validate_checks_limits. */
+static cdnopt_rules spoiled_rules(size_t k)
+{
+    cdnopt_rules r = cdnopt_rules_default();
+    switch (k) {
+    case 0:
+        r.duration_h = 300;
+        break;
+    case 1:
+        r.n_ratios = 0;
+        break;
+    case 2:
+        r.batch_ratios[0] = 0.3;
+        r.batch_ratios[1] = 0.1;
+        break;
+    case 3:
+        r.batch_ratios[3] = 1.5;
+        break;
+    case 4:
+        r.decay = 0;
+        break;
+    case 5:
+        r.max_delay_s = -1;
+        break;
+    case 6:
+        r.blackout_to_s = 86400;
+        break;
+    default:
+        r.blackout_min_size_mb = NAN;
+        break;
+    }
+    return r;
+}
+
+/* Rules built in code are checked against the limits of a rules file. A duration of 300 h
+ * used to pass into the planners and overflow the wave buffers sized for 168 h. */
+static void rules_validate_checks_limits(void **state)
+{
+    (void)state;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_rules rules = cdnopt_rules_default();
+    assert_int_equal(cdnopt_rules_validate(&rules, err), 0);
+
+    /* A blackout that wraps past midnight is legal. */
+    assert_int_equal(cdnopt_rules_parse_line(&rules, "blackout = 22:00-04:59", "t", err), 0);
+    assert_int_equal(cdnopt_rules_validate(&rules, err), 0);
+
+    const char *const messages[] = {
+        "rules: duration_h is 300; it must be 1 to 168",
+        "rules: n_ratios is 0; it must be 1 to 16",
+        "rules: batch_ratios[1] is 0.1 after 0.3",
+        "rules: batch_ratios[3] is 1.5; it must be in [0.01, 1]",
+        "rules: decay is 0; it must be in (0, 1]",
+        "rules: max_delay_s is -1; it must be 0 to 2592000",
+        "rules: blackout runs from second 0 to second 86400",
+        "rules: blackout_min_size_mb is nan",
+    };
+    for (size_t k = 0; k < sizeof messages / sizeof messages[0]; k++) {
+        rules = spoiled_rules(k);
+        assert_int_equal(cdnopt_rules_validate(&rules, err), CDNOPT_EINVAL);
+        cdnopt_assert_contains(err, messages[k]);
+    }
+}
+
 static void rules_lines_change_values(void **state)
 {
     (void)state;
@@ -1205,6 +1269,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(short_rows_and_comma_rows),
         cmocka_unit_test(duplicate_ids_rejected_in_memory),
         cmocka_unit_test(rules_example_file_is_default),
+        cmocka_unit_test(rules_validate_checks_limits),
         cmocka_unit_test(rules_lines_change_values),
         cmocka_unit_test(rules_bad_lines_rejected),
         cmocka_unit_test(rules_check_each_violation),
