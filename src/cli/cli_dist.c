@@ -186,11 +186,11 @@ typedef struct name_list {
     size_t n, cap;
 } name_list;
 
-static void names_free(name_list *l)
+void cdnopt_cli_names_free(char **names, size_t n)
 {
-    for (size_t i = 0; i < l->n; i++)
-        cdnopt_free(l->names[i]);
-    cdnopt_free(l->names);
+    for (size_t i = 0; i < n; i++)
+        cdnopt_free(names[i]);
+    cdnopt_free(names);
 }
 
 static int names_push(name_list *l, const char *name)
@@ -215,40 +215,47 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The "*.csv" names of dir, sorted, so that every rank sees the same order. */
-static int list_csv(const char *dir, name_list *out, char *err)
+int cdnopt_cli_list_csv(const char *dir, char ***names, size_t *n, char *err)
 {
+    *names = NULL;
+    *n = 0;
     DIR *d = opendir(dir);
     if (d == NULL)
         return cdnopt_fail(err, CDNOPT_EIO, "cannot open --series-dir %s: %s", dir,
                            strerror(errno));
+    name_list list = {0};
     int rc = CDNOPT_OK;
     struct dirent *e;
     while (rc == CDNOPT_OK && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n > 4 && strcmp(e->d_name + n - 4, ".csv") == 0)
-            rc = names_push(out, e->d_name);
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0)
+            rc = names_push(&list, e->d_name);
     }
     closedir(d);
     if (rc != CDNOPT_OK)
-        return cdnopt_fail(err, rc, "out of memory listing %s", dir);
-    if (out->n == 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "--series-dir %s has no .csv files; put one CSV per series there",
-                           dir);
-    qsort(out->names, out->n, sizeof *out->names, compare_names);
+        rc = cdnopt_fail(err, rc, "out of memory listing %s", dir);
+    else if (list.n == 0)
+        rc = cdnopt_fail(err, CDNOPT_EINVAL,
+                         "--series-dir %s has no .csv files; put one CSV per series there", dir);
+    if (rc != CDNOPT_OK) {
+        cdnopt_cli_names_free(list.names, list.n);
+        return rc;
+    }
+    qsort(list.names, list.n, sizeof *list.names, compare_names);
+    *names = list.names;
+    *n = list.n;
     return CDNOPT_OK;
 }
 
 /* Read and process files [first, first + count) of the list into buf. */
-static int run_share(const char *dir, const name_list *l, size_t first, size_t count,
+static int run_share(const char *dir, char *const *names, size_t first, size_t count,
                      const cdnopt_cli_data_opts *d, cdnopt_cli_series_fn fn, void *user,
                      char **buf, size_t *len, size_t *cap, char *err)
 {
     for (size_t i = first; i < first + count; i++) {
         char path[4096], name[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, l->names[i]);
-        snprintf(name, sizeof name, "%.*s", (int)(strlen(l->names[i]) - 4), l->names[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(name, sizeof name, "%.*s", (int)(strlen(names[i]) - 4), names[i]);
 
         cdnopt_cli_data_opts one = *d;
         one.data = path;
@@ -297,18 +304,19 @@ int cdnopt_cli_series_dir_run(const char *dir, const cdnopt_cli_data_opts *d, co
                               cdnopt_cli_series_fn fn, void *user, const char *out_path,
                               char *err)
 {
-    name_list names = {0};
-    int rc = list_csv(dir, &names, err);
+    char **names = NULL;
+    size_t n_names = 0;
+    int rc = cdnopt_cli_list_csv(dir, &names, &n_names, err);
     if (rc == CDNOPT_OK && out_path != NULL)
         rc = cdnopt_cli_check_output_not_in_series_dir("--out", out_path, dir, err);
     if (rc != CDNOPT_OK) {
-        names_free(&names);
+        cdnopt_cli_names_free(names, n_names);
         return rc;
     }
 
     /* Contiguous runs keep the gathered rows in file order. */
     int rank = cdnopt_cli_rank(), size = cdnopt_cli_size();
-    size_t base = names.n / (size_t)size, extra = names.n % (size_t)size;
+    size_t base = n_names / (size_t)size, extra = n_names % (size_t)size;
     size_t r = (size_t)rank;
     size_t first = r * base + (r < extra ? r : extra);
     size_t count = base + (r < extra ? 1 : 0);
@@ -316,14 +324,14 @@ int cdnopt_cli_series_dir_run(const char *dir, const cdnopt_cli_data_opts *d, co
 
     char *rows = NULL;
     size_t len = 0, cap = 0;
-    rc = run_share(dir, &names, first, count, d, fn, user, &rows, &len, &cap, err);
+    rc = run_share(dir, names, first, count, d, fn, user, &rows, &len, &cap, err);
     CDNOPT_LOG_DEBUG(DIST_LOG, "rank=%d series=%zu first=%zu seconds=%.3f", rank, count, first,
                      cdnopt_clock_s() - t0);
 
     /* A rank that failed stops the job in main; the others must not wait in the gather. */
     if (size > 1 && rc != CDNOPT_OK) {
         cdnopt_free(rows);
-        names_free(&names);
+        cdnopt_cli_names_free(names, n_names);
         return rc;
     }
 
@@ -335,10 +343,10 @@ int cdnopt_cli_series_dir_run(const char *dir, const cdnopt_cli_data_opts *d, co
         rc = write_text(out_path, header, all, all_len, err);
         if (rc == CDNOPT_OK)
             CDNOPT_LOG_INFO(DIST_LOG, "wrote file=%s series=%zu ranks=%d seconds=%.2f", out_path,
-                            names.n, size, cdnopt_clock_s() - t0);
+                            n_names, size, cdnopt_clock_s() - t0);
     }
     cdnopt_free(all);
     cdnopt_free(rows);
-    names_free(&names);
+    cdnopt_cli_names_free(names, n_names);
     return rc;
 }

@@ -86,6 +86,17 @@ typedef int (*cdnopt_cli_series_fn)(const char *name, size_t index, const cdnopt
                                     void *user, char **buf, size_t *len, size_t *cap, char *err);
 
 /**
+ * List the "*.csv" names of dir, sorted by name so that every rank sees the same order.
+ * @param names OUT: the names, freed with cdnopt_cli_names_free().
+ * @return 0, CDNOPT_EIO (folder unreadable), CDNOPT_EINVAL (no .csv file) or
+ *         CDNOPT_ENOMEM, with err naming the folder.
+ */
+int cdnopt_cli_list_csv(const char *dir, char ***names, size_t *n, char *err);
+
+/** Free names from cdnopt_cli_list_csv(); NULL is a no-op. */
+void cdnopt_cli_names_free(char **names, size_t n);
+
+/**
  * Run fn on every "*.csv" file of dir, sorted by name and shared out over the ranks
  * in contiguous runs, and write header plus all rows to out_path on rank 0, in file
  * order. Each series is read with the data flags in d (d->data is replaced).

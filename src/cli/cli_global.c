@@ -9,7 +9,6 @@
 #include "cdnopt/core.h"
 #include "cdnopt/pipeline.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -38,63 +37,13 @@ cdnopt_cli_global_opts cdnopt_cli_global_opts_default(void)
 /* Reading many series                                                       */
 /* ------------------------------------------------------------------------- */
 
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* List the "*.csv" entries of dir, sorted by name. The strings come from strdup and
- * the array from realloc: this is CLI code that frees them right after use. */
-static int list_csv(const char *dir, char ***out, size_t *n_out, char *err)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return cdnopt_fail(err, CDNOPT_EIO, "--series-dir: cannot open folder '%s': %s", dir,
-                           strerror(errno));
-    char **names = NULL;
-    size_t n = 0;
-    int rc = CDNOPT_OK;
-    for (struct dirent *e = readdir(d); e != NULL && rc == CDNOPT_OK; e = readdir(d)) {
-        size_t len = strlen(e->d_name);
-        if (len <= 4 || strcmp(e->d_name + len - 4, ".csv") != 0)
-            continue;
-        char **grown = realloc(names, (n + 1) * sizeof *names);
-        char *copy = grown != NULL ? strdup(e->d_name) : NULL;
-        if (grown != NULL)
-            names = grown;
-        if (copy == NULL)
-            rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory listing '%s'", dir);
-        else
-            names[n++] = copy;
-    }
-    closedir(d);
-    if (rc == CDNOPT_OK && n == 0)
-        rc = cdnopt_fail(err, CDNOPT_EINVAL, "--series-dir: folder '%s' has no .csv files; "
-                         "put one CSV per series there", dir);
-    if (rc != CDNOPT_OK) {
-        free_names(names, n);
-        return rc;
-    }
-    qsort(names, n, sizeof *names, compare_names);
-    *out = names;
-    *n_out = n;
-    return CDNOPT_OK;
-}
-
 /* Read every CSV of a folder with the data flags; each series is named by its file stem. */
 static int read_dir(const char *dir, const cdnopt_cli_data_opts *d, cdnopt_series ***out,
                     size_t *n_out, char *err)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc = list_csv(dir, &names, &n, err);
+    int rc = cdnopt_cli_list_csv(dir, &names, &n, err);
     if (rc != CDNOPT_OK)
         return rc;
     cdnopt_series **series = cdnopt_calloc(n, sizeof *series);
@@ -115,7 +64,7 @@ static int read_dir(const char *dir, const cdnopt_cli_data_opts *d, cdnopt_serie
         if (rc == CDNOPT_OK && cdnopt_series_set_name(series[i], names[i]) != CDNOPT_OK)
             rc = cdnopt_fail(err, CDNOPT_ENOMEM, "out of memory");
     }
-    free_names(names, n);
+    cdnopt_cli_names_free(names, n);
     if (rc != CDNOPT_OK) {
         cdnopt_series_array_free(series, n);
         return rc;
