@@ -210,7 +210,9 @@ function peaksOption() {
 function systemOption() {
   const t = text();
   const samples = state.data.system ? state.data.system.monitor.samples : [];
-  const points = (key) => samples.map((s) => [s.unix_s * 1000, +(s[key] * 100).toFixed(2)]);
+  // A reading the server could not take is null: a gap in the line, never 0%.
+  const points = (key) => samples.map((s) => [s.unix_s * 1000,
+    s[key] === null ? null : +(s[key] * 100).toFixed(2)]);
   return {
     title: { text: t.system, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker

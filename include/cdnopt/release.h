@@ -117,20 +117,30 @@ typedef struct cdnopt_release_fields {
  * @param where  prefix for messages, e.g. "releases.csv line 3".
  * @param out    receives the release.
  * @param err    CDNOPT_ERRMSG_MAX bytes; names where, the field, the value and the fix.
- * @return 0 or CDNOPT_EPARSE (not a number, bad timestamp, id too long) or
- *         CDNOPT_EINVAL (size or users out of range, users not whole, latest start before
- *         planned_at or more than CDNOPT_RELEASE_MAX_DELAY_S after it).
+ * @return 0 or CDNOPT_EPARSE (not a number, bad timestamp) or CDNOPT_EINVAL (id rejected
+ *         by cdnopt_release_check_id(), size or users out of range, users not whole, latest
+ *         start before planned_at or more than CDNOPT_RELEASE_MAX_DELAY_S after it).
  */
 int cdnopt_release_parse(const cdnopt_release_fields *fields, const char *where,
                          cdnopt_release *out, char *err);
 
 /**
- * Check the values of a release given as numbers (the JSON path): id non-empty,
- * size and users in range (see cdnopt_release_check_number), latest start not before
- * planned_at and at most CDNOPT_RELEASE_MAX_DELAY_S after it.
+ * Check the values of a release given as numbers (the JSON path): the id as
+ * cdnopt_release_check_id() checks it, size and users in range (see cdnopt_release_check_number),
+ * latest start not before planned_at and at most CDNOPT_RELEASE_MAX_DELAY_S after it.
  * @return 0 or CDNOPT_EINVAL with a message naming where and the field.
  */
 int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err);
+
+/**
+ * Check a release id: 1 to CDNOPT_RELEASE_ID_MAX - 1 bytes of printable UTF-8 (no control
+ * characters), not starting or ending with a space or tab. Commas, quotes and slashes are
+ * allowed. The service checks the ids it receives with this function too, so that every
+ * id it stores can be written to a releases file and read back.
+ * @param where prefix for messages, e.g. "releases.csv line 3" or "releases[2]".
+ * @return 0 or CDNOPT_EINVAL with a message naming where, the id and the fault.
+ */
+int cdnopt_release_check_id(const char *id, const char *where, char *err);
 
 /**
  * Check one numeric field of a release: "size_mb" must be finite, positive and at most
@@ -142,6 +152,19 @@ int cdnopt_release_check(const cdnopt_release *release, const char *where, char 
  * @return 0 or CDNOPT_EINVAL with a message naming where, the field, the value and the range.
  */
 int cdnopt_release_check_number(const char *field, double value, const char *where, char *err);
+
+/**
+ * Parse one numeric field as written in a releases file and check its range as
+ * cdnopt_release_check_number() does. A decimal beyond the range of a double (1e999) is
+ * reported as out of range with the text as written.
+ * @param field "size_mb" or "users".
+ * @param text  the field's text.
+ * @param out   receives the value when the text is a finite decimal.
+ * @return 0, CDNOPT_EPARSE (not a decimal number) or CDNOPT_EINVAL (out of range, or users
+ *         not whole), with a message naming where, the field and the value.
+ */
+int cdnopt_release_parse_number(const char *field, const char *text, const char *where, double *out,
+                                char *err);
 
 /**
  * Read a releases CSV (`id,size_mb,users,planned_at[,latest_start_at]`, header first,

@@ -112,6 +112,17 @@ void cdnopt_store_close(cdnopt_store *store);
 int cdnopt_store_schema_version(cdnopt_store *store);
 
 /**
+ * Check that the database can be read: read the schema version and the first row of each
+ * table. Cheap enough for a health check every second.
+ * NOTE: damage in pages past the first row of a table passes this check; such reads fail
+ * later with CDNOPT_EDB.
+ * @param version receives the schema version on success.
+ * @return CDNOPT_OK or CDNOPT_EDB with SQLite's message ("database disk image is
+ *         malformed", "file is not a database") in err.
+ */
+int cdnopt_store_check(cdnopt_store *store, int *version, char *err);
+
+/**
  * Take the writer's lock and start a write transaction. Every insert until
  * cdnopt_store_commit() becomes durable at once (group commit). On failure the
  * lock is released again.

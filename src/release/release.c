@@ -15,24 +15,55 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cdnopt_release_check_number(const char *field, double value, const char *where, char *err)
+/* Check a numeric field. The message names text, the value as written, when it is not NULL,
+ * because the parsed value of "1e999" is inf. */
+static int check_number_text(const char *field, double value, const char *text, const char *where,
+                             char *err)
 {
     bool is_size = strcmp(field, "size_mb") == 0;
     bool is_users = strcmp(field, "users") == 0;
     double max = is_size ? CDNOPT_RELEASE_SIZE_MB_MAX
                  : is_users ? CDNOPT_RELEASE_USERS_MAX
                             : HUGE_VAL;
+    char shown[48];
+    if (text != NULL)
+        snprintf(shown, sizeof shown, "%.40s", text);
+    else
+        snprintf(shown, sizeof shown, "%g", value);
     if (!isfinite(value) || value <= 0 || value > max)
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: %s %g is out of range; it must be a positive number of at most %g",
-                           where, field, value, max);
+                           "%s: %s %s is out of range; it must be a positive number of at most %g",
+                           where, field, shown, max);
 
     /* Shares of a batch may be fractional, but users counts devices. */
     if (is_users && value != floor(value))
         return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: users %g is not a whole number; give the count of devices", where,
-                           value);
+                           "%s: users %s is not a whole number; give the count of devices", where,
+                           shown);
     return 0;
+}
+
+int cdnopt_release_check_number(const char *field, double value, const char *where, char *err)
+{
+    return check_number_text(field, value, NULL, where, err);
+}
+
+int cdnopt_release_parse_number(const char *field, const char *text, const char *where, double *out,
+                                char *err)
+{
+    if (cdnopt_release_parse_decimal(text, out) == 0)
+        return check_number_text(field, *out, NULL, where, err);
+
+    /* A decimal beyond the range of a double, such as 1e999, is a value out of range and
+     * not a typing error in its form, so it gets the range message. */
+    char *end = NULL;
+    errno = 0;
+    double value = text != NULL ? strtod(text, &end) : 0;
+    bool decimal = text != NULL && end != text && *end == '\0' && strpbrk(text, "xXiInN") == NULL;
+    if (decimal && errno == ERANGE)
+        return check_number_text(field, value == 0 ? 0 : HUGE_VAL, text, where, err);
+    return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%.40s' is not a number; write e.g. 250.5",
+                       where, field, text != NULL ? text : "");
 }
 
 static int check_latest(const cdnopt_release *release, const char *where, char *err)
@@ -70,12 +101,30 @@ static int check_id_text(const char *id, const char *where, char *err)
     return 0;
 }
 
-int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err)
+int cdnopt_release_check_id(const char *id, const char *where, char *err)
 {
-    if (release->id[0] == '\0')
+    size_t len = strlen(id);
+    if (len == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id is empty; give every release a name",
                            where);
-    if (check_id_text(release->id, where, err) != 0)
+    if (len >= CDNOPT_RELEASE_ID_MAX)
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id '%.40s...' is longer than %d bytes", where,
+                           id, CDNOPT_RELEASE_ID_MAX - 1);
+
+    /* The releases file trims the spaces around a field and rejects an id that had them,
+     * so an id that starts or ends with one could not be written to that file and read
+     * back. */
+    if (strchr(" \t", id[0]) != NULL || strchr(" \t", id[len - 1]) != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: id '%s' has spaces or tabs around it; remove them, because "
+                           "the releases file cannot keep them",
+                           where, id);
+    return check_id_text(id, where, err);
+}
+
+int cdnopt_release_check(const cdnopt_release *release, const char *where, char *err)
+{
+    if (cdnopt_release_check_id(release->id, where, err) != 0)
         return CDNOPT_EINVAL;
     int rc = cdnopt_release_check_number("size_mb", release->size_mb, where, err);
     if (rc == 0)
@@ -83,15 +132,6 @@ int cdnopt_release_check(const cdnopt_release *release, const char *where, char 
     if (rc == 0 && release->has_latest)
         rc = check_latest(release, where, err);
     return rc;
-}
-
-static int parse_number_field(const char *text, const char *field, const char *where,
-                              double *out, char *err)
-{
-    if (cdnopt_release_parse_decimal(text, out) != 0)
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%.40s' is not a number; write e.g. 250.5",
-                           where, field, text);
-    return 0;
 }
 
 static int parse_time_field(const char *text, const char *field, const char *where,
@@ -110,14 +150,14 @@ int cdnopt_release_parse(const cdnopt_release_fields *fields, const char *where,
 {
     memset(out, 0, sizeof *out);
     const char *id = fields->id != NULL ? fields->id : "";
-    if (strlen(id) >= CDNOPT_RELEASE_ID_MAX)
-        return cdnopt_fail(err, CDNOPT_EPARSE, "%s: id '%.40s...' is longer than %d bytes",
-                           where, id, CDNOPT_RELEASE_ID_MAX - 1);
+    int rc = cdnopt_release_check_id(id, where, err);
+    if (rc != 0)
+        return rc;
     strcpy(out->id, id);
 
-    int rc = parse_number_field(fields->size_mb, "size_mb", where, &out->size_mb, err);
+    rc = cdnopt_release_parse_number("size_mb", fields->size_mb, where, &out->size_mb, err);
     if (rc == 0)
-        rc = parse_number_field(fields->users, "users", where, &out->users, err);
+        rc = cdnopt_release_parse_number("users", fields->users, where, &out->users, err);
     if (rc == 0)
         rc = parse_time_field(fields->planned_at, "planned_at", where, &out->planned_at, err);
     if (rc == 0 && fields->latest_start_at != NULL && fields->latest_start_at[0] != '\0') {

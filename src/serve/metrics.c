@@ -7,6 +7,7 @@
  */
 #include "serve-impl.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,10 +215,14 @@ static void render_system(struct text *t, serve_monitor *monitor)
 {
     monitor_sample s = {0};
     serve_monitor_latest(monitor, &s);
+    /* A reading that failed is NaN, which the text format spells "NaN". */
+    char cpu[32], memory[32];
+    snprintf(cpu, sizeof cpu, isnan(s.cpu_ratio) ? "NaN" : "%.6f", s.cpu_ratio);
+    snprintf(memory, sizeof memory, isnan(s.memory_ratio) ? "NaN" : "%.6f", s.memory_ratio);
     header(t, "cdnopt_cpu_usage_ratio", "gauge", "Busy share of all CPUs at the last sample.");
-    put(t, "cdnopt_cpu_usage_ratio %.6f\n", s.cpu_ratio);
+    put(t, "cdnopt_cpu_usage_ratio %s\n", cpu);
     header(t, "cdnopt_memory_used_ratio", "gauge", "1 - MemAvailable / MemTotal.");
-    put(t, "cdnopt_memory_used_ratio %.6f\n", s.memory_ratio);
+    put(t, "cdnopt_memory_used_ratio %s\n", memory);
     header(t, "cdnopt_process_resident_memory_bytes", "gauge", "Resident memory of the server.");
     put(t, "cdnopt_process_resident_memory_bytes %.0f\n", s.rss_bytes);
     header(t, "cdnopt_network_receive_bytes_total", "counter",

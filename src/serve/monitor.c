@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,8 @@ struct serve_monitor {
     double prev_rx, prev_tx, prev_mono_s;
     double cost_cpu_s;   /* thread CPU seconds inside sample() */
     int fds[PROC_FILES]; /* open /proc files, -1 until opened */
+    bool cpu_failing;    /* the last stat reading could not be read or parsed */
+    bool memory_failing; /* the last meminfo reading could not be read or parsed */
     long page_size;      /* bytes per page, for statm */
 };
 
@@ -102,13 +105,15 @@ static int parse_numbers(const char *text, unsigned long long *out, int n)
 
 /* First line of /proc/stat: "cpu" then user nice system idle iowait irq softirq steal
  * in clock ticks. */
-static bool read_cpu(serve_monitor *m, uint64_t *busy, uint64_t *total)
+static bool parse_cpu(const char *text, uint64_t *busy, uint64_t *total)
 {
-    char buf[4096];
-    if (!read_proc(m, PROC_STAT, buf, sizeof buf) || strncmp(buf, "cpu ", 4) != 0)
+    if (strncmp(text, "cpu ", 4) != 0)
         return false;
+    /* Only the first line counts: strtoull would skip the newline and read the next one. */
     unsigned long long v[8] = {0};
-    if (parse_numbers(buf + 4, v, 8) < 4)
+    char line[256];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(text, "\n"), text);
+    if (parse_numbers(line + 4, v, 8) < 4)
         return false;
     *total = 0;
     for (int i = 0; i < 8; i++)
@@ -117,23 +122,89 @@ static bool read_cpu(serve_monitor *m, uint64_t *busy, uint64_t *total)
     return true;
 }
 
-static double meminfo_kb(const char *text, const char *key)
+static bool read_cpu(serve_monitor *m, uint64_t *busy, uint64_t *total)
+{
+    char buf[4096];
+    return read_proc(m, PROC_STAT, buf, sizeof buf) && parse_cpu(buf, busy, total);
+}
+
+/* Read the kB number after key ("MemTotal:"); false when the key or the number is missing. */
+static bool meminfo_kb(const char *text, const char *key, double *kb)
 {
     const char *at = strstr(text, key);
-    return at != NULL ? strtod(at + strlen(key), NULL) : -1;
+    if (at == NULL)
+        return false;
+    char *end = NULL;
+    *kb = strtod(at + strlen(key), &end);
+    return end != at + strlen(key) && isfinite(*kb) && *kb >= 0;
+}
+
+/* Set *ratio from meminfo text, or return the name of the line that is missing or has no
+ * number (MemTotal must also be positive). */
+static const char *parse_memory(const char *text, double *ratio)
+{
+    double total_kb = 0, available_kb = 0;
+    if (!meminfo_kb(text, "MemTotal:", &total_kb) || total_kb <= 0)
+        return "MemTotal";
+    if (!meminfo_kb(text, "MemAvailable:", &available_kb))
+        return "MemAvailable";
+    *ratio = 1.0 - available_kb / total_kb;
+    return NULL;
 }
 
 static bool read_memory(serve_monitor *m, double *ratio)
 {
     char buf[8192];
-    if (!read_proc(m, PROC_MEMINFO, buf, sizeof buf))
+    return read_proc(m, PROC_MEMINFO, buf, sizeof buf) && parse_memory(buf, ratio) == NULL;
+}
+
+/* Read a file of the proc folder into buf (NUL-terminated) for the check at start. Returns
+ * false with errno set when it cannot be read. */
+static bool read_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
         return false;
-    double total_kb = meminfo_kb(buf, "MemTotal:");
-    double available_kb = meminfo_kb(buf, "MemAvailable:");
-    if (total_kb <= 0 || available_kb < 0)
-        return false;
-    *ratio = 1.0 - available_kb / total_kb;
-    return true;
+    size_t n = fread(buf, 1, size - 1, f);
+    bool ok = !ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    return ok;
+}
+
+int serve_monitor_check_proc(const char *dir, char *err)
+{
+    static const char *const needed[] = {"stat", "meminfo"};
+    char text[2][8192];
+    for (size_t i = 0; i < 2; i++) {
+        char path[640];
+        snprintf(path, sizeof path, "%s/%s", dir, needed[i]);
+        if (!read_file(path, text[i], sizeof text[i]))
+            return cdnopt_fail(err, CDNOPT_EINVAL,
+                               "serve: --proc-dir '%s' has no readable %s (%s); the monitor "
+                               "reads CPU and memory there, so give the proc file system, "
+                               "/proc by default",
+                               dir, needed[i], strerror(errno));
+    }
+
+    uint64_t busy = 0, total = 0;
+    size_t first_line = strcspn(text[0], "\r\n");
+    if (!parse_cpu(text[0], &busy, &total))
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --proc-dir '%s': stat does not start with a 'cpu ' line of at "
+                           "least 4 numbers (its first line starts '%.*s'); the CPU alert reads "
+                           "that line, so give the proc file system, /proc by default",
+                           dir, (int)(first_line < 40 ? first_line : 40), text[0]);
+    double ratio = 0;
+    const char *missing = parse_memory(text[1], &ratio);
+    if (missing != NULL)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --proc-dir '%s': meminfo has no %s line with %s of kB; "
+                           "the memory alert reads MemTotal and MemAvailable, so give the proc "
+                           "file system, /proc by default",
+                           dir, missing,
+                           strcmp(missing, "MemTotal") == 0 ? "a positive number" : "a number");
+    return CDNOPT_OK;
 }
 
 /* /proc/net/dev: two header lines, then "iface: rx_bytes and 7 more receive fields,
@@ -216,6 +287,17 @@ static int64_t service_clock(const serve_monitor *m)
                                            : MONITOR_NO_TIME;
 }
 
+static void log_reading(const serve_monitor *m, const char *file, bool readable)
+{
+    if (readable)
+        CDNOPT_LOG_INFO(SERVE_LOG, "event=proc_readable file=%s/%s", m->proc_dir, file);
+    else
+        CDNOPT_LOG_WARN(SERVE_LOG,
+                        "event=proc_unreadable file=%s/%s error=\"cannot read or parse the "
+                        "file; its readings are left out until it parses again\"",
+                        m->proc_dir, file);
+}
+
 static void take_sample(serve_monitor *m)
 {
     double cpu_start = thread_cpu_s();
@@ -230,16 +312,29 @@ static void take_sample(serve_monitor *m)
     read_network(m, &s.net_rx_bytes, &s.net_tx_bytes);
     s.rss_bytes = read_rss_bytes(m);
 
+    /* A reading that failed is NaN, never 0, so that it cannot hold an alert down. The
+     * counters of the last good stat reading stay, and the next good one spans the gap. */
+    if (!have_memory)
+        s.memory_ratio = NAN;
     pthread_mutex_lock(&m->lock);
-    if (have_cpu && total > m->prev_total)
+    if (!have_cpu)
+        s.cpu_ratio = NAN;
+    else if (total > m->prev_total)
         s.cpu_ratio = (double)(busy - m->prev_busy) / (double)(total - m->prev_total);
     double dt = mono - m->prev_mono_s;
     if (m->n_taken > 0 && dt > 0) {
         s.net_rx_bps = (s.net_rx_bytes - m->prev_rx) / dt;
         s.net_tx_bps = (s.net_tx_bytes - m->prev_tx) / dt;
     }
-    m->prev_busy = busy;
-    m->prev_total = total;
+    bool cpu_delta = have_cpu && m->prev_total > 0;
+    if (have_cpu) {
+        m->prev_busy = busy;
+        m->prev_total = total;
+    }
+    bool cpu_readable_changed = have_cpu == m->cpu_failing;
+    bool memory_readable_changed = have_memory == m->memory_failing;
+    m->cpu_failing = !have_cpu;
+    m->memory_failing = !have_memory;
     m->prev_rx = s.net_rx_bytes;
     m->prev_tx = s.net_tx_bytes;
     m->prev_mono_s = mono;
@@ -257,10 +352,16 @@ static void take_sample(serve_monitor *m)
     memory.kind = MONITOR_ALERT_MEMORY;
     memory.value = s.memory_ratio;
     memory.threshold = m->params.memory_alert_ratio;
-    bool cpu_changed = have_cpu && m->n_taken > 1 && update_alert(m, &cpu);
+    bool cpu_changed = cpu_delta && update_alert(m, &cpu);
     bool memory_changed = have_memory && update_alert(m, &memory);
     m->cost_cpu_s += thread_cpu_s() - cpu_start;
     pthread_mutex_unlock(&m->lock);
+
+    /* A file that stops parsing is logged once, and again once when it parses again. */
+    if (cpu_readable_changed)
+        log_reading(m, "stat", have_cpu);
+    if (memory_readable_changed)
+        log_reading(m, "meminfo", have_memory);
 
     /* Callbacks run unlocked: they take the pool's lock and log. */
     if (m->params.on_alert != NULL && cpu_changed)
@@ -412,11 +513,18 @@ void serve_monitor_cost(serve_monitor *m, double *cpu_s, uint64_t *n_samples)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* A ratio, or null for a reading that failed (NaN). */
+static json_t *ratio_json(double ratio)
+{
+    return isnan(ratio) ? json_null() : json_real(ratio);
+}
+
 static json_t *sample_json(const monitor_sample *s)
 {
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "unix_s", s->unix_s, "cpu_ratio",
-                     s->cpu_ratio, "memory_ratio", s->memory_ratio, "rss_bytes", s->rss_bytes,
-                     "net_rx_bps", s->net_rx_bps, "net_tx_bps", s->net_tx_bps);
+    return json_pack("{s:f, s:o, s:o, s:f, s:f, s:f}", "unix_s", s->unix_s, "cpu_ratio",
+                     ratio_json(s->cpu_ratio), "memory_ratio", ratio_json(s->memory_ratio),
+                     "rss_bytes", s->rss_bytes, "net_rx_bps", s->net_rx_bps, "net_tx_bps",
+                     s->net_tx_bps);
 }
 
 void serve_monitor_check_forecast(serve_monitor *m, const int64_t *t, const double *critical,

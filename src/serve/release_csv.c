@@ -23,8 +23,10 @@ static const char *const column_names[N_COLUMNS] = {"id", "size_mb", "users", "p
 /* Most fields one CSV line may have. */
 #define MAX_FIELDS 16
 
-/* Split one line (no line ending) into fields with spaces and a CR trimmed. */
-static bool split_line(serve_request *req, char *line, size_t number, char **fields,
+/* Split one line (no line ending) into fields with a CR and the spaces around each field
+ * trimmed, except around field keep (-1 for none). The id keeps its spaces, so that the id
+ * check rejects them as the releases file of the command line does. */
+static bool split_line(serve_request *req, char *line, size_t number, int keep, char **fields,
                        size_t *n_fields)
 {
     size_t len = strlen(line);
@@ -45,6 +47,8 @@ static bool split_line(serve_request *req, char *line, size_t number, char **fie
         return false;
     }
     for (size_t i = 0; i < *n_fields; i++) {
+        if ((int)i == keep)
+            continue;
         char *field = fields[i];
         while (*field == ' ' || *field == '\t')
             field++;
@@ -137,11 +141,15 @@ static json_t *line_object(serve_request *req, char **fields, size_t n_fields,
         if (k == COLUMN_SIZE || k == COLUMN_USERS) {
             double value = 0.0;
             if (cdnopt_release_parse_decimal(text, &value) != 0) {
-                char field[64];
+                /* The range check of the JSON fields comes later, but a decimal such as
+                 * 1e999 has no JSON value, so its range is checked here. */
+                char field[64], where[48], message[CDNOPT_ERRMSG_MAX];
                 snprintf(field, sizeof field, "CSV line %zu %s", number, column_names[k]);
-                serve_respond_error(req, 400, "invalid_type", field,
-                                    "CSV line %zu: %s '%.40s' is not a number; write e.g. 250.5",
-                                    number, column_names[k], text);
+                snprintf(where, sizeof where, "CSV line %zu", number);
+                int rc = cdnopt_release_parse_number(column_names[k], text, where, &value, message);
+                serve_respond_error(req, rc == CDNOPT_EPARSE ? 400 : 422,
+                                    rc == CDNOPT_EPARSE ? "invalid_type" : "invalid_value", field,
+                                    "%s", message);
                 json_decref(obj);
                 return NULL;
             }
@@ -195,7 +203,8 @@ json_t *serve_release_csv_items(serve_request *req, size_t **lines_out)
         }
         bool blank = strspn(line, " \t\r,") == strlen(line);
         if (!blank) {
-            ok = split_line(req, line, number, fields, &n_fields);
+            ok = split_line(req, line, number, have_header ? column_of[COLUMN_ID] : -1, fields,
+                            &n_fields);
             if (ok && !have_header) {
                 ok = read_header(req, fields, n_fields, column_of);
                 n_header = n_fields;

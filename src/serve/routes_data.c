@@ -54,13 +54,20 @@ static bool sample_push(struct sample_list *list, int64_t t, double gbps)
     return true;
 }
 
-static bool check_sample(serve_request *req, const char *where, double gbps)
+/* Check a sample's range. The message names text, the value as written in a CSV body, when
+ * it is not NULL, because the parsed value of "1e999" is inf. */
+static bool check_sample(serve_request *req, const char *where, double gbps, const char *text)
 {
     if (isfinite(gbps) && gbps >= 0 && gbps <= SERVE_GBPS_MAX)
         return true;
+    char shown[48];
+    if (text != NULL)
+        snprintf(shown, sizeof shown, "%.40s", text);
+    else
+        snprintf(shown, sizeof shown, "%g", gbps);
     serve_respond_error(req, 422, "invalid_value", "gbps",
-                        "%s: gbps is %g; it must be a number from 0 to %g Gbit/s", where, gbps,
-                        SERVE_GBPS_MAX);
+                        "%s: gbps %s is out of range; it must be a number from 0 to %g Gbit/s",
+                        where, shown, SERVE_GBPS_MAX);
     return false;
 }
 
@@ -153,7 +160,7 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
                                     comma + 1);
                 return false;
             }
-            if (!check_sample(req, where, gbps))
+            if (!check_sample(req, where, gbps, comma + 1))
                 return false;
             if (!sample_push(list, t, gbps)) {
                 serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
@@ -231,7 +238,7 @@ static bool parse_json(serve_request *req, int64_t now, struct sample_list *list
                                 "%s.gbps must be a number in Gbit/s", where);
             ok = false;
         } else {
-            ok = check_sample(req, where, json_number_value(value)) &&
+            ok = check_sample(req, where, json_number_value(value), NULL) &&
                  sample_push(list, t, json_number_value(value));
             if (!ok && req->status == 0)
                 serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");

@@ -178,12 +178,21 @@ static int load_history(struct cdnopt_server *server, int horizon, cdnopt_series
     return rc;
 }
 
-/* Set the HTTP status and error code of a failed job. */
+/* Set the HTTP status and error code of a failed job. A database failure gets the 503
+ * storage_unavailable that the other routes send for it. */
 static void job_fail(serve_job *job, int rc, const char *message)
 {
     bool client = rc == CDNOPT_ENOTFOUND || rc == CDNOPT_EINVAL || rc == CDNOPT_EPARSE;
-    job->http_status = client ? 422 : 500;
-    snprintf(job->error_code, sizeof job->error_code, "%s", client ? "unprocessable" : "internal");
+    const char *code = "internal";
+    job->http_status = 500;
+    if (client) {
+        code = "unprocessable";
+        job->http_status = 422;
+    } else if (rc == CDNOPT_EDB) {
+        code = "storage_unavailable";
+        job->http_status = 503;
+    }
+    snprintf(job->error_code, sizeof job->error_code, "%s", code);
     snprintf(job->error, sizeof job->error, "%s", message);
 }
 
@@ -384,7 +393,8 @@ static int check_startable(const cdnopt_release_set *releases, const cdnopt_seri
         if (cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) > 0)
             continue;
 
-        char latest[32], first[32], last[32];
+        char latest[32], first[32], last[32], path_id[CDNOPT_STORE_ID_MAX * 3];
+        serve_path_encode(r->id, path_id, sizeof path_id);
         serve_format_time(cdnopt_release_latest_start(r, rules), latest, sizeof latest);
         serve_format_time(baseline->t[0], first, sizeof first);
         serve_format_time(baseline->t[0] + (int64_t)baseline->n * baseline->step_s, last,
@@ -394,12 +404,12 @@ static int check_startable(const cdnopt_release_set *releases, const cdnopt_seri
                                "release '%s' can no longer start: its latest start %s is before "
                                "the baseline's first sample %s; cancel it with POST "
                                "/api/v1/releases/%s/cancel",
-                               r->id, latest, first, r->id);
+                               r->id, latest, first, path_id);
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "release '%s' has no legal start: every start up to %s breaks the "
                            "blackout or runs past the baseline's end %s; post later samples, or "
                            "cancel it with POST /api/v1/releases/%s/cancel",
-                           r->id, latest, last, r->id);
+                           r->id, latest, last, path_id);
     }
     return CDNOPT_OK;
 }
@@ -418,9 +428,10 @@ static int check_startable_later(const cdnopt_release *r, const cdnopt_series *b
     if (cdnopt_rules_options(rules, r, &grid, baseline->step_s, NULL, 0) > 0)
         return CDNOPT_OK;
 
-    char from[32], to[32];
+    char from[32], to[32], path_id[CDNOPT_STORE_ID_MAX * 3];
     serve_format_time(r->planned_at, from, sizeof from);
     serve_format_time(latest, to, sizeof to);
+    serve_path_encode(r->id, path_id, sizeof path_id);
     int64_t off = ((r->planned_at - grid.origin) % grid.step_s + grid.step_s) % grid.step_s;
     if (off != 0 && r->planned_at + (grid.step_s - off) > latest)
         return cdnopt_fail(err, CDNOPT_EINVAL,
@@ -428,7 +439,7 @@ static int check_startable_later(const cdnopt_release *r, const cdnopt_series *b
                            "step of the samples' %lld s grid; cancel it with POST "
                            "/api/v1/releases/%s/cancel and post it again with a later "
                            "latest_start_at",
-                           r->id, from, to, (long long)grid.step_s, r->id);
+                           r->id, from, to, (long long)grid.step_s, path_id);
     int begin = rules->blackout_from_s, end = rules->blackout_to_s;
     return cdnopt_fail(err, CDNOPT_EINVAL,
                        "release '%s' has no legal start: every start from %s to %s puts a "
@@ -436,7 +447,7 @@ static int check_startable_later(const cdnopt_release *r, const cdnopt_series *b
                        "releases over %.1f MB; cancel it with POST /api/v1/releases/%s/cancel "
                        "and post it again with a later latest_start_at",
                        r->id, from, to, r->size_mb, begin / 3600, begin / 60 % 60, end / 3600,
-                       end / 60 % 60, rules->blackout_min_size_mb, r->id);
+                       end / 60 % 60, rules->blackout_min_size_mb, path_id);
 }
 
 /* Keep in *out the releases with a legal start on this baseline and list the others,
@@ -753,7 +764,8 @@ void serve_route_job(struct cdnopt_server *server, serve_request *req)
 
 static void schedule_csv(serve_request *req, const cdnopt_store_schedule *s)
 {
-    size_t cap = 64 + s->n_items * (CDNOPT_STORE_ID_MAX + 48);
+    /* An id written as a quoted CSV field takes at most twice its bytes plus two quotes. */
+    size_t cap = 64 + s->n_items * (2 * CDNOPT_STORE_ID_MAX + 48);
     char *text = cdnopt_malloc(cap);
     if (text == NULL) {
         serve_respond_error(req, 503, "out_of_memory", NULL, "out of memory");
@@ -761,11 +773,11 @@ static void schedule_csv(serve_request *req, const cdnopt_store_schedule *s)
     }
     size_t len = (size_t)snprintf(text, cap, "id,start_at,batch_ratio\n");
     for (size_t i = 0; i < s->n_items; i++) {
-        char start[32], ratio[32];
+        char id[2 * CDNOPT_STORE_ID_MAX + 2], start[32], ratio[32];
+        cdnopt_csv_field(id, sizeof id, s->items[i].id);
         serve_format_time(s->items[i].start_at, start, sizeof start);
         serve_format_real(s->items[i].batch_ratio, ratio, sizeof ratio);
-        len += (size_t)snprintf(text + len, cap - len, "%s,%s,%s\n", s->items[i].id, start,
-                                ratio);
+        len += (size_t)snprintf(text + len, cap - len, "%s,%s,%s\n", id, start, ratio);
     }
     serve_respond_text(req, 200, "text/csv; charset=utf-8", text, len);
     cdnopt_free(text);

@@ -13,7 +13,6 @@
 
 #include "cdnopt/release.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +42,22 @@ json_t *serve_release_json(const cdnopt_store_release *r)
                      r->status == CDNOPT_RELEASE_CANCELLED ? "cancelled" : "pending");
 }
 
-static bool valid_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n >= CDNOPT_STORE_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL)
-            return false;
-    return true;
-}
-
 /* Full name of a field in error bodies: "releases[3].size_mb" in a batch. */
 static const char *field_path(char *buf, size_t size, const char *prefix, const char *key)
 {
     snprintf(buf, size, "%s%s", prefix, key);
+    return buf;
+}
+
+/* Prefix of the shared release checks' messages: "releases[3]" or "CSV line 4" from the
+ * field prefix "releases[3]." or "CSV line 4 ", and "release" for a single release. */
+static const char *message_where(char *buf, size_t size, const char *prefix)
+{
+    size_t prefix_len = strlen(prefix);
+    if (prefix_len > 0)
+        snprintf(buf, size, "%.*s", (int)(prefix_len - 1), prefix); // drop the '.' or ' '
+    else
+        snprintf(buf, size, "release");
     return buf;
 }
 
@@ -81,11 +81,7 @@ static bool get_number(serve_request *req, json_t *obj, const char *prefix, cons
 
     /* The same range rules as the releases file, from the shared record checks. */
     char where[64], message[CDNOPT_ERRMSG_MAX];
-    size_t prefix_len = strlen(prefix);
-    if (prefix_len > 0)
-        snprintf(where, sizeof where, "%.*s", (int)(prefix_len - 1), prefix); // drop the '.'
-    else
-        snprintf(where, sizeof where, "release");
+    message_where(where, sizeof where, prefix);
     if (cdnopt_release_check_number(key, *out, where, message) != 0) {
         serve_respond_error(req, 422, "invalid_value", field_path(field, sizeof field, prefix, key),
                             "%s", message);
@@ -169,6 +165,21 @@ static bool check_default_latest(serve_request *req, const char *prefix,
     return false;
 }
 
+/* Check an id with the release module's rule, so that the service stores exactly the ids
+ * a releases file can hold. jansson rejects "\u0000" in a body, so the id has no NUL
+ * byte inside it. */
+static bool check_id(serve_request *req, const char *prefix, json_t *id)
+{
+    char field[64], where[64], message[CDNOPT_ERRMSG_MAX];
+    message_where(where, sizeof where, prefix);
+    if (cdnopt_release_check_id(json_string_value(id), where, message) != 0) {
+        serve_respond_error(req, 422, "invalid_value",
+                            field_path(field, sizeof field, prefix, "id"), "%s", message);
+        return false;
+    }
+    return true;
+}
+
 /* Fill out from one JSON release, or set an error response naming prefix+field. */
 static bool parse_release(serve_request *req, json_t *obj, const char *prefix, int64_t now,
                           cdnopt_store_release *out)
@@ -190,18 +201,12 @@ static bool parse_release(serve_request *req, json_t *obj, const char *prefix, i
     if (id == NULL || !json_is_string(id)) {
         serve_respond_error(req, 400, id == NULL ? "missing_field" : "invalid_type",
                             field_path(field, sizeof field, prefix, "id"),
-                            "%s field '%sid'; give a string of letters, digits, '.', '_' or '-'",
+                            "%s field '%sid'; give the release id as a string",
                             id == NULL ? "missing" : "non-string", prefix);
         return false;
     }
-    if (!valid_id(json_string_value(id))) {
-        serve_respond_error(req, 422, "invalid_value",
-                            field_path(field, sizeof field, prefix, "id"),
-                            "field '%sid' is '%.70s'; use 1 to %d letters, digits, '.', '_' or "
-                            "'-'",
-                            prefix, json_string_value(id), CDNOPT_STORE_ID_MAX - 1);
+    if (!check_id(req, prefix, id))
         return false;
-    }
     memset(out, 0, sizeof *out);
     snprintf(out->id, sizeof out->id, "%s", json_string_value(id));
 
@@ -279,7 +284,9 @@ static void finish_create(serve_request *req)
         return;
     }
 
-    snprintf(req->location, sizeof req->location, "/api/v1/releases/%s", req->releases[0].id);
+    char id[CDNOPT_STORE_ID_MAX * 3];
+    serve_path_encode(req->releases[0].id, id, sizeof id);
+    snprintf(req->location, sizeof req->location, "/api/v1/releases/%s", id);
     if (req->batch)
         serve_respond_json(req, 201, json_pack("{s:I}", "created", (json_int_t)req->n_releases));
     else

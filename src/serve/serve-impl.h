@@ -106,8 +106,10 @@ char *serve_metrics_render(struct cdnopt_server *server);
 /** One reading of the system. Ratios are in [0, 1]. */
 typedef struct monitor_sample {
     double unix_s;       /* wall clock of the reading, seconds since the epoch */
-    double cpu_ratio;    /* busy share of all CPUs since the previous reading */
-    double memory_ratio; /* 1 - MemAvailable / MemTotal */
+    double cpu_ratio;    /* busy share of all CPUs since the previous good reading; NaN when
+                            stat could not be read or parsed */
+    double memory_ratio; /* 1 - MemAvailable / MemTotal; NaN when meminfo could not be
+                            read or parsed */
     double rss_bytes;    /* resident memory of this process */
     double net_rx_bps;   /* bytes per second received on all interfaces */
     double net_tx_bps;   /* bytes per second sent on all interfaces */
@@ -178,6 +180,14 @@ void serve_monitor_stop(serve_monitor *m);
 
 /** Take one sample now, from the calling thread (tests use this with a fake /proc). */
 void serve_monitor_sample_now(serve_monitor *m);
+
+/**
+ * Check the proc folder at start: stat must begin with a "cpu " line of at least 4
+ * numbers, and meminfo must have MemTotal (positive) and MemAvailable in kB.
+ * @return CDNOPT_OK or CDNOPT_EINVAL with a message naming the folder, the file and what
+ *         is missing.
+ */
+int serve_monitor_check_proc(const char *dir, char *err);
 
 /** Copy the latest sample; returns false when none was taken yet. */
 bool serve_monitor_latest(serve_monitor *m, monitor_sample *out);
@@ -295,6 +305,14 @@ json_t *serve_job_json(const serve_job *job);
 /* Requests                                                                  */
 /* ------------------------------------------------------------------------- */
 
+/** Outcome of serve_path_decode(). */
+enum serve_path_status {
+    SERVE_PATH_OK,
+    SERVE_PATH_BAD_ESCAPE, /* a '%' not followed by two hex digits */
+    SERVE_PATH_NUL,        /* "%00", which a C string cannot hold */
+    SERVE_PATH_TOO_LONG    /* the decoded text needs more than size bytes */
+};
+
 /** State of one HTTP request, from its first header to its completion. */
 typedef struct serve_request {
     uint64_t id;                           /* request id, also sent as X-Request-Id */
@@ -302,6 +320,7 @@ typedef struct serve_request {
     enum serve_route route;                /* matched route */
     const char *method;                    /* borrowed from libmicrohttpd */
     char path_id[CDNOPT_STORE_ID_MAX * 3]; /* {id} segment of the path, decoded */
+    enum serve_path_status path_status;    /* outcome of decoding path_id */
     struct MHD_Connection *conn;           /* the connection, for resume */
     char *body;                            /* request body, owned, NUL-terminated */
     size_t body_len, body_cap;             /* bytes used and allocated */
@@ -314,7 +333,7 @@ typedef struct serve_request {
     const char *content_type;              /* of the response, static */
     int retry_after_s;                     /* > 0 adds Retry-After */
     char allow[32];                        /* Allow header for 405 */
-    char location[96];                     /* Location header, or empty */
+    char location[CDNOPT_STORE_ID_MAX * 3 + 32]; /* Location header, or empty */
 
     /* A create waiting for the writer: its releases and the outcome. */
     cdnopt_store_release *releases; /* owned array of n_releases */
@@ -491,6 +510,12 @@ char *serve_json_dumps(const json_t *value);
 
 /** Format a double as serve_json_dumps() writes reals, into buf (>= 32 bytes). */
 void serve_format_real(double value, char *buf, size_t size);
+
+/** Percent-decode the len bytes of one raw path segment into out (size bytes, NUL-ended). */
+enum serve_path_status serve_path_decode(const char *raw, size_t len, char *out, size_t size);
+
+/** Percent-encode text as one path segment into out (size bytes); longer text is cut. */
+void serve_path_encode(const char *text, char *out, size_t size);
 
 /** Parse the request body as JSON or set a 400 response and return NULL. */
 json_t *serve_parse_body(serve_request *req);

@@ -9,6 +9,7 @@
 #include "serve-impl.h"
 
 #include "cdnopt/agent.h"
+#include "cdnopt/release.h"
 #include "cdnopt/series.h"
 
 #include <stdarg.h>
@@ -180,8 +181,10 @@ static enum MHD_Result queue_response(serve_request *req)
 /* Routing                                                                   */
 /* ------------------------------------------------------------------------- */
 
-/* Match url against the route table; copies an {id} segment into req->path_id. */
-static enum serve_route match_route(const char *url, serve_request *req)
+/* Match the raw request target (query string included, nothing decoded) against the route
+ * table, and decode an {id} or dashboard file segment into req->path_id. The segments are
+ * split before decoding, so an id may contain "%2F" (a slash). */
+static enum serve_route match_route(const char *target, serve_request *req)
 {
     static const struct {
         const char *path;
@@ -192,36 +195,38 @@ static enum serve_route match_route(const char *url, serve_request *req)
         {"/api/v1/replan", ROUTE_REPLAN},     {"/api/v1/schedule", ROUTE_SCHEDULE},
         {"/api/v1/forecast", ROUTE_FORECAST}, {"/api/v1/system", ROUTE_SYSTEM},
     };
+    size_t path_len = strcspn(target, "?");
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(url, fixed[i].path) == 0)
+        if (strlen(fixed[i].path) == path_len && strncmp(target, fixed[i].path, path_len) == 0)
             return fixed[i].route;
-
-    if (strcmp(url, "/monitor") == 0 || strncmp(url, "/monitor/", 9) == 0) {
-        snprintf(req->path_id, sizeof req->path_id, "%s", url[8] == '/' ? url + 9 : "");
-        return ROUTE_MONITOR;
-    }
 
     const char *rest = NULL;
     enum serve_route route = ROUTE_UNKNOWN;
-    if (strncmp(url, "/api/v1/releases/", 17) == 0) {
-        rest = url + 17;
+    if (path_len == 8 && strncmp(target, "/monitor", 8) == 0) {
+        return ROUTE_MONITOR;
+    } else if (strncmp(target, "/monitor/", 9) == 0) {
+        rest = target + 9;
+        route = ROUTE_MONITOR;
+    } else if (strncmp(target, "/api/v1/releases/", 17) == 0) {
+        rest = target + 17;
         route = ROUTE_RELEASE;
-    } else if (strncmp(url, "/api/v1/jobs/", 13) == 0) {
-        rest = url + 13;
+    } else if (strncmp(target, "/api/v1/jobs/", 13) == 0) {
+        rest = target + 13;
         route = ROUTE_JOB;
     }
-    if (rest == NULL || rest[0] == '\0')
-        return ROUTE_UNKNOWN;
+    if (rest == NULL || (route != ROUTE_MONITOR && strchr("/?", rest[0]) != NULL))
+        return ROUTE_UNKNOWN; // an id segment is never empty
 
-    const char *slash = strchr(rest, '/');
-    size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-    if (len >= sizeof req->path_id)
+    size_t len = strcspn(rest, "/?");
+    req->path_status = serve_path_decode(rest, len, req->path_id, sizeof req->path_id);
+    if (req->path_status == SERVE_PATH_TOO_LONG)
         return ROUTE_UNKNOWN;
-    memcpy(req->path_id, rest, len);
-    req->path_id[len] = '\0';
-    if (slash == NULL)
+    if (req->path_status != SERVE_PATH_OK) // the raw segment, for the 400 that names it
+        snprintf(req->path_id, sizeof req->path_id, "%.*s", (int)len, rest);
+    if (rest[len] != '/')
         return route;
-    if (route == ROUTE_RELEASE && strcmp(slash, "/cancel") == 0)
+    if (route == ROUTE_RELEASE && strcspn(rest + len, "?") == 7 &&
+        strncmp(rest + len, "/cancel", 7) == 0)
         return ROUTE_RELEASE_CANCEL;
     return ROUTE_UNKNOWN;
 }
@@ -393,6 +398,16 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
                             "no route for this path; see docs/openapi.yaml for the API");
         return false;
     }
+    if (req->path_status != SERVE_PATH_OK) {
+        serve_respond_error(req, 400, "invalid_path", "id",
+                            "path segment '%.80s' %s; write each byte other than letters, digits "
+                            "and -._~ as %% and two hex digits, such as %%2C for a comma",
+                            req->path_id,
+                            req->path_status == SERVE_PATH_NUL
+                                ? "contains %00, a NUL byte that no id has"
+                                : "has a '%' that is not followed by two hex digits");
+        return false;
+    }
     if (!method_allowed(req->route, req->method)) {
         snprintf(req->allow, sizeof req->allow, "%s", allowed_methods(req->route));
         serve_respond_error(req, 405, "method_not_allowed", NULL,
@@ -472,17 +487,19 @@ static bool append_body(struct cdnopt_server *server, serve_request *req, const 
 
 static void dispatch(struct cdnopt_server *server, serve_request *req);
 
-static serve_request *request_new(struct cdnopt_server *server, struct MHD_Connection *conn,
-                                  const char *url, const char *method)
+/* Create the request from its raw target. libmicrohttpd calls this (its URI log callback)
+ * once per request before it percent-decodes the path, and passes the result to the
+ * access handler and the completion callback as the request's context. */
+static void *request_new(void *cls, const char *target, struct MHD_Connection *conn)
 {
+    struct cdnopt_server *server = cls;
     serve_request *req = cdnopt_calloc(1, sizeof *req);
     if (req == NULL)
         return NULL;
     req->id = atomic_fetch_add(&server->next_request_id, 1) + 1;
     req->started_s = cdnopt_clock_s();
     req->conn = conn;
-    req->method = method;
-    req->route = match_route(url, req);
+    req->route = match_route(target, req);
     return req;
 }
 
@@ -492,15 +509,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                                       void **con_cls)
 {
     (void)version;
+    (void)url; // already decoded: the route comes from the raw target in request_new()
+    (void)conn;
     struct cdnopt_server *server = cls;
     serve_request *req = *con_cls;
 
     /* First call: headers only. Reject early what the headers already decide. */
-    if (req == NULL) {
-        req = request_new(server, conn, url, method);
-        if (req == NULL)
-            return MHD_NO;
-        *con_cls = req;
+    if (req == NULL)
+        return MHD_NO; // request_new() ran out of memory
+    if (req->method == NULL) {
+        req->method = method;
         if (!check_headers(server, req))
             return queue_response(req);
         return MHD_YES;
@@ -539,11 +557,20 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 /* Fixed routes                                                              */
 /* ------------------------------------------------------------------------- */
 
+/* 200 while the database can be read, else 503 with SQLite's message, so that a load
+ * balancer takes an instance with a damaged or vanished database out of rotation. */
 static void route_healthz(struct cdnopt_server *server, serve_request *req)
 {
-    json_t *body = json_pack("{s:s, s:I}", "status", "ok", "schema_version",
-                             (json_int_t)cdnopt_store_schema_version(server->store));
-    serve_respond_json(req, 200, body);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int version = 0;
+    if (cdnopt_store_check(server->store, &version, err) != CDNOPT_OK) {
+        serve_respond_json(req, 503,
+                           json_pack("{s:s, s:{s:s, s:s}}", "status", "storage_unavailable",
+                                     "error", "code", "storage_unavailable", "message", err));
+        return;
+    }
+    serve_respond_json(
+        req, 200, json_pack("{s:s, s:I}", "status", "ok", "schema_version", (json_int_t)version));
 }
 
 static void route_metrics(struct cdnopt_server *server, serve_request *req)
@@ -693,6 +720,26 @@ json_t *serve_parse_body(serve_request *req)
     /* Duplicate keys are rejected: a silent "last one wins" hides typing errors. */
     json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len,
                               JSON_REJECT_DUPLICATES, &error);
+
+    /* jansson stops at a number beyond a double or a 64-bit integer ("1e999"). That is a
+     * value out of range, not a fault in the JSON, so it gets the 422 of the range checks
+     * with the number as written. It ends just before error.position and on error.column,
+     * so the message gives the column it starts at. */
+    if (root == NULL && json_error_code(&error) == json_error_numeric_overflow &&
+        error.position > 0 && (size_t)error.position <= req->body_len) {
+        size_t end = (size_t)error.position, start = end;
+        while (start > 0 && strchr("0123456789+-.eE", req->body[start - 1]) != NULL &&
+               req->body[start - 1] != '\0')
+            start--;
+        serve_respond_error(req, 422, "invalid_value", NULL,
+                            "request body: the number %.*s at line %d column %d is out of "
+                            "range; give each field a value in its range, such as size_mb "
+                            "of at most %g, users of at most %g and gbps of at most %g",
+                            (int)(end - start < 40 ? end - start : 40), req->body + start,
+                            error.line, error.column - (int)(end - start) + 1,
+                            CDNOPT_RELEASE_SIZE_MB_MAX, CDNOPT_RELEASE_USERS_MAX, SERVE_GBPS_MAX);
+        return NULL;
+    }
     if (root == NULL)
         serve_respond_error(req, 400, "malformed_json", NULL,
                             "request body is not valid JSON: %s at line %d column %d", error.text,
@@ -734,6 +781,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         return;
 
     double latency_s = cdnopt_clock_s() - req->started_s;
+    if (req->method == NULL) // libmicrohttpd rejected the request before the access handler
+        req->method = "-";
     int status = req->answered ? req->status : 499; // 499: client went away first
     serve_metrics_observe(server->metrics, req->route, status, latency_s);
     if (status >= 500) {
@@ -830,25 +879,6 @@ static int check_web_dir(const char *dir, char *err)
     return CDNOPT_OK;
 }
 
-/* Reject a proc folder without the files the CPU and memory alerts read. The monitor
- * skips a reading it cannot take, so a mistyped --proc-dir would disable both alerts
- * without a word. */
-static int check_proc_dir(const char *dir, char *err)
-{
-    static const char *const needed[] = {"stat", "meminfo"};
-    for (size_t i = 0; dir != NULL && i < sizeof needed / sizeof needed[0]; i++) {
-        char path[640];
-        snprintf(path, sizeof path, "%s/%s", dir, needed[i]);
-        if (access(path, R_OK) != 0)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "serve: --proc-dir '%s' has no readable %s (%s); the monitor "
-                               "reads CPU and memory there, so give the proc file system, "
-                               "/proc by default",
-                               dir, needed[i], strerror(errno));
-    }
-    return CDNOPT_OK;
-}
-
 static int check_params(const cdnopt_serve_params *p, char *err)
 {
     if (p->db_path == NULL)
@@ -887,7 +917,9 @@ static int check_params(const cdnopt_serve_params *p, char *err)
     if (p->http_threads < 1 || p->http_threads > 256)
         return cdnopt_fail(err, CDNOPT_EINVAL, "serve: http threads %d outside 1..256",
                            p->http_threads);
-    int rc = check_proc_dir(p->proc_dir, err);
+    /* A mistyped --proc-dir or files that do not parse would disable the CPU and memory
+     * alerts without a word, because the monitor leaves out a reading it cannot take. */
+    int rc = p->proc_dir != NULL ? serve_monitor_check_proc(p->proc_dir, err) : CDNOPT_OK;
     return rc == CDNOPT_OK ? check_web_dir(p->web_dir, err) : rc;
 }
 
@@ -958,8 +990,8 @@ static int start_daemon(struct cdnopt_server *s, char *err)
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->params.port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->params.http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_URI_LOG_CALLBACK, request_new,
+        s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (s->daemon == NULL)
         return cdnopt_fail(err, CDNOPT_EIO,
                            "serve: cannot listen on %s:%d (in use, or not allowed); pick another "

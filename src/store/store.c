@@ -239,6 +239,30 @@ int cdnopt_store_schema_version(cdnopt_store *store)
     return version;
 }
 
+/* Rationale for the probe: a load balancer checks health every few seconds, so the check
+ * reads only the first row of each table (the root and one leaf page), never a whole
+ * table as PRAGMA quick_check would. It runs on the reader, so a long group commit does
+ * not hold it up. */
+int cdnopt_store_check(cdnopt_store *store, int *version, char *err)
+{
+    static const char *const sql = "SELECT (SELECT max(version) FROM schema_version),"
+                                   " (SELECT count(*) FROM (SELECT 1 FROM releases LIMIT 1)),"
+                                   " (SELECT count(*) FROM (SELECT 1 FROM samples LIMIT 1)),"
+                                   " (SELECT count(*) FROM (SELECT 1 FROM schedules LIMIT 1)),"
+                                   " (SELECT count(*) FROM (SELECT 1 FROM schedule_items LIMIT 1))";
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *stmt = NULL;
+    int rc = CDNOPT_OK;
+    if (sqlite3_prepare_v2(store->reader, sql, -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW)
+        rc = db_fail(store, store->reader, err, "checking the tables");
+    else
+        *version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Write transactions                                                        */
 /* ------------------------------------------------------------------------- */

@@ -378,6 +378,14 @@ static void release_parse_rejects_absurd_values(void **state)
         {{"a", "1e300", "10", "2024-01-01 10:00:00", NULL},
          "size_mb 1e+300 is out of range; it must be a positive number of at most 1e+06"},
         {{"a", "1000000.5", "10", "2024-01-01 10:00:00", NULL}, "size_mb 1e+06 is out of range"},
+        /* Beyond a double: named as written, not as inf. */
+        {{"a", "1e999", "10", "2024-01-01 10:00:00", NULL},
+         "size_mb 1e999 is out of range; it must be a positive number of at most 1e+06"},
+        {{"a", "5", "-1e999", "2024-01-01 10:00:00", NULL}, "users -1e999 is out of range"},
+        /* A space inside an id is allowed, so the fault reported is the window's. */
+        {{"a b", "5", "10", "2024-01-01 10:00:00", "2025-01-01 10:00:00"},
+         "latest_start_at 2025-01-01 10:00:00 is more than 30 days after planned_at"},
+        {{" a", "5", "10", "2024-01-01 10:00:00", NULL}, "id ' a' has spaces or tabs around it"},
         {{"a", "5", "99999999999999999999", "2024-01-01 10:00:00", NULL},
          "users 1e+20 is out of range; it must be a positive number of at most 1e+10"},
         {{"a", "5", "5.5", "2024-01-01 10:00:00", NULL},

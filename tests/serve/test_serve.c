@@ -410,12 +410,13 @@ static void bad_requests_rejected(void **state)
                        "10:00:00\",\"latest_start_at\":\"2004-12-14 09:00:00\"}",
                        TOKEN),
         422, "invalid_value", "'latest_start_at' is before planned_at");
-    expect_error(
-        http_post_json(f.port, path,
-                       "{\"id\":\"a b\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
-                       "10:00:00\"}",
-                       TOKEN),
-        422, "invalid_value", "'id' is 'a b'");
+    expect_error(http_post_json(
+                     f.port, path,
+                     "{\"id\":\"a\\u0009b\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 "
+                     "10:00:00\"}",
+                     TOKEN),
+                 422, "invalid_value",
+                 "release: id has byte 0x09 at position 2, a control character");
 
     /* Absurd sizes and counts, a fractional count of devices, a window longer than the
      * rules allow, and a window that ends before the service clock (2004-12-14 00:00). */
@@ -602,7 +603,7 @@ static void samples_csv_and_json(void **state)
     expect_error(
         http_post_json(f.port, "/api/v1/samples",
                        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":-1}]}", NULL),
-        422, "invalid_value", "samples[0]: gbps is -1");
+        422, "invalid_value", "samples[0]: gbps -1 is out of range");
     stop(&f);
 }
 
@@ -744,7 +745,8 @@ static void samples_reject_bad_batches(void **state)
         http_post_json(f.port, path,
                        "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\",\"gbps\":1e300}]}",
                        NULL),
-        422, "invalid_value", "samples[0]: gbps is 1e+300; it must be a number from 0 to 1e+06");
+        422, "invalid_value",
+        "samples[0]: gbps 1e+300 is out of range; it must be a number from 0 to 1e+06");
 
     /* Unknown fields used to be dropped: this batch was stored as 5 Gbit/s. */
     http_response unit = http_post_json(
@@ -1136,6 +1138,198 @@ static void replan_names_release_to_cancel(void **state)
     stop(&f);
 }
 
+/* Ids that `cdnopt plan` reads from a releases file (a comma, a slash, Chinese text) are
+ * stored, found again by their percent-encoded path and planned. The schedule's JSON and
+ * CSV write them back, and the CSV quotes the id that has a comma. */
+static void release_ids_match_release_file(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-ids");
+    start(&f, &p);
+    post_flat_samples(f.port, 240);
+
+    http_response r = http_post_json(f.port, "/api/v1/releases",
+                                     "{\"id\":\"app-v2,beta\",\"size_mb\":10,\"users\":100,"
+                                     "\"planned_at\":\"2004-12-14 00:00:00\","
+                                     "\"latest_start_at\":\"2004-12-14 02:00:00\"}",
+                                     NULL);
+    assert_int_equal(r.status, 201);
+    char location[128];
+    assert_string_equal(http_header(&r, "Location", location, sizeof location),
+                        "/api/v1/releases/app-v2%2Cbeta");
+    http_response_free(&r);
+    const char *csv = "id,size_mb,users,planned_at,latest_start_at\n"
+                      "\"游戏补丁-1.2\",10,100,2004-12-14 00:00:00,2004-12-14 02:00:00\n"
+                      "a/b,10,100,2004-12-14 00:00:00,2004-12-14 02:00:00\n";
+    r = http_request(f.port, "POST", "/api/v1/releases", "Content-Type: text/csv\r\n", csv,
+                     strlen(csv));
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+
+    /* The path segment is split first and decoded after, so %2F is part of the id. */
+    r = http_request(f.port, "GET", "/api/v1/releases/app-v2%2Cbeta", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"id\":\"app-v2,beta\"");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/releases/%E6%B8%B8%E6%88%8F%E8%A1%A5%E4%B8%81-1.2",
+                     NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"id\":\"游戏补丁-1.2\"");
+    http_response_free(&r);
+    r = http_post_json(f.port, "/api/v1/releases/a%2Fb/cancel", "", NULL);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"id\":\"a/b\"");
+    cdnopt_assert_contains(r.body, "\"status\":\"cancelled\"");
+    http_response_free(&r);
+
+    /* Invalid escapes name the segment. */
+    expect_error(http_request(f.port, "GET", "/api/v1/releases/app%zz", NULL, NULL, 0), 400,
+                 "invalid_path",
+                 "path segment 'app%zz' has a '%' that is not followed by two "
+                 "hex digits");
+    expect_error(http_post_json(f.port, "/api/v1/releases/a%2/cancel", "", NULL), 400,
+                 "invalid_path", "path segment 'a%2' has a '%'");
+    expect_error(http_request(f.port, "GET", "/api/v1/releases/a%00b", NULL, NULL, 0), 400,
+                 "invalid_path", "contains %00");
+
+    /* Ids the releases file rejects are rejected here too, from JSON and from CSV. */
+    expect_error(http_post_json(f.port, "/api/v1/releases",
+                                "{\"id\":\" x\",\"size_mb\":1,\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                NULL),
+                 422, "invalid_value", "release: id ' x' has spaces or tabs around it");
+    const char *padded = "id,size_mb,users,planned_at\n x ,1,1,2004-12-14 10:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", "Content-Type: text/csv\r\n",
+                              padded, strlen(padded)),
+                 422, "invalid_value", "CSV line 2: id ' x ' has spaces or tabs around it");
+    char long_id[160];
+    snprintf(long_id, sizeof long_id,
+             "{\"id\":\"%064d\",\"size_mb\":1,\"users\":1,\"planned_at\":\"2004-12-14 10:00:00\"}",
+             7);
+    expect_error(http_post_json(f.port, "/api/v1/releases", long_id, NULL), 422, "invalid_value",
+                 "is longer than 63 bytes");
+
+    /* The schedule carries the ids as they were given. */
+    r = http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL);
+    if (r.status != 200)
+        fail_msg("re-plan: %d %s", r.status, r.body ? r.body : "");
+    cdnopt_assert_contains(r.body, "\"releases\":2");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/schedule", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"id\":\"app-v2,beta\"");
+    cdnopt_assert_contains(r.body, "\"id\":\"游戏补丁-1.2\"");
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/api/v1/schedule?format=csv", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\n\"app-v2,beta\",2004-12-14 ");
+    cdnopt_assert_contains(r.body, "\n游戏补丁-1.2,2004-12-14 ");
+    http_response_free(&r);
+    stop(&f);
+}
+
+/* Overwrite every page of an SQLite file after the second with garbage. The first page
+ * contains the schema and the second the schema_version table, so the server still opens
+ * the file, but every other table reads as malformed. */
+static void damage_database(const char *path)
+{
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    unsigned char header[100];
+    assert_int_equal(fread(header, 1, sizeof header, file), sizeof header);
+    long page_size = header[16] << 8 | header[17]; // big-endian at offset 16
+    assert_int_equal(fseek(file, 0, SEEK_END), 0);
+    long size = ftell(file);
+    assert_true(size > 2 * page_size);
+    assert_int_equal(fseek(file, 2 * page_size, SEEK_SET), 0);
+    for (long i = 2 * page_size; i < size; i++)
+        fputc((int)((i * 37 + 11) & 0xFF), file);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* A damaged database makes /healthz fail, as a load balancer's check expects, and a
+ * re-plan reports it as the other routes do. */
+static void damaged_database_unhealthy(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-damaged");
+    start(&f, &p);
+    post_flat_samples(f.port, 24);
+    http_response r = http_post_json(f.port, "/api/v1/releases",
+                                     "{\"id\":\"r1\",\"size_mb\":10,\"users\":100,"
+                                     "\"planned_at\":\"2004-12-14 00:00:00\"}",
+                                     NULL);
+    assert_int_equal(r.status, 201);
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"status\":\"ok\",\"schema_version\":3");
+    http_response_free(&r);
+    stop(&f);
+
+    damage_database(p.db_path);
+    start(&f, &p);
+    r = http_request(f.port, "GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 503);
+    json_t *root = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(root, "status")), "storage_unavailable");
+    json_t *error = json_object_get(root, "error");
+    assert_string_equal(json_string_value(json_object_get(error, "code")), "storage_unavailable");
+    cdnopt_assert_contains(json_string_value(json_object_get(error, "message")),
+                           "database disk image is malformed");
+    json_decref(root);
+    http_response_free(&r);
+
+    expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 503,
+                 "storage_unavailable", "database disk image is malformed");
+    expect_error(http_request(f.port, "GET", "/api/v1/releases", NULL, NULL, 0), 503,
+                 "storage_unavailable", "database disk image is malformed");
+    stop(&f);
+}
+
+/* Numbers beyond a double are named as written and reported as out of range, from JSON
+ * and CSV bodies alike, never as "inf" or as malformed JSON. */
+static void numbers_beyond_double_named(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-huge-numbers");
+    start(&f, &p);
+    expect_error(http_post_json(f.port, "/api/v1/releases",
+                                "{\"id\":\"a\",\"size_mb\":1e999,\"users\":1,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                NULL),
+                 422, "invalid_value",
+                 "request body: the number 1e999 at line 1 column 21 is out of range; give "
+                 "each field a value in its range, such as size_mb of at most 1e+06");
+    expect_error(http_post_json(f.port, "/api/v1/releases",
+                                "{\"id\":\"a\",\"size_mb\":1,\"users\":100000000000000000000000,"
+                                "\"planned_at\":\"2004-12-14 10:00:00\"}",
+                                NULL),
+                 422, "invalid_value", "the number 100000000000000000000000 at line 1");
+    expect_error(http_post_json(f.port, "/api/v1/samples",
+                                "{\"samples\":[{\"timestamp\":\"2004-12-14 00:10:00\","
+                                "\"gbps\":-1e999}]}",
+                                NULL),
+                 422, "invalid_value", "the number -1e999 at line 1");
+
+    const char *releases = "id,size_mb,users,planned_at\na,1e999,1,2004-12-14 10:00:00\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", "Content-Type: text/csv\r\n",
+                              releases, strlen(releases)),
+                 422, "invalid_value",
+                 "CSV line 2: size_mb 1e999 is out of range; it must be a positive number of at "
+                 "most 1e+06");
+    const char *samples = "timestamp,gbps\n2004-12-14 00:10:00,1e999\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/samples", "Content-Type: text/csv\r\n",
+                              samples, strlen(samples)),
+                 422, "invalid_value",
+                 "CSV line 2: gbps 1e999 is out of range; it must be a number from 0 to 1e+06 "
+                 "Gbit/s");
+    stop(&f);
+}
+
 /* Reals are written in their shortest exact form and whole numbers without ".0". */
 static void json_reals_shortest(void **state)
 {
@@ -1339,6 +1533,112 @@ static void monitor_alerts_shed_and_scale(void **state)
     serve_monitor_sample_now(m);
     expect_error(http_post_json(f.port, "/api/v1/replan", "{\"wait\":true}", NULL), 422,
                  "unprocessable", "no pending releases");
+    stop(&f);
+}
+
+static atomic_int proc_unreadable_logs, proc_readable_logs;
+
+static void count_proc_logs(enum cdnopt_log_level level, const char *module, const char *message,
+                            void *user)
+{
+    (void)level;
+    (void)module;
+    (void)user;
+    if (strstr(message, "event=proc_unreadable") != NULL)
+        atomic_fetch_add(&proc_unreadable_logs, 1);
+    if (strstr(message, "event=proc_readable") != NULL)
+        atomic_fetch_add(&proc_readable_logs, 1);
+}
+
+/* Proc files that do not parse stop the start, naming the file and what is missing. A
+ * reading that stops parsing later is left out (NaN, never 0), so it cannot clear an
+ * alert, and is logged once per file. */
+static void proc_garbage_rejected_and_skipped(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-proc-garbage");
+    char proc[600], stat_path[700], meminfo_path[700];
+    make_fake_proc(&f, proc, sizeof proc);
+    p.proc_dir = proc;
+    snprintf(stat_path, sizeof stat_path, "%s/stat", proc);
+    snprintf(meminfo_path, sizeof meminfo_path, "%s/meminfo", proc);
+    const char *stat_ok = "cpu  1 0 0 1 0 0 0 0 0 0\n";
+    const char *meminfo_ok = "MemTotal: 1000 kB\nMemAvailable: 500 kB\n";
+    const struct {
+        const char *stat, *meminfo, *message;
+    } cases[] = {
+        {"garbage\n", meminfo_ok,
+         "stat does not start with a 'cpu ' line of at least 4 numbers (its first line starts "
+         "'garbage'); the CPU alert"},
+        {"cpu  1 0 0\ncpu0 1 0 0 1\n", meminfo_ok, "stat does not start with a 'cpu ' line"},
+        {stat_ok, "MemTotal: lots kB\nMemAvailable: 5 kB\n",
+         "meminfo has no MemTotal line with a positive number of kB"},
+        {stat_ok, "MemTotal: 1000 kB\nMemFree: 5 kB\n",
+         "meminfo has no MemAvailable line with a number of kB"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cdnopt_test_write_file(stat_path, cases[c].stat);
+        cdnopt_test_write_file(meminfo_path, cases[c].meminfo);
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        cdnopt_server *server = NULL;
+        assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+        assert_null(server);
+        cdnopt_assert_contains(err, proc);
+        cdnopt_assert_contains(err, cases[c].message);
+    }
+
+    /* 95% CPU and 90% memory raise both alerts. */
+    write_fake_proc(proc, 100, 900, 1000, 500);
+    start(&f, &p);
+    serve_monitor *m = f.server->monitor;
+    atomic_store(&proc_unreadable_logs, 0);
+    atomic_store(&proc_readable_logs, 0);
+    cdnopt_log_set(count_proc_logs, NULL);
+    serve_monitor_sample_now(m);
+    write_fake_proc(proc, 1050, 950, 1000, 100);
+    serve_monitor_sample_now(m);
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+
+    /* Three readings of garbage: no values, the alerts stay, one log line per file. */
+    cdnopt_test_write_file(stat_path, "garbage\n");
+    cdnopt_test_write_file(meminfo_path, "garbage\n");
+    for (int i = 0; i < 3; i++)
+        serve_monitor_sample_now(m);
+    monitor_sample s;
+    assert_true(serve_monitor_latest(m, &s));
+    assert_true(isnan(s.cpu_ratio));
+    assert_true(isnan(s.memory_ratio));
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    assert_int_equal(atomic_load(&proc_unreadable_logs), 2);
+
+    http_response r = http_request(f.port, "GET", "/api/v1/system", NULL, NULL, 0);
+    json_t *root = body_json(&r);
+    json_t *samples = json_object_get(json_object_get(root, "monitor"), "samples");
+    json_t *last = json_array_get(samples, json_array_size(samples) - 1);
+    assert_true(json_is_null(json_object_get(last, "cpu_ratio")));
+    assert_true(json_is_null(json_object_get(last, "memory_ratio")));
+    json_decref(root);
+    http_response_free(&r);
+    r = http_request(f.port, "GET", "/metrics", NULL, NULL, 0);
+    cdnopt_assert_contains(r.body, "\ncdnopt_cpu_usage_ratio NaN\n");
+    cdnopt_assert_contains(r.body, "\ncdnopt_memory_used_ratio NaN\n");
+    http_response_free(&r);
+
+    /* Parsing again: the CPU share spans the gap from the last good reading, 50 busy of
+     * 1000 jiffies, and 50% memory clears both alerts. */
+    write_fake_proc(proc, 1100, 1900, 1000, 500);
+    serve_monitor_sample_now(m);
+    assert_true(serve_monitor_latest(m, &s));
+    assert_float_equal(s.cpu_ratio, 0.05, 1e-12);
+    assert_float_equal(s.memory_ratio, 0.5, 1e-12);
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    assert_int_equal(atomic_load(&proc_readable_logs), 2);
+    assert_int_equal(atomic_load(&proc_unreadable_logs), 2);
+    cdnopt_log_set(NULL, NULL);
     stop(&f);
 }
 
@@ -2110,10 +2410,14 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(start_rejects_bad_params),
     cmocka_unit_test(replan_names_release_to_cancel),
     cmocka_unit_test(replan_rejects_never_startable),
+    cmocka_unit_test(release_ids_match_release_file),
+    cmocka_unit_test(damaged_database_unhealthy),
+    cmocka_unit_test(numbers_beyond_double_named),
     cmocka_unit_test(json_reals_shortest),
     cmocka_unit_test(log_value_escapes_json),
     cmocka_unit_test(metrics_pass_promtool),
     cmocka_unit_test(monitor_alerts_shed_and_scale),
+    cmocka_unit_test(proc_garbage_rejected_and_skipped),
     cmocka_unit_test(bandwidth_alert_carries_traffic_time),
     cmocka_unit_test(bandwidth_alert_off_by_default),
     cmocka_unit_test(forecast_alert_names_first_step),

@@ -309,6 +309,16 @@ static void serve_flags_rejected(void **state)
     snprintf(args, sizeof args, "serve --db %s/x.db --token-file %s", dir, token);
     assert_int_equal(run_capture(args, out, sizeof out), 2);
     cdnopt_assert_contains(out, "the token has the control character 0x09 at byte 3");
+
+    /* Proc files that do not parse used to read as 0% CPU and memory. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/stat", dir);
+    cdnopt_test_write_file(path, "cpu  1 0 0 1 0 0 0 0\n");
+    snprintf(path, sizeof path, "%s/meminfo", dir);
+    cdnopt_test_write_file(path, "MemTotal: 1000 kB\n");
+    snprintf(args, sizeof args, "serve --db %s/x.db --proc-dir %s", dir, dir);
+    assert_int_equal(run_capture(args, out, sizeof out), 2);
+    cdnopt_assert_contains(out, "meminfo has no MemAvailable line with a number of kB");
 }
 
 /* ------------------------------------------------------------------------- */
