@@ -100,6 +100,21 @@ function gridSeries(start, stepS, values) {
   return values.map((v, i) => [origin + i * stepS * 1000, v]);
 }
 
+// Format a tooltip value to one decimal with its unit suffix, because ECharts 5.6 prints
+// every digit of a double (1,248.6200551558954) and no unit. A scatter point's value is its
+// [time, value] pair.
+function formatValue(value, suffix) {
+  const v = Array.isArray(value) ? value[value.length - 1] : value;
+  return typeof v === 'number' && Number.isFinite(v) ? `${v.toFixed(1)}${suffix}` : '—';
+}
+
+function axisTooltip(suffix) {
+  return {
+    trigger: 'axis', className: 'cdnopt-tooltip',
+    valueFormatter: (value) => formatValue(value, suffix),
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Charts
 // ---------------------------------------------------------------------------
@@ -115,21 +130,32 @@ function bandwidthOption() {
   const f = state.data.forecast;
   if (f) {
     // The band is drawn as an invisible lower line plus a stacked (upper - lower) area.
+    // The area series contains the width, so its tooltip shows the two bounds instead. Its
+    // item colour has the area's hue, so that the legend and tooltip markers match the area.
+    // The forecast lines get fixed colours too, because ECharts gives its palette colours
+    // only to series without a colour of their own.
+    const bandColor = 'rgba(84, 112, 198, 0.2)';
+    const bandMarker = 'rgba(84, 112, 198, 0.5)'; // the area's hue, visible as a small marker
     series.push({
       name: t.band, type: 'line', stack: 'band', showSymbol: false, lineStyle: { opacity: 0 },
+      itemStyle: { color: bandMarker },
       data: zip(f.timestamps, f.lower_gbps), tooltip: { show: false },
     });
     series.push({
       name: t.band, type: 'line', stack: 'band', showSymbol: false, lineStyle: { opacity: 0 },
-      areaStyle: { color: 'rgba(84, 112, 198, 0.2)' },
+      areaStyle: { color: bandColor }, itemStyle: { color: bandMarker },
       data: zip(f.timestamps, f.upper_gbps.map((u, i) => u - f.lower_gbps[i])),
+      tooltip: {
+        valueFormatter: (_, i) =>
+          `${formatValue(f.lower_gbps[i], '')} – ${formatValue(f.upper_gbps[i], ' Gbit/s')}`,
+      },
     });
     series.push({
       name: t.forecastMean, type: 'line', showSymbol: false, lineStyle: { type: 'dashed' },
-      data: zip(f.timestamps, f.mean_gbps),
+      itemStyle: { color: '#fac858' }, data: zip(f.timestamps, f.mean_gbps),
     });
     series.push({
-      name: t.safety, type: 'line', showSymbol: false, lineStyle: { color: '#c23531' },
+      name: t.safety, type: 'line', showSymbol: false, itemStyle: { color: '#c23531' },
       data: zip(f.timestamps, f.critical_gbps),
     });
   }
@@ -145,7 +171,7 @@ function bandwidthOption() {
   return {
     title: { text: t.bandwidth, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker
-    tooltip: { trigger: 'axis' },
+    tooltip: axisTooltip(' Gbit/s'),
     legend: { top: 24 },
     grid: { top: 64, left: 56, right: 24, bottom: 48 },
     xAxis: timeAxis(t.serviceClockAxis),
@@ -176,9 +202,9 @@ function wavesOption() {
     });
   }
   return {
-    title: { text: t.waves, subtext: s ? '' : t.noSchedule, textStyle: { fontSize: 14 } },
+    title: { text: t.waves, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker
-    tooltip: { trigger: 'axis' },
+    tooltip: axisTooltip(' Gbit/s'),
     legend: { top: 24 },
     grid: { top: 64, left: 56, right: 24, bottom: 48 },
     xAxis: timeAxis(t.serviceClockAxis),
@@ -195,7 +221,7 @@ function peaksOption() {
   return {
     title: { text: t.peaks, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker
-    tooltip: { trigger: 'axis' },
+    tooltip: axisTooltip(' Gbit/s'),
     legend: { top: 24 },
     grid: { top: 64, left: 56, right: 16, bottom: 32 },
     xAxis: { type: 'category', data: [t.peakCategory, t.p95Category] },
@@ -216,7 +242,7 @@ function systemOption() {
   return {
     title: { text: t.system, textStyle: { fontSize: 14 } },
     animation: false, // redrawn every refresh, so transitions would only flicker
-    tooltip: { trigger: 'axis' },
+    tooltip: axisTooltip('%'),
     legend: { top: 24 },
     grid: { top: 64, left: 48, right: 16, bottom: 48 },
     xAxis: timeAxis(t.hostTimeAxis),
@@ -244,6 +270,7 @@ function renderTexts() {
   const langSwitch = document.getElementById('lang-switch');
   langSwitch.textContent = t.switchTo;
   langSwitch.setAttribute('aria-label', t.switchLabel);
+  document.getElementById('schedule-note').hidden = state.data.schedule !== null;
   const system = state.data.system;
   if (!system) {
     return;
@@ -257,7 +284,7 @@ function renderTexts() {
   const banner = document.getElementById('alerts');
   banner.classList.toggle('active', active.length > 0);
   banner.textContent = active.length > 0
-    ? `${t.activeAlerts}: ${active.map((a) => t.alertNames[a] || a).join(', ')}`
+    ? t.activeAlerts(active.map((a) => t.alertNames[a] || a))
     : t.noAlerts;
 
   const body = document.querySelector('#alert-log tbody');
@@ -340,7 +367,19 @@ document.getElementById('lang-switch').addEventListener('click', () => {
   createCharts();
   render();
 });
-window.addEventListener('resize', () => Object.values(charts).forEach((c) => c.resize()));
+// Each chart follows its own box, which also narrows without a window resize event when
+// the alert log grows long enough to add a scroll bar.
+const chartResizer = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const chart = echarts.getInstanceByDom(entry.target);
+    if (chart) {
+      chart.resize();
+    }
+  }
+});
+for (const id of ['chart-bandwidth', 'chart-waves', 'chart-peaks', 'chart-system']) {
+  chartResizer.observe(document.getElementById(id));
+}
 
 // Read-only view for the browser test: the data each chart contains right now.
 window.cdnoptDashboard = {
@@ -369,6 +408,14 @@ window.cdnoptDashboard = {
       clocks: ['clock', 'host-time'].map((id) => document.getElementById(id).textContent),
       axisNames: Object.values(charts).map((c) => c.getOption().xAxis[0].name || ''),
     };
+  },
+  // The text of a chart's tooltip at one data index of its first series, as a hover shows it.
+  tooltipText(name, dataIndex) {
+    charts[name].dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex });
+    const tip = charts[name].getDom().querySelector('.cdnopt-tooltip');
+    const shown = tip ? tip.innerText : '';
+    charts[name].dispatchAction({ type: 'hideTip' });
+    return shown;
   },
   // The alert log's header and rows as shown, newest row first.
   alertTable() {

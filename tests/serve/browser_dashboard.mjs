@@ -286,6 +286,19 @@ async function main() {
       bandwidth: 'Bandwidth over threshold', raised: 'raised',
     });
 
+  // The banner names the active alerts, and a tooltip gives each value to one decimal
+  // with its unit, where ECharts alone prints every digit of a double and no unit.
+  const bannerEn = await evaluate(devtools, sessionId, 'document.getElementById("alerts").textContent');
+  assert.match(bannerEn, /^Active alerts: /);
+  assert.ok(bannerEn.includes('Bandwidth over threshold'), bannerEn);
+  assert.equal(await evaluate(devtools, sessionId, 'document.getElementById("schedule-note").hidden'),
+    true, 'the no-schedule note is hidden once a schedule exists');
+  const wavesTip = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.tooltipText("waves", 100)');
+  assert.ok(wavesTip.includes(`${api.schedule.series.baseline_gbps[100].toFixed(1)} Gbit/s`), wavesTip);
+  assert.doesNotMatch(wavesTip, /\d\.\d\d/, wavesTip);
+  const systemTip = await evaluate(devtools, sessionId, 'window.cdnoptDashboard.tooltipText("system", 0)');
+  assert.match(systemTip, /CPU\s+\d+\.\d%/, systemTip);
+
   // The screenshot is taken in English, with every chart drawn.
   const shot = await devtools.send('Page.captureScreenshot', { format: 'png' }, sessionId);
   const artifacts = join(buildDir, 'artifacts');
@@ -302,6 +315,11 @@ async function main() {
   assert.ok(chinese.clocks[1].startsWith('主机时间（UTC）：'), chinese.clocks[1]);
   assert.deepEqual(chinese.axisNames, ['服务时钟', '服务时钟', '', '主机时间（UTC）']);
   assert.equal(chinese.chartTitles[3], '系统负载（%），按主机时间（UTC）');
+  // Chinese punctuation in the banner: a full-width colon and the enumeration comma.
+  const bannerZh = await evaluate(devtools, sessionId, 'document.getElementById("alerts").textContent');
+  assert.ok(bannerZh.startsWith('当前告警：'), bannerZh);
+  assert.ok(bannerZh.includes('带宽超过阈值'), bannerZh);
+  assert.doesNotMatch(bannerZh, /[:,]/, `ASCII punctuation in the Chinese banner: ${bannerZh}`);
   checkAlertRow(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.alertTable()'), alert,
     plan, {
       header: ['触发时间（主机时间，UTC）', '触发时间（服务时钟）', '流量时刻（服务时钟）', '告警',
