@@ -3,8 +3,8 @@
 // on a free loopback port, loads the day workload and re-plans it, and opens
 // /monitor in Debian's headless Chromium through the DevTools protocol. It then
 // checks that the page logs no console error, that the charts contain the
-// numbers the API returns, and that the language switch turns the page into
-// Chinese and back. A sample above the bandwidth alert's threshold, posted after
+// numbers the API returns, that a zh-CN browser opens it in Chinese, and that the
+// language switch turns the page into Chinese and back. A sample above the bandwidth alert's threshold, posted after
 // the baseline, checks that each time shown names its clock in both languages and
 // that the alert shows the service-clock time of its traffic. Screenshots are kept
 // under <build>/artifacts/.
@@ -226,6 +226,25 @@ function checkAlertRow(table, alert, plan, names) {
     names.bandwidth, names.raised, `${plan.gbps.toFixed(1)} Gbit/s`]);
 }
 
+// A browser whose language is zh-CN opens the page in Chinese without ?lang. This runs
+// in its own tab before any language switch, because a switch stores the choice.
+async function checkBrowserLanguage(devtools, base) {
+  const { targetId } = await devtools.send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await devtools.send('Target.attachToTarget', { targetId, flatten: true });
+  await devtools.send('Runtime.enable', {}, sessionId);
+  const { userAgent } = await devtools.send('Browser.getVersion');
+  await devtools.send('Emulation.setUserAgentOverride', { userAgent, acceptLanguage: 'zh-CN' },
+    sessionId);
+  await devtools.send('Page.navigate', { url: `${base}/monitor` }, sessionId);
+  await waitFor('the dashboard in the browser language to draw', () =>
+    evaluate(devtools, sessionId, 'window.cdnoptDashboard && window.cdnoptDashboard.ready'));
+  assert.equal(await evaluate(devtools, sessionId, 'navigator.language'), 'zh-CN');
+  assert.equal(await evaluate(devtools, sessionId, 'window.cdnoptDashboard.language'), 'zh');
+  assert.equal(await evaluate(devtools, sessionId, 'document.documentElement.lang'), 'zh-CN');
+  assert.equal(await evaluate(devtools, sessionId, 'document.title'), 'cdnopt 实时监控面板');
+  await devtools.send('Target.closeTarget', { targetId });
+}
+
 async function main() {
   const plan = alertPlan();
   const { base, log } = await startServer(plan.threshold);
@@ -253,6 +272,7 @@ async function main() {
 
   const devtools = new DevTools(await launchChromium());
   await devtools.opened();
+  await checkBrowserLanguage(devtools, base);
   const { targetId } = await devtools.send('Target.createTarget', { url: 'about:blank' });
   const { sessionId } = await devtools.send('Target.attachToTarget', { targetId, flatten: true });
   for (const domain of ['Runtime', 'Log', 'Page']) {
