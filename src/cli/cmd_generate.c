@@ -123,7 +123,7 @@ int cdnopt_cmd_generate(int argc, char **argv)
     int64_t step_s = params.step_s;
     cdnopt_cli_option opts[] = {
         {"--out", CDNOPT_CLI_STRING, &out_dir, 0, 0, "DIR",
-         "folder for bandwidth.csv, releases.csv and README.txt", true, false},
+         "folder for bandwidth.csv, releases.csv, pending.csv and README.txt", true, false},
         {"--days", CDNOPT_CLI_INT, &days, 1, 3660, "N", "length of the bandwidth series in days",
          false, false},
         {"--step", CDNOPT_CLI_DURATION, &step_s, 1, 3600, "DURATION",

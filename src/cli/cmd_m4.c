@@ -306,7 +306,7 @@ static void print_help(FILE *out)
             "  --score         score folder DIR against --test; the horizon is the test's\n"
             "  --test FILE     wide CSV of the actual values that follow --train\n"
             "\n"
-            "Global model (--method %s):\n"
+            "One global model over all series (--method residual-lstm or transformer):\n"
             "  --window N      input steps per window (default 168, one week of hours)\n"
             "  --epochs N      maximum training epochs (default 5; global-mlp 80)\n"
             "  --units N       LSTM units per layer (default 64)\n"
@@ -341,7 +341,7 @@ static void print_help(FILE *out)
             "                  validation loss, 0 = never (default 3)\n"
             "  --no-refit      forecast with the networks trained without the last --horizon\n"
             "                  steps, instead of retraining them on every step\n",
-            method_families[0].names, method_families[1].names);
+            method_families[0].names);
 }
 
 static int parse_long(const char *flag, const char *text, long min, long max, long *out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdnopt train: fit a forecasting model on a CSV series, calibrate its intervals on
- * the validation slice, and write both to one HDF5 model file.
+ * the last weeks of the series, and write both to one HDF5 model file.
  */
 #include "cli_dist.h"
 #include "cli_global.h"
@@ -20,7 +20,8 @@ static const char synopsis[] =
 static const char description[] =
     "Train a forecasting model on a bandwidth series. Progress per epoch goes to stderr;\n"
     "training stops early when the validation loss (last tenth of the series) stalls.\n"
-    "The MC-dropout intervals are then calibrated on that validation slice and the\n"
+    "The MC-dropout intervals are then calibrated on day-ahead forecasts from up to 48\n"
+    "origins in the last 28 days of the series (at least the validation slice), and the\n"
     "per-horizon factors are stored in the model file's /calibration group.\n"
     "Under mpirun every rank computes its share of each batch and the gradients are\n"
     "summed with MPI_Allreduce; rank 0 logs progress and writes the files.\n"
