@@ -64,6 +64,10 @@ typedef struct cdnopt_serve_params {
     double alert_clear_margin;   /* a raised alert clears at or under threshold x (1 -
                                     margin), so a value hovering at the threshold does not
                                     flap; 0 to below 1, default 0.05 */
+    int64_t alert_window_us;     /* the CPU and memory alerts judge the mean of the readings
+                                    in this window, in microseconds: at least one monitor
+                                    interval and at most 100000 readings, default 30 s;
+                                    with monitor_interval_us 0 a reading counts as 1 s */
     size_t max_body_bytes;       /* larger request bodies get 413, default 32 MiB */
     size_t max_batch_releases;   /* maximum releases in one create request, default 100000 */
     size_t max_job_queue;        /* queued jobs beyond this get 503, default 64 */

@@ -78,8 +78,9 @@ static int read_token(const char *path, char *token, char *err)
     return CDNOPT_OK;
 }
 
-/* "1s", "10ms", "500us" or any duration cdnopt_duration_parse accepts, in microseconds. */
-static int parse_interval_us(const char *text, int64_t *out, char *err)
+/* "1s", "10ms", "500us" or any duration cdnopt_duration_parse accepts, in microseconds.
+ * flag names the option in the error. */
+static int parse_duration_us(const char *flag, const char *text, int64_t *out, char *err)
 {
     char *end = NULL;
     double value = strtod(text, &end);
@@ -92,8 +93,8 @@ static int parse_interval_us(const char *text, int64_t *out, char *err)
         *out = seconds * 1000000;
         return CDNOPT_OK;
     }
-    return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "--monitor-interval '%s' is invalid; use e.g. 1s, 10ms or 1ms", text);
+    return cdnopt_fail(err, CDNOPT_EINVAL, "%s '%s' is invalid; use e.g. 1s, 10ms or 1ms", flag,
+                       text);
 }
 
 /* Parse the number of --alert-clear-margin. cdnopt_server_start() checks its range, so only
@@ -114,7 +115,7 @@ static int parse_clear_margin(const char *text, double *out, char *err)
 struct serve_flags {
     long port, min_workers, max_workers, http_threads, max_body_mb;
     const char *db, *model, *agent, *token_file, *now, *listen, *interval, *web_dir, *proc_dir;
-    const char *clear_margin;
+    const char *clear_margin, *alert_window;
     double bandwidth_alert_gbps;
     bool sync_full;
 };
@@ -141,7 +142,9 @@ static int apply_flags(const struct serve_flags *f, cdnopt_serve_params *p, char
     p->web_dir = default_web_missing ? NULL : f->web_dir;
     p->proc_dir = f->proc_dir;
 
-    int rc = parse_interval_us(f->interval, &p->monitor_interval_us, err);
+    int rc = parse_duration_us("--monitor-interval", f->interval, &p->monitor_interval_us, err);
+    if (rc == CDNOPT_OK)
+        rc = parse_duration_us("--alert-window", f->alert_window, &p->alert_window_us, err);
     if (rc == CDNOPT_OK)
         rc = parse_clear_margin(f->clear_margin, &p->alert_clear_margin, err);
     if (rc == CDNOPT_OK && f->now != NULL && cdnopt_civil_parse(f->now, &p->now, NULL) != 0)
@@ -173,10 +176,16 @@ static void wait_for_signal(void)
 
 int cdnopt_cmd_serve(int argc, char **argv)
 {
-    /* The flag's value is text, so the library's default is formatted into it for the help. */
-    char default_margin[32];
-    snprintf(default_margin, sizeof default_margin, "%g",
-             cdnopt_serve_params_default().alert_clear_margin);
+    /* The flags' values are text, so the library's defaults are formatted into them for the
+     * help. */
+    char default_margin[32], default_window[32];
+    cdnopt_serve_params defaults = cdnopt_serve_params_default();
+    snprintf(default_margin, sizeof default_margin, "%g", defaults.alert_clear_margin);
+    int64_t window_ms = defaults.alert_window_us / 1000;
+    if (window_ms % 1000 == 0)
+        snprintf(default_window, sizeof default_window, "%llds", (long long)(window_ms / 1000));
+    else
+        snprintf(default_window, sizeof default_window, "%lldms", (long long)window_ms);
     struct serve_flags f = {
         .port = 8000,
         .min_workers = 1,
@@ -188,6 +197,7 @@ int cdnopt_cmd_serve(int argc, char **argv)
         .web_dir = CDNOPT_WEB_DIR,
         .proc_dir = "/proc",
         .clear_margin = default_margin,
+        .alert_window = default_window,
     };
     cdnopt_cli_option opts[] = {
         {"--port", CDNOPT_CLI_INT, &f.port, 0, 65535, "PORT", "TCP port; 0 picks a free one", false,
@@ -219,6 +229,10 @@ int cdnopt_cmd_serve(int argc, char **argv)
         {"--alert-clear-margin", CDNOPT_CLI_STRING, &f.clear_margin, 0, 0, "SHARE",
          "a raised alert clears only when its value falls to threshold x (1 - SHARE) or "
          "below, so a value hovering at the threshold does not flap; 0 to below 1",
+         false, false},
+        {"--alert-window", CDNOPT_CLI_STRING, &f.alert_window, 0, 0, "DURATION",
+         "the CPU and memory alerts judge the mean of the readings in this window, so a short "
+         "spike does not raise them; at least one --monitor-interval (e.g. 30s, 5m)",
          false, false},
         {"--max-body-mb", CDNOPT_CLI_INT, &f.max_body_mb, 1, 1024, "MB",
          "largest request body in MiB; larger ones get 413", false, false},

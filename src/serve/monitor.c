@@ -2,10 +2,10 @@
 /*
  * The system monitor: a thread that reads /proc/stat, /proc/meminfo,
  * /proc/net/dev and /proc/self/statm every interval, keeps the readings in a
- * ring, and raises the CPU and memory alerts when a reading goes above its
- * threshold. A raised alert clears only when a reading falls to threshold x
- * (1 - alert_clear_margin) or below. The /proc folder is a parameter so tests
- * can feed fake files.
+ * ring, and raises the CPU and memory alerts when the mean of the readings in the
+ * alert window goes above its threshold. A raised alert clears only when that mean
+ * falls to threshold x (1 - alert_clear_margin) or below. The /proc folder is a
+ * parameter so tests can feed fake files.
  * The thread CPU time spent inside each sample is summed, so the monitor's own
  * cost is measurable from /metrics. Only the monitor's thread reads the files
  * (or a test thread while no monitor thread runs). The same alert log contains the
@@ -43,6 +43,12 @@ struct serve_monitor {
     size_t n_alerts;
     int64_t traffic_newest; /* civil seconds of the newest sample checked, or INT64_MIN */
 
+    /* The alert window: the last window_readings + 1 readings, so that the CPU share over
+     * the window is the difference of the newest and the oldest counters. */
+    struct window_slot *window;
+    double window_memory_sum; /* sum of the good memory ratios of the last window_readings */
+    size_t window_memory_n;   /* how many of those readings are good */
+
     /* Counters of the previous reading, for rates. */
     uint64_t prev_busy, prev_total;
     double prev_rx, prev_tx, prev_mono_s;
@@ -51,6 +57,13 @@ struct serve_monitor {
     bool cpu_failing;    /* the last stat reading could not be read or parsed */
     bool memory_failing; /* the last meminfo reading could not be read or parsed */
     long page_size;      /* bytes per page, for statm */
+};
+
+/* One reading as the alert window keeps it. */
+struct window_slot {
+    uint64_t busy, total; /* the last good stat counters at this reading, in clock ticks;
+                             total 0 while no reading was good */
+    double memory_ratio;  /* NaN when meminfo could not be read or parsed */
 };
 
 const char *monitor_alert_name(enum monitor_alert_kind kind)
@@ -298,6 +311,62 @@ static void log_reading(const serve_monitor *m, const char *file, bool readable)
                         m->proc_dir, file);
 }
 
+/* Rationale for judging a window: CPU readings 1 s apart are noisy. On a busy host they
+ * cross a 90% threshold and its 85.5% clear line many times a minute, and each raise
+ * adds a worker. So the CPU and memory alerts judge the mean over the last
+ * window_readings readings, as Prometheus rate() and avg_over_time() do over a range.
+ * The mean is chosen over a hold time (Prometheus `for:`) because one dip under the
+ * threshold restarts a hold time, so a load that stays high on average but dips once per
+ * hold time would not raise the alert. A spike of one reading moves the mean by only its
+ * share of the window. The CPU mean is the busy share of all clock ticks in the window,
+ * the difference of the counters at its two ends, so a reading that failed is spanned
+ * like a gap. The memory mean is the mean of the good readings in the window. */
+
+/* Record the reading in the window, then set *cpu and *memory to the window's means, or
+ * NaN while the window is not yet full or contains no good reading. Called locked. */
+static void window_means(serve_monitor *m, const monitor_sample *s, double *cpu, double *memory)
+{
+    size_t n = m->params.window_readings;
+    size_t slots = n + 1;
+    size_t k = m->n_taken; // index of this reading
+
+    /* The reading n back leaves the memory mean as this one enters it. */
+    if (k >= n) {
+        double leaving = m->window[(k - n) % slots].memory_ratio;
+        if (!isnan(leaving)) {
+            m->window_memory_sum -= leaving;
+            m->window_memory_n--;
+        }
+    }
+    struct window_slot *slot = &m->window[k % slots];
+    *slot = (struct window_slot){m->prev_busy, m->prev_total, s->memory_ratio};
+    if (!isnan(s->memory_ratio)) {
+        m->window_memory_sum += s->memory_ratio;
+        m->window_memory_n++;
+    }
+
+    /* Subtracting leaves rounding error in the running sum, so it is summed afresh once
+     * per pass over the ring, which keeps the cost per reading constant. */
+    if (k % slots == 0) {
+        m->window_memory_sum = 0;
+        for (size_t i = 0; i < n && i <= k; i++) {
+            double ratio = m->window[(k - i) % slots].memory_ratio;
+            if (!isnan(ratio))
+                m->window_memory_sum += ratio;
+        }
+    }
+
+    *memory = k + 1 >= n && m->window_memory_n > 0
+                  ? m->window_memory_sum / (double)m->window_memory_n
+                  : NAN;
+    *cpu = NAN;
+    if (k >= n) {
+        const struct window_slot *first = &m->window[(k - n) % slots];
+        if (first->total > 0 && slot->total > first->total)
+            *cpu = (double)(slot->busy - first->busy) / (double)(slot->total - first->total);
+    }
+}
+
 static void take_sample(serve_monitor *m)
 {
     double cpu_start = thread_cpu_s();
@@ -326,11 +395,13 @@ static void take_sample(serve_monitor *m)
         s.net_rx_bps = (s.net_rx_bytes - m->prev_rx) / dt;
         s.net_tx_bps = (s.net_tx_bytes - m->prev_tx) / dt;
     }
-    bool cpu_delta = have_cpu && m->prev_total > 0;
     if (have_cpu) {
         m->prev_busy = busy;
         m->prev_total = total;
     }
+    double cpu_mean = NAN;
+    double memory_mean = NAN;
+    window_means(m, &s, &cpu_mean, &memory_mean);
     bool cpu_readable_changed = have_cpu == m->cpu_failing;
     bool memory_readable_changed = have_memory == m->memory_failing;
     m->cpu_failing = !have_cpu;
@@ -341,19 +412,22 @@ static void take_sample(serve_monitor *m)
     m->ring[m->n_taken % m->params.history] = s;
     m->n_taken++;
 
-    /* The first reading has no CPU delta, so the CPU alert waits for the second. */
+    /* The CPU alert waits for window_readings + 1 readings, because the first has no
+     * counters to subtract, and the memory alert for window_readings. A reading that
+     * failed judges neither alert, as before the window existed. */
     monitor_alert cpu = {.unix_s = s.unix_s,
                          .clock = clock,
                          .traffic_at = MONITOR_NO_TIME,
                          .kind = MONITOR_ALERT_CPU,
-                         .value = s.cpu_ratio,
-                         .threshold = m->params.cpu_alert_ratio};
+                         .value = cpu_mean,
+                         .threshold = m->params.cpu_alert_ratio,
+                         .window_s = m->params.window_s};
     monitor_alert memory = cpu;
     memory.kind = MONITOR_ALERT_MEMORY;
-    memory.value = s.memory_ratio;
+    memory.value = memory_mean;
     memory.threshold = m->params.memory_alert_ratio;
-    bool cpu_changed = cpu_delta && update_alert(m, &cpu);
-    bool memory_changed = have_memory && update_alert(m, &memory);
+    bool cpu_changed = have_cpu && !isnan(cpu_mean) && update_alert(m, &cpu);
+    bool memory_changed = have_memory && !isnan(memory_mean) && update_alert(m, &memory);
     m->cost_cpu_s += thread_cpu_s() - cpu_start;
     pthread_mutex_unlock(&m->lock);
 
@@ -379,6 +453,15 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
                            .kind = MONITOR_ALERT_BANDWIDTH,
                            .threshold = m->params.bandwidth_alert_gbps};
 
+    /* Rationale for the history line: the alert is about current traffic, so an uploaded
+     * history must not replay every past peak into the alert log. The line is 2 h before
+     * the clock and not the CPU window of seconds, because a collector that stamps a
+     * sample with the start of its grid step posts it after the step ends. So a current
+     * sample of an hourly grid can be 1 h old plus the posting delay, and 2 h keeps such
+     * samples while a history of days ago stays out. */
+    int64_t history_before =
+        event.clock != MONITOR_NO_TIME ? event.clock - SERVE_HISTORY_AGE_S : INT64_MIN;
+
     /* The events are copied out so that the callback runs unlocked, as in take_sample().
      * NOTE: a batch that changes the state more than MONITOR_MAX_ALERTS times loses its
      * older events from the ring, and the callback does not see them either. */
@@ -386,7 +469,7 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
     size_t n_changes = 0;
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < n; i++) {
-        if (t[i] < m->traffic_newest)
+        if (t[i] < m->traffic_newest || t[i] <= history_before)
             continue;
         m->traffic_newest = t[i];
         event.traffic_at = t[i];
@@ -436,14 +519,19 @@ int serve_monitor_start(const monitor_params *params, serve_monitor **out, char 
     serve_monitor *m = cdnopt_calloc(1, sizeof *m);
     size_t history = params->history > 0 ? params->history : 1;
     monitor_sample *ring = cdnopt_calloc(history, sizeof *ring);
-    if (m == NULL || ring == NULL) {
+    size_t window_readings = params->window_readings > 0 ? params->window_readings : 1;
+    struct window_slot *window = cdnopt_calloc(window_readings + 1, sizeof *window);
+    if (m == NULL || ring == NULL || window == NULL) {
         cdnopt_free(m);
         cdnopt_free(ring);
+        cdnopt_free(window);
         return cdnopt_fail(err, CDNOPT_ENOMEM, "serve: out of memory starting the monitor");
     }
     m->params = *params;
     m->params.history = history;
+    m->params.window_readings = window_readings;
     m->ring = ring;
+    m->window = window;
     snprintf(m->proc_dir, sizeof m->proc_dir, "%s", params->proc_dir);
     for (int i = 0; i < PROC_FILES; i++)
         m->fds[i] = -1;
@@ -484,6 +572,7 @@ void serve_monitor_stop(serve_monitor *m)
     pthread_cond_destroy(&m->stop_cond);
     pthread_mutex_destroy(&m->lock);
     cdnopt_free(m->ring);
+    cdnopt_free(m->window);
     cdnopt_free(m);
 }
 
@@ -564,12 +653,13 @@ static json_t *civil_json(int64_t t)
 static json_t *alert_json(const monitor_alert *a)
 {
     bool is_traffic = a->kind == MONITOR_ALERT_BANDWIDTH || a->kind == MONITOR_ALERT_FORECAST;
-    return json_pack("{s:f, s:o, s:o, s:s, s:s, s:f, s:f, s:s, s:f}", "unix_s", a->unix_s,
+    json_t *window = is_traffic ? json_null() : json_real(a->window_s);
+    return json_pack("{s:f, s:o, s:o, s:s, s:s, s:f, s:f, s:s, s:f, s:o}", "unix_s", a->unix_s,
                      "clock", civil_json(a->clock), "traffic_at", civil_json(a->traffic_at),
                      "alert", monitor_alert_name(a->kind), "state",
                      a->raised ? "raised" : "cleared", "value", a->value, "threshold",
                      a->threshold, "unit", is_traffic ? "Gbit/s" : "ratio", "clear_threshold",
-                     a->clear_threshold);
+                     a->clear_threshold, "window_s", window);
 }
 
 json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
@@ -594,7 +684,9 @@ json_t *serve_monitor_json(serve_monitor *m, size_t max_samples)
     double cost = m->n_taken > 0 ? m->cost_cpu_s / (double)m->n_taken : 0;
     pthread_mutex_unlock(&m->lock);
 
-    return json_pack("{s:o, s:o, s:o, s:f, s:f, s:f}", "samples", samples, "alerts", alerts,
-                     "active_alerts", active, "interval_s", interval_s, "sample_cpu_s", cost,
-                     "alert_clear_margin", m->params.alert_clear_margin);
+    return json_pack("{s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:I}", "samples", samples, "alerts",
+                     alerts, "active_alerts", active, "interval_s", interval_s, "sample_cpu_s",
+                     cost, "alert_clear_margin", m->params.alert_clear_margin, "alert_window_s",
+                     m->params.window_s, "alert_window_readings",
+                     (json_int_t)m->params.window_readings);
 }

@@ -129,6 +129,14 @@ enum monitor_alert_kind {
     MONITOR_ALERT_KINDS
 };
 
+/* Largest alert window in readings. The monitor keeps two counters and a ratio per
+ * reading of the window, 24 bytes, so this bounds that ring to 2.4 MB. */
+#define SERVE_WINDOW_READINGS_MAX 100000
+
+/* Samples this many seconds or more before the service clock are history: they are stored
+ * but leave the bandwidth alert as it is. See serve_monitor_check_traffic(). */
+#define SERVE_HISTORY_AGE_S 7200
+
 /* Service-clock field of an alert that has no such time. */
 #define MONITOR_NO_TIME INT64_MIN
 
@@ -142,12 +150,16 @@ typedef struct monitor_alert {
                                      is about (bandwidth and forecast), else MONITOR_NO_TIME */
     enum monitor_alert_kind kind; /* what crossed its threshold */
     bool raised;                  /* true when raised, false when cleared */
-    double value;                 /* the value compared: a ratio for CPU and memory, Gbit/s
-                                     for bandwidth and forecast */
+    double value;                 /* the value compared: for CPU and memory the mean ratio
+                                     over the alert window, Gbit/s for bandwidth and
+                                     forecast */
     double threshold;             /* the threshold it crossed, in the unit of value */
     double clear_threshold;       /* an active alert clears at a value at or under this:
                                      threshold x (1 - alert_clear_margin), in the unit of
                                      value */
+    double window_s;              /* cpu and memory: the averaging window of value, in
+                                     seconds; 0 for bandwidth and forecast, which are judged
+                                     per sample or forecast */
 } monitor_alert;
 
 typedef struct serve_monitor serve_monitor;
@@ -170,6 +182,9 @@ typedef struct monitor_params {
                                        Gbit/s; 0: neither is raised */
     double alert_clear_margin;      /* share of each threshold, in [0, 1), by which a value
                                        must fall below it to clear an active alert */
+    size_t window_readings;         /* readings whose mean the CPU and memory alerts judge,
+                                       at least 1 */
+    double window_s;                /* that window in seconds, reported with the alerts */
     monitor_alert_cb on_alert;      /* may be NULL */
     monitor_clock_fn service_clock; /* may be NULL: alerts then carry no service clock */
     void *user;                     /* passed to on_alert and service_clock */
@@ -198,6 +213,8 @@ bool serve_monitor_latest(serve_monitor *m, monitor_sample *out);
  * threshold (threshold x (1 - alert_clear_margin)). Each
  * event records the sample's timestamp as traffic_at. Samples older than the newest one
  * checked before leave the alert as it is, so a backfill cannot flip today's state.
+ * Samples SERVE_HISTORY_AGE_S or more before the service clock (an uploaded history)
+ * leave it as it is too.
  * Does nothing while bandwidth_alert_gbps is 0. Thread-safe.
  * @param t    civil seconds of each sample, ascending
  * @param gbps each sample's value in Gbit/s

@@ -826,6 +826,7 @@ cdnopt_serve_params cdnopt_serve_params_default(void)
         .cpu_alert_ratio = 0.90,
         .memory_alert_ratio = 0.85,
         .alert_clear_margin = 0.05,
+        .alert_window_us = 30000000,
         .max_body_bytes = 32u << 20,
         .max_batch_releases = 100000,
         .max_job_queue = 64,
@@ -879,6 +880,46 @@ static int check_web_dir(const char *dir, char *err)
     return CDNOPT_OK;
 }
 
+/* The monitor period in microseconds. Without a sampling thread (interval 0) tests take
+ * each reading by hand, and it counts as 1 s in the alert window. */
+static int64_t reading_period_us(const cdnopt_serve_params *p)
+{
+    return p->monitor_interval_us > 0 ? p->monitor_interval_us : 1000000;
+}
+
+/* Whole readings in the alert window: a window that is not a multiple of the interval is
+ * cut to one that is. */
+static int64_t alert_window_readings(const cdnopt_serve_params *p)
+{
+    return p->alert_window_us / reading_period_us(p);
+}
+
+/* The window must contain at least one reading, and at most SERVE_WINDOW_READINGS_MAX so the
+ * monitor's ring stays small. */
+static int check_alert_window(const cdnopt_serve_params *p, char *err)
+{
+    char window[32], interval[32];
+    format_interval(p->alert_window_us, window, sizeof window);
+    format_interval(reading_period_us(p), interval, sizeof interval);
+    int64_t readings = alert_window_readings(p);
+    if (p->alert_window_us <= 0)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --alert-window is %lld us; give a positive window of at "
+                           "least one --monitor-interval (%s), such as 30s",
+                           (long long)p->alert_window_us, interval);
+    if (readings < 1)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --alert-window %s is shorter than one --monitor-interval "
+                           "(%s); give a window of at least one interval, such as 30s",
+                           window, interval);
+    if (readings > SERVE_WINDOW_READINGS_MAX)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "serve: --alert-window %s is %lld readings at --monitor-interval "
+                           "%s, more than %d; give a shorter window or a longer interval",
+                           window, (long long)readings, interval, SERVE_WINDOW_READINGS_MAX);
+    return CDNOPT_OK;
+}
+
 static int check_params(const cdnopt_serve_params *p, char *err)
 {
     if (p->db_path == NULL)
@@ -898,6 +939,9 @@ static int check_params(const cdnopt_serve_params *p, char *err)
                            "in that range, such as 1s",
                            interval);
     }
+    int rc = check_alert_window(p, err);
+    if (rc != CDNOPT_OK)
+        return rc;
     struct in_addr addr;
     if (p->listen_addr != NULL && inet_pton(AF_INET, p->listen_addr, &addr) != 1)
         return cdnopt_fail(err, CDNOPT_EINVAL,
@@ -919,7 +963,7 @@ static int check_params(const cdnopt_serve_params *p, char *err)
                            p->http_threads);
     /* A mistyped --proc-dir or files that do not parse would disable the CPU and memory
      * alerts without a word, because the monitor leaves out a reading it cannot take. */
-    int rc = p->proc_dir != NULL ? serve_monitor_check_proc(p->proc_dir, err) : CDNOPT_OK;
+    rc = p->proc_dir != NULL ? serve_monitor_check_proc(p->proc_dir, err) : CDNOPT_OK;
     return rc == CDNOPT_OK ? check_web_dir(p->web_dir, err) : rc;
 }
 
@@ -955,9 +999,10 @@ static void on_alert(void *user, const monitor_alert *alert)
         serve_format_time(alert->traffic_at, traffic_at, sizeof traffic_at);
     CDNOPT_LOG_WARN(SERVE_LOG,
                     "alert=%s state=%s value=%.3f threshold=%.3f clear_threshold=%.3f "
-                    "clock=\"%s\" traffic_at=\"%s\"",
+                    "window_s=%g clock=\"%s\" traffic_at=\"%s\"",
                     monitor_alert_name(alert->kind), alert->raised ? "raised" : "cleared",
-                    alert->value, alert->threshold, alert->clear_threshold, clock, traffic_at);
+                    alert->value, alert->threshold, alert->clear_threshold, alert->window_s,
+                    clock, traffic_at);
     if (!alert->raised || server->pool == NULL)
         return;
     if (alert->kind == MONITOR_ALERT_CPU)
@@ -1029,6 +1074,9 @@ static int start_parts(struct cdnopt_server *s, char *err)
             .memory_alert_ratio = s->params.memory_alert_ratio,
             .bandwidth_alert_gbps = s->params.bandwidth_alert_gbps,
             .alert_clear_margin = s->params.alert_clear_margin,
+            .window_readings = (size_t)alert_window_readings(&s->params),
+            .window_s = (double)(alert_window_readings(&s->params) *
+                                 reading_period_us(&s->params)) / 1e6,
             .on_alert = on_alert,
             .service_clock = monitor_service_clock,
             .user = s,

@@ -249,27 +249,21 @@ static void version_flag_runs_command(void **state)
     cdnopt_assert_contains(text, "-V, --version  print the version");
 }
 
-/* serve rejects an --alert-clear-margin outside [0, 1) or not a number before it opens the
- * database, and its help shows the default. */
-static void serve_clear_margin_checked(void **state)
+/* A serve command line that serve rejects, and a part of its message. */
+struct serve_rejection {
+    const char *flags;
+    const char *message;
+};
+
+/* Assert that serve exits with status 2 and the message for each case, before it creates
+ * the database, and that its help contains each of the help texts. */
+static void expect_serve_rejections(const char *tag, const struct serve_rejection *cases,
+                                    size_t n, const char *const *help, size_t n_help)
 {
-    (void)state;
     char dir[512], text[8192], args[256], db[600];
-    cdnopt_test_scratch_dir(dir, sizeof dir, "cli-serve-margin");
-    static const struct {
-        const char *value;
-        const char *message;
-    } cases[] = {
-        {"abc", "--alert-clear-margin 'abc' is not a number; give a share in [0, 1)"},
-        {"0.1x", "--alert-clear-margin '0.1x' is not a number"},
-        {"-0.1", "--alert-clear-margin -0.1 is outside [0, 1)"},
-        {"1", "--alert-clear-margin 1 is outside [0, 1)"},
-        {"1.5", "--alert-clear-margin 1.5 is outside [0, 1)"},
-        {"nan", "--alert-clear-margin nan is outside [0, 1)"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(args, sizeof args, "serve --db serve.db --port 0 --alert-clear-margin %s",
-                 cases[i].value);
+    cdnopt_test_scratch_dir(dir, sizeof dir, tag);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(args, sizeof args, "serve --db serve.db --port 0 %s", cases[i].flags);
         int status = cdnopt_test_run_cli(dir, args, text, sizeof text);
         assert_int_equal(status, 2);
         cdnopt_assert_contains(text, cases[i].message);
@@ -279,8 +273,48 @@ static void serve_clear_margin_checked(void **state)
 
     int status = cdnopt_test_run_cli(dir, "serve --help", text, sizeof text);
     assert_int_equal(status, 0);
-    cdnopt_assert_contains(text, "--alert-clear-margin SHARE");
-    cdnopt_assert_contains(text, "0 to below 1 (default 0.05)");
+    for (size_t i = 0; i < n_help; i++)
+        cdnopt_assert_contains(text, help[i]);
+}
+
+/* serve rejects an --alert-clear-margin outside [0, 1) or not a number before it opens the
+ * database, and its help shows the default. */
+static void serve_clear_margin_checked(void **state)
+{
+    (void)state;
+    static const struct serve_rejection cases[] = {
+        {"--alert-clear-margin abc",
+         "--alert-clear-margin 'abc' is not a number; give a share in [0, 1)"},
+        {"--alert-clear-margin 0.1x", "--alert-clear-margin '0.1x' is not a number"},
+        {"--alert-clear-margin -0.1", "--alert-clear-margin -0.1 is outside [0, 1)"},
+        {"--alert-clear-margin 1", "--alert-clear-margin 1 is outside [0, 1)"},
+        {"--alert-clear-margin 1.5", "--alert-clear-margin 1.5 is outside [0, 1)"},
+        {"--alert-clear-margin nan", "--alert-clear-margin nan is outside [0, 1)"},
+    };
+    static const char *const help[] = {"--alert-clear-margin SHARE",
+                                       "0 to below 1 (default 0.05)"};
+    expect_serve_rejections("cli-serve-margin", cases, sizeof cases / sizeof cases[0], help, 2);
+}
+
+/* serve rejects an --alert-window that is not a duration, shorter than one monitor
+ * interval, or of more readings than the monitor keeps, before it opens the database, and
+ * its help shows the default. */
+static void serve_alert_window_checked(void **state)
+{
+    (void)state;
+    static const struct serve_rejection cases[] = {
+        {"--alert-window abc", "--alert-window 'abc' is invalid; use e.g. 1s, 10ms or 1ms"},
+        {"--alert-window 500ms",
+         "--alert-window 500ms is shorter than one --monitor-interval (1s); give a window of "
+         "at least one interval"},
+        {"--monitor-interval 1m --alert-window 30s",
+         "--alert-window 30s is shorter than one --monitor-interval (1m)"},
+        {"--monitor-interval 1ms --alert-window 1h",
+         "--alert-window 1h is 3600000 readings at --monitor-interval 1ms, more than 100000; "
+         "give a shorter window or a longer interval"},
+    };
+    static const char *const help[] = {"--alert-window DURATION", "(e.g. 30s, 5m) (default 30s)"};
+    expect_serve_rejections("cli-serve-window", cases, sizeof cases / sizeof cases[0], help, 2);
 }
 
 int main(int argc, char **argv)
@@ -296,6 +330,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(out_same_as_input_rejected),
         cmocka_unit_test(outputs_same_new_file_rejected),
         cmocka_unit_test(serve_clear_margin_checked),
+        cmocka_unit_test(serve_alert_window_checked),
     };
     return cdnopt_test_main(argc, argv, "cli_flags", tests, sizeof tests / sizeof tests[0]);
 }

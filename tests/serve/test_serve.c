@@ -974,6 +974,27 @@ static void start_rejects_bad_params(void **state)
     }
     p.alert_clear_margin = cdnopt_serve_params_default().alert_clear_margin;
 
+    /* Without a sampling thread each reading counts as 1 s. */
+    const struct {
+        int64_t interval_us, window_us;
+        const char *text;
+    } windows[] = {
+        {0, 500000, "--alert-window 500ms is shorter than one --monitor-interval (1s)"},
+        {0, 0, "--alert-window is 0 us; give a positive window"},
+        {0, -1000000, "--alert-window is -1000000 us; give a positive window"},
+        {1000, 3600000000LL, "--alert-window 1h is 3600000 readings at --monitor-interval "
+                             "1ms, more than 100000"},
+    };
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
+        p.monitor_interval_us = windows[i].interval_us;
+        p.alert_window_us = windows[i].window_us;
+        assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
+        assert_null(server);
+        cdnopt_assert_contains(err, windows[i].text);
+    }
+    p.monitor_interval_us = 0;
+    p.alert_window_us = cdnopt_serve_params_default().alert_window_us;
+
     p.web_dir = "/nonexistent-cdnopt-web";
     assert_int_equal(cdnopt_server_start(&p, &server, err), CDNOPT_EINVAL);
     cdnopt_assert_contains(err, "--web-dir '/nonexistent-cdnopt-web' cannot be read (No such file");
@@ -1477,6 +1498,7 @@ static void monitor_alerts_shed_and_scale(void **state)
     make_fake_proc(&f, proc, sizeof proc);
     p.proc_dir = proc;
     p.max_workers = 3;
+    p.alert_window_us = 1000000; // one hand-taken reading: each reading is judged alone
     write_fake_proc(proc, 100, 900, 1000, 500);
     start(&f, &p);
     serve_monitor *m = f.server->monitor;
@@ -1561,6 +1583,7 @@ static void proc_garbage_rejected_and_skipped(void **state)
     char proc[600], stat_path[700], meminfo_path[700];
     make_fake_proc(&f, proc, sizeof proc);
     p.proc_dir = proc;
+    p.alert_window_us = 1000000; // one hand-taken reading: each reading is judged alone
     snprintf(stat_path, sizeof stat_path, "%s/stat", proc);
     snprintf(meminfo_path, sizeof meminfo_path, "%s/meminfo", proc);
     const char *stat_ok = "cpu  1 0 0 1 0 0 0 0 0 0\n";
@@ -1791,9 +1814,11 @@ struct alert_event {
     double value, clear_threshold;
 };
 
-/* Assert the alert log of GET /api/v1/system, oldest first, and the clear margin it reports. */
-static void expect_alert_log(int port, double margin, const struct alert_event *expected,
-                             size_t n)
+/* Assert the alert log of GET /api/v1/system, oldest first, and the clear margin and alert
+ * window in seconds that it reports. cpu and memory events carry that window, and
+ * bandwidth and forecast events carry null. */
+static void expect_alert_log(int port, double margin, double window_s,
+                             const struct alert_event *expected, size_t n)
 {
     http_response r = http_request(port, "GET", "/api/v1/system", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
@@ -1801,6 +1826,7 @@ static void expect_alert_log(int port, double margin, const struct alert_event *
     json_t *monitor = json_object_get(root, "monitor");
     assert_float_equal(json_number_value(json_object_get(monitor, "alert_clear_margin")), margin,
                        0);
+    assert_float_equal(json_number_value(json_object_get(monitor, "alert_window_s")), window_s, 0);
     json_t *alerts = json_object_get(monitor, "alerts");
     if (json_array_size(alerts) != n)
         fail_msg("expected %zu alert events, got %zu: %s", n, json_array_size(alerts), r.body);
@@ -1808,11 +1834,15 @@ static void expect_alert_log(int port, double margin, const struct alert_event *
         json_t *alert = json_array_get(alerts, i);
         assert_string_equal(json_string_value(json_object_get(alert, "alert")), expected[i].alert);
         assert_string_equal(json_string_value(json_object_get(alert, "state")), expected[i].state);
-        if (expected[i].traffic_at == NULL)
+        if (expected[i].traffic_at == NULL) {
             assert_true(json_is_null(json_object_get(alert, "traffic_at")));
-        else
+            assert_float_equal(json_number_value(json_object_get(alert, "window_s")), window_s,
+                               0);
+        } else {
             assert_string_equal(json_string_value(json_object_get(alert, "traffic_at")),
                                 expected[i].traffic_at);
+            assert_true(json_is_null(json_object_get(alert, "window_s")));
+        }
         assert_float_equal(json_number_value(json_object_get(alert, "value")), expected[i].value,
                            1e-12);
         assert_float_equal(json_number_value(json_object_get(alert, "clear_threshold")),
@@ -1851,7 +1881,7 @@ static void bandwidth_alert_hysteresis(void **state)
                      201);
     const struct alert_event hovering[] = {
         {"bandwidth", "raised", "2004-12-14 00:00:00", 805, 760}};
-    expect_alert_log(f.port, 0.05, hovering, 1);
+    expect_alert_log(f.port, 0.05, 30, hovering, 1);
     expect_alert_gauge(f.port, "bandwidth", 1);
 
     /* 760 clears the alert, 790 stays under the threshold, and 801 raises it again. */
@@ -1863,7 +1893,7 @@ static void bandwidth_alert_hysteresis(void **state)
         {"bandwidth", "raised", "2004-12-14 00:00:00", 805, 760},
         {"bandwidth", "cleared", "2004-12-14 00:30:00", 760, 760},
         {"bandwidth", "raised", "2004-12-14 00:40:00", 801, 760}};
-    expect_alert_log(f.port, 0.05, all, 3);
+    expect_alert_log(f.port, 0.05, 30, all, 3);
     expect_alert_gauge(f.port, "bandwidth", 1);
     stop(&f);
 }
@@ -1892,7 +1922,7 @@ static void forecast_alert_hysteresis(void **state)
         {"forecast", "raised", "2004-12-14 00:05:00", 850, 760},
         {"forecast", "cleared", "2004-12-14 00:05:00", 760, 760},
         {"forecast", "raised", "2004-12-14 00:10:00", 801, 760}};
-    expect_alert_log(f.port, 0.05, expected, 3);
+    expect_alert_log(f.port, 0.05, 30, expected, 3);
     stop(&f);
 }
 
@@ -1943,6 +1973,7 @@ static void cpu_alert_hysteresis(void **state)
     (void)state;
     struct fixture f;
     cdnopt_serve_params p = base_params(&f, "serve-cpu-hysteresis");
+    p.alert_window_us = 1000000; // one hand-taken reading: each reading is judged alone
     char proc[600];
     struct fake_cpu cpu;
     start_with_fake_cpu(&f, &p, proc, sizeof proc, &cpu);
@@ -1966,7 +1997,7 @@ static void cpu_alert_hysteresis(void **state)
     const struct alert_event expected[] = {{"cpu", "raised", NULL, 0.91, 0.855},
                                            {"cpu", "cleared", NULL, 0.85, 0.855},
                                            {"cpu", "raised", NULL, 0.91, 0.855}};
-    expect_alert_log(f.port, 0.05, expected, 3);
+    expect_alert_log(f.port, 0.05, 1, expected, 3);
     stop(&f);
 }
 
@@ -1979,6 +2010,7 @@ static void alert_margin_zero_clears_at_threshold(void **state)
     cdnopt_serve_params p = base_params(&f, "serve-margin-zero");
     p.bandwidth_alert_gbps = 800;
     p.alert_clear_margin = 0;
+    p.alert_window_us = 1000000; // one hand-taken reading: each reading is judged alone
     char proc[600];
     struct fake_cpu cpu;
     start_with_fake_cpu(&f, &p, proc, sizeof proc, &cpu);
@@ -2007,8 +2039,133 @@ static void alert_margin_zero_clears_at_threshold(void **state)
         {"cpu", "raised", NULL, 0.91, 0.9},
         {"cpu", "cleared", NULL, 0.89, 0.9},
         {"cpu", "raised", NULL, 0.91, 0.9}};
-    expect_alert_log(f.port, 0, expected, sizeof expected / sizeof expected[0]);
+    expect_alert_log(f.port, 0, 1, expected, sizeof expected / sizeof expected[0]);
     expect_alert_gauge(f.port, "bandwidth", 0);
+    stop(&f);
+}
+
+/* With a window of 3 readings the CPU alert judges the busy share of the last 3000
+ * jiffies. Spikes of one and two readings at 100% over a 50% load keep that mean at or
+ * under 2500 / 3000, so they raise no alert and add no worker. Judging each reading alone
+ * would raise it at every spike. A sustained 95% raises it once, a dip to 80% leaves it
+ * raised, and it clears once the mean is at or under 85.5%. */
+static void cpu_alert_judges_window_mean(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-cpu-window");
+    p.alert_window_us = 3000000; // 3 hand-taken readings
+    char proc[600];
+    struct fake_cpu cpu;
+    start_with_fake_cpu(&f, &p, proc, sizeof proc, &cpu);
+    serve_monitor *m = f.server->monitor;
+    serve_monitor_sample_now(m); // the counters the first window starts from
+
+    /* Busy jiffies of each reading, and the mean of the last three, from the third on:
+     * 2000, 2000, 2500, 2500, 2500 and 2450 of 3000. */
+    const unsigned spikes[] = {500, 500, 1000, 500, 1000, 1000, 500, 950};
+    for (size_t i = 0; i < sizeof spikes / sizeof spikes[0]; i++) {
+        sample_cpu(m, &cpu, spikes[i]);
+        assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    }
+    assert_int_equal(live_workers(&f), 1);
+    expect_alert_log(f.port, 0.05, 3, NULL, 0);
+
+    sample_cpu(m, &cpu, 950); // 500 + 950 + 950 = 2400 of 3000
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    sample_cpu(m, &cpu, 950); // 2850 of 3000 = 95%: raised
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_int_equal(live_workers(&f), 2);
+    sample_cpu(m, &cpu, 950);
+    sample_cpu(m, &cpu, 800); // 2700 of 3000 = 90% stays above 85.5%
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    sample_cpu(m, &cpu, 500); // 2250 of 3000 = 75%: cleared
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_CPU));
+    assert_int_equal(live_workers(&f), 2);
+
+    const struct alert_event expected[] = {{"cpu", "raised", NULL, 0.95, 0.855},
+                                           {"cpu", "cleared", NULL, 0.75, 0.855}};
+    expect_alert_log(f.port, 0.05, 3, expected, 2);
+    stop(&f);
+}
+
+/* The memory alert judges the mean of the good readings in the window of 3, so one
+ * reading at 95% over 50% does not shed load. A reading that fails is left out of the
+ * mean: 95%, garbage, 95% is a mean of 95% over two readings. */
+static void memory_alert_judges_window_mean(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-memory-window");
+    p.alert_window_us = 3000000; // 3 hand-taken readings
+    char proc[600], meminfo[700];
+    make_fake_proc(&f, proc, sizeof proc);
+    snprintf(meminfo, sizeof meminfo, "%s/meminfo", proc);
+    p.proc_dir = proc;
+    write_fake_proc(proc, 100, 900, 1000, 500);
+    start(&f, &p);
+    serve_monitor *m = f.server->monitor;
+
+    /* kB available of 1000, one reading each; the means of the last three from the third
+     * reading on are 65%, 65% and 80%. */
+    const long available_kb[] = {500, 500, 50, 500, 50, 50};
+    for (size_t i = 0; i < sizeof available_kb / sizeof available_kb[0]; i++) {
+        write_fake_proc(proc, 100, 900, 1000, available_kb[i]);
+        serve_monitor_sample_now(m);
+        assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    }
+    cdnopt_test_write_file(meminfo, "garbage\n");
+    serve_monitor_sample_now(m); // left out: the mean of 50 and 50 kB is not judged
+    assert_false(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    write_fake_proc(proc, 100, 900, 1000, 50);
+    serve_monitor_sample_now(m); // 95%, garbage, 95%: raised at 95%
+    assert_true(serve_monitor_alert_active(m, MONITOR_ALERT_MEMORY));
+    size_t depth = 0;
+    int workers = 0;
+    int busy = 0;
+    uint64_t recycles = 0;
+    serve_pool_stats(f.server->pool, &depth, &workers, &busy, &recycles);
+    assert_int_equal(recycles, 1);
+
+    const struct alert_event expected[] = {{"memory", "raised", NULL, 0.95, 0.8075}};
+    expect_alert_log(f.port, 0.05, 3, expected, 1);
+    stop(&f);
+}
+
+/* An uploaded history days before the service clock (2004-12-14 00:00:00) is stored, but
+ * its peaks above 800 Gbit/s raise no bandwidth alert, and nor does a sample 2 h before
+ * the clock. A sample at the clock raises the alert, and a later history of low traffic
+ * does not clear it. */
+static void bandwidth_history_leaves_alert(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bandwidth-history");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+
+    post_csv_samples(f.port,
+                     "timestamp,gbps\n2004-12-10 00:00:00,500\n2004-12-10 00:05:00,900\n"
+                     "2004-12-10 00:10:00,700\n2004-12-10 00:15:00,950\n"
+                     "2004-12-10 00:20:00,600\n2004-12-13 22:00:00,990\n",
+                     201);
+    expect_alert_log(f.port, 0.05, 30, NULL, 0);
+    expect_alert_gauge(f.port, "bandwidth", 0);
+    http_response r = http_request(f.port, "GET", "/api/v1/samples", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    json_t *root = body_json(&r);
+    json_t *stored = json_object_get(root, "gbps");
+    assert_int_equal(json_array_size(stored), 6);
+    assert_float_equal(json_number_value(json_array_get(stored, 3)), 950, 0);
+    json_decref(root);
+    http_response_free(&r);
+
+    post_csv_samples(f.port, "2004-12-14 00:00:00,900\n", 201);
+    post_csv_samples(f.port, "2004-12-11 00:00:00,100\n", 201);
+    const struct alert_event expected[] = {
+        {"bandwidth", "raised", "2004-12-14 00:00:00", 900, 760}};
+    expect_alert_log(f.port, 0.05, 30, expected, 1);
+    expect_alert_gauge(f.port, "bandwidth", 1);
     stop(&f);
 }
 
@@ -2425,6 +2582,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(forecast_alert_hysteresis),
     cmocka_unit_test(cpu_alert_hysteresis),
     cmocka_unit_test(alert_margin_zero_clears_at_threshold),
+    cmocka_unit_test(cpu_alert_judges_window_mean),
+    cmocka_unit_test(memory_alert_judges_window_mean),
+    cmocka_unit_test(bandwidth_history_leaves_alert),
     cmocka_unit_test(pool_grows_and_shrinks),
     cmocka_unit_test(replan_day_matches_referee),
     cmocka_unit_test(replan_async_job_and_errors),
