@@ -223,8 +223,8 @@ int cdnopt_cmd_serve(int argc, char **argv)
         {"--monitor-interval", CDNOPT_CLI_STRING, &f.interval, 0, 0, "DURATION",
          "system sampling period, 1ms to 1h (e.g. 1s, 10ms)", false, false},
         {"--bandwidth-alert-gbps", CDNOPT_CLI_DOUBLE, &f.bandwidth_alert_gbps, 0, 1e6, "GBPS",
-         "raise the bandwidth alert when an observed sample is above this many Gbit/s; "
-         "0 raises none",
+         "raise the bandwidth alert when an observed sample is above this many Gbit/s, "
+         "and the forecast alert when a forecast's safety line is; 0 raises neither",
          false, false},
         {"--alert-clear-margin", CDNOPT_CLI_STRING, &f.clear_margin, 0, 0, "SHARE",
          "a raised alert clears only when its value falls to threshold x (1 - SHARE) or "
