@@ -537,6 +537,21 @@ static int train(const train_agent_opts *o, const cdnopt_series *history,
     return rc;
 }
 
+/* Reject --demo-expert and --demo-margin without demonstrations, which would drop them
+ * without a word. */
+static int check_demo_flags(const train_agent_opts *o, const cdnopt_cli_option *opts,
+                            size_t n_opts, char *err)
+{
+    static const char *const demo_flags[] = {"--demo-expert", "--demo-margin"};
+    const char *flag = cdnopt_cli_first_seen(opts, n_opts, demo_flags,
+                                             sizeof demo_flags / sizeof *demo_flags);
+    if (o->demo_episodes > 0 || flag == NULL)
+        return CDNOPT_OK;
+    return cdnopt_fail(err, CDNOPT_EINVAL,
+                       "%s applies to the demonstrations, and --demo-episodes 0 plays none; drop "
+                       "%s, or give --demo-episodes N", flag, flag);
+}
+
 int cdnopt_cmd_train_agent(int argc, char **argv)
 {
     train_agent_opts o = {.objective = "peak", .episodes = 1200, .workers = 2, .seed = 1,
@@ -610,6 +625,9 @@ int cdnopt_cmd_train_agent(int argc, char **argv)
         cdnopt_cli_print_help(stdout, synopsis, description, opts, n_opts);
         return CDNOPT_EXIT_OK;
     }
+    if (rc != CDNOPT_OK)
+        return cdnopt_cli_report_error("train-agent", rc, err);
+    rc = check_demo_flags(&o, opts, n_opts, err);
     if (rc != CDNOPT_OK)
         return cdnopt_cli_report_error("train-agent", rc, err);
 

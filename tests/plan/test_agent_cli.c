@@ -147,6 +147,24 @@ static void train_agent_bad_exclude(void **state)
     }
 }
 
+/* --demo-expert and --demo-margin shape the demonstrations, so with --demo-episodes 0 they
+ * were dropped without a word; they are rejected now, before the history is read. */
+static void train_agent_demo_flags_need_demos(void **state)
+{
+    (void)state;
+    char dir[256], args[2048], out[8192];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "agent-cli-demo");
+    const char *const flags[] = {"--demo-margin 0.1", "--demo-expert planner"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        snprintf(args, sizeof args,
+                 "train-agent --history %s/missing.csv --out %s/a.h5 --demo-episodes 0 %s", dir,
+                 dir, flags[i]);
+        assert_int_equal(cdnopt_test_run_quiet(args, out, sizeof out), 2);
+        cdnopt_assert_contains(out, "applies to the demonstrations, and --demo-episodes 0 "
+                                    "plays none");
+    }
+}
+
 /* Train a tiny forecasting model, train an agent that observes its forecasts, and reject
  * a model file that is not one. */
 static void train_agent_with_model(void **state)
@@ -326,6 +344,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(plan_dqn_needs_agent),
         cmocka_unit_test(plan_agent_path_checked_first),
         cmocka_unit_test(train_agent_bad_exclude),
+        cmocka_unit_test(train_agent_demo_flags_need_demos),
         cmocka_unit_test(train_then_plan_with_agent),
         cmocka_unit_test(train_agent_with_model),
         cmocka_unit_test(plan_dqn_mid_day_baseline),
