@@ -2,7 +2,8 @@
 /*
  * Fuzz target of the rules file reader, cdnopt_rules_read(). The input is the
  * `key = value` file. Rules the reader accepts must lie in the ranges docs/rules.md
- * gives, and listing the options of a release under them must stay in bounds.
+ * gives, must equal what cdnopt_rules_parse_line() makes of the same lines split in
+ * memory, and listing the options of a release under them must stay in bounds.
  */
 #include "cdnopt/release.h"
 #include "fuzz_file.h"
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void check_rules(const cdnopt_rules *rules)
 {
@@ -33,6 +35,42 @@ static void check_rules(const cdnopt_rules *rules)
     }
 }
 
+/* Apply the input's lines to the defaults with cdnopt_rules_parse_line(), as the file
+ * reader should. A byte order mark at the start is skipped, and lines end at '\n'.
+ * Returns false when some line is rejected. */
+static bool rules_from_lines(const uint8_t *data, size_t size, cdnopt_rules *rules)
+{
+    char *text = malloc(size + 1);
+    if (text == NULL)
+        abort();
+    memcpy(text, data, size);
+    text[size] = '\0';
+    char *line = strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? text + 3 : text;
+    *rules = cdnopt_rules_default();
+    bool ok = true;
+    while (ok && line != NULL && *line != '\0') {
+        char *end = strchr(line, '\n');
+        if (end != NULL)
+            *end = '\0';
+        ok = cdnopt_rules_parse_line(rules, line, "memory", NULL) == 0;
+        line = end != NULL ? end + 1 : NULL;
+    }
+    free(text);
+    return ok;
+}
+
+static bool same_rules(const cdnopt_rules *a, const cdnopt_rules *b)
+{
+    bool same = a->max_delay_s == b->max_delay_s && a->n_ratios == b->n_ratios &&
+                a->blackout == b->blackout && a->blackout_min_size_mb == b->blackout_min_size_mb &&
+                a->decay == b->decay && a->duration_h == b->duration_h &&
+                (!a->blackout || (a->blackout_from_s == b->blackout_from_s &&
+                                  a->blackout_to_s == b->blackout_to_s));
+    for (size_t i = 0; same && i < a->n_ratios; i++)
+        same = a->batch_ratios[i] == b->batch_ratios[i];
+    return same;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file_write(data, size);
@@ -41,6 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cdnopt_rules_read(path, &rules, err) != 0)
         return 0;
     check_rules(&rules);
+    cdnopt_rules in_memory;
+    if (!rules_from_lines(data, size, &in_memory) || !same_rules(&rules, &in_memory)) {
+        fprintf(stderr, "the file reader and the line parser disagree on these rules\n");
+        abort();
+    }
 
     /* A 900 MB release planned at 2025-01-06 00:00:00, inside the default blackout. */
     const cdnopt_release release = {
