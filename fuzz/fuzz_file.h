@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Scratch file for fuzz targets whose parser reads a path: each input is written to
- * one file per process, in TMPDIR or /tmp, which is removed when the process exits.
+ * one file per process, in TMPDIR or /tmp, which is removed when the process exits
+ * normally (an abort leaves it).
  */
 #ifndef CDNOPT_FUZZ_FILE_H
 #define CDNOPT_FUZZ_FILE_H
