@@ -205,4 +205,34 @@ double cdnopt_clock_s(void);
  */
 size_t cdnopt_utf8_sequence_length(const unsigned char *p);
 
+/** Bytes of an input field that error messages quote before clipping it. */
+#define CDNOPT_QUOTE_BYTES 40
+
+/** Size of a buffer for cdnopt_text_quote() with max_bytes CDNOPT_QUOTE_BYTES. */
+#define CDNOPT_QUOTE_SIZE (CDNOPT_QUOTE_BYTES + 4)
+
+/**
+ * Copy src_len bytes of an input field into dst as text that is safe to put in an error
+ * message, a terminal line or a JSON string. Printable well-formed UTF-8 is copied as is.
+ * Each control byte (0x00 to 0x1F, 0x7F), each byte of a C1 control character (U+0080 to
+ * U+009F) and each byte that does not belong to a well-formed UTF-8 sequence is written as
+ * the four characters \xNN (upper-case hex). The copy stops before the first sequence or
+ * escape that would take it past max_bytes bytes, so a multi-byte character is never cut,
+ * and a clipped field ends in "...". A field that fits in max_bytes exactly gets no "...".
+ *
+ * @param dst       output buffer; always NUL-terminated when dst_size > 0
+ * @param dst_size  size of dst in bytes. max_bytes + 4 leaves room for "..." and the NUL.
+ *                  A smaller dst lowers the limit to dst_size - 4 bytes, and a dst of fewer
+ *                  than 4 bytes gets an empty string.
+ * @param src       field bytes, which may contain NUL bytes; may be NULL when src_len is 0
+ * @param src_len   number of bytes of src to quote
+ * @param max_bytes maximum number of bytes of quoted text, not counting "..." and the NUL
+ * @return dst, so that the call can be a printf argument
+ *
+ * NOTE: a backslash in the field is copied as is, so a field that contains the text \x1B
+ * reads the same as one that contains an ESC byte.
+ */
+char *cdnopt_text_quote(char *dst, size_t dst_size, const char *src, size_t src_len,
+                        size_t max_bytes);
+
 #endif /* CDNOPT_CORE_H */

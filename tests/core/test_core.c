@@ -59,6 +59,86 @@ static void duration_format_round_trip(void **state)
     assert_string_equal(buf, "90s");
 }
 
+/* Quote src_len bytes of src with the default limit into a static buffer. */
+static const char *quote(const char *src, size_t src_len)
+{
+    static char buf[CDNOPT_QUOTE_SIZE];
+    return cdnopt_text_quote(buf, sizeof buf, src, src_len, CDNOPT_QUOTE_BYTES);
+}
+
+static void text_quote_clips_whole_characters(void **state)
+{
+    (void)state;
+    /* 20 Chinese characters of 3 bytes each: byte 40 falls inside the 14th. */
+    const char *city = "北京上海广州深圳杭州南京成都重庆武汉西安";
+    assert_int_equal(strlen(city), 60);
+    assert_string_equal(quote(city, strlen(city)), "北京上海广州深圳杭州南京成...");
+
+    /* An escape is never cut either: 38 letters leave no room for the 4 bytes of \x1B. */
+    char letters[40];
+    memset(letters, 'a', 38);
+    letters[38] = '\x1b';
+    letters[39] = 'b';
+    char expected[48];
+    snprintf(expected, sizeof expected, "%.38s...", letters);
+    assert_string_equal(quote(letters, 40), expected);
+}
+
+static void text_quote_exact_fit_has_no_dots(void **state)
+{
+    (void)state;
+    char letters[41];
+    memset(letters, 'x', 40);
+    letters[40] = '\0';
+    assert_string_equal(quote(letters, 40), letters);
+
+    /* 12 characters of 3 bytes and one escape fill 40 bytes exactly. */
+    const char *mixed = "北京上海广州深圳杭州南京\x7f";
+    assert_string_equal(quote(mixed, strlen(mixed)), "北京上海广州深圳杭州南京\\x7F");
+    assert_string_equal(quote("", 0), "");
+}
+
+static void text_quote_escapes_control_bytes(void **state)
+{
+    (void)state;
+    const char *colored = "a\x1b[31mb\rc\td\x7f";
+    assert_string_equal(quote(colored, strlen(colored)), "a\\x1B[31mb\\x0Dc\\x09d\\x7F");
+
+    /* U+009B is a C1 control that some terminals read as CSI. */
+    assert_string_equal(quote("\xc2\x9b"
+                              "1m",
+                              4),
+                        "\\xC2\\x9B1m");
+
+    /* A NUL inside src_len is escaped and does not end the copy. */
+    assert_string_equal(quote("ab\0cd", 5), "ab\\x00cd");
+}
+
+static void text_quote_escapes_invalid_utf8(void **state)
+{
+    (void)state;
+    assert_string_equal(quote("x\xffy", 3), "x\\xFFy");
+
+    /* A stray continuation byte and an overlong '/' are not characters. */
+    assert_string_equal(quote("\xb8\xc0\xaf", 3), "\\xB8\\xC0\\xAF");
+
+    /* The first two bytes of 中 (E4 B8 AD), cut off by src_len, are escaped byte by byte. */
+    assert_string_equal(quote("id\xe4\xb8\xad", 4), "id\\xE4\\xB8");
+    assert_string_equal(quote("中", 3), "中");
+}
+
+static void text_quote_fits_small_buffer(void **state)
+{
+    (void)state;
+    /* A 10-byte buffer leaves 6 bytes of text, "..." and the NUL. */
+    char small[10];
+    assert_string_equal(cdnopt_text_quote(small, sizeof small, "abcdefghij", 10, 40), "abcdef...");
+    assert_string_equal(cdnopt_text_quote(small, sizeof small, "北京上", 9, 40), "北京...");
+
+    char tiny[3] = "zz";
+    assert_string_equal(cdnopt_text_quote(tiny, sizeof tiny, "abc", 3, 40), "");
+}
+
 static void rng_is_deterministic_per_seed(void **state)
 {
     (void)state;
@@ -174,6 +254,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(duration_parse_units),
         cmocka_unit_test(duration_parse_rejects_bad_text),
         cmocka_unit_test(duration_format_round_trip),
+        cmocka_unit_test(text_quote_clips_whole_characters),
+        cmocka_unit_test(text_quote_exact_fit_has_no_dots),
+        cmocka_unit_test(text_quote_escapes_control_bytes),
+        cmocka_unit_test(text_quote_escapes_invalid_utf8),
+        cmocka_unit_test(text_quote_fits_small_buffer),
         cmocka_unit_test(rng_is_deterministic_per_seed),
         cmocka_unit_test(rng_normal_moments),
         cmocka_unit_test(rng_below_stays_in_range),
