@@ -185,6 +185,18 @@ static bool parse_value(const char *text, double *value)
 /* Largest value a series may hold; see parse_row. */
 #define M4_VALUE_MAX 1e18
 
+/* Format the error for field number field of series id. problem follows the quoted text
+ * and gives the reason. */
+static int field_error(char *err, int code, const char *path, size_t line, const char *id,
+                       size_t field, const char *text, const char *problem)
+{
+    char id_shown[CDNOPT_QUOTE_SIZE], shown[CDNOPT_QUOTE_SIZE];
+    return cdnopt_fail(
+        err, code, "%s:%zu: series %s: field %zu is '%s'%s", path, line,
+        cdnopt_text_quote(id_shown, sizeof id_shown, id, strlen(id), CDNOPT_QUOTE_BYTES), field,
+        cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES), problem);
+}
+
 /* Parse the value fields of one row into values; returns the count before the padding.
  * forecasts admits negative values, which a forecast or an interval bound may take. */
 static int parse_row(const char *path, size_t line, char **fields, size_t n_fields,
@@ -196,30 +208,32 @@ static int parse_row(const char *path, size_t line, char **fields, size_t n_fiel
         const char *text = fields[f];
         if (text[0] == '\0')
             continue;
+        char id_shown[CDNOPT_QUOTE_SIZE], shown[CDNOPT_QUOTE_SIZE];
         if (n + 1 != f)
-            return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s:%zu: series %s: value '%.40s' in field %zu follows an empty "
-                               "field; values must be contiguous from field 2",
-                               path, line, id, text, f + 1);
+            return cdnopt_fail(
+                err, CDNOPT_EPARSE,
+                "%s:%zu: series %s: value '%s' in field %zu follows an empty "
+                "field; values must be contiguous from field 2",
+                path, line,
+                cdnopt_text_quote(id_shown, sizeof id_shown, id, strlen(id), CDNOPT_QUOTE_BYTES),
+                cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES),
+                f + 1);
         double value;
         if (!parse_value(text, &value))
-            return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s:%zu: series %s: field %zu is '%.40s', not a finite number", path,
-                               line, id, f + 1, text);
+            return field_error(err, CDNOPT_EPARSE, path, line, id, f + 1, text,
+                               ", not a finite number");
         /* The competition's series are positive, as Naive2's multiplicative
          * decomposition needs, but the lower bound of an interval around a value near
          * zero lies below it. A value near double's range would overflow the sums of
          * the scores. */
         if (forecasts && fabs(value) > M4_VALUE_MAX)
-            return cdnopt_fail(err, CDNOPT_ENUMERIC,
-                               "%s:%zu: series %s: field %zu is '%.40s'; forecasts must lie in "
-                               "-1e18 .. 1e18, so fix the value or check the column",
-                               path, line, id, f + 1, text);
+            return field_error(err, CDNOPT_ENUMERIC, path, line, id, f + 1, text,
+                               "; forecasts must lie in -1e18 .. 1e18, so fix the value or "
+                               "check the column");
         if (!forecasts && (value < 0.0 || value > M4_VALUE_MAX))
-            return cdnopt_fail(err, CDNOPT_ENUMERIC,
-                               "%s:%zu: series %s: field %zu is '%.40s'; M4 values must lie in "
-                               "0 .. 1e18, so fix the value or check the column",
-                               path, line, id, f + 1, text);
+            return field_error(err, CDNOPT_ENUMERIC, path, line, id, f + 1, text,
+                               "; M4 values must lie in 0 .. 1e18, so fix the value or check "
+                               "the column");
         values[n++] = value;
     }
     *n_values = n;
@@ -234,10 +248,14 @@ static int check_duplicates(const cdnopt_m4_set *set, char *err)
                                &repeat) != CDNOPT_OK)
         return cdnopt_fail(err, CDNOPT_ENOMEM, "%s: out of memory for %zu ids", set->path,
                            set->n_series);
+    char shown[CDNOPT_QUOTE_SIZE];
     if (repeat.id != NULL)
         return cdnopt_fail(err, CDNOPT_EPARSE,
                            "%s:%zu: series id %s repeats the id of line %zu; ids must be unique",
-                           set->path, repeat.line, repeat.id, repeat.first_line);
+                           set->path, repeat.line,
+                           cdnopt_text_quote(shown, sizeof shown, repeat.id, strlen(repeat.id),
+                                             CDNOPT_QUOTE_BYTES),
+                           repeat.first_line);
     return CDNOPT_OK;
 }
 
@@ -361,11 +379,14 @@ int cdnopt_m4_split(const cdnopt_m4_set *full, size_t h, cdnopt_m4_set **train,
     *train = NULL;
     *test = NULL;
     for (size_t i = 0; i < full->n_series; i++) {
+        char shown[CDNOPT_QUOTE_SIZE];
         if (full->length[i] <= h)
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "series %s (line %zu) has %zu values; holding out %zu needs at "
                                "least %zu",
-                               full->ids[i], full->line[i], full->length[i], h, h + 1);
+                               cdnopt_text_quote(shown, sizeof shown, full->ids[i],
+                                                 strlen(full->ids[i]), CDNOPT_QUOTE_BYTES),
+                               full->line[i], full->length[i], h, h + 1);
     }
 
     cdnopt_m4_set *a = cdnopt__m4_set_new(full->n_series, full->path);
@@ -456,9 +477,13 @@ static int read_forecast_file(const char *dir, const char *name, size_t h, cdnop
     const cdnopt_m4_set *set = *out;
     for (size_t i = 0; i < set->n_series; i++) {
         if (set->length[i] != h) {
+            char shown[CDNOPT_QUOTE_SIZE];
             rc = cdnopt_fail(err, CDNOPT_ESHAPE,
                              "%s:%zu: series %s has %zu forecasts; the horizon is %zu", path,
-                             set->line[i], set->ids[i], set->length[i], h);
+                             set->line[i],
+                             cdnopt_text_quote(shown, sizeof shown, set->ids[i],
+                                               strlen(set->ids[i]), CDNOPT_QUOTE_BYTES),
+                             set->length[i], h);
             cdnopt_m4_set_free(*out);
             *out = NULL;
             return rc;

@@ -174,9 +174,13 @@ int release_csv_open(release_csv *csv, const char *path, char *err)
         for (size_t j = i + 1; j < csv->n_names; j++) {
             if (csv->names[i][0] == '\0' || strcmp(csv->names[i], csv->names[j]) != 0)
                 continue;
+            char shown[CDNOPT_QUOTE_SIZE];
             cdnopt_fail(err, CDNOPT_EPARSE,
-                        "%s line 1: column '%.40s' is named twice (columns %zu and %zu); keep one",
-                        path, csv->names[i], i + 1, j + 1);
+                        "%s line 1: column '%s' is named twice (columns %zu and %zu); keep one",
+                        path,
+                        cdnopt_text_quote(shown, sizeof shown, csv->names[i], strlen(csv->names[i]),
+                                          CDNOPT_QUOTE_BYTES),
+                        i + 1, j + 1);
             release_csv_close(csv);
             return CDNOPT_EPARSE;
         }
@@ -229,11 +233,14 @@ const char *release_csv_delimiter_hint(const release_csv *csv)
 int release_csv_require(const release_csv *csv, const int *cols, size_t n, char *err)
 {
     for (size_t i = 0; i < n; i++) {
+        char shown[CDNOPT_QUOTE_SIZE];
         if (cols[i] >= 0 && (size_t)cols[i] >= csv->n_fields)
             return cdnopt_fail(err, CDNOPT_EPARSE,
-                               "%s line %ld: %zu fields, but the header puts '%.40s' in column "
+                               "%s line %ld: %zu fields, but the header puts '%s' in column "
                                "%d; give every required field on each line",
-                               csv->path, csv->line_no, csv->n_fields, csv->names[cols[i]],
+                               csv->path, csv->line_no, csv->n_fields,
+                               cdnopt_text_quote(shown, sizeof shown, csv->names[cols[i]],
+                                                 strlen(csv->names[cols[i]]), CDNOPT_QUOTE_BYTES),
                                cols[i] + 1);
     }
     return 0;
@@ -252,10 +259,13 @@ const char *release_csv_id(const release_csv *csv, int col, char *err)
      * spaces as part of the id, so a schedule written with the trimmed id would name a
      * release that they do not know. */
     if (col >= 0 && (size_t)col < csv->n_fields && csv->padded[col]) {
+        char shown[CDNOPT_QUOTE_SIZE];
         cdnopt_fail(err, CDNOPT_EPARSE,
                     "%s line %ld: id '%s' has spaces or tabs around it; remove them, because "
                     "other CSV readers keep them as part of the id",
-                    csv->path, csv->line_no, csv->fields[col]);
+                    csv->path, csv->line_no,
+                    cdnopt_text_quote(shown, sizeof shown, csv->fields[col],
+                                      strlen(csv->fields[col]), CDNOPT_QUOTE_BYTES));
         return NULL;
     }
     return release_csv_field(csv, col);

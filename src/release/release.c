@@ -25,9 +25,9 @@ static int check_number_text(const char *field, double value, const char *text, 
     double max = is_size ? CDNOPT_RELEASE_SIZE_MB_MAX
                  : is_users ? CDNOPT_RELEASE_USERS_MAX
                             : HUGE_VAL;
-    char shown[48];
+    char shown[CDNOPT_QUOTE_SIZE];
     if (text != NULL)
-        snprintf(shown, sizeof shown, "%.40s", text);
+        cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES);
     else
         snprintf(shown, sizeof shown, "%g", value);
     if (!isfinite(value) || value <= 0 || value > max)
@@ -62,8 +62,12 @@ int cdnopt_release_parse_number(const char *field, const char *text, const char 
     bool decimal = text != NULL && end != text && *end == '\0' && strpbrk(text, "xXiInN") == NULL;
     if (decimal && errno == ERANGE)
         return check_number_text(field, value == 0 ? 0 : HUGE_VAL, text, where, err);
-    return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%.40s' is not a number; write e.g. 250.5",
-                       where, field, text != NULL ? text : "");
+    char shown[CDNOPT_QUOTE_SIZE];
+    return cdnopt_fail(err, CDNOPT_EPARSE, "%s: %s '%s' is not a number; write e.g. 250.5", where,
+                       field,
+                       text != NULL ? cdnopt_text_quote(shown, sizeof shown, text, strlen(text),
+                                                        CDNOPT_QUOTE_BYTES)
+                                    : "");
 }
 
 static int check_latest(const cdnopt_release *release, const char *where, char *err)
@@ -107,9 +111,12 @@ int cdnopt_release_check_id(const char *id, const char *where, char *err)
     if (len == 0)
         return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id is empty; give every release a name",
                            where);
+    /* The limit is longer than the quoted part, so the quote ends in "...". */
+    char shown[CDNOPT_QUOTE_SIZE];
     if (len >= CDNOPT_RELEASE_ID_MAX)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id '%.40s...' is longer than %d bytes", where,
-                           id, CDNOPT_RELEASE_ID_MAX - 1);
+        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: id '%s' is longer than %d bytes", where,
+                           cdnopt_text_quote(shown, sizeof shown, id, len, CDNOPT_QUOTE_BYTES),
+                           CDNOPT_RELEASE_ID_MAX - 1);
 
     /* The releases file trims the spaces around a field and rejects an id that had them,
      * so an id that starts or ends with one could not be written to that file and read
@@ -118,7 +125,8 @@ int cdnopt_release_check_id(const char *id, const char *where, char *err)
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "%s: id '%s' has spaces or tabs around it; remove them, because "
                            "the releases file cannot keep them",
-                           where, id);
+                           where,
+                           cdnopt_text_quote(shown, sizeof shown, id, len, CDNOPT_QUOTE_BYTES));
     return check_id_text(id, where, err);
 }
 
@@ -137,11 +145,14 @@ int cdnopt_release_check(const cdnopt_release *release, const char *where, char 
 static int parse_time_field(const char *text, const char *field, const char *where,
                             int64_t *out, char *err)
 {
+    char shown[CDNOPT_QUOTE_SIZE];
     if (cdnopt_release_parse_time(text, out) != 0)
-        return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: %s '%.40s' is not a valid timestamp; write YYYY-MM-DD HH:MM:SS "
-                           "in local time",
-                           where, field, text);
+        return cdnopt_fail(
+            err, CDNOPT_EPARSE,
+            "%s: %s '%s' is not a valid timestamp; write YYYY-MM-DD HH:MM:SS "
+            "in local time",
+            where, field,
+            cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES));
     return 0;
 }
 

@@ -70,19 +70,24 @@ static int parse_ratios(cdnopt_rules *rules, char *value, const char *where, cha
                                "0.1, 0.3, 0.5, 1.0 by single commas",
                                where);
         double ratio;
+        char shown[CDNOPT_QUOTE_SIZE];
         if (n == CDNOPT_RULES_MAX_RATIOS)
             return cdnopt_fail(err, CDNOPT_EINVAL, "%s: batch_ratios lists more than %d values",
                                where, CDNOPT_RULES_MAX_RATIOS);
         if (cdnopt_release_parse_decimal(item, &ratio) != 0 || ratio < CDNOPT_RULES_MIN_RATIO ||
             ratio > 1.0)
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s: batch_ratios value '%.40s' is not a number in [%g, 1]", where,
-                               item, CDNOPT_RULES_MIN_RATIO);
+            return cdnopt_fail(
+                err, CDNOPT_EINVAL, "%s: batch_ratios value '%s' is not a number in [%g, 1]", where,
+                cdnopt_text_quote(shown, sizeof shown, item, strlen(item), CDNOPT_QUOTE_BYTES),
+                CDNOPT_RULES_MIN_RATIO);
         if (n > 0 && ratio <= ratios[n - 1])
-            return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s: batch_ratios must be listed in ascending order without "
-                               "repeats ('%.40s' follows %g)",
-                               where, item, ratios[n - 1]);
+            return cdnopt_fail(
+                err, CDNOPT_EINVAL,
+                "%s: batch_ratios must be listed in ascending order without "
+                "repeats ('%s' follows %g)",
+                where,
+                cdnopt_text_quote(shown, sizeof shown, item, strlen(item), CDNOPT_QUOTE_BYTES),
+                ratios[n - 1]);
         ratios[n++] = ratio;
     }
     if (n == 0)
@@ -116,10 +121,12 @@ static int parse_blackout(cdnopt_rules *rules, const char *value, const char *wh
     const char *dash = strchr(value, '-');
     int from = dash != NULL ? parse_clock(value, (size_t)(dash - value)) : -1;
     int to = dash != NULL ? parse_clock(dash + 1, strlen(dash + 1)) : -1;
+    char shown[CDNOPT_QUOTE_SIZE];
     if (from < 0 || to < 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: blackout '%.40s' is not HH:MM-HH:MM (e.g. 00:00-04:59) or none",
-                           where, value);
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL, "%s: blackout '%s' is not HH:MM-HH:MM (e.g. 00:00-04:59) or none",
+            where,
+            cdnopt_text_quote(shown, sizeof shown, value, strlen(value), CDNOPT_QUOTE_BYTES));
     rules->blackout = true;
     rules->blackout_from_s = from;
     rules->blackout_to_s = to + 59; /* the last minute counts whole */
@@ -130,9 +137,11 @@ static int parse_positive(const char *key, const char *value, double max, const 
                           double *out, char *err)
 {
     double number;
+    char shown[CDNOPT_QUOTE_SIZE];
     if (cdnopt_release_parse_decimal(value, &number) != 0 || number <= 0 || number > max)
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: %s '%.40s' must be a number in (0, %g]", where,
-                           key, value, max);
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL, "%s: %s '%s' must be a number in (0, %g]", where, key,
+            cdnopt_text_quote(shown, sizeof shown, value, strlen(value), CDNOPT_QUOTE_BYTES), max);
     *out = number;
     return 0;
 }
@@ -141,10 +150,13 @@ static int parse_hours(const char *key, const char *value, int64_t min_s, int64_
                        const char *where, int64_t *out, char *err)
 {
     int64_t seconds;
+    char shown[CDNOPT_QUOTE_SIZE];
     if (cdnopt_duration_parse(value, &seconds, NULL) != 0 || seconds < min_s || seconds > max_s)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: %s '%.40s' must be a duration from %llds to %lldh, e.g. 23h", where,
-                           key, value, (long long)min_s, (long long)(max_s / 3600));
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL, "%s: %s '%s' must be a duration from %llds to %lldh, e.g. 23h",
+            where, key,
+            cdnopt_text_quote(shown, sizeof shown, value, strlen(value), CDNOPT_QUOTE_BYTES),
+            (long long)min_s, (long long)(max_s / 3600));
     *out = seconds;
     return 0;
 }
@@ -154,6 +166,7 @@ static int apply_key(cdnopt_rules *rules, const char *key, char *value, const ch
 {
     int64_t seconds = 0;
     int rc;
+    char shown[CDNOPT_QUOTE_SIZE];
     if (strcmp(key, "max_delay") == 0)
         return parse_hours(key, value, 0, CDNOPT_RELEASE_MAX_DELAY_S, where, &rules->max_delay_s,
                            err);
@@ -169,16 +182,18 @@ static int apply_key(cdnopt_rules *rules, const char *key, char *value, const ch
         rc = parse_hours(key, value, 3600, CDNOPT_RULES_MAX_DURATION_H * 3600LL, where,
                          &seconds, err);
         if (rc == 0 && seconds % 3600 != 0)
-            rc = cdnopt_fail(err, CDNOPT_EINVAL,
-                             "%s: duration '%.40s' must be whole hours, e.g. 15h", where, value);
+            rc = cdnopt_fail(
+                err, CDNOPT_EINVAL, "%s: duration '%s' must be whole hours, e.g. 15h", where,
+                cdnopt_text_quote(shown, sizeof shown, value, strlen(value), CDNOPT_QUOTE_BYTES));
         if (rc == 0)
             rules->duration_h = (int)(seconds / 3600);
         return rc;
     }
-    return cdnopt_fail(err, CDNOPT_EINVAL,
-                       "%s: unknown key '%.40s'; known keys are max_delay, batch_ratios, blackout, "
-                       "blackout_min_size_mb, decay and duration",
-                       where, key);
+    return cdnopt_fail(
+        err, CDNOPT_EINVAL,
+        "%s: unknown key '%s'; known keys are max_delay, batch_ratios, blackout, "
+        "blackout_min_size_mb, decay and duration",
+        where, cdnopt_text_quote(shown, sizeof shown, key, strlen(key), CDNOPT_QUOTE_BYTES));
 }
 
 static char *strip(char *s)
@@ -203,14 +218,17 @@ int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *w
         return 0;
 
     char *equals = strchr(text, '=');
+    char shown[CDNOPT_QUOTE_SIZE];
     if (equals == NULL)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: '%.40s' is not a 'key = value' line (e.g. max_delay = 23h)", where,
-                           text);
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL, "%s: '%s' is not a 'key = value' line (e.g. max_delay = 23h)",
+            where, cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES));
     *equals = '\0';
     char *key = strip(text), *value = strip(equals + 1);
     if (*value == '\0')
-        return cdnopt_fail(err, CDNOPT_EINVAL, "%s: key '%.40s' has no value", where, key);
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL, "%s: key '%s' has no value", where,
+            cdnopt_text_quote(shown, sizeof shown, key, strlen(key), CDNOPT_QUOTE_BYTES));
     return apply_key(rules, key, value, where, err);
 }
 

@@ -63,19 +63,23 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
                                 const cdnopt_grid *grid, const char *where, size_t *index,
                                 int64_t *start, double *ratio, char *err)
 {
+    char shown[CDNOPT_QUOTE_SIZE];
     long found = cdnopt_release_set_find(releases, id);
     if (found < 0)
-        return cdnopt_fail(err, CDNOPT_EINVAL,
-                           "%s: id '%.40s' is not in the releases file; schedule only known "
-                           "releases",
-                           where, id);
+        return cdnopt_fail(
+            err, CDNOPT_EINVAL,
+            "%s: id '%s' is not in the releases file; schedule only known "
+            "releases",
+            where, cdnopt_text_quote(shown, sizeof shown, id, strlen(id), CDNOPT_QUOTE_BYTES));
     *index = (size_t)found;
 
     if (cdnopt_release_parse_time(start_at, start) != 0)
-        return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: start_at '%.40s' is not a valid timestamp; write YYYY-MM-DD "
-                           "HH:MM:SS in local time",
-                           where, start_at);
+        return cdnopt_fail(
+            err, CDNOPT_EPARSE,
+            "%s: start_at '%s' is not a valid timestamp; write YYYY-MM-DD "
+            "HH:MM:SS in local time",
+            where,
+            cdnopt_text_quote(shown, sizeof shown, start_at, strlen(start_at), CDNOPT_QUOTE_BYTES));
     if (grid != NULL && grid->step_s > 0 && (*start - grid->origin) % grid->step_s != 0) {
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "%s: start_at '%s' is off the baseline's %lld s grid; round it to a "
@@ -85,8 +89,9 @@ int cdnopt_schedule_parse_entry(const cdnopt_release_set *releases, const char *
 
     if (cdnopt_release_parse_decimal(batch_ratio, ratio) != 0)
         return cdnopt_fail(err, CDNOPT_EPARSE,
-                           "%s: batch_ratio '%.40s' is not a number; write e.g. 0.5", where,
-                           batch_ratio);
+                           "%s: batch_ratio '%s' is not a number; write e.g. 0.5", where,
+                           cdnopt_text_quote(shown, sizeof shown, batch_ratio, strlen(batch_ratio),
+                                             CDNOPT_QUOTE_BYTES));
     if (!(*ratio > 0 && *ratio <= 1))
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "%s: batch_ratio %s is outside (0, 1]; use a share of users such as "

@@ -38,6 +38,7 @@ typedef struct reader {
     size_t time_col;        /* 0-based */
     size_t value_col;       /* 0-based */
     const char *value_name; /* header text of the value column, in the file buffer */
+    char value_label[CDNOPT_QUOTE_SIZE]; /* value_name quoted for messages, or "value" */
     size_t n_columns;       /* fields of the first line, the header or the first row */
     raw_rows rows;
     cdnopt__fields fields;
@@ -128,15 +129,23 @@ static int check_params(const cdnopt_series_read_params *p, char *err)
     return cdnopt__zone_check(p->tz, err);
 }
 
+/* List the quoted header fields in buf. A field that does not fit whole ends the list
+ * with "...", so that no character is cut in half. */
 static void list_header(const cdnopt__fields *header, char *buf, size_t buf_size)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < header->n && used + 1 < buf_size; i++) {
-        int w = snprintf(buf + used, buf_size - used, "%s'%s'", i > 0 ? ", " : "", header->v[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
+    for (size_t i = 0; i < header->n; i++) {
+        char shown[CDNOPT_QUOTE_SIZE];
+        cdnopt_text_quote(shown, sizeof shown, header->v[i], strlen(header->v[i]),
+                          CDNOPT_QUOTE_BYTES);
+        const char *sep = i > 0 ? ", " : "";
+        size_t need = strlen(sep) + strlen(shown) + 2;
+        if (used + need + 5 >= buf_size) {
+            snprintf(buf + used, buf_size - used, "%s...", sep);
+            return;
+        }
+        used += (size_t)snprintf(buf + used, buf_size - used, "%s'%s'", sep, shown);
     }
 }
 
@@ -150,12 +159,17 @@ static int find_named_column(reader *r, const cdnopt__fields *header, long line_
     for (size_t i = 0; i < header->n; i++) {
         if (strcasecmp(cdnopt__trim(header->v[i]), name) != 0)
             continue;
+        char first[CDNOPT_QUOTE_SIZE], second[CDNOPT_QUOTE_SIZE];
         if (*col >= 0)
             return cdnopt_fail(r->err, CDNOPT_EPARSE,
                                "%s:%ld: %s column '%s' matches two header fields, column %ld "
                                "('%s') and column %zu ('%s'); rename one of them",
-                               r->path, line_no, kind, name, *col + 1, header->v[*col], i + 1,
-                               header->v[i]);
+                               r->path, line_no, kind, name, *col + 1,
+                               cdnopt_text_quote(first, sizeof first, header->v[*col],
+                                                 strlen(header->v[*col]), CDNOPT_QUOTE_BYTES),
+                               i + 1,
+                               cdnopt_text_quote(second, sizeof second, header->v[i],
+                                                 strlen(header->v[i]), CDNOPT_QUOTE_BYTES));
         *col = (long)i;
     }
     if (*col >= 0)
@@ -239,6 +253,8 @@ static int resolve_columns(reader *r, char *first_line, long line_no, bool *is_h
                                r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
                                need);
         r->value_name = cdnopt__trim(r->fields.v[r->value_col]);
+        cdnopt_text_quote(r->value_label, sizeof r->value_label, r->value_name,
+                          strlen(r->value_name), CDNOPT_QUOTE_BYTES);
     }
     return CDNOPT_OK;
 }
@@ -247,7 +263,7 @@ static int resolve_columns(reader *r, char *first_line, long line_no, bool *is_h
 
 static const char *column_label(const reader *r)
 {
-    return r->value_name != NULL ? r->value_name : "value";
+    return r->value_name != NULL ? r->value_label : "value";
 }
 
 /* Copy text into out with its one comma turned into a point, and return whether that
@@ -272,16 +288,18 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            "%s:%ld: missing value in column %zu ('%s') at %s; supply it, or give "
                            "--drop-missing with --fill-gaps linear to fill it like a gap",
                            r->path, line_no, r->value_col + 1, column_label(r), time_text);
+    char shown[CDNOPT_QUOTE_SIZE];
+    cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES);
     if (kind == CDNOPT__NUMBER_MISSING)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%.40s' at %s is not a number (NaN); fix the row, or "
+                           "%s:%ld: value '%s' at %s is not a number (NaN); fix the row, or "
                            "give --drop-missing with --fill-gaps linear to fill it like a gap",
-                           r->path, line_no, text, time_text);
+                           r->path, line_no, shown, time_text);
     if (kind == CDNOPT__NUMBER_INFINITE)
         return cdnopt_fail(r->err, CDNOPT_ENUMERIC,
-                           "%s:%ld: value '%.40s' at %s is infinite or beyond +-1e18; fix the "
+                           "%s:%ld: value '%s' at %s is infinite or beyond +-1e18; fix the "
                            "row, or check the value column and its unit",
-                           r->path, line_no, text, time_text);
+                           r->path, line_no, shown, time_text);
     char point[64];
     if (decimal_comma_to_point(text, point, sizeof point))
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
@@ -290,9 +308,9 @@ static int value_error(reader *r, long line_no, const char *time_text, const cha
                            r->path, line_no, text, r->value_col + 1, column_label(r), time_text,
                            point);
     return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                       "%s:%ld: non-numeric value '%.40s' in column %zu ('%s') at %s; fix the row, "
+                       "%s:%ld: non-numeric value '%s' in column %zu ('%s') at %s; fix the row, "
                        "or choose another value column with --column NAME",
-                       r->path, line_no, text, r->value_col + 1, column_label(r), time_text);
+                       r->path, line_no, shown, r->value_col + 1, column_label(r), time_text);
 }
 
 /*
@@ -321,12 +339,14 @@ static int check_extra_fields(reader *r, long line_no)
         const char *extra = cdnopt__trim(r->fields.v[i]);
         if (extra[0] == '\0')
             continue;
+        char shown[CDNOPT_QUOTE_SIZE];
+        cdnopt_text_quote(shown, sizeof shown, extra, strlen(extra), CDNOPT_QUOTE_BYTES);
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "%s:%ld: the row has %zu fields with delimiter %s but the %s has %zu "
-                           "(extra field '%.40s'); a decimal comma splits a value in two, so "
+                           "(extra field '%s'); a decimal comma splits a value in two, so "
                            "write 5.7 for 5,7, or remove the extra fields",
                            r->path, line_no, r->fields.n, cdnopt__delimiter_name(r->delimiter),
-                           r->report.has_header ? "header" : "first row", r->n_columns, extra);
+                           r->report.has_header ? "header" : "first row", r->n_columns, shown);
     }
     return CDNOPT_OK;
 }
@@ -355,12 +375,15 @@ static int parse_row(reader *r, char *line, long line_no)
     char *time_text = cdnopt__trim(r->fields.v[r->time_col]);
     int64_t t = 0;
     bool is_utc = false;
-    if (!cdnopt__time_parse(time_text, &t, &is_utc))
+    if (!cdnopt__time_parse(time_text, &t, &is_utc)) {
+        char shown[CDNOPT_QUOTE_SIZE];
+        cdnopt_text_quote(shown, sizeof shown, time_text, strlen(time_text), CDNOPT_QUOTE_BYTES);
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
-                           "%s:%ld: invalid timestamp '%.40s' in column %zu; expected local "
+                           "%s:%ld: invalid timestamp '%s' in column %zu; expected local "
                            "YYYY-MM-DD HH:MM[:SS], ISO 8601 with Z or an offset such as +08:00, "
                            "or 10-digit Unix seconds",
-                           r->path, line_no, time_text, r->time_col + 1);
+                           r->path, line_no, shown, r->time_col + 1);
+    }
 
     char *value_text = cdnopt__trim(r->fields.v[r->value_col]);
     double v = 0.0;

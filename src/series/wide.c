@@ -29,18 +29,49 @@ static int count_values(wide_reader *w, long line_no, size_t *n_values)
         n++;
     for (size_t i = n + 1; i < w->fields.n; i++) {
         const char *text = cdnopt__trim(w->fields.v[i]);
+        char shown[CDNOPT_QUOTE_SIZE];
         if (text[0] != '\0')
-            return cdnopt_fail(w->err, CDNOPT_EPARSE,
-                               "%s:%ld: value '%.40s' in column %zu follows an empty field in "
-                               "column %zu; a row's values must be contiguous, padded with empty "
-                               "fields only at the end",
-                               w->path, line_no, text, i + 1, n + 2);
+            return cdnopt_fail(
+                w->err, CDNOPT_EPARSE,
+                "%s:%ld: value '%s' in column %zu follows an empty field in "
+                "column %zu; a row's values must be contiguous, padded with empty "
+                "fields only at the end",
+                w->path, line_no,
+                cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES),
+                i + 1, n + 2);
     }
-    if (n == 0)
+    if (n == 0) {
+        const char *id = cdnopt__trim(w->fields.v[0]);
+        char shown[CDNOPT_QUOTE_SIZE];
+        cdnopt_text_quote(shown, sizeof shown, id, strlen(id), CDNOPT_QUOTE_BYTES);
         return cdnopt_fail(w->err, CDNOPT_EPARSE, "%s:%ld: series '%s' has no values", w->path,
-                           line_no, cdnopt__trim(w->fields.v[0]));
+                           line_no, shown);
+    }
     *n_values = n;
     return CDNOPT_OK;
+}
+
+/* Report the value text in column col of series s, which parsed as kind. */
+static int value_error(wide_reader *w, long line_no, const cdnopt_series *s, size_t col,
+                       const char *text, enum cdnopt__number_kind kind)
+{
+    char value[CDNOPT_QUOTE_SIZE], name[CDNOPT_QUOTE_SIZE];
+    cdnopt_text_quote(value, sizeof value, text, strlen(text), CDNOPT_QUOTE_BYTES);
+    cdnopt_text_quote(name, sizeof name, s->name, strlen(s->name), CDNOPT_QUOTE_BYTES);
+    if (kind == CDNOPT__NUMBER_INVALID)
+        return cdnopt_fail(w->err, CDNOPT_EPARSE,
+                           "%s:%ld: non-numeric value '%s' in column %zu of series '%s'; "
+                           "fix the value",
+                           w->path, line_no, value, col, name);
+    if (kind != CDNOPT__NUMBER_OK)
+        return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
+                           "%s:%ld: value '%s' in column %zu of series '%s' is missing, "
+                           "infinite or beyond +-1e18; fix the value",
+                           w->path, line_no, value, col, name);
+    return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
+                       "%s:%ld: negative value '%s' in column %zu of series '%s'; "
+                       "traffic cannot be negative, so fix the value",
+                       w->path, line_no, value, col, name);
 }
 
 static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
@@ -48,23 +79,10 @@ static int parse_values(wide_reader *w, long line_no, cdnopt_series *s)
     for (size_t i = 0; i < s->n; i++) {
         const char *text = cdnopt__trim(w->fields.v[i + 1]);
         enum cdnopt__number_kind kind = cdnopt__number_parse(text, &s->v[i]);
-        if (kind == CDNOPT__NUMBER_INVALID)
-            return cdnopt_fail(w->err, CDNOPT_EPARSE,
-                               "%s:%ld: non-numeric value '%.40s' in column %zu of series '%s'; "
-                               "fix the value",
-                               w->path, line_no, text, i + 2, s->name);
-        if (kind != CDNOPT__NUMBER_OK)
-            return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
-                               "%s:%ld: value '%.40s' in column %zu of series '%s' is missing, "
-                               "infinite or beyond +-1e18; fix the value",
-                               w->path, line_no, text, i + 2, s->name);
 
         /* Traffic is never negative, as the one-series reader also insists. */
-        if (s->v[i] < 0.0)
-            return cdnopt_fail(w->err, CDNOPT_ENUMERIC,
-                               "%s:%ld: negative value '%.40s' in column %zu of series '%s'; "
-                               "traffic cannot be negative, so fix the value",
-                               w->path, line_no, text, i + 2, s->name);
+        if (kind != CDNOPT__NUMBER_OK || s->v[i] < 0.0)
+            return value_error(w, line_no, s, i + 2, text, kind);
     }
     return CDNOPT_OK;
 }
@@ -130,11 +148,15 @@ static int check_unique_ids(const wide_reader *w)
     cdnopt_free(ids);
     if (rc != CDNOPT_OK)
         return cdnopt_fail(w->err, rc, "out of memory checking the ids of %s", w->path);
+    char shown[CDNOPT_QUOTE_SIZE];
     if (repeat.id != NULL)
         return cdnopt_fail(w->err, CDNOPT_EPARSE,
                            "%s:%zu: series id '%s' repeats the id of line %zu; give each series "
                            "its own id",
-                           w->path, repeat.line, repeat.id, repeat.first_line);
+                           w->path, repeat.line,
+                           cdnopt_text_quote(shown, sizeof shown, repeat.id, strlen(repeat.id),
+                                             CDNOPT_QUOTE_BYTES),
+                           repeat.first_line);
     return CDNOPT_OK;
 }
 

@@ -71,11 +71,13 @@ static bool read_header(serve_request *req, char **fields, size_t n_fields, int 
         while (k < N_COLUMNS && strcmp(fields[i], column_names[k]) != 0)
             k++;
         if (k == N_COLUMNS || column_of[k] >= 0) {
-            serve_respond_error(req, 400, k == N_COLUMNS ? "unknown_field" : "invalid_csv",
-                                NULL,
-                                "CSV line 1: %s column '%.40s'; the header names id, size_mb, "
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(req, 400, k == N_COLUMNS ? "unknown_field" : "invalid_csv", NULL,
+                                "CSV line 1: %s column '%s'; the header names id, size_mb, "
                                 "users, planned_at and optionally latest_start_at, each once",
-                                k == N_COLUMNS ? "unknown" : "repeated", fields[i]);
+                                k == N_COLUMNS ? "unknown" : "repeated",
+                                cdnopt_text_quote(shown, sizeof shown, fields[i], strlen(fields[i]),
+                                                  CDNOPT_QUOTE_BYTES));
             return false;
         }
         column_of[k] = (int)i;

@@ -60,9 +60,9 @@ static bool check_sample(serve_request *req, const char *where, double gbps, con
 {
     if (isfinite(gbps) && gbps >= 0 && gbps <= SERVE_GBPS_MAX)
         return true;
-    char shown[48];
+    char shown[CDNOPT_QUOTE_SIZE];
     if (text != NULL)
-        snprintf(shown, sizeof shown, "%.40s", text);
+        cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES);
     else
         snprintf(shown, sizeof shown, "%g", gbps);
     serve_respond_error(req, 422, "invalid_value", "gbps",
@@ -143,10 +143,11 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
             if (comma != NULL)
                 *comma = '\0';
             double gbps = comma != NULL ? strtod(comma + 1, &value_end) : NAN;
+            char shown[64];
             if (comma == NULL || !serve_parse_time(line, &t)) {
                 serve_respond_error(req, 400, "invalid_csv", "timestamp",
-                                    "%s: expected \"YYYY-MM-DD HH:MM:SS,gbps\", got '%.60s'", where,
-                                    line);
+                                    "%s: expected \"YYYY-MM-DD HH:MM:SS,gbps\", got '%s'", where,
+                                    cdnopt_text_quote(shown, sizeof shown, line, strlen(line), 60));
                 return false;
             }
             char field[64];
@@ -156,8 +157,9 @@ static bool parse_csv(serve_request *req, int64_t now, struct sample_list *list)
             /* strtod also reads hexadecimal, which the command line's readers reject. */
             if (value_end == comma + 1 || *value_end != '\0' || strpbrk(comma + 1, "xX")) {
                 serve_respond_error(req, 400, "invalid_csv", "gbps",
-                                    "%s: gbps '%.40s' is not a number; write e.g. 511.03", where,
-                                    comma + 1);
+                                    "%s: gbps '%s' is not a number; write e.g. 511.03", where,
+                                    cdnopt_text_quote(shown, sizeof shown, comma + 1,
+                                                      strlen(comma + 1), CDNOPT_QUOTE_BYTES));
                 return false;
             }
             if (!check_sample(req, where, gbps, comma + 1))
@@ -203,9 +205,12 @@ static bool parse_json(serve_request *req, int64_t now, struct sample_list *list
     json_t *items = json_object_get(root, "samples");
     const char *extra = json_is_object(root) ? unknown_key(root, top_fields, 1) : NULL;
     bool ok = json_is_array(items) && extra == NULL;
+    char shown[CDNOPT_QUOTE_SIZE];
     if (extra != NULL)
-        serve_respond_error(req, 400, "unknown_field", extra,
-                            "unknown field '%.40s'; the body has one field, 'samples'", extra);
+        serve_respond_error(
+            req, 400, "unknown_field", extra,
+            "unknown field '%s'; the body has one field, 'samples'",
+            cdnopt_text_quote(shown, sizeof shown, extra, strlen(extra), CDNOPT_QUOTE_BYTES));
     else if (!ok)
         serve_respond_error(req, 400, items == NULL ? "missing_field" : "invalid_type", "samples",
                             "field 'samples' must be an array of {\"timestamp\", \"gbps\"}");
@@ -214,10 +219,12 @@ static bool parse_json(serve_request *req, int64_t now, struct sample_list *list
         json_t *item = json_array_get(items, i);
         extra = json_is_object(item) ? unknown_key(item, sample_fields, 2) : NULL;
         if (extra != NULL) {
-            serve_respond_error(req, 400, "unknown_field", extra,
-                                "samples[%zu]: unknown field '%.40s'; a sample has timestamp "
-                                "and gbps (in Gbit/s)",
-                                i, extra);
+            serve_respond_error(
+                req, 400, "unknown_field", extra,
+                "samples[%zu]: unknown field '%s'; a sample has timestamp "
+                "and gbps (in Gbit/s)",
+                i,
+                cdnopt_text_quote(shown, sizeof shown, extra, strlen(extra), CDNOPT_QUOTE_BYTES));
             ok = false;
             break;
         }
@@ -449,9 +456,11 @@ static bool parse_range(serve_request *req, bool required, int64_t *from, int64_
             return false;
         }
         if (text != NULL && !serve_parse_time(text, values[i])) {
-            serve_respond_error(req, 400, "invalid_query", keys[i],
-                                "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"",
-                                keys[i], text);
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(
+                req, 400, "invalid_query", keys[i],
+                "query parameter '%s' is '%s'; give \"YYYY-MM-DD HH:MM:SS\"", keys[i],
+                cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES));
             return false;
         }
     }

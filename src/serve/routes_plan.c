@@ -641,10 +641,12 @@ static bool check_replan_fields(serve_request *req, json_t *root)
             if (strcmp(key, replan_fields[i].name) == 0)
                 field = &replan_fields[i];
         if (field == NULL) {
-            serve_respond_error(req, 400, "unknown_field", key,
-                                "unknown field '%.40s'; a re-plan request has against, solver, "
-                                "objective, wait and time_limit_s",
-                                key);
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(
+                req, 400, "unknown_field", key,
+                "unknown field '%s'; a re-plan request has against, solver, "
+                "objective, wait and time_limit_s",
+                cdnopt_text_quote(shown, sizeof shown, key, strlen(key), CDNOPT_QUOTE_BYTES));
             return false;
         }
         bool ok = field->type == JSON_STRING ? json_is_string(value)
@@ -688,9 +690,11 @@ static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a
                             a->time_limit_s, REPLAN_TIME_LIMIT_MAX_S);
         return false;
     }
+    char shown[CDNOPT_QUOTE_SIZE];
     if (against != NULL && strcmp(against, "observed") != 0 && strcmp(against, "forecast") != 0) {
         serve_respond_error(req, 422, "invalid_value", "against",
-                            "field 'against' is '%.20s'; use observed or forecast", against);
+                            "field 'against' is '%s'; use observed or forecast",
+                            cdnopt_text_quote(shown, sizeof shown, against, strlen(against), 20));
         return false;
     }
     a->against =
@@ -701,12 +705,14 @@ static bool parse_replan(serve_request *req, json_t *root, struct replan_args *a
             a->solver = (enum solver)k;
     if (solver != NULL && strcmp(solver, solver_names[a->solver]) != 0) {
         serve_respond_error(req, 422, "invalid_value", "solver",
-                            "field 'solver' is '%.20s'; use greedy, exact or dqn", solver);
+                            "field 'solver' is '%s'; use greedy, exact or dqn",
+                            cdnopt_text_quote(shown, sizeof shown, solver, strlen(solver), 20));
         return false;
     }
     if (objective != NULL && cdnopt_objective_parse(objective, &a->objective) != CDNOPT_OK) {
-        serve_respond_error(req, 422, "invalid_value", "objective",
-                            "field 'objective' is '%.20s'; use peak or p95", objective);
+        serve_respond_error(
+            req, 422, "invalid_value", "objective", "field 'objective' is '%s'; use peak or p95",
+            cdnopt_text_quote(shown, sizeof shown, objective, strlen(objective), 20));
         return false;
     }
     return true;
@@ -747,8 +753,11 @@ void serve_route_job(struct cdnopt_server *server, serve_request *req)
     unsigned long long id = strtoull(req->path_id, &end, 10);
     serve_job *job = end != req->path_id && *end == '\0' ? serve_pool_find(server->pool, id) : NULL;
     if (job == NULL) {
+        char shown[CDNOPT_QUOTE_SIZE];
         serve_respond_error(req, 404, "not_found", "id",
-                            "job '%.40s' not found; only the latest jobs are kept", req->path_id);
+                            "job '%s' not found; only the latest jobs are kept",
+                            cdnopt_text_quote(shown, sizeof shown, req->path_id,
+                                              strlen(req->path_id), CDNOPT_QUOTE_BYTES));
         return;
     }
     json_t *body = atomic_load(&job->status) == JOB_DONE

@@ -109,10 +109,13 @@ static bool get_time(serve_request *req, json_t *obj, const char *prefix, const 
         return false;
     }
     if (!serve_parse_time(json_string_value(v), out)) {
+        char shown[CDNOPT_QUOTE_SIZE];
         serve_respond_error(req, 422, "invalid_value", field_path(field, sizeof field, prefix, key),
-                            "field '%s%s' is '%.40s', not a valid \"YYYY-MM-DD HH:MM:SS\" local "
+                            "field '%s%s' is '%s', not a valid \"YYYY-MM-DD HH:MM:SS\" local "
                             "time",
-                            prefix, key, json_string_value(v));
+                            prefix, key,
+                            cdnopt_text_quote(shown, sizeof shown, json_string_value(v),
+                                              json_string_length(v), CDNOPT_QUOTE_BYTES));
         return false;
     }
     return true;
@@ -130,11 +133,13 @@ static bool check_known_fields(serve_request *req, json_t *obj, const char *pref
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             found = found || strcmp(key, known[i]) == 0;
         if (!found) {
-            serve_respond_error(req, 400, "unknown_field",
-                                field_path(field, sizeof field, prefix, key),
-                                "unknown field '%s%.40s'; a release has id, size_mb, users, "
-                                "planned_at and latest_start_at",
-                                prefix, key);
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(
+                req, 400, "unknown_field", field_path(field, sizeof field, prefix, key),
+                "unknown field '%s%s'; a release has id, size_mb, users, "
+                "planned_at and latest_start_at",
+                prefix,
+                cdnopt_text_quote(shown, sizeof shown, key, strlen(key), CDNOPT_QUOTE_BYTES));
             return false;
         }
     }
@@ -486,8 +491,11 @@ static bool query_time(serve_request *req, const char *key, int64_t *out)
         return true;
     if (serve_parse_time(text, out))
         return true;
-    serve_respond_error(req, 400, "invalid_query", key,
-                        "query parameter '%s' is '%.40s'; give \"YYYY-MM-DD HH:MM:SS\"", key, text);
+    char shown[CDNOPT_QUOTE_SIZE];
+    serve_respond_error(
+        req, 400, "invalid_query", key,
+        "query parameter '%s' is '%s'; give \"YYYY-MM-DD HH:MM:SS\"", key,
+        cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES));
     return false;
 }
 
@@ -501,9 +509,11 @@ static bool parse_list_query(serve_request *req, cdnopt_store_release_query *q)
         } else if (strcmp(status, "cancelled") == 0) {
             q->status = CDNOPT_RELEASE_CANCELLED;
         } else {
-            serve_respond_error(req, 400, "invalid_query", "status",
-                                "query parameter 'status' is '%.40s'; use pending or cancelled",
-                                status);
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(
+                req, 400, "invalid_query", "status",
+                "query parameter 'status' is '%s'; use pending or cancelled",
+                cdnopt_text_quote(shown, sizeof shown, status, strlen(status), CDNOPT_QUOTE_BYTES));
             return false;
         }
     }
@@ -512,9 +522,10 @@ static bool parse_list_query(serve_request *req, cdnopt_store_release_query *q)
         char *end = NULL;
         long value = strtol(limit, &end, 10);
         if (end == limit || *end != '\0' || value < 1 || value > LIST_MAX_LIMIT) {
-            serve_respond_error(req, 400, "invalid_query", "limit",
-                                "query parameter 'limit' is '%.20s'; use 1 to %d", limit,
-                                LIST_MAX_LIMIT);
+            char shown[CDNOPT_QUOTE_SIZE];
+            serve_respond_error(
+                req, 400, "invalid_query", "limit", "query parameter 'limit' is '%s'; use 1 to %d",
+                cdnopt_text_quote(shown, sizeof shown, limit, strlen(limit), 20), LIST_MAX_LIMIT);
             return false;
         }
         q->limit = (size_t)value;

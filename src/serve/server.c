@@ -304,8 +304,11 @@ static bool check_query_bytes(serve_request *req)
     MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, find_nul_argument, &bad);
     if (bad == NULL)
         return true;
-    serve_respond_error(req, 400, "invalid_query", bad,
-                        "query parameter '%.40s' contains a NUL byte (%%00); remove it", bad);
+    char shown[CDNOPT_QUOTE_SIZE];
+    serve_respond_error(
+        req, 400, "invalid_query", bad,
+        "query parameter '%s' contains a NUL byte (%%00); remove it",
+        cdnopt_text_quote(shown, sizeof shown, bad, strlen(bad), CDNOPT_QUOTE_BYTES));
     return false;
 }
 
@@ -374,18 +377,20 @@ static bool check_query_names(serve_request *req)
         return true;
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_query_argument, &scan);
     const char *label = serve_route_label(req->route);
+    const char *name = scan.unknown != NULL ? scan.unknown : scan.repeated;
+    char shown[CDNOPT_QUOTE_SIZE] = "";
+    if (name != NULL)
+        cdnopt_text_quote(shown, sizeof shown, name, strlen(name), CDNOPT_QUOTE_BYTES);
     if (scan.unknown != NULL && scan.names[0] == '\0')
         serve_respond_error(req, 400, "invalid_query", scan.unknown,
-                            "unknown query parameter '%.40s'; %s takes no query parameters",
-                            scan.unknown, label);
+                            "unknown query parameter '%s'; %s takes no query parameters", shown,
+                            label);
     else if (scan.unknown != NULL)
         serve_respond_error(req, 400, "invalid_query", scan.unknown,
-                            "unknown query parameter '%.40s'; %s takes %s", scan.unknown, label,
-                            scan.names);
+                            "unknown query parameter '%s'; %s takes %s", shown, label, scan.names);
     else if (scan.repeated != NULL)
         serve_respond_error(req, 400, "invalid_query", scan.repeated,
-                            "query parameter '%.40s' is given more than once; give it once",
-                            scan.repeated);
+                            "query parameter '%s' is given more than once; give it once", shown);
     return scan.unknown == NULL && scan.repeated == NULL;
 }
 
@@ -399,13 +404,15 @@ static bool check_headers(struct cdnopt_server *server, serve_request *req)
         return false;
     }
     if (req->path_status != SERVE_PATH_OK) {
-        serve_respond_error(req, 400, "invalid_path", "id",
-                            "path segment '%.80s' %s; write each byte other than letters, digits "
-                            "and -._~ as %% and two hex digits, such as %%2C for a comma",
-                            req->path_id,
-                            req->path_status == SERVE_PATH_NUL
-                                ? "contains %00, a NUL byte that no id has"
-                                : "has a '%' that is not followed by two hex digits");
+        char shown[84];
+        serve_respond_error(
+            req, 400, "invalid_path", "id",
+            "path segment '%s' %s; write each byte other than letters, digits "
+            "and -._~ as %% and two hex digits, such as %%2C for a comma",
+            cdnopt_text_quote(shown, sizeof shown, req->path_id, strlen(req->path_id), 80),
+            req->path_status == SERVE_PATH_NUL
+                ? "contains %00, a NUL byte that no id has"
+                : "has a '%' that is not followed by two hex digits");
         return false;
     }
     if (!method_allowed(req->route, req->method)) {
@@ -708,9 +715,12 @@ bool serve_query_integer(serve_request *req, const char *key, long min, long max
         *value = parsed;
         return true;
     }
-    serve_respond_error(req, 400, "invalid_query", key,
-                        "query parameter '%s' is '%.40s'; give an integer from %ld to %ld %s",
-                        key, text, min, max, unit);
+    char shown[CDNOPT_QUOTE_SIZE];
+    serve_respond_error(
+        req, 400, "invalid_query", key,
+        "query parameter '%s' is '%s'; give an integer from %ld to %ld %s", key,
+        cdnopt_text_quote(shown, sizeof shown, text, strlen(text), CDNOPT_QUOTE_BYTES), min, max,
+        unit);
     return false;
 }
 

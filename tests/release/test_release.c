@@ -894,6 +894,33 @@ static void bare_cr_line_ends_named(void **state)
     assert_int_equal(rules.max_delay_s, 7200);
 }
 
+/* A quoted field is clipped between characters and its control bytes are escaped. */
+static void releases_message_quotes_field_safely(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX] = "";
+    cdnopt_test_scratch_dir(dir, sizeof dir, "release-quoted-field");
+    snprintf(path, sizeof path, "%s/releases.csv", dir);
+    cdnopt_release_set *set = NULL;
+
+    /* 20 characters of 3 bytes: the 40-byte limit falls inside the 14th. */
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "a,北京上海广州深圳杭州南京成都重庆武汉西安,2,2024-01-01 10:00:00\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "releases.csv line 2: size_mb '北京上海广州深圳杭州南京成...' is "
+                                "not a number");
+    assert_null(set);
+
+    cdnopt_test_write_file(path, "id,size_mb,users,planned_at\n"
+                                 "a,1,2,2024-01-01 10:00:00\x1b[0m\n");
+    assert_int_equal(cdnopt_release_set_read_csv(path, &set, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "releases.csv line 2: planned_at '2024-01-01 10:00:00\\x1B[0m' "
+                                "is not a valid timestamp");
+    assert_null(set);
+    remove(path);
+    remove(dir);
+}
+
 /* A long field in an error used to fill the whole 512-byte message, so the advice after
  * it was cut off. The field is now clipped to 40 bytes. */
 static void long_field_keeps_advice(void **state)
@@ -1262,6 +1289,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rules_nul_byte_rejected),
         cmocka_unit_test(folder_paths_rejected),
         cmocka_unit_test(releases_repeated_column_rejected),
+        cmocka_unit_test(releases_message_quotes_field_safely),
         cmocka_unit_test(release_id_must_be_text),
         cmocka_unit_test(releases_file_errors_name_line),
     cmocka_unit_test(files_with_bom_read),

@@ -562,13 +562,13 @@ static void long_field_keeps_advice(void **state)
     snprintf(text, sizeof text, "%s2024-03-01 00:05:00,x%s\n", first_rows, run);
     cdnopt_test_write_file(path, text);
     read_fails(path, NULL, CDNOPT_EPARSE, err);
-    cdnopt_assert_contains(err, "non-numeric value 'x777777777777777777777777777777777777777'");
+    cdnopt_assert_contains(err, "non-numeric value 'x777777777777777777777777777777777777777...'");
     cdnopt_assert_contains(err, "or choose another value column with --column NAME");
 
     snprintf(text, sizeof text, "%s2024-03-01 00:05:00,%s\n", first_rows, run);
     cdnopt_test_write_file(path, text);
     read_fails(path, NULL, CDNOPT_ENUMERIC, err);
-    cdnopt_assert_contains(err, "value '7777777777777777777777777777777777777777' at "
+    cdnopt_assert_contains(err, "value '7777777777777777777777777777777777777777...' at "
                                 "2024-03-01 00:05:00");
     cdnopt_assert_contains(err, "or check the value column and its unit");
 
@@ -576,8 +576,33 @@ static void long_field_keeps_advice(void **state)
     cdnopt_test_write_file(path, text);
     read_fails(path, NULL, CDNOPT_EPARSE, err);
     cdnopt_assert_contains(err, "long.csv:3: invalid timestamp '2024-03-01 "
-                                "77777777777777777777777777777' in column 1");
+                                "77777777777777777777777777777...' in column 1");
     cdnopt_assert_contains(err, "or 10-digit Unix seconds");
+    remove(path);
+    remove(dir);
+}
+
+/* A quoted field is clipped between characters and its control bytes are escaped, so
+ * the message stays valid UTF-8 and moves no terminal cursor. */
+static void message_quotes_field_safely(void **state)
+{
+    (void)state;
+    char dir[256], path[300], err[CDNOPT_ERRMSG_MAX];
+    cdnopt_test_scratch_dir(dir, sizeof dir, "series-quoted-field");
+    snprintf(path, sizeof path, "%s/quoted.csv", dir);
+
+    /* 20 characters of 3 bytes: the 40-byte limit falls inside the 14th. */
+    cdnopt_test_write_file(path, "timestamp,gbps\n2024-03-01 00:00:00,1\n"
+                                 "2024-03-01 00:05:00,北京上海广州深圳杭州南京成都重庆武汉西安\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "quoted.csv:3: non-numeric value '北京上海广州深圳杭州南京成...' "
+                                "in column 2 ('gbps')");
+
+    cdnopt_test_write_file(path, "timestamp,gbps\n2024-03-01 00:00:00,1\n"
+                                 "2024-03-01 00:05:00\x1b[2J,2\n");
+    read_fails(path, NULL, CDNOPT_EPARSE, err);
+    cdnopt_assert_contains(err, "quoted.csv:3: invalid timestamp '2024-03-01 00:05:00\\x1B[2J' "
+                                "in column 1");
     remove(path);
     remove(dir);
 }
@@ -1134,6 +1159,7 @@ const struct CMUnitTest series_read_tests[] = {
     cmocka_unit_test(bad_params_rejected),
     cmocka_unit_test(max_gap_needs_fill_gaps),
     cmocka_unit_test(long_field_keeps_advice),
+    cmocka_unit_test(message_quotes_field_safely),
     cmocka_unit_test(bare_cr_line_ends_named),
     cmocka_unit_test(decimal_comma_value_named),
     cmocka_unit_test(bad_fixed_offset_named),

@@ -712,6 +712,29 @@ static void samples_csv_cut_last_line(void **state)
     stop(&f);
 }
 
+/* A field quoted in a CSV body's error is clipped between characters and its control
+ * bytes are escaped, so the message contains neither half a character nor an ESC. */
+static void csv_body_quotes_field_safely(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-quoted-field");
+    start(&f, &p);
+    const char *csv_type = "Content-Type: text/csv\r\n";
+
+    /* 20 characters of 3 bytes: the 40-byte limit falls inside the 14th. */
+    const char *chinese = "id,size_mb,users,planned_at,北京上海广州深圳杭州南京成都重庆武汉西安\n"
+                          "x1,1,5,2004-12-14 10:00:00,a\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/releases", csv_type, chinese,
+                              strlen(chinese)),
+                 400, "unknown_field", "CSV line 1: unknown column '北京上海广州深圳杭州南京成...';");
+
+    const char *escape = "timestamp,gbps\n2004-12-14 00:00:00,1\x1b[2J\n";
+    expect_error(http_request(f.port, "POST", "/api/v1/samples", csv_type, escape, strlen(escape)),
+                 400, "invalid_csv", "CSV line 2: gbps '1\\x1B[2J' is not a number");
+    stop(&f);
+}
+
 static void samples_reject_bad_batches(void **state)
 {
     (void)state;
@@ -2559,6 +2582,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(replan_names_missing_sample_span),
     cmocka_unit_test(samples_csv_and_json),
     cmocka_unit_test(samples_reject_bad_batches),
+    cmocka_unit_test(csv_body_quotes_field_safely),
     cmocka_unit_test(samples_csv_cut_last_line),
     cmocka_unit_test(csv_bare_cr_named),
     cmocka_unit_test(samples_backfill_keeps_grid),
