@@ -216,9 +216,12 @@ size_t cdnopt_utf8_sequence_length(const unsigned char *p);
  * message, a terminal line or a JSON string. Printable well-formed UTF-8 is copied as is.
  * Each control byte (0x00 to 0x1F, 0x7F), each byte of a C1 control character (U+0080 to
  * U+009F) and each byte that does not belong to a well-formed UTF-8 sequence is written as
- * the four characters \xNN (upper-case hex). The copy stops before the first sequence or
- * escape that would take it past max_bytes bytes, so a multi-byte character is never cut,
- * and a clipped field ends in "...". A field that fits in max_bytes exactly gets no "...".
+ * the four characters \xNN (upper-case hex). A backslash is doubled, so that an escape is
+ * never ambiguous, and the bidirectional embeddings, overrides and isolates (U+202A to
+ * U+202E, U+2066 to U+2069), which can reorder what a terminal shows, are written as
+ * \uXXXX. The copy stops before the first sequence or escape that would take it past
+ * max_bytes bytes, so a multi-byte character is never cut, and a clipped field ends in
+ * "...". A field that fits in max_bytes exactly gets no "...".
  *
  * @param dst       output buffer; always NUL-terminated when dst_size > 0
  * @param dst_size  size of dst in bytes. max_bytes + 4 leaves room for "..." and the NUL.
@@ -228,9 +231,6 @@ size_t cdnopt_utf8_sequence_length(const unsigned char *p);
  * @param src_len   number of bytes of src to quote
  * @param max_bytes maximum number of bytes of quoted text, not counting "..." and the NUL
  * @return dst, so that the call can be a printf argument
- *
- * NOTE: a backslash in the field is copied as is, so a field that contains the text \x1B
- * reads the same as one that contains an ESC byte.
  */
 char *cdnopt_text_quote(char *dst, size_t dst_size, const char *src, size_t src_len,
                         size_t max_bytes);

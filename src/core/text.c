@@ -54,6 +54,43 @@ static size_t printable_length(const unsigned char *p, size_t avail)
     return len;
 }
 
+/* Whether the 3-byte sequence at p encodes a bidirectional embedding, override or isolate
+ * (U+202A to U+202E, U+2066 to U+2069), which can make a terminal show text reordered. */
+static bool is_bidi_control(const unsigned char *p)
+{
+    return p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                            (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+}
+
+/* Write to out (at least 7 bytes) the text that stands for the bytes at p and return its
+ * length, with *consumed set to the number of input bytes it covers. A printable sequence
+ * is copied as is, a backslash doubled, a bidirectional control written as \uXXXX, and
+ * any other byte as \xNN. */
+static size_t quoted_unit(const unsigned char *p, size_t avail, char *out, size_t *consumed)
+{
+    size_t len = printable_length(p, avail);
+    if (len == 1 && p[0] == '\\') {
+        *consumed = 1;
+        memcpy(out, "\\\\", 2);
+        return 2;
+    }
+    if (len == 3 && is_bidi_control(p)) {
+        *consumed = 3;
+        unsigned code = ((unsigned)(p[0] & 0x0f) << 12) | ((unsigned)(p[1] & 0x3f) << 6) |
+                        (unsigned)(p[2] & 0x3f);
+        snprintf(out, 7, "\\u%04X", code);
+        return 6;
+    }
+    if (len > 0) {
+        *consumed = len;
+        memcpy(out, p, len);
+        return len;
+    }
+    *consumed = 1;
+    snprintf(out, 5, "\\x%02X", p[0]);
+    return 4;
+}
+
 char *cdnopt_text_quote(char *dst, size_t dst_size, const char *src, size_t src_len,
                         size_t max_bytes)
 {
@@ -69,18 +106,14 @@ char *cdnopt_text_quote(char *dst, size_t dst_size, const char *src, size_t src_
     const unsigned char *in = (const unsigned char *)src;
     size_t used = 0, pos = 0;
     while (pos < src_len) {
-        size_t len = printable_length(in + pos, src_len - pos);
-
-        /* A control or stray byte becomes \xNN, and a printable sequence is copied whole. */
-        size_t out_len = len > 0 ? len : 4;
+        char unit[8];
+        size_t consumed = 0;
+        size_t out_len = quoted_unit(in + pos, src_len - pos, unit, &consumed);
         if (used + out_len > max_bytes)
             break;
-        if (len > 0)
-            memcpy(dst + used, in + pos, len);
-        else
-            snprintf(dst + used, 5, "\\x%02X", in[pos]);
+        memcpy(dst + used, unit, out_len);
         used += out_len;
-        pos += len > 0 ? len : 1;
+        pos += consumed;
     }
     if (pos < src_len) {
         memcpy(dst + used, "...", 3);

@@ -127,6 +127,19 @@ static void text_quote_escapes_invalid_utf8(void **state)
     assert_string_equal(quote("中", 3), "中");
 }
 
+/* A backslash used to be copied as is, so "\x1B" typed in a file read like an ESC byte,
+ * and a right-to-left override could reorder the rest of the message in a terminal. */
+static void text_quote_escapes_backslash_and_bidi(void **state)
+{
+    (void)state;
+    assert_string_equal(quote("a\\x1B", 5), "a\\\\x1B");
+    assert_string_equal(quote("\xe2\x80\xaegnp.exe", 10), "\\u202Egnp.exe");
+    assert_string_equal(quote("x\xe2\x81\xa9y", 5), "x\\u2069y");
+
+    /* U+2029, the paragraph separator just below the range, is printable and copied. */
+    assert_string_equal(quote("\xe2\x80\xa9", 3), "\xe2\x80\xa9");
+}
+
 static void text_quote_fits_small_buffer(void **state)
 {
     (void)state;
@@ -255,6 +268,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(duration_parse_rejects_bad_text),
         cmocka_unit_test(duration_format_round_trip),
         cmocka_unit_test(text_quote_clips_whole_characters),
+        cmocka_unit_test(text_quote_escapes_backslash_and_bidi),
         cmocka_unit_test(text_quote_exact_fit_has_no_dots),
         cmocka_unit_test(text_quote_escapes_control_bytes),
         cmocka_unit_test(text_quote_escapes_invalid_utf8),
