@@ -113,9 +113,9 @@ int cdnopt_store_schema_version(cdnopt_store *store);
 
 /**
  * Check that the database can be read: read the schema version and the first row of each
- * table. Cheap enough for a health check every second.
- * NOTE: damage in pages past the first row of a table passes this check; such reads fail
- * later with CDNOPT_EDB.
+ * table and each index. Cheap enough for a health check every second.
+ * NOTE: damage in pages past the first row of a table or index passes this check. Such
+ * reads fail later with CDNOPT_EDB.
  * @param version receives the schema version on success.
  * @return CDNOPT_OK or CDNOPT_EDB with SQLite's message ("database disk image is
  *         malformed", "file is not a database") in err.

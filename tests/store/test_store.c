@@ -366,6 +366,74 @@ static void schedule_round_trip(void **state)
     assert_int_equal(cdnopt_alloc_live_blocks(), 0);
 }
 
+/* Overwrite page `page` (1-based) of the SQLite file at path with 0x55 bytes. */
+static void damage_page(const char *path, long page)
+{
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    unsigned char header[100];
+    assert_int_equal(fread(header, 1, sizeof header, file), sizeof header);
+    long page_size = header[16] << 8 | header[17]; // big-endian at offset 16
+    assert_int_equal(fseek(file, (page - 1) * page_size, SEEK_SET), 0);
+    for (long i = 0; i < page_size; i++)
+        fputc(0x55, file);
+    assert_int_equal(fclose(file), 0);
+}
+
+/* Damage to the root page of any one table or index fails the health check. Before the
+ * probe selected uncovered columns, SQLite read releases and schedule_items through
+ * their indexes, so damage to those tables passed. */
+static void check_reads_every_btree(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"releases",  "releases_status_planned",
+                                        "samples",   "schedules",
+                                        "schedule_items", "sqlite_autoindex_schedule_items_1"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[600];
+        cdnopt_store *store = open_fresh(path, sizeof path, "store-check");
+        cdnopt_store_release r = make_release("r1", 3600);
+        insert_committed(store, &r, 1);
+        char err[CDNOPT_ERRMSG_MAX] = "";
+        int64_t t[1] = {0};
+        double v[1] = {1.0};
+        assert_int_equal(cdnopt_store_samples_put(store, t, v, 1, err), CDNOPT_OK);
+        cdnopt_store_schedule_item items[1] = {{"r1", 3600, 1.0}};
+        cdnopt_store_schedule schedule = {0, 42, "{}", 1, items};
+        int64_t id = 0;
+        assert_int_equal(cdnopt_store_schedule_save(store, &schedule, &id, err), CDNOPT_OK);
+        int version = 0;
+        assert_int_equal(cdnopt_store_check(store, &version, err), CDNOPT_OK);
+        assert_int_equal(version, CDNOPT_STORE_SCHEMA_VERSION);
+        cdnopt_store_close(store);
+
+        /* Closing the last connection folds the WAL into the file, so the page read
+         * here is the one the next open reads. */
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_stmt *stmt = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT rootpage FROM sqlite_schema WHERE name = ?",
+                                            -1, &stmt, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_text(stmt, 1, names[k], -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        long root = (long)sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+        damage_page(path, root);
+
+        cdnopt_store_params params = cdnopt_store_params_default();
+        params.path = path;
+        assert_int_equal(cdnopt_store_open(&params, &store, err), CDNOPT_OK);
+        err[0] = '\0';
+        if (cdnopt_store_check(store, &version, err) != CDNOPT_EDB)
+            fail_msg("damage to %s (page %ld) passed the check", names[k], root);
+        cdnopt_assert_contains(err, "malformed");
+        cdnopt_store_close(store);
+    }
+    assert_int_equal(cdnopt_alloc_live_blocks(), 0);
+}
+
 /* Failing each allocation of open in turn must fail cleanly and leak nothing. */
 static void open_survives_allocation_failures(void **state)
 {
@@ -397,6 +465,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(release_pending_spans_pages),
     cmocka_unit_test(samples_round_trip),
     cmocka_unit_test(schedule_round_trip),
+    cmocka_unit_test(check_reads_every_btree),
     cmocka_unit_test(open_survives_allocation_failures),
 };
 
