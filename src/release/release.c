@@ -95,6 +95,9 @@ static int check_id_text(const char *id, const char *where, char *err)
     const unsigned char *u = (const unsigned char *)id;
     for (size_t i = 0; u[i] != '\0';) {
         size_t n = u[i] < 0x20 || u[i] == 0x7F ? 0 : cdnopt_utf8_sequence_length(u + i);
+        /* U+0080 to U+009F are the C1 control characters, encoded as C2 80 to C2 9F. */
+        if (n == 2 && u[i] == 0xC2 && u[i + 1] < 0xA0)
+            n = 0;
         if (n == 0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
                                "%s: id has byte 0x%02X at position %zu, a control character or "
