@@ -49,10 +49,11 @@ int main(int argc, char **argv)
             print_usage(stdout);
             return CDNOPT_EXIT_OK;
         } else if (strcmp(argv[arg], "-V") == 0 || strcmp(argv[arg], "--version") == 0) {
-            /* The flag most tools take, as a short form of the version command. */
+            /* The flag most tools take, as a short form of the version command. The
+             * arguments after it go to the command, which rejects all but -q and -v. */
             char name[] = "version";
-            char *version_argv[] = {name, NULL};
-            return cdnopt_cmd_version(1, version_argv);
+            argv[arg] = name;
+            return cdnopt_cmd_version(argc - arg, argv + arg);
         } else {
             fprintf(stderr, "cdnopt: unknown option '%s'; run 'cdnopt --help'\n", argv[arg]);
             return CDNOPT_EXIT_USAGE;

@@ -247,6 +247,14 @@ static void version_flag_runs_command(void **state)
     int status = cdnopt_test_run_cli(dir, "--help", text, sizeof text);
     assert_int_equal(status, 0);
     cdnopt_assert_contains(text, "-V, --version  print the version");
+
+    /* An argument after the flag is rejected as after the command, not dropped. */
+    status = cdnopt_test_run_cli(dir, "--version train", text, sizeof text);
+    assert_int_equal(status, 2);
+    cdnopt_assert_contains(text, "invalid argument 'train'");
+    status = cdnopt_test_run_cli(dir, "-V -q", text, sizeof text);
+    assert_int_equal(status, 0);
+    cdnopt_assert_contains(text, "cdnopt 0.1.0");
 }
 
 /* A serve command line that serve rejects, and a part of its message. */
