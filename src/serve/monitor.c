@@ -484,6 +484,15 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
         m->params.on_alert(m->params.user, &changes[i % MONITOR_MAX_ALERTS]);
 }
 
+void serve_monitor_forget_traffic(serve_monitor *m, int64_t from, int64_t to,
+                                  int64_t newest_kept)
+{
+    pthread_mutex_lock(&m->lock);
+    if (m->traffic_newest >= from && m->traffic_newest < to)
+        m->traffic_newest = newest_kept;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void serve_monitor_sample_now(serve_monitor *m)
 {
     take_sample(m);

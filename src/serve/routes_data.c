@@ -516,6 +516,22 @@ static void delete_samples(struct cdnopt_server *server, serve_request *req)
         serve_respond_error(req, 503, "storage_unavailable", NULL, "%s", err);
         return;
     }
+
+    /* The bandwidth alert judges only samples after the newest it checked, so a deleted
+     * one must not stay the newest. Without the sample before the range (none, or a
+     * failed read) the next posted sample is judged, whatever its time. */
+    int64_t newest_kept = INT64_MIN;
+    bool found = false;
+    int rc = from > INT64_MIN
+                 ? cdnopt_store_samples_nearest(server->store, from - 1, &newest_kept, &found, err)
+                 : CDNOPT_OK;
+    if (rc != CDNOPT_OK)
+        CDNOPT_LOG_WARN(SERVE_LOG, "request_id=%llu event=samples_nearest_failed error=\"%s\"",
+                        (unsigned long long)req->id, err);
+    if (rc != CDNOPT_OK || !found || newest_kept >= from)
+        newest_kept = INT64_MIN;
+    serve_monitor_forget_traffic(server->monitor, from, to, newest_kept);
+
     char from_text[32], to_text[32];
     serve_format_time(from, from_text, sizeof from_text);
     serve_format_time(to, to_text, sizeof to_text);

@@ -222,6 +222,17 @@ bool serve_monitor_latest(serve_monitor *m, monitor_sample *out);
 void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const double *gbps, size_t n);
 
 /**
+ * Forget the checked samples that DELETE /api/v1/samples removed. When the newest sample
+ * checked lies in [from, to), newest_kept takes its place, so that a sample posted with a
+ * wrong date ahead of the clock and then deleted no longer makes the current samples look
+ * like a backfill. The alert keeps its state until the next sample is checked.
+ * Thread-safe.
+ * @param newest_kept civil seconds of the latest stored sample before from, or INT64_MIN
+ */
+void serve_monitor_forget_traffic(serve_monitor *m, int64_t from, int64_t to,
+                                  int64_t newest_kept);
+
+/**
  * Check a forecast's safety line against the bandwidth threshold. The forecast alert is
  * raised when a step lies above it, with that first step as traffic_at and its value. It
  * is cleared by a forecast that stays at or under the clear threshold (threshold x

@@ -2192,6 +2192,41 @@ static void bandwidth_history_leaves_alert(void **state)
     stop(&f);
 }
 
+/* A sample posted with a wrong date ahead of the clock raises the bandwidth alert. Once
+ * DELETE removes it, the current samples are judged again and clear the alert. Before,
+ * they counted as a backfill older than the deleted sample, so the alert stayed up. */
+static void bandwidth_deleted_sample_forgotten(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-bandwidth-deleted");
+    p.bandwidth_alert_gbps = 800;
+    start(&f, &p);
+
+    post_csv_samples(f.port, "timestamp,gbps\n2004-12-14 00:00:00,500\n2004-12-14 00:05:00,600\n",
+                     201);
+    post_csv_samples(f.port, "2004-12-20 00:10:00,900\n", 201); // meant 2004-12-14 00:10
+    expect_alert_gauge(f.port, "bandwidth", 1);
+    http_response r = http_request(f.port, "DELETE",
+                                   "/api/v1/samples?from=2004-12-20%2000:00:00"
+                                   "&to=2004-12-21%2000:00:00",
+                                   NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    cdnopt_assert_contains(r.body, "\"deleted\":1");
+    http_response_free(&r);
+
+    /* Older than the kept sample at 00:05: still a backfill. */
+    post_csv_samples(f.port, "2004-12-13 23:55:00,100\n", 201);
+    expect_alert_gauge(f.port, "bandwidth", 1);
+    post_csv_samples(f.port, "2004-12-14 00:10:00,700\n", 201);
+    const struct alert_event expected[] = {
+        {"bandwidth", "raised", "2004-12-20 00:10:00", 900, 760},
+        {"bandwidth", "cleared", "2004-12-14 00:10:00", 700, 760}};
+    expect_alert_log(f.port, 0.05, 30, expected, 2);
+    expect_alert_gauge(f.port, "bandwidth", 0);
+    stop(&f);
+}
+
 /* Jobs of the pool test block until the test opens the gate. */
 static atomic_bool gate_open;
 
@@ -2609,6 +2644,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(cpu_alert_judges_window_mean),
     cmocka_unit_test(memory_alert_judges_window_mean),
     cmocka_unit_test(bandwidth_history_leaves_alert),
+    cmocka_unit_test(bandwidth_deleted_sample_forgotten),
     cmocka_unit_test(pool_grows_and_shrinks),
     cmocka_unit_test(replan_day_matches_referee),
     cmocka_unit_test(replan_async_job_and_errors),
