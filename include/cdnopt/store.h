@@ -112,20 +112,22 @@ void cdnopt_store_close(cdnopt_store *store);
 int cdnopt_store_schema_version(cdnopt_store *store);
 
 /**
- * Check that the database can be read: read the schema version and the first row of each
- * table and each index. Cheap enough for a health check every second.
+ * Check that the database can be read: that its file is still at the path it was opened
+ * from, and the schema version and the first row of each table and each index. Cheap
+ * enough for a health check every second.
  * NOTE: damage in pages past the first row of a table or index passes this check. Such
  * reads fail later with CDNOPT_EDB.
  * @param version receives the schema version on success.
  * @return CDNOPT_OK or CDNOPT_EDB with SQLite's message ("database disk image is
- *         malformed", "file is not a database") in err.
+ *         malformed", "file is not a database") or the deleted or renamed file in err.
  */
 int cdnopt_store_check(cdnopt_store *store, int *version, char *err);
 
 /**
  * Take the writer's lock and start a write transaction. Every insert until
  * cdnopt_store_commit() becomes durable at once (group commit). On failure the
- * lock is released again.
+ * lock is released again, as it is when the database file was deleted or renamed
+ * after the open, because SQLite would write to the old file and the write be lost.
  * @return CDNOPT_OK or CDNOPT_EDB with SQLite's message in err.
  */
 int cdnopt_store_begin(cdnopt_store *store, char *err);

@@ -239,6 +239,23 @@ int cdnopt_store_schema_version(cdnopt_store *store)
     return version;
 }
 
+/* Fail when the database file was deleted or renamed after db opened it. SQLite keeps
+ * reading and writing the open file, so the service would otherwise report healthy and
+ * acknowledge writes that no later start of it finds. */
+static int check_not_moved(const cdnopt_store *store, sqlite3 *db, char *err)
+{
+    int moved = 0;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        return CDNOPT_OK; // a VFS without the check: nothing to compare
+    if (moved)
+        return cdnopt_fail(err, CDNOPT_EDB,
+                           "%s: the database file was deleted or renamed after the service "
+                           "opened it, so a write would be lost; put the file back at that "
+                           "path or restart the service",
+                           store->path);
+    return CDNOPT_OK;
+}
+
 /* Rationale for the probe: a load balancer checks health every few seconds, so the check
  * reads only the first row of each table and index (the root and one leaf page), never a
  * whole table as PRAGMA quick_check would. It runs on the reader, so a long group commit
@@ -260,11 +277,11 @@ int cdnopt_store_check(cdnopt_store *store, int *version, char *err)
         "  INDEXED BY sqlite_autoindex_schedule_items_1 LIMIT 1)";
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *stmt = NULL;
-    int rc = CDNOPT_OK;
-    if (sqlite3_prepare_v2(store->reader, sql, -1, &stmt, NULL) != SQLITE_OK ||
-        sqlite3_step(stmt) != SQLITE_ROW)
+    int rc = check_not_moved(store, store->reader, err);
+    if (rc == CDNOPT_OK && (sqlite3_prepare_v2(store->reader, sql, -1, &stmt, NULL) != SQLITE_OK ||
+                            sqlite3_step(stmt) != SQLITE_ROW))
         rc = db_fail(store, store->reader, err, "checking the tables");
-    else
+    if (rc == CDNOPT_OK)
         *version = sqlite3_column_int(stmt, 0);
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&store->read_lock);
@@ -278,7 +295,9 @@ int cdnopt_store_check(cdnopt_store *store, int *version, char *err)
 int cdnopt_store_begin(cdnopt_store *store, char *err)
 {
     pthread_mutex_lock(&store->write_lock);
-    int rc = exec_sql(store, store->writer, "BEGIN IMMEDIATE", err);
+    int rc = check_not_moved(store, store->writer, err);
+    if (rc == CDNOPT_OK)
+        rc = exec_sql(store, store->writer, "BEGIN IMMEDIATE", err);
     if (rc != CDNOPT_OK)
         pthread_mutex_unlock(&store->write_lock);
     return rc;

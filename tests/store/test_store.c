@@ -434,6 +434,42 @@ static void check_reads_every_btree(void **state)
     assert_int_equal(cdnopt_alloc_live_blocks(), 0);
 }
 
+/* A database file deleted or renamed under an open store fails the health check and every
+ * write, which SQLite would otherwise make to the unlinked file and lose. Putting the file
+ * back at its path clears both. */
+static void check_and_write_fail_when_moved(void **state)
+{
+    (void)state;
+    char path[600], moved[700];
+    cdnopt_store *store = open_fresh(path, sizeof path, "store-moved");
+    snprintf(moved, sizeof moved, "%s.moved", path);
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    int version = 0;
+    assert_int_equal(cdnopt_store_check(store, &version, err), CDNOPT_OK);
+
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(cdnopt_store_check(store, &version, err), CDNOPT_EDB);
+    cdnopt_assert_contains(err, "the database file was deleted or renamed");
+    cdnopt_assert_contains(err, path);
+    cdnopt_store_release r = make_release("r1", 3600);
+    size_t stored = 0;
+    err[0] = '\0';
+    assert_int_equal(cdnopt_store_begin(store, err), CDNOPT_EDB);
+    cdnopt_assert_contains(err, "so a write would be lost");
+    int64_t t[1] = {0};
+    double v[1] = {1.0};
+    assert_int_equal(cdnopt_store_samples_put(store, t, v, 1, err), CDNOPT_EDB);
+
+    assert_int_equal(rename(moved, path), 0);
+    assert_int_equal(cdnopt_store_check(store, &version, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_store_begin(store, err), CDNOPT_OK);
+    assert_int_equal(cdnopt_store_release_insert(store, &r, 1, &stored, err), CDNOPT_OK);
+    assert_int_equal(stored, 1);
+    assert_int_equal(cdnopt_store_commit(store, err), CDNOPT_OK);
+    cdnopt_store_close(store);
+    assert_int_equal(cdnopt_alloc_live_blocks(), 0);
+}
+
 /* Failing each allocation of open in turn must fail cleanly and leak nothing. */
 static void open_survives_allocation_failures(void **state)
 {
@@ -466,6 +502,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(samples_round_trip),
     cmocka_unit_test(schedule_round_trip),
     cmocka_unit_test(check_reads_every_btree),
+    cmocka_unit_test(check_and_write_fail_when_moved),
     cmocka_unit_test(open_survives_allocation_failures),
 };
 
