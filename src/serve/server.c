@@ -571,6 +571,7 @@ static void route_healthz(struct cdnopt_server *server, serve_request *req)
     char err[CDNOPT_ERRMSG_MAX] = "";
     int version = 0;
     if (cdnopt_store_check(server->store, &version, err) != CDNOPT_OK) {
+        replace_invalid_utf8(err); // the message names the --db path, which may not be UTF-8
         serve_respond_json(req, 503,
                            json_pack("{s:s, s:{s:s, s:s}}", "status", "storage_unavailable",
                                      "error", "code", "storage_unavailable", "message", err));

@@ -1333,6 +1333,34 @@ static void damaged_database_unhealthy(void **state)
     stop(&f);
 }
 
+/* A database path that is not UTF-8 (Latin-1 "café") is named with '?' in the 503 of
+ * /healthz. jansson rejected the raw byte, so the check answered 500 internal. */
+static void damaged_database_latin1_path(void **state)
+{
+    (void)state;
+    struct fixture f;
+    cdnopt_serve_params p = base_params(&f, "serve-damaged-latin1");
+    char db[600];
+    snprintf(db, sizeof db, "%s/caf\xe9.db", f.dir);
+    p.db_path = db;
+    start(&f, &p);
+    post_flat_samples(f.port, 24);
+    stop(&f);
+
+    damage_database(db);
+    start(&f, &p);
+    http_response r = http_request(f.port, "GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 503);
+    json_t *root = body_json(&r);
+    const char *message =
+        json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+    cdnopt_assert_contains(message, "/caf?.db: ");
+    cdnopt_assert_contains(message, "database disk image is malformed");
+    json_decref(root);
+    http_response_free(&r);
+    stop(&f);
+}
+
 /* Numbers beyond a double are named as written and reported as out of range, from JSON
  * and CSV bodies alike, never as "inf" or as malformed JSON. */
 static void numbers_beyond_double_named(void **state)
@@ -2628,6 +2656,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(replan_rejects_never_startable),
     cmocka_unit_test(release_ids_match_release_file),
     cmocka_unit_test(damaged_database_unhealthy),
+    cmocka_unit_test(damaged_database_latin1_path),
     cmocka_unit_test(numbers_beyond_double_named),
     cmocka_unit_test(json_reals_shortest),
     cmocka_unit_test(log_value_escapes_json),
