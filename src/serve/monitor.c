@@ -14,6 +14,7 @@
  */
 #include "serve-impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -106,6 +107,12 @@ static int parse_numbers(const char *text, unsigned long long *out, int n)
 {
     int got = 0;
     while (got < n) {
+        /* strtoull reads "-1" as 2^64 - 1, which no /proc counter is, so a sign stops the
+         * numbers as any other non-digit does. */
+        while (isspace((unsigned char)*text))
+            text++;
+        if (!isdigit((unsigned char)*text))
+            break;
         char *end = NULL;
         out[got] = strtoull(text, &end, 10);
         if (end == text)
@@ -153,13 +160,13 @@ static bool meminfo_kb(const char *text, const char *key, double *kb)
 }
 
 /* Set *ratio from meminfo text, or return the name of the line that is missing or has no
- * number (MemTotal must also be positive). */
+ * number (MemTotal must also be positive, and MemAvailable at most MemTotal). */
 static const char *parse_memory(const char *text, double *ratio)
 {
     double total_kb = 0, available_kb = 0;
     if (!meminfo_kb(text, "MemTotal:", &total_kb) || total_kb <= 0)
         return "MemTotal";
-    if (!meminfo_kb(text, "MemAvailable:", &available_kb))
+    if (!meminfo_kb(text, "MemAvailable:", &available_kb) || available_kb > total_kb)
         return "MemAvailable";
     *ratio = 1.0 - available_kb / total_kb;
     return NULL;
@@ -201,13 +208,15 @@ int serve_monitor_check_proc(const char *dir, char *err)
     }
 
     uint64_t busy = 0, total = 0;
-    size_t first_line = strcspn(text[0], "\r\n");
+    char shown[CDNOPT_QUOTE_SIZE];
     if (!parse_cpu(text[0], &busy, &total))
         return cdnopt_fail(err, CDNOPT_EINVAL,
                            "serve: --proc-dir '%s': stat does not start with a 'cpu ' line of at "
-                           "least 4 numbers (its first line starts '%.*s'); the CPU alert reads "
-                           "that line, so give the proc file system, /proc by default",
-                           dir, (int)(first_line < 40 ? first_line : 40), text[0]);
+                           "least 4 unsigned numbers (its first line starts '%s'); the CPU alert "
+                           "reads that line, so give the proc file system, /proc by default",
+                           dir,
+                           cdnopt_text_quote(shown, sizeof shown, text[0],
+                                             strcspn(text[0], "\r\n"), CDNOPT_QUOTE_BYTES));
     double ratio = 0;
     const char *missing = parse_memory(text[1], &ratio);
     if (missing != NULL)
@@ -216,7 +225,8 @@ int serve_monitor_check_proc(const char *dir, char *err)
                            "the memory alert reads MemTotal and MemAvailable, so give the proc "
                            "file system, /proc by default",
                            dir, missing,
-                           strcmp(missing, "MemTotal") == 0 ? "a positive number" : "a number");
+                           strcmp(missing, "MemTotal") == 0 ? "a positive number"
+                                                            : "a number up to MemTotal");
     return CDNOPT_OK;
 }
 

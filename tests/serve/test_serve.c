@@ -1643,13 +1643,21 @@ static void proc_garbage_rejected_and_skipped(void **state)
         const char *stat, *meminfo, *message;
     } cases[] = {
         {"garbage\n", meminfo_ok,
-         "stat does not start with a 'cpu ' line of at least 4 numbers (its first line starts "
-         "'garbage'); the CPU alert"},
+         "stat does not start with a 'cpu ' line of at least 4 unsigned numbers (its first line "
+         "starts 'garbage'); the CPU alert"},
         {"cpu  1 0 0\ncpu0 1 0 0 1\n", meminfo_ok, "stat does not start with a 'cpu ' line"},
         {stat_ok, "MemTotal: lots kB\nMemAvailable: 5 kB\n",
          "meminfo has no MemTotal line with a positive number of kB"},
         {stat_ok, "MemTotal: 1000 kB\nMemFree: 5 kB\n",
-         "meminfo has no MemAvailable line with a number of kB"},
+         "meminfo has no MemAvailable line with a number up to MemTotal of kB"},
+        /* These read as -100% memory use and as counters near 2^64 before. */
+        {stat_ok, "MemTotal: 1000 kB\nMemAvailable: 2000 kB\n",
+         "meminfo has no MemAvailable line with a number up to MemTotal of kB"},
+        {"cpu  -1 0 0 5\n", meminfo_ok,
+         "stat does not start with a 'cpu ' line of at least 4 unsigned numbers (its first "
+         "line starts 'cpu  -1 0 0 5')"},
+        /* The first line is quoted with its control bytes escaped. */
+        {"\x1b[2Jcpu\n", meminfo_ok, "(its first line starts '\\x1B[2Jcpu')"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         cdnopt_test_write_file(stat_path, cases[c].stat);

@@ -318,7 +318,7 @@ static void serve_flags_rejected(void **state)
     cdnopt_test_write_file(path, "MemTotal: 1000 kB\n");
     snprintf(args, sizeof args, "serve --db %s/x.db --proc-dir %s", dir, dir);
     assert_int_equal(run_capture(args, out, sizeof out), 2);
-    cdnopt_assert_contains(out, "meminfo has no MemAvailable line with a number of kB");
+    cdnopt_assert_contains(out, "meminfo has no MemAvailable line with a number up to MemTotal of kB");
 }
 
 /* ------------------------------------------------------------------------- */
