@@ -98,11 +98,17 @@ static int check_id_text(const char *id, const char *where, char *err)
         /* U+0080 to U+009F are the C1 control characters, encoded as C2 80 to C2 9F. */
         if (n == 2 && u[i] == 0xC2 && u[i + 1] < 0xA0)
             n = 0;
+        /* The id is quoted too, so that a stored release that fails the check (a
+         * re-plan names it only by its place in the list) can be found and cancelled. */
+        char shown[CDNOPT_QUOTE_SIZE];
         if (n == 0)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s: id has byte 0x%02X at position %zu, a control character or "
-                               "not UTF-8 text; write the id as printable UTF-8",
-                               where, u[i], i + 1);
+                               "%s: id '%s' has byte 0x%02X at position %zu, a control "
+                               "character or not UTF-8 text; write the id as printable UTF-8",
+                               where,
+                               cdnopt_text_quote(shown, sizeof shown, id, strlen(id),
+                                                 CDNOPT_QUOTE_BYTES),
+                               u[i], i + 1);
         i += n;
     }
     return 0;

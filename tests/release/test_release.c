@@ -484,15 +484,15 @@ static void release_id_must_be_text(void **state)
         const char *id;
         const char *message; // NULL: accepted
     } cases[] = {
-        {"abc\xff\xfe", "id has byte 0xFF at position 4"},
-        {"a\x01" "b", "id has byte 0x01 at position 2"},
-        {"\xc0\xaf", "id has byte 0xC0 at position 1"},    // overlong '/'
-        {"x\xed\xa0\x80", "id has byte 0xED at position 2"}, // a UTF-16 surrogate
-        {"caf\xc3", "id has byte 0xC3 at position 4"},      // cut short
+        {"abc\xff\xfe", "id 'abc\\xFF\\xFE' has byte 0xFF at position 4"},
+        {"a\x01" "b", "id 'a\\x01b' has byte 0x01 at position 2"},
+        {"\xc0\xaf", "has byte 0xC0 at position 1"},    // overlong '/'
+        {"x\xed\xa0\x80", "has byte 0xED at position 2"}, // a UTF-16 surrogate
+        {"caf\xc3", "has byte 0xC3 at position 4"},      // cut short
         /* C1 controls: U+0085 is NEL, a line break to some readers, and U+009B is CSI
          * to some terminals. */
-        {"a\xc2\x85" "b", "id has byte 0xC2 at position 2"},
-        {"\xc2\x9b" "31m", "id has byte 0xC2 at position 1"},
+        {"a\xc2\x85" "b", "id 'a\\xC2\\x85b' has byte 0xC2 at position 2"},
+        {"\xc2\x9b" "31m", "has byte 0xC2 at position 1"},
         {"\xc2\xa0x", NULL}, // U+00A0, the first character after the C1 block
         {"verzi\xc3\xb3n-1", NULL},
         {"\xe7\x89\x88\xe6\x9c\xac 2", NULL},

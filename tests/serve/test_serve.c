@@ -416,7 +416,7 @@ static void bad_requests_rejected(void **state)
                      "10:00:00\"}",
                      TOKEN),
                  422, "invalid_value",
-                 "release: id has byte 0x09 at position 2, a control character");
+                 "release: id 'a\\x09b' has byte 0x09 at position 2, a control character");
 
     /* Absurd sizes and counts, a fractional count of devices, a window longer than the
      * rules allow, and a window that ends before the service clock (2004-12-14 00:00). */
