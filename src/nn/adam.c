@@ -117,10 +117,17 @@ int cdnopt_adam_restore(cdnopt_adam *opt, const float *m, const float *v, size_t
     opt->beta1_pow = 1.0;
     opt->beta2_pow = 1.0;
     for (uint64_t i = 0; i < t; i++) {
-        if (opt->beta1_pow == 0.0 && opt->beta2_pow == 0.0)
-            break; /* both underflowed, as they do after about 745,000 updates with beta2 = 0.999 */
-        opt->beta1_pow *= opt->p.beta1;
-        opt->beta2_pow *= opt->p.beta2;
+        double beta1_next = opt->beta1_pow * opt->p.beta1;
+        double beta2_next = opt->beta2_pow * opt->p.beta2;
+
+        /* With beta1 = 0.9 and beta2 = 0.999 both powers reach a subnormal number that the
+         * product rounds back to itself after 737,750 updates, and never 0. From there on
+         * the updates leave them as they are, so the loop stops rather than run to a
+         * count of 2^64 from a damaged checkpoint. */
+        if (beta1_next == opt->beta1_pow && beta2_next == opt->beta2_pow)
+            break;
+        opt->beta1_pow = beta1_next;
+        opt->beta2_pow = beta2_next;
     }
     return CDNOPT_OK;
 }

@@ -798,6 +798,26 @@ static void adam_restore_continues_exactly(void **state)
 
     cdnopt_adam_free(first);
     cdnopt_adam_free(second);
+
+    /* A count of 2^62, as a damaged checkpoint may hold, is restored at once and steps as
+     * a count of 2,000,000 does: both are past the point where beta1^t and beta2^t stop
+     * changing. Before, restoring it ran 2^62 multiplications. */
+    cdnopt_adam *huge = NULL, *past = NULL;
+    assert_int_equal(cdnopt_adam_new(&ap, 2, &huge), CDNOPT_OK);
+    assert_int_equal(cdnopt_adam_new(&ap, 2, &past), CDNOPT_OK);
+    const float moment[] = {-0.4f, 0.1f}, second_moment[] = {0.016f, 0.02f};
+    assert_int_equal(cdnopt_adam_restore(huge, moment, second_moment, 2, (uint64_t)1 << 62),
+                     CDNOPT_OK);
+    assert_int_equal(cdnopt_adam_restore(past, moment, second_moment, 2, 2000000), CDNOPT_OK);
+    memcpy(cdnopt_params_values(copy), cdnopt_params_values(ps), 2 * sizeof(float));
+    quadratic_grads(ps, target);
+    quadratic_grads(copy, target);
+    assert_int_equal(cdnopt_adam_step(huge, ps), CDNOPT_OK);
+    assert_int_equal(cdnopt_adam_step(past, copy), CDNOPT_OK);
+    assert_memory_equal(cdnopt_params_values(copy), cdnopt_params_values(ps), 2 * sizeof(float));
+    assert_int_equal(cdnopt_adam_steps(huge), ((uint64_t)1 << 62) + 1);
+    cdnopt_adam_free(huge);
+    cdnopt_adam_free(past);
     cdnopt_params_free(ps);
     cdnopt_params_free(copy);
 }
