@@ -166,6 +166,16 @@ static int trainer_resume(trainer *tr, char *err)
         return CDNOPT_OK;
     }
 
+    /* With validation windows a NaN loss never becomes the best (NaN < x is false), so a
+     * NaN here comes from a damaged file. No later epoch could count as better than it,
+     * and the fit would silently keep the checkpoint's best weights. */
+    if (tr->n_val > 0 && !isfinite(m->info.best_val_loss))
+        return cdnopt_fail(err, CDNOPT_EPARSE,
+                           "the checkpoint's best_val_loss in /training is %g, which no fit "
+                           "with validation windows writes; resume from an earlier checkpoint "
+                           "or train afresh",
+                           m->info.best_val_loss);
+
     size_t n = cdnopt_params_count(m->ps);
     int rc = cdnopt_adam_restore(tr->adam, rs->adam_m, rs->adam_v, n, rs->adam_t);
     if (rc != CDNOPT_OK)

@@ -1042,6 +1042,39 @@ static void load_rejects_damaged_resume_state(void **state)
                       "so it needs [1, ");
 }
 
+/* A checkpoint whose best validation loss reads NaN fails the resumed fit. Before, no
+ * epoch could beat it, so the fit ended on the checkpoint's best weights without a word. */
+static void resume_rejects_nan_best_loss(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-resume-nan");
+    cdnopt_series *train = sine_series(10 * DAY, 0.2, 5);
+    cdnopt_model_free(fit_with_checkpoint(train, path));
+
+    double loss = NAN;
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
+    assert_true(training >= 0);
+    hid_t attr = H5Aopen(training, "best_val_loss", H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, H5T_NATIVE_DOUBLE, &loss) >= 0);
+    H5Aclose(attr);
+    H5Gclose(training);
+    H5Fclose(file);
+
+    cdnopt_model *resumed = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_load(path, &resumed, err), CDNOPT_OK);
+    cdnopt_fit_hooks hooks = {.n_parts = 1, .continue_epochs = true};
+    cdnopt_model_set_fit_hooks(resumed, &hooks);
+    assert_int_equal(cdnopt_model_fit(resumed, train, NULL, NULL, err), CDNOPT_EPARSE);
+    cdnopt_assert_contains(err, "best_val_loss in /training is nan");
+    cdnopt_model_free(resumed);
+    cdnopt_series_free(train);
+}
+
 /* Fail each allocation of a load of path in turn: every failure is reported and nothing
  * leaks. */
 static void expect_load_survives_failures(const char *path)
@@ -1115,6 +1148,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(load_rejects_direct_horizon_zero),
         cmocka_unit_test(resume_matches_uninterrupted_fit),
         cmocka_unit_test(load_rejects_damaged_resume_state),
+        cmocka_unit_test(resume_rejects_nan_best_loss),
         cmocka_unit_test(load_survives_allocation_failures),
     };
     return cdnopt_test_main(argc, argv, "model", tests, sizeof tests / sizeof tests[0]);
