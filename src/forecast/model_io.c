@@ -629,12 +629,14 @@ static int read_resume(const reader *r, cdnopt_model *m)
         return damaged(r, "group /", "resume");
     if (exists == 0)
         return CDNOPT_OK;
-    if (m->info.best_epoch < 1 || m->info.best_epoch > m->info.epochs_run)
+    /* A fit writes checkpoints only at the end of its epochs 1 to epochs. */
+    if (m->info.best_epoch < 1 || m->info.best_epoch > m->info.epochs_run ||
+        m->info.epochs_run > m->p.epochs)
         return cdnopt_fail(r->err, CDNOPT_EPARSE,
                            "model file '%s': a checkpoint needs 1 <= best_epoch <= epochs_run "
-                           "in /training, but they are %d and %d; resume from an earlier "
-                           "checkpoint or train afresh", r->path, m->info.best_epoch,
-                           m->info.epochs_run);
+                           "in /training <= the root attribute epochs, but they are %d, %d and "
+                           "%d; resume from an earlier checkpoint or train afresh",
+                           r->path, m->info.best_epoch, m->info.epochs_run, m->p.epochs);
 
     hid_t group;
     int rc = open_group(r, "resume", &group);

@@ -1040,6 +1040,24 @@ static void load_rejects_damaged_resume_state(void **state)
     rewrite_resume_set(path, "adam_v", n - 1, 0.0f);
     expect_load_error(path, CDNOPT_ESHAPE, "dataset /resume/adam_v has shape [1, ",
                       "so it needs [1, ");
+
+    /* More epochs run than the fit has: before, it loaded and resumed to no epoch. */
+    rewrite_resume_set(path, "adam_v", n, 0.0f);
+    int64_t epochs_run = 2000000000;
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
+    assert_true(training >= 0);
+    hid_t attr = H5Aopen(training, "epochs_run", H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, H5T_NATIVE_INT64, &epochs_run) >= 0);
+    H5Aclose(attr);
+    H5Gclose(training);
+    H5Fclose(file);
+    expect_load_error(path, CDNOPT_EPARSE,
+                      "a checkpoint needs 1 <= best_epoch <= epochs_run in /training <= the root "
+                      "attribute epochs",
+                      ", 2000000000 and 5; resume from an earlier checkpoint");
 }
 
 /* A checkpoint whose best validation loss reads NaN fails the resumed fit. Before, no
