@@ -396,6 +396,15 @@ static void row_to_release(sqlite3_stmt *stmt, cdnopt_store_release *r)
     r->status = sqlite3_column_int(stmt, 6);
 }
 
+/* Fail with ENOTFOUND naming id, which may come from a request path, so it is quoted with
+ * its control and invalid bytes escaped and clipped. */
+static int release_not_found(const char *id, char *err)
+{
+    char shown[CDNOPT_QUOTE_SIZE];
+    return cdnopt_fail(err, CDNOPT_ENOTFOUND, "release '%s' not found",
+                       cdnopt_text_quote(shown, sizeof shown, id, strlen(id), CDNOPT_QUOTE_BYTES));
+}
+
 int cdnopt_store_release_get(cdnopt_store *store, const char *id, cdnopt_store_release *out,
                              char *err)
 {
@@ -411,7 +420,7 @@ int cdnopt_store_release_get(cdnopt_store *store, const char *id, cdnopt_store_r
         if (step == SQLITE_ROW)
             row_to_release(stmt, out);
         else if (step == SQLITE_DONE)
-            rc = cdnopt_fail(err, CDNOPT_ENOTFOUND, "release '%s' not found", id);
+            rc = release_not_found(id, err);
         else
             rc = db_fail(store, store->reader, err, "reading a release");
     }
@@ -470,7 +479,7 @@ static int cancel_in_transaction(cdnopt_store *store, void *arg, char *err)
     sqlite3_finalize(stmt);
 
     if (step == SQLITE_DONE)
-        return cdnopt_fail(err, CDNOPT_ENOTFOUND, "release '%s' not found", id);
+        return release_not_found(id, err);
     if (step != SQLITE_ROW)
         return db_fail(store, store->writer, err, "reading a release");
     if (status == CDNOPT_RELEASE_CANCELLED)

@@ -1237,6 +1237,18 @@ static void release_ids_match_release_file(void **state)
     expect_error(http_request(f.port, "GET", "/api/v1/releases/a%00b", NULL, NULL, 0), 400,
                  "invalid_path", "contains %00");
 
+    /* An id no release has is quoted with its bytes escaped and clipped: an overlong '/',
+     * an ESC and 70 letters. Before, the first two read as '??' and '\u001B' and the
+     * last came whole. */
+    expect_error(http_request(f.port, "GET", "/api/v1/releases/%C0%AF", NULL, NULL, 0), 404,
+                 "not_found", "release '\\xC0\\xAF' not found");
+    expect_error(http_post_json(f.port, "/api/v1/releases/%1B%5B2J/cancel", "", NULL), 404,
+                 "not_found", "release '\\x1B[2J' not found");
+    char path[128] = "/api/v1/releases/";
+    memset(path + strlen(path), 'a', 70);
+    expect_error(http_request(f.port, "GET", path, NULL, NULL, 0), 404, "not_found",
+                 "release 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' not found");
+
     /* Ids the releases file rejects are rejected here too, from JSON and from CSV. */
     expect_error(http_post_json(f.port, "/api/v1/releases",
                                 "{\"id\":\" x\",\"size_mb\":1,\"users\":1,"
