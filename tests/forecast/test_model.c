@@ -106,6 +106,22 @@ static void rewrite_root_attr(const char *path, const char *name, hid_t type, co
     H5Fclose(file);
 }
 
+/* Overwrite an existing attribute of /training in a model file. */
+static void rewrite_training_attr(const char *path, const char *name, hid_t type,
+                                  const void *value)
+{
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
+    assert_true(training >= 0);
+    hid_t attr = H5Aopen(training, name, H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, type, value) >= 0);
+    H5Aclose(attr);
+    H5Gclose(training);
+    H5Fclose(file);
+}
+
 /* ---- parameters and features ---- */
 
 static void params_default_values(void **state)
@@ -905,16 +921,7 @@ static void load_rejects_direct_horizon_zero(void **state)
     expect_load_error(path, CDNOPT_EPARSE, "attribute /horizon is 0", "range 1..100000");
 
     int64_t epochs_run = -1;
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    assert_true(file >= 0);
-    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
-    assert_true(training >= 0);
-    hid_t attr = H5Aopen(training, "epochs_run", H5P_DEFAULT);
-    assert_true(attr >= 0);
-    assert_true(H5Awrite(attr, H5T_NATIVE_INT64, &epochs_run) >= 0);
-    H5Aclose(attr);
-    H5Gclose(training);
-    H5Fclose(file);
+    rewrite_training_attr(path, "epochs_run", H5T_NATIVE_INT64, &epochs_run);
     horizon = 6;
     rewrite_root_attr(path, "horizon", H5T_NATIVE_INT64, &horizon);
     expect_load_error(path, CDNOPT_EPARSE, "attribute /training/epochs_run is -1",
@@ -1044,16 +1051,7 @@ static void load_rejects_damaged_resume_state(void **state)
     /* More epochs run than the fit has: before, it loaded and resumed to no epoch. */
     rewrite_resume_set(path, "adam_v", n, 0.0f);
     int64_t epochs_run = 2000000000;
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    assert_true(file >= 0);
-    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
-    assert_true(training >= 0);
-    hid_t attr = H5Aopen(training, "epochs_run", H5P_DEFAULT);
-    assert_true(attr >= 0);
-    assert_true(H5Awrite(attr, H5T_NATIVE_INT64, &epochs_run) >= 0);
-    H5Aclose(attr);
-    H5Gclose(training);
-    H5Fclose(file);
+    rewrite_training_attr(path, "epochs_run", H5T_NATIVE_INT64, &epochs_run);
     expect_load_error(path, CDNOPT_EPARSE,
                       "a checkpoint needs 1 <= best_epoch <= epochs_run in /training <= the root "
                       "attribute epochs",
@@ -1071,16 +1069,7 @@ static void resume_rejects_nan_best_loss(void **state)
     cdnopt_model_free(fit_with_checkpoint(train, path));
 
     double loss = NAN;
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    assert_true(file >= 0);
-    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
-    assert_true(training >= 0);
-    hid_t attr = H5Aopen(training, "best_val_loss", H5P_DEFAULT);
-    assert_true(attr >= 0);
-    assert_true(H5Awrite(attr, H5T_NATIVE_DOUBLE, &loss) >= 0);
-    H5Aclose(attr);
-    H5Gclose(training);
-    H5Fclose(file);
+    rewrite_training_attr(path, "best_val_loss", H5T_NATIVE_DOUBLE, &loss);
 
     cdnopt_model *resumed = NULL;
     char err[CDNOPT_ERRMSG_MAX] = "";
