@@ -205,6 +205,14 @@ double cdnopt_clock_s(void);
  */
 size_t cdnopt_utf8_sequence_length(const unsigned char *p);
 
+/**
+ * Return whether the well-formed 3-byte UTF-8 sequence at p encodes a bidirectional
+ * embedding, override or isolate (U+202A to U+202E, U+2066 to U+2069). A terminal or an
+ * editor may show the text after one reordered, so a name that contains one can read as
+ * another name. p must hold 3 readable bytes.
+ */
+bool cdnopt_utf8_is_bidi_control(const unsigned char *p);
+
 /** Bytes of an input field that error messages quote before clipping it. */
 #define CDNOPT_QUOTE_BYTES 40
 

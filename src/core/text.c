@@ -54,9 +54,7 @@ static size_t printable_length(const unsigned char *p, size_t avail)
     return len;
 }
 
-/* Whether the 3-byte sequence at p encodes a bidirectional embedding, override or isolate
- * (U+202A to U+202E, U+2066 to U+2069), which can make a terminal show text reordered. */
-static bool is_bidi_control(const unsigned char *p)
+bool cdnopt_utf8_is_bidi_control(const unsigned char *p)
 {
     return p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
                             (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
@@ -74,7 +72,7 @@ static size_t quoted_unit(const unsigned char *p, size_t avail, char *out, size_
         memcpy(out, "\\\\", 2);
         return 2;
     }
-    if (len == 3 && is_bidi_control(p)) {
+    if (len == 3 && cdnopt_utf8_is_bidi_control(p)) {
         *consumed = 3;
         unsigned code = ((unsigned)(p[0] & 0x0f) << 12) | ((unsigned)(p[1] & 0x3f) << 6) |
                         (unsigned)(p[2] & 0x3f);

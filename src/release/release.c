@@ -90,26 +90,42 @@ static int check_latest(const cdnopt_release *release, const char *where, char *
 
 /* Reject an id that is not printable UTF-8 text. Such an id would be copied byte for
  * byte into the schedule file and the --json reports, which would then not parse. */
+/* Code point of the 3-byte UTF-8 sequence at u. */
+static unsigned code_point3(const unsigned char *u)
+{
+    return ((unsigned)(u[0] & 0x0f) << 12) | ((unsigned)(u[1] & 0x3f) << 6) |
+           (unsigned)(u[2] & 0x3f);
+}
+
 static int check_id_text(const char *id, const char *where, char *err)
 {
     const unsigned char *u = (const unsigned char *)id;
     for (size_t i = 0; u[i] != '\0';) {
         size_t n = u[i] < 0x20 || u[i] == 0x7F ? 0 : cdnopt_utf8_sequence_length(u + i);
-        /* U+0080 to U+009F are the C1 control characters, encoded as C2 80 to C2 9F. */
-        if (n == 2 && u[i] == 0xC2 && u[i + 1] < 0xA0)
-            n = 0;
+
+        /* U+0080 to U+009F are the C1 control characters, encoded as C2 80 to C2 9F. A
+         * bidirectional control makes the id display reordered, so it could pass for
+         * another id. */
+        bool c1 = n == 2 && u[i] == 0xC2 && u[i + 1] < 0xA0;
+        bool bidi = n == 3 && cdnopt_utf8_is_bidi_control(u + i);
+        if (n > 0 && !c1 && !bidi) {
+            i += n;
+            continue;
+        }
+
         /* The id is quoted too, so that a stored release that fails the check (a
          * re-plan names it only by its place in the list) can be found and cancelled. */
         char shown[CDNOPT_QUOTE_SIZE];
-        if (n == 0)
+        cdnopt_text_quote(shown, sizeof shown, id, strlen(id), CDNOPT_QUOTE_BYTES);
+        if (bidi)
             return cdnopt_fail(err, CDNOPT_EINVAL,
-                               "%s: id '%s' has byte 0x%02X at position %zu, a control "
-                               "character or not UTF-8 text; write the id as printable UTF-8",
-                               where,
-                               cdnopt_text_quote(shown, sizeof shown, id, strlen(id),
-                                                 CDNOPT_QUOTE_BYTES),
-                               u[i], i + 1);
-        i += n;
+                               "%s: id '%s' has the bidirectional control character U+%04X at "
+                               "byte %zu, which can make the id display as another; remove it",
+                               where, shown, code_point3(u + i), i + 1);
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "%s: id '%s' has byte 0x%02X at position %zu, a control character "
+                           "or not UTF-8 text; write the id as printable UTF-8",
+                           where, shown, u[i], i + 1);
     }
     return 0;
 }

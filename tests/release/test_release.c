@@ -494,6 +494,11 @@ static void release_id_must_be_text(void **state)
         {"a\xc2\x85" "b", "id 'a\\xC2\\x85b' has byte 0xC2 at position 2"},
         {"\xc2\x9b" "31m", "has byte 0xC2 at position 1"},
         {"\xc2\xa0x", NULL}, // U+00A0, the first character after the C1 block
+        /* A right-to-left override makes "patch-\u202Eexe.1v" display as "patch-v1.exe". */
+        {"patch-\xe2\x80\xae" "exe.1v",
+         "id 'patch-\\u202Eexe.1v' has the bidirectional control character U+202E at byte 7"},
+        {"a\xe2\x81\xa6" "b", "has the bidirectional control character U+2066 at byte 2"},
+        {"a\xe2\x80\xa9" "b", NULL}, // U+2029, next to the range, is a printable separator
         {"verzi\xc3\xb3n-1", NULL},
         {"\xe7\x89\x88\xe6\x9c\xac 2", NULL},
     };
