@@ -152,7 +152,7 @@ static int trainer_init(trainer *tr, cdnopt_model *m, const cdnopt_series *s, in
  * and the early-stopping count. A checkpoint without that state (written before
  * checkpoints kept it) resumes with fresh moments and its own weights as the best.
  */
-static int trainer_resume(trainer *tr, char *err)
+static int trainer_resume(trainer *tr, size_t n_pick, char *err)
 {
     cdnopt_model *m = tr->m;
     const model_resume *rs = &m->resume;
@@ -175,6 +175,19 @@ static int trainer_resume(trainer *tr, char *err)
                            "with validation windows writes; resume from an earlier checkpoint "
                            "or train afresh",
                            m->info.best_val_loss);
+
+    /* Every epoch makes one Adam update per batch of its n_pick windows. Another count
+     * means a damaged file, or a series other than the one the checkpoint was trained on,
+     * whose fit would not continue the interrupted one. */
+    size_t batch = (size_t)m->p.batch;
+    uint64_t expected = (uint64_t)m->info.epochs_run * (uint64_t)((n_pick + batch - 1) / batch);
+    if (rs->adam_t != expected)
+        return cdnopt_fail(err, CDNOPT_EINVAL,
+                           "the checkpoint made %llu Adam updates in %d epochs, but this series "
+                           "gives %zu batches of %zu windows per epoch (%llu updates); resume "
+                           "with the series the checkpoint was trained on, or train afresh",
+                           (unsigned long long)rs->adam_t, m->info.epochs_run,
+                           (n_pick + batch - 1) / batch, batch, (unsigned long long)expected);
 
     size_t n = cdnopt_params_count(m->ps);
     int rc = cdnopt_adam_restore(tr->adam, rs->adam_m, rs->adam_v, n, rs->adam_t);
@@ -339,7 +352,7 @@ static int run_epochs(trainer *tr, cdnopt_epoch_cb cb, void *user, char *err)
 
     int first_epoch = 1;
     if (m->hooks.continue_epochs) {
-        int rc = trainer_resume(tr, err);
+        int rc = trainer_resume(tr, n_pick, err);
         if (rc != CDNOPT_OK)
             return rc;
         first_epoch = m->info.epochs_run + 1;

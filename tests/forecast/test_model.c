@@ -106,19 +106,19 @@ static void rewrite_root_attr(const char *path, const char *name, hid_t type, co
     H5Fclose(file);
 }
 
-/* Overwrite an existing attribute of /training in a model file. */
-static void rewrite_training_attr(const char *path, const char *name, hid_t type,
-                                  const void *value)
+/* Overwrite an existing attribute of group /group in a model file. */
+static void rewrite_group_attr(const char *path, const char *group, const char *name,
+                               hid_t type, const void *value)
 {
     hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(file >= 0);
-    hid_t training = H5Gopen2(file, "training", H5P_DEFAULT);
-    assert_true(training >= 0);
-    hid_t attr = H5Aopen(training, name, H5P_DEFAULT);
+    hid_t opened = H5Gopen2(file, group, H5P_DEFAULT);
+    assert_true(opened >= 0);
+    hid_t attr = H5Aopen(opened, name, H5P_DEFAULT);
     assert_true(attr >= 0);
     assert_true(H5Awrite(attr, type, value) >= 0);
     H5Aclose(attr);
-    H5Gclose(training);
+    H5Gclose(opened);
     H5Fclose(file);
 }
 
@@ -921,7 +921,7 @@ static void load_rejects_direct_horizon_zero(void **state)
     expect_load_error(path, CDNOPT_EPARSE, "attribute /horizon is 0", "range 1..100000");
 
     int64_t epochs_run = -1;
-    rewrite_training_attr(path, "epochs_run", H5T_NATIVE_INT64, &epochs_run);
+    rewrite_group_attr(path, "training", "epochs_run", H5T_NATIVE_INT64, &epochs_run);
     horizon = 6;
     rewrite_root_attr(path, "horizon", H5T_NATIVE_INT64, &horizon);
     expect_load_error(path, CDNOPT_EPARSE, "attribute /training/epochs_run is -1",
@@ -1051,7 +1051,7 @@ static void load_rejects_damaged_resume_state(void **state)
     /* More epochs run than the fit has: before, it loaded and resumed to no epoch. */
     rewrite_resume_set(path, "adam_v", n, 0.0f);
     int64_t epochs_run = 2000000000;
-    rewrite_training_attr(path, "epochs_run", H5T_NATIVE_INT64, &epochs_run);
+    rewrite_group_attr(path, "training", "epochs_run", H5T_NATIVE_INT64, &epochs_run);
     expect_load_error(path, CDNOPT_EPARSE,
                       "a checkpoint needs 1 <= best_epoch <= epochs_run in /training <= the root "
                       "attribute epochs",
@@ -1069,7 +1069,7 @@ static void resume_rejects_nan_best_loss(void **state)
     cdnopt_model_free(fit_with_checkpoint(train, path));
 
     double loss = NAN;
-    rewrite_training_attr(path, "best_val_loss", H5T_NATIVE_DOUBLE, &loss);
+    rewrite_group_attr(path, "training", "best_val_loss", H5T_NATIVE_DOUBLE, &loss);
 
     cdnopt_model *resumed = NULL;
     char err[CDNOPT_ERRMSG_MAX] = "";
@@ -1078,6 +1078,32 @@ static void resume_rejects_nan_best_loss(void **state)
     cdnopt_model_set_fit_hooks(resumed, &hooks);
     assert_int_equal(cdnopt_model_fit(resumed, train, NULL, NULL, err), CDNOPT_EPARSE);
     cdnopt_assert_contains(err, "best_val_loss in /training is nan");
+    cdnopt_model_free(resumed);
+    cdnopt_series_free(train);
+}
+
+/* A checkpoint whose Adam update count does not match its epochs (a damaged file, or a
+ * resume on another series) used to resume, and the fit went on from a state that the
+ * interrupted run never had. */
+static void resume_rejects_wrong_update_count(void **state)
+{
+    (void)state;
+    char path[600];
+    model_path(path, sizeof path, "model-resume-updates");
+    cdnopt_series *train = sine_series(10 * DAY, 0.2, 5);
+    cdnopt_model_free(fit_with_checkpoint(train, path));
+
+    uint64_t updates = 5;
+    rewrite_group_attr(path, "resume", "adam_t", H5T_NATIVE_UINT64, &updates);
+
+    cdnopt_model *resumed = NULL;
+    char err[CDNOPT_ERRMSG_MAX] = "";
+    assert_int_equal(cdnopt_model_load(path, &resumed, err), CDNOPT_OK);
+    cdnopt_fit_hooks hooks = {.n_parts = 1, .continue_epochs = true};
+    cdnopt_model_set_fit_hooks(resumed, &hooks);
+    assert_int_equal(cdnopt_model_fit(resumed, train, NULL, NULL, err), CDNOPT_EINVAL);
+    cdnopt_assert_contains(err, "the checkpoint made 5 Adam updates in 2 epochs, but this "
+                                "series gives 3 batches of 16 windows per epoch (6 updates)");
     cdnopt_model_free(resumed);
     cdnopt_series_free(train);
 }
@@ -1156,6 +1182,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(resume_matches_uninterrupted_fit),
         cmocka_unit_test(load_rejects_damaged_resume_state),
         cmocka_unit_test(resume_rejects_nan_best_loss),
+        cmocka_unit_test(resume_rejects_wrong_update_count),
         cmocka_unit_test(load_survives_allocation_failures),
     };
     return cdnopt_test_main(argc, argv, "model", tests, sizeof tests / sizeof tests[0]);
