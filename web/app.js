@@ -413,9 +413,9 @@ window.cdnoptDashboard = {
   tooltipText(name, dataIndex) {
     charts[name].dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex });
     const tip = charts[name].getDom().querySelector('.cdnopt-tooltip');
-    const shown = tip ? tip.innerText : '';
+    const text = tip ? tip.innerText : '';
     charts[name].dispatchAction({ type: 'hideTip' });
-    return shown;
+    return text;
   },
   // The alert log's header and rows as shown, newest row first.
   alertTable() {

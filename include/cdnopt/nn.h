@@ -624,7 +624,7 @@ void cdnopt_adam_state(const cdnopt_adam *opt, const float **m, const float **v,
  * Restore a state read back from a checkpoint, so that the next update equals the one
  * the saved optimizer would have made.
  * @return 0, CDNOPT_ESHAPE (n differs from the optimizer's size) or CDNOPT_EINVAL (a
- *         moment is NaN or Inf, or a second moment is negative); on error opt is unchanged.
+ *         moment is NaN or Inf, or a second moment is negative). On error opt is unchanged.
  */
 int cdnopt_adam_restore(cdnopt_adam *opt, const float *m, const float *v, size_t n, uint64_t t);
 

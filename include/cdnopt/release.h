@@ -304,12 +304,14 @@ int cdnopt_rules_parse_line(cdnopt_rules *rules, const char *line, const char *w
 int cdnopt_rules_read(const char *path, cdnopt_rules *out, char *err);
 
 /**
- * Check rules built in code against the limits a rules file enforces, which the planners
- * size their buffers by: max_delay_s 0 to CDNOPT_RELEASE_MAX_DELAY_S, 1 to
- * CDNOPT_RULES_MAX_RATIOS ascending ratios in [CDNOPT_RULES_MIN_RATIO, 1], blackout times
- * within the day (it may wrap past midnight), blackout_min_size_mb in (0, 1e12], decay
- * in (0, 1] and duration_h 1 to CDNOPT_RULES_MAX_DURATION_H. The planners, the agent's
- * environment and the schedule evaluation call it first.
+ * Check rules built in code against the limits a rules file enforces, because the
+ * planners size their buffers by them. The limits are:
+ * - max_delay_s from 0 to CDNOPT_RELEASE_MAX_DELAY_S;
+ * - 1 to CDNOPT_RULES_MAX_RATIOS ascending ratios in [CDNOPT_RULES_MIN_RATIO, 1];
+ * - blackout times within the day (the blackout may wrap past midnight);
+ * - blackout_min_size_mb in (0, 1e12], decay in (0, 1];
+ * - duration_h from 1 to CDNOPT_RULES_MAX_DURATION_H.
+ * The planners, the agent's environment and the schedule evaluation call it first.
  * @return 0 or CDNOPT_EINVAL naming the field, its value and the accepted range.
  */
 int cdnopt_rules_validate(const cdnopt_rules *rules, char *err);

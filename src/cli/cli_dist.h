@@ -86,7 +86,7 @@ typedef int (*cdnopt_cli_series_fn)(const char *name, size_t index, const cdnopt
                                     void *user, char **buf, size_t *len, size_t *cap, char *err);
 
 /**
- * List the "*.csv" names of dir, sorted by name so that every rank sees the same order.
+ * List the "*.csv" names of dir, sorted by name so that every rank gets the same order.
  * @param names OUT: the names, freed with cdnopt_cli_names_free().
  * @return 0, CDNOPT_EIO (folder unreadable), CDNOPT_EINVAL (no .csv file) or
  *         CDNOPT_ENOMEM, with err naming the folder.

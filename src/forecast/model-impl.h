@@ -34,10 +34,10 @@ typedef struct model_training_info {
 } model_training_info;
 
 /**
- * What a training checkpoint contains beyond the weights, so that a resumed fit goes on
- * exactly as the interrupted one would have: Adam's state and the weights of the best
- * epoch so far (info.best_epoch). While a fit runs, the arrays are the trainer's; after
- * a checkpoint is loaded, they live in storage, which the model frees.
+ * Resume state: the part of a training checkpoint beyond the weights, that is Adam's
+ * state and the weights of the best epoch so far (info.best_epoch). With it a resumed fit
+ * goes on exactly as the interrupted one would have. While a fit runs, the arrays are the
+ * trainer's. After a checkpoint is loaded, they live in storage, which the model frees.
  */
 typedef struct model_resume {
     const float *adam_m;  /* Adam's first moments, one per weight; NULL = no state */

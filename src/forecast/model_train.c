@@ -7,10 +7,9 @@
  * arenas reset per batch, so after the first epoch a training step makes no heap
  * allocation.
  *
- * Each epoch draws its shuffle and dropout masks from a stream of its own (the seed
- * forked by the epoch number), and a checkpoint contains Adam's state and the best
- * weights, so a fit resumed from a checkpoint ends with the weights of an
- * uninterrupted one.
+ * Each epoch draws its shuffle and dropout masks from a stream of its own: the seed
+ * forked by the epoch number. A checkpoint contains Adam's state and the best weights.
+ * So a fit resumed from a checkpoint ends with the weights of an uninterrupted one.
  */
 #include "model-impl.h"
 

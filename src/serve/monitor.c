@@ -489,8 +489,8 @@ void serve_monitor_check_traffic(serve_monitor *m, const int64_t *t, const doubl
     }
     pthread_mutex_unlock(&m->lock);
 
-    size_t kept = n_changes < MONITOR_MAX_ALERTS ? n_changes : MONITOR_MAX_ALERTS;
-    for (size_t i = n_changes - kept; m->params.on_alert != NULL && i < n_changes; i++)
+    size_t n_kept = n_changes < MONITOR_MAX_ALERTS ? n_changes : MONITOR_MAX_ALERTS;
+    for (size_t i = n_changes - n_kept; m->params.on_alert != NULL && i < n_changes; i++)
         m->params.on_alert(m->params.user, &changes[i % MONITOR_MAX_ALERTS]);
 }
 

@@ -1346,7 +1346,7 @@ static void damaged_database_unhealthy(void **state)
 }
 
 /* A database path that is not UTF-8 (Latin-1 "café") is named with '?' in the 503 of
- * /healthz. jansson rejected the raw byte, so the check answered 500 internal. */
+ * /healthz. jansson rejected the raw byte, so the check returned 500 internal. */
 static void damaged_database_latin1_path(void **state)
 {
     (void)state;
